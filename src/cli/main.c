@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* ragpulse: the command-line entry point. Subcommands live in their own files; this one
+ * only picks which. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ragpulse COMMAND [OPTIONS]\n\n"
+               "commands:\n"
+               "  serve     run the status hub (Socket.IO + HTTP) on 127.0.0.1:8103\n"
+               "  version   print the version\n\n"
+               "`ragpulse COMMAND --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return rp_cli_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("ragpulse %s\n", RP_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "ragpulse: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_EIO_SERVER_H
+#define RP_EIO_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eio/packet.h"
+#include "http/http.h"
+#include "net/net.h"
+#include "net/timerq.h"
+#include "util/list.h"
+#include "util/map.h"
+
+/* Engine.IO v4 server: sessions over HTTP long-polling and WebSocket, the upgrade between
+ * them, and the server-initiated heartbeat. It knows nothing of Socket.IO: it hands whole
+ * messages up through rp_eio_callbacks_t and sends what it is given.
+ *
+ * Lifetimes: a session is closed synchronously (it leaves the sid table, its connections are
+ * detached, on_close runs once) and freed on the next loop tick, so a session pointer stays
+ * readable until the callback chain that closed it returns. Loop thread only. */
+
+enum { RP_EIO_POLLING = 1, RP_EIO_WEBSOCKET = 2 };
+
+typedef struct rp_eio_config {
+    uint32_t ping_interval; /* ms, default 25000 */
+    uint32_t ping_timeout;  /* ms, default 20000 */
+    size_t max_payload;     /* bytes of one POST body or WebSocket message, default 1e6 */
+    unsigned transports;    /* RP_EIO_POLLING | RP_EIO_WEBSOCKET */
+    size_t max_queued;      /* bytes of output one session may have waiting, default 1 MiB */
+    const char *path;       /* "/socket.io/"; requests are matched by this prefix */
+    const char *cors;       /* allow-list (see rp_http_cors), or NULL */
+} rp_eio_config_t;
+
+/* Fills cfg with the defaults above. */
+void rp_eio_config_defaults(rp_eio_config_t *cfg);
+
+typedef struct rp_eio_server rp_eio_server_t;
+typedef struct rp_eio_session rp_eio_session_t;
+
+typedef struct rp_eio_callbacks {
+    /* A session was opened (its open packet is already queued). */
+    void (*on_open)(rp_eio_session_t *s, void *ud);
+    /* A message arrived; data is mutable and valid only during the call. */
+    void (*on_message)(rp_eio_session_t *s, int binary, char *data, size_t len, void *ud);
+    /* The session closed; reason is Engine.IO's ("transport close", "ping timeout",
+     * "forced close", "parse error", "transport error", "server close"). Nothing may be sent
+     * on s from here on. */
+    void (*on_close)(rp_eio_session_t *s, const char *reason, void *ud);
+} rp_eio_callbacks_t;
+
+enum { RP_EIO_TRANSPORT_POLLING = 1, RP_EIO_TRANSPORT_WEBSOCKET = 2 };
+
+struct rp_eio_session {
+    rp_map_entry_t entry; /* in srv->sessions, keyed by sid */
+    char sid[21];
+    rp_eio_server_t *srv;
+    void *data; /* the upper layer's */
+    int transport;
+    int state;
+    unsigned upgrading : 1;
+    unsigned hb_pong_wait : 1;
+    rp_http_conn_t *poll_get;    /* a held polling GET, or NULL */
+    struct rp_eio_wsconn *ws;    /* the WebSocket, when transport is websocket */
+    struct rp_eio_wsconn *probe; /* a WebSocket being probed for upgrade */
+    struct rp_eio_qpkt *qhead;   /* packets waiting for a polling GET (or the upgrade) */
+    struct rp_eio_qpkt *qtail;
+    size_t qbytes;
+    rp_timerq_node_t hb;
+    rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->dead */
+    const char *close_reason;
+};
+
+struct rp_eio_server {
+    rp_net_t *net; /* borrowed */
+    rp_eio_config_t cfg;
+    rp_eio_callbacks_t cb;
+    void *ud;
+    rp_map_t sessions;
+    rp_timerq_t pingq; /* sessions waiting to be pinged */
+    rp_timerq_t pongq; /* sessions waiting for a pong */
+    rp_list_node_t flush; /* polling sessions with output and a held GET */
+    rp_list_node_t doomed; /* sessions to close at the next tick (over their output limit) */
+    rp_list_node_t dead;  /* closed sessions to free at the next tick */
+    size_t path_len;
+    int closing_timers;
+    /* Counters for metrics. */
+    unsigned long opened;
+    unsigned long upgrades;
+    size_t n_polling;
+    size_t n_websocket;
+};
+
+/* Creates a server on net; cfg is copied (its strings must outlive the server). Returns NULL
+ * on out-of-memory or when a libuv timer cannot start. */
+rp_eio_server_t *rp_eio_server_new(rp_net_t *net, const rp_eio_config_t *cfg,
+                                   const rp_eio_callbacks_t *cb, void *ud);
+/* Closes every session ("server shutdown") and frees the server once its timers have closed
+ * (run the loop afterwards). */
+void rp_eio_server_free(rp_eio_server_t *srv);
+
+/* Serves req if its path is under cfg.path: returns 1 (the request is answered, held or
+ * upgraded), else 0 and leaves it alone. */
+int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_request_t *req);
+
+/* Sends a packet (takes its own references). Returns 0; RP_ESTATE if s is closed; RP_ETOOBIG
+ * if s passed max_queued (s is then closed at the next tick with "transport error" — safe to
+ * call while iterating sessions); UV_ENOMEM. */
+int rp_eio_session_send(rp_eio_session_t *s, const rp_eio_packet_t *p);
+/* Sends a text message "4" + data. Same returns. */
+int rp_eio_session_send_message(rp_eio_session_t *s, const char *data, size_t len);
+/* Closes s after its queued output has gone out; on_close runs with "server close". */
+void rp_eio_session_close(rp_eio_session_t *s);
+/* Bytes waiting to go out to s (its polling queue or its WebSocket's output). */
+size_t rp_eio_session_queued(const rp_eio_session_t *s);
+static inline int rp_eio_session_open(const rp_eio_session_t *s)
+{
+    return s->state == 1;
+}
+
+#endif

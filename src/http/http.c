@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP/1.1 connections. Received bytes are appended to hc->in and parsed from there, so a
+ * request that arrives while another is being answered simply waits in the buffer. The
+ * parser is paused at each message end; it is resumed when the response is done. A handler
+ * may respond, hold, or upgrade, from inside dispatch or later: `state` says which. */
+#include "http/http.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum {
+    ST_READING,     /* parsing input */
+    ST_DISPATCHING, /* inside the handler */
+    ST_HELD,        /* the handler returned without responding */
+    ST_RESPONDED,   /* the handler responded from inside dispatch */
+    ST_UPGRADED,    /* the handler asked for an upgrade */
+    ST_CLOSED,
+};
+
+static const rp_net_conn_ops_t http_ops;
+static void drain(rp_http_conn_t *hc);
+
+const char *rp_http_status_text(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
+    }
+}
+
+static rp_http_conn_t *hc_of(http_parser *p)
+{
+    return p->data;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    rp_http_conn_t *hc = hc_of(p);
+    rp_buf_reset(&hc->head);
+    rp_buf_reset(&hc->body);
+    hc->url_len = 0;
+    hc->nhdr = 0;
+    hc->last_was_value = 0;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    rp_http_conn_t *hc = hc_of(p);
+    if (rp_buf_append(&hc->head, at, len) < 0) {
+        hc->error_status = 431;
+        return 1;
+    }
+    hc->url_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    rp_http_conn_t *hc = hc_of(p);
+    if (hc->nhdr == 0 || hc->last_was_value) {
+        if (hc->nhdr >= RP_HTTP_MAX_HEADERS) {
+            hc->error_status = 431;
+            return 1;
+        }
+        hc->hdr_off[hc->nhdr][0] = (uint32_t)hc->head.len;
+        hc->hdr_off[hc->nhdr][1] = 0;
+        hc->hdr_off[hc->nhdr][2] = (uint32_t)hc->head.len;
+        hc->hdr_off[hc->nhdr][3] = 0;
+        hc->nhdr++;
+        hc->last_was_value = 0;
+    }
+    if (rp_buf_append(&hc->head, at, len) < 0) {
+        hc->error_status = 431;
+        return 1;
+    }
+    hc->hdr_off[hc->nhdr - 1][1] += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    rp_http_conn_t *hc = hc_of(p);
+    if (hc->nhdr == 0)
+        return 1;
+    if (!hc->last_was_value) {
+        hc->hdr_off[hc->nhdr - 1][2] = (uint32_t)hc->head.len;
+        hc->last_was_value = 1;
+    }
+    if (rp_buf_append(&hc->head, at, len) < 0) {
+        hc->error_status = 431;
+        return 1;
+    }
+    hc->hdr_off[hc->nhdr - 1][3] += (uint32_t)len;
+    return 0;
+}
+
+/* Points hc->req's header array into hc->head (which no longer grows for this request). */
+static void resolve_headers(rp_http_conn_t *hc)
+{
+    rp_http_request_t *req = &hc->req;
+    const char *base = hc->head.data ? hc->head.data : "";
+    req->nheaders = hc->nhdr;
+    for (size_t i = 0; i < hc->nhdr; i++) {
+        req->headers[i].name = base + hc->hdr_off[i][0];
+        req->headers[i].name_len = hc->hdr_off[i][1];
+        req->headers[i].value = base + hc->hdr_off[i][2];
+        req->headers[i].value_len = hc->hdr_off[i][3];
+    }
+    const char *url = base;
+    const char *q = memchr(url, '?', hc->url_len);
+    req->path = url;
+    req->path_len = q ? (size_t)(q - url) : hc->url_len;
+    req->query = q ? q + 1 : "";
+    req->query_len = q ? hc->url_len - req->path_len - 1 : 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    rp_http_conn_t *hc = hc_of(p);
+    if (p->content_length != ULLONG_MAX && p->content_length > hc->srv->max_body) {
+        hc->error_status = 413;
+        return 1;
+    }
+    resolve_headers(hc);
+    if (rp_http_header_has_token(&hc->req, "expect", "100-continue"))
+        rp_net_conn_write(hc->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    rp_http_conn_t *hc = hc_of(p);
+    int rc = rp_buf_append(&hc->body, at, len);
+    if (rc < 0) {
+        hc->error_status = rc == RP_ETOOBIG ? 413 : 500;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
+{
+    rp_http_conn_t *hc = rp_calloc(1, sizeof(*hc));
+    if (hc == NULL) {
+        rp_net_conn_close(c);
+        return UV_ENOMEM;
+    }
+    hc->conn = c;
+    hc->srv = srv;
+    http_parser_init(&hc->parser, HTTP_REQUEST);
+    hc->parser.data = hc;
+    rp_buf_init(&hc->in, srv->max_header + srv->max_body + 65536);
+    rp_buf_init(&hc->head, srv->max_header);
+    rp_buf_init(&hc->body, srv->max_body);
+    hc->state = ST_READING;
+    c->ops = &http_ops;
+    c->data = hc;
+    return 0;
+}
+
+static void hc_free(rp_http_conn_t *hc)
+{
+    rp_buf_deinit(&hc->in);
+    rp_buf_deinit(&hc->head);
+    rp_buf_deinit(&hc->body);
+    rp_free(hc);
+}
+
+void rp_http_close(rp_http_conn_t *hc)
+{
+    if (hc->state == ST_HELD && hc->on_abort) {
+        void (*cb)(rp_http_conn_t *) = hc->on_abort;
+        hc->on_abort = NULL;
+        cb(hc);
+    }
+    hc->state = ST_CLOSED;
+    rp_net_conn_close(hc->conn);
+}
+
+static void dispatch(rp_http_conn_t *hc)
+{
+    rp_http_request_t *req = &hc->req;
+    resolve_headers(hc);
+    req->method = hc->parser.method;
+    req->body = hc->body.data ? hc->body.data : "";
+    req->body_len = hc->body.len;
+    req->upgrade = hc->parser.upgrade;
+    req->keep_alive = http_should_keep_alive(&hc->parser);
+    hc->on_abort = NULL;
+    hc->data = NULL;
+    hc->srv->requests++;
+    hc->state = ST_DISPATCHING;
+    hc->srv->on_request(hc, req, hc->srv->ud);
+    if (hc->state == ST_DISPATCHING)
+        hc->state = ST_HELD;
+}
+
+static void finish_upgrade(rp_http_conn_t *hc, size_t parsed)
+{
+    rp_net_conn_t *c = hc->conn;
+    size_t rest = hc->in.len - parsed;
+    char *leftover = NULL;
+    if (rest) {
+        leftover = rp_malloc(rest);
+        if (leftover == NULL) {
+            rp_net_conn_close(c);
+            return;
+        }
+        memcpy(leftover, hc->in.data + parsed, rest);
+    }
+    c->ops = hc->up_ops;
+    c->data = hc->up_data;
+    hc_free(hc);
+    if (rest && !c->closing)
+        c->ops->on_read(c, leftover, rest);
+    rp_free(leftover);
+}
+
+static void refuse(rp_http_conn_t *hc, int status)
+{
+    hc->srv->bad_requests++;
+    char body[96];
+    int n = snprintf(body, sizeof(body), "{\"code\":3,\"message\":\"%s\"}", rp_http_status_text(status));
+    char head[160];
+    int h = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, rp_http_status_text(status), n);
+    rp_net_conn_write(hc->conn, head, (size_t)h);
+    rp_net_conn_write(hc->conn, body, (size_t)n);
+    hc->state = ST_CLOSED;
+    rp_net_conn_close_after_flush(hc->conn);
+}
+
+/* Parses what hc->in holds, dispatching each complete request, until input runs out or a
+ * request is held. */
+static void drain(rp_http_conn_t *hc)
+{
+    while (hc->state == ST_READING && hc->in.len > 0) {
+        size_t n = http_parser_execute(&hc->parser, &settings, hc->in.data, hc->in.len);
+        enum http_errno err = HTTP_PARSER_ERRNO(&hc->parser);
+        if (hc->error_status) {
+            RP_LOG_INFO("http", "conn %llu: request refused with %d",
+                        (unsigned long long)hc->conn->id, hc->error_status);
+            refuse(hc, hc->error_status);
+            return;
+        }
+        if (err != HPE_OK && err != HPE_PAUSED) {
+            RP_LOG_INFO("http", "conn %llu: bad request: %s", (unsigned long long)hc->conn->id,
+                        http_errno_name(err));
+            refuse(hc, 400);
+            return;
+        }
+        if (err == HPE_OK && !hc->parser.upgrade) {
+            /* Everything consumed, no message end yet: wait for more. */
+            rp_buf_consume(&hc->in, n);
+            return;
+        }
+        /* A message is complete (paused) or an upgrade request ended the stream. */
+        dispatch(hc);
+        if (hc->state == ST_UPGRADED) {
+            finish_upgrade(hc, n);
+            return;
+        }
+        if (hc->state == ST_CLOSED)
+            return;
+        rp_buf_consume(&hc->in, n);
+        if (hc->parser.upgrade && hc->state != ST_HELD) {
+            /* An Upgrade the handler did not accept: http-parser cannot go on after it. */
+            hc->state = ST_CLOSED;
+            rp_net_conn_close_after_flush(hc->conn);
+            return;
+        }
+        if (hc->state == ST_RESPONDED) {
+            hc->state = ST_READING;
+            http_parser_pause(&hc->parser, 0);
+        }
+    }
+    if (hc->in.len == 0 && hc->state == ST_READING)
+        rp_buf_deinit(&hc->in);
+}
+
+static void on_read(rp_net_conn_t *c, char *data, size_t len)
+{
+    rp_http_conn_t *hc = c->data;
+    if (hc->state == ST_CLOSED)
+        return;
+    if (rp_buf_append(&hc->in, data, len) < 0) {
+        rp_http_close(hc);
+        return;
+    }
+    drain(hc);
+}
+
+static void on_eof(rp_net_conn_t *c, int err)
+{
+    rp_http_conn_t *hc = c->data;
+    (void)err;
+    rp_http_close(hc);
+}
+
+static void on_close(rp_net_conn_t *c)
+{
+    rp_http_conn_t *hc = c->data;
+    if (hc == NULL)
+        return;
+    if (hc->on_abort && hc->state == ST_HELD) {
+        void (*cb)(rp_http_conn_t *) = hc->on_abort;
+        hc->on_abort = NULL;
+        cb(hc);
+    }
+    hc_free(hc);
+    c->data = NULL;
+}
+
+static const rp_net_conn_ops_t http_ops = {
+    .on_read = on_read,
+    .on_eof = on_eof,
+    .on_close = on_close,
+};
+
+const char *rp_http_header(const rp_http_request_t *req, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (req->headers[i].name_len == nl && strncasecmp(req->headers[i].name, name, nl) == 0) {
+            *len = req->headers[i].value_len;
+            return req->headers[i].value;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
+int rp_http_header_has_token(const rp_http_request_t *req, const char *name, const char *token)
+{
+    size_t len;
+    const char *v = rp_http_header(req, name, &len);
+    size_t tl = strlen(token);
+    if (v == NULL)
+        return 0;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end - start == tl && strncasecmp(v + start, token, tl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int rp_http_respond_head(rp_http_conn_t *hc, int status, const char *content_type,
+                         const char *extra_headers, size_t content_length)
+{
+    char head[1024];
+    int keep = hc->req.keep_alive && !hc->parser.upgrade;
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nConnection: %s\r\n%s\r\n",
+                     status, rp_http_status_text(status), content_type ? "Content-Type: " : "",
+                     content_type ? content_type : "", content_type ? "\r\n" : "", content_length,
+                     keep ? "keep-alive" : "close", extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        rp_http_close(hc);
+        return RP_ETOOBIG;
+    }
+    int rc = rp_net_conn_write(hc->conn, head, (size_t)n);
+    if (rc < 0)
+        rp_http_close(hc);
+    return rc;
+}
+
+void rp_http_respond_done(rp_http_conn_t *hc)
+{
+    int keep = hc->req.keep_alive && !hc->parser.upgrade;
+    hc->on_abort = NULL;
+    if (hc->state == ST_CLOSED)
+        return;
+    if (!keep) {
+        hc->state = ST_CLOSED;
+        rp_net_conn_close_after_flush(hc->conn);
+        return;
+    }
+    if (hc->state == ST_DISPATCHING) {
+        hc->state = ST_RESPONDED; /* drain() resumes parsing after dispatch returns */
+        return;
+    }
+    /* Answering a held request later: resume parsing what waited meanwhile. */
+    hc->state = ST_READING;
+    http_parser_pause(&hc->parser, 0);
+    drain(hc);
+}
+
+int rp_http_respond(rp_http_conn_t *hc, int status, const char *content_type,
+                    const char *extra_headers, const void *body, size_t len)
+{
+    int rc = rp_http_respond_head(hc, status, content_type, extra_headers, len);
+    if (rc < 0)
+        return rc;
+    if (len) {
+        rc = rp_net_conn_write(hc->conn, body, len);
+        if (rc < 0) {
+            rp_http_close(hc);
+            return rc;
+        }
+    }
+    rp_http_respond_done(hc);
+    return 0;
+}
+
+int rp_http_respond_error(rp_http_conn_t *hc, int status, int code, const char *message,
+                          const char *extra_headers)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code, message);
+    return rp_http_respond(hc, status, "application/json", extra_headers, body, (size_t)n);
+}
+
+void rp_http_upgrade(rp_http_conn_t *hc, const rp_net_conn_ops_t *ops, void *data)
+{
+    hc->up_ops = ops;
+    hc->up_data = data;
+    hc->state = ST_UPGRADED;
+}
+
+int rp_http_cors(const char *allow_list, const rp_http_request_t *req, char *out, size_t outlen)
+{
+    size_t olen;
+    const char *origin = rp_http_header(req, "origin", &olen);
+    if (allow_list == NULL || origin == NULL)
+        return 0;
+    int allowed = 0;
+    const char *p = allow_list;
+    while (*p && !allowed) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        while (l && *p == ' ') {
+            p++;
+            l--;
+        }
+        while (l && p[l - 1] == ' ')
+            l--;
+        if ((l == 1 && *p == '*') || (l == olen && strncasecmp(p, origin, l) == 0))
+            allowed = 1;
+        p = comma ? comma + 1 : p + l;
+    }
+    if (!allowed || olen > 512)
+        return -1;
+    snprintf(out, outlen,
+             "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: true\r\n"
+             "Vary: Origin\r\n",
+             (int)olen, origin);
+    return 1;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_HTTP_HTTP_H
+#define RP_HTTP_HTTP_H
+
+#include <http_parser.h>
+#include <stddef.h>
+
+#include "net/net.h"
+#include "util/buf.h"
+
+/* HTTP/1.1 server connections over http-parser. One request at a time per connection:
+ * after a request is complete, parsing pauses until its response is finished, so pipelined
+ * requests are answered in order and a held long-poll keeps its connection to itself.
+ *
+ * The request handler must do exactly one of: respond now (rp_http_respond or
+ * rp_http_respond_head + body + rp_http_respond_done), hold the request and respond later
+ * (set hc->on_abort to learn if the peer goes away first), or take the connection over
+ * (rp_http_upgrade, for WebSocket). Loop thread only. */
+
+#define RP_HTTP_MAX_HEADERS 48
+
+typedef struct rp_http_conn rp_http_conn_t;
+typedef struct rp_http_server rp_http_server_t;
+
+typedef struct rp_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} rp_http_header_t;
+
+/* Pointers are valid until the response is finished (or the connection upgraded). */
+typedef struct rp_http_request {
+    int method; /* enum http_method: HTTP_GET, HTTP_POST, ... */
+    const char *path;
+    size_t path_len;
+    const char *query; /* after '?', without it; "" when none */
+    size_t query_len;
+    rp_http_header_t headers[RP_HTTP_MAX_HEADERS];
+    size_t nheaders;
+    const char *body; /* NUL-terminated */
+    size_t body_len;
+    int upgrade;    /* an Upgrade header asked to switch protocols */
+    int keep_alive; /* the connection may serve another request */
+} rp_http_request_t;
+
+typedef void (*rp_http_handler_t)(rp_http_conn_t *hc, rp_http_request_t *req, void *ud);
+
+struct rp_http_server {
+    rp_net_t *net;         /* borrowed */
+    size_t max_header;     /* bytes of request line + headers; past it: 431 */
+    size_t max_body;       /* past it: 413 */
+    rp_http_handler_t on_request;
+    void *ud;
+    /* Counters for metrics. */
+    unsigned long requests;
+    unsigned long bad_requests;
+};
+
+struct rp_http_conn {
+    rp_net_conn_t *conn; /* borrowed; owns hc until upgrade */
+    rp_http_server_t *srv;
+    http_parser parser;
+    rp_buf_t in;   /* received, not yet parsed */
+    rp_buf_t head; /* url and header bytes of the current request */
+    rp_buf_t body;
+    uint32_t url_len;
+    uint32_t hdr_off[RP_HTTP_MAX_HEADERS][4]; /* name off/len, value off/len in head */
+    size_t nhdr;
+    int last_was_value;
+    int state;
+    int error_status; /* set by a parser callback to refuse the request */
+    rp_http_request_t req;
+    /* Set by a handler that holds the request: called once if the connection goes away
+     * before the response is finished. */
+    void (*on_abort)(rp_http_conn_t *hc);
+    void *data;
+    /* Set by rp_http_upgrade. */
+    const rp_net_conn_ops_t *up_ops;
+    void *up_data;
+};
+
+/* Starts serving HTTP on c (call from a listener's accept callback). Returns 0 or UV_ENOMEM
+ * (c is then closed). */
+int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c);
+
+/* Looks a header up case-insensitively; returns its value (not NUL-terminated) and sets *len,
+ * or returns NULL. */
+const char *rp_http_header(const rp_http_request_t *req, const char *name, size_t *len);
+/* True if header `name` holds `token` in its comma-separated list (case-insensitive). */
+int rp_http_header_has_token(const rp_http_request_t *req, const char *name, const char *token);
+
+/* Sends a whole response. extra_headers is "" or lines each ending in "\r\n". Returns 0 or an
+ * error (the connection is then closed). */
+int rp_http_respond(rp_http_conn_t *hc, int status, const char *content_type,
+                    const char *extra_headers, const void *body, size_t len);
+/* Sends the status line and headers; the caller queues exactly content_length body bytes on
+ * hc->conn, then calls rp_http_respond_done. */
+int rp_http_respond_head(rp_http_conn_t *hc, int status, const char *content_type,
+                         const char *extra_headers, size_t content_length);
+void rp_http_respond_done(rp_http_conn_t *hc);
+/* Sends `status` with a JSON body {"code":code,"message":message} (Engine.IO's error shape)
+ * and finishes the response. */
+int rp_http_respond_error(rp_http_conn_t *hc, int status, int code, const char *message,
+                          const char *extra_headers);
+
+/* Hands the connection to another protocol once the handler returns: c->ops and c->data
+ * become ops and data, bytes already received after the request go to ops->on_read, and hc is
+ * freed. The caller has queued the 101 response on hc->conn. */
+void rp_http_upgrade(rp_http_conn_t *hc, const rp_net_conn_ops_t *ops, void *data);
+
+/* Closes the connection (and so the request) at once. */
+void rp_http_close(rp_http_conn_t *hc);
+
+/* Returns the reason phrase for status ("OK", "Bad Request", ...). */
+const char *rp_http_status_text(int status);
+
+/* Query strings: finds `key` in q[0..qlen) and percent-decodes its value into out (room for
+ * outlen bytes incl. the NUL). Returns the value length, -1 if absent, RP_ETOOBIG if it does
+ * not fit, RP_EPROTO for bad escapes. */
+long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t outlen);
+
+
+
+/* CORS against an allow-list (comma-separated origins, or "*" for any; NULL = CORS off).
+ * Returns 1 and writes the response headers into out when the request's Origin is allowed,
+ * 0 when the request has no Origin or CORS is off (nothing written), -1 when an Origin is
+ * present and not allowed. */
+int rp_http_cors(const char *allow_list, const rp_http_request_t *req, char *out, size_t outlen);
+#endif

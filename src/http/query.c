@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* Query-string lookup with percent-decoding ('+' is a space, as in forms). */
+#include <string.h>
+
+#include "http/http.h"
+#include "util/err.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t outlen)
+{
+    size_t klen = strlen(key);
+    size_t i = 0;
+    while (i < qlen) {
+        size_t end = i;
+        while (end < qlen && q[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && q[eq] != '=')
+            eq++;
+        if (eq - i == klen && memcmp(q + i, key, klen) == 0) {
+            size_t o = 0;
+            for (size_t j = eq < end ? eq + 1 : end; j < end; j++) {
+                char c = q[j];
+                if (c == '%') {
+                    if (j + 2 >= end)
+                        return RP_EPROTO;
+                    int h = hexval(q[j + 1]), l = hexval(q[j + 2]);
+                    if (h < 0 || l < 0)
+                        return RP_EPROTO;
+                    c = (char)(h << 4 | l);
+                    j += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (o + 1 >= outlen)
+                    return RP_ETOOBIG;
+                out[o++] = c;
+            }
+            out[o] = '\0';
+            return (long)o;
+        }
+        i = end + 1;
+    }
+    return -1;
+}

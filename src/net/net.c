@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/* Connections and their write queues. The invariant: a conn is on net->dirty iff it has
+ * queued links that no uv_write owns and it is not closing; links at the head of c->out
+ * that a uv_write owns number c->inflight and are released only by that write's callback
+ * (which libuv also calls, with UV_ECANCELED, when the handle closes under it). */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define FREE_LINKS_MAX 65536
+
+static rp_net_link_t *link_get(rp_net_t *net)
+{
+    rp_net_link_t *l = net->free_links;
+    if (l) {
+        net->free_links = l->next;
+        net->nfree_links--;
+        return l;
+    }
+    return rp_malloc(sizeof(*l));
+}
+
+static void link_put(rp_net_t *net, rp_net_link_t *l)
+{
+    rp_sbuf_unref(l->sb);
+    if (net->nfree_links >= FREE_LINKS_MAX) {
+        rp_free(l);
+        return;
+    }
+    l->next = net->free_links;
+    net->free_links = l;
+    net->nfree_links++;
+}
+
+int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off,
+                      uint32_t len)
+{
+    rp_net_link_t *l = link_get(net);
+    if (l == NULL)
+        return UV_ENOMEM;
+    l->next = NULL;
+    l->sb = rp_sbuf_ref(sb);
+    l->off = off;
+    l->len = len;
+    if (q->tail)
+        q->tail->next = l;
+    else
+        q->head = l;
+    q->tail = l;
+    q->bytes += len;
+    q->count++;
+    return 0;
+}
+
+/* Pops the head link of q and releases it. */
+static void queue_pop(rp_net_t *net, rp_net_queue_t *q)
+{
+    rp_net_link_t *l = q->head;
+    q->head = l->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->bytes -= l->len;
+    q->count--;
+    link_put(net, l);
+}
+
+void rp_net_queue_clear(rp_net_t *net, rp_net_queue_t *q)
+{
+    while (q->head)
+        queue_pop(net, q);
+}
+
+static void on_prepare(uv_prepare_t *h);
+
+int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued)
+{
+    memset(net, 0, sizeof(*net));
+    net->loop = loop;
+    net->default_max_queued = default_max_queued;
+    rp_list_init(&net->dirty);
+    rp_list_init(&net->conns);
+    int rc = uv_prepare_init(loop, &net->prepare);
+    if (rc < 0)
+        return rc;
+    net->prepare.data = net;
+    rc = uv_prepare_start(&net->prepare, on_prepare);
+    if (rc < 0)
+        return rc;
+    /* The prepare handle must not keep the loop alive by itself. */
+    uv_unref((uv_handle_t *)&net->prepare);
+    return 0;
+}
+
+void rp_net_deinit(rp_net_t *net)
+{
+    uv_prepare_stop(&net->prepare);
+    if (!uv_is_closing((uv_handle_t *)&net->prepare))
+        uv_close((uv_handle_t *)&net->prepare, NULL);
+    while (net->free_links) {
+        rp_net_link_t *l = net->free_links;
+        net->free_links = l->next;
+        rp_free(l);
+    }
+    net->nfree_links = 0;
+}
+
+int rp_net_on_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud)
+{
+    if (net->ntick >= 8)
+        return RP_ETOOBIG;
+    net->tick_cbs[net->ntick] = cb;
+    net->tick_uds[net->ntick] = ud;
+    net->ntick++;
+    return 0;
+}
+
+void rp_net_off_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud)
+{
+    for (int i = 0; i < net->ntick; i++) {
+        if (net->tick_cbs[i] == cb && net->tick_uds[i] == ud) {
+            for (int j = i + 1; j < net->ntick; j++) {
+                net->tick_cbs[j - 1] = net->tick_cbs[j];
+                net->tick_uds[j - 1] = net->tick_uds[j];
+            }
+            net->ntick--;
+            return;
+        }
+    }
+}
+
+static void mark_dirty(rp_net_conn_t *c)
+{
+    if (!rp_list_linked(&c->dirty_node) && !c->writing && !c->closing)
+        rp_list_push(&c->net->dirty, &c->dirty_node);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    rp_net_conn_t *c = h->data;
+    rp_net_t *net = c->net;
+    if (c->ops && c->ops->on_close)
+        c->ops->on_close(c);
+    rp_net_queue_clear(net, &c->out);
+    rp_list_unlink(&c->all_node);
+    net->nconns--;
+    rp_free(c);
+}
+
+void rp_net_conn_close(rp_net_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    rp_list_unlink(&c->dirty_node);
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+void rp_net_close_all(rp_net_t *net)
+{
+    rp_list_node_t *it;
+    rp_list_foreach(it, &net->conns)
+    {
+        rp_net_conn_t *c = rp_container_of(it, rp_net_conn_t, all_node);
+        rp_net_conn_close(c);
+    }
+}
+
+void rp_net_conn_close_after_flush(rp_net_conn_t *c)
+{
+    if (c->out.count == 0 && !c->writing) {
+        rp_net_conn_close(c);
+        return;
+    }
+    c->close_when_flushed = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+int rp_net_conn_queue(rp_net_conn_t *c, rp_sbuf_t *sb, uint32_t off, uint32_t len)
+{
+    if (c->closing || c->close_when_flushed)
+        return RP_ESTATE;
+    if (c->out.bytes + len > c->max_queued)
+        return RP_ETOOBIG;
+    int rc = rp_net_queue_push(c->net, &c->out, sb, off, len);
+    if (rc < 0)
+        return rc;
+    mark_dirty(c);
+    return 0;
+}
+
+int rp_net_conn_write(rp_net_conn_t *c, const void *data, size_t len)
+{
+    rp_sbuf_t *sb = rp_sbuf_new_copy(data, len);
+    if (sb == NULL)
+        return UV_ENOMEM;
+    int rc = rp_net_conn_queue(c, sb, 0, (uint32_t)len);
+    rp_sbuf_unref(sb);
+    return rc;
+}
+
+void rp_net_conn_splice(rp_net_conn_t *c, rp_net_queue_t *q)
+{
+    if (q->head == NULL)
+        return;
+    if (c->closing) {
+        rp_net_queue_clear(c->net, q);
+        return;
+    }
+    if (c->out.tail)
+        c->out.tail->next = q->head;
+    else
+        c->out.head = q->head;
+    c->out.tail = q->tail;
+    c->out.bytes += q->bytes;
+    c->out.count += q->count;
+    rp_net_queue_init(q);
+    mark_dirty(c);
+}
+
+void rp_net_conn_peer(rp_net_conn_t *c, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    snprintf(out, outlen, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, out, outlen);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, out, outlen);
+}
+
+/* Releases the first n bytes of c's output (written by the kernel). */
+static void consume(rp_net_conn_t *c, size_t n)
+{
+    while (n > 0 && c->out.head) {
+        rp_net_link_t *l = c->out.head;
+        if (n >= l->len) {
+            n -= l->len;
+            queue_pop(c->net, &c->out);
+        } else {
+            l->off += (uint32_t)n;
+            l->len -= (uint32_t)n;
+            c->out.bytes -= n;
+            n = 0;
+        }
+    }
+}
+
+static void after_drain(rp_net_conn_t *c)
+{
+    if (c->close_when_flushed) {
+        rp_net_conn_close(c);
+        return;
+    }
+    if (c->ops->on_drain)
+        c->ops->on_drain(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    rp_net_conn_t *c = req->data;
+    for (uint32_t i = 0; i < c->inflight && c->out.head; i++)
+        queue_pop(c->net, &c->out);
+    c->inflight = 0;
+    c->writing = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        RP_LOG_DEBUG("net", "conn %llu: write failed: %s", (unsigned long long)c->id,
+                     uv_err_name(status));
+        rp_net_conn_close(c);
+        return;
+    }
+    if (c->out.count)
+        mark_dirty(c);
+    else
+        after_drain(c);
+}
+
+static size_t fill_iov(rp_net_conn_t *c, uv_buf_t *iov)
+{
+    size_t n = 0;
+    for (rp_net_link_t *l = c->out.head; l && n < RP_NET_IOV_MAX; l = l->next)
+        iov[n++] = uv_buf_init(l->sb->data + l->off, l->len);
+    return n;
+}
+
+static void flush_conn(rp_net_conn_t *c)
+{
+    static uv_buf_t iov[RP_NET_IOV_MAX];
+    size_t n = fill_iov(c, iov);
+    if (n == 0)
+        return;
+    int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+    if (w < 0 && w != UV_EAGAIN) {
+        RP_LOG_DEBUG("net", "conn %llu: write failed: %s", (unsigned long long)c->id,
+                     uv_err_name(w));
+        rp_net_conn_close(c);
+        return;
+    }
+    if (w > 0)
+        consume(c, (size_t)w);
+    if (c->out.count == 0) {
+        after_drain(c);
+        return;
+    }
+    n = fill_iov(c, iov);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write);
+    if (rc < 0) {
+        rp_net_conn_close(c);
+        return;
+    }
+    c->writing = 1;
+    c->inflight = (uint32_t)n;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    rp_net_t *net = h->data;
+    for (int i = 0; i < net->ntick; i++)
+        net->tick_cbs[i](net->tick_uds[i]);
+    while (!rp_list_empty(&net->dirty)) {
+        rp_list_node_t *node = net->dirty.next;
+        rp_list_unlink(node);
+        rp_net_conn_t *c = rp_container_of(node, rp_net_conn_t, dirty_node);
+        if (!c->closing && !c->writing)
+            flush_conn(c);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    rp_net_conn_t *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->net->rbuf, sizeof(c->net->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    rp_net_conn_t *c = s->data;
+    (void)buf;
+    if (nread > 0) {
+        if (!c->closing)
+            c->ops->on_read(c, c->net->rbuf, (size_t)nread);
+        return;
+    }
+    if (nread < 0) {
+        uv_read_stop(s);
+        if (!c->closing && !c->eof_seen) {
+            c->eof_seen = 1;
+            c->ops->on_eof(c, (int)nread);
+        }
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    rp_net_listener_t *l = server->data;
+    rp_net_t *net = l->net;
+    if (status < 0)
+        return;
+    rp_net_conn_t *c = rp_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        RP_LOG_ERROR("net", "out of memory accepting a connection");
+        return;
+    }
+    uv_tcp_init(net->loop, &c->tcp);
+    c->tcp.data = c;
+    c->net = net;
+    c->max_queued = net->default_max_queued;
+    c->id = ++net->next_conn_id;
+    rp_list_init(&c->dirty_node);
+    rp_net_queue_init(&c->out);
+    rp_list_push(&net->conns, &c->all_node);
+    net->nconns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        c->ops = NULL;
+        rp_net_conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    l->on_accept(l, c);
+    if (!c->closing)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int port, int reuseport,
+                  rp_net_accept_cb on_accept, void *data)
+{
+    struct sockaddr_storage ss;
+    int rc;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(host, ':'))
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc < 0)
+        return rc;
+    l->net = net;
+    l->on_accept = on_accept;
+    l->data = data;
+    rc = uv_tcp_init(net->loop, &l->tcp);
+    if (rc < 0)
+        return rc;
+    l->tcp.data = l;
+    if (reuseport) {
+        /* libuv 1.44 has no UV_TCP_REUSEPORT: make the socket ourselves. */
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd < 0)
+            return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+            rc = -errno;
+            close(fd);
+            return rc;
+        }
+        rc = uv_tcp_open(&l->tcp, fd);
+        if (rc < 0) {
+            close(fd);
+            return rc;
+        }
+    }
+    rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&l->tcp, NULL);
+        return rc;
+    }
+    int len = sizeof(ss);
+    uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+    l->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                            : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+void rp_net_listener_close(rp_net_listener_t *l)
+{
+    uv_close((uv_handle_t *)&l->tcp, NULL);
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_NET_NET_H
+#define RP_NET_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/list.h"
+#include "util/sbuf.h"
+
+/* libuv glue: listeners, connections, and output queues of shared-buffer links.
+ *
+ * Writing never copies: rp_net_conn_queue() appends a link {sbuf, off, len} that holds a
+ * reference, and the connection joins the loop's dirty list once. Right before libuv polls
+ * (a uv_prepare_t, redis's "before sleep"), every dirty connection's links go out in one
+ * uv_try_write of up to RP_NET_IOV_MAX iovecs, and whatever the kernel did not take goes
+ * in one uv_write that owns those links until its callback. Everything here belongs to the
+ * loop thread. */
+
+#define RP_NET_IOV_MAX 1024
+
+typedef struct rp_net rp_net_t;
+typedef struct rp_net_conn rp_net_conn_t;
+typedef struct rp_net_listener rp_net_listener_t;
+
+typedef struct rp_net_link {
+    struct rp_net_link *next;
+    rp_sbuf_t *sb; /* one reference owned by the link */
+    uint32_t off;
+    uint32_t len;
+} rp_net_link_t;
+
+/* A FIFO of links, used for a connection's output and for data parked elsewhere (polling
+ * sessions) before it has a connection to go to. */
+typedef struct rp_net_queue {
+    rp_net_link_t *head;
+    rp_net_link_t *tail;
+    size_t bytes;
+    uint32_t count;
+} rp_net_queue_t;
+
+/* What a protocol layer does with a connection. on_read gets a mutable buffer that is only
+ * valid during the call (the loop shares one read buffer among all connections). on_eof is
+ * called once when the peer closes or the read fails (err is UV_EOF or an error); the handler
+ * normally closes. on_close is the last call: free the handler's state; the conn itself is
+ * freed after it returns. on_drain (optional) runs when the output queue becomes empty. */
+typedef struct rp_net_conn_ops {
+    void (*on_read)(rp_net_conn_t *c, char *data, size_t len);
+    void (*on_eof)(rp_net_conn_t *c, int err);
+    void (*on_close)(rp_net_conn_t *c);
+    void (*on_drain)(rp_net_conn_t *c);
+} rp_net_conn_ops_t;
+
+struct rp_net_conn {
+    uv_tcp_t tcp;
+    rp_net_t *net; /* borrowed, outlives c */
+    const rp_net_conn_ops_t *ops;
+    void *data; /* the protocol layer's */
+    rp_net_queue_t out;
+    uint32_t inflight; /* links at the head of out owned by the uv_write in flight */
+    size_t max_queued;
+    rp_list_node_t dirty_node;
+    rp_list_node_t all_node; /* on net->conns */
+    uint64_t id;
+    unsigned closing : 1;
+    unsigned writing : 1;
+    unsigned close_when_flushed : 1;
+    unsigned eof_seen : 1;
+    uv_write_t wreq;
+};
+
+/* Called before each flush, for layers that batch their own output (polling responses). */
+typedef void (*rp_net_tick_cb)(void *ud);
+
+struct rp_net {
+    uv_loop_t *loop; /* borrowed */
+    uv_prepare_t prepare;
+    rp_list_node_t dirty;
+    rp_list_node_t conns;
+    rp_net_link_t *free_links;
+    size_t nfree_links;
+    uint64_t next_conn_id;
+    size_t nconns;
+    size_t default_max_queued;
+    rp_net_tick_cb tick_cbs[8];
+    void *tick_uds[8];
+    int ntick;
+    char rbuf[65536];
+};
+
+typedef void (*rp_net_accept_cb)(rp_net_listener_t *l, rp_net_conn_t *c);
+
+struct rp_net_listener {
+    uv_tcp_t tcp;
+    rp_net_t *net;
+    rp_net_accept_cb on_accept;
+    void *data;
+    int port; /* the bound port, useful after asking for port 0 */
+};
+
+/* Initialises net on loop. default_max_queued bounds each conn's queued output bytes.
+ * Returns 0 or a libuv error. */
+int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued);
+/* Stops the prepare handle and frees cached links; close every conn and listener first. */
+void rp_net_deinit(rp_net_t *net);
+/* Registers cb to run right before each flush pass. Returns 0 or RP_ETOOBIG (8 at most). */
+int rp_net_on_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud);
+void rp_net_off_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud);
+
+/* Binds host:port (IPv4 or IPv6 literal) and listens. With reuseport, SO_REUSEPORT is set so
+ * several processes can share the port. on_accept must set c->ops (and c->data) and start
+ * nothing else; reading starts after it returns. Returns 0 or a libuv error. */
+int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int port, int reuseport,
+                  rp_net_accept_cb on_accept, void *data);
+void rp_net_listener_close(rp_net_listener_t *l);
+
+/* Queues sb[off..off+len) on c and takes its own reference; the caller keeps theirs.
+ * Returns 0, RP_ETOOBIG when c's queue would pass c->max_queued (nothing queued; the caller
+ * decides, normally closing c), RP_ESTATE when c is closing, or UV_ENOMEM. */
+int rp_net_conn_queue(rp_net_conn_t *c, rp_sbuf_t *sb, uint32_t off, uint32_t len);
+/* Copies data into a new block and queues it. Same returns. */
+int rp_net_conn_write(rp_net_conn_t *c, const void *data, size_t len);
+/* Moves every link of q to the end of c's output (no limit check: the bytes were already
+ * accounted where they were parked). q is left empty. */
+void rp_net_conn_splice(rp_net_conn_t *c, rp_net_queue_t *q);
+/* Closes c now (queued output is dropped). Safe to call twice. ops->on_close runs later. */
+void rp_net_conn_close(rp_net_conn_t *c);
+/* Closes c once its queued output has been written (or at once if there is none). */
+void rp_net_conn_close_after_flush(rp_net_conn_t *c);
+/* Closes every connection at once (shutdown). */
+void rp_net_close_all(rp_net_t *net);
+/* Writes the peer's address as "ip" into out (at least 46 bytes); "?" when unknown. */
+void rp_net_conn_peer(rp_net_conn_t *c, char *out, size_t outlen);
+
+/* Queues of links not (yet) tied to a connection. */
+static inline void rp_net_queue_init(rp_net_queue_t *q)
+{
+    q->head = q->tail = NULL;
+    q->bytes = 0;
+    q->count = 0;
+}
+/* Appends a link to sb[off..off+len), taking a reference. Returns 0 or UV_ENOMEM. */
+int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off,
+                      uint32_t len);
+/* Drops every link (and its reference). */
+void rp_net_queue_clear(rp_net_t *net, rp_net_queue_t *q);
+
+#endif

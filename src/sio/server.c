@@ -1,0 +1,987 @@
+/* SPDX-License-Identifier: MIT */
+/* Socket.IO server: one rp_sio_client per Engine.IO session, one rp_sio_socket per
+ * namespace the client joined. Rooms are per namespace; a membership links one socket and
+ * one room in both directions, so leaving everything on disconnect is a list walk. Sockets
+ * are unlinked synchronously and freed on the next tick, so a handler that disconnects its
+ * own socket can still read it until it returns. */
+#include "sio/server.h"
+
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/rand.h"
+
+struct rp_sio_handler {
+    struct rp_sio_handler *next;
+    rp_sio_event_cb cb;
+    void *ud;
+    size_t len;
+    char name[];
+};
+
+struct rp_sio_pending_ack {
+    struct rp_sio_pending_ack *next;
+    int64_t id;
+    rp_sio_ack_cb cb;
+    void *ud;
+    rp_sio_socket_t *s;
+    int has_timer;
+    uv_timer_t timer;
+};
+
+struct rp_sio_partial {
+    rp_sio_packet_t pkt; /* pointers into text */
+    char *text;
+    rp_sio_bin_t *att;
+    size_t natt;
+};
+
+typedef struct rp_sio_room {
+    rp_map_entry_t entry;
+    rp_list_node_t members;
+    size_t count;
+    size_t name_len;
+    char name[];
+} room_t;
+
+typedef struct membership {
+    rp_list_node_t room_node;
+    rp_list_node_t sock_node;
+    room_t *room;
+    rp_sio_socket_t *sock;
+} member_t;
+
+/* Sockets that left, freed at the next tick (see the file comment). */
+static rp_sio_socket_t **graveyard;
+static size_t graveyard_len, graveyard_cap;
+
+void rp_sio_config_defaults(rp_sio_config_t *cfg)
+{
+    cfg->connect_timeout = 45000;
+    cfg->max_attachments = 16;
+    cfg->max_rooms_per_socket = 256;
+}
+
+/* ---- encoding ---- */
+
+/* Starts an outgoing packet in b: headroom, Engine.IO message type, Socket.IO header. */
+static int encode_begin(rp_buf_t *b, int type, unsigned natt, const rp_sio_nsp_t *nsp, int64_t id)
+{
+    static const char headroom[RP_EIO_HEADROOM] = {0};
+    rp_buf_init(b, (size_t)1 << 30);
+    int rc = rp_buf_append(b, headroom, sizeof(headroom));
+    if (rc == 0)
+        rc = rp_buf_append_char(b, '4');
+    if (rc == 0)
+        rc = rp_sio_packet_encode_header(b, type, natt, nsp->name, nsp->name_len, id);
+    return rc;
+}
+
+static int encode_event(rp_buf_t *b, const rp_sio_nsp_t *nsp, int64_t id, const char *event,
+                        const char *args, size_t args_len, size_t natt)
+{
+    int rc = encode_begin(b, natt ? RP_SIO_BINARY_EVENT : RP_SIO_EVENT, (unsigned)natt, nsp, id);
+    if (rc == 0)
+        rc = rp_buf_append_char(b, '[');
+    if (rc == 0)
+        rc = rp_json_string_encode(b, event, strlen(event));
+    if (rc == 0 && args_len) {
+        rc = rp_buf_append_char(b, ',');
+        if (rc == 0)
+            rc = rp_buf_append(b, args, args_len);
+    }
+    if (rc == 0)
+        rc = rp_buf_append_char(b, ']');
+    return rc;
+}
+
+/* Builds the Engine.IO packets of a Socket.IO packet in b plus its attachments. On success b
+ * is emptied and pkts[0..1+natt) hold references the caller releases. */
+static int build_packets(rp_buf_t *b, const rp_sio_bin_t *att, size_t natt, rp_eio_packet_t *pkts)
+{
+    int rc = rp_eio_packet_from_buf(&pkts[0], b);
+    if (rc < 0) {
+        rp_buf_deinit(b);
+        return rc;
+    }
+    for (size_t i = 0; i < natt; i++) {
+        rc = rp_eio_packet_binary(&pkts[1 + i], att[i].data, att[i].len);
+        if (rc < 0) {
+            for (size_t j = 0; j <= i; j++)
+                rp_eio_packet_release(&pkts[j]);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void release_packets(rp_eio_packet_t *pkts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rp_eio_packet_release(&pkts[i]);
+}
+
+static int send_to(rp_sio_socket_t *s, const rp_eio_packet_t *pkts, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = rp_eio_session_send(s->client->eio, &pkts[i]);
+    if (rc == 0)
+        s->client->srv->packets_out++;
+    return rc;
+}
+
+/* Encodes b (plus attachments) and sends it to s. Consumes b. */
+static int send_buf(rp_sio_socket_t *s, rp_buf_t *b, const rp_sio_bin_t *att, size_t natt)
+{
+    rp_eio_packet_t pkts[1 + 64];
+    if (natt > 64) {
+        rp_buf_deinit(b);
+        return RP_ETOOBIG;
+    }
+    int rc = build_packets(b, att, natt, pkts);
+    if (rc < 0)
+        return rc;
+    rc = send_to(s, pkts, 1 + natt);
+    release_packets(pkts, 1 + natt);
+    return rc;
+}
+
+/* Sends a packet with a raw JSON payload (or none) to the client of nsp. */
+static int send_raw(rp_sio_client_t *c, int type, const rp_sio_nsp_t *nsp, const char *nsp_name,
+                    size_t nsp_len, const char *json, size_t json_len)
+{
+    rp_buf_t b;
+    static const char headroom[RP_EIO_HEADROOM] = {0};
+    (void)nsp;
+    rp_buf_init(&b, (size_t)1 << 30);
+    int rc = rp_buf_append(&b, headroom, sizeof(headroom));
+    if (rc == 0)
+        rc = rp_buf_append_char(&b, '4');
+    if (rc == 0)
+        rc = rp_sio_packet_encode_header(&b, type, 0, nsp_name, nsp_len, -1);
+    if (rc == 0 && json_len)
+        rc = rp_buf_append(&b, json, json_len);
+    rp_eio_packet_t p;
+    if (rc == 0)
+        rc = rp_eio_packet_from_buf(&p, &b);
+    if (rc < 0) {
+        rp_buf_deinit(&b);
+        return rc;
+    }
+    rc = rp_eio_session_send(c->eio, &p);
+    rp_eio_packet_release(&p);
+    return rc;
+}
+
+/* ---- namespaces ---- */
+
+rp_sio_nsp_t *rp_sio_server_find(rp_sio_server_t *srv, const char *name, size_t len)
+{
+    rp_map_entry_t *e = rp_map_get(&srv->nsps, name, len);
+    return e ? rp_container_of(e, rp_sio_nsp_t, entry) : NULL;
+}
+
+rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name)
+{
+    size_t len = strlen(name);
+    rp_sio_nsp_t *nsp = rp_sio_server_find(srv, name, len);
+    if (nsp)
+        return nsp;
+    nsp = rp_calloc(1, sizeof(*nsp));
+    if (nsp == NULL)
+        return NULL;
+    nsp->name = rp_strndup(name, len);
+    if (nsp->name == NULL) {
+        rp_free(nsp);
+        return NULL;
+    }
+    nsp->name_len = len;
+    nsp->srv = srv;
+    rp_map_init(&nsp->sockets);
+    rp_map_init(&nsp->rooms);
+    rp_list_init(&nsp->socket_list);
+    nsp->entry.key = nsp->name;
+    nsp->entry.keylen = len;
+    if (rp_map_put(&srv->nsps, &nsp->entry) < 0 && rp_sio_server_find(srv, name, len) != nsp) {
+        rp_free(nsp->name);
+        rp_free(nsp);
+        return NULL;
+    }
+    return nsp;
+}
+
+void rp_sio_server_set_nsp_factory(rp_sio_server_t *srv, rp_sio_nsp_factory_cb cb, void *ud)
+{
+    srv->nsp_factory = cb;
+    srv->nsp_factory_ud = ud;
+}
+
+int rp_sio_nsp_on(rp_sio_nsp_t *nsp, const char *event, rp_sio_event_cb cb, void *ud)
+{
+    size_t len = strlen(event);
+    for (struct rp_sio_handler *h = nsp->handlers; h; h = h->next) {
+        if (h->len == len && memcmp(h->name, event, len) == 0) {
+            h->cb = cb;
+            h->ud = ud;
+            return 0;
+        }
+    }
+    struct rp_sio_handler *h = rp_malloc(sizeof(*h) + len + 1);
+    if (h == NULL)
+        return UV_ENOMEM;
+    memcpy(h->name, event, len + 1);
+    h->len = len;
+    h->cb = cb;
+    h->ud = ud;
+    h->next = nsp->handlers;
+    nsp->handlers = h;
+    return 0;
+}
+
+void rp_sio_nsp_on_any(rp_sio_nsp_t *nsp, rp_sio_event_cb cb, void *ud)
+{
+    nsp->on_any = cb;
+    nsp->on_any_ud = ud;
+}
+
+void rp_sio_nsp_on_connect(rp_sio_nsp_t *nsp, rp_sio_connect_cb cb, void *ud)
+{
+    nsp->on_connect = cb;
+    nsp->on_connect_ud = ud;
+}
+
+void rp_sio_nsp_on_connection(rp_sio_nsp_t *nsp, rp_sio_connection_cb cb, void *ud)
+{
+    nsp->on_connection = cb;
+    nsp->on_connection_ud = ud;
+}
+
+void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *ud)
+{
+    nsp->on_disconnect = cb;
+    nsp->on_disconnect_ud = ud;
+}
+
+/* ---- rooms ---- */
+
+static room_t *room_find(rp_sio_nsp_t *nsp, const char *name, size_t len)
+{
+    rp_map_entry_t *e = rp_map_get(&nsp->rooms, name, len);
+    return e ? rp_container_of(e, room_t, entry) : NULL;
+}
+
+static rp_sio_socket_t *socket_find(rp_sio_nsp_t *nsp, const char *id, size_t len)
+{
+    rp_map_entry_t *e = rp_map_get(&nsp->sockets, id, len);
+    return e ? rp_container_of(e, rp_sio_socket_t, entry) : NULL;
+}
+
+static member_t *membership_find(const rp_sio_socket_t *s, const char *room, size_t len)
+{
+    rp_list_node_t *it;
+    rp_list_foreach(it, &s->rooms)
+    {
+        member_t *m = rp_container_of(it, member_t, sock_node);
+        if (m->room->name_len == len && memcmp(m->room->name, room, len) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+int rp_sio_in_room(const rp_sio_socket_t *s, const char *room, size_t len)
+{
+    return membership_find(s, room, len) != NULL;
+}
+
+int rp_sio_join(rp_sio_socket_t *s, const char *room, size_t len)
+{
+    rp_sio_nsp_t *nsp = s->nsp;
+    if (!s->connected)
+        return RP_ESTATE;
+    if (membership_find(s, room, len))
+        return 0;
+    if (s->nrooms >= nsp->srv->cfg.max_rooms_per_socket)
+        return RP_ETOOBIG;
+    member_t *m = rp_malloc(sizeof(*m));
+    if (m == NULL)
+        return UV_ENOMEM;
+    room_t *r = room_find(nsp, room, len);
+    if (r == NULL) {
+        r = rp_malloc(sizeof(*r) + len + 1);
+        if (r == NULL) {
+            rp_free(m);
+            return UV_ENOMEM;
+        }
+        memcpy(r->name, room, len);
+        r->name[len] = '\0';
+        r->name_len = len;
+        r->count = 0;
+        rp_list_init(&r->members);
+        r->entry.key = r->name;
+        r->entry.keylen = len;
+        if (rp_map_put(&nsp->rooms, &r->entry) < 0 && room_find(nsp, room, len) != r) {
+            rp_free(r);
+            rp_free(m);
+            return UV_ENOMEM;
+        }
+    }
+    m->room = r;
+    m->sock = s;
+    rp_list_push(&r->members, &m->room_node);
+    rp_list_push(&s->rooms, &m->sock_node);
+    r->count++;
+    s->nrooms++;
+    return 0;
+}
+
+static void membership_drop(rp_sio_nsp_t *nsp, member_t *m)
+{
+    room_t *r = m->room;
+    rp_list_unlink(&m->room_node);
+    rp_list_unlink(&m->sock_node);
+    m->sock->nrooms--;
+    if (--r->count == 0) {
+        rp_map_del(&nsp->rooms, &r->entry);
+        rp_free(r);
+    }
+    rp_free(m);
+}
+
+int rp_sio_leave(rp_sio_socket_t *s, const char *room, size_t len)
+{
+    member_t *m = membership_find(s, room, len);
+    if (m)
+        membership_drop(s->nsp, m);
+    return 0;
+}
+
+void rp_sio_socket_rooms(const rp_sio_socket_t *s, void (*fn)(const char *, size_t, void *), void *ud)
+{
+    rp_list_node_t *it;
+    rp_list_foreach(it, &s->rooms)
+    {
+        member_t *m = rp_container_of(it, member_t, sock_node);
+        fn(m->room->name, m->room->name_len, ud);
+    }
+}
+
+size_t rp_sio_room_size(rp_sio_nsp_t *nsp, const char *room, size_t len)
+{
+    room_t *r = room_find(nsp, room, len);
+    if (r)
+        return r->count;
+    return socket_find(nsp, room, len) ? 1 : 0;
+}
+
+/* ---- sockets ---- */
+
+static void bury(rp_sio_socket_t *s)
+{
+    if (graveyard_len == graveyard_cap) {
+        size_t cap = graveyard_cap ? graveyard_cap * 2 : 64;
+        rp_sio_socket_t **g = rp_realloc(graveyard, cap * sizeof(*g));
+        if (g == NULL) {
+            /* Cannot defer: leak rather than free under a running handler. */
+            RP_LOG_ERROR("sio", "out of memory freeing a socket");
+            return;
+        }
+        graveyard = g;
+        graveyard_cap = cap;
+    }
+    graveyard[graveyard_len++] = s;
+}
+
+static void on_ack_timer_closed(uv_handle_t *h)
+{
+    rp_free(h->data);
+}
+
+static void ack_free(struct rp_sio_pending_ack *a)
+{
+    if (a->has_timer) {
+        uv_timer_stop(&a->timer);
+        uv_close((uv_handle_t *)&a->timer, on_ack_timer_closed);
+    } else {
+        rp_free(a);
+    }
+}
+
+/* Takes s out of its namespace, rooms and client; tells the namespace; frees it later. */
+static void socket_remove(rp_sio_socket_t *s, const char *reason)
+{
+    rp_sio_nsp_t *nsp = s->nsp;
+    if (!s->connected)
+        return;
+    s->connected = 0;
+    rp_list_unlink(&s->client_node);
+    rp_list_unlink(&s->nsp_node);
+    rp_map_del(&nsp->sockets, &s->entry);
+    nsp->nsockets--;
+    while (!rp_list_empty(&s->rooms))
+        membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
+    while (s->acks) {
+        struct rp_sio_pending_ack *a = s->acks;
+        s->acks = a->next;
+        rp_sio_ack_cb cb = a->cb;
+        void *ud = a->ud;
+        ack_free(a);
+        cb(NULL, NULL, ud);
+    }
+    if (nsp->on_disconnect)
+        nsp->on_disconnect(s, reason, nsp->on_disconnect_ud);
+    bury(s);
+}
+
+static rp_sio_socket_t *client_socket(rp_sio_client_t *c, const char *nsp, size_t len)
+{
+    rp_list_node_t *it;
+    rp_list_foreach(it, &c->sockets)
+    {
+        rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, client_node);
+        if (s->nsp->name_len == len && memcmp(s->nsp->name, nsp, len) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
+                const rp_sio_bin_t *att, size_t natt)
+{
+    if (!s->connected)
+        return RP_ESTATE;
+    rp_buf_t b;
+    int rc = encode_event(&b, s->nsp, -1, event, args ? args : "", args ? args_len : 0, natt);
+    if (rc < 0) {
+        rp_buf_deinit(&b);
+        return rc;
+    }
+    return send_buf(s, &b, att, natt);
+}
+
+static void on_ack_timeout(uv_timer_t *t)
+{
+    struct rp_sio_pending_ack *a = t->data;
+    rp_sio_socket_t *s = a->s;
+    struct rp_sio_pending_ack **pp = &s->acks;
+    while (*pp && *pp != a)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = a->next;
+    rp_sio_ack_cb cb = a->cb;
+    void *ud = a->ud;
+    ack_free(a);
+    cb(s, NULL, ud);
+}
+
+int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args,
+                         size_t args_len, uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud)
+{
+    if (!s->connected)
+        return RP_ESTATE;
+    struct rp_sio_pending_ack *a = rp_calloc(1, sizeof(*a));
+    if (a == NULL)
+        return UV_ENOMEM;
+    int64_t id = s->next_ack_id++;
+    rp_buf_t b;
+    int rc = encode_event(&b, s->nsp, id, event, args ? args : "", args ? args_len : 0, 0);
+    if (rc < 0) {
+        rp_buf_deinit(&b);
+        rp_free(a);
+        return rc;
+    }
+    rc = send_buf(s, &b, NULL, 0);
+    if (rc < 0) {
+        rp_free(a);
+        return rc;
+    }
+    a->id = id;
+    a->cb = cb;
+    a->ud = ud;
+    a->s = s;
+    if (timeout_ms) {
+        uv_timer_init(s->client->eio->srv->net->loop, &a->timer);
+        a->timer.data = a;
+        a->has_timer = 1;
+        uv_timer_start(&a->timer, on_ack_timeout, timeout_ms, 0);
+    }
+    a->next = s->acks;
+    s->acks = a;
+    return 0;
+}
+
+int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args_len,
+               const rp_sio_bin_t *att, size_t natt)
+{
+    if (!s->connected)
+        return RP_ESTATE;
+    rp_buf_t b;
+    int rc = encode_begin(&b, natt ? RP_SIO_BINARY_ACK : RP_SIO_ACK, (unsigned)natt, s->nsp, ack_id);
+    if (rc == 0)
+        rc = rp_buf_append_char(&b, '[');
+    if (rc == 0 && args && args_len)
+        rc = rp_buf_append(&b, args, args_len);
+    if (rc == 0)
+        rc = rp_buf_append_char(&b, ']');
+    if (rc < 0) {
+        rp_buf_deinit(&b);
+        return rc;
+    }
+    return send_buf(s, &b, att, natt);
+}
+
+void rp_sio_disconnect(rp_sio_socket_t *s, int close_transport)
+{
+    if (!s->connected)
+        return;
+    rp_sio_client_t *c = s->client;
+    send_raw(c, RP_SIO_DISCONNECT, s->nsp, s->nsp->name, s->nsp->name_len, NULL, 0);
+    socket_remove(s, "server namespace disconnect");
+    if (close_transport)
+        rp_eio_session_close(c->eio);
+}
+
+/* ---- broadcast ---- */
+
+/* Calls visit for each socket of a room (or the socket whose id the name is). */
+static void room_visit(rp_sio_nsp_t *nsp, const char *name, uint32_t gen, int send,
+                       const rp_eio_packet_t *pkts, size_t npkts, int *count)
+{
+    size_t len = strlen(name);
+    room_t *r = room_find(nsp, name, len);
+    if (r) {
+        rp_list_node_t *it, *tmp;
+        rp_list_foreach_safe(it, tmp, &r->members)
+        {
+            rp_sio_socket_t *s = rp_container_of(it, member_t, room_node)->sock;
+            if (s->mark == gen)
+                continue;
+            s->mark = gen;
+            if (send && send_to(s, pkts, npkts) == 0)
+                (*count)++;
+        }
+        return;
+    }
+    rp_sio_socket_t *s = socket_find(nsp, name, len);
+    if (s && s->mark != gen) {
+        s->mark = gen;
+        if (send && send_to(s, pkts, npkts) == 0)
+            (*count)++;
+    }
+}
+
+int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *event,
+                     const char *args, size_t args_len, const rp_sio_bin_t *att, size_t natt)
+{
+    rp_sio_server_t *srv = nsp->srv;
+    static const rp_sio_bcast_t everyone = {0};
+    if (opts == NULL)
+        opts = &everyone;
+    if (natt > 64)
+        return RP_ETOOBIG;
+    rp_buf_t b;
+    int rc = encode_event(&b, nsp, -1, event, args ? args : "", args ? args_len : 0, natt);
+    if (rc < 0) {
+        rp_buf_deinit(&b);
+        return rc;
+    }
+    rp_eio_packet_t pkts[1 + 64];
+    rc = build_packets(&b, att, natt, pkts);
+    if (rc < 0)
+        return rc;
+    uint32_t gen = ++srv->bcast_gen;
+    if (gen == 0)
+        gen = ++srv->bcast_gen;
+    int count = 0;
+    for (size_t i = 0; i < opts->nexcept; i++)
+        room_visit(nsp, opts->except[i], gen, 0, NULL, 0, &count);
+    if (opts->except_socket)
+        ((rp_sio_socket_t *)opts->except_socket)->mark = gen;
+    if (opts->rooms == NULL) {
+        rp_list_node_t *it, *tmp;
+        rp_list_foreach_safe(it, tmp, &nsp->socket_list)
+        {
+            rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, nsp_node);
+            if (s->mark != gen && send_to(s, pkts, 1 + natt) == 0)
+                count++;
+        }
+    } else {
+        for (size_t i = 0; i < opts->nrooms; i++)
+            room_visit(nsp, opts->rooms[i], gen, 1, pkts, 1 + natt, &count);
+    }
+    release_packets(pkts, 1 + natt);
+    srv->broadcasts++;
+    srv->broadcast_recipients += (unsigned long)count;
+    return count;
+}
+
+/* ---- packets from clients ---- */
+
+static void client_fail(rp_sio_client_t *c, const char *why)
+{
+    RP_LOG_INFO("sio", "session %s: %s, closing", c->eio->sid, why);
+    rp_eio_session_close(c->eio);
+}
+
+static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
+{
+    rp_sio_server_t *srv = c->srv;
+    rp_sio_nsp_t *nsp = rp_sio_server_find(srv, p->nsp, p->nsp_len);
+    if (nsp == NULL && srv->nsp_factory)
+        nsp = srv->nsp_factory(srv, p->nsp, p->nsp_len, srv->nsp_factory_ud);
+    if (nsp == NULL) {
+        static const char msg[] = "{\"message\":\"Invalid namespace\"}";
+        send_raw(c, RP_SIO_CONNECT_ERROR, NULL, p->nsp, p->nsp_len, msg, sizeof(msg) - 1);
+        return;
+    }
+    if (client_socket(c, p->nsp, p->nsp_len))
+        return; /* already connected there */
+    rp_sio_socket_t *s = rp_calloc(1, sizeof(*s));
+    if (s == NULL || rp_rand_id(s->id, 20) < 0) {
+        rp_free(s);
+        client_fail(c, "out of memory");
+        return;
+    }
+    s->nsp = nsp;
+    s->client = c;
+    rp_list_init(&s->rooms);
+    rp_list_init(&s->nsp_node);
+    rp_list_init(&s->client_node);
+    const char *auth = p->data ? p->data : "";
+    size_t auth_len = p->data_len;
+    if (nsp->on_connect) {
+        rp_buf_t err;
+        rp_buf_init(&err, 4096);
+        int rc = nsp->on_connect(s, auth, auth_len, &err, nsp->on_connect_ud);
+        if (rc < 0) {
+            static const char dflt[] = "{\"message\":\"Not authorized\"}";
+            int custom = err.len > 0 && rp_json_validate(err.data, err.len) == 0;
+            send_raw(c, RP_SIO_CONNECT_ERROR, nsp, nsp->name, nsp->name_len,
+                     custom ? err.data : dflt, custom ? err.len : sizeof(dflt) - 1);
+            rp_buf_deinit(&err);
+            rp_free(s);
+            return;
+        }
+        rp_buf_deinit(&err);
+    }
+    s->entry.key = s->id;
+    s->entry.keylen = 20;
+    if (rp_map_put(&nsp->sockets, &s->entry) < 0 && socket_find(nsp, s->id, 20) != s) {
+        rp_free(s);
+        client_fail(c, "out of memory");
+        return;
+    }
+    s->connected = 1;
+    rp_list_push(&nsp->socket_list, &s->nsp_node);
+    rp_list_push(&c->sockets, &s->client_node);
+    nsp->nsockets++;
+    rp_timerq_remove(&c->connect_timer);
+    char reply[40];
+    memcpy(reply, "{\"sid\":\"", 8);
+    memcpy(reply + 8, s->id, 20);
+    memcpy(reply + 28, "\"}", 2);
+    send_raw(c, RP_SIO_CONNECT, nsp, nsp->name, nsp->name_len, reply, 30);
+    if (nsp->on_connection)
+        nsp->on_connection(s, auth, auth_len, nsp->on_connection_ud);
+}
+
+static void handle_event(rp_sio_socket_t *s, const rp_sio_packet_t *p, const rp_sio_bin_t *att,
+                         size_t natt)
+{
+    rp_sio_nsp_t *nsp = s->nsp;
+    const char *name_json, *args;
+    size_t name_len, args_len;
+    if (rp_sio_event_split(p->data, p->data_len, &name_json, &name_len, &args, &args_len) < 0)
+        return;
+    char small[256];
+    rp_buf_t big;
+    rp_buf_init(&big, 65536);
+    const char *name = small;
+    size_t nlen;
+    if (name_json[0] != '"') {
+        /* socket.io-parser allows a number as the event name: use its text. */
+        nlen = name_len < sizeof(small) ? name_len : sizeof(small) - 1;
+        memcpy(small, name_json, nlen);
+    } else if (name_len - 2 < sizeof(small) && !memchr(name_json, '\\', name_len)) {
+        nlen = name_len - 2;
+        memcpy(small, name_json + 1, nlen);
+    } else {
+        if (rp_json_string_decode(name_json, name_len, &big) < 0) {
+            rp_buf_deinit(&big);
+            return;
+        }
+        name = big.data ? big.data : "";
+        nlen = big.len;
+    }
+    if (name == small)
+        small[nlen] = '\0';
+    rp_sio_event_t ev = {name, nlen, args, args_len, att, natt, p->id};
+    struct rp_sio_handler *h = nsp->handlers;
+    while (h && !(h->len == nlen && memcmp(h->name, name, nlen) == 0))
+        h = h->next;
+    if (h)
+        h->cb(s, &ev, h->ud);
+    else if (nsp->on_any)
+        nsp->on_any(s, &ev, nsp->on_any_ud);
+    rp_buf_deinit(&big);
+}
+
+static void handle_ack(rp_sio_socket_t *s, const rp_sio_packet_t *p, const rp_sio_bin_t *att,
+                       size_t natt)
+{
+    struct rp_sio_pending_ack **pp = &s->acks;
+    while (*pp && (*pp)->id != p->id)
+        pp = &(*pp)->next;
+    struct rp_sio_pending_ack *a = *pp;
+    if (a == NULL)
+        return;
+    *pp = a->next;
+    const char *args;
+    size_t args_len;
+    rp_sio_ack_cb cb = a->cb;
+    void *ud = a->ud;
+    ack_free(a);
+    if (rp_sio_ack_args(p->data, p->data_len, &args, &args_len) < 0)
+        return;
+    rp_sio_event_t ev = {"", 0, args, args_len, att, natt, p->id};
+    cb(s, &ev, ud);
+}
+
+static void dispatch(rp_sio_client_t *c, const rp_sio_packet_t *p, const rp_sio_bin_t *att,
+                     size_t natt)
+{
+    c->srv->packets_in++;
+    if (p->type == RP_SIO_CONNECT) {
+        handle_connect(c, p);
+        return;
+    }
+    rp_sio_socket_t *s = client_socket(c, p->nsp, p->nsp_len);
+    if (s == NULL || p->type == RP_SIO_CONNECT_ERROR) {
+        client_fail(c, "packet for a namespace it is not connected to");
+        return;
+    }
+    switch (p->type) {
+    case RP_SIO_DISCONNECT:
+        socket_remove(s, "client namespace disconnect");
+        break;
+    case RP_SIO_EVENT:
+    case RP_SIO_BINARY_EVENT:
+        handle_event(s, p, att, natt);
+        break;
+    default:
+        handle_ack(s, p, att, natt);
+        break;
+    }
+}
+
+static void partial_free(rp_sio_client_t *c)
+{
+    struct rp_sio_partial *pa = c->partial;
+    if (pa == NULL)
+        return;
+    for (size_t i = 0; i < pa->natt; i++)
+        rp_free((void *)pa->att[i].data);
+    rp_free(pa->att);
+    rp_free(pa->text);
+    rp_free(pa);
+    c->partial = NULL;
+}
+
+static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t len, void *ud)
+{
+    rp_sio_client_t *c = es->data;
+    (void)ud;
+    if (c == NULL)
+        return;
+    if (binary) {
+        struct rp_sio_partial *pa = c->partial;
+        if (pa == NULL) {
+            client_fail(c, "binary data without a packet announcing it");
+            return;
+        }
+        void *copy = rp_malloc(len ? len : 1);
+        if (copy == NULL) {
+            client_fail(c, "out of memory");
+            return;
+        }
+        memcpy(copy, data, len);
+        pa->att[pa->natt].data = copy;
+        pa->att[pa->natt].len = len;
+        if (++pa->natt == pa->pkt.attachments) {
+            c->partial = NULL;
+            dispatch(c, &pa->pkt, pa->att, pa->natt);
+            c->partial = pa;
+            partial_free(c);
+        }
+        return;
+    }
+    if (c->partial) {
+        client_fail(c, "text packet while binary attachments were expected");
+        return;
+    }
+    rp_sio_packet_t p;
+    if (rp_sio_packet_decode(data, len, c->srv->cfg.max_attachments, &p) < 0) {
+        client_fail(c, "invalid Socket.IO packet");
+        return;
+    }
+    if (p.attachments == 0) {
+        dispatch(c, &p, NULL, 0);
+        return;
+    }
+    struct rp_sio_partial *pa = rp_calloc(1, sizeof(*pa));
+    char *text = rp_strndup(data, len);
+    rp_sio_bin_t *att = rp_calloc(p.attachments, sizeof(*att));
+    if (pa == NULL || text == NULL || att == NULL) {
+        rp_free(pa);
+        rp_free(text);
+        rp_free(att);
+        client_fail(c, "out of memory");
+        return;
+    }
+    /* Re-point the packet into our copy of the text. */
+    p.nsp = p.nsp_len == 1 && p.nsp[0] == '/' ? "/" : text + (p.nsp - data);
+    p.data = p.data ? text + (p.data - data) : NULL;
+    pa->pkt = p;
+    pa->text = text;
+    pa->att = att;
+    c->partial = pa;
+}
+
+static void on_eio_open(rp_eio_session_t *es, void *ud)
+{
+    rp_sio_server_t *srv = ud;
+    rp_sio_client_t *c = rp_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        rp_eio_session_close(es);
+        return;
+    }
+    c->eio = es;
+    c->srv = srv;
+    rp_list_init(&c->sockets);
+    rp_timerq_node_init(&c->connect_timer);
+    rp_timerq_push(&srv->connectq, &c->connect_timer);
+    es->data = c;
+    srv->nclients++;
+}
+
+static void on_eio_close(rp_eio_session_t *es, const char *reason, void *ud)
+{
+    rp_sio_client_t *c = es->data;
+    rp_sio_server_t *srv = ud;
+    if (c == NULL)
+        return;
+    es->data = NULL;
+    while (!rp_list_empty(&c->sockets))
+        socket_remove(rp_container_of(c->sockets.next, rp_sio_socket_t, client_node), reason);
+    rp_timerq_remove(&c->connect_timer);
+    partial_free(c);
+    rp_free(c);
+    srv->nclients--;
+}
+
+static void on_connect_timeout(rp_timerq_node_t *n)
+{
+    rp_sio_client_t *c = rp_container_of(n, rp_sio_client_t, connect_timer);
+    if (rp_list_empty(&c->sockets))
+        client_fail(c, "no CONNECT within the connect timeout");
+}
+
+static void on_tick(void *ud)
+{
+    (void)ud;
+    for (size_t i = 0; i < graveyard_len; i++)
+        rp_free(graveyard[i]);
+    graveyard_len = 0;
+}
+
+rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg,
+                                   const rp_sio_config_t *cfg)
+{
+    static const rp_eio_callbacks_t cbs = {on_eio_open, on_eio_message, on_eio_close};
+    rp_sio_server_t *srv = rp_calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return NULL;
+    srv->cfg = *cfg;
+    rp_map_init(&srv->nsps);
+    srv->eio = rp_eio_server_new(net, eio_cfg, &cbs, srv);
+    if (srv->eio == NULL) {
+        rp_free(srv);
+        return NULL;
+    }
+    rp_timerq_init(net->loop, &srv->connectq, cfg->connect_timeout, on_connect_timeout);
+    srv->connectq.owner = srv;
+    rp_net_on_tick(net, on_tick, srv);
+    return srv;
+}
+
+int rp_sio_server_handle(rp_sio_server_t *srv, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    return rp_eio_server_handle(srv->eio, hc, req);
+}
+
+static void on_connectq_closed(uv_handle_t *h)
+{
+    rp_timerq_t *q = h->data;
+    rp_free(q->owner);
+}
+
+void rp_sio_server_free(rp_sio_server_t *srv)
+{
+    rp_net_t *net = srv->eio->net;
+    rp_eio_server_free(srv->eio); /* ends every session: clients and sockets go with them */
+    size_t b;
+    rp_map_entry_t *e;
+    while ((e = rp_map_first(&srv->nsps, &b)) != NULL) {
+        rp_sio_nsp_t *nsp = rp_container_of(e, rp_sio_nsp_t, entry);
+        rp_map_del(&srv->nsps, e);
+        while (nsp->handlers) {
+            struct rp_sio_handler *h = nsp->handlers;
+            nsp->handlers = h->next;
+            rp_free(h);
+        }
+        rp_map_deinit(&nsp->sockets);
+        rp_map_deinit(&nsp->rooms);
+        rp_free(nsp->name);
+        rp_free(nsp);
+    }
+    rp_map_deinit(&srv->nsps);
+    on_tick(srv);
+    rp_free(graveyard);
+    graveyard = NULL;
+    graveyard_cap = 0;
+    rp_net_off_tick(net, on_tick, srv);
+    rp_timerq_close(&srv->connectq, on_connectq_closed);
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int rp_sio_arg(const rp_sio_event_t *ev, size_t i, const char **val, size_t *len)
+{
+    const char *a = ev->args;
+    size_t n = ev->args_len;
+    size_t pos = 0;
+    for (size_t k = 0; pos < n; k++) {
+        long end = rp_json_scan(a + pos, n - pos);
+        if (end < 0)
+            return (int)end;
+        size_t start = pos;
+        while (is_space(a[start]))
+            start++;
+        if (k == i) {
+            *val = a + start;
+            *len = pos + (size_t)end - start;
+            return 1;
+        }
+        pos += (size_t)end;
+        while (pos < n && a[pos] != ',')
+            pos++;
+        pos++;
+    }
+    return 0;
+}

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_SIO_SERVER_H
+#define RP_SIO_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eio/server.h"
+#include "sio/packet.h"
+#include "util/buf.h"
+#include "util/list.h"
+#include "util/map.h"
+
+/* Socket.IO v5 server over the Engine.IO server: namespaces, sockets, rooms, acks, binary
+ * attachments, broadcast. This is the C API the hub builds on:
+ *
+ *   rp_sio_nsp_t *nsp = rp_sio_server_of(srv, "/pipeline");
+ *   rp_sio_nsp_on_connect(nsp, check_auth, ud);      // may refuse with CONNECT_ERROR
+ *   rp_sio_nsp_on(nsp, "subscribe", on_subscribe, ud);
+ *   ...
+ *   rp_sio_join(socket, "pipeline:42", 11);
+ *   rp_sio_broadcast(nsp, &(rp_sio_bcast_t){.rooms = rooms, .nrooms = 1}, "file:progress",
+ *                    json, json_len, NULL, 0);
+ *
+ * Event arguments travel as JSON text, never as trees: a handler gets the text of the
+ * arguments after the event name (`1,"2",{"3":[true]}` for ["message",1,"2",{"3":[true]}]),
+ * and emit/ack/broadcast take the same form, so a server that relays what it got never
+ * parses or re-encodes it, and numbers keep their spelling. rp_sio_arg() picks one argument
+ * out when a handler needs it.
+ *
+ * Broadcast encodes the packet once and hands every recipient's transport a reference to the
+ * same frame; nothing is allocated per recipient beyond a queue link. Loop thread only. */
+
+typedef struct rp_sio_server rp_sio_server_t;
+typedef struct rp_sio_nsp rp_sio_nsp_t;
+typedef struct rp_sio_socket rp_sio_socket_t;
+typedef struct rp_sio_client rp_sio_client_t;
+
+typedef struct rp_sio_bin {
+    const void *data;
+    size_t len;
+} rp_sio_bin_t;
+
+/* An event (or an ack's arguments) as received. Pointers are valid during the callback. */
+typedef struct rp_sio_event {
+    const char *name; /* decoded event name, NUL-terminated ("" for acks) */
+    size_t name_len;
+    const char *args; /* JSON text of the arguments, without the enclosing brackets */
+    size_t args_len;
+    const rp_sio_bin_t *att; /* binary attachments, in placeholder order */
+    size_t natt;
+    int64_t ack_id; /* -1 when the client wants no ack */
+} rp_sio_event_t;
+
+typedef void (*rp_sio_event_cb)(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud);
+/* Decides a CONNECT: return 0 to accept; <0 to refuse, after writing a JSON object into err
+ * (e.g. {"message":"not authorized"}; empty means {"message":"Not authorized"}). auth is the
+ * CONNECT payload's text ("" when none). s is not yet in the namespace. */
+typedef int (*rp_sio_connect_cb)(rp_sio_socket_t *s, const char *auth, size_t auth_len,
+                                 rp_buf_t *err, void *ud);
+/* A socket joined the namespace (the CONNECT reply is already queued). */
+typedef void (*rp_sio_connection_cb)(rp_sio_socket_t *s, const char *auth, size_t auth_len,
+                                     void *ud);
+/* A socket left: "client namespace disconnect", "server namespace disconnect", "transport
+ * close", "ping timeout", "transport error", "parse error", "forced close", "server
+ * shutdown". It has already left its rooms; nothing may be sent on it. */
+typedef void (*rp_sio_disconnect_cb)(rp_sio_socket_t *s, const char *reason, void *ud);
+/* An ack for rp_sio_emit_with_ack: ack is NULL when the timeout passed or the socket left
+ * first (s is then NULL too). */
+typedef void (*rp_sio_ack_cb)(rp_sio_socket_t *s, const rp_sio_event_t *ack, void *ud);
+/* Asked for an unknown namespace: return a namespace to create it on the fly, or NULL to
+ * refuse ("Invalid namespace"). */
+typedef rp_sio_nsp_t *(*rp_sio_nsp_factory_cb)(rp_sio_server_t *srv, const char *name,
+                                               size_t len, void *ud);
+
+typedef struct rp_sio_config {
+    uint32_t connect_timeout;     /* ms from Engine.IO open to the first CONNECT, default 45000 */
+    unsigned max_attachments;     /* per packet, default 16 */
+    unsigned max_rooms_per_socket; /* default 256 */
+} rp_sio_config_t;
+
+void rp_sio_config_defaults(rp_sio_config_t *cfg);
+
+struct rp_sio_nsp {
+    rp_map_entry_t entry; /* in srv->nsps */
+    char *name;           /* owned */
+    size_t name_len;
+    rp_sio_server_t *srv;
+    rp_map_t sockets;     /* by id */
+    rp_list_node_t socket_list;
+    size_t nsockets;
+    rp_map_t rooms;
+    struct rp_sio_handler *handlers;
+    rp_sio_event_cb on_any;
+    void *on_any_ud;
+    rp_sio_connect_cb on_connect;
+    void *on_connect_ud;
+    rp_sio_connection_cb on_connection;
+    void *on_connection_ud;
+    rp_sio_disconnect_cb on_disconnect;
+    void *on_disconnect_ud;
+    void *data; /* the user's */
+};
+
+struct rp_sio_socket {
+    rp_map_entry_t entry; /* in nsp->sockets */
+    char id[21];
+    rp_sio_nsp_t *nsp;
+    rp_sio_client_t *client;
+    rp_list_node_t nsp_node;
+    rp_list_node_t client_node;
+    rp_list_node_t rooms; /* memberships */
+    size_t nrooms;
+    struct rp_sio_pending_ack *acks;
+    int64_t next_ack_id;
+    uint32_t mark; /* broadcast dedup */
+    int connected;
+    void *data; /* the user's */
+};
+
+struct rp_sio_client {
+    rp_eio_session_t *eio;
+    rp_sio_server_t *srv;
+    rp_list_node_t sockets;
+    rp_timerq_node_t connect_timer;
+    struct rp_sio_partial *partial; /* a binary packet waiting for its attachments */
+};
+
+struct rp_sio_server {
+    rp_eio_server_t *eio; /* owned */
+    rp_sio_config_t cfg;
+    rp_map_t nsps;
+    rp_sio_nsp_factory_cb nsp_factory;
+    void *nsp_factory_ud;
+    rp_timerq_t connectq;
+    uint32_t bcast_gen;
+    int closing_timer;
+    /* Counters for metrics. */
+    unsigned long packets_in;
+    unsigned long packets_out;
+    unsigned long broadcasts;
+    unsigned long broadcast_recipients;
+    size_t nclients;
+};
+
+/* Creates a Socket.IO server with its own Engine.IO server on net. Returns NULL on failure. */
+rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg,
+                                   const rp_sio_config_t *cfg);
+/* Disconnects every client ("server shutdown") and frees the server (run the loop after). */
+void rp_sio_server_free(rp_sio_server_t *srv);
+/* Serves an HTTP request under the Engine.IO path; returns 1 if it did, 0 if not ours. */
+int rp_sio_server_handle(rp_sio_server_t *srv, rp_http_conn_t *hc, rp_http_request_t *req);
+
+/* Returns the namespace `name` ("/" or "/x"), creating it; NULL on out-of-memory. */
+rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name);
+rp_sio_nsp_t *rp_sio_server_find(rp_sio_server_t *srv, const char *name, size_t len);
+void rp_sio_server_set_nsp_factory(rp_sio_server_t *srv, rp_sio_nsp_factory_cb cb, void *ud);
+
+/* Handlers. rp_sio_nsp_on returns 0 or UV_ENOMEM; a second handler for an event replaces the
+ * first. on_any gets events with no handler of their own. */
+int rp_sio_nsp_on(rp_sio_nsp_t *nsp, const char *event, rp_sio_event_cb cb, void *ud);
+void rp_sio_nsp_on_any(rp_sio_nsp_t *nsp, rp_sio_event_cb cb, void *ud);
+void rp_sio_nsp_on_connect(rp_sio_nsp_t *nsp, rp_sio_connect_cb cb, void *ud);
+void rp_sio_nsp_on_connection(rp_sio_nsp_t *nsp, rp_sio_connection_cb cb, void *ud);
+void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *ud);
+
+/* Emits to one socket. args is JSON text without brackets ("" or NULL for none); att are
+ * binary attachments referenced by placeholders in args. Returns 0, RP_ESTATE if s is gone,
+ * RP_ETOOBIG if s's output is over its limit (its connection is then dropped), UV_ENOMEM. */
+int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
+                const rp_sio_bin_t *att, size_t natt);
+/* Emits and waits for the client's ack; cb runs once (with the ack, or NULL on timeout or
+ * disconnect). timeout_ms 0 waits as long as the socket lives. Same returns; cb is not called
+ * when this fails. */
+int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args,
+                         size_t args_len, uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud);
+/* Answers a client's ack request (ev->ack_id). Same returns. */
+int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args_len,
+               const rp_sio_bin_t *att, size_t natt);
+
+typedef struct rp_sio_bcast {
+    const char *const *rooms; /* NULL: the whole namespace */
+    size_t nrooms;
+    const char *const *except; /* rooms whose sockets are skipped */
+    size_t nexcept;
+    const rp_sio_socket_t *except_socket;
+} rp_sio_bcast_t;
+
+/* Sends an event to every socket of nsp in any of opts->rooms (each once), minus exclusions.
+ * A room name that is a socket id reaches that socket. Returns the number of recipients, or
+ * UV_ENOMEM. Recipients over their output limit are dropped at the next tick. */
+int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *event,
+                     const char *args, size_t args_len, const rp_sio_bin_t *att, size_t natt);
+
+/* Rooms. Return 0, RP_ETOOBIG past max_rooms_per_socket, UV_ENOMEM. Joining twice is a no-op. */
+int rp_sio_join(rp_sio_socket_t *s, const char *room, size_t len);
+int rp_sio_leave(rp_sio_socket_t *s, const char *room, size_t len);
+int rp_sio_in_room(const rp_sio_socket_t *s, const char *room, size_t len);
+/* Calls fn for each room s is in (its own id room excluded). */
+void rp_sio_socket_rooms(const rp_sio_socket_t *s, void (*fn)(const char *room, size_t len, void *ud),
+                         void *ud);
+/* Number of sockets in a room of nsp (0 if none). */
+size_t rp_sio_room_size(rp_sio_nsp_t *nsp, const char *room, size_t len);
+
+/* Disconnects s from its namespace (the client gets a DISCONNECT packet; on_disconnect runs
+ * with "server namespace disconnect"); with close_transport the whole connection closes. */
+void rp_sio_disconnect(rp_sio_socket_t *s, int close_transport);
+
+/* Argument i (0-based) of an event: 1 and its JSON span, 0 if absent, RP_EPROTO. */
+int rp_sio_arg(const rp_sio_event_t *ev, size_t i, const char **val, size_t *len);
+
+#endif

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_UTIL_ERR_H
+#define RP_UTIL_ERR_H
+
+/* Fallible calls return 0 (or a count) on success and a negative code on failure: libuv's
+ * codes (UV_ENOMEM... = -errno) or ours, from -1000 down. */
+#define RP_EPROTO (-1000)      /* the peer broke the protocol */
+#define RP_ETOOBIG (-1001)     /* a limit was passed */
+#define RP_EAUTH (-1002)       /* refused by authentication */
+#define RP_EINCOMPLETE (-1003) /* a decoder needs more bytes */
+#define RP_ENOTFOUND (-1004)   /* no such session, room, ... */
+#define RP_ESTATE (-1005)      /* the call does not fit the object's state */
+
+/* Returns a static name for `err` ("RP_EPROTO", "ENOMEM", ...); never NULL. */
+const char *rp_err_name(int err);
+
+#endif
