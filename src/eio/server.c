@@ -718,13 +718,17 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             respond_error(srv, hc, 403, 4, "Forbidden");
             return 1;
         }
-        if (s && (s->state != S_OPEN || s->transport != RP_EIO_TRANSPORT_POLLING || s->probe)) {
-            respond_error(srv, hc, 400, 3, "Bad request");
-            return 1;
-        }
+        int refused = s && (s->state != S_OPEN || s->transport != RP_EIO_TRANSPORT_POLLING || s->probe);
         wsconn_t *w = accept_websocket(srv, hc, req);
         if (w == NULL)
             return 1;
+        if (refused) {
+            /* As the reference server does: finish the handshake, then close at once, so the
+             * client sees a close rather than a failed handshake. */
+            RP_LOG_INFO("eio", "session %s: second websocket refused", s->sid);
+            wsconn_detach_close(w, 1, RP_WS_CLOSE_POLICY);
+            return 1;
+        }
         if (s) {
             w->s = s;
             w->probe = 1;

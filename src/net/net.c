@@ -364,17 +364,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-static void on_connection(uv_stream_t *server, int status)
+rp_net_conn_t *rp_net_conn_new(rp_net_t *net)
 {
-    rp_net_listener_t *l = server->data;
-    rp_net_t *net = l->net;
-    if (status < 0)
-        return;
     rp_net_conn_t *c = rp_calloc(1, sizeof(*c));
-    if (c == NULL) {
-        RP_LOG_ERROR("net", "out of memory accepting a connection");
-        return;
-    }
+    if (c == NULL)
+        return NULL;
     uv_tcp_init(net->loop, &c->tcp);
     c->tcp.data = c;
     c->net = net;
@@ -384,6 +378,20 @@ static void on_connection(uv_stream_t *server, int status)
     rp_net_queue_init(&c->out);
     rp_list_push(&net->conns, &c->all_node);
     net->nconns++;
+    return c;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    rp_net_listener_t *l = server->data;
+    rp_net_t *net = l->net;
+    if (status < 0)
+        return;
+    rp_net_conn_t *c = rp_net_conn_new(net);
+    if (c == NULL) {
+        RP_LOG_ERROR("net", "out of memory accepting a connection");
+        return;
+    }
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         c->ops = NULL;
         rp_net_conn_close(c);

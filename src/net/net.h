@@ -115,6 +115,11 @@ int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int por
                   rp_net_accept_cb on_accept, void *data);
 void rp_net_listener_close(rp_net_listener_t *l);
 
+/* Makes a connection object with an initialised but unconnected TCP handle (ops NULL): the
+ * accept path uses it before uv_accept; unit tests and fuzz drivers use it as a sink whose
+ * output stays in c->out because the loop never flushes it. NULL on out-of-memory. */
+rp_net_conn_t *rp_net_conn_new(rp_net_t *net);
+
 /* Queues sb[off..off+len) on c and takes its own reference; the caller keeps theirs.
  * Returns 0, RP_ETOOBIG when c's queue would pass c->max_queued (nothing queued; the caller
  * decides, normally closing c), RP_ESTATE when c is closing, or UV_ENOMEM. */
