@@ -163,11 +163,23 @@ for (const transports of [['websocket'], ['polling']]) {
     assert.deepEqual(acked, args);
     assert.ok(Buffer.isBuffer(acked[1].list[2]));
 
-    // binary in a server→client ack round trip
-    s.once('question', (x, ack) => ack({ echo: x, extra: bin(9, 8, 7) }));
+    // binary in a server-initiated event with ack: `ask`(Buffer) → `question`(Buffer) → ack → `answer`
+    const question = new Promise((resolve) => s.once('question', (x, ack) => {
+      resolve(x);
+      ack({ echo: x, extra: bin(9, 8, 7) });
+    }));
     const answer = once(s, 'answer', 3000);
     s.emit('ask', bin(1, 1, 2, 3, 5, 8));
+    const q = await withTimeout(question, 3000, 'question');
+    assert.ok(Buffer.isBuffer(q), `"question" must carry the Buffer sent with "ask", got ${JSON.stringify(q)}`);
+    assert.deepEqual(q, bin(1, 1, 2, 3, 5, 8));
     assert.deepEqual(await answer, [{ echo: bin(1, 1, 2, 3, 5, 8), extra: bin(9, 8, 7) }]);
+
+    // binary in a broadcast
+    const news = once(s, 'bin-news', 3000);
+    assert.equal(await s.timeout(3000).emitWithAck('broadcast',
+      { event: 'bin-news', data: { b: bin(4, 2), list: [bin(0)] } }), true);
+    assert.deepEqual(await news, [{ b: bin(4, 2), list: [bin(0)] }]);
     assert.equal(s.io.engine.transport.name, tn);
   });
 }

@@ -1,0 +1,72 @@
+# ragpulse: the two commands of the README, and a few more.
+#   make run    set up, build, and start `ragpulse serve` on 127.0.0.1:8103
+#   make test   set up, build (release + ASan/UBSan), and run every test
+# Everything the project needs is installed by scripts/bootstrap (idempotent).
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 30
+JOBS       ?= $(shell nproc)
+
+.PHONY: all setup build build-asan run test test-unit fuzz fuzz-long conformance bench clean
+
+all: build
+
+setup:
+	@bash scripts/bootstrap
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+$(BUILD_ASAN)/build.ninja:
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRP_SANITIZE=ON
+
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRP_FUZZ=ON
+
+build: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+build-asan: setup $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+
+run: build
+	mkdir -p inbox
+	$(BUILD)/ragpulse serve
+
+# Every test runs against the sanitizer build: unit, fuzz-corpus replay, integration.
+# The release build is built too (warnings are errors in both). Then each fuzz target runs
+# for a short, bounded time.
+test: build build-asan
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j 1
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+test-unit: build-asan
+	cd $(BUILD_ASAN) && ctest --output-on-failure -R '^(util|net|http|ws|eio|sio|fuzz)\.'
+
+# Each libFuzzer target for FUZZ_SECONDS on a scratch copy of its corpus (the committed
+# corpus in tests/fuzz/corpus/ stays small and curated). `make fuzz-long` = 10 minutes each.
+fuzz: setup $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ)
+	@set -e; for f in $(BUILD_FUZZ)/tests/fuzz/fuzz_*; do \
+	  [ -x "$$f" ] || continue; t=$$(basename $$f); \
+	  work=$$(mktemp -d); cp tests/fuzz/corpus/$${t#fuzz_}/* $$work/ 2>/dev/null || true; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$work >$$work.log 2>&1 || \
+	    { tail -50 $$work.log; exit 1; }; \
+	  rm -rf $$work $$work.log; \
+	done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECONDS=600
+
+# The official Engine.IO v4 / Socket.IO v5 conformance suites, run beside the project from a
+# checkout of socketio/socket.io (see docs/compatibility.md).
+conformance: build
+	bash scripts/run-conformance $(SOCKETIO_REPO)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
