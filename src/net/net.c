@@ -16,67 +16,65 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define FREE_LINKS_MAX 65536
+/* Rings shrink back to this many links when they drain, so an idle connection keeps a
+ * small ring instead of its high-water mark. */
+#define RING_KEEP 8
 
-static rp_net_link_t *link_get(rp_net_t *net)
+static int ring_grow(rp_net_queue_t *q)
 {
-    rp_net_link_t *l = net->free_links;
-    if (l) {
-        net->free_links = l->next;
-        net->nfree_links--;
-        return l;
-    }
-    return rp_malloc(sizeof(*l));
-}
-
-static void link_put(rp_net_t *net, rp_net_link_t *l)
-{
-    rp_sbuf_unref(l->sb);
-    if (net->nfree_links >= FREE_LINKS_MAX) {
-        rp_free(l);
-        return;
-    }
-    l->next = net->free_links;
-    net->free_links = l;
-    net->nfree_links++;
+    uint32_t cap = q->cap ? q->cap * 2 : 4;
+    rp_net_link_t *r = rp_malloc(cap * sizeof(*r));
+    if (r == NULL)
+        return UV_ENOMEM;
+    for (uint32_t i = 0; i < q->count; i++)
+        r[i] = *rp_net_queue_at(q, i);
+    rp_free(q->ring);
+    q->ring = r;
+    q->cap = cap;
+    q->head = 0;
+    return 0;
 }
 
 int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off,
                       uint32_t len)
 {
-    rp_net_link_t *l = link_get(net);
-    if (l == NULL)
+    (void)net;
+    if (q->count == q->cap && ring_grow(q) < 0)
         return UV_ENOMEM;
-    l->next = NULL;
+    rp_net_link_t *l = &q->ring[(q->head + q->count) & (q->cap - 1)];
     l->sb = rp_sbuf_ref(sb);
     l->off = off;
     l->len = len;
-    if (q->tail)
-        q->tail->next = l;
-    else
-        q->head = l;
-    q->tail = l;
-    q->bytes += len;
     q->count++;
+    q->bytes += len;
     return 0;
 }
 
-/* Pops the head link of q and releases it. */
-static void queue_pop(rp_net_t *net, rp_net_queue_t *q)
+/* Releases the head link of q. */
+static void queue_pop(rp_net_queue_t *q)
 {
-    rp_net_link_t *l = q->head;
-    q->head = l->next;
-    if (q->head == NULL)
-        q->tail = NULL;
+    rp_net_link_t *l = &q->ring[q->head];
     q->bytes -= l->len;
+    rp_sbuf_unref(l->sb);
+    q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
-    link_put(net, l);
+    if (q->count == 0) {
+        q->head = 0;
+        if (q->cap > RING_KEEP) {
+            rp_free(q->ring);
+            q->ring = NULL;
+            q->cap = 0;
+        }
+    }
 }
 
 void rp_net_queue_clear(rp_net_t *net, rp_net_queue_t *q)
 {
-    while (q->head)
-        queue_pop(net, q);
+    (void)net;
+    while (q->count)
+        queue_pop(q);
+    rp_free(q->ring);
+    rp_net_queue_init(q);
 }
 
 static void on_prepare(uv_prepare_t *h);
@@ -105,12 +103,6 @@ void rp_net_deinit(rp_net_t *net)
     uv_prepare_stop(&net->prepare);
     if (!uv_is_closing((uv_handle_t *)&net->prepare))
         uv_close((uv_handle_t *)&net->prepare, NULL);
-    while (net->free_links) {
-        rp_net_link_t *l = net->free_links;
-        net->free_links = l->next;
-        rp_free(l);
-    }
-    net->nfree_links = 0;
 }
 
 int rp_net_on_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud)
@@ -209,20 +201,30 @@ int rp_net_conn_write(rp_net_conn_t *c, const void *data, size_t len)
 
 void rp_net_conn_splice(rp_net_conn_t *c, rp_net_queue_t *q)
 {
-    if (q->head == NULL)
+    if (q->count == 0) {
+        rp_net_queue_clear(c->net, q);
         return;
+    }
     if (c->closing) {
         rp_net_queue_clear(c->net, q);
         return;
     }
-    if (c->out.tail)
-        c->out.tail->next = q->head;
-    else
-        c->out.head = q->head;
-    c->out.tail = q->tail;
-    c->out.bytes += q->bytes;
-    c->out.count += q->count;
-    rp_net_queue_init(q);
+    while (q->count) {
+        if (c->out.count == c->out.cap && ring_grow(&c->out) < 0) {
+            rp_net_queue_clear(c->net, q);
+            rp_net_conn_close(c);
+            return;
+        }
+        /* Move the link (and its reference) without touching the count. */
+        rp_net_link_t *src = rp_net_queue_at(q, 0);
+        c->out.ring[(c->out.head + c->out.count) & (c->out.cap - 1)] = *src;
+        c->out.count++;
+        c->out.bytes += src->len;
+        q->bytes -= src->len;
+        q->head = (q->head + 1) & (q->cap - 1);
+        q->count--;
+    }
+    rp_net_queue_clear(c->net, q);
     mark_dirty(c);
 }
 
@@ -242,11 +244,11 @@ void rp_net_conn_peer(rp_net_conn_t *c, char *out, size_t outlen)
 /* Releases the first n bytes of c's output (written by the kernel). */
 static void consume(rp_net_conn_t *c, size_t n)
 {
-    while (n > 0 && c->out.head) {
-        rp_net_link_t *l = c->out.head;
+    while (n > 0 && c->out.count) {
+        rp_net_link_t *l = rp_net_queue_at(&c->out, 0);
         if (n >= l->len) {
             n -= l->len;
-            queue_pop(c->net, &c->out);
+            queue_pop(&c->out);
         } else {
             l->off += (uint32_t)n;
             l->len -= (uint32_t)n;
@@ -269,8 +271,8 @@ static void after_drain(rp_net_conn_t *c)
 static void on_write(uv_write_t *req, int status)
 {
     rp_net_conn_t *c = req->data;
-    for (uint32_t i = 0; i < c->inflight && c->out.head; i++)
-        queue_pop(c->net, &c->out);
+    for (uint32_t i = 0; i < c->inflight && c->out.count; i++)
+        queue_pop(&c->out);
     c->inflight = 0;
     c->writing = 0;
     if (c->closing)
@@ -287,11 +289,20 @@ static void on_write(uv_write_t *req, int status)
         after_drain(c);
 }
 
+/* Gathers the head of c's output: at most RP_NET_IOV_MAX links and about FLUSH_BYTES bytes,
+ * more than a loopback or LAN socket buffer takes in one call. */
+#define FLUSH_BYTES (512 * 1024)
+
 static size_t fill_iov(rp_net_conn_t *c, uv_buf_t *iov)
 {
     size_t n = 0;
-    for (rp_net_link_t *l = c->out.head; l && n < RP_NET_IOV_MAX; l = l->next)
+    size_t bytes = 0;
+    uint32_t count = c->out.count;
+    while (n < count && n < RP_NET_IOV_MAX && bytes < FLUSH_BYTES) {
+        rp_net_link_t *l = rp_net_queue_at(&c->out, (uint32_t)n);
         iov[n++] = uv_buf_init(l->sb->data + l->off, l->len);
+        bytes += l->len;
+    }
     return n;
 }
 
@@ -314,15 +325,27 @@ static void flush_conn(rp_net_conn_t *c)
         after_drain(c);
         return;
     }
-    n = fill_iov(c, iov);
+    /* The kernel took what it could: hand the rest of what was gathered to one uv_write,
+     * which owns those links until its callback. The iovecs already point at the right
+     * bytes once the written prefix is skipped. */
+    size_t skip = 0;
+    size_t done = w > 0 ? (size_t)w : 0;
+    while (skip < n && done >= iov[skip].len) {
+        done -= iov[skip].len;
+        skip++;
+    }
+    if (skip < n && done) {
+        iov[skip].base += done;
+        iov[skip].len -= done;
+    }
     c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write);
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov + skip, (unsigned)(n - skip), on_write);
     if (rc < 0) {
         rp_net_conn_close(c);
         return;
     }
     c->writing = 1;
-    c->inflight = (uint32_t)n;
+    c->inflight = (uint32_t)(n - skip);
 }
 
 static void on_prepare(uv_prepare_t *h)

@@ -25,19 +25,21 @@ typedef struct rp_net_conn rp_net_conn_t;
 typedef struct rp_net_listener rp_net_listener_t;
 
 typedef struct rp_net_link {
-    struct rp_net_link *next;
     rp_sbuf_t *sb; /* one reference owned by the link */
     uint32_t off;
     uint32_t len;
 } rp_net_link_t;
 
-/* A FIFO of links, used for a connection's output and for data parked elsewhere (polling
- * sessions) before it has a connection to go to. */
+/* A FIFO of links in a ring array (power-of-two capacity, grown on demand), used for a
+ * connection's output and for data parked elsewhere (polling responses being assembled).
+ * A ring keeps a connection's pending frames contiguous, so gathering them for writev is
+ * a linear scan and queueing allocates nothing in the steady state. */
 typedef struct rp_net_queue {
-    rp_net_link_t *head;
-    rp_net_link_t *tail;
-    size_t bytes;
+    rp_net_link_t *ring; /* owned; NULL while cap is 0 */
+    uint32_t head;
     uint32_t count;
+    uint32_t cap;
+    size_t bytes;
 } rp_net_queue_t;
 
 /* What a protocol layer does with a connection. on_read gets a mutable buffer that is only
@@ -78,8 +80,6 @@ struct rp_net {
     uv_prepare_t prepare;
     rp_list_node_t dirty;
     rp_list_node_t conns;
-    rp_net_link_t *free_links;
-    size_t nfree_links;
     uint64_t next_conn_id;
     size_t nconns;
     size_t default_max_queued;
@@ -102,7 +102,7 @@ struct rp_net_listener {
 /* Initialises net on loop. default_max_queued bounds each conn's queued output bytes.
  * Returns 0 or a libuv error. */
 int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued);
-/* Stops the prepare handle and frees cached links; close every conn and listener first. */
+/* Stops the prepare handle; close every conn and listener first. */
 void rp_net_deinit(rp_net_t *net);
 /* Registers cb to run right before each flush pass. Returns 0 or RP_ETOOBIG (8 at most). */
 int rp_net_on_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud);
@@ -141,14 +141,19 @@ void rp_net_conn_peer(rp_net_conn_t *c, char *out, size_t outlen);
 /* Queues of links not (yet) tied to a connection. */
 static inline void rp_net_queue_init(rp_net_queue_t *q)
 {
-    q->head = q->tail = NULL;
+    q->ring = NULL;
+    q->head = q->count = q->cap = 0;
     q->bytes = 0;
-    q->count = 0;
+}
+/* The i-th link from the head (i < q->count). */
+static inline rp_net_link_t *rp_net_queue_at(const rp_net_queue_t *q, uint32_t i)
+{
+    return &q->ring[(q->head + i) & (q->cap - 1)];
 }
 /* Appends a link to sb[off..off+len), taking a reference. Returns 0 or UV_ENOMEM. */
 int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off,
                       uint32_t len);
-/* Drops every link (and its reference). */
+/* Drops every link (and its reference) and frees the ring. */
 void rp_net_queue_clear(rp_net_t *net, rp_net_queue_t *q);
 
 #endif

@@ -6,6 +6,7 @@ Run with Debian's interpreter (it has python3-socketio 5.7 / python3-engineio 4.
 Environment:
     RAGPULSE_BUILD_DIR  directory holding rp-testserver (default: <repo>/build)
     RP_TEST_SERVER=ref  run the Node reference server (ref-testserver.mjs) instead
+    RP_REF_SERVER       path of the reference server script (default: ./ref-testserver.mjs)
 """
 import os
 import queue
@@ -22,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(HERE))
 BUILD_DIR = os.environ.get('RAGPULSE_BUILD_DIR') or os.path.join(REPO_DIR, 'build')
 USE_REF = os.environ.get('RP_TEST_SERVER') == 'ref'
-REF_SERVER = os.path.join(HERE, 'ref-testserver.mjs')
+REF_SERVER = os.environ.get('RP_REF_SERVER') or os.path.join(HERE, 'ref-testserver.mjs')
 
 _LISTEN_RE = re.compile(r'listening on http://([^\s:]+):(\d+)')
 

@@ -3,6 +3,7 @@
 // Environment:
 //   RAGPULSE_BUILD_DIR  directory holding rp-testserver and ragpulse (default: <repo>/build)
 //   RP_TEST_SERVER=ref  run the Node reference server (ref-testserver.mjs) instead of the C one
+//   RP_REF_SERVER       path of the reference server script (default: ./ref-testserver.mjs)
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -14,7 +15,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = path.resolve(here, '..', '..');
 export const BUILD_DIR = process.env.RAGPULSE_BUILD_DIR || path.join(REPO_DIR, 'build');
 export const USE_REF = process.env.RP_TEST_SERVER === 'ref';
-export const REF_SERVER = path.join(here, 'ref-testserver.mjs');
+export const REF_SERVER = process.env.RP_REF_SERVER || path.join(here, 'ref-testserver.mjs');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Like sleep() but does not keep the process alive. */
@@ -38,12 +39,14 @@ export function once(emitter, event, ms = 5000) {
   }), ms, `event "${event}"`);
 }
 
-/** Polls `cond()` until it is truthy. */
+/** Polls `cond()` until it is truthy; `label` may be a function, evaluated on timeout. */
 export async function waitUntil(cond, ms = 5000, label = 'condition') {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timeout after ${ms} ms waiting for ${label}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timeout after ${ms} ms waiting for ${typeof label === 'function' ? label() : label}`);
+    }
     await sleep(10);
   }
 }

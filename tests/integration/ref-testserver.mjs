@@ -108,7 +108,7 @@ function setupNamespace(nsp) {
     socket.emit('auth', socket.handshake.auth ?? {});
 
     socket.on('message', (...args) => {
-      if (args[0] !== 77) socket.emit('message-back', ...args);
+      socket.emit('message-back', ...args);
     });
     socket.on('message-with-ack', (...args) => {
       const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
@@ -125,7 +125,7 @@ function setupNamespace(nsp) {
     socket.on('broadcast', (spec, ack) => {
       let op = nsp;
       if (spec && typeof spec.room === 'string') op = op.to(spec.room);
-      
+      if (spec && typeof spec.except === 'string') op = op.except(spec.except);
       op.emit(spec.event, spec.data);
       if (typeof ack === 'function') ack(true);
     });

@@ -17,6 +17,8 @@ test('polling only: connect, message round trip, broadcast, heartbeats keep it a
   const s = await connect(srv.url, { transports: ['polling'] });
   const tname = () => s.io.engine.transport.name;
   assert.equal(tname(), 'polling');
+  let upgraded = false;
+  s.io.engine.on('upgrade', () => { upgraded = true; });
   const back = once(s, 'message-back');
   s.emit('message', 'hello', 42, { nested: ['x', null, true] });
   assert.deepEqual(await back, ['hello', 42, { nested: ['x', null, true] }]);
@@ -39,6 +41,7 @@ test('polling only: connect, message round trip, broadcast, heartbeats keep it a
   s.emit('message', 'still here');
   assert.deepEqual(await back2, ['still here']);
   assert.equal(tname(), 'polling');
+  assert.equal(upgraded, false);
 });
 
 test('websocket only: connect, message round trip, broadcast, heartbeats keep it alive', { timeout: 15000 }, async () => {
@@ -94,7 +97,9 @@ test('upgrade polling→websocket with 200 messages in flight, all echoed once a
   assert.ok(emittedBeforeUpgrade.length > 0, 'some messages must be emitted before the upgrade');
   assert.ok(emittedBeforeUpgrade.length < N, 'some messages must be emitted after the upgrade');
 
-  await waitUntil(() => received.length >= N, 10000, `${N} message-back (got ${received.length})`);
+  console.log(`upgrade test: ${emittedBeforeUpgrade.length}/${N} messages emitted before the upgrade`);
+  await waitUntil(() => received.length >= N, 10000,
+    () => `${N} message-back (got ${received.length}: ${JSON.stringify(received.slice(-5))}...)`);
   await sleep(200); // catch duplicates arriving late
   assert.deepEqual(received, Array.from({ length: N }, (_, i) => i));
   assert.equal(s.io.engine.transport.name, 'websocket');
