@@ -628,11 +628,33 @@ typedef struct {
     long rss_kb;
 } proc_sample_t;
 
+/* The pids to sample: those given, plus their children (the workers of a supervisor). */
+static void expand_pids(char *out, size_t cap)
+{
+    char pids[256];
+    snprintf(pids, sizeof(pids), "%s", opt.server_pids);
+    size_t n = 0;
+    out[0] = '\0';
+    for (char *save = NULL, *tok = strtok_r(pids, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", tok);
+        char path[96], kids[1024];
+        snprintf(path, sizeof(path), "/proc/%s/task/%s/children", tok, tok);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t r = fread(kids, 1, sizeof(kids) - 1, f);
+        fclose(f);
+        kids[r] = '\0';
+        for (char *s2 = NULL, *k = strtok_r(kids, " \n", &s2); k && n < cap - 16; k = strtok_r(NULL, " \n", &s2))
+            n += (size_t)snprintf(out + n, cap - n, ",%s", k);
+    }
+}
+
 static proc_sample_t sample_servers(void)
 {
     proc_sample_t s = {0, 0};
-    char pids[256];
-    snprintf(pids, sizeof(pids), "%s", opt.server_pids);
+    char pids[2048];
+    expand_pids(pids, sizeof(pids));
     long tick = sysconf(_SC_CLK_TCK);
     for (char *save = NULL, *tok = strtok_r(pids, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char path[64], buf[2048];

@@ -2,10 +2,18 @@
 /* Shared command-line options and the application shell of every server binary. */
 #include "cli/opts.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "cluster/workers.h"
 #include "util/log.h"
 
 const char rp_cli_opts_usage[] =
@@ -19,6 +27,7 @@ const char rp_cli_opts_usage[] =
     "                            (default 1048576)\n"
     "  --connect-timeout MS      time to send a Socket.IO CONNECT (default 45000)\n"
     "  --reuseport               share the port with other processes (SO_REUSEPORT)\n"
+    "  --workers N               N processes on one port sharing broadcasts (default 1)\n"
     "  --log-level LEVEL         debug, info, warn, error, off (default info)\n";
 
 static int parse_transports(const char *v, unsigned *out)
@@ -80,6 +89,7 @@ int rp_cli_opts_init(rp_cli_opts_t *o, int default_port)
     memset(o, 0, sizeof(*o));
     snprintf(o->host, sizeof(o->host), "127.0.0.1");
     o->port = default_port;
+    o->workers = 1;
     rp_eio_config_defaults(&o->eio);
     rp_sio_config_defaults(&o->sio);
     const char *v = getenv("SOCKET_IO_PORT");
@@ -108,7 +118,7 @@ int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i)
     const char *a = argv[*i];
     static const char *const with_value[] = {
         "--listen", "--transports", "--cors-origin", "--ping-interval", "--ping-timeout",
-        "--max-payload", "--max-queued", "--connect-timeout", "--log-level",
+        "--max-payload", "--max-queued", "--connect-timeout", "--log-level", "--workers",
     };
     if (strcmp(a, "--reuseport") == 0) {
         o->reuseport = 1;
@@ -149,6 +159,14 @@ int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i)
             return -1;
         }
         o->log_level = v;
+        return 1;
+    }
+    if (strcmp(a, "--workers") == 0) {
+        if (parse_num(a, v, 64, &n) < 0 || n == 0) {
+            fprintf(stderr, "ragpulse: --workers wants 1 to 64\n");
+            return -1;
+        }
+        o->workers = (int)n;
         return 1;
     }
     if (parse_num(a, v, strcmp(a, "--max-payload") == 0 || strcmp(a, "--max-queued") == 0 ? (1ULL << 31) : 86400000, &n) < 0)
@@ -238,6 +256,9 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (app->extra_eio)
         rp_eio_server_free(app->extra_eio);
     app->extra_eio = NULL;
+    if (app->cluster)
+        app->cluster->ops->close(app->cluster);
+    app->cluster = NULL;
     rp_net_close_all(&app->net);
     /* Everything is closing; give libuv a moment to finish, then stop regardless. */
     uv_timer_init(app->loop, &app->stop_timer);
@@ -252,12 +273,14 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-int rp_app_run(rp_app_t *app)
+/* Listens on port and runs the loop until a signal ends it. ready_fd >= 0 gets one byte once
+ * listening (workers tell their supervisor); print says whether to print the listening line. */
+static int serve_loop(rp_app_t *app, int port, int reuseport, int ready_fd, int print)
 {
     const rp_cli_opts_t *o = app->opts;
-    int rc = rp_net_listen(&app->net, &app->listener, o->host, o->port, o->reuseport, on_accept, app);
+    int rc = rp_net_listen(&app->net, &app->listener, o->host, port, reuseport, on_accept, app);
     if (rc < 0) {
-        fprintf(stderr, "ragpulse: cannot listen on %s:%d: %s\n", o->host, o->port, uv_strerror(rc));
+        fprintf(stderr, "ragpulse: cannot listen on %s:%d: %s\n", o->host, port, uv_strerror(rc));
         return 1;
     }
     uv_signal_init(app->loop, &app->sigint);
@@ -265,9 +288,17 @@ int rp_app_run(rp_app_t *app)
     app->sigint.data = app->sigterm.data = app;
     uv_signal_start(&app->sigint, on_signal, SIGINT);
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
-    int v6 = strchr(o->host, ':') != NULL;
-    printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "", app->listener.port);
-    fflush(stdout);
+    if (print) {
+        int v6 = strchr(o->host, ':') != NULL;
+        printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
+               app->listener.port);
+        fflush(stdout);
+    }
+    if (ready_fd >= 0) {
+        if (write(ready_fd, "r", 1) != 1)
+            return 1;
+        close(ready_fd);
+    }
     RP_LOG_INFO("cli", "listening on %s:%d", o->host, app->listener.port);
     uv_run(app->loop, UV_RUN_DEFAULT);
     /* Close whatever is left (signal handles, stragglers) and let the closes finish. */
@@ -277,4 +308,150 @@ int rp_app_run(rp_app_t *app)
     uv_run(app->loop, UV_RUN_DEFAULT);
     uv_loop_close(app->loop);
     return 0;
+}
+
+/* Binds a throwaway SO_REUSEPORT socket to port 0 so every worker can bind the same port. */
+static int reserve_port(const char *host, int *port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    int v6 = strchr(host, ':') != NULL;
+    if (v6 ? uv_ip6_addr(host, 0, (struct sockaddr_in6 *)&ss) : uv_ip4_addr(host, 0, (struct sockaddr_in *)&ss))
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+#define MAX_WORKERS 64
+static pid_t worker_pids[MAX_WORKERS];
+static int nworkers;
+static volatile sig_atomic_t stopping;
+
+static void forward_signal(int sig)
+{
+    stopping = 1;
+    for (int i = 0; i < nworkers; i++)
+        if (worker_pids[i] > 0)
+            kill(worker_pids[i], sig);
+}
+
+static int run_workers(rp_app_t *app)
+{
+    const rp_cli_opts_t *o = app->opts;
+    int n = o->workers;
+    int port = o->port;
+    int hold = -1;
+    if (port == 0 && (hold = reserve_port(o->host, &port)) < 0) {
+        fprintf(stderr, "ragpulse: cannot pick a port on %s: %s\n", o->host, strerror(errno));
+        return 1;
+    }
+    static int mesh[MAX_WORKERS][MAX_WORKERS];
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            int pair[2];
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
+                fprintf(stderr, "ragpulse: socketpair: %s\n", strerror(errno));
+                return 1;
+            }
+            mesh[i][j] = pair[0];
+            mesh[j][i] = pair[1];
+        }
+    int ready[2];
+    if (pipe(ready) < 0)
+        return 1;
+    fflush(stdout);
+    fflush(stderr);
+    nworkers = n;
+    for (int k = 0; k < n; k++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "ragpulse: fork: %s\n", strerror(errno));
+            forward_signal(SIGTERM);
+            return 1;
+        }
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            close(ready[0]);
+            if (hold >= 0)
+                close(hold);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                    if (i != j && i != k)
+                        close(mesh[i][j]);
+            uv_loop_fork(app->loop);
+            mesh[k][k] = -1;
+            app->cluster = rp_cluster_workers_new(app->loop, k, n, mesh[k]);
+            if (app->cluster == NULL)
+                _exit(1);
+            rp_sio_server_set_cluster(app->sio, app->cluster);
+            _exit(serve_loop(app, port, 1, ready[1], 0));
+        }
+        worker_pids[k] = pid;
+    }
+    close(ready[1]);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (i != j)
+                close(mesh[i][j]);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int got = 0;
+    char b;
+    while (got < n && read(ready[0], &b, 1) == 1)
+        got++;
+    close(ready[0]);
+    if (hold >= 0)
+        close(hold);
+    int status = 0;
+    if (got == n) {
+        int v6 = strchr(o->host, ':') != NULL;
+        printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "", port);
+        fflush(stdout);
+        RP_LOG_INFO("cli", "%d workers listening on %s:%d", n, o->host, port);
+    } else {
+        fprintf(stderr, "ragpulse: only %d of %d workers started\n", got, n);
+        status = 1;
+        forward_signal(SIGTERM);
+    }
+    int left = n;
+    while (left > 0) {
+        int st;
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        left--;
+        for (int i = 0; i < n; i++)
+            if (worker_pids[i] == pid)
+                worker_pids[i] = 0;
+        if (!stopping) {
+            RP_LOG_ERROR("cli", "worker %d exited unexpectedly; stopping the others", (int)pid);
+            status = 1;
+            forward_signal(SIGTERM);
+        }
+    }
+    fflush(stdout);
+    _exit(status);
+}
+
+int rp_app_run(rp_app_t *app)
+{
+    const rp_cli_opts_t *o = app->opts;
+    if (o->workers > 1)
+        return run_workers(app);
+    return serve_loop(app, o->port, o->reuseport, -1, 1);
 }

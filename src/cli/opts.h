@@ -14,6 +14,7 @@ typedef struct rp_cli_opts {
     rp_eio_config_t eio;
     rp_sio_config_t sio;
     int reuseport;
+    int workers; /* processes sharing the port; 1 = this process serves */
     int insecure;
     const char *log_level;
 } rp_cli_opts_t;
@@ -40,6 +41,7 @@ struct rp_app {
     rp_net_listener_t listener;
     rp_http_server_t http;
     rp_sio_server_t *sio;
+    rp_cluster_t *cluster; /* the workers adapter, in a worker of --workers N */
     rp_eio_server_t *extra_eio; /* another Engine.IO endpoint (the conformance server's) */
     rp_app_route_cb route;
     uv_signal_t sigint;
@@ -52,7 +54,10 @@ struct rp_app {
 /* Sets up loop, net, HTTP and the Socket.IO server from o. Returns 0 or -1 (printed). */
 int rp_app_init(rp_app_t *app, const rp_cli_opts_t *o);
 /* Listens, prints "listening on http://HOST:PORT" on stdout, runs until SIGINT/SIGTERM,
- * then closes everything. Returns the process exit status. */
+ * then closes everything. With --workers N the process becomes a supervisor: it forks N
+ * workers that each run the loop on the same port (SO_REUSEPORT) and share broadcasts
+ * through the workers cluster adapter, prints the line once all listen, forwards signals,
+ * and ends the group if a worker dies. Returns the process exit status. */
 int rp_app_run(rp_app_t *app);
 
 #endif

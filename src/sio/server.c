@@ -573,10 +573,57 @@ static void room_visit(rp_sio_nsp_t *nsp, const char *name, uint32_t gen, int se
     }
 }
 
+/* Sends pkts to the local sockets opts selects; returns how many. */
+static int deliver_local(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const rp_eio_packet_t *pkts,
+                         size_t npkts)
+{
+    rp_sio_server_t *srv = nsp->srv;
+    uint32_t gen = ++srv->bcast_gen;
+    if (gen == 0)
+        gen = ++srv->bcast_gen;
+    int count = 0;
+    for (size_t i = 0; i < opts->nexcept; i++)
+        room_visit(nsp, opts->except[i], gen, 0, NULL, 0, &count);
+    if (opts->except_socket)
+        ((rp_sio_socket_t *)opts->except_socket)->mark = gen;
+    if (opts->rooms == NULL) {
+        rp_list_node_t *it, *tmp;
+        rp_list_foreach_safe(it, tmp, &nsp->socket_list)
+        {
+            rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, nsp_node);
+            if (s->mark != gen && send_to(s, pkts, npkts) == 0)
+                count++;
+        }
+    } else {
+        for (size_t i = 0; i < opts->nrooms; i++)
+            room_visit(nsp, opts->rooms[i], gen, 1, pkts, npkts, &count);
+    }
+    srv->broadcasts++;
+    srv->broadcast_recipients += (unsigned long)count;
+    return count;
+}
+
+/* Hands a broadcast to the other nodes, as packet text (the Engine.IO type byte dropped). */
+static void publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
+                               const rp_eio_packet_t *pkt)
+{
+    rp_cluster_t *c = nsp->srv->cluster;
+    const char *except[65];
+    size_t nexcept = opts->nexcept < 64 ? opts->nexcept : 64;
+    memcpy(except, opts->except, nexcept * sizeof(*except));
+    if (opts->except_socket)
+        except[nexcept++] = opts->except_socket->id;
+    rp_cluster_msg_t m = {
+        nsp->name, nsp->name_len, opts->rooms, opts->nrooms, except, nexcept,
+        pkt->poll->data + pkt->poll_off + 1, pkt->poll->len - pkt->poll_off - 1,
+    };
+    if (c->ops->publish(c, &m) < 0)
+        c->errors++;
+}
+
 int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *event,
                      const char *args, size_t args_len, const rp_sio_bin_t *att, size_t natt)
 {
-    rp_sio_server_t *srv = nsp->srv;
     static const rp_sio_bcast_t everyone = {0};
     if (opts == NULL)
         opts = &everyone;
@@ -592,30 +639,41 @@ int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *
     rc = build_packets(&b, att, natt, pkts);
     if (rc < 0)
         return rc;
-    uint32_t gen = ++srv->bcast_gen;
-    if (gen == 0)
-        gen = ++srv->bcast_gen;
-    int count = 0;
-    for (size_t i = 0; i < opts->nexcept; i++)
-        room_visit(nsp, opts->except[i], gen, 0, NULL, 0, &count);
-    if (opts->except_socket)
-        ((rp_sio_socket_t *)opts->except_socket)->mark = gen;
-    if (opts->rooms == NULL) {
-        rp_list_node_t *it, *tmp;
-        rp_list_foreach_safe(it, tmp, &nsp->socket_list)
-        {
-            rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, nsp_node);
-            if (s->mark != gen && send_to(s, pkts, 1 + natt) == 0)
-                count++;
-        }
-    } else {
-        for (size_t i = 0; i < opts->nrooms; i++)
-            room_visit(nsp, opts->rooms[i], gen, 1, pkts, 1 + natt, &count);
-    }
+    int count = deliver_local(nsp, opts, pkts, 1 + natt);
+    /* Binary broadcasts stay on this node: the cluster carries packet text only. */
+    if (nsp->srv->cluster && natt == 0)
+        publish_to_cluster(nsp, opts, &pkts[0]);
     release_packets(pkts, 1 + natt);
-    srv->broadcasts++;
-    srv->broadcast_recipients += (unsigned long)count;
     return count;
+}
+
+static void on_cluster_deliver(void *ud, const rp_cluster_msg_t *m)
+{
+    rp_sio_server_t *srv = ud;
+    rp_sio_nsp_t *nsp = rp_sio_server_find(srv, m->nsp, m->nsp_len);
+    if (nsp == NULL)
+        return;
+    rp_buf_t b;
+    static const char headroom[RP_EIO_HEADROOM] = {0};
+    rp_buf_init(&b, (size_t)1 << 30);
+    rp_eio_packet_t pkt;
+    if (rp_buf_append(&b, headroom, sizeof(headroom)) < 0 || rp_buf_append_char(&b, '4') < 0 ||
+        rp_buf_append(&b, m->packet, m->packet_len) < 0 || rp_eio_packet_from_buf(&pkt, &b) < 0) {
+        rp_buf_deinit(&b);
+        return;
+    }
+    rp_sio_bcast_t opts = {m->rooms, m->nrooms, m->except, m->nexcept, NULL};
+    deliver_local(nsp, &opts, &pkt, 1);
+    rp_eio_packet_release(&pkt);
+}
+
+void rp_sio_server_set_cluster(rp_sio_server_t *srv, rp_cluster_t *c)
+{
+    srv->cluster = c;
+    if (c) {
+        c->deliver = on_cluster_deliver;
+        c->deliver_ud = srv;
+    }
 }
 
 /* ---- packets from clients ---- */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/cluster.h"
 #include "eio/server.h"
 #include "sio/packet.h"
 #include "util/buf.h"
@@ -135,6 +136,7 @@ struct rp_sio_server {
     rp_timerq_t connectq;
     uint32_t bcast_gen;
     int closing_timer;
+    rp_cluster_t *cluster; /* borrowed; NULL on a single node */
     /* Counters for metrics. */
     unsigned long packets_in;
     unsigned long packets_out;
@@ -150,6 +152,10 @@ rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg
 void rp_sio_server_free(rp_sio_server_t *srv);
 /* Serves an HTTP request under the Engine.IO path; returns 1 if it did, 0 if not ours. */
 int rp_sio_server_handle(rp_sio_server_t *srv, rp_http_conn_t *hc, rp_http_request_t *req);
+
+/* Shares broadcasts with other nodes through c (NULL: this node only). Every broadcast made
+ * here is published to c; broadcasts from other nodes are delivered to local sockets. */
+void rp_sio_server_set_cluster(rp_sio_server_t *srv, rp_cluster_t *c);
 
 /* Returns the namespace `name` ("/" or "/x"), creating it; NULL on out-of-memory. */
 rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name);
@@ -186,9 +192,11 @@ typedef struct rp_sio_bcast {
     const rp_sio_socket_t *except_socket;
 } rp_sio_bcast_t;
 
-/* Sends an event to every socket of nsp in any of opts->rooms (each once), minus exclusions.
- * A room name that is a socket id reaches that socket. Returns the number of recipients, or
- * UV_ENOMEM. Recipients over their output limit are dropped at the next tick. */
+/* Sends an event to every socket of nsp in any of opts->rooms (each once), minus exclusions,
+ * on this node and (through the cluster adapter, for events without binary attachments) on
+ * every other. A room name that is a socket id reaches that socket. Returns the number of
+ * local recipients, or UV_ENOMEM. Recipients over their output limit are dropped at the next
+ * tick. */
 int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *event,
                      const char *args, size_t args_len, const rp_sio_bin_t *att, size_t natt);
 

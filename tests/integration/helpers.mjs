@@ -6,6 +6,7 @@
 //   RP_REF_SERVER       path of the reference server script (default: ./ref-testserver.mjs)
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'node:test';
@@ -224,4 +225,54 @@ export async function pollingHandshake(base, pathName = '/engine.io/', headers =
   }
   const open = JSON.parse(text.slice(1));
   return { sid: open.sid, open, res };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loopback TCP proxy that holds back WebSocket handshakes
+
+/**
+ * Starts a TCP proxy on 127.0.0.1 in front of `targetPort`. Connections whose first bytes are an
+ * HTTP request with `Upgrade: websocket` are forwarded only after `wsDelayMs`; everything else at
+ * once. Used to keep a client on polling for a while before its upgrade completes.
+ */
+export async function startDelayProxy(targetPort, { wsDelayMs = 150 } = {}) {
+  const conns = new Set();
+  const server = net.createServer((client) => {
+    conns.add(client);
+    client.on('error', () => client.destroy());
+    client.on('close', () => conns.delete(client));
+    client.once('data', (first) => {
+      client.pause();
+      const isWs = /\r\nupgrade:[ \t]*websocket/i.test(first.toString('latin1'));
+      const go = () => {
+        if (client.destroyed) return;
+        const up = net.connect(targetPort, '127.0.0.1');
+        conns.add(up);
+        up.on('close', () => { conns.delete(up); client.destroy(); });
+        up.on('error', () => up.destroy());
+        client.on('close', () => up.destroy());
+        up.once('connect', () => {
+          up.write(first);
+          client.pipe(up);
+          up.pipe(client);
+        });
+      };
+      if (isWs) setTimeout(go, wsDelayMs); else go();
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const port = server.address().port;
+  const proxy = {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close() {
+      for (const c of conns) c.destroy();
+      server.close();
+    },
+  };
+  currentClients.push(proxy);
+  return proxy;
 }

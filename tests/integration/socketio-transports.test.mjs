@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startSuiteServer, client, connect, once, sleep, withTimeout, waitUntil,
+  startSuiteServer, client, connect, once, sleep, withTimeout, waitUntil, startDelayProxy,
 } from './helpers.mjs';
 
 let srv;
@@ -65,44 +65,58 @@ test('websocket only: connect, message round trip, broadcast, heartbeats keep it
   assert.equal(s.io.engine.transport.name, 'websocket');
 });
 
-test('upgrade polling→websocket with 200 messages in flight, all echoed once and in order', { timeout: 20000 }, async () => {
+/**
+ * Emits N numbered `message` events, one per ~1 ms, starting once connected on polling, while the
+ * engine upgrades to websocket; checks that every `message-back` arrives exactly once, in order.
+ */
+async function upgradeRun(url, { minBeforeUpgrade }) {
   const N = 200;
-  const s = client(srv.url); // default transports: polling, then upgrade to websocket
+  const s = client(url); // default transports: polling, then upgrade to websocket
   const received = [];
   s.on('message-back', (i) => received.push(i));
   const connected = once(s, 'connect');
-  const engineOpen = once(s.io, 'open');
-  await engineOpen;
+  await once(s.io, 'open');
   const engine = s.io.engine;
   assert.equal(engine.transport.name, 'polling', 'the session must start on polling');
-  let upgraded = false;
-  const upgradeEvt = new Promise((resolve) => engine.once('upgrade', (t) => { upgraded = true; resolve(t); }));
-
-  const emittedBeforeUpgrade = [];
-  // Emit messages one per tick, starting right away (before the upgrade can have completed).
+  let phase = 'polling';
+  const upgradeEvt = new Promise((resolve) => {
+    engine.once('upgrading', () => { phase = 'upgrading'; });
+    engine.once('upgrade', (t) => { phase = 'websocket'; resolve(t); });
+  });
+  await connected;
+  const counts = { polling: 0, upgrading: 0, websocket: 0 };
   for (let i = 0; i < N; i++) {
-    if (!upgraded) emittedBeforeUpgrade.push(i);
+    counts[phase]++;
     s.emit('message', i);
-    if (i === Math.floor(N * 0.75) && !upgraded) {
+    if (i === Math.floor(N * 0.75) && phase !== 'websocket') {
       // make sure the last quarter is sent after the upgrade
       await withTimeout(upgradeEvt, 5000, 'engine "upgrade" event');
     } else {
       await sleep(1);
     }
   }
-  await connected;
   const t = await withTimeout(upgradeEvt, 5000, 'engine "upgrade" event');
+  console.log(`upgrade test via ${url}: messages emitted per phase ${JSON.stringify(counts)}`);
   assert.equal(t.name, 'websocket');
   assert.equal(engine.transport.name, 'websocket');
-  assert.ok(emittedBeforeUpgrade.length > 0, 'some messages must be emitted before the upgrade');
-  assert.ok(emittedBeforeUpgrade.length < N, 'some messages must be emitted after the upgrade');
+  assert.ok(counts.websocket > 0, 'some messages must be emitted after the upgrade');
+  assert.ok(counts.polling + counts.upgrading >= minBeforeUpgrade,
+    `at least ${minBeforeUpgrade} messages must be emitted before the upgrade completes`);
 
-  console.log(`upgrade test: ${emittedBeforeUpgrade.length}/${N} messages emitted before the upgrade`);
   await waitUntil(() => received.length >= N, 10000,
     () => `${N} message-back (got ${received.length}: ${JSON.stringify(received.slice(-5))}...)`);
   await sleep(200); // catch duplicates arriving late
   assert.deepEqual(received, Array.from({ length: N }, (_, i) => i));
   assert.equal(s.io.engine.transport.name, 'websocket');
+}
+
+test('upgrade polling→websocket with 200 messages in flight, all echoed once and in order', { timeout: 20000 }, async () => {
+  await upgradeRun(srv.url, { minBeforeUpgrade: 0 });
+});
+
+test('upgrade held back 150 ms (proxy delays the websocket handshake): 200 messages across polling, upgrade and websocket', { timeout: 20000 }, async () => {
+  const proxy = await startDelayProxy(srv.port, { wsDelayMs: 150 });
+  await upgradeRun(proxy.url, { minBeforeUpgrade: 20 });
 });
 
 for (const transports of [['websocket'], ['polling']]) {
