@@ -66,10 +66,11 @@ test('websocket only: connect, message round trip, broadcast, heartbeats keep it
 });
 
 /**
- * Emits N numbered `message` events, one per ~1 ms, starting once connected on polling, while the
- * engine upgrades to websocket; checks that every `message-back` arrives exactly once, in order.
+ * Emits N numbered `message` events, one per ~1 ms, while the engine upgrades to websocket,
+ * starting at the engine's `open` (events before the Socket.IO CONNECT are buffered by the client)
+ * or at `connect`; checks that every `message-back` arrives exactly once, in order.
  */
-async function upgradeRun(url, { minBeforeUpgrade }) {
+async function upgradeRun(url, { minBeforeUpgrade, startAt }) {
   const N = 200;
   const s = client(url); // default transports: polling, then upgrade to websocket
   const received = [];
@@ -83,7 +84,7 @@ async function upgradeRun(url, { minBeforeUpgrade }) {
     engine.once('upgrading', () => { phase = 'upgrading'; });
     engine.once('upgrade', (t) => { phase = 'websocket'; resolve(t); });
   });
-  await connected;
+  if (startAt === 'connect') await connected;
   const counts = { polling: 0, upgrading: 0, websocket: 0 };
   for (let i = 0; i < N; i++) {
     counts[phase]++;
@@ -95,6 +96,7 @@ async function upgradeRun(url, { minBeforeUpgrade }) {
       await sleep(1);
     }
   }
+  await connected;
   const t = await withTimeout(upgradeEvt, 5000, 'engine "upgrade" event');
   console.log(`upgrade test via ${url}: messages emitted per phase ${JSON.stringify(counts)}`);
   assert.equal(t.name, 'websocket');
@@ -111,12 +113,12 @@ async function upgradeRun(url, { minBeforeUpgrade }) {
 }
 
 test('upgrade polling→websocket with 200 messages in flight, all echoed once and in order', { timeout: 20000 }, async () => {
-  await upgradeRun(srv.url, { minBeforeUpgrade: 0 });
+  await upgradeRun(srv.url, { minBeforeUpgrade: 1, startAt: 'open' });
 });
 
 test('upgrade held back 150 ms (proxy delays the websocket handshake): 200 messages across polling, upgrade and websocket', { timeout: 20000 }, async () => {
   const proxy = await startDelayProxy(srv.port, { wsDelayMs: 150 });
-  await upgradeRun(proxy.url, { minBeforeUpgrade: 20 });
+  await upgradeRun(proxy.url, { minBeforeUpgrade: 20, startAt: 'connect' });
 });
 
 for (const transports of [['websocket'], ['polling']]) {

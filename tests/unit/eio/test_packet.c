@@ -147,7 +147,7 @@ static void payload_rejects_bad_items(void **state)
     static const char *const bad[] = {
         "bAQIDB",     /* not a multiple of 4 */
         "bAQIDBA=",   /* not a multiple of 4 */
-        "bAQ=DBA=",   /* padding in the middle */
+        "bAQ==AQID",  /* padding in the middle */
         "bAQI!BA=",   /* not base64 */
         "b====",      /* only padding */
         "9hello",     /* unknown type */
