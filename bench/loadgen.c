@@ -127,6 +127,7 @@ typedef struct conn {
     int fd;
     int state;
     int is_producer;
+    int polling; /* this subscriber uses HTTP long-polling */
     uint32_t last_seq;
     uint8_t *seen; /* bitmap of seqs, grows */
     size_t seen_bytes;
@@ -135,22 +136,28 @@ typedef struct conn {
     /* polling */
     int post_fd;
     char sid[32];
-    int get_pending;
+    int sent_connect;
+    int sent_subscribe;
+    int need_pong;
+    char post_buf[512];
+    size_t post_len;
 } conn_t;
 
 static int epfd;
 static stats_t st;
 static int ready_count;
-static int pongs_to_send;
+
+/* epoll tags: a conn's main socket, or its POST side connection (polling). */
+#define TAG_POST ((uint64_t)1 << 63)
 
 static void set_nonblock(int fd)
 {
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-static int connect_from(int source_idx)
+static int connect_from(int source_idx, int nonblock)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
@@ -274,6 +281,13 @@ static uint64_t parse_u64(const char *p, const char *end)
     return v;
 }
 
+static conn_t *conns;
+static int nconns;
+static conn_t *conns_base(void)
+{
+    return conns;
+}
+
 /* Window pacing in the parent: the producer's own subscriber's newest seq. */
 static uint32_t pacer_seq;
 static conn_t *pacer;
@@ -282,16 +296,14 @@ static conn_t *pacer;
 static void on_text(conn_t *c, const char *p, size_t n, uint64_t t_recv)
 {
     if (n == 1 && p[0] == '2') {
-        if (opt.polling) {
-            pongs_to_send = 1;
-            c->get_pending = c->get_pending; /* pong goes out with the next POST */
-        } else {
+        if (c->polling)
+            c->need_pong = 1; /* goes out as a POST after this response */
+        else
             ws_send(c->fd, "3", 1);
-        }
         return;
     }
     if (c->state == C_OPEN_WAIT && n > 0 && p[0] == '0') {
-        if (opt.polling) {
+        if (c->polling) {
             const char *s = strstr(p, "\"sid\":\"");
             if (s) {
                 s += 7;
@@ -303,7 +315,7 @@ static void on_text(conn_t *c, const char *p, size_t n, uint64_t t_recv)
             }
         }
         c->state = C_CONNECT_WAIT;
-        if (!opt.polling)
+        if (!c->polling)
             ws_send(c->fd, "40", 2);
         return;
     }
@@ -315,7 +327,7 @@ static void on_text(conn_t *c, const char *p, size_t n, uint64_t t_recv)
         char msg[256];
         int m = snprintf(msg, sizeof(msg), "421[\"subscribe\",{\"room\":\"%s\"}]", opt.nsp_room);
         c->state = C_SUB_WAIT;
-        if (!opt.polling)
+        if (!c->polling)
             ws_send(c->fd, msg, (size_t)m);
         (void)m;
         return;
@@ -381,7 +393,9 @@ static int ws_parse(conn_t *c, uint64_t t_recv)
     return 0;
 }
 
-/* ---- polling transport ---- */
+/* ---- polling transport ----
+ * Each polling subscriber holds two keep-alive connections: one for its long-poll GETs, one
+ * for its POSTs (setup steps and pongs), whose "ok" answers are read and dropped. */
 
 static void poll_get(conn_t *c)
 {
@@ -390,7 +404,6 @@ static void poll_get(conn_t *c)
                      "GET /socket.io/?EIO=4&transport=polling%s%s HTTP/1.1\r\nHost: x\r\n\r\n",
                      c->sid[0] ? "&sid=" : "", c->sid);
     write_all(c->fd, req, (size_t)n);
-    c->get_pending = 1;
 }
 
 static void poll_post(conn_t *c, const char *body, size_t len)
@@ -398,21 +411,36 @@ static void poll_post(conn_t *c, const char *body, size_t len)
     char req[512];
     int n = snprintf(req, sizeof(req),
                      "POST /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\n"
-                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
-                     c->sid, len);
+                     "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n\r\n%.*s",
+                     c->sid, len, (int)len, body);
     if (c->post_fd < 0) {
-        /* Blocking side connection for POSTs: rare (setup and pongs). */
-        c->post_fd = connect_from(0);
-        int fl = fcntl(c->post_fd, F_GETFL);
-        fcntl(c->post_fd, F_SETFL, fl & ~O_NONBLOCK);
-        struct sockaddr_in dst = {0};
-        (void)dst;
+        c->post_fd = connect_from((int)(c - conns_base()) % opt.sources, 0);
+        if (c->post_fd < 0) {
+            st.failed++;
+            return;
+        }
+        set_nonblock(c->post_fd);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(uintptr_t)c | TAG_POST};
+        epoll_ctl(epfd, EPOLL_CTL_ADD, c->post_fd, &ev);
     }
     write_all(c->post_fd, req, (size_t)n);
-    write_all(c->post_fd, body, len);
-    char resp[512];
-    ssize_t r = read(c->post_fd, resp, sizeof(resp));
-    (void)r;
+}
+
+/* Reads and drops the POST side's responses. */
+static void poll_post_readable(conn_t *c)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t r = read(c->post_fd, buf, sizeof(buf));
+        if (r > 0)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return;
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->post_fd, NULL);
+        close(c->post_fd);
+        c->post_fd = -1;
+        return;
+    }
 }
 
 /* Parses HTTP responses to GETs from c->buf; each body is a polling payload. */
@@ -429,13 +457,9 @@ static int poll_parse(conn_t *c, uint64_t t_recv)
         size_t total = (size_t)(hend + 4 - c->buf) + blen;
         if (c->len < total)
             return 0;
-        int status = atoi(c->buf + 9);
-        char *body = hend + 4;
-        c->get_pending = 0;
-        if (status != 200)
+        if (strncmp(c->buf, "HTTP/1.1 200", 12) != 0)
             return -1;
-        pongs_to_send = 0;
-        char *p = body, *end = body + blen;
+        char *p = hend + 4, *end = hend + 4 + blen;
         while (p < end) {
             char *sep = memchr(p, '\x1e', (size_t)(end - p));
             char *e = sep ? sep : end;
@@ -444,16 +468,19 @@ static int poll_parse(conn_t *c, uint64_t t_recv)
         }
         memmove(c->buf, c->buf + total, c->len - total);
         c->len -= total;
-        /* Setup steps and pongs go out as POSTs, then the next GET. */
-        if (c->state == C_CONNECT_WAIT && c->sid[0] && !c->get_pending) {
+        if (c->state == C_CONNECT_WAIT && !c->sent_connect) {
+            c->sent_connect = 1;
             poll_post(c, "40", 2);
-        } else if (c->state == C_SUB_WAIT) {
-            static int sent;
-            (void)sent;
         }
-        if (pongs_to_send) {
+        if (c->state == C_SUB_WAIT && !c->sent_subscribe) {
+            char msg[256];
+            int m = snprintf(msg, sizeof(msg), "421[\"subscribe\",{\"room\":\"%s\"}]", opt.nsp_room);
+            c->sent_subscribe = 1;
+            poll_post(c, msg, (size_t)m);
+        }
+        if (c->need_pong) {
+            c->need_pong = 0;
             poll_post(c, "3", 1);
-            pongs_to_send = 0;
         }
         poll_get(c);
     }
@@ -490,7 +517,7 @@ static int read_conn(conn_t *c, uint64_t t_recv)
             c->len -= hl;
             c->state = C_OPEN_WAIT;
         }
-        int rc = opt.polling ? poll_parse(c, t_recv) : ws_parse(c, t_recv);
+        int rc = c->polling ? poll_parse(c, t_recv) : ws_parse(c, t_recv);
         if (rc < 0)
             return -1;
         if ((size_t)r < c->cap - c->len - 1)
@@ -498,8 +525,6 @@ static int read_conn(conn_t *c, uint64_t t_recv)
     }
 }
 
-static conn_t *conns;
-static int nconns;
 
 static void open_conns(int first, int count)
 {
@@ -508,8 +533,9 @@ static void open_conns(int first, int count)
     for (int i = 0; i < count; i++) {
         conn_t *c = &conns[i];
         c->post_fd = -1;
+        c->polling = opt.polling;
         int src = opt.sources > 1 ? (first + i) % opt.sources : 0;
-        c->fd = connect_from(src);
+        c->fd = connect_from(src, 1);
         if (c->fd < 0) {
             st.failed++;
             continue;
@@ -527,6 +553,10 @@ static int loop_once(int timeout_ms)
     int n = epoll_wait(epfd, evs, 512, timeout_ms);
     uint64_t t = now_ns();
     for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 & TAG_POST) {
+            poll_post_readable((conn_t *)(uintptr_t)(evs[i].data.u64 & ~TAG_POST));
+            continue;
+        }
         conn_t *c = evs[i].data.ptr;
         if (c->fd < 0)
             continue;
@@ -543,7 +573,7 @@ static int loop_once(int timeout_ms)
                 continue;
             }
             st.connected++;
-            if (opt.polling) {
+            if (c->polling) {
                 c->state = C_OPEN_WAIT;
                 poll_get(c);
             } else {
@@ -563,24 +593,6 @@ static int loop_once(int timeout_ms)
         }
     }
     return n;
-}
-
-/* Polling subscribers send CONNECT and subscribe from here once they reach each state
- * (their GET stays parked meanwhile). */
-static void polling_setup_steps(void)
-{
-    if (!opt.polling)
-        return;
-    for (int i = 0; i < nconns; i++) {
-        conn_t *c = &conns[i];
-        if (c->fd >= 0 && c->state == C_SUB_WAIT && !c->seen) {
-            char msg[256];
-            int m = snprintf(msg, sizeof(msg), "421[\"subscribe\",{\"room\":\"%s\"}]", opt.nsp_room);
-            poll_post(c, msg, (size_t)m);
-            c->seen = calloc(1, 4096);
-            c->seen_bytes = 4096;
-        }
-    }
 }
 
 static double cpu_self(void)
@@ -603,7 +615,6 @@ static void child_main(int first, int count, int ready_fd, int stop_fd, int stat
     set_nonblock(stop_fd);
     for (;;) {
         loop_once(5);
-        polling_setup_steps();
         if (!reported && (ready_count + (int)st.failed >= count || now_ns() > deadline)) {
             int r = ready_count;
             if (write(ready_fd, &r, sizeof(r)) < 0)
@@ -688,7 +699,7 @@ static int producer_fd;
 static int producer_open(conn_t *c)
 {
     c->post_fd = -1;
-    c->fd = connect_from(0);
+    c->fd = connect_from(0, 1);
     if (c->fd < 0)
         return -1;
     int fl = fcntl(c->fd, F_GETFL);

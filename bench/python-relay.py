@@ -10,14 +10,15 @@ On namespace "/": `subscribe` {room} joins the room; `publish` {room, ...} broad
 Usage: /usr/bin/python3 bench/python-relay.py PORT [--mode MODE]
 
 MODE is the python-engineio async mode and the server that runs it:
-  aiohttp   AsyncServer on aiohttp's web server (python3-aiohttp)            [default]
+  aiohttp   AsyncServer on aiohttp's web server (python3-aiohttp)
   eventlet  Server on eventlet.wsgi (python3-eventlet)
   gevent    Server on gevent's pywsgi + gevent-websocket (python3-gevent, python3-gevent-websocket)
+            [default]
   asgi      AsyncServer as an ASGI app on uvicorn (python3-uvicorn, python3-websockets)
   tornado   AsyncServer on tornado (python3-tornado)
   threading Server on wsgiref threads: needs simple-websocket for websocket, which Debian 12
             does not package, so it is refused here (rp-loadgen speaks websocket).
-aiohttp was the fastest of these on the benchmark machine: see docs/benchmarks.md.
+gevent was the fastest of these on the benchmark machine: see docs/benchmarks.md.
 Everything else is python-socketio's default, except the listen backlog (1024) and, for
 eventlet, its WSGI server's default cap of 1024 concurrent connections (raised to 100000).
 It listens on 127.0.0.1 only and prints `listening on http://127.0.0.1:PORT` when ready.
@@ -28,7 +29,7 @@ import sys
 
 HOST = "127.0.0.1"
 BACKLOG = 1024
-DEFAULT_MODE = "aiohttp"
+DEFAULT_MODE = "gevent"
 
 
 def listening(port):

@@ -145,7 +145,8 @@ static void on_answer(rp_sio_socket_t *s, const rp_sio_event_t *ack, void *ud)
 static void on_ask(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     (void)ud;
-    rp_sio_emit_with_ack(s, "question", ev->args, ev->args_len, 1000, on_answer, NULL);
+    rp_sio_emit_with_ack(s, "question", ev->args, ev->args_len, ev->att, ev->natt, 1000, on_answer,
+                         NULL);
 }
 
 static void on_disconnect_me(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)

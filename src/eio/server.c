@@ -51,6 +51,7 @@ void rp_eio_config_defaults(rp_eio_config_t *cfg)
     cfg->max_queued = 1 << 20;
     cfg->path = "/socket.io/";
     cfg->cors = NULL;
+    cfg->poll_batch = 16;
 }
 
 static size_t pkt_ws_len(const rp_eio_packet_t *p)
@@ -127,31 +128,39 @@ static rp_http_conn_t *take_get(rp_eio_session_t *s)
     return hc;
 }
 
-/* Answers hc with every queued packet, joined with \x1e, in one response. */
+/* Answers hc with the queued packets, joined with \x1e, in one response: all of them, or the
+ * first cfg.poll_batch (some clients refuse longer payloads; the rest go to the next GET). */
 static void respond_queue(rp_eio_session_t *s, rp_http_conn_t *hc)
 {
     rp_net_t *net = s->srv->net;
     rp_net_queue_t body;
     rp_net_queue_init(&body);
-    size_t total = 0;
+    unsigned limit = s->srv->cfg.poll_batch ? s->srv->cfg.poll_batch : UINT32_MAX;
+    unsigned taken = 0;
     int rc = 0;
-    for (qpkt_t *q = s->qhead; q && rc == 0; q = q->next) {
-        if (q != s->qhead)
+    while (s->qhead && taken < limit && rc == 0) {
+        qpkt_t *q = s->qhead;
+        if (taken)
             rc = rp_net_queue_push(net, &body, &sb_sep, 0, 1);
         if (rc == 0)
             rc = rp_net_queue_push(net, &body, q->pkt.poll, q->pkt.poll_off,
                                    (uint32_t)pkt_poll_len(&q->pkt));
+        s->qhead = q->next;
+        if (s->qhead == NULL)
+            s->qtail = NULL;
+        s->qbytes -= pkt_poll_len(&q->pkt);
+        rp_eio_packet_release(&q->pkt);
+        rp_free(q);
+        taken++;
     }
-    queue_clear(s);
     if (rc < 0) {
         rp_net_queue_clear(net, &body);
         rp_http_close(hc);
         return;
     }
-    total = body.bytes;
     char cors[640];
     cors_of(s->srv, &hc->req, cors, sizeof(cors));
-    if (rp_http_respond_head(hc, 200, "text/plain; charset=UTF-8", cors, total) < 0) {
+    if (rp_http_respond_head(hc, 200, "text/plain; charset=UTF-8", cors, body.bytes) < 0) {
         rp_net_queue_clear(net, &body);
         return;
     }
@@ -271,28 +280,37 @@ static void session_end(rp_eio_session_t *s, const char *reason, const char *get
     session_dispose(s);
 }
 
+/* A GET for a lingering session: send what is left; once the close packet is out, it ends. */
+static void linger_get(rp_eio_session_t *s, rp_http_conn_t *hc)
+{
+    respond_queue(s, hc);
+    if (s->qhead == NULL) {
+        rp_map_del(&s->srv->sessions, &s->entry);
+        s->srv->n_polling--;
+        session_dispose(s);
+    }
+}
+
 void rp_eio_session_close(rp_eio_session_t *s)
 {
     rp_eio_server_t *srv = s->srv;
     if (s->state != S_OPEN)
         return;
-    if (s->ws || s->poll_get) {
-        if (s->poll_get) {
-            queue_push(s, &pkt_close);
-            rp_http_conn_t *hc = take_get(s);
-            respond_queue(s, hc);
-        }
+    if (s->ws) {
         session_end(s, "server close", NULL, 1);
         return;
     }
-    /* Polling with no GET held: the close packet waits for the client's next GET (or for a
-     * ping timeout's worth of time). */
+    /* Polling: what is queued and then the close packet go out with the client's GETs; the
+     * session lingers until they have (or for a ping timeout's worth of time). */
     s->state = S_LINGER;
     if (srv->cb.on_close)
         srv->cb.on_close(s, "server close", srv->ud);
     queue_push(s, &pkt_close);
     s->hb_pong_wait = 1;
     rp_timerq_push(&srv->pongq, &s->hb);
+    rp_http_conn_t *hc = take_get(s);
+    if (hc)
+        linger_get(s, hc);
 }
 
 static void doom(rp_eio_session_t *s)
@@ -624,10 +642,7 @@ static void handle_post(rp_eio_server_t *srv, rp_eio_session_t *s, rp_http_conn_
 static void handle_get(rp_eio_server_t *srv, rp_eio_session_t *s, rp_http_conn_t *hc)
 {
     if (s->state == S_LINGER) {
-        respond_queue(s, hc);
-        rp_map_del(&srv->sessions, &s->entry);
-        srv->n_polling--;
-        session_dispose(s);
+        linger_get(s, hc);
         return;
     }
     if (s->poll_get) {

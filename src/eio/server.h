@@ -30,6 +30,7 @@ typedef struct rp_eio_config {
     size_t max_queued;      /* bytes of output one session may have waiting, default 1 MiB */
     const char *path;       /* "/socket.io/"; requests are matched by this prefix */
     const char *cors;       /* allow-list (see rp_http_cors), or NULL */
+    unsigned poll_batch;    /* packets per polling response at most, default 16 (0: all) */
 } rp_eio_config_t;
 
 /* Fills cfg with the defaults above. */

@@ -478,7 +478,8 @@ static void on_ack_timeout(uv_timer_t *t)
 }
 
 int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args,
-                         size_t args_len, uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud)
+                         size_t args_len, const rp_sio_bin_t *att, size_t natt,
+                         uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud)
 {
     if (!s->connected)
         return RP_ESTATE;
@@ -487,13 +488,13 @@ int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args
         return UV_ENOMEM;
     int64_t id = s->next_ack_id++;
     rp_buf_t b;
-    int rc = encode_event(&b, s->nsp, id, event, args ? args : "", args ? args_len : 0, 0);
+    int rc = encode_event(&b, s->nsp, id, event, args ? args : "", args ? args_len : 0, natt);
     if (rc < 0) {
         rp_buf_deinit(&b);
         rp_free(a);
         return rc;
     }
-    rc = send_buf(s, &b, NULL, 0);
+    rc = send_buf(s, &b, att, natt);
     if (rc < 0) {
         rp_free(a);
         return rc;

@@ -179,7 +179,8 @@ int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t 
  * disconnect). timeout_ms 0 waits as long as the socket lives. Same returns; cb is not called
  * when this fails. */
 int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args,
-                         size_t args_len, uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud);
+                         size_t args_len, const rp_sio_bin_t *att, size_t natt,
+                         uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud);
 /* Answers a client's ack request (ev->ack_id). Same returns. */
 int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args_len,
                const rp_sio_bin_t *att, size_t natt);

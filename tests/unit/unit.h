@@ -27,23 +27,23 @@ static inline char *dup_exact(const void *p, size_t n)
 }
 
 /* Asserts that the span p[0..n) holds exactly the string `want`. */
-#define assert_span(p, n, want)                                                                \
-    do {                                                                                       \
-        const char *want_ = (want);                                                            \
-        size_t wlen_ = strlen(want_);                                                          \
-        if ((size_t)(n) != wlen_ || memcmp((p), want_, wlen_) != 0) {                          \
-            print_error("span is \"%.*s\" (%zu bytes), expected \"%s\" (%zu bytes)\n",         \
-                        (int)(n), (const char *)(p), (size_t)(n), want_, wlen_);               \
-            fail();                                                                            \
-        }                                                                                      \
+#define assert_span(p, n, want)                                                                    \
+    do {                                                                                           \
+        const char *want_ = (want);                                                                \
+        size_t wlen_ = strlen(want_);                                                              \
+        if ((size_t)(n) != wlen_ || memcmp((p), want_, wlen_) != 0) {                              \
+            print_error("span is \"%.*s\" (%zu bytes), expected \"%s\" (%zu bytes)\n", (int)(n),   \
+                        (const char *)(p), (size_t)(n), want_, wlen_);                             \
+            fail();                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* Asserts that p[0..n) equals want[0..wn) byte for byte. */
-#define assert_bytes(p, n, want, wn)                                                           \
-    do {                                                                                       \
-        assert_int_equal((n), (wn));                                                           \
-        if ((wn) > 0)                                                                          \
-            assert_memory_equal((p), (want), (wn));                                            \
+#define assert_bytes(p, n, want, wn)                                                               \
+    do {                                                                                           \
+        assert_int_equal((n), (wn));                                                               \
+        if ((wn) > 0)                                                                              \
+            assert_memory_equal((p), (want), (wn));                                                \
     } while (0)
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

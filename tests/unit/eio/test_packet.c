@@ -102,17 +102,21 @@ static void check_payload(const char *payload, size_t n, const struct item *want
 static void payload_iterates_spec_examples(void **state)
 {
     (void)state;
-    static const char p1[] = "4hello\x1e" "2\x1e" "4world";
+    static const char p1[] = "4hello\x1e"
+                             "2\x1e"
+                             "4world";
     static const struct item w1[] = {
         {0, RP_EIO_MESSAGE, "hello", 5}, {0, RP_EIO_PING, "", 0}, {0, RP_EIO_MESSAGE, "world", 5}};
     check_payload(p1, sizeof(p1) - 1, w1, 3, 0);
 
-    static const char p2[] = "4hello\x1e" "4world";
+    static const char p2[] = "4hello\x1e"
+                             "4world";
     static const struct item w2[] = {{0, RP_EIO_MESSAGE, "hello", 5},
                                      {0, RP_EIO_MESSAGE, "world", 5}};
     check_payload(p2, sizeof(p2) - 1, w2, 2, 0);
 
-    static const char p3[] = "4hello\x1e" "bAQIDBA==";
+    static const char p3[] = "4hello\x1e"
+                             "bAQIDBA==";
     static const struct item w3[] = {{0, RP_EIO_MESSAGE, "hello", 5},
                                      {1, RP_EIO_MESSAGE, "\x01\x02\x03\x04", 4}};
     check_payload(p3, sizeof(p3) - 1, w3, 2, 0);
@@ -121,7 +125,10 @@ static void payload_iterates_spec_examples(void **state)
     static const struct item w4[] = {{0, RP_EIO_NOOP, "", 0}};
     check_payload(p4, 1, w4, 1, 0);
 
-    static const char p5[] = "bAQIDBA==\x1e" "bAQID\x1e" "b\x1e" "40";
+    static const char p5[] = "bAQIDBA==\x1e"
+                             "bAQID\x1e"
+                             "b\x1e"
+                             "40";
     static const struct item w5[] = {{1, RP_EIO_MESSAGE, "\x01\x02\x03\x04", 4},
                                      {1, RP_EIO_MESSAGE, "\x01\x02\x03", 3},
                                      {1, RP_EIO_MESSAGE, "", 0},
@@ -134,9 +141,13 @@ static void payload_rejects_empty_payload_and_empty_items(void **state)
     (void)state;
     check_payload("", 0, NULL, 0, RP_EPROTO);
     static const struct item one[] = {{0, RP_EIO_MESSAGE, "a", 1}};
-    check_payload("4a\x1e", 3, one, 1, RP_EPROTO);          /* trailing separator */
-    check_payload("4a\x1e\x1e" "4b", 6, one, 1, RP_EPROTO); /* empty item in the middle */
-    check_payload("\x1e" "4a", 3, NULL, 0, RP_EPROTO);       /* leading separator */
+    check_payload("4a\x1e", 3, one, 1, RP_EPROTO); /* trailing separator */
+    check_payload("4a\x1e\x1e"
+                  "4b",
+                  6, one, 1, RP_EPROTO); /* empty item in the middle */
+    check_payload("\x1e"
+                  "4a",
+                  3, NULL, 0, RP_EPROTO); /* leading separator */
     check_payload("\x1e", 1, NULL, 0, RP_EPROTO);
 }
 
@@ -145,12 +156,12 @@ static void payload_rejects_bad_items(void **state)
     (void)state;
     static const struct item one[] = {{0, RP_EIO_MESSAGE, "hello", 5}};
     static const char *const bad[] = {
-        "bAQIDB",     /* not a multiple of 4 */
-        "bAQIDBA=",   /* not a multiple of 4 */
-        "bAQ==AQID",  /* padding in the middle */
-        "bAQI!BA=",   /* not base64 */
-        "b====",      /* only padding */
-        "9hello",     /* unknown type */
+        "bAQIDB",    /* not a multiple of 4 */
+        "bAQIDBA=",  /* not a multiple of 4 */
+        "bAQ==AQID", /* padding in the middle */
+        "bAQI!BA=",  /* not base64 */
+        "b====",     /* only padding */
+        "9hello",    /* unknown type */
         "xhello",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {

@@ -90,9 +90,7 @@ static void decodes_v5_spec_examples(void **state)
         {"3[]", RP_SIO_ACK, 0, "/", -1, "[]"},
         {"2[1,\"x\"]", RP_SIO_EVENT, 0, "/", -1, "[1,\"x\"]"}, /* numeric event name */
         {"4\"Not authorized\"", RP_SIO_CONNECT_ERROR, 0, "/", -1, "\"Not authorized\""},
-        {"2/admin,999999999999999[\"x\"]", RP_SIO_EVENT, 0, "/admin", 999999999999999LL,
-         "[\"x\"]"},
-        {"50-[\"x\"]", RP_SIO_BINARY_EVENT, 0, "/", -1, "[\"x\"]"},
+        {"2/admin,999999999999999[\"x\"]", RP_SIO_EVENT, 0, "/admin", 999999999999999LL, "[\"x\"]"},
         {"510-[\"x\"]", RP_SIO_BINARY_EVENT, MAX_ATT, "/", -1, "[\"x\"]"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -132,7 +130,8 @@ static void accepts_v5_conformance_suite_packets(void **state)
         {"452-789[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},"
          "{\"_placeholder\":true,\"num\":1}]",
          RP_SIO_BINARY_EVENT, 2, "/", 789,
-         "[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]"},
+         "[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}"
+         "]"},
         /* What the server sends back in that suite decodes too. */
         {"43456[1,\"2\",{\"3\":[false]}]", RP_SIO_ACK, 0, "/", 456, "[1,\"2\",{\"3\":[false]}]"},
         {"462-789[{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]",
@@ -159,8 +158,8 @@ static void refuses_v5_conformance_suite_invalid_formats(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "4abc",                                            /* unknown packet type */
-        "42{}",                                            /* invalid payload format */
+        "4abc",                                                /* unknown packet type */
+        "42{}",                                                /* invalid payload format */
         "42abc[\"message-with-ack\",1,\"2\",{\"3\":[false]}]", /* invalid ack id */
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -178,36 +177,38 @@ static void refuses_socketio_parser_invalid_payloads(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "442[\"some\",\"data\"",  /* socket.io-parser test: JSON cut short */
-        "0/admin,\"invalid\"",    /* CONNECT with a string */
-        "0/admin,[]",             /* CONNECT with an array */
-        "1/admin,{}",             /* DISCONNECT with a payload */
+        "442[\"some\",\"data\"", /* socket.io-parser test: JSON cut short */
+        "0/admin,\"invalid\"",   /* CONNECT with a string */
+        "0/admin,[]",            /* CONNECT with an array */
+        "1/admin,{}",            /* DISCONNECT with a payload */
         "2/admin,\"invalid",
-        "2/admin,{}",             /* EVENT with an object */
+        "2/admin,{}",                /* EVENT with an object */
         "2[{\"toString\":\"foo\"}]", /* event name must be a string or number */
         "2[true,\"foo\"]",
         "2[null,\"bar\"]",
         "2[[],\"bar\"]",
-        "2[]",                    /* EVENT needs a name */
-        "2",                      /* EVENT needs a payload */
+        "2[]", /* EVENT needs a name */
+        /* No payload: socket.io-parser skips its payload check when there is none, but the
+         * v5 spec says EVENT and ACK payloads are mandatory and the receiver MUST close. */
+        "2",
         "2/admin,",
-        "3",                      /* ACK needs an array */
+        "3",
         "3{}",
         "3\"x\"",
-        "4",                      /* CONNECT_ERROR needs a string or object */
+        "4", /* CONNECT_ERROR needs a string or object */
         "4[]",
         "41",
-        "5[\"x\"]",               /* BINARY_EVENT without "N-" */
+        "5[\"x\"]", /* BINARY_EVENT without "N-" */
         "5-[\"x\"]",
         "51[\"x\"]",
         "51-",
         "6-[]",
-        "999",                    /* unknown type 9 */
+        "999", /* unknown type 9 */
         "7",
         "/",
         "",
         " 2[\"x\"]",
-        "2[\"x\"] x",             /* trailing garbage */
+        "2[\"x\"] x", /* trailing garbage */
         "2[\"x\"]]",
         "2[\"x\",]",
         "212[\"foo\"",
@@ -250,8 +251,8 @@ static void refuses_reserved_event_names(void **state)
     }
     /* Near misses are ordinary events. */
     static const char *const ok[] = {
-        "42[\"connectx\"]", "42[\"Connect\"]", "42[\"connec\"]", "42[\"disconnect \"]",
-        "42[\"x\",\"connect\"]",
+        "42[\"connectx\"]",    "42[\"Connect\"]",       "42[\"connec\"]",
+        "42[\"disconnect \"]", "42[\"x\",\"connect\"]",
     };
     for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
         rp_sio_packet_t p;
@@ -303,13 +304,35 @@ static void refuses_attachment_counts_over_the_limit(void **state)
     free(keep);
     assert_int_equal(decode("51-[\"x\"]", 8, 0, &p, &keep), RP_EPROTO);
     free(keep);
-    assert_int_equal(decode("6999999-[]", 10, 1000000, &p, &keep), RP_EPROTO); /* 7 digits */
+    assert_int_equal(decode("69999999-[]", 11, 10000000, &p, &keep), RP_EPROTO); /* 7 digits */
     free(keep);
-    assert_int_equal(decode("699999-[]", 9, 1000000, &p, &keep), 0);
-    assert_int_equal(p.attachments, 99999);
+    assert_int_equal(decode("6999999-[]", 10, 1000000, &p, &keep), 0); /* 6 digits */
+    assert_int_equal(p.attachments, 999999);
     free(keep);
     assert_int_equal(decode("64294967297-[]", 14, 0xFFFFFFFFu, &p, &keep), RP_EPROTO);
     free(keep);
+}
+
+static void refuses_zero_attachment_count(void **state)
+{
+    (void)state;
+    /* BUG (low severity): src/sio/packet.c rp_sio_packet_decode() accepts an attachment count
+     * of 0 ("50-[\"x\"]" decodes as a BINARY_EVENT with 0 attachments). sio/packet.h says
+     * the decoder follows socket.io-parser, which refuses it ("Illegal attachments":
+     * `if (!isInteger(n) || n < 1)` in socket.io-parser 4.2.x decodeString). The check at
+     * fault is `if (i == start || i >= n || s[i] != '-' || att > max_attachments)`, which
+     * has no `att == 0` case. Expected RP_EPROTO; actual 0. */
+    static const char *const bad[] = {"50-[\"x\"]", "60-[]", "500-/admin,[\"x\"]"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        rp_sio_packet_t p;
+        char *keep;
+        int rc = decode(bad[i], strlen(bad[i]), MAX_ATT, &p, &keep);
+        free(keep);
+        if (rc != RP_EPROTO) {
+            print_error("accepted: %s\n", bad[i]);
+            fail();
+        }
+    }
 }
 
 static void refuses_overlong_namespace_and_ack_id(void **state)
@@ -398,8 +421,7 @@ static void splits_event_name_from_arguments(void **state)
         char *s = dup_exact(bad[i], n);
         const char *name, *args;
         size_t name_len, args_len;
-        assert_int_equal(rp_sio_event_split(s, n, &name, &name_len, &args, &args_len),
-                         RP_EPROTO);
+        assert_int_equal(rp_sio_event_split(s, n, &name, &name_len, &args, &args_len), RP_EPROTO);
         free(s);
     }
 }
@@ -475,8 +497,8 @@ static void encoded_header_and_payload_decode_back(void **state)
     rp_sio_packet_t p;
     char *keep;
     assert_int_equal(decode(b.data, b.len, MAX_ATT, &p, &keep), 0);
-    static const struct want w = {NULL, RP_SIO_BINARY_ACK, 1, "/admin", 15,
-                                  "[\"bar\",{\"_placeholder\":true,\"num\":0}]"};
+    static const struct want w = {
+        NULL, RP_SIO_BINARY_ACK, 1, "/admin", 15, "[\"bar\",{\"_placeholder\":true,\"num\":0}]"};
     check_fields(&p, &w);
     free(keep);
     rp_buf_deinit(&b);
@@ -534,8 +556,7 @@ static void encode_header_respects_buffer_limit(void **state)
     (void)state;
     rp_buf_t b;
     rp_buf_init(&b, 5);
-    assert_int_equal(rp_sio_packet_encode_header(&b, RP_SIO_EVENT, 0, "/admin", 6, 12),
-                     RP_ETOOBIG);
+    assert_int_equal(rp_sio_packet_encode_header(&b, RP_SIO_EVENT, 0, "/admin", 6, 12), RP_ETOOBIG);
     rp_buf_deinit(&b);
 }
 
@@ -549,6 +570,7 @@ int main(void)
         cmocka_unit_test(refuses_reserved_event_names),
         cmocka_unit_test(refuses_reserved_event_names_spelled_with_escapes),
         cmocka_unit_test(refuses_attachment_counts_over_the_limit),
+        cmocka_unit_test(refuses_zero_attachment_count),
         cmocka_unit_test(refuses_overlong_namespace_and_ack_id),
         cmocka_unit_test(decoder_never_reads_past_length),
         cmocka_unit_test(splits_event_name_from_arguments),

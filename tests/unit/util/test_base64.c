@@ -81,10 +81,10 @@ static void rejects_bad_length_characters_and_padding(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "Z",        "Zg",       "Zg=",      "Zm9vY",    "Zm9vYg=",  /* not a multiple of 4 */
-        "====",     "Z===",     "=Zg=",     "Z=g=",     "Zg=a",     /* padding misplaced */
-        "Zg==Zg==", "Zm8=Zm9v", "Zg==Zm9v",                         /* padding before the end */
-        "Zm9!",     "Zm 9",     "Zm9\n",    "Zm-_",     "Zm9\x80",  /* outside the alphabet */
+        "Z",        "Zg",       "Zg=",      "Zm9vY", "Zm9vYg=", /* not a multiple of 4 */
+        "====",     "Z===",     "=Zg=",     "Z=g=",  "Zg=a",    /* padding misplaced */
+        "Zg==Zg==", "Zm8=Zm9v", "Zg==Zm9v",                     /* padding before the end */
+        "Zm9!",     "Zm 9",     "Zm9\n",    "Zm-_",  "Zm9\x80", /* outside the alphabet */
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         size_t n = strlen(bad[i]);

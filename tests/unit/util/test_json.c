@@ -27,10 +27,7 @@ static int validate_n(const char *s, size_t n)
     return r;
 }
 
-static int validate(const char *s)
-{
-    return validate_n(s, strlen(s));
-}
+static int validate(const char *s) { return validate_n(s, strlen(s)); }
 
 static void accepts_rfc8259_values(void **state)
 {
@@ -59,11 +56,11 @@ static void accepts_rfc8259_values(void **state)
         "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"",
         "\"\x7f\"",
         /* RFC 8259 §13 */
-        "{\"Image\":{\"Width\":800,\"Height\":600,\"Title\":\"View from 15th Floor\","
-        "\"Thumbnail\":{\"Url\":\"http://www.example.com/image/481989943\",\"Height\":125,"
-        "\"Width\":100},\"Animated\":false,\"IDs\":[116,943,234,38793]}}",
-        "[{\"precision\":\"zip\",\"Latitude\":37.7668,\"Longitude\":-122.3959,\"Address\":\"\","
-        "\"City\":\"SAN FRANCISCO\",\"State\":\"CA\",\"Zip\":\"94107\",\"Country\":\"US\"}]",
+        ("{\"Image\":{\"Width\":800,\"Height\":600,\"Title\":\"View from 15th Floor\","
+         "\"Thumbnail\":{\"Url\":\"http://www.example.com/image/481989943\",\"Height\":125,"
+         "\"Width\":100},\"Animated\":false,\"IDs\":[116,943,234,38793]}}"),
+        ("[{\"precision\":\"zip\",\"Latitude\":37.7668,\"Longitude\":-122.3959,\"Address\":\"\","
+         "\"City\":\"SAN FRANCISCO\",\"State\":\"CA\",\"Zip\":\"94107\",\"Country\":\"US\"}]"),
         "\"Hello world!\"",
         "42",
         /* Socket.IO payloads */
@@ -126,7 +123,8 @@ static void rejects_malformed_values(void **state)
         "\"\\U0041\"",
         "\"\\",
         "\"\\\"",
-        "\"a\x01" "b\"",
+        ("\"a\x01"
+         "b\""),
         "\"tab\there\"",
         "\"new\nline\"",
         "\"\x1f\"",
@@ -288,8 +286,8 @@ static void array_iteration_rejects_bad_arrays(void **state)
         const char *s;
         int good;
     } bad[] = {
-        {"[1,]", 1}, {"[,1]", 0}, {"[1 2]", 1}, {"[1", 1}, {"[1,", 1}, {"[", 0}, {"[01]", 1},
-        {"[\"a\":1]", 1}, {"[tru]", 0},
+        {"[1,]", 1}, {"[,1]", 0}, {"[1 2]", 1},     {"[1", 1},    {"[1,", 1},
+        {"[", 0},    {"[01]", 1}, {"[\"a\":1]", 1}, {"[tru]", 0},
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         size_t n = strlen(bad[i].s);
@@ -307,8 +305,7 @@ static void array_iteration_rejects_bad_arrays(void **state)
     }
 }
 
-static int object_get(const char *src, const char *key, const char **val, size_t *vlen,
-                      char **keep)
+static int object_get(const char *src, const char *key, const char **val, size_t *vlen, char **keep)
 {
     size_t n = strlen(src);
     *keep = dup_exact(src, n);
@@ -418,15 +415,15 @@ static void string_decode_rejects_lone_surrogates_and_bad_input(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "\"\\ud800\"",         /* lone high surrogate */
-        "\"\\udbff x\"",       /* high surrogate followed by text */
-        "\"\\ud800\\u0041\"",  /* high surrogate followed by a non-surrogate */
-        "\"\\ud800\\ud800\"",  /* two high surrogates */
-        "\"\\udc00\"",         /* lone low surrogate */
-        "\"\\udfff\\ud800\"",  /* reversed pair */
-        "\"\\ud800\\n\"",      /* high surrogate then another escape */
-        "\"\\ud800\\",         /* unterminated */
-        "\"\\u0000\"",         /* NUL is refused */
+        "\"\\ud800\"",        /* lone high surrogate */
+        "\"\\udbff x\"",      /* high surrogate followed by text */
+        "\"\\ud800\\u0041\"", /* high surrogate followed by a non-surrogate */
+        "\"\\ud800\\ud800\"", /* two high surrogates */
+        "\"\\udc00\"",        /* lone low surrogate */
+        "\"\\udfff\\ud800\"", /* reversed pair */
+        "\"\\ud800\\n\"",     /* high surrogate then another escape */
+        "\"\\ud800\\",        /* unterminated */
+        "\"\\u0000\"",        /* NUL is refused */
         "\"a\\u0000b\"",
         "\"\\x\"",
         "\"abc",

@@ -116,8 +116,13 @@ static void decodes_rfc6455_example_headers(void **state)
         /* 64KiB binary message in a single unmasked frame */
         {{0x82, 0x7f, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00}, 10, 1, RP_WS_OP_BINARY, 0, 65536, 10},
         /* The same, masked */
-        {{0x82, 0xff, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00, 1, 2, 3, 4}, 14, 1, RP_WS_OP_BINARY, 1,
-         65536, 14},
+        {{0x82, 0xff, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00, 1, 2, 3, 4},
+         14,
+         1,
+         RP_WS_OP_BINARY,
+         1,
+         65536,
+         14},
         /* Close with no payload */
         {{0x88, 0x80, 1, 2, 3, 4}, 6, 1, RP_WS_OP_CLOSE, 1, 0, 6},
     };
@@ -298,8 +303,7 @@ struct want {
 
 /* Feeds in[0..n) in the chunks ending at cuts[0..ncuts) (the last cut is n). */
 static void feed_chunks(const uint8_t *in, size_t n, const size_t *cuts, size_t ncuts,
-                        size_t max_message, size_t stop_at, const struct want *w,
-                        const char *how)
+                        size_t max_message, size_t stop_at, const struct want *w, const char *how)
 {
     rp_ws_reader_t r;
     struct rec rec = {.stop_at = stop_at};
@@ -320,8 +324,8 @@ static void feed_chunks(const uint8_t *in, size_t n, const size_t *cuts, size_t 
         ok = rec.opcode[i] == w->msgs[i].opcode && rec.len[i] == w->msgs[i].len &&
              (rec.len[i] == 0 || memcmp(rec.data[i], w->msgs[i].data, rec.len[i]) == 0);
     if (!ok)
-        print_error("%s: rc %d close %d messages %zu; expected rc %d close %d messages %zu\n",
-                    how, rc, r.close_code, rec.n, w->rc, w->close_code, w->n);
+        print_error("%s: rc %d close %d messages %zu; expected rc %d close %d messages %zu\n", how,
+                    rc, r.close_code, rec.n, w->rc, w->close_code, w->n);
     rec_clear(&rec);
     rp_ws_reader_deinit(&r);
     if (!ok)
@@ -373,9 +377,11 @@ static void delivers_masked_ping_and_rfc6455_pong(void **state)
     memcpy(in + n, pong, sizeof(pong));
     n += sizeof(pong);
     n += client_frame(in + n, 1, RP_WS_OP_PING, "", 0);
-    struct want w = {0, 0, 3,
-                     {{RP_WS_OP_PING, "Hello", 5}, {RP_WS_OP_PONG, "Hello", 5},
-                      {RP_WS_OP_PING, "", 0}}};
+    struct want w = {
+        0,
+        0,
+        3,
+        {{RP_WS_OP_PING, "Hello", 5}, {RP_WS_OP_PONG, "Hello", 5}, {RP_WS_OP_PING, "", 0}}};
     check_reader(in, n, 1024, 0, &w);
 }
 
@@ -400,8 +406,8 @@ static void assembles_message_from_many_fragments_including_empty_ones(void **st
     n += client_frame(in + n, 1, RP_WS_OP_CONT, "\x03\x04\xff", 3);
     n += client_frame(in + n, 0, RP_WS_OP_TEXT, "", 0);
     n += client_frame(in + n, 1, RP_WS_OP_CONT, "", 0);
-    struct want w = {0, 0, 2,
-                     {{RP_WS_OP_BINARY, "\x00\x01\x02\x03\x04\xff", 6}, {RP_WS_OP_TEXT, "", 0}}};
+    struct want w = {
+        0, 0, 2, {{RP_WS_OP_BINARY, "\x00\x01\x02\x03\x04\xff", 6}, {RP_WS_OP_TEXT, "", 0}}};
     check_reader(in, n, 1024, 0, &w);
 }
 
@@ -425,9 +431,13 @@ static void delivers_consecutive_messages_in_order(void **state)
     n += client_frame(in + n, 1, RP_WS_OP_BINARY, "\x01\x02\x03", 3);
     n += client_frame(in + n, 1, RP_WS_OP_TEXT, "42[\"message\",1]", 15);
     n += client_frame(in + n, 1, RP_WS_OP_TEXT, "", 0);
-    struct want w = {0, 0, 5,
-                     {{RP_WS_OP_TEXT, "2probe", 6}, {RP_WS_OP_TEXT, "5", 1},
-                      {RP_WS_OP_BINARY, "\x01\x02\x03", 3}, {RP_WS_OP_TEXT, "42[\"message\",1]", 15},
+    struct want w = {0,
+                     0,
+                     5,
+                     {{RP_WS_OP_TEXT, "2probe", 6},
+                      {RP_WS_OP_TEXT, "5", 1},
+                      {RP_WS_OP_BINARY, "\x01\x02\x03", 3},
+                      {RP_WS_OP_TEXT, "42[\"message\",1]", 15},
                       {RP_WS_OP_TEXT, "", 0}}};
     check_reader(in, n, 1024, 0, &w);
 }
@@ -485,8 +495,8 @@ static void rejects_invalid_utf8_text(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff", "ab\x80", "\xe2\x82(",
-        "\xe2\x82", /* ends mid-character */
+        "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff",
+        "ab\x80",   "\xe2\x82(",    "\xe2\x82", /* ends mid-character */
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         uint8_t in[32];
@@ -612,8 +622,17 @@ static void delivers_close_frames_with_and_without_reason(void **state)
 {
     (void)state;
     uint8_t in[64];
-    size_t n = client_frame(in, 1, RP_WS_OP_CLOSE, "\x03\xe8" "bye \xc3\xa9", 8);
-    struct want w = {0, 0, 1, {{RP_WS_OP_CLOSE, "\x03\xe8" "bye \xc3\xa9", 8}}};
+    size_t n = client_frame(in, 1, RP_WS_OP_CLOSE,
+                            "\x03\xe8"
+                            "bye \xc3\xa9",
+                            8);
+    struct want w = {0,
+                     0,
+                     1,
+                     {{RP_WS_OP_CLOSE,
+                       "\x03\xe8"
+                       "bye \xc3\xa9",
+                       8}}};
     check_reader(in, n, 1024, 0, &w);
     n = client_frame(in, 1, RP_WS_OP_CLOSE, "", 0);
     struct want w0 = {0, 0, 1, {{RP_WS_OP_CLOSE, "", 0}}};
