@@ -110,6 +110,10 @@ static double hist_quantile(const hist_t *h, double q)
 typedef struct {
     uint64_t connected;
     uint64_t failed;
+    uint64_t fail_connect;   /* connect() or its asynchronous result failed */
+    uint64_t fail_closed;    /* the server closed or reset before the subscriber was ready */
+    uint64_t fail_dropped;   /* closed after it was ready */
+    int last_errno;
     uint64_t received; /* unique events received, over all subscribers */
     uint64_t dups;
     uint64_t reorders;
@@ -167,6 +171,9 @@ static int connect_from(int source_idx, int nonblock)
     struct sockaddr_in src = {0};
     src.sin_family = AF_INET;
     src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)source_idx);
+    /* Let connect() pick the port per destination, so 127.0.0.x:port pairs are not used up
+     * by bind() (nor blocked by TIME_WAIT sockets of an earlier run). */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
     if (opt.sources > 1 && bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
         close(fd);
         return -1;
@@ -538,6 +545,8 @@ static void open_conns(int first, int count)
         c->fd = connect_from(src, 1);
         if (c->fd < 0) {
             st.failed++;
+            st.fail_connect++;
+            st.last_errno = errno;
             continue;
         }
         c->state = C_CONNECTING;
@@ -568,6 +577,8 @@ static int loop_once(int timeout_ms)
             epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
             if (err) {
                 st.failed++;
+                st.fail_connect++;
+                st.last_errno = err;
                 close(c->fd);
                 c->fd = -1;
                 continue;
@@ -586,8 +597,12 @@ static int loop_once(int timeout_ms)
                 epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
                 c->fd = -1;
-                if (c->state == C_READY)
+                if (c->state == C_READY) {
                     ready_count--;
+                    st.fail_dropped++;
+                } else {
+                    st.fail_closed++;
+                }
                 st.failed++;
             }
         }
@@ -611,6 +626,7 @@ static void child_main(int first, int count, int ready_fd, int stop_fd, int stat
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     (void)ev;
     int reported = 0;
+    double cpu_at_ready = 0;
     uint64_t deadline = now_ns() + 60ULL * 1000000000ULL;
     set_nonblock(stop_fd);
     for (;;) {
@@ -620,13 +636,14 @@ static void child_main(int first, int count, int ready_fd, int stop_fd, int stat
             if (write(ready_fd, &r, sizeof(r)) < 0)
                 die("write");
             reported = 1;
+            cpu_at_ready = cpu_self();
             memset(&st.hist, 0, sizeof(st.hist));
         }
         char b;
         if (read(stop_fd, &b, 1) == 1)
             break;
     }
-    st.cpu_s = cpu_self();
+    st.cpu_s = cpu_self() - cpu_at_ready;
     if (write(stats_fd, &st, sizeof(st)) != (ssize_t)sizeof(st))
         die("write stats");
     _exit(0);
@@ -903,6 +920,11 @@ int main(int argc, char **argv)
         }
         total.connected += s.connected;
         total.failed += s.failed;
+        total.fail_connect += s.fail_connect;
+        total.fail_closed += s.fail_closed;
+        total.fail_dropped += s.fail_dropped;
+        if (s.last_errno)
+            total.last_errno = s.last_errno;
         total.received += s.received;
         total.dups += s.dups;
         total.reorders += s.reorders;
@@ -915,6 +937,11 @@ int main(int argc, char **argv)
         if (kids[k])
             waitpid(kids[k], NULL, 0);
 
+    if (total.failed)
+        fprintf(stderr, "rp-loadgen: %" PRIu64 " failed: %" PRIu64 " at connect (last: %s), %" PRIu64
+                " closed during setup, %" PRIu64 " dropped after subscribing\n",
+                total.failed, total.fail_connect, strerror(total.last_errno), total.fail_closed,
+                total.fail_dropped);
     double wall = opt.idle > 0 ? opt.idle : (double)(now_ns() - t0) / 1e9;
     (void)t_ready;
     uint64_t expected = sent * (uint64_t)ready;

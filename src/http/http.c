@@ -107,9 +107,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
             hc->error_status = 431;
             return 1;
         }
-        hc->hdr_off[hc->nhdr][0] = (uint32_t)hc->head.len;
+        hc->hdr_off[hc->nhdr][0] = (uint16_t)hc->head.len;
         hc->hdr_off[hc->nhdr][1] = 0;
-        hc->hdr_off[hc->nhdr][2] = (uint32_t)hc->head.len;
+        hc->hdr_off[hc->nhdr][2] = (uint16_t)hc->head.len;
         hc->hdr_off[hc->nhdr][3] = 0;
         hc->nhdr++;
         hc->last_was_value = 0;
@@ -118,7 +118,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         hc->error_status = 431;
         return 1;
     }
-    hc->hdr_off[hc->nhdr - 1][1] += (uint32_t)len;
+    hc->hdr_off[hc->nhdr - 1][1] += (uint16_t)len;
     return 0;
 }
 
@@ -128,31 +128,24 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (hc->nhdr == 0)
         return 1;
     if (!hc->last_was_value) {
-        hc->hdr_off[hc->nhdr - 1][2] = (uint32_t)hc->head.len;
+        hc->hdr_off[hc->nhdr - 1][2] = (uint16_t)hc->head.len;
         hc->last_was_value = 1;
     }
     if (rp_buf_append(&hc->head, at, len) < 0) {
         hc->error_status = 431;
         return 1;
     }
-    hc->hdr_off[hc->nhdr - 1][3] += (uint32_t)len;
+    hc->hdr_off[hc->nhdr - 1][3] += (uint16_t)len;
     return 0;
 }
 
-/* Points hc->req's header array into hc->head (which no longer grows for this request). */
+/* Points hc->req's path and query into hc->head (which no longer grows for this request). */
 static void resolve_headers(rp_http_conn_t *hc)
 {
     rp_http_request_t *req = &hc->req;
-    const char *base = hc->head.data ? hc->head.data : "";
-    req->nheaders = hc->nhdr;
-    for (size_t i = 0; i < hc->nhdr; i++) {
-        req->headers[i].name = base + hc->hdr_off[i][0];
-        req->headers[i].name_len = hc->hdr_off[i][1];
-        req->headers[i].value = base + hc->hdr_off[i][2];
-        req->headers[i].value_len = hc->hdr_off[i][3];
-    }
-    const char *url = base;
+    const char *url = hc->head.data ? hc->head.data : "";
     const char *q = memchr(url, '?', hc->url_len);
+    req->_hc = hc;
     req->path = url;
     req->path_len = q ? (size_t)(q - url) : hc->url_len;
     req->query = q ? q + 1 : "";
@@ -211,7 +204,8 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
     http_parser_init(&hc->parser, HTTP_REQUEST);
     hc->parser.data = hc;
     rp_buf_init(&hc->in, srv->max_header + srv->max_body + 65536);
-    rp_buf_init(&hc->head, srv->max_header);
+    /* Header offsets are 16-bit: the header block can never pass 64 KiB. */
+    rp_buf_init(&hc->head, srv->max_header < 65535 ? srv->max_header : 65535);
     rp_buf_init(&hc->body, srv->max_body);
     hc->state = ST_READING;
     c->ops = &http_ops;
@@ -382,15 +376,38 @@ static const rp_net_conn_ops_t http_ops = {
 
 const char *rp_http_header(const rp_http_request_t *req, const char *name, size_t *len)
 {
+    const rp_http_conn_t *hc = req->_hc;
     size_t nl = strlen(name);
-    for (size_t i = 0; i < req->nheaders; i++) {
-        if (req->headers[i].name_len == nl && strncasecmp(req->headers[i].name, name, nl) == 0) {
-            *len = req->headers[i].value_len;
-            return req->headers[i].value;
+    *len = 0;
+    if (hc == NULL || hc->head.data == NULL)
+        return NULL;
+    for (size_t i = 0; i < hc->nhdr; i++) {
+        const uint16_t *o = hc->hdr_off[i];
+        if (o[1] == nl && strncasecmp(hc->head.data + o[0], name, nl) == 0) {
+            *len = o[3];
+            return hc->head.data + o[2];
         }
     }
-    *len = 0;
     return NULL;
+}
+
+size_t rp_http_header_count(const rp_http_request_t *req)
+{
+    return req->_hc && req->_hc->head.data ? req->_hc->nhdr : 0;
+}
+
+int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name, size_t *name_len,
+                      const char **value, size_t *value_len)
+{
+    if (i >= rp_http_header_count(req))
+        return -1;
+    const rp_http_conn_t *hc = req->_hc;
+    const uint16_t *o = hc->hdr_off[i];
+    *name = hc->head.data + o[0];
+    *name_len = o[1];
+    *value = hc->head.data + o[2];
+    *value_len = o[3];
+    return 0;
 }
 
 int rp_http_header_has_token(const rp_http_request_t *req, const char *name, const char *token)

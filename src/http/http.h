@@ -17,38 +17,32 @@
  * (set hc->on_abort to learn if the peer goes away first), or take the connection over
  * (rp_http_upgrade, for WebSocket). Loop thread only. */
 
-#define RP_HTTP_MAX_HEADERS 48
+#define RP_HTTP_MAX_HEADERS 32
 
 typedef struct rp_http_conn rp_http_conn_t;
 typedef struct rp_http_server rp_http_server_t;
 
-typedef struct rp_http_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-} rp_http_header_t;
-
-/* Pointers are valid until the response is finished (or the connection upgraded). */
+/* Pointers are valid until the response is finished (or the connection upgraded). Headers
+ * are looked up with rp_http_header(); they stay where they arrived, as offsets into the
+ * connection's header buffer, so an idle or held connection carries no copy of them. */
 typedef struct rp_http_request {
     int method; /* enum http_method: HTTP_GET, HTTP_POST, ... */
     const char *path;
     size_t path_len;
     const char *query; /* after '?', without it; "" when none */
     size_t query_len;
-    rp_http_header_t headers[RP_HTTP_MAX_HEADERS];
-    size_t nheaders;
     const char *body; /* NUL-terminated */
     size_t body_len;
     int upgrade;    /* an Upgrade header asked to switch protocols */
     int keep_alive; /* the connection may serve another request */
+    const struct rp_http_conn *_hc; /* where the headers are */
 } rp_http_request_t;
 
 typedef void (*rp_http_handler_t)(rp_http_conn_t *hc, rp_http_request_t *req, void *ud);
 
 struct rp_http_server {
     rp_net_t *net;         /* borrowed */
-    size_t max_header;     /* bytes of request line + headers; past it: 431 */
+    size_t max_header;     /* bytes of request line + headers (at most 65535); past it: 431 */
     size_t max_body;       /* past it: 413 */
     rp_http_handler_t on_request;
     void *ud;
@@ -65,8 +59,8 @@ struct rp_http_conn {
     rp_buf_t head; /* url and header bytes of the current request */
     rp_buf_t body;
     uint32_t url_len;
-    uint32_t hdr_off[RP_HTTP_MAX_HEADERS][4]; /* name off/len, value off/len in head */
-    size_t nhdr;
+    uint16_t hdr_off[RP_HTTP_MAX_HEADERS][4]; /* name off/len, value off/len in head */
+    uint16_t nhdr;
     int last_was_value;
     int state;
     int error_status; /* set by a parser callback to refuse the request */
@@ -87,6 +81,11 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c);
 /* Looks a header up case-insensitively; returns its value (not NUL-terminated) and sets *len,
  * or returns NULL. */
 const char *rp_http_header(const rp_http_request_t *req, const char *name, size_t *len);
+/* The number of headers, and header i (name and value, not NUL-terminated), in arrival
+ * order. rp_http_header_at returns 0, or -1 when i is out of range. */
+size_t rp_http_header_count(const rp_http_request_t *req);
+int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name, size_t *name_len,
+                      const char **value, size_t *value_len);
 /* True if header `name` holds `token` in its comma-separated list (case-insensitive). */
 int rp_http_header_has_token(const rp_http_request_t *req, const char *name, const char *token);
 
