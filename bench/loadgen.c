@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -818,6 +819,7 @@ int main(int argc, char **argv)
         if (pid < 0)
             die("fork");
         if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the run */
             close(sp[1]);
             child_main(first, count, ready_pipe[1], sp[0], stats_pipe[1]);
         }
