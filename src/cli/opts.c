@@ -250,6 +250,9 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_signal_stop(&app->sigint);
     uv_signal_stop(&app->sigterm);
     rp_net_listener_close(&app->listener);
+    if (app->hub && app->hub_free)
+        app->hub_free(app->hub);
+    app->hub = NULL;
     if (app->sio)
         rp_sio_server_free(app->sio);
     app->sio = NULL;

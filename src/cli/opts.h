@@ -44,6 +44,8 @@ struct rp_app {
     rp_cluster_t *cluster; /* the workers adapter, in a worker of --workers N */
     rp_eio_server_t *extra_eio; /* another Engine.IO endpoint (the conformance server's) */
     rp_app_route_cb route;
+    void *hub;                    /* the application's, freed at shutdown with hub_free */
+    void (*hub_free)(void *hub);
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_timer_t stop_timer;

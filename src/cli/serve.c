@@ -1,76 +1,116 @@
 /* SPDX-License-Identifier: MIT */
-/* `ragpulse serve`: the hub's Socket.IO namespaces and HTTP endpoints on one port. The
- * pipeline domain (events, state, snapshots) lands in hub/; for now serve hosts the
- * namespaces viewers and producers connect to, answers `ping`, and reports health. */
+/* `ragpulse serve`: the hub (src/hub) on the Socket.IO server, one port for Socket.IO and the
+ * HTTP API. This file parses serve's own options and wires the parts together; it is the only
+ * place that picks implementations. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "hub/hub.h"
 #include "util/log.h"
 
-static const char *const namespaces[] = {"/", "/pipeline", "/google_drive", "/local_files"};
-
-static double now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec * 1000.0 + (double)(tv.tv_usec / 1000);
-}
-
-static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
-{
-    (void)ud;
-    if (ev->ack_id < 0)
-        return;
-    char json[64];
-    int n = snprintf(json, sizeof(json), "{\"time\":%.0f}", now_ms());
-    rp_sio_ack(s, ev->ack_id, json, (size_t)n, NULL, 0);
-}
+static rp_hub_t *the_hub;
 
 static int route(rp_app_t *app, rp_http_conn_t *hc, rp_http_request_t *req)
 {
-    if ((req->path_len == 7 && memcmp(req->path, "/health", 7) == 0) ||
-        (req->path_len == 11 && memcmp(req->path, "/api/health", 11) == 0)) {
-        char body[256];
-        rp_eio_server_t *eio = app->sio->eio;
-        int n = snprintf(body, sizeof(body),
-                         "{\"status\":\"ok\",\"websocket\":%s,\"polling\":%s,"
-                         "\"sessions\":{\"websocket\":%zu,\"polling\":%zu},\"connections\":%zu}",
-                         (eio->cfg.transports & RP_EIO_WEBSOCKET) ? "true" : "false",
-                         (eio->cfg.transports & RP_EIO_POLLING) ? "true" : "false",
-                         eio->n_websocket, eio->n_polling, app->net.nconns);
-        rp_http_respond(hc, req->method == HTTP_GET || req->method == HTTP_HEAD ? 200 : 405,
-                        "application/json", "Cache-Control: no-store\r\n", body, (size_t)n);
-        return 1;
-    }
-    return 0;
+    (void)app;
+    return rp_hub_route(the_hub, hc, req);
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ragpulse serve [OPTIONS]\n\noptions:\n%s"
-               "  --insecure                allow a non-loopback address without authentication\n",
+    fprintf(f,
+            "usage: ragpulse serve [OPTIONS]\n\noptions:\n%s"
+            "  --namespaces LIST         pipeline-type namespaces (default /google_drive,/local_files)\n"
+            "  --legacy-events           also emit pipeline:status and pipeline:file_* for older dashboards\n"
+            "  --heartbeat-timeout X     a pipeline is offline after X heartbeat intervals of silence (default 3)\n"
+            "  --heartbeat-interval S    assumed interval for pipelines that do not say (default 30)\n"
+            "  --stall-timeout S         a file with no progress for S seconds fails as stalled (default 600)\n"
+            "  --server-heartbeat S      the hub's own heartbeat to viewers (default 30)\n"
+            "  --history N               events kept for history and deltas (default 10000)\n"
+            "  --websocket-rollout PCT   percent of client ids told to use the websocket (default 100)\n"
+            "  --insecure                allow a non-loopback address without authentication\n",
             rp_cli_opts_usage);
+}
+
+static int num_opt(const char *name, const char *v, double min, double max, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(d >= min && d <= max)) {
+        fprintf(stderr, "ragpulse serve: %s wants a number from %g to %g, got '%s'\n", name, min, max, v);
+        return -1;
+    }
+    *out = d;
+    return 0;
 }
 
 int rp_cli_serve(int argc, char **argv)
 {
     rp_cli_opts_t o;
+    rp_hub_config_t hc;
+    static const char *type_nsps[16];
+    static char nsp_buf[512];
+    rp_hub_config_defaults(&hc);
     if (rp_cli_opts_init(&o, 8103) < 0)
         return 2;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double d;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--legacy-events") == 0) {
+            hc.legacy_events = 1;
+            continue;
         }
         int rc = rp_cli_opts_parse(&o, argc, argv, &i);
         if (rc < 0)
             return 2;
-        if (rc == 0) {
-            fprintf(stderr, "ragpulse serve: unknown option '%s'\n", argv[i]);
+        if (rc > 0)
+            continue;
+        if (v == NULL) {
+            fprintf(stderr, "ragpulse serve: unknown option '%s' (or it needs a value)\n", a);
             usage(stderr);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--namespaces") == 0) {
+            snprintf(nsp_buf, sizeof(nsp_buf), "%s", v);
+            hc.ntype_namespaces = 0;
+            for (char *save = NULL, *tok = strtok_r(nsp_buf, ",", &save); tok && hc.ntype_namespaces < 16;
+                 tok = strtok_r(NULL, ",", &save)) {
+                if (tok[0] != '/' || strcmp(tok, "/") == 0 || strcmp(tok, "/pipeline") == 0) {
+                    fprintf(stderr, "ragpulse serve: --namespaces wants names like /google_drive\n");
+                    return 2;
+                }
+                type_nsps[hc.ntype_namespaces++] = tok;
+            }
+            hc.type_namespaces = type_nsps;
+        } else if (strcmp(a, "--heartbeat-timeout") == 0 && num_opt(a, v, 1, 1000, &d) == 0) {
+            hc.heartbeat_timeout = d;
+        } else if (strcmp(a, "--heartbeat-interval") == 0 && num_opt(a, v, 0.01, 86400, &d) == 0) {
+            hc.default_heartbeat_interval = d;
+        } else if (strcmp(a, "--stall-timeout") == 0 && num_opt(a, v, 0.1, 864000, &d) == 0) {
+            hc.stall_timeout_ms = (uint32_t)(d * 1000);
+        } else if (strcmp(a, "--server-heartbeat") == 0 && num_opt(a, v, 0.1, 86400, &d) == 0) {
+            hc.server_heartbeat_ms = (uint32_t)(d * 1000);
+        } else if (strcmp(a, "--history") == 0 && num_opt(a, v, 1, 10000000, &d) == 0) {
+            hc.history = (size_t)d;
+        } else if (strcmp(a, "--websocket-rollout") == 0 && num_opt(a, v, 0, 100, &d) == 0) {
+            hc.websocket_rollout = (int)d;
+        } else {
+            if (strncmp(a, "--", 2) == 0 && (strcmp(a, "--namespaces") && strcmp(a, "--heartbeat-timeout") &&
+                                             strcmp(a, "--heartbeat-interval") && strcmp(a, "--stall-timeout") &&
+                                             strcmp(a, "--server-heartbeat") && strcmp(a, "--history") &&
+                                             strcmp(a, "--websocket-rollout"))) {
+                fprintf(stderr, "ragpulse serve: unknown option '%s'\n", a);
+                usage(stderr);
+            }
             return 2;
         }
     }
@@ -85,16 +125,21 @@ int rp_cli_serve(int argc, char **argv)
     }
     if (o.insecure && !rp_cli_host_is_loopback(o.host))
         RP_LOG_WARN("cli", "--insecure: serving %s without authentication", o.host);
+    if (o.workers > 1) {
+        fprintf(stderr, "ragpulse serve: --workers needs a shared store (coming with the durable log);"
+                        " the hub's state lives in one process for now\n");
+        return 2;
+    }
     rp_app_t app;
     if (rp_app_init(&app, &o) < 0)
         return 1;
-    for (size_t i = 0; i < sizeof(namespaces) / sizeof(*namespaces); i++) {
-        rp_sio_nsp_t *nsp = rp_sio_server_of(app.sio, namespaces[i]);
-        if (nsp == NULL || rp_sio_nsp_on(nsp, "ping", on_ping, NULL) < 0) {
-            fprintf(stderr, "ragpulse: out of memory\n");
-            return 1;
-        }
+    the_hub = rp_hub_new(app.sio, &app.net, &hc);
+    if (the_hub == NULL) {
+        fprintf(stderr, "ragpulse: cannot start the hub\n");
+        return 1;
     }
     app.route = route;
+    app.hub_free = (void (*)(void *))rp_hub_free;
+    app.hub = the_hub;
     return rp_app_run(&app);
 }

@@ -812,6 +812,7 @@ static void on_tick(void *ud)
     while (!rp_list_empty(&srv->doomed)) {
         rp_eio_session_t *s = rp_container_of(srv->doomed.next, rp_eio_session_t, tick_node);
         rp_list_unlink(&s->tick_node);
+        srv->drops++;
         RP_LOG_INFO("eio", "session %s: output queue over %zu bytes, closing", s->sid,
                     srv->cfg.max_queued);
         session_end(s, "transport error", "1", 0);

@@ -88,6 +88,7 @@ struct rp_eio_server {
     /* Counters for metrics. */
     unsigned long opened;
     unsigned long upgrades;
+    unsigned long drops; /* sessions closed for passing max_queued */
     size_t n_polling;
     size_t n_websocket;
 };

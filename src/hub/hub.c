@@ -1,0 +1,978 @@
+/* SPDX-License-Identifier: MIT */
+/* The hub: ingest, fan-out, subscriptions, the HTTP API, and the watchdogs. Every accepted
+ * event goes through rp_hub_ingest in one order: validate, id and ts, apply to state,
+ * history, broadcast, wake long-polls. Synthetic events (offline on silence, failed when
+ * stalled) take the same road, so viewers and the HTTP path never disagree. */
+#include "hub/hub.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define MAX_TYPE_NSPS 16
+
+/* One event in the in-memory history. */
+typedef struct hist {
+    int64_t id;
+    char *json; /* owned, the normalised event */
+    size_t len;
+    char pipeline_id[129];
+    char *file_id; /* owned, NULL for pipeline events */
+} hist_t;
+
+/* A held GET /api/rag-status (long-poll). */
+typedef struct waiter {
+    rp_list_node_t node;
+    rp_http_conn_t *hc;
+    rp_hub_t *hub;
+    int64_t since; /* -1: snapshot mode (ETag), else deltas after this id */
+    int64_t version_seen;
+    int64_t deadline;
+} waiter_t;
+
+enum { REFUSED_INVALID, REFUSED_JSON, REFUSED_CONTENT_TYPE, REFUSED_TOO_BIG, REFUSED_COUNT };
+static const char *const refused_names[] = {"invalid_event", "malformed_json", "content_type", "too_large"};
+
+struct rp_hub {
+    rp_sio_server_t *sio; /* borrowed */
+    rp_net_t *net;        /* borrowed */
+    rp_hub_config_t cfg;
+    rp_hub_state_t state;
+    int64_t next_id;
+    hist_t *ring;
+    size_t ring_cap;
+    size_t ring_len;
+    size_t ring_head; /* index of the oldest */
+    rp_list_node_t waiters;
+    int wake_pending;
+    uv_timer_t check_timer;
+    uv_timer_t beat_timer;
+    int closing;
+    rp_sio_nsp_t *nsp_pipeline;
+    rp_sio_nsp_t *nsp_root;
+    rp_sio_nsp_t *type_nsps[MAX_TYPE_NSPS];
+    size_t ntype_nsps;
+    /* Metrics. */
+    unsigned long events_in[RP_EV_COUNT];
+    unsigned long refused[REFUSED_COUNT];
+    unsigned long http_fallback;
+    unsigned long subscribes;
+    unsigned long synthetic;
+};
+
+void rp_hub_config_defaults(rp_hub_config_t *cfg)
+{
+    static const char *const types[] = {"/google_drive", "/local_files"};
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->type_namespaces = types;
+    cfg->ntype_namespaces = 2;
+    cfg->heartbeat_timeout = 3;
+    cfg->default_heartbeat_interval = 30;
+    cfg->stall_timeout_ms = 600000;
+    cfg->server_heartbeat_ms = 30000;
+    cfg->check_interval_ms = 250;
+    cfg->history = 10000;
+    cfg->websocket_rollout = 100;
+    cfg->max_batch = 1000;
+    cfg->max_wait_s = 60;
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t rp_hub_version(const rp_hub_t *hub)
+{
+    return hub->next_id - 1;
+}
+
+/* ---- history ---- */
+
+static hist_t *hist_at(rp_hub_t *hub, size_t i)
+{
+    return &hub->ring[(hub->ring_head + i) % hub->ring_cap];
+}
+
+static void hist_push(rp_hub_t *hub, int64_t id, char *json, size_t len, const json_t *ev)
+{
+    hist_t *h;
+    if (hub->ring_len == hub->ring_cap) {
+        h = hist_at(hub, 0);
+        free(h->json);
+        rp_free(h->file_id);
+        hub->ring_head = (hub->ring_head + 1) % hub->ring_cap;
+        hub->ring_len--;
+    }
+    h = &hub->ring[(hub->ring_head + hub->ring_len) % hub->ring_cap];
+    h->id = id;
+    h->json = json;
+    h->len = len;
+    snprintf(h->pipeline_id, sizeof(h->pipeline_id), "%s",
+             json_string_value(json_object_get(ev, "pipeline_id")));
+    const char *fid = json_string_value(json_object_get(json_object_get(ev, "file"), "id"));
+    h->file_id = fid ? rp_strndup(fid, strlen(fid)) : NULL;
+    hub->ring_len++;
+}
+
+/* ---- fan-out ---- */
+
+static const char *legacy_name(rp_event_type_t t)
+{
+    switch (t) {
+    case RP_EV_PIPELINE_ONLINE:
+    case RP_EV_PIPELINE_OFFLINE:
+    case RP_EV_STATUS_UPDATE:
+        return "pipeline:status";
+    case RP_EV_FILE_PROCESSING:
+        return "pipeline:file_processing_started";
+    case RP_EV_FILE_COMPLETED:
+        return "pipeline:file_completed";
+    case RP_EV_FILE_FAILED:
+        return "pipeline:file_failed";
+    default:
+        return NULL;
+    }
+}
+
+static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json, size_t len)
+{
+    const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
+    const char *ptype = json_string_value(json_object_get(ev, "pipeline_type"));
+    char room_p[160], room_t[96];
+    snprintf(room_p, sizeof(room_p), "pipeline:%s", pid);
+    snprintf(room_t, sizeof(room_t), "type:%s", ptype);
+    const char *rooms[] = {room_p, room_t, "all"};
+    const char *name = rp_event_type_name(t);
+    rp_sio_bcast_t opts = {rooms, 3, NULL, 0, NULL};
+    rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0);
+    rp_sio_broadcast(hub->nsp_root, &opts, name, json, len, NULL, 0);
+    /* A type namespace carries only its own type: no type rooms there. */
+    const char *type_rooms[] = {room_p, "all"};
+    rp_sio_bcast_t topts = {type_rooms, 2, NULL, 0, NULL};
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
+            rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0);
+    const char *legacy = hub->cfg.legacy_events ? legacy_name(t) : NULL;
+    if (legacy) {
+        /* Dashboards written for the old names never subscribe: they get the whole namespace. */
+        rp_sio_broadcast(hub->nsp_pipeline, NULL, legacy, json, len, NULL, 0);
+        rp_sio_broadcast(hub->nsp_root, NULL, legacy, json, len, NULL, 0);
+    }
+}
+
+static void schedule_wake(rp_hub_t *hub)
+{
+    hub->wake_pending = 1;
+}
+
+int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, int64_t *id_out)
+{
+    int t = rp_event_validate(in, err);
+    if (t < 0) {
+        hub->refused[REFUSED_INVALID]++;
+        return -1;
+    }
+    int64_t ts = now_ms();
+    int64_t id = hub->next_id;
+    json_t *ev = rp_event_normalize(in, id, ts);
+    if (ev == NULL)
+        return UV_ENOMEM;
+    size_t len;
+    char *json = rp_json_dump(ev, &len);
+    if (json == NULL || rp_hub_state_apply(&hub->state, (rp_event_type_t)t, ev, ts) < 0) {
+        free(json);
+        json_decref(ev);
+        return UV_ENOMEM;
+    }
+    hub->next_id++;
+    hub->events_in[t]++;
+    hist_push(hub, id, json, len, ev);
+    fan_out(hub, (rp_event_type_t)t, ev, json, len);
+    json_decref(ev);
+    schedule_wake(hub);
+    if (id_out)
+        *id_out = id;
+    return 0;
+}
+
+/* ---- Socket.IO: subscriptions and producers ---- */
+
+static json_t *snapshot(rp_hub_t *hub, const char *id, const char *type)
+{
+    int64_t now = now_ms();
+    json_t *pipes = rp_hub_state_json(&hub->state, id, type, now);
+    if (pipes == NULL)
+        return NULL;
+    size_t i;
+    json_t *p;
+    json_array_foreach(pipes, i, p)
+    {
+        json_t *age = json_object_get(p, "heartbeat_age_ms");
+        double interval = json_number_value(json_object_get(p, "heartbeat_interval"));
+        const char *status = json_string_value(json_object_get(p, "status"));
+        int late = json_is_integer(age) && strcmp(status, "offline") != 0 &&
+                   (double)json_integer_value(age) > 1500.0 * interval;
+        json_object_set_new(p, "late", json_boolean(late));
+    }
+    char ts[32];
+    rp_event_format_ts(now, ts);
+    return json_pack("{s:I,s:s,s:o}", "version", (json_int_t)rp_hub_version(hub), "server_time", ts,
+                     "pipelines", pipes);
+}
+
+static void ack_json(rp_sio_socket_t *s, int64_t ack_id, json_t *j)
+{
+    if (ack_id < 0 || j == NULL) {
+        json_decref(j);
+        return;
+    }
+    size_t len;
+    char *text = rp_json_dump(j, &len);
+    if (text)
+        rp_sio_ack(s, ack_id, text, len, NULL, 0);
+    free(text);
+    json_decref(j);
+}
+
+static json_t *error_json(const char *error, const rp_event_error_t *err)
+{
+    if (err)
+        return json_pack("{s:s,s:s,s:s}", "error", error, "field", err->field, "rule", err->rule);
+    return json_pack("{s:s}", "error", error);
+}
+
+/* Parses argument 0 of an event as JSON (NULL if absent or not JSON). */
+static json_t *arg0(const rp_sio_event_t *ev)
+{
+    const char *v;
+    size_t vl;
+    if (rp_sio_arg(ev, 0, &v, &vl) != 1)
+        return NULL;
+    return json_loadb(v, vl, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+}
+
+/* The namespace's pipeline type ("/local_files" -> "local_files"), or NULL for / and /pipeline. */
+static const char *nsp_type(rp_hub_t *hub, rp_sio_nsp_t *nsp)
+{
+    return nsp == hub->nsp_pipeline || nsp == hub->nsp_root ? NULL : nsp->name + 1;
+}
+
+static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    rp_hub_t *hub = ud;
+    json_t *filter = arg0(ev);
+    const char *pid = json_string_value(json_object_get(filter, "pipeline_id"));
+    const char *type = json_string_value(json_object_get(filter, "pipeline_type"));
+    const char *ntype = nsp_type(hub, s->nsp);
+    if (filter && !json_is_object(filter)) {
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "subscribe takes {pipeline_id} or {pipeline_type}"));
+        json_decref(filter);
+        return;
+    }
+    if (ntype && type && strcmp(type, ntype) != 0) {
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "this namespace serves one pipeline type"));
+        json_decref(filter);
+        return;
+    }
+    char room[160];
+    if (pid)
+        snprintf(room, sizeof(room), "pipeline:%s", pid);
+    else if (type && !ntype)
+        snprintf(room, sizeof(room), "type:%s", type);
+    else
+        snprintf(room, sizeof(room), "all");
+    int rc = rp_sio_join(s, room, strlen(room));
+    if (rc < 0) {
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", rc == RP_ETOOBIG ? "too many subscriptions" : "cannot subscribe"));
+        json_decref(filter);
+        return;
+    }
+    hub->subscribes++;
+    json_t *snap = snapshot(hub, pid, pid ? NULL : (type ? type : ntype));
+    if (snap) {
+        json_object_set_new(snap, "ok", json_true());
+        json_object_set_new(snap, "room", json_string(room));
+    }
+    ack_json(s, ev->ack_id, snap);
+    json_decref(filter);
+}
+
+static void on_unsubscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    rp_hub_t *hub = ud;
+    json_t *filter = arg0(ev);
+    const char *pid = json_string_value(json_object_get(filter, "pipeline_id"));
+    const char *type = json_string_value(json_object_get(filter, "pipeline_type"));
+    char room[160];
+    if (pid)
+        snprintf(room, sizeof(room), "pipeline:%s", pid);
+    else if (type && !nsp_type(hub, s->nsp))
+        snprintf(room, sizeof(room), "type:%s", type);
+    else
+        snprintf(room, sizeof(room), "all");
+    rp_sio_leave(s, room, strlen(room));
+    ack_json(s, ev->ack_id, json_pack("{s:b,s:s}", "ok", 1, "room", room));
+    json_decref(filter);
+}
+
+static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    (void)ud;
+    ack_json(s, ev->ack_id, json_pack("{s:I}", "time", (json_int_t)now_ms()));
+}
+
+/* A producer's event on /pipeline: the Socket.IO event name is the event type. */
+static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    rp_hub_t *hub = ud;
+    json_t *in = arg0(ev);
+    rp_event_error_t err = {"", ""};
+    if (!json_is_object(in)) {
+        hub->refused[in ? REFUSED_INVALID : REFUSED_JSON]++;
+        snprintf(err.rule, sizeof(err.rule), "the first argument must be the event object");
+        ack_json(s, ev->ack_id, error_json("invalid event", &err));
+        json_decref(in);
+        return;
+    }
+    json_t *type = json_object_get(in, "type");
+    if (type == NULL) {
+        json_object_set_new(in, "type", json_string(ev->name));
+    } else if (!json_is_string(type) || strcmp(json_string_value(type), ev->name) != 0) {
+        hub->refused[REFUSED_INVALID]++;
+        snprintf(err.field, sizeof(err.field), "type");
+        snprintf(err.rule, sizeof(err.rule), "must match the Socket.IO event name (%s)", ev->name);
+        ack_json(s, ev->ack_id, error_json("invalid event", &err));
+        json_decref(in);
+        return;
+    }
+    int64_t id;
+    int rc = rp_hub_ingest(hub, in, &err, &id);
+    if (rc == 0)
+        ack_json(s, ev->ack_id, json_pack("{s:I}", "id", (json_int_t)id));
+    else
+        ack_json(s, ev->ack_id, error_json(rc == -1 ? "invalid event" : "server error", rc == -1 ? &err : NULL));
+    json_decref(in);
+}
+
+static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
+{
+    if (nsp == NULL || rp_sio_nsp_on(nsp, "subscribe", on_subscribe, hub) < 0 ||
+        rp_sio_nsp_on(nsp, "unsubscribe", on_unsubscribe, hub) < 0 ||
+        rp_sio_nsp_on(nsp, "ping", on_ping, hub) < 0)
+        return -1;
+    for (int t = 0; producers && t < RP_EV_COUNT; t++)
+        if (rp_sio_nsp_on(nsp, rp_event_type_name((rp_event_type_t)t), on_produce, hub) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- HTTP API ---- */
+
+static void respond_json(rp_hub_t *hub, rp_http_conn_t *hc, int status, json_t *j, const char *extra)
+{
+    char headers[1024];
+    char cors[640];
+    if (rp_http_cors(hub->sio->eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)
+        cors[0] = '\0';
+    snprintf(headers, sizeof(headers), "Cache-Control: no-store\r\n%s%s", cors, extra ? extra : "");
+    size_t len = 0;
+    char *text = j ? rp_json_dump(j, &len) : NULL;
+    if (j && text == NULL) {
+        rp_http_respond(hc, 500, "application/json", headers, "{\"error\":\"out of memory\"}", 25);
+    } else {
+        rp_http_respond(hc, status, "application/json", headers, text ? text : "", len);
+    }
+    free(text);
+    json_decref(j);
+}
+
+static void respond_error(rp_hub_t *hub, rp_http_conn_t *hc, int status, const char *msg,
+                          const rp_event_error_t *err, long index)
+{
+    json_t *j = error_json(msg, err && err->rule[0] ? err : NULL);
+    if (j && index >= 0)
+        json_object_set_new(j, "index", json_integer(index));
+    respond_json(hub, hc, status, j, NULL);
+}
+
+static int path_is(const rp_http_request_t *req, const char *p)
+{
+    size_t n = strlen(p);
+    return req->path_len == n && memcmp(req->path, p, n) == 0;
+}
+
+/* Reads an integer query parameter; returns def when absent, -2 when malformed. */
+static long long query_int(const rp_http_request_t *req, const char *key, long long def)
+{
+    char buf[32];
+    long n = rp_http_query_get(req->query, req->query_len, key, buf, sizeof(buf));
+    if (n < 0)
+        return n == -1 ? def : -2;
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    return *end || n == 0 || v < 0 ? -2 : v;
+}
+
+static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed)
+{
+    rp_eio_server_t *eio = hub->sio->eio;
+    json_t *j = json_pack("{s:s,s:b,s:b,s:s,s:I,s:{s:I,s:I,s:I}}", "status", "ok", "websocket",
+                          (eio->cfg.transports & RP_EIO_WEBSOCKET) != 0, "polling",
+                          (eio->cfg.transports & RP_EIO_POLLING) != 0, "store", "memory", "version",
+                          (json_int_t)rp_hub_version(hub), "sessions", "websocket",
+                          (json_int_t)eio->n_websocket, "polling", (json_int_t)eio->n_polling,
+                          "connections", (json_int_t)hub->net->nconns);
+    if (j && detailed) {
+        json_t *snap = snapshot(hub, NULL, NULL);
+        json_t *pipes = json_array();
+        int online = 0, offline = 0, late = 0;
+        long long inflight = 0;
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(snap, "pipelines"), i, p)
+        {
+            const char *st = json_string_value(json_object_get(p, "status"));
+            int is_late = json_is_true(json_object_get(p, "late"));
+            offline += strcmp(st, "offline") == 0;
+            online += strcmp(st, "offline") != 0;
+            late += is_late;
+            inflight += json_integer_value(json_object_get(json_object_get(p, "counters"), "in_flight"));
+            json_array_append_new(pipes, json_pack("{s:O,s:O,s:O,s:O,s:O,s:b}", "id", json_object_get(p, "id"),
+                                                   "type", json_object_get(p, "type"), "status",
+                                                   json_object_get(p, "status"), "last_heartbeat",
+                                                   json_object_get(p, "last_heartbeat"), "heartbeat_age_ms",
+                                                   json_object_get(p, "heartbeat_age_ms"), "late", is_late));
+        }
+        json_object_set_new(j, "pipelines", pipes);
+        json_object_set_new(j, "counts", json_pack("{s:I,s:i,s:i,s:i,s:I}", "pipelines",
+                                                   (json_int_t)json_array_size(pipes), "online", online,
+                                                   "offline", offline, "late", late, "files_in_flight",
+                                                   (json_int_t)inflight));
+        json_decref(snap);
+    }
+    respond_json(hub, hc, 200, j, NULL);
+}
+
+static json_t *events_since(rp_hub_t *hub, int64_t since, int *reset)
+{
+    json_t *arr = json_array();
+    *reset = 0;
+    if (hub->ring_len && since < hist_at(hub, 0)->id - 1 && since < rp_hub_version(hub)) {
+        *reset = 1;
+        return arr;
+    }
+    for (size_t i = 0; i < hub->ring_len; i++) {
+        hist_t *h = hist_at(hub, i);
+        if (h->id <= since)
+            continue;
+        json_t *e = json_loadb(h->json, h->len, 0, NULL);
+        if (e)
+            json_array_append_new(arr, e);
+    }
+    return arr;
+}
+
+/* Answers a status request now: snapshot (ETag, 304) or deltas since an event id. */
+static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
+{
+    int64_t v = rp_hub_version(hub);
+    char etag[48];
+    snprintf(etag, sizeof(etag), "\"v%lld\"", (long long)v);
+    char extra[96];
+    snprintf(extra, sizeof(extra), "ETag: %s\r\n", etag);
+    if (since < 0) {
+        size_t inm_len;
+        const char *inm = rp_http_header(&hc->req, "if-none-match", &inm_len);
+        if (inm && inm_len == strlen(etag) && memcmp(inm, etag, inm_len) == 0) {
+            respond_json(hub, hc, 304, NULL, extra);
+            return;
+        }
+        respond_json(hub, hc, 200, snapshot(hub, NULL, NULL), extra);
+        return;
+    }
+    int reset;
+    json_t *events = events_since(hub, since, &reset);
+    json_t *j;
+    if (reset) {
+        /* The history no longer reaches back that far: send the whole state instead. */
+        json_decref(events);
+        j = snapshot(hub, NULL, NULL);
+        if (j)
+            json_object_set_new(j, "reset", json_true());
+    } else {
+        j = json_pack("{s:I,s:I,s:o}", "version", (json_int_t)v, "since", (json_int_t)since, "events", events);
+    }
+    respond_json(hub, hc, 200, j, extra);
+}
+
+static void waiter_abort(rp_http_conn_t *hc)
+{
+    waiter_t *w = hc->data;
+    if (w == NULL)
+        return;
+    rp_list_unlink(&w->node);
+    rp_free(w);
+    hc->data = NULL;
+}
+
+static void waiter_finish(waiter_t *w)
+{
+    rp_http_conn_t *hc = w->hc;
+    rp_list_unlink(&w->node);
+    hc->on_abort = NULL;
+    hc->data = NULL;
+    int64_t since = w->since;
+    rp_hub_t *hub = w->hub;
+    rp_free(w);
+    status_respond(hub, hc, since);
+}
+
+static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    hub->http_fallback++;
+    long long since = query_int(req, "since", -1);
+    long long wait = query_int(req, "wait", 0);
+    if (since == -2 || wait == -2) {
+        respond_error(hub, hc, 400, "since and wait must be non-negative integers", NULL, -1);
+        return;
+    }
+    if (wait > hub->cfg.max_wait_s)
+        wait = hub->cfg.max_wait_s;
+    int64_t v = rp_hub_version(hub);
+    int changed;
+    if (since >= 0) {
+        changed = v > since;
+    } else {
+        char etag[48];
+        snprintf(etag, sizeof(etag), "\"v%lld\"", (long long)v);
+        size_t inm_len;
+        const char *inm = rp_http_header(req, "if-none-match", &inm_len);
+        changed = !(inm && inm_len == strlen(etag) && memcmp(inm, etag, inm_len) == 0);
+    }
+    if (changed || wait == 0) {
+        status_respond(hub, hc, since);
+        return;
+    }
+    waiter_t *w = rp_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        status_respond(hub, hc, since);
+        return;
+    }
+    w->hc = hc;
+    w->hub = hub;
+    w->since = since;
+    w->version_seen = v;
+    w->deadline = now_ms() + wait * 1000;
+    hc->data = w;
+    hc->on_abort = waiter_abort;
+    rp_list_push(&hub->waiters, &w->node);
+}
+
+static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    size_t ctl;
+    const char *ct = rp_http_header(req, "content-type", &ctl);
+    if (ct == NULL || ctl < 16 || strncasecmp(ct, "application/json", 16) != 0) {
+        hub->refused[REFUSED_CONTENT_TYPE]++;
+        respond_error(hub, hc, 415, "Content-Type must be application/json", NULL, -1);
+        return;
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        hub->refused[REFUSED_JSON]++;
+        char msg[256];
+        snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        respond_error(hub, hc, 400, msg, NULL, -1);
+        return;
+    }
+    int batch = json_is_array(body);
+    size_t n = batch ? json_array_size(body) : 1;
+    if (batch && n > hub->cfg.max_batch) {
+        hub->refused[REFUSED_TOO_BIG]++;
+        char msg[96];
+        snprintf(msg, sizeof(msg), "a batch holds at most %zu events", hub->cfg.max_batch);
+        respond_error(hub, hc, 413, msg, NULL, -1);
+        json_decref(body);
+        return;
+    }
+    if (batch && n == 0) {
+        respond_error(hub, hc, 400, "empty batch", NULL, -1);
+        json_decref(body);
+        return;
+    }
+    /* All or nothing: every event is checked before any is accepted. */
+    for (size_t i = 0; i < n; i++) {
+        rp_event_error_t err;
+        if (rp_event_validate(batch ? json_array_get(body, i) : body, &err) < 0) {
+            hub->refused[REFUSED_INVALID]++;
+            respond_error(hub, hc, 400, "invalid event", &err, batch ? (long)i : -1);
+            json_decref(body);
+            return;
+        }
+    }
+    json_t *ids = json_array();
+    for (size_t i = 0; i < n; i++) {
+        rp_event_error_t err;
+        int64_t id;
+        if (rp_hub_ingest(hub, batch ? json_array_get(body, i) : body, &err, &id) == 0)
+            json_array_append_new(ids, json_integer(id));
+    }
+    json_t *j = batch ? json_pack("{s:o}", "ids", ids) : json_pack("{s:O}", "id", json_array_get(ids, 0));
+    if (!batch)
+        json_decref(ids);
+    respond_json(hub, hc, 200, j, NULL);
+    json_decref(body);
+}
+
+static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    char pid[160], fid[300];
+    long pl = rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid));
+    long fl = rp_http_query_get(req->query, req->query_len, "file", fid, sizeof(fid));
+    long long before = query_int(req, "before", -1);
+    long long limit = query_int(req, "limit", 100);
+    if (pl < 0 || fl == RP_ETOOBIG || fl == RP_EPROTO || before == -2 || limit <= 0 || limit > 1000) {
+        respond_error(hub, hc, 400, "use ?pipeline=ID[&file=FID][&before=EVENT_ID][&limit=1..1000]", NULL, -1);
+        return;
+    }
+    json_t *arr = json_array();
+    int64_t last = -1;
+    for (size_t k = hub->ring_len; k-- > 0 && (long long)json_array_size(arr) < limit;) {
+        hist_t *h = hist_at(hub, k);
+        if (before >= 0 && h->id >= before)
+            continue;
+        if (strcmp(h->pipeline_id, pid) != 0 || (fl >= 0 && (h->file_id == NULL || strcmp(h->file_id, fid) != 0)))
+            continue;
+        json_t *e = json_loadb(h->json, h->len, 0, NULL);
+        if (e)
+            json_array_append_new(arr, e);
+        last = h->id;
+    }
+    json_t *j = json_pack("{s:o}", "events", arr);
+    if (j && (long long)json_array_size(arr) == limit && last > 0)
+        json_object_set_new(j, "next_before", json_integer(last));
+    respond_json(hub, hc, 200, j, NULL);
+}
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void socket_info(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    rp_eio_config_t *cfg = &hub->sio->eio->cfg;
+    char client[128];
+    long cl = rp_http_query_get(req->query, req->query_len, "client_id", client, sizeof(client));
+    size_t hl;
+    const char *host = rp_http_header(req, "host", &hl);
+    char url[300];
+    snprintf(url, sizeof(url), "ws://%.*s%s", host ? (int)hl : 0, host ? host : "", cfg->path);
+    int ws = (cfg->transports & RP_EIO_WEBSOCKET) != 0;
+    json_t *transports = json_array();
+    if (cfg->transports & RP_EIO_POLLING)
+        json_array_append_new(transports, json_string("polling"));
+    if (ws)
+        json_array_append_new(transports, json_string("websocket"));
+    json_t *nsps = json_pack("[s,s]", "/pipeline", "/");
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        json_array_append_new(nsps, json_string(hub->type_nsps[i]->name));
+    json_t *j = json_pack("{s:b,s:s,s:s,s:o,s:o,s:I,s:I,s:i}", "websocket_available", ws, "websocket_url",
+                          url, "path", cfg->path, "namespaces", nsps, "transports", transports,
+                          "ping_interval", (json_int_t)cfg->ping_interval, "ping_timeout",
+                          (json_int_t)cfg->ping_timeout, "rollout_percent", hub->cfg.websocket_rollout);
+    if (j && cl >= 0) {
+        /* Stable per client id: the same id always lands on the same side of the rollout. */
+        int in_rollout = (int)(fnv1a(client) % 100) < hub->cfg.websocket_rollout;
+        json_object_set_new(j, "client_id", json_string(client));
+        json_object_set_new(j, "mode", json_string(!in_rollout ? "http" : ws ? "websocket" : "polling"));
+    }
+    respond_json(hub, hc, 200, j, NULL);
+}
+
+static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
+{
+    rp_buf_t b;
+    rp_buf_init(&b, 1 << 20);
+    rp_sio_server_t *sio = hub->sio;
+    rp_eio_server_t *eio = sio->eio;
+    rp_buf_printf(&b, "# HELP ragpulse_connections Open Engine.IO sessions by transport.\n"
+                      "# TYPE ragpulse_connections gauge\n"
+                      "ragpulse_connections{transport=\"websocket\"} %zu\n"
+                      "ragpulse_connections{transport=\"polling\"} %zu\n",
+                  eio->n_websocket, eio->n_polling);
+    rp_buf_printf(&b, "# HELP ragpulse_tcp_connections Open TCP connections.\n"
+                      "# TYPE ragpulse_tcp_connections gauge\nragpulse_tcp_connections %zu\n",
+                  hub->net->nconns);
+    rp_buf_printf(&b, "# HELP ragpulse_sockets Connected Socket.IO sockets by namespace.\n"
+                      "# TYPE ragpulse_sockets gauge\n");
+    rp_sio_nsp_t *all[2 + MAX_TYPE_NSPS] = {hub->nsp_pipeline, hub->nsp_root};
+    size_t nall = 2;
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        all[nall++] = hub->type_nsps[i];
+    for (size_t i = 0; i < nall; i++)
+        rp_buf_printf(&b, "ragpulse_sockets{namespace=\"%s\"} %zu\n", all[i]->name, all[i]->nsockets);
+    rp_buf_printf(&b, "# HELP ragpulse_events_in_total Events accepted by type.\n"
+                      "# TYPE ragpulse_events_in_total counter\n");
+    for (int t = 0; t < RP_EV_COUNT; t++)
+        rp_buf_printf(&b, "ragpulse_events_in_total{type=\"%s\"} %lu\n", rp_event_type_name((rp_event_type_t)t),
+                      hub->events_in[t]);
+    rp_buf_printf(&b, "# HELP ragpulse_events_refused_total Events refused by reason.\n"
+                      "# TYPE ragpulse_events_refused_total counter\n");
+    for (int r = 0; r < REFUSED_COUNT; r++)
+        rp_buf_printf(&b, "ragpulse_events_refused_total{reason=\"%s\"} %lu\n", refused_names[r], hub->refused[r]);
+    rp_buf_printf(&b,
+                  "# HELP ragpulse_broadcasts_total Broadcasts made.\n# TYPE ragpulse_broadcasts_total counter\n"
+                  "ragpulse_broadcasts_total %lu\n"
+                  "# HELP ragpulse_broadcast_recipients_total Packets queued to recipients by broadcasts (fan-out).\n"
+                  "# TYPE ragpulse_broadcast_recipients_total counter\nragpulse_broadcast_recipients_total %lu\n"
+                  "# HELP ragpulse_packets_out_total Socket.IO packets sent.\n"
+                  "# TYPE ragpulse_packets_out_total counter\nragpulse_packets_out_total %lu\n"
+                  "# HELP ragpulse_packets_in_total Socket.IO packets received.\n"
+                  "# TYPE ragpulse_packets_in_total counter\nragpulse_packets_in_total %lu\n"
+                  "# HELP ragpulse_http_fallback_requests_total Status requests over HTTP (the fallback path).\n"
+                  "# TYPE ragpulse_http_fallback_requests_total counter\nragpulse_http_fallback_requests_total %lu\n"
+                  "# HELP ragpulse_queue_drops_total Sessions dropped for passing their output limit.\n"
+                  "# TYPE ragpulse_queue_drops_total counter\nragpulse_queue_drops_total %lu\n"
+                  "# HELP ragpulse_synthetic_events_total Events the hub made itself (offline on silence, stalled files).\n"
+                  "# TYPE ragpulse_synthetic_events_total counter\nragpulse_synthetic_events_total %lu\n"
+                  "# HELP ragpulse_pipelines Known pipelines.\n# TYPE ragpulse_pipelines gauge\nragpulse_pipelines %zu\n",
+                  sio->broadcasts, sio->broadcast_recipients, sio->packets_out, sio->packets_in,
+                  hub->http_fallback, eio->drops, hub->synthetic, hub->state.npipelines);
+    char cors[640];
+    if (rp_http_cors(eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)
+        cors[0] = '\0';
+    rp_http_respond(hc, 200, "text/plain; version=0.0.4; charset=utf-8", cors, b.data ? b.data : "", b.len);
+    rp_buf_deinit(&b);
+}
+
+int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    int get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    int api = req->path_len >= 5 && memcmp(req->path, "/api/", 5) == 0;
+    if (req->method == HTTP_OPTIONS && (api || path_is(req, "/status") || path_is(req, "/health"))) {
+        char cors[640], extra[1024];
+        if (rp_http_cors(hub->sio->eio->cfg.cors, req, cors, sizeof(cors)) <= 0)
+            cors[0] = '\0';
+        snprintf(extra, sizeof(extra),
+                 "%sAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                 "Access-Control-Allow-Headers: content-type, authorization, if-none-match\r\n"
+                 "Access-Control-Expose-Headers: ETag\r\nAccess-Control-Max-Age: 86400\r\n",
+                 cors);
+        rp_http_respond(hc, 204, NULL, extra, NULL, 0);
+        return 1;
+    }
+    if (path_is(req, "/health") || path_is(req, "/api/health")) {
+        if (!get)
+            respond_error(hub, hc, 405, "use GET", NULL, -1);
+        else
+            health(hub, hc, path_is(req, "/api/health"));
+        return 1;
+    }
+    if (path_is(req, "/status") || path_is(req, "/api/rag-status")) {
+        if (!get)
+            respond_error(hub, hc, 405, "use GET", NULL, -1);
+        else
+            rag_status(hub, hc, req);
+        return 1;
+    }
+    if (path_is(req, "/api/events")) {
+        if (req->method == HTTP_POST)
+            post_events(hub, hc, req);
+        else if (get)
+            get_events(hub, hc, req);
+        else
+            respond_error(hub, hc, 405, "use GET or POST", NULL, -1);
+        return 1;
+    }
+    if (path_is(req, "/api/failures")) {
+        char pid[160];
+        long pl = rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid));
+        respond_json(hub, hc, 200, json_pack("{s:o}", "groups", rp_hub_failures_json(&hub->state, pl >= 0 ? pid : NULL)), NULL);
+        return 1;
+    }
+    if (path_is(req, "/api/socket/info")) {
+        socket_info(hub, hc, req);
+        return 1;
+    }
+    if (path_is(req, "/metrics")) {
+        metrics(hub, hc);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- watchdogs and ticks ---- */
+
+static void synthesize(rp_hub_t *hub, json_t *ev)
+{
+    rp_event_error_t err;
+    if (ev && rp_hub_ingest(hub, ev, &err, NULL) == 0)
+        hub->synthetic++;
+    else if (ev)
+        RP_LOG_ERROR("hub", "synthetic event refused: %s %s", err.field, err.rule);
+    json_decref(ev);
+}
+
+static void on_check(uv_timer_t *t)
+{
+    rp_hub_t *hub = t->data;
+    int64_t now = now_ms();
+    rp_list_node_t *it, *tmp;
+    rp_list_foreach_safe(it, tmp, &hub->state.pipeline_list)
+    {
+        rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
+        double limit = p->heartbeat_interval * hub->cfg.heartbeat_timeout * 1000.0;
+        if (p->status != RP_PIPE_OFFLINE && p->last_heartbeat && (double)(now - p->last_heartbeat) > limit) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "no heartbeat for %.1f s", (double)(now - p->last_heartbeat) / 1000.0);
+            synthesize(hub, json_pack("{s:s,s:s,s:s,s:s}", "type", "pipeline:offline", "pipeline_id", p->id,
+                                      "pipeline_type", p->type, "message", msg));
+        }
+        rp_list_node_t *fi, *ftmp;
+        rp_list_foreach_safe(fi, ftmp, &p->file_list)
+        {
+            rp_hub_file_t *f = rp_container_of(fi, rp_hub_file_t, node);
+            if (now - f->last_progress_at <= (int64_t)hub->cfg.stall_timeout_ms)
+                continue;
+            char msg[96];
+            snprintf(msg, sizeof(msg), "stalled: no progress for %lld s", (long long)((now - f->last_progress_at) / 1000));
+            synthesize(hub, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:b}}}", "type", "file:failed",
+                                      "pipeline_id", p->id, "pipeline_type", p->type, "file", "id", f->id,
+                                      "name", f->name, "error", "message", msg, "kind", "stalled",
+                                      "retryable", 1));
+        }
+    }
+    rp_list_foreach_safe(it, tmp, &hub->waiters)
+    {
+        waiter_t *w = rp_container_of(it, waiter_t, node);
+        if (now >= w->deadline)
+            waiter_finish(w);
+    }
+}
+
+static void on_beat(uv_timer_t *t)
+{
+    rp_hub_t *hub = t->data;
+    char ts[32];
+    rp_event_format_ts(now_ms(), ts);
+    size_t online = 0, inflight = 0;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &hub->state.pipeline_list)
+    {
+        rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
+        online += p->status != RP_PIPE_OFFLINE;
+        inflight += p->nfiles;
+    }
+    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "source", "hub", "server_time", ts, "version",
+                          (json_int_t)rp_hub_version(hub), "pipelines", (json_int_t)hub->state.npipelines,
+                          "online", (json_int_t)online, "files_in_flight", (json_int_t)inflight,
+                          "connections", (json_int_t)hub->net->nconns);
+    size_t len;
+    char *text = j ? rp_json_dump(j, &len) : NULL;
+    if (text) {
+        rp_sio_broadcast(hub->nsp_pipeline, NULL, "heartbeat", text, len, NULL, 0);
+        rp_sio_broadcast(hub->nsp_root, NULL, "heartbeat", text, len, NULL, 0);
+        for (size_t i = 0; i < hub->ntype_nsps; i++)
+            rp_sio_broadcast(hub->type_nsps[i], NULL, "heartbeat", text, len, NULL, 0);
+    }
+    free(text);
+    json_decref(j);
+}
+
+/* Runs before each flush: answers the long-polls that events of this loop turn woke. */
+static void on_tick(void *ud)
+{
+    rp_hub_t *hub = ud;
+    if (!hub->wake_pending)
+        return;
+    hub->wake_pending = 0;
+    int64_t v = rp_hub_version(hub);
+    rp_list_node_t *it, *tmp;
+    rp_list_foreach_safe(it, tmp, &hub->waiters)
+    {
+        waiter_t *w = rp_container_of(it, waiter_t, node);
+        if (v > w->version_seen)
+            waiter_finish(w);
+    }
+}
+
+rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg)
+{
+    rp_hub_t *hub = rp_calloc(1, sizeof(*hub));
+    if (hub == NULL)
+        return NULL;
+    hub->sio = sio;
+    hub->net = net;
+    hub->cfg = *cfg;
+    hub->next_id = 1;
+    rp_hub_state_init(&hub->state);
+    hub->state.default_heartbeat_interval = cfg->default_heartbeat_interval;
+    rp_list_init(&hub->waiters);
+    hub->ring_cap = cfg->history ? cfg->history : 1;
+    hub->ring = rp_calloc(hub->ring_cap, sizeof(*hub->ring));
+    hub->nsp_pipeline = rp_sio_server_of(sio, "/pipeline");
+    hub->nsp_root = rp_sio_server_of(sio, "/");
+    if (hub->ring == NULL || hub->state.failure_groups == NULL || setup_nsp(hub, hub->nsp_pipeline, 1) < 0 ||
+        setup_nsp(hub, hub->nsp_root, 0) < 0)
+        goto fail;
+    for (size_t i = 0; i < cfg->ntype_namespaces && i < MAX_TYPE_NSPS; i++) {
+        rp_sio_nsp_t *nsp = rp_sio_server_of(sio, cfg->type_namespaces[i]);
+        if (setup_nsp(hub, nsp, 0) < 0)
+            goto fail;
+        hub->type_nsps[hub->ntype_nsps++] = nsp;
+    }
+    uv_timer_init(net->loop, &hub->check_timer);
+    uv_timer_init(net->loop, &hub->beat_timer);
+    hub->check_timer.data = hub->beat_timer.data = hub;
+    uv_timer_start(&hub->check_timer, on_check, cfg->check_interval_ms, cfg->check_interval_ms);
+    uv_timer_start(&hub->beat_timer, on_beat, cfg->server_heartbeat_ms, cfg->server_heartbeat_ms);
+    uv_unref((uv_handle_t *)&hub->check_timer);
+    uv_unref((uv_handle_t *)&hub->beat_timer);
+    rp_net_on_tick(net, on_tick, hub);
+    return hub;
+fail:
+    rp_free(hub->ring);
+    rp_hub_state_deinit(&hub->state);
+    rp_free(hub);
+    return NULL;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    rp_hub_t *hub = h->data;
+    if (++hub->closing == 2)
+        rp_free(hub);
+}
+
+void rp_hub_free(rp_hub_t *hub)
+{
+    while (!rp_list_empty(&hub->waiters))
+        waiter_finish(rp_container_of(hub->waiters.next, waiter_t, node));
+    rp_net_off_tick(hub->net, on_tick, hub);
+    for (size_t i = 0; i < hub->ring_len; i++) {
+        hist_t *h = hist_at(hub, i);
+        free(h->json);
+        rp_free(h->file_id);
+    }
+    rp_free(hub->ring);
+    rp_hub_state_deinit(&hub->state);
+    uv_close((uv_handle_t *)&hub->check_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&hub->beat_timer, on_timer_closed);
+}

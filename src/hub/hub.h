@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_HUB_HUB_H
+#define RP_HUB_HUB_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "hub/event.h"
+#include "hub/state.h"
+#include "sio/server.h"
+
+/* The pipeline status hub: what makes ragpulse more than a protocol server.
+ *
+ * Producers send events (Socket.IO on /pipeline, acked with the event id, or POST
+ * /api/events); the hub validates each, gives it a monotonic id and a timestamp, applies it
+ * to the live state, keeps it in the history, and fans it out to the viewers subscribed to
+ * its pipeline, its pipeline type, or everything. Viewers `subscribe` and get the present
+ * state in the ack, then events. The HTTP API serves the same state for clients that cannot
+ * hold a socket (snapshot with ETag, deltas since an event id, long-poll), plus health,
+ * socket info, history, failure groups and Prometheus metrics. The hub notices silence
+ * (heartbeat timeout → pipeline:offline) and stalled files (→ file:failed "stalled").
+ *
+ * Loop thread only. */
+
+typedef struct rp_hub_config {
+    const char *const *type_namespaces; /* "/google_drive", ...: one namespace per type */
+    size_t ntype_namespaces;
+    int legacy_events;            /* also emit pipeline:status, pipeline:file_* */
+    double heartbeat_timeout;     /* x the pipeline's heartbeat interval, default 3 */
+    double default_heartbeat_interval; /* s, for pipelines that never said, default 30 */
+    uint32_t stall_timeout_ms;    /* a file with no progress this long fails, default 600000 */
+    uint32_t server_heartbeat_ms; /* hub heartbeat to viewers, default 30000 */
+    uint32_t check_interval_ms;   /* how often silence and stalls are checked, default 250 */
+    size_t history;               /* events kept in memory, default 10000 */
+    int websocket_rollout;        /* 0..100: percent of client ids told to use the websocket */
+    size_t max_batch;             /* events in one POST /api/events, default 1000 */
+    uint32_t max_wait_s;          /* longest long-poll, default 60 */
+} rp_hub_config_t;
+
+void rp_hub_config_defaults(rp_hub_config_t *cfg);
+
+typedef struct rp_hub rp_hub_t;
+
+/* Creates the hub on sio's server: namespaces /pipeline, /, and the type namespaces, their
+ * handlers, and timers. Returns NULL on failure. */
+rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg);
+/* Stops timers, answers held requests, frees everything (run the loop afterwards). */
+void rp_hub_free(rp_hub_t *hub);
+/* Serves the hub's HTTP routes; returns 1 if req was one of them. */
+int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req);
+
+/* Validates and accepts one producer event (the caller keeps its reference to `in`).
+ * Returns 0 and the assigned id, or -1 with err filled (nothing stored or sent), or
+ * UV_ENOMEM. */
+int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, int64_t *id);
+
+/* The id of the newest event (0 before any). */
+int64_t rp_hub_version(const rp_hub_t *hub);
+
+#endif

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/* Pipeline state. Every change comes from rp_hub_state_apply with a normalised event, so the
+ * state is a pure function of the event log: the hub can rebuild it by replaying. */
+#include "hub/state.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "util/alloc.h"
+
+static const char *const status_names[] = {"online", "offline", "running", "idle", "error"};
+
+const char *rp_hub_status_name(int status)
+{
+    return status >= 0 && status <= RP_PIPE_ERROR ? status_names[status] : "unknown";
+}
+
+static int status_parse(const char *s)
+{
+    for (int i = 0; i <= RP_PIPE_ERROR; i++)
+        if (strcmp(s, status_names[i]) == 0)
+            return i;
+    return RP_PIPE_ONLINE;
+}
+
+void rp_hub_state_init(rp_hub_state_t *st)
+{
+    rp_map_init(&st->pipelines);
+    rp_list_init(&st->pipeline_list);
+    st->npipelines = 0;
+    st->failure_groups = json_object();
+    st->default_heartbeat_interval = 30;
+}
+
+static void file_free(rp_hub_file_t *f)
+{
+    rp_free(f->id);
+    rp_free(f->name);
+    json_decref(f->extra);
+    rp_free(f);
+}
+
+static void file_remove(rp_hub_pipeline_t *p, rp_hub_file_t *f)
+{
+    rp_map_del(&p->files, &f->entry);
+    rp_list_unlink(&f->node);
+    p->nfiles--;
+    file_free(f);
+}
+
+void rp_hub_state_deinit(rp_hub_state_t *st)
+{
+    while (!rp_list_empty(&st->pipeline_list)) {
+        rp_hub_pipeline_t *p = rp_container_of(st->pipeline_list.next, rp_hub_pipeline_t, node);
+        rp_list_unlink(&p->node);
+        while (!rp_list_empty(&p->file_list))
+            file_remove(p, rp_container_of(p->file_list.next, rp_hub_file_t, node));
+        rp_map_deinit(&p->files);
+        json_decref(p->recent_completed);
+        json_decref(p->recent_failed);
+        rp_free(p->message);
+        rp_free(p);
+    }
+    rp_map_deinit(&st->pipelines);
+    json_decref(st->failure_groups);
+}
+
+rp_hub_pipeline_t *rp_hub_state_find(rp_hub_state_t *st, const char *id)
+{
+    rp_map_entry_t *e = rp_map_get(&st->pipelines, id, strlen(id));
+    return e ? rp_container_of(e, rp_hub_pipeline_t, entry) : NULL;
+}
+
+static rp_hub_pipeline_t *pipeline_get(rp_hub_state_t *st, const char *id, const char *type)
+{
+    rp_hub_pipeline_t *p = rp_hub_state_find(st, id);
+    if (p) {
+        snprintf(p->type, sizeof(p->type), "%s", type);
+        return p;
+    }
+    p = rp_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    snprintf(p->type, sizeof(p->type), "%s", type);
+    p->status = RP_PIPE_OFFLINE;
+    p->heartbeat_interval = st->default_heartbeat_interval;
+    p->files_total = p->files_pending = -1;
+    rp_map_init(&p->files);
+    rp_list_init(&p->file_list);
+    p->recent_completed = json_array();
+    p->recent_failed = json_array();
+    p->entry.key = p->id;
+    p->entry.keylen = strlen(p->id);
+    if (p->recent_completed == NULL || p->recent_failed == NULL ||
+        (rp_map_put(&st->pipelines, &p->entry) < 0 && rp_hub_state_find(st, id) != p)) {
+        json_decref(p->recent_completed);
+        json_decref(p->recent_failed);
+        rp_free(p);
+        return NULL;
+    }
+    rp_list_push(&st->pipeline_list, &p->node);
+    st->npipelines++;
+    return p;
+}
+
+static rp_hub_file_t *file_find(rp_hub_pipeline_t *p, const char *id)
+{
+    rp_map_entry_t *e = rp_map_get(&p->files, id, strlen(id));
+    return e ? rp_container_of(e, rp_hub_file_t, entry) : NULL;
+}
+
+static rp_hub_file_t *file_get(rp_hub_pipeline_t *p, const json_t *jf, int64_t ts)
+{
+    const char *id = json_string_value(json_object_get(jf, "id"));
+    rp_hub_file_t *f = file_find(p, id);
+    if (f)
+        return f;
+    f = rp_calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    f->id = rp_strndup(id, strlen(id));
+    const char *name = json_string_value(json_object_get(jf, "name"));
+    f->name = rp_strndup(name, strlen(name));
+    f->extra = json_object();
+    if (f->id == NULL || f->name == NULL || f->extra == NULL) {
+        file_free(f);
+        return NULL;
+    }
+    f->attempt = 1;
+    f->started_at = f->stage_started_at = f->last_progress_at = ts;
+    f->entry.key = f->id;
+    f->entry.keylen = strlen(f->id);
+    if (rp_map_put(&p->files, &f->entry) < 0 && file_find(p, id) != f) {
+        file_free(f);
+        return NULL;
+    }
+    rp_list_push(&p->file_list, &f->node);
+    p->nfiles++;
+    return f;
+}
+
+/* Takes what a file event says about the file. */
+static void file_update(rp_hub_file_t *f, const json_t *jf, int64_t ts)
+{
+    json_t *v;
+    if ((v = json_object_get(jf, "name")) && strcmp(json_string_value(v), f->name) != 0) {
+        char *n = rp_strndup(json_string_value(v), json_string_length(v));
+        if (n) {
+            rp_free(f->name);
+            f->name = n;
+        }
+    }
+    static const char *const extra[] = {"size", "mime_type", "hash", NULL};
+    for (const char *const *k = extra; *k; k++)
+        if ((v = json_object_get(jf, *k)))
+            json_object_set(f->extra, *k, v);
+    if ((v = json_object_get(jf, "progress"))) {
+        f->progress = json_number_value(v);
+        f->last_progress_at = ts;
+    }
+    if ((v = json_object_get(jf, "stage")) && strcmp(json_string_value(v), f->stage) != 0) {
+        snprintf(f->stage, sizeof(f->stage), "%s", json_string_value(v));
+        f->stage_started_at = ts;
+        f->last_progress_at = ts;
+    }
+    if ((v = json_object_get(jf, "chunks")))
+        f->chunks = json_integer_value(v);
+    if ((v = json_object_get(jf, "attempt")))
+        f->attempt = (int)json_integer_value(v);
+}
+
+static rp_hub_bucket_t *bucket(rp_hub_pipeline_t *p, int64_t ts)
+{
+    int64_t slot = ts / RP_HUB_BUCKET_MS;
+    rp_hub_bucket_t *b = &p->buckets[slot % RP_HUB_BUCKETS];
+    if (b->slot != slot) {
+        memset(b, 0, sizeof(*b));
+        b->slot = slot;
+    }
+    return b;
+}
+
+static void push_recent(json_t *arr, json_t *item)
+{
+    if (item == NULL)
+        return;
+    json_array_append_new(arr, item);
+    while (json_array_size(arr) > RP_HUB_RECENT)
+        json_array_remove(arr, 0);
+}
+
+static json_t *ts_json(int64_t ms)
+{
+    char ts[32];
+    rp_event_format_ts(ms, ts);
+    return json_string(ts);
+}
+
+void rp_hub_normalize_message(const char *msg, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const char *p = msg;
+    while (*p && o + 8 < outlen) {
+        unsigned char c = (unsigned char)*p;
+        /* Paths: a run of non-space characters holding a '/' (or a '\\'). */
+        if (c == '/' || (c == '.' && p[1] == '/') || (isalpha(c) && p[1] == ':' && p[2] == '\\')) {
+            while (*p && !isspace((unsigned char)*p) && *p != ',' && *p != ';' && *p != ')' &&
+                   *p != '\'' && *p != '"')
+                p++;
+            memcpy(out + o, "<path>", 6);
+            o += 6;
+            continue;
+        }
+        if (c == '"' || c == '\'') {
+            const char *end = strchr(p + 1, (char)c);
+            if (end && end - p < 200) {
+                memcpy(out + o, "<str>", 5);
+                o += 5;
+                p = end + 1;
+                continue;
+            }
+        }
+        /* Numbers and hex or UUID-like ids: a token of digits, hex letters and dashes that
+         * holds at least one digit. */
+        if (isxdigit(c) && (p == msg || !isalnum((unsigned char)p[-1]))) {
+            const char *q = p;
+            int digits = 0;
+            while (isxdigit((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_') {
+                digits += isdigit((unsigned char)*q) != 0;
+                q++;
+            }
+            if (digits && !isalpha((unsigned char)*q)) {
+                memcpy(out + o, "<n>", 3);
+                o += 3;
+                p = q;
+                continue;
+            }
+        }
+        out[o++] = (char)c;
+        p++;
+    }
+    out[o] = '\0';
+}
+
+static void group_failure(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *ev,
+                          const json_t *jf, int64_t ts)
+{
+    const json_t *err = json_object_get(jf, "error");
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (msg == NULL)
+        return;
+    char norm[512];
+    rp_hub_normalize_message(msg, norm, sizeof(norm));
+    char key[700];
+    snprintf(key, sizeof(key), "%s\n%s", p->id, norm);
+    json_t *g = json_object_get(st->failure_groups, key);
+    if (g == NULL) {
+        g = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o,s:O?,s:[]}", "pipeline_id", p->id, "cause", norm,
+                      "sample", msg, "count", (json_int_t)0, "first_seen", ts_json(ts),
+                      "last_seen", ts_json(ts), "kind", json_object_get(err, "kind"), "files");
+        if (g == NULL || json_object_set_new(st->failure_groups, key, g) < 0)
+            return;
+    }
+    json_object_set_new(g, "count", json_integer(json_integer_value(json_object_get(g, "count")) + 1));
+    json_object_set_new(g, "last_seen", ts_json(ts));
+    json_object_set_new(g, "sample", json_string(msg));
+    json_t *files = json_object_get(g, "files");
+    json_t *item = json_pack("{s:O,s:O,s:O,s:o}", "file_id", json_object_get(jf, "id"), "name",
+                             json_object_get(jf, "name"), "event_id", json_object_get(ev, "id"),
+                             "ts", ts_json(ts));
+    push_recent(files, item);
+}
+
+int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev, int64_t ts)
+{
+    const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
+    const char *ptype = json_string_value(json_object_get(ev, "pipeline_type"));
+    rp_hub_pipeline_t *p = pipeline_get(st, pid, ptype);
+    if (p == NULL)
+        return UV_ENOMEM;
+    json_t *v;
+    p->last_event_at = ts;
+    p->last_event_id = json_integer_value(json_object_get(ev, "id"));
+    if ((v = json_object_get(ev, "heartbeat_interval")))
+        p->heartbeat_interval = json_number_value(v);
+    if ((v = json_object_get(ev, "files_total")))
+        p->files_total = json_integer_value(v);
+    if ((v = json_object_get(ev, "files_pending")))
+        p->files_pending = json_integer_value(v);
+    if ((v = json_object_get(ev, "message"))) {
+        char *m = rp_strndup(json_string_value(v), json_string_length(v));
+        if (m) {
+            rp_free(p->message);
+            p->message = m;
+        }
+    }
+    const json_t *jf = json_object_get(ev, "file");
+    rp_hub_file_t *f = NULL;
+    switch (type) {
+    case RP_EV_PIPELINE_ONLINE:
+        p->status = RP_PIPE_ONLINE;
+        p->last_heartbeat = ts;
+        break;
+    case RP_EV_PIPELINE_OFFLINE:
+        p->status = RP_PIPE_OFFLINE;
+        break;
+    case RP_EV_HEARTBEAT:
+        p->last_heartbeat = ts;
+        if (p->status == RP_PIPE_OFFLINE)
+            p->status = p->nfiles ? RP_PIPE_RUNNING : RP_PIPE_ONLINE;
+        break;
+    case RP_EV_STATUS_UPDATE:
+        p->status = status_parse(json_string_value(json_object_get(ev, "status")));
+        p->last_heartbeat = ts;
+        break;
+    case RP_EV_FILE_PROCESSING:
+    case RP_EV_FILE_PROGRESS:
+        f = file_get(p, jf, ts);
+        if (f == NULL)
+            return UV_ENOMEM;
+        if (type == RP_EV_FILE_PROCESSING && f->started_at != ts) {
+            /* Processing again: a new attempt of a file still in flight. */
+            f->attempt++;
+            f->started_at = f->stage_started_at = ts;
+            f->progress = 0;
+        }
+        file_update(f, jf, ts);
+        p->status = RP_PIPE_RUNNING;
+        p->last_heartbeat = ts;
+        break;
+    case RP_EV_FILE_COMPLETED:
+    case RP_EV_FILE_FAILED: {
+        f = file_find(p, json_string_value(json_object_get(jf, "id")));
+        int64_t started = f ? f->started_at : ts;
+        int64_t chunks = (v = json_object_get(jf, "chunks")) ? json_integer_value(v) : (f ? f->chunks : 0);
+        rp_hub_bucket_t *b = bucket(p, ts);
+        json_t *item = json_pack("{s:O,s:O,s:O,s:o,s:I}", "file_id", json_object_get(jf, "id"), "name",
+                                 json_object_get(jf, "name"), "event_id", json_object_get(ev, "id"),
+                                 "ts", ts_json(ts), "duration_ms", (json_int_t)(ts - started));
+        if (type == RP_EV_FILE_COMPLETED) {
+            p->processed++;
+            p->chunks += (uint64_t)chunks;
+            b->completed++;
+            b->chunks += (uint64_t)chunks;
+            if (item)
+                json_object_set_new(item, "chunks", json_integer(chunks));
+            push_recent(p->recent_completed, item);
+        } else {
+            p->failed++;
+            b->failed++;
+            if (item) {
+                json_object_set(item, "error", json_object_get(jf, "error"));
+                json_object_set_new(item, "attempt", json_integer(f ? f->attempt : 1));
+                if (f && f->stage[0])
+                    json_object_set_new(item, "stage", json_string(f->stage));
+            }
+            push_recent(p->recent_failed, item);
+            group_failure(st, p, ev, jf, ts);
+        }
+        if (f)
+            file_remove(p, f);
+        p->last_heartbeat = ts;
+        if (p->status == RP_PIPE_RUNNING && p->nfiles == 0)
+            p->status = RP_PIPE_IDLE;
+        else if (p->status == RP_PIPE_OFFLINE)
+            p->status = p->nfiles ? RP_PIPE_RUNNING : RP_PIPE_IDLE;
+        break;
+    }
+    default:
+        break;
+    }
+    return 0;
+}
+
+static json_t *file_json(const rp_hub_file_t *f)
+{
+    json_t *j = json_pack("{s:s,s:s}", "id", f->id, "name", f->name);
+    if (j == NULL)
+        return NULL;
+    json_object_update(j, f->extra);
+    json_object_set_new(j, "progress", json_real(f->progress));
+    if (f->stage[0])
+        json_object_set_new(j, "stage", json_string(f->stage));
+    if (f->chunks)
+        json_object_set_new(j, "chunks", json_integer(f->chunks));
+    json_object_set_new(j, "attempt", json_integer(f->attempt));
+    json_object_set_new(j, "started_at", ts_json(f->started_at));
+    json_object_set_new(j, "stage_started_at", ts_json(f->stage_started_at));
+    json_object_set_new(j, "last_progress_at", ts_json(f->last_progress_at));
+    return j;
+}
+
+json_t *rp_hub_pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms)
+{
+    json_t *files = json_array();
+    json_t *stages = json_object();
+    rp_list_node_t *it;
+    rp_list_foreach(it, &p->file_list)
+    {
+        const rp_hub_file_t *f = rp_container_of(it, rp_hub_file_t, node);
+        json_array_append_new(files, file_json(f));
+        const char *stage = f->stage[0] ? f->stage : "queued";
+        json_t *n = json_object_get(stages, stage);
+        json_object_set_new(stages, stage, json_integer(n ? json_integer_value(n) + 1 : 1));
+    }
+    json_t *completed = json_array(), *failed = json_array(), *chunks = json_array();
+    int64_t now_slot = now_ms / RP_HUB_BUCKET_MS;
+    for (int64_t s = now_slot - RP_HUB_BUCKETS + 1; s <= now_slot; s++) {
+        const rp_hub_bucket_t *b = &p->buckets[((s % RP_HUB_BUCKETS) + RP_HUB_BUCKETS) % RP_HUB_BUCKETS];
+        int live = b->slot == s;
+        json_array_append_new(completed, json_integer(live ? b->completed : 0));
+        json_array_append_new(failed, json_integer(live ? b->failed : 0));
+        json_array_append_new(chunks, json_integer(live ? (json_int_t)b->chunks : 0));
+    }
+    json_t *j = json_pack(
+        "{s:s,s:s,s:s,s:f,s:o,s:I,s:o,s:{s:I,s:I,s:I,s:I},s:o,s:o,s:o,s:{s:i,s:o,s:o,s:o},s:O,s:O}",
+        "id", p->id, "type", p->type, "status", rp_hub_status_name(p->status),
+        "heartbeat_interval", p->heartbeat_interval, "last_heartbeat",
+        p->last_heartbeat ? ts_json(p->last_heartbeat) : json_null(), "last_event_id",
+        (json_int_t)p->last_event_id, "last_event_at", p->last_event_at ? ts_json(p->last_event_at) : json_null(),
+        "counters", "processed", (json_int_t)p->processed, "failed", (json_int_t)p->failed,
+        "in_flight", (json_int_t)p->nfiles, "chunks", (json_int_t)p->chunks, "files_total",
+        p->files_total >= 0 ? json_integer(p->files_total) : json_null(), "files_pending",
+        p->files_pending >= 0 ? json_integer(p->files_pending) : json_null(), "stages", stages,
+        "activity", "bucket_seconds", RP_HUB_BUCKET_MS / 1000, "completed", completed, "failed",
+        failed, "chunks", chunks, "recent_completed", p->recent_completed, "recent_failed",
+        p->recent_failed);
+    if (j == NULL) {
+        json_decref(files);
+        return NULL;
+    }
+    json_object_set_new(j, "heartbeat_age_ms",
+                        p->last_heartbeat ? json_integer(now_ms - p->last_heartbeat) : json_null());
+    if (p->message)
+        json_object_set_new(j, "message", json_string(p->message));
+    json_object_set_new(j, "files", files);
+    return j;
+}
+
+json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms)
+{
+    json_t *arr = json_array();
+    if (arr == NULL)
+        return NULL;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &st->pipeline_list)
+    {
+        const rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
+        if ((id && strcmp(id, p->id) != 0) || (type && strcmp(type, p->type) != 0))
+            continue;
+        json_t *pj = rp_hub_pipeline_json(p, now_ms);
+        if (pj == NULL || json_array_append_new(arr, pj) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static int by_last_seen_desc(const void *a, const void *b)
+{
+    const char *la = json_string_value(json_object_get(*(json_t *const *)a, "last_seen"));
+    const char *lb = json_string_value(json_object_get(*(json_t *const *)b, "last_seen"));
+    return strcmp(lb ? lb : "", la ? la : "");
+}
+
+json_t *rp_hub_failures_json(rp_hub_state_t *st, const char *pipeline_id)
+{
+    size_t n = json_object_size(st->failure_groups);
+    json_t **groups = rp_calloc(n ? n : 1, sizeof(*groups));
+    json_t *arr = json_array();
+    if (groups == NULL || arr == NULL) {
+        rp_free(groups);
+        json_decref(arr);
+        return NULL;
+    }
+    size_t k = 0;
+    const char *key;
+    json_t *g;
+    json_object_foreach(st->failure_groups, key, g)
+    {
+        const char *pid = json_string_value(json_object_get(g, "pipeline_id"));
+        if (pipeline_id == NULL || (pid && strcmp(pid, pipeline_id) == 0))
+            groups[k++] = g;
+    }
+    qsort(groups, k, sizeof(*groups), by_last_seen_desc);
+    for (size_t i = 0; i < k; i++)
+        json_array_append(arr, groups[i]);
+    rp_free(groups);
+    return arr;
+}
