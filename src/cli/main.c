@@ -11,6 +11,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: ragpulse COMMAND [OPTIONS]\n\n"
                "commands:\n"
                "  serve     run the status hub (Socket.IO + HTTP) on 127.0.0.1:8103\n"
+               "  emit      report one pipeline event to a hub (for shell scripts)\n"
                "  version   print the version\n\n"
                "`ragpulse COMMAND --help` describes a command's options.\n");
 }
@@ -23,6 +24,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return rp_cli_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "emit") == 0)
+        return rp_cli_emit(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("ragpulse %s\n", RP_VERSION);
         return 0;
