@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -48,7 +49,32 @@ static struct {
     char server_pids[256];
     const char *nsp_room;
     double drain;
-} opt = {"127.0.0.1", 8104, 100, 0, 0, 64, 5, 64, 1, 0, 0, "", "bench", 3};
+    int hub;       /* target is `ragpulse serve`: /pipeline, subscribe {pipeline_id}, file:progress */
+    int http;      /* hub mode: the producer POSTs to /api/events instead of emitting */
+    int batch;     /* events per POST */
+} opt = {"127.0.0.1", 8104, 100, 0, 0, 64, 5, 64, 1, 0, 0, "", "bench", 3, 0, 0, 1};
+
+/* The wire strings of the two targets (relay on "/", hub on "/pipeline"). */
+static char pkt_connect[32], pfx_connected[32], pkt_subscribe[160], pfx_sub_ack[32], pfx_event[32];
+
+static void init_wire(void)
+{
+    const char *nsp = opt.hub ? "/pipeline," : "";
+    snprintf(pkt_connect, sizeof(pkt_connect), "40%s", nsp);
+    snprintf(pfx_connected, sizeof(pfx_connected), "40%s", nsp);
+    if (opt.hub)
+        snprintf(pkt_subscribe, sizeof(pkt_subscribe), "42%s1[\"subscribe\",{\"pipeline_id\":\"%s\"}]", nsp, opt.nsp_room);
+    else
+        snprintf(pkt_subscribe, sizeof(pkt_subscribe), "421[\"subscribe\",{\"room\":\"%s\"}]", opt.nsp_room);
+    snprintf(pfx_sub_ack, sizeof(pfx_sub_ack), "43%s1", nsp);
+    snprintf(pfx_event, sizeof(pfx_event), "42%s", nsp);
+}
+
+static int has_prefix(const char *p, size_t n, const char *pfx)
+{
+    size_t l = strlen(pfx);
+    return n >= l && memcmp(p, pfx, l) == 0;
+}
 
 static uint64_t now_ns(void)
 {
@@ -324,31 +350,28 @@ static void on_text(conn_t *c, const char *p, size_t n, uint64_t t_recv)
         }
         c->state = C_CONNECT_WAIT;
         if (!c->polling)
-            ws_send(c->fd, "40", 2);
+            ws_send(c->fd, pkt_connect, strlen(pkt_connect));
         return;
     }
-    if (c->is_producer && c->state == C_CONNECT_WAIT && n >= 2 && p[0] == '4' && p[1] == '0') {
+    if (c->is_producer && c->state == C_CONNECT_WAIT && has_prefix(p, n, pfx_connected)) {
         c->state = C_READY;
         return;
     }
-    if (c->state == C_CONNECT_WAIT && n >= 2 && p[0] == '4' && p[1] == '0') {
-        char msg[256];
-        int m = snprintf(msg, sizeof(msg), "421[\"subscribe\",{\"room\":\"%s\"}]", opt.nsp_room);
+    if (c->state == C_CONNECT_WAIT && has_prefix(p, n, pfx_connected)) {
         c->state = C_SUB_WAIT;
         if (!c->polling)
-            ws_send(c->fd, msg, (size_t)m);
-        (void)m;
+            ws_send(c->fd, pkt_subscribe, strlen(pkt_subscribe));
         return;
     }
-    if (c->state == C_SUB_WAIT && n >= 3 && memcmp(p, "431", 3) == 0) {
+    if (c->state == C_SUB_WAIT && has_prefix(p, n, pfx_sub_ack)) {
         c->state = C_READY;
         ready_count++;
         return;
     }
-    if (n > 2 && p[0] == '4' && p[1] == '2') {
+    if (n > strlen(pfx_event) && has_prefix(p, n, pfx_event)) {
         const char *end = p + n;
         const char *s = memmem(p, n, "\"seq\":", 6);
-        const char *t = memmem(p, n, "\"ts\":", 5);
+        const char *t = memmem(p, n, "\"t0\":", 5);
         if (s == NULL || t == NULL)
             return;
         uint32_t seq = (uint32_t)parse_u64(s + 6, end);
@@ -478,13 +501,11 @@ static int poll_parse(conn_t *c, uint64_t t_recv)
         c->len -= total;
         if (c->state == C_CONNECT_WAIT && !c->sent_connect) {
             c->sent_connect = 1;
-            poll_post(c, "40", 2);
+            poll_post(c, pkt_connect, strlen(pkt_connect));
         }
         if (c->state == C_SUB_WAIT && !c->sent_subscribe) {
-            char msg[256];
-            int m = snprintf(msg, sizeof(msg), "421[\"subscribe\",{\"room\":\"%s\"}]", opt.nsp_room);
             c->sent_subscribe = 1;
-            poll_post(c, msg, (size_t)m);
+            poll_post(c, pkt_subscribe, strlen(pkt_subscribe));
         }
         if (c->need_pong) {
             c->need_pong = 0;
@@ -619,6 +640,21 @@ static double cpu_self(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Shared with the parent (MAP_SHARED before fork): per child, the newest seq that every one of
+ * its ready subscribers has reached. The parent paces max-rate runs on the slowest child, so
+ * "max rate" is the rate at which every subscriber keeps up, not just the fastest one. */
+static volatile uint64_t *progress;
+static int my_slot;
+
+static void publish_progress(void)
+{
+    uint64_t min = UINT64_MAX;
+    for (int i = 0; i < nconns; i++)
+        if (conns[i].fd >= 0 && conns[i].state == C_READY && conns[i].last_seq < min)
+            min = conns[i].last_seq;
+    progress[my_slot] = min == UINT64_MAX ? 0 : min;
+}
+
 /* Child: open subscribers, report readiness, run until told to stop, send stats. */
 static void child_main(int first, int count, int ready_fd, int stop_fd, int stats_fd)
 {
@@ -632,6 +668,8 @@ static void child_main(int first, int count, int ready_fd, int stop_fd, int stat
     set_nonblock(stop_fd);
     for (;;) {
         loop_once(5);
+        if (reported)
+            publish_progress();
         if (!reported && (ready_count + (int)st.failed >= count || now_ns() > deadline)) {
             int r = ready_count;
             if (write(ready_fd, &r, sizeof(r)) < 0)
@@ -713,6 +751,51 @@ static proc_sample_t sample_servers(void)
 /* ---- the producer (parent) ---- */
 
 static int producer_fd;
+static uint64_t http_refused;
+
+/* Counts the complete HTTP responses waiting on the producer's POST connection. */
+static uint64_t http_read_responses(conn_t *c)
+{
+    uint64_t done = 0;
+    for (;;) {
+        if (c->cap - c->len < 65536) {
+            c->cap = c->cap ? c->cap * 2 : 131072;
+            c->buf = realloc(c->buf, c->cap);
+        }
+        ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len - 1);
+        if (r <= 0)
+            break;
+        c->len += (size_t)r;
+    }
+    size_t off = 0;
+    for (;;) {
+        char *h = memmem(c->buf + off, c->len - off, "\r\n\r\n", 4);
+        if (h == NULL)
+            break;
+        char *cl = memmem(c->buf + off, (size_t)(h - (c->buf + off)), "Content-Length: ", 16);
+        size_t blen = cl ? (size_t)parse_u64(cl + 16, h) : 0;
+        size_t total = (size_t)(h + 4 - (c->buf + off)) + blen;
+        if (c->len - off < total)
+            break;
+        if (strncmp(c->buf + off, "HTTP/1.1 200", 12) != 0)
+            http_refused++;
+        done++;
+        off += total;
+    }
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+    return done;
+}
+
+/* The newest seq every subscriber has reached (children's progress and the pacer's). */
+static uint64_t slowest(const pid_t *kids, uint64_t pacer_at)
+{
+    uint64_t min = pacer_at;
+    for (int k = 0; k < opt.procs; k++)
+        if (kids[k] && progress[k] < min)
+            min = progress[k];
+    return min;
+}
 
 static int producer_open(conn_t *c)
 {
@@ -741,7 +824,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: rp-loadgen [--host 127.0.0.1] --port P [--subscribers N] [--procs K]\n"
             "                  [--rate EV_PER_S | --rate 0 --window W] [--duration S] [--payload B]\n"
-            "                  [--sources K] [--polling] [--idle S] [--server-pids P1,P2] [--drain S]\n");
+            "                  [--sources K] [--polling] [--idle S] [--server-pids P1,P2] [--drain S]\n"
+            "                  [--hub [--http [--batch N]]]   (target: ragpulse serve, see bench/README)\n");
     exit(2);
 }
 
@@ -775,8 +859,14 @@ int main(int argc, char **argv)
             snprintf(opt.server_pids, sizeof(opt.server_pids), "%s", v);
         else if (ARG("--drain"))
             opt.drain = atof(v);
+        else if (ARG("--batch"))
+            opt.batch = atoi(v);
         else if (strcmp(a, "--polling") == 0)
             opt.polling = 1;
+        else if (strcmp(a, "--hub") == 0)
+            opt.hub = 1;
+        else if (strcmp(a, "--http") == 0)
+            opt.hub = opt.http = 1;
         else
             usage();
 #undef ARG
@@ -797,12 +887,19 @@ int main(int argc, char **argv)
     if (opt.subscribers > 25000 && opt.sources < (opt.subscribers + 24999) / 25000 + 1)
         opt.sources = (opt.subscribers + 24999) / 25000 + 1;
     signal(SIGPIPE, SIG_IGN);
+    if (opt.batch < 1 || opt.batch > 1000)
+        opt.batch = 1;
+    init_wire();
 
     proc_sample_t s_before = sample_servers();
     int ready_pipe[2], stats_pipe[2];
     if (pipe(ready_pipe) < 0 || pipe(stats_pipe) < 0)
         die("pipe");
     int *stop_pipes = calloc((size_t)opt.procs, sizeof(int));
+    progress = mmap(NULL, (size_t)opt.procs * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (progress == MAP_FAILED)
+        die("mmap");
     pid_t *kids = calloc((size_t)opt.procs, sizeof(pid_t));
     int per = (opt.subscribers + opt.procs - 1) / opt.procs;
     for (int k = 0; k < opt.procs; k++) {
@@ -819,6 +916,7 @@ int main(int argc, char **argv)
         if (pid < 0)
             die("fork");
         if (pid == 0) {
+            my_slot = k;
             prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the run */
             close(sp[1]);
             child_main(first, count, ready_pipe[1], sp[0], stats_pipe[1]);
@@ -865,7 +963,18 @@ int main(int argc, char **argv)
         char *pad = malloc((size_t)opt.payload + 1);
         memset(pad, 'x', (size_t)opt.payload);
         pad[opt.payload] = '\0';
-        char *msg = malloc((size_t)opt.payload + 256);
+        size_t msg_cap = (size_t)opt.payload + 512;
+        char *msg = malloc(msg_cap);
+        size_t body_cap = ((size_t)opt.payload + 512) * (size_t)opt.batch + 16;
+        char *body = malloc(body_cap);
+        conn_t http_prod = {0};
+        uint64_t http_acked = 0;
+        if (opt.http) {
+            http_prod.fd = connect_from(0, 0);
+            if (http_prod.fd < 0)
+                die("producer connect");
+            set_nonblock(http_prod.fd);
+        }
         t0 = now_ns();
         uint64_t dur = (uint64_t)(opt.duration * 1e9);
         while (now_ns() - t0 < dur) {
@@ -874,29 +983,70 @@ int main(int argc, char **argv)
             if (opt.rate > 0)
                 due = (uint64_t)((double)(t - t0) / 1e9 * opt.rate) + 1;
             else
-                due = (uint64_t)pacer_seq + (uint64_t)opt.window;
+                due = slowest(kids, pacer_seq) + (uint64_t)opt.window;
+            if (opt.http && sent - http_acked >= (uint64_t)opt.window * (uint64_t)opt.batch)
+                due = sent; /* window of unanswered POSTs is full */
             int burst = 0;
             while (sent < due && burst < 256) {
+                int n = 0;
+                if (opt.http) {
+                    /* One POST of opt.batch events, keep-alive, pipelined. */
+                    size_t bl = 0;
+                    body[bl++] = opt.batch > 1 ? '[' : ' ';
+                    for (int k = 0; k < opt.batch; k++) {
+                        sent++;
+                        bl += (size_t)snprintf(body + bl, body_cap - bl,
+                                               "%s{\"type\":\"file:progress\",\"pipeline_id\":\"%s\",\"pipeline_type\":\"local_files\","
+                                               "\"file\":{\"id\":\"f\",\"name\":\"f\",\"progress\":0.5},"
+                                               "\"meta\":{\"seq\":%" PRIu64 ",\"t0\":%" PRIu64 ",\"pad\":\"%s\"}}",
+                                               k ? "," : "", opt.nsp_room, sent, now_ns(), pad);
+                    }
+                    body[bl++] = opt.batch > 1 ? ']' : ' ';
+                    n = snprintf(msg, msg_cap,
+                                 "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: %zu\r\n\r\n",
+                                 bl);
+                    write_all(http_prod.fd, msg, (size_t)n);
+                    write_all(http_prod.fd, body, bl);
+                    burst += opt.batch;
+                    continue;
+                }
                 sent++;
-                int n = snprintf(msg, (size_t)opt.payload + 256,
-                                 "42[\"publish\",{\"room\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRIu64
+                if (opt.hub)
+                    n = snprintf(msg, msg_cap,
+                                 "42/pipeline,[\"file:progress\",{\"pipeline_id\":\"%s\",\"pipeline_type\":\"local_files\","
+                                 "\"file\":{\"id\":\"f\",\"name\":\"f\",\"progress\":0.5},"
+                                 "\"meta\":{\"seq\":%" PRIu64 ",\"t0\":%" PRIu64 ",\"pad\":\"%s\"}}]",
+                                 opt.nsp_room, sent, now_ns(), pad);
+                else
+                    n = snprintf(msg, msg_cap,
+                                 "42[\"publish\",{\"room\":\"%s\",\"seq\":%" PRIu64 ",\"t0\":%" PRIu64
                                  ",\"pad\":\"%s\"}]",
                                  opt.nsp_room, sent, now_ns(), pad);
                 ws_send(producer_fd, msg, (size_t)n);
                 burst++;
             }
+            if (opt.http)
+                http_acked += http_read_responses(&http_prod) * (uint64_t)opt.batch;
             loop_once(opt.rate > 0 && opt.rate < 2000 ? 1 : 0);
         }
         t_end_send = now_ns();
         elapsed = (double)(t_end_send - t0) / 1e9;
         /* Drain: let subscribers catch up. */
         uint64_t drain_end = now_ns() + (uint64_t)(opt.drain * 1e9);
-        while (now_ns() < drain_end && pacer_seq < sent)
+        while (now_ns() < drain_end && slowest(kids, pacer_seq) < sent)
             loop_once(5);
         struct timespec ts = {0, 300000000};
         nanosleep(&ts, NULL);
+        if (opt.http) {
+            http_acked += http_read_responses(&http_prod) * (uint64_t)opt.batch;
+            if (http_refused)
+                fprintf(stderr, "rp-loadgen: the hub refused %llu POSTs\n", (unsigned long long)http_refused);
+            close(http_prod.fd);
+        }
         free(pad);
         free(msg);
+        free(body);
     }
     proc_sample_t s_after = sample_servers();
     double lg_cpu_parent = cpu_self() - lg_cpu_parent0;
@@ -949,13 +1099,14 @@ int main(int argc, char **argv)
     uint64_t expected = sent * (uint64_t)ready;
     double server_cpu = s_after.cpu_s - s_ready.cpu_s;
     long conns_total = ready;
-    printf("{\"transport\":\"%s\",\"subscribers\":%d,\"ready\":%d,\"failed\":%" PRIu64
+    printf("{\"target\":\"%s\",\"transport\":\"%s\",\"subscribers\":%d,\"ready\":%d,\"failed\":%" PRIu64
            ",\"rate\":%g,\"window\":%d,\"payload\":%d,\"duration_s\":%.3f,\"sent\":%" PRIu64
            ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"delivered_per_s\":%.0f"
            ",\"lost\":%" PRIu64 ",\"loss_pct\":%.4f,\"dups\":%" PRIu64 ",\"reorders\":%" PRIu64
            ",\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_p999_ms\":%.3f,\"lat_max_ms\":%.3f"
            ",\"server_cpu_pct\":%.1f,\"server_rss_kb_before\":%ld,\"server_rss_kb\":%ld"
            ",\"server_rss_per_conn_kb\":%.2f,\"loadgen_cpu_pct\":%.1f,\"loadgen_reads\":%" PRIu64 "}\n",
+           opt.http ? (opt.batch > 1 ? "hub-http-batch" : "hub-http") : opt.hub ? "hub-socketio" : "relay",
            opt.polling ? "polling" : "websocket", opt.subscribers, ready, total.failed, opt.rate,
            opt.window, opt.payload, elapsed, sent, expected, total.received,
            elapsed > 0 ? (double)total.received / elapsed : 0.0,
