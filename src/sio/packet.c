@@ -33,12 +33,29 @@ static int event_payload_ok(const char *data, size_t len)
     if (rp_json_array_begin(&it, data, len) < 0 || rp_json_array_next(&it, &el, &el_len) != 1)
         return 0;
     if (el[0] == '"') {
+        /* Compare the decoded name: "\u0063onnect" is "connect" too. */
+        const char *name = el + 1;
+        size_t nlen = el_len - 2;
+        rp_buf_t dec;
+        rp_buf_init(&dec, 64);
+        if (memchr(el, '\\', el_len)) {
+            if (rp_json_string_decode(el, el_len, &dec) < 0) {
+                /* The JSON was validated: only the 64-byte limit can fail, and no reserved
+                 * name is that long. */
+                rp_buf_deinit(&dec);
+                return 1;
+            }
+            name = dec.data ? dec.data : "";
+            nlen = dec.len;
+        }
+        int ok = 1;
         for (size_t i = 0; i < sizeof(reserved_events) / sizeof(*reserved_events); i++) {
             size_t rl = strlen(reserved_events[i]);
-            if (el_len == rl + 2 && memcmp(el + 1, reserved_events[i], rl) == 0)
-                return 0;
+            if (nlen == rl && memcmp(name, reserved_events[i], rl) == 0)
+                ok = 0;
         }
-        return 1;
+        rp_buf_deinit(&dec);
+        return ok;
     }
     return el[0] == '-' || is_digit(el[0]);
 }
@@ -61,7 +78,8 @@ int rp_sio_packet_decode(const char *s, size_t n, unsigned max_attachments, rp_s
         unsigned long att = 0;
         while (i < n && is_digit(s[i]) && i - start < 6)
             att = att * 10 + (unsigned long)(s[i++] - '0');
-        if (i == start || i >= n || s[i] != '-' || att > max_attachments)
+        /* socket.io-parser refuses a count below 1 ("Illegal attachments"). */
+        if (i == start || i >= n || s[i] != '-' || att == 0 || att > max_attachments)
             return RP_EPROTO;
         p->attachments = (unsigned)att;
         i++;

@@ -192,7 +192,9 @@ static long parse(rp_ws_reader_t *r, uint8_t *p, size_t n)
             return fail(r, RP_WS_CLOSE_PROTOCOL, RP_EPROTO);
         if (!f.masked)
             return fail(r, RP_WS_CLOSE_PROTOCOL, RP_EPROTO);
-        if (f.len > r->max_message || r->message.len + f.len > r->max_message)
+        /* Control frames (<= 125 bytes) never count toward the message being assembled. */
+        if (f.len > r->max_message ||
+            (f.opcode < RP_WS_OP_CLOSE && r->message.len + f.len > r->max_message))
             return fail(r, RP_WS_CLOSE_TOO_BIG, RP_ETOOBIG);
         if (n - off - (size_t)h < f.len)
             break;

@@ -52,7 +52,7 @@ static const rp_net_conn_ops_t sink_ops = {
 static void on_request(rp_http_conn_t *hc, rp_http_request_t *req, void *ud)
 {
     (void)ud;
-    if (req->nheaders > RP_HTTP_MAX_HEADERS || req->body[req->body_len] != '\0' ||
+    if (rp_http_header_count(req) > RP_HTTP_MAX_HEADERS || req->body[req->body_len] != '\0' ||
         req->body_len > srv.max_body)
         abort();
     size_t len;

@@ -89,14 +89,17 @@ static void on_request(rp_http_conn_t *hc, rp_http_request_t *req, void *ud)
     copy_span(r->path, sizeof(r->path), req->path, req->path_len);
     copy_span(r->query, sizeof(r->query), req->query, req->query_len);
     size_t off = 0;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        int n = snprintf(r->headers + off, sizeof(r->headers) - off, "%.*s: %.*s\n",
-                         (int)req->headers[i].name_len, req->headers[i].name,
-                         (int)req->headers[i].value_len, req->headers[i].value);
+    size_t nh = rp_http_header_count(req);
+    for (size_t i = 0; i < nh; i++) {
+        const char *hn, *hv;
+        size_t hnl, hvl;
+        assert_int_equal(rp_http_header_at(req, i, &hn, &hnl, &hv, &hvl), 0);
+        int n = snprintf(r->headers + off, sizeof(r->headers) - off, "%.*s: %.*s\n", (int)hnl, hn,
+                         (int)hvl, hv);
         assert_true(n > 0 && (size_t)n < sizeof(r->headers) - off);
         off += (size_t)n;
     }
-    r->nheaders = req->nheaders;
+    r->nheaders = nh;
     copy_span(r->body, sizeof(r->body), req->body, req->body_len);
     assert_int_equal(req->body[req->body_len], '\0'); /* documented: NUL-terminated */
     r->body_len = req->body_len;
@@ -252,29 +255,76 @@ static void parses_get_path_query_and_headers(void **state)
     fx_free(f);
 }
 
+/* Real parsed requests for the request helpers: headers live as offsets into their conn's
+ * header buffer, so each request is held on its own conn until parsed_free(). */
+static struct fx *pf;
+static rp_net_conn_t *pconns[64];
+static size_t npconns;
+
+static const rp_http_request_t *parse_request(const char *raw)
+{
+    if (pf == NULL)
+        pf = fx_new(16384, 1024);
+    fx_conn(pf, MODE_HOLD);
+    fx_feed(pf, raw, strlen(raw));
+    assert_non_null(pf->held);
+    assert_true(npconns < ARRAY_LEN(pconns));
+    pconns[npconns++] = pf->c;
+    return &pf->held->req;
+}
+
+/* A GET holding one header (none when name is NULL). */
+static const rp_http_request_t *request_with(const char *name, const char *value)
+{
+    char raw[2048];
+    if (name)
+        snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\n%s: %s\r\n\r\n", name, value);
+    else
+        snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\n\r\n");
+    return parse_request(raw);
+}
+
+static void parsed_free(void)
+{
+    for (size_t i = 0; i < npconns; i++)
+        rp_net_conn_close(pconns[i]);
+    npconns = 0;
+    if (pf) {
+        assert_int_equal(uv_run(&pf->loop, UV_RUN_DEFAULT), 0);
+        fx_free(pf);
+        pf = NULL;
+    }
+}
+
 static void header_lookup_is_case_insensitive(void **state)
 {
     (void)state;
-    rp_http_header_t h[3] = {
-        {"Host", 4, "a", 1},
-        {"X-Empty", 7, "", 0},
-        {"content-type", 12, "text/plain", 10},
-    };
-    rp_http_request_t req;
-    memset(&req, 0, sizeof(req));
-    memcpy(req.headers, h, sizeof(h));
-    req.nheaders = 3;
+    const rp_http_request_t *req = parse_request("GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n"
+                                                 "content-type: text/plain\r\n\r\n");
     size_t len;
-    const char *v = rp_http_header(&req, "host", &len);
+    const char *v = rp_http_header(req, "host", &len);
     assert_non_null(v);
     assert_span(v, len, "a");
-    v = rp_http_header(&req, "CONTENT-TYPE", &len);
+    v = rp_http_header(req, "CONTENT-TYPE", &len);
     assert_span(v, len, "text/plain");
-    v = rp_http_header(&req, "x-empty", &len);
+    v = rp_http_header(req, "x-empty", &len);
     assert_non_null(v);
     assert_int_equal(len, 0);
-    assert_null(rp_http_header(&req, "hos", &len));
-    assert_null(rp_http_header(&req, "hosts", &len));
+    assert_null(rp_http_header(req, "hos", &len));
+    assert_null(rp_http_header(req, "hosts", &len));
+    /* In arrival order, by index. */
+    assert_int_equal(rp_http_header_count(req), 3);
+    const char *name, *value;
+    size_t name_len, value_len;
+    assert_int_equal(rp_http_header_at(req, 2, &name, &name_len, &value, &value_len), 0);
+    assert_span(name, name_len, "content-type");
+    assert_span(value, value_len, "text/plain");
+    assert_int_equal(rp_http_header_at(req, 3, &name, &name_len, &value, &value_len), -1);
+    /* A request with no headers at all. */
+    req = request_with(NULL, NULL);
+    assert_int_equal(rp_http_header_count(req), 0);
+    assert_null(rp_http_header(req, "host", &len));
+    parsed_free();
 }
 
 static void path_without_query_has_empty_query(void **state)
@@ -883,24 +933,6 @@ static void survives_allocation_failure_anywhere(void **state)
 
 /* ---- helpers on requests ------------------------------------------------------------------ */
 
-/* A request holding one header (none when name is NULL), in one of a few rotating slots so
- * a call can pass two of them. */
-static rp_http_request_t *request_with(const char *name, const char *value)
-{
-    static rp_http_request_t slots[4];
-    static unsigned next;
-    rp_http_request_t *req = &slots[next++ % 4];
-    memset(req, 0, sizeof(*req));
-    if (name) {
-        req->headers[0].name = name;
-        req->headers[0].name_len = strlen(name);
-        req->headers[0].value = value;
-        req->headers[0].value_len = strlen(value);
-        req->nheaders = 1;
-    }
-    return req;
-}
-
 static void header_has_token_matches_comma_separated_lists(void **state)
 {
     (void)state;
@@ -923,7 +955,7 @@ static void header_has_token_matches_comma_separated_lists(void **state)
         {"100-continue", "100-continue", 1},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        rp_http_request_t *req = request_with("Connection", cases[i].value);
+        const rp_http_request_t *req = request_with("Connection", cases[i].value);
         if (rp_http_header_has_token(req, "connection", cases[i].token) != cases[i].want) {
             print_error("\"%s\" has \"%s\": expected %d\n", cases[i].value, cases[i].token,
                         cases[i].want);
@@ -935,13 +967,14 @@ static void header_has_token_matches_comma_separated_lists(void **state)
     assert_int_equal(
         rp_http_header_has_token(request_with("Upgrade", "websocket"), "connection", "websocket"),
         0);
+    parsed_free();
 }
 
 static void cors_matches_allow_list(void **state)
 {
     (void)state;
     char out[1024];
-    rp_http_request_t *req = request_with("Origin", "http://b.example");
+    const rp_http_request_t *req = request_with("Origin", "http://b.example");
     /* CORS off, or no Origin: nothing written. */
     out[0] = '#';
     assert_int_equal(rp_http_cors(NULL, req, out, sizeof(out)), 0);
@@ -1002,6 +1035,7 @@ static void cors_matches_allow_list(void **state)
     char small[20];
     assert_int_equal(rp_http_cors("*", req, small, sizeof(small)), 1);
     assert_int_equal(strlen(small), sizeof(small) - 1);
+    parsed_free();
 }
 
 static void status_text_names_the_codes_we_send(void **state)

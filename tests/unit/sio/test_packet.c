@@ -130,8 +130,8 @@ static void accepts_v5_conformance_suite_packets(void **state)
         {"452-789[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},"
          "{\"_placeholder\":true,\"num\":1}]",
          RP_SIO_BINARY_EVENT, 2, "/", 789,
-         "[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}"
-         "]"},
+         "[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},"
+         "{\"_placeholder\":true,\"num\":1}]"},
         /* What the server sends back in that suite decodes too. */
         {"43456[1,\"2\",{\"3\":[false]}]", RP_SIO_ACK, 0, "/", 456, "[1,\"2\",{\"3\":[false]}]"},
         {"462-789[{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]",
