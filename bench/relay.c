@@ -51,7 +51,7 @@ static void on_publish(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     if (room_of(ev, &obj, &ol, room, sizeof(room)) < 0)
         return;
     const char *rooms[1] = {room};
-    rp_sio_bcast_t opts = {rooms, 1, NULL, 0, NULL};
+    rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 1};
     rp_sio_broadcast(s->nsp, &opts, "file:progress", obj, ol, NULL, 0);
     if (ev->ack_id >= 0)
         rp_sio_ack(s, ev->ack_id, "true", 4, NULL, 0);

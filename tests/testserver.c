@@ -121,8 +121,10 @@ static void on_broadcast(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         }
         const char *rooms[1] = {room.data};
         const char *excepts[1] = {except.data};
-        rp_sio_bcast_t opts = {has_room == 1 ? rooms : NULL, has_room == 1, has_except == 1 ? excepts : NULL,
-                               has_except == 1, NULL};
+        rp_sio_bcast_t opts = {.rooms = has_room == 1 ? rooms : NULL,
+                               .nrooms = has_room == 1,
+                               .except = has_except == 1 ? excepts : NULL,
+                               .nexcept = has_except == 1};
         rp_sio_broadcast(s->nsp, &opts, event.data, data, dl, ev->att, ev->natt);
         ack_true(s, ev);
     }

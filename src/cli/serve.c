@@ -25,6 +25,11 @@ static void usage(FILE *f)
             "usage: ragpulse serve [OPTIONS]\n\noptions:\n%s"
             "  --namespaces LIST         pipeline-type namespaces (default /google_drive,/local_files)\n"
             "  --legacy-events           also emit pipeline:status and pipeline:file_* for older dashboards\n"
+            "  --recovery                Socket.IO connection-state recovery on the viewer namespaces: events\n"
+            "                            carry their id as a last argument; a client that reconnects within\n"
+            "                            --recovery-window gets what it missed (off: python handlers with a\n"
+            "                            fixed signature break on the extra argument)\n"
+            "  --recovery-window S       how long a dropped session can be recovered (default 120)\n"
             "  --heartbeat-timeout X     a pipeline is offline after X heartbeat intervals of silence (default 3)\n"
             "  --heartbeat-interval S    assumed interval for pipelines that do not say (default 30)\n"
             "  --stall-timeout S         a file with no progress for S seconds fails as stalled (default 600)\n"
@@ -68,6 +73,10 @@ int rp_cli_serve(int argc, char **argv)
             hc.legacy_events = 1;
             continue;
         }
+        if (strcmp(a, "--recovery") == 0) {
+            hc.recovery = 1;
+            continue;
+        }
         int rc = rp_cli_opts_parse(&o, argc, argv, &i);
         if (rc < 0)
             return 2;
@@ -103,11 +112,13 @@ int rp_cli_serve(int argc, char **argv)
             hc.history = (size_t)d;
         } else if (strcmp(a, "--websocket-rollout") == 0 && num_opt(a, v, 0, 100, &d) == 0) {
             hc.websocket_rollout = (int)d;
+        } else if (strcmp(a, "--recovery-window") == 0 && num_opt(a, v, 0.1, 86400, &d) == 0) {
+            o.sio.recovery_window = (uint32_t)(d * 1000);
         } else {
             if (strncmp(a, "--", 2) == 0 && (strcmp(a, "--namespaces") && strcmp(a, "--heartbeat-timeout") &&
                                              strcmp(a, "--heartbeat-interval") && strcmp(a, "--stall-timeout") &&
                                              strcmp(a, "--server-heartbeat") && strcmp(a, "--history") &&
-                                             strcmp(a, "--websocket-rollout"))) {
+                                             strcmp(a, "--websocket-rollout") && strcmp(a, "--recovery-window"))) {
                 fprintf(stderr, "ragpulse serve: unknown option '%s'\n", a);
                 usage(stderr);
             }

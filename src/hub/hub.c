@@ -21,9 +21,11 @@
 /* One event in the in-memory history. */
 typedef struct hist {
     int64_t id;
+    rp_event_type_t type;
     char *json; /* owned, the normalised event */
     size_t len;
     char pipeline_id[129];
+    char pipeline_type[65];
     char *file_id; /* owned, NULL for pipeline events */
 } hist_t;
 
@@ -103,7 +105,8 @@ static hist_t *hist_at(rp_hub_t *hub, size_t i)
     return &hub->ring[(hub->ring_head + i) % hub->ring_cap];
 }
 
-static void hist_push(rp_hub_t *hub, int64_t id, char *json, size_t len, const json_t *ev)
+static void hist_push(rp_hub_t *hub, int64_t id, rp_event_type_t type, char *json, size_t len,
+                      const json_t *ev)
 {
     hist_t *h;
     if (hub->ring_len == hub->ring_cap) {
@@ -115,10 +118,13 @@ static void hist_push(rp_hub_t *hub, int64_t id, char *json, size_t len, const j
     }
     h = &hub->ring[(hub->ring_head + hub->ring_len) % hub->ring_cap];
     h->id = id;
+    h->type = type;
     h->json = json;
     h->len = len;
     snprintf(h->pipeline_id, sizeof(h->pipeline_id), "%s",
              json_string_value(json_object_get(ev, "pipeline_id")));
+    snprintf(h->pipeline_type, sizeof(h->pipeline_type), "%s",
+             json_string_value(json_object_get(ev, "pipeline_type")));
     const char *fid = json_string_value(json_object_get(json_object_get(ev, "file"), "id"));
     h->file_id = fid ? rp_strndup(fid, strlen(fid)) : NULL;
     hub->ring_len++;
@@ -144,8 +150,11 @@ static const char *legacy_name(rp_event_type_t t)
     }
 }
 
-static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json, size_t len)
+static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json, size_t len,
+                    int64_t id)
 {
+    char offset[24];
+    snprintf(offset, sizeof(offset), "%lld", (long long)id);
     const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
     const char *ptype = json_string_value(json_object_get(ev, "pipeline_type"));
     char room_p[160], room_t[96];
@@ -153,12 +162,12 @@ static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const ch
     snprintf(room_t, sizeof(room_t), "type:%s", ptype);
     const char *rooms[] = {room_p, room_t, "all"};
     const char *name = rp_event_type_name(t);
-    rp_sio_bcast_t opts = {rooms, 3, NULL, 0, NULL};
+    rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 3, .offset = offset};
     rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0);
     rp_sio_broadcast(hub->nsp_root, &opts, name, json, len, NULL, 0);
     /* A type namespace carries only its own type: no type rooms there. */
     const char *type_rooms[] = {room_p, "all"};
-    rp_sio_bcast_t topts = {type_rooms, 2, NULL, 0, NULL};
+    rp_sio_bcast_t topts = {.rooms = type_rooms, .nrooms = 2, .offset = offset};
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
             rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0);
@@ -196,8 +205,8 @@ int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, int64_
     }
     hub->next_id++;
     hub->events_in[t]++;
-    hist_push(hub, id, json, len, ev);
-    fan_out(hub, (rp_event_type_t)t, ev, json, len);
+    hist_push(hub, id, (rp_event_type_t)t, json, len, ev);
+    fan_out(hub, (rp_event_type_t)t, ev, json, len, id);
     json_decref(ev);
     schedule_wake(hub);
     if (id_out)
@@ -305,7 +314,51 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     }
     ack_json(s, ev->ack_id, snap);
     json_decref(filter);
+    if (s->nsp->recovery) {
+        /* A first offset for the client: without one, a client that has seen no event yet
+         * could not recover (socket.io#4968). The snapshot above is as of this version. */
+        char args[48], offset[24];
+        int64_t v = rp_hub_version(hub);
+        snprintf(offset, sizeof(offset), "%lld", (long long)v);
+        int n = snprintf(args, sizeof(args), "{\"version\":%lld}", (long long)v);
+        rp_sio_emit_offset(s, "sync", args, (size_t)n, offset);
+    }
 }
+
+/* Connection-state recovery: the events after `offset` that rooms of nsp would have got. */
+static int hub_missed(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                      const char *offset, rp_sio_missed_emit_cb emit, void *ctx)
+{
+    rp_hub_t *hub = ud;
+    char *end;
+    long long off = strtoll(offset, &end, 10);
+    if (*offset == '\0' || *end || off < 0 || off > rp_hub_version(hub))
+        return -1;
+    if (off < rp_hub_version(hub) && (hub->ring_len == 0 || off < hist_at(hub, 0)->id - 1))
+        return -1; /* older than the history: cannot tell what was missed */
+    const char *ntype = nsp_type(hub, nsp);
+    for (size_t i = 0; i < hub->ring_len; i++) {
+        hist_t *h = hist_at(hub, i);
+        if (h->id <= off || (ntype && strcmp(ntype, h->pipeline_type) != 0))
+            continue;
+        int match = 0;
+        for (size_t r = 0; r < nrooms && !match; r++) {
+            const char *room = rooms[r];
+            match = strcmp(room, "all") == 0 ||
+                    (strncmp(room, "pipeline:", 9) == 0 && strcmp(room + 9, h->pipeline_id) == 0) ||
+                    (!ntype && strncmp(room, "type:", 5) == 0 && strcmp(room + 5, h->pipeline_type) == 0);
+        }
+        if (!match)
+            continue;
+        char idstr[24];
+        snprintf(idstr, sizeof(idstr), "%lld", (long long)h->id);
+        if (emit(ctx, rp_event_type_name(h->type), h->json, h->len, idstr) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const rp_sio_recovery_t hub_recovery = {hub_missed};
 
 static void on_unsubscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
@@ -929,6 +982,10 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     hub->ring = rp_calloc(hub->ring_cap, sizeof(*hub->ring));
     hub->nsp_pipeline = rp_sio_server_of(sio, "/pipeline");
     hub->nsp_root = rp_sio_server_of(sio, "/");
+    if (cfg->recovery) {
+        rp_sio_nsp_set_recovery(hub->nsp_pipeline, &hub_recovery, hub);
+        rp_sio_nsp_set_recovery(hub->nsp_root, &hub_recovery, hub);
+    }
     if (hub->ring == NULL || hub->state.failure_groups == NULL || setup_nsp(hub, hub->nsp_pipeline, 1) < 0 ||
         setup_nsp(hub, hub->nsp_root, 0) < 0)
         goto fail;
@@ -936,6 +993,8 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
         rp_sio_nsp_t *nsp = rp_sio_server_of(sio, cfg->type_namespaces[i]);
         if (setup_nsp(hub, nsp, 0) < 0)
             goto fail;
+        if (cfg->recovery)
+            rp_sio_nsp_set_recovery(nsp, &hub_recovery, hub);
         hub->type_nsps[hub->ntype_nsps++] = nsp;
     }
     uv_timer_init(net->loop, &hub->check_timer);

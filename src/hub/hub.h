@@ -35,6 +35,7 @@ typedef struct rp_hub_config {
     int websocket_rollout;        /* 0..100: percent of client ids told to use the websocket */
     size_t max_batch;             /* events in one POST /api/events, default 1000 */
     uint32_t max_wait_s;          /* longest long-poll, default 60 */
+    int recovery;                 /* connection-state recovery on the viewer namespaces */
 } rp_hub_config_t;
 
 void rp_hub_config_defaults(rp_hub_config_t *cfg);

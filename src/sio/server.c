@@ -54,6 +54,17 @@ typedef struct membership {
     rp_sio_socket_t *sock;
 } member_t;
 
+/* A dropped socket's session, kept for the recovery window. */
+typedef struct saved_session {
+    rp_map_entry_t entry; /* in srv->saved, by pid */
+    rp_timerq_node_t expiry;
+    char pid[21];
+    char sid[21];
+    rp_sio_nsp_t *nsp;
+    size_t nrooms;
+    char **rooms;
+} saved_t;
+
 /* Sockets that left, freed at the next tick (see the file comment). */
 static rp_sio_socket_t **graveyard;
 static size_t graveyard_len, graveyard_cap;
@@ -61,6 +72,7 @@ static size_t graveyard_len, graveyard_cap;
 void rp_sio_config_defaults(rp_sio_config_t *cfg)
 {
     cfg->connect_timeout = 45000;
+    cfg->recovery_window = 120000;
     cfg->max_attachments = 16;
     cfg->max_rooms_per_socket = 256;
 }
@@ -93,6 +105,22 @@ static int encode_event(rp_buf_t *b, const rp_sio_nsp_t *nsp, int64_t id, const 
         if (rc == 0)
             rc = rp_buf_append(b, args, args_len);
     }
+    if (rc == 0)
+        rc = rp_buf_append_char(b, ']');
+    return rc;
+}
+
+/* Like encode_event, with `,"offset"` appended to the arguments. */
+static int encode_event_offset(rp_buf_t *b, const rp_sio_nsp_t *nsp, const char *event,
+                               const char *args, size_t args_len, size_t natt, const char *offset)
+{
+    int rc = encode_event(b, nsp, -1, event, args, args_len, natt);
+    if (rc < 0 || offset == NULL)
+        return rc;
+    b->len--; /* the closing bracket */
+    rc = rp_buf_append_char(b, ',');
+    if (rc == 0)
+        rc = rp_json_string_encode(b, offset, strlen(offset));
     if (rc == 0)
         rc = rp_buf_append_char(b, ']');
     return rc;
@@ -266,6 +294,12 @@ void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *
     nsp->on_disconnect_ud = ud;
 }
 
+void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, void *ud)
+{
+    nsp->recovery = rec;
+    nsp->recovery_ud = ud;
+}
+
 /* ---- rooms ---- */
 
 static room_t *room_find(rp_sio_nsp_t *nsp, const char *name, size_t len)
@@ -410,12 +444,70 @@ static void ack_free(struct rp_sio_pending_ack *a)
     }
 }
 
+static void saved_free(rp_sio_server_t *srv, saved_t *sv)
+{
+    rp_map_del(&srv->saved, &sv->entry);
+    rp_timerq_remove(&sv->expiry);
+    for (size_t i = 0; i < sv->nrooms; i++)
+        rp_free(sv->rooms[i]);
+    rp_free(sv->rooms);
+    rp_free(sv);
+}
+
+static void on_saved_expired(rp_timerq_node_t *n)
+{
+    saved_t *sv = rp_container_of(n, saved_t, expiry);
+    saved_free(sv->nsp->srv, sv);
+}
+
+static int recoverable(const char *reason)
+{
+    static const char *const reasons[] = {"transport close", "transport error", "ping timeout",
+                                          "forced close", "server shutdown"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
+        if (strcmp(reason, reasons[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keeps s's session for the recovery window (best effort: out of memory just forgets it). */
+static void save_session(rp_sio_socket_t *s)
+{
+    rp_sio_server_t *srv = s->nsp->srv;
+    saved_t *sv = rp_calloc(1, sizeof(*sv));
+    if (sv == NULL)
+        return;
+    memcpy(sv->pid, s->pid, sizeof(sv->pid));
+    memcpy(sv->sid, s->id, sizeof(sv->sid));
+    sv->nsp = s->nsp;
+    sv->rooms = rp_calloc(s->nrooms ? s->nrooms : 1, sizeof(*sv->rooms));
+    if (sv->rooms == NULL) {
+        rp_free(sv);
+        return;
+    }
+    rp_list_node_t *it;
+    rp_list_foreach(it, &s->rooms)
+    {
+        member_t *m = rp_container_of(it, member_t, sock_node);
+        char *r = rp_strndup(m->room->name, m->room->name_len);
+        if (r)
+            sv->rooms[sv->nrooms++] = r;
+    }
+    sv->entry.key = sv->pid;
+    sv->entry.keylen = 20;
+    rp_timerq_node_init(&sv->expiry);
+    rp_map_put(&srv->saved, &sv->entry);
+    rp_timerq_push(&srv->recoveryq, &sv->expiry);
+}
+
 /* Takes s out of its namespace, rooms and client; tells the namespace; frees it later. */
 static void socket_remove(rp_sio_socket_t *s, const char *reason)
 {
     rp_sio_nsp_t *nsp = s->nsp;
     if (!s->connected)
         return;
+    if (nsp->recovery && s->pid[0] && recoverable(reason))
+        save_session(s);
     s->connected = 0;
     rp_list_unlink(&s->client_node);
     rp_list_unlink(&s->nsp_node);
@@ -446,6 +538,21 @@ static rp_sio_socket_t *client_socket(rp_sio_client_t *c, const char *nsp, size_
             return s;
     }
     return NULL;
+}
+
+int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
+                       const char *offset)
+{
+    if (!s->connected)
+        return RP_ESTATE;
+    rp_buf_t b;
+    int rc = encode_event_offset(&b, s->nsp, event, args ? args : "", args ? args_len : 0, 0,
+                                 s->nsp->recovery ? offset : NULL);
+    if (rc < 0) {
+        rp_buf_deinit(&b);
+        return rc;
+    }
+    return send_buf(s, &b, NULL, 0);
 }
 
 int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
@@ -631,7 +738,8 @@ int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *
     if (natt > 64)
         return RP_ETOOBIG;
     rp_buf_t b;
-    int rc = encode_event(&b, nsp, -1, event, args ? args : "", args ? args_len : 0, natt);
+    int rc = encode_event_offset(&b, nsp, event, args ? args : "", args ? args_len : 0, natt,
+                                 nsp->recovery ? opts->offset : NULL);
     if (rc < 0) {
         rp_buf_deinit(&b);
         return rc;
@@ -663,7 +771,7 @@ static void on_cluster_deliver(void *ud, const rp_cluster_msg_t *m)
         rp_buf_deinit(&b);
         return;
     }
-    rp_sio_bcast_t opts = {m->rooms, m->nrooms, m->except, m->nexcept, NULL};
+    rp_sio_bcast_t opts = {.rooms = m->rooms, .nrooms = m->nrooms, .except = m->except, .nexcept = m->nexcept};
     deliver_local(nsp, &opts, &pkt, 1);
     rp_eio_packet_release(&pkt);
 }
@@ -683,6 +791,33 @@ static void client_fail(rp_sio_client_t *c, const char *why)
 {
     RP_LOG_INFO("sio", "session %s: %s, closing", c->eio->sid, why);
     rp_eio_session_close(c->eio);
+}
+
+/* The saved session the CONNECT auth asks to resume: {"pid": string, "offset": string}, known,
+ * unexpired and of this namespace. Copies the offset out. */
+static saved_t *find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *auth, size_t len,
+                           char *offset, size_t offset_cap)
+{
+    const char *pid, *off;
+    size_t pl, ol;
+    if (len == 0 || rp_json_object_get(auth, len, "pid", &pid, &pl) != 1 ||
+        rp_json_object_get(auth, len, "offset", &off, &ol) != 1 || pid[0] != '"' || off[0] != '"' ||
+        pl != 22 || ol < 3 || ol - 2 >= offset_cap || memchr(off, '\\', ol))
+        return NULL;
+    rp_map_entry_t *e = rp_map_get(&srv->saved, pid + 1, 20);
+    saved_t *sv = e ? rp_container_of(e, saved_t, entry) : NULL;
+    if (sv == NULL || sv->nsp != nsp)
+        return NULL;
+    memcpy(offset, off + 1, ol - 2);
+    offset[ol - 2] = '\0';
+    return sv;
+}
+
+/* Sends one missed event to the socket being restored (ctx), offset as last argument. */
+static int missed_emit(void *ctx, const char *event, const char *args, size_t args_len,
+                       const char *offset)
+{
+    return rp_sio_emit_offset(ctx, event, args, args_len, offset);
 }
 
 static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
@@ -711,6 +846,26 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     rp_list_init(&s->client_node);
     const char *auth = p->data ? p->data : "";
     size_t auth_len = p->data_len;
+    saved_t *sv = NULL;
+    char offset[64] = "";
+    if (nsp->recovery) {
+        sv = find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset));
+        if (sv) {
+            memcpy(s->id, sv->sid, sizeof(s->id));
+            memcpy(s->pid, sv->pid, sizeof(s->pid));
+        } else if (rp_rand_id(s->pid, 20) < 0) {
+            rp_free(s);
+            client_fail(c, "out of memory");
+            return;
+        }
+        /* A live socket with that sid (the client came back before the drop was seen):
+         * no recovery, a fresh session. */
+        if (sv && socket_find(nsp, s->id, 20)) {
+            sv = NULL;
+            rp_rand_id(s->id, 20);
+            rp_rand_id(s->pid, 20);
+        }
+    }
     if (nsp->on_connect) {
         rp_buf_t err;
         rp_buf_init(&err, 4096);
@@ -738,11 +893,39 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     rp_list_push(&c->sockets, &s->client_node);
     nsp->nsockets++;
     rp_timerq_remove(&c->connect_timer);
-    char reply[40];
-    memcpy(reply, "{\"sid\":\"", 8);
-    memcpy(reply + 8, s->id, 20);
-    memcpy(reply + 28, "\"}", 2);
-    send_raw(c, RP_SIO_CONNECT, nsp, nsp->name, nsp->name_len, reply, 30);
+    if (sv) {
+        /* Rooms back, then what was missed, then the CONNECT reply (the client buffers
+         * events until it is connected). If the provider cannot serve the offset, the
+         * socket becomes a fresh session instead. */
+        for (size_t i = 0; i < sv->nrooms; i++)
+            rp_sio_join(s, sv->rooms[i], strlen(sv->rooms[i]));
+        int ok = nsp->recovery->missed(nsp->recovery_ud, nsp, (const char *const *)sv->rooms,
+                                       sv->nrooms, offset, missed_emit, s) == 0;
+        saved_free(srv, sv);
+        if (ok && s->connected) {
+            s->recovered = 1;
+        } else if (s->connected) {
+            while (!rp_list_empty(&s->rooms))
+                membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
+            rp_map_del(&nsp->sockets, &s->entry);
+            rp_rand_id(s->id, 20);
+            rp_rand_id(s->pid, 20);
+            rp_map_put(&nsp->sockets, &s->entry);
+        }
+    }
+    if (!s->connected)
+        return;
+    char reply[80];
+    size_t rlen;
+    if (nsp->recovery) {
+        rlen = (size_t)snprintf(reply, sizeof(reply), "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
+    } else {
+        memcpy(reply, "{\"sid\":\"", 8);
+        memcpy(reply + 8, s->id, 20);
+        memcpy(reply + 28, "\"}", 2);
+        rlen = 30;
+    }
+    send_raw(c, RP_SIO_CONNECT, nsp, nsp->name, nsp->name_len, reply, rlen);
     if (nsp->on_connection)
         nsp->on_connection(s, auth, auth_len, nsp->on_connection_ud);
 }
@@ -972,6 +1155,9 @@ rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg
     }
     rp_timerq_init(net->loop, &srv->connectq, cfg->connect_timeout, on_connect_timeout);
     srv->connectq.owner = srv;
+    rp_map_init(&srv->saved);
+    rp_timerq_init(net->loop, &srv->recoveryq, cfg->recovery_window, on_saved_expired);
+    srv->recoveryq.owner = srv;
     rp_net_on_tick(net, on_tick, srv);
     return srv;
 }
@@ -981,10 +1167,12 @@ int rp_sio_server_handle(rp_sio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
     return rp_eio_server_handle(srv->eio, hc, req);
 }
 
-static void on_connectq_closed(uv_handle_t *h)
+static void on_timerq_closed(uv_handle_t *h)
 {
     rp_timerq_t *q = h->data;
-    rp_free(q->owner);
+    rp_sio_server_t *srv = q->owner;
+    if (--srv->closing_timer == 0)
+        rp_free(srv);
 }
 
 void rp_sio_server_free(rp_sio_server_t *srv)
@@ -993,6 +1181,9 @@ void rp_sio_server_free(rp_sio_server_t *srv)
     rp_eio_server_free(srv->eio); /* ends every session: clients and sockets go with them */
     size_t b;
     rp_map_entry_t *e;
+    while ((e = rp_map_first(&srv->saved, &b)) != NULL)
+        saved_free(srv, rp_container_of(e, saved_t, entry));
+    rp_map_deinit(&srv->saved);
     while ((e = rp_map_first(&srv->nsps, &b)) != NULL) {
         rp_sio_nsp_t *nsp = rp_container_of(e, rp_sio_nsp_t, entry);
         rp_map_del(&srv->nsps, e);
@@ -1012,7 +1203,9 @@ void rp_sio_server_free(rp_sio_server_t *srv)
     graveyard = NULL;
     graveyard_cap = 0;
     rp_net_off_tick(net, on_tick, srv);
-    rp_timerq_close(&srv->connectq, on_connectq_closed);
+    srv->closing_timer = 2;
+    rp_timerq_close(&srv->connectq, on_timerq_closed);
+    rp_timerq_close(&srv->recoveryq, on_timerq_closed);
 }
 
 static int is_space(char c)

@@ -74,8 +74,27 @@ typedef void (*rp_sio_ack_cb)(rp_sio_socket_t *s, const rp_sio_event_t *ack, voi
 typedef rp_sio_nsp_t *(*rp_sio_nsp_factory_cb)(rp_sio_server_t *srv, const char *name,
                                                size_t len, void *ud);
 
+/* Connection-state recovery (socket.io 4.6+): a namespace with recovery on gives each socket
+ * a private id (pid) in its CONNECT reply and carries an offset as the last argument of every
+ * broadcast that has one. When a socket drops without meaning to (transport closed or
+ * errored, ping timeout, server shutdown), its sid, pid and rooms are kept for the recovery
+ * window; a client that comes back with {pid, offset} in its CONNECT auth gets the same sid
+ * and rooms, every event it missed (asked of the provider, sent before the CONNECT reply, as
+ * the client library expects), and the same pid back, which the client reads as recovered.
+ * A stock socket.io-client does its part by itself. */
+typedef int (*rp_sio_missed_emit_cb)(void *ctx, const char *event, const char *args,
+                                     size_t args_len, const char *offset);
+typedef struct rp_sio_recovery {
+    /* Calls emit, in order, for every event after `offset` that a socket of nsp in `rooms`
+     * would have received. Returns 0, or -1 when it cannot (offset unknown, in the future, or
+     * older than what is kept): the client then gets a fresh session. */
+    int (*missed)(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                  const char *offset, rp_sio_missed_emit_cb emit, void *ctx);
+} rp_sio_recovery_t;
+
 typedef struct rp_sio_config {
     uint32_t connect_timeout;     /* ms from Engine.IO open to the first CONNECT, default 45000 */
+    uint32_t recovery_window;     /* ms a dropped session can be recovered, default 120000 */
     unsigned max_attachments;     /* per packet, default 16 */
     unsigned max_rooms_per_socket; /* default 256 */
 } rp_sio_config_t;
@@ -100,6 +119,8 @@ struct rp_sio_nsp {
     void *on_connection_ud;
     rp_sio_disconnect_cb on_disconnect;
     void *on_disconnect_ud;
+    const rp_sio_recovery_t *recovery; /* NULL: recovery off */
+    void *recovery_ud;
     void *data; /* the user's */
 };
 
@@ -116,6 +137,8 @@ struct rp_sio_socket {
     int64_t next_ack_id;
     uint32_t mark; /* broadcast dedup */
     int connected;
+    int recovered;  /* this socket resumed an earlier session */
+    char pid[21];   /* private session id, when the namespace has recovery on */
     void *data; /* the user's */
 };
 
@@ -134,6 +157,8 @@ struct rp_sio_server {
     rp_sio_nsp_factory_cb nsp_factory;
     void *nsp_factory_ud;
     rp_timerq_t connectq;
+    rp_timerq_t recoveryq; /* saved sessions, by expiry */
+    rp_map_t saved;        /* pid -> saved session */
     uint32_t bcast_gen;
     int closing_timer;
     rp_cluster_t *cluster; /* borrowed; NULL on a single node */
@@ -169,6 +194,12 @@ void rp_sio_nsp_on_any(rp_sio_nsp_t *nsp, rp_sio_event_cb cb, void *ud);
 void rp_sio_nsp_on_connect(rp_sio_nsp_t *nsp, rp_sio_connect_cb cb, void *ud);
 void rp_sio_nsp_on_connection(rp_sio_nsp_t *nsp, rp_sio_connection_cb cb, void *ud);
 void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *ud);
+/* Turns connection-state recovery on for nsp (rec NULL: off). */
+void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, void *ud);
+/* Emits to one socket with an offset as last argument (recovery on), e.g. a first offset right
+ * after connect so a client that has seen no broadcast yet can recover. */
+int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
+                       const char *offset);
 
 /* Emits to one socket. args is JSON text without brackets ("" or NULL for none); att are
  * binary attachments referenced by placeholders in args. Returns 0, RP_ESTATE if s is gone,
@@ -191,6 +222,7 @@ typedef struct rp_sio_bcast {
     const char *const *except; /* rooms whose sockets are skipped */
     size_t nexcept;
     const rp_sio_socket_t *except_socket;
+    const char *offset; /* with recovery on: appended as the last argument (a string) */
 } rp_sio_bcast_t;
 
 /* Sends an event to every socket of nsp in any of opts->rooms (each once), minus exclusions,
