@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "hub/hub.h"
+#include "store/backend.h"
 #include "util/log.h"
 
 static rp_hub_t *the_hub;
@@ -25,10 +26,11 @@ static void usage(FILE *f)
             "usage: ragpulse serve [OPTIONS]\n\noptions:\n%s"
             "  --namespaces LIST         pipeline-type namespaces (default /google_drive,/local_files)\n"
             "  --legacy-events           also emit pipeline:status and pipeline:file_* for older dashboards\n"
-            "  --recovery                Socket.IO connection-state recovery on the viewer namespaces: events\n"
-            "                            carry their id as a last argument; a client that reconnects within\n"
-            "                            --recovery-window gets what it missed (off: python handlers with a\n"
-            "                            fixed signature break on the extra argument)\n"
+            "  --recovery                Socket.IO connection-state recovery on the viewer namespaces (the\n"
+            "                            default): events carry their id as a last argument; a client that\n"
+            "                            reconnects within --recovery-window gets what it missed, also after\n"
+            "                            a server restart (python handlers with a fixed signature need\n"
+            "                            --no-recovery or a *args signature)\n"
             "  --recovery-window S       how long a dropped session can be recovered (default 120)\n"
             "  --heartbeat-timeout X     a pipeline is offline after X heartbeat intervals of silence (default 3)\n"
             "  --heartbeat-interval S    assumed interval for pipelines that do not say (default 30)\n"
@@ -36,6 +38,11 @@ static void usage(FILE *f)
             "  --server-heartbeat S      the hub's own heartbeat to viewers (default 30)\n"
             "  --history N               events kept for history and deltas (default 10000)\n"
             "  --websocket-rollout PCT   percent of client ids told to use the websocket (default 100)\n"
+            "  --store SPEC              sqlite:PATH (default sqlite:ragpulse.db), postgres://..., or memory\n"
+            "                            (env RAGPULSE_STORE)\n"
+            "  --retain-events N         keep at most N events in the store (default: all)\n"
+            "  --retain-days D           and none older than D days (default: no limit)\n"
+            "  --no-recovery             turn connection-state recovery off (see --recovery)\n"
             "  --insecure                allow a non-loopback address without authentication\n",
             rp_cli_opts_usage);
 }
@@ -59,6 +66,8 @@ int rp_cli_serve(int argc, char **argv)
     static const char *type_nsps[16];
     static char nsp_buf[512];
     rp_hub_config_defaults(&hc);
+    const char *store_spec = getenv("RAGPULSE_STORE") && *getenv("RAGPULSE_STORE") ? getenv("RAGPULSE_STORE")
+                                                                                  : "sqlite:ragpulse.db";
     if (rp_cli_opts_init(&o, 8103) < 0)
         return 2;
     for (int i = 1; i < argc; i++) {
@@ -73,8 +82,8 @@ int rp_cli_serve(int argc, char **argv)
             hc.legacy_events = 1;
             continue;
         }
-        if (strcmp(a, "--recovery") == 0) {
-            hc.recovery = 1;
+        if (strcmp(a, "--recovery") == 0 || strcmp(a, "--no-recovery") == 0) {
+            hc.recovery = strcmp(a, "--recovery") == 0;
             continue;
         }
         int rc = rp_cli_opts_parse(&o, argc, argv, &i);
@@ -114,11 +123,18 @@ int rp_cli_serve(int argc, char **argv)
             hc.websocket_rollout = (int)d;
         } else if (strcmp(a, "--recovery-window") == 0 && num_opt(a, v, 0.1, 86400, &d) == 0) {
             o.sio.recovery_window = (uint32_t)(d * 1000);
+        } else if (strcmp(a, "--store") == 0) {
+            store_spec = v;
+        } else if (strcmp(a, "--retain-events") == 0 && num_opt(a, v, 1, 1e15, &d) == 0) {
+            hc.retain_events = (int64_t)d;
+        } else if (strcmp(a, "--retain-days") == 0 && num_opt(a, v, 0.001, 1e6, &d) == 0) {
+            hc.retain_days = d;
         } else {
             if (strncmp(a, "--", 2) == 0 && (strcmp(a, "--namespaces") && strcmp(a, "--heartbeat-timeout") &&
                                              strcmp(a, "--heartbeat-interval") && strcmp(a, "--stall-timeout") &&
                                              strcmp(a, "--server-heartbeat") && strcmp(a, "--history") &&
-                                             strcmp(a, "--websocket-rollout") && strcmp(a, "--recovery-window"))) {
+                                             strcmp(a, "--websocket-rollout") && strcmp(a, "--recovery-window") &&
+                                             strcmp(a, "--retain-events") && strcmp(a, "--retain-days"))) {
                 fprintf(stderr, "ragpulse serve: unknown option '%s'\n", a);
                 usage(stderr);
             }
@@ -144,9 +160,19 @@ int rp_cli_serve(int argc, char **argv)
     rp_app_t app;
     if (rp_app_init(&app, &o) < 0)
         return 1;
-    the_hub = rp_hub_new(app.sio, &app.net, &hc);
+    char err[512];
+    rp_store_t *store = NULL;
+    if (strcmp(store_spec, "memory") != 0) {
+        store = rp_store_open(app.loop, store_spec, err, sizeof(err));
+        if (store == NULL) {
+            fprintf(stderr, "ragpulse serve: cannot open the store: %s\n", err);
+            return 1;
+        }
+    }
+    hc.recovery_window_ms = o.sio.recovery_window;
+    the_hub = rp_hub_new(app.sio, &app.net, &hc, store, err, sizeof(err));
     if (the_hub == NULL) {
-        fprintf(stderr, "ragpulse: cannot start the hub\n");
+        fprintf(stderr, "ragpulse serve: cannot start the hub: %s\n", err);
         return 1;
     }
     app.route = route;

@@ -45,9 +45,14 @@ static const char *const refused_names[] = {"invalid_event", "malformed_json", "
 struct rp_hub {
     rp_sio_server_t *sio; /* borrowed */
     rp_net_t *net;        /* borrowed */
+    rp_store_t *store;    /* owned; NULL: memory only */
+    uv_timer_t prune_timer;
+    size_t in_flight;     /* events submitted to the store, not yet committed */
     rp_hub_config_t cfg;
     rp_hub_state_t state;
     int64_t next_id;
+    int64_t committed; /* newest committed id: the version viewers and ETags see */
+    unsigned long store_failures;
     hist_t *ring;
     size_t ring_cap;
     size_t ring_len;
@@ -84,6 +89,8 @@ void rp_hub_config_defaults(rp_hub_config_t *cfg)
     cfg->websocket_rollout = 100;
     cfg->max_batch = 1000;
     cfg->max_wait_s = 60;
+    cfg->recovery = 1;
+    cfg->recovery_window_ms = 120000;
 }
 
 static int64_t now_ms(void)
@@ -95,7 +102,7 @@ static int64_t now_ms(void)
 
 int64_t rp_hub_version(const rp_hub_t *hub)
 {
-    return hub->next_id - 1;
+    return hub->committed;
 }
 
 /* ---- history ---- */
@@ -184,7 +191,54 @@ static void schedule_wake(rp_hub_t *hub)
     hub->wake_pending = 1;
 }
 
-int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, int64_t *id_out)
+/* An event between submission and commit. */
+typedef struct pending {
+    rp_hub_t *hub;
+    rp_event_type_t type;
+    json_t *ev;
+    char *json; /* malloc'd by jansson */
+    size_t len;
+    int64_t id;
+    rp_hub_done_cb done;
+    void *ud;
+} pending_t;
+
+/* The event is durable (or the hub has no store): apply, keep, broadcast, wake, complete. */
+static void commit_event(pending_t *pe)
+{
+    rp_hub_t *hub = pe->hub;
+    int64_t ts = json_integer_value(json_object_get(pe->ev, "_ts_ms"));
+    json_object_del(pe->ev, "_ts_ms");
+    rp_hub_state_apply(&hub->state, pe->type, pe->ev, ts);
+    hub->events_in[pe->type]++;
+    if (pe->id > hub->committed)
+        hub->committed = pe->id;
+    hist_push(hub, pe->id, pe->type, pe->json, pe->len, pe->ev);
+    fan_out(hub, pe->type, pe->ev, pe->json, pe->len, pe->id);
+    schedule_wake(hub);
+    json_decref(pe->ev);
+    if (pe->done)
+        pe->done(pe->ud, 0, pe->id);
+    rp_free(pe);
+}
+
+static void on_stored(void *ud, int status)
+{
+    pending_t *pe = ud;
+    pe->hub->in_flight--;
+    if (status == 0) {
+        commit_event(pe);
+        return;
+    }
+    pe->hub->store_failures++;
+    if (pe->done)
+        pe->done(pe->ud, status, pe->id);
+    free(pe->json);
+    json_decref(pe->ev);
+    rp_free(pe);
+}
+
+int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud)
 {
     int t = rp_event_validate(in, err);
     if (t < 0) {
@@ -194,27 +248,50 @@ int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, int64_
     int64_t ts = now_ms();
     int64_t id = hub->next_id;
     json_t *ev = rp_event_normalize(in, id, ts);
-    if (ev == NULL)
-        return UV_ENOMEM;
-    size_t len;
-    char *json = rp_json_dump(ev, &len);
-    if (json == NULL || rp_hub_state_apply(&hub->state, (rp_event_type_t)t, ev, ts) < 0) {
+    pending_t *pe = rp_calloc(1, sizeof(*pe));
+    size_t len = 0;
+    char *json = ev ? rp_json_dump(ev, &len) : NULL;
+    if (json == NULL || pe == NULL) {
         free(json);
+        rp_free(pe);
         json_decref(ev);
         return UV_ENOMEM;
     }
     hub->next_id++;
-    hub->events_in[t]++;
-    hist_push(hub, id, (rp_event_type_t)t, json, len, ev);
-    fan_out(hub, (rp_event_type_t)t, ev, json, len, id);
-    json_decref(ev);
-    schedule_wake(hub);
-    if (id_out)
-        *id_out = id;
+    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, len, id, done, ud};
+    /* The state needs the time as a number; it travels with the event until commit. */
+    json_object_set_new(ev, "_ts_ms", json_integer(ts));
+    if (hub->store == NULL) {
+        commit_event(pe);
+        return 0;
+    }
+    const json_t *f = json_object_get(ev, "file");
+    rp_store_event_t se = {
+        .id = id,
+        .ts_ms = ts,
+        .type = rp_event_type_name((rp_event_type_t)t),
+        .pipeline_id = json_string_value(json_object_get(ev, "pipeline_id")),
+        .pipeline_type = json_string_value(json_object_get(ev, "pipeline_type")),
+        .file_id = json_string_value(json_object_get(f, "id")),
+        .file_name = json_string_value(json_object_get(f, "name")),
+        .file_hash = json_string_value(json_object_get(f, "hash")),
+        .json = json,
+        .json_len = len,
+    };
+    int rc = hub->store->ops->append(hub->store, &se, on_stored, pe);
+    if (rc < 0) {
+        free(json);
+        json_decref(ev);
+        rp_free(pe);
+        return rc;
+    }
+    hub->in_flight++;
     return 0;
 }
 
 /* ---- Socket.IO: subscriptions and producers ---- */
+
+static void persist_session(rp_hub_t *hub, rp_sio_socket_t *s);
 
 static json_t *snapshot(rp_hub_t *hub, const char *id, const char *type)
 {
@@ -322,6 +399,7 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         snprintf(offset, sizeof(offset), "%lld", (long long)v);
         int n = snprintf(args, sizeof(args), "{\"version\":%lld}", (long long)v);
         rp_sio_emit_offset(s, "sync", args, (size_t)n, offset);
+        persist_session(hub, s);
     }
 }
 
@@ -374,6 +452,7 @@ static void on_unsubscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *u
     else
         snprintf(room, sizeof(room), "all");
     rp_sio_leave(s, room, strlen(room));
+    persist_session(hub, s);
     ack_json(s, ev->ack_id, json_pack("{s:b,s:s}", "ok", 1, "room", room));
     json_decref(filter);
 }
@@ -382,6 +461,27 @@ static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     (void)ud;
     ack_json(s, ev->ack_id, json_pack("{s:I}", "time", (json_int_t)now_ms()));
+}
+
+/* A producer's event on /pipeline: the Socket.IO event name is the event type. */
+/* Where to send a producer's ack once its event is stored: the socket may be gone by then,
+ * so keep its id, not the pointer. */
+typedef struct ack_ctx {
+    rp_sio_nsp_t *nsp;
+    char sid[21];
+    int64_t ack_id;
+} ack_ctx_t;
+
+static void on_produced(void *ud, int status, int64_t id)
+{
+    ack_ctx_t *a = ud;
+    rp_sio_socket_t *s = rp_sio_nsp_socket(a->nsp, a->sid);
+    if (s)
+        ack_json(s, a->ack_id,
+                 status == 0 ? json_pack("{s:I}", "id", (json_int_t)id)
+                             : json_pack("{s:s,s:s}", "error", "store unavailable", "rule",
+                                         "the event was not stored; send it again"));
+    rp_free(a);
 }
 
 /* A producer's event on /pipeline: the Socket.IO event name is the event type. */
@@ -408,12 +508,17 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         json_decref(in);
         return;
     }
-    int64_t id;
-    int rc = rp_hub_ingest(hub, in, &err, &id);
-    if (rc == 0)
-        ack_json(s, ev->ack_id, json_pack("{s:I}", "id", (json_int_t)id));
-    else
+    ack_ctx_t *a = NULL;
+    if (ev->ack_id >= 0 && (a = rp_calloc(1, sizeof(*a))) != NULL) {
+        a->nsp = s->nsp;
+        memcpy(a->sid, s->id, sizeof(a->sid));
+        a->ack_id = ev->ack_id;
+    }
+    int rc = rp_hub_ingest(hub, in, &err, a ? on_produced : NULL, a);
+    if (rc < 0) {
+        rp_free(a);
         ack_json(s, ev->ack_id, error_json(rc == -1 ? "invalid event" : "server error", rc == -1 ? &err : NULL));
+    }
     json_decref(in);
 }
 
@@ -479,9 +584,11 @@ static long long query_int(const rp_http_request_t *req, const char *key, long l
 static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed)
 {
     rp_eio_server_t *eio = hub->sio->eio;
-    json_t *j = json_pack("{s:s,s:b,s:b,s:s,s:I,s:{s:I,s:I,s:I}}", "status", "ok", "websocket",
-                          (eio->cfg.transports & RP_EIO_WEBSOCKET) != 0, "polling",
-                          (eio->cfg.transports & RP_EIO_POLLING) != 0, "store", "memory", "version",
+    int store_ok = hub->store == NULL || hub->store->ops->healthy(hub->store);
+    json_t *j = json_pack("{s:s,s:b,s:b,s:{s:s,s:b},s:I,s:{s:I,s:I,s:I}}", "status", store_ok ? "ok" : "degraded",
+                          "websocket", (eio->cfg.transports & RP_EIO_WEBSOCKET) != 0, "polling",
+                          (eio->cfg.transports & RP_EIO_POLLING) != 0, "store", "kind",
+                          hub->store ? hub->store->ops->kind(hub->store) : "memory", "ok", store_ok, "version",
                           (json_int_t)rp_hub_version(hub), "sessions", "websocket",
                           (json_int_t)eio->n_websocket, "polling", (json_int_t)eio->n_polling,
                           "connections", (json_int_t)hub->net->nconns);
@@ -513,7 +620,7 @@ static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed)
                                                    (json_int_t)inflight));
         json_decref(snap);
     }
-    respond_json(hub, hc, 200, j, NULL);
+    respond_json(hub, hc, store_ok ? 200 : 503, j, NULL);
 }
 
 static json_t *events_since(rp_hub_t *hub, int64_t since, int *reset)
@@ -631,6 +738,59 @@ static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
     rp_list_push(&hub->waiters, &w->node);
 }
 
+/* A POST /api/events whose events are being stored: answered when the last one is. */
+typedef struct post {
+    rp_hub_t *hub;
+    rp_http_conn_t *hc; /* NULL once the client went away */
+    json_t *ids;
+    size_t remaining;
+    int batch;
+    int failed;
+} post_t;
+
+static void post_abort(rp_http_conn_t *hc)
+{
+    post_t *po = hc->data;
+    if (po)
+        po->hc = NULL;
+    hc->data = NULL;
+}
+
+static void on_posted(void *ud, int status, int64_t id)
+{
+    post_t *po = ud;
+    if (id >= 0 && status < 0) {
+        /* The slot holds the id the event was given at submission: clear it. */
+        size_t i;
+        json_t *v;
+        json_array_foreach(po->ids, i, v)
+        {
+            if (json_integer_value(v) == id)
+                json_array_set_new(po->ids, i, json_null());
+        }
+        po->failed = 1;
+    }
+    if (--po->remaining > 0)
+        return;
+    rp_http_conn_t *hc = po->hc;
+    if (hc) {
+        hc->on_abort = NULL;
+        hc->data = NULL;
+        if (po->failed) {
+            json_t *j = json_pack("{s:s,s:s,s:O}", "error", "store unavailable", "rule",
+                                  "events with a null id were not stored; send them again", "ids", po->ids);
+            respond_json(po->hub, hc, 503, j, "Retry-After: 1\r\n");
+        } else {
+            respond_json(po->hub, hc, 200,
+                         po->batch ? json_pack("{s:O}", "ids", po->ids)
+                                   : json_pack("{s:O}", "id", json_array_get(po->ids, 0)),
+                         NULL);
+        }
+    }
+    json_decref(po->ids);
+    rp_free(po);
+}
+
 static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
 {
     size_t ctl;
@@ -674,18 +834,93 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
             return;
         }
     }
-    json_t *ids = json_array();
+    post_t *po = rp_calloc(1, sizeof(*po));
+    if (po == NULL || (po->ids = json_array()) == NULL) {
+        rp_free(po);
+        respond_error(hub, hc, 500, "out of memory", NULL, -1);
+        json_decref(body);
+        return;
+    }
+    po->hub = hub;
+    po->hc = hc;
+    po->batch = batch;
+    po->remaining = n + 1; /* +1 until every event is submitted */
+    hc->data = po;
+    hc->on_abort = post_abort;
     for (size_t i = 0; i < n; i++) {
         rp_event_error_t err;
-        int64_t id;
-        if (rp_hub_ingest(hub, batch ? json_array_get(body, i) : body, &err, &id) == 0)
-            json_array_append_new(ids, json_integer(id));
+        int64_t id = hub->next_id; /* the id this event gets if it is accepted */
+        json_array_append_new(po->ids, json_integer(id));
+        if (rp_hub_ingest(hub, batch ? json_array_get(body, i) : body, &err, on_posted, po) < 0) {
+            json_array_set_new(po->ids, i, json_null());
+            po->failed = 1;
+            po->remaining--;
+        }
     }
-    json_t *j = batch ? json_pack("{s:o}", "ids", ids) : json_pack("{s:O}", "id", json_array_get(ids, 0));
-    if (!batch)
-        json_decref(ids);
-    respond_json(hub, hc, 200, j, NULL);
     json_decref(body);
+    on_posted(po, 0, -1); /* drops the +1 */
+}
+
+/* A held request answered by a store read. */
+typedef struct rows_ctx {
+    rp_hub_t *hub;
+    rp_http_conn_t *hc; /* NULL once the client went away */
+    int limit;
+    int paged; /* history: add next_before */
+    const char *key; /* the member the rows go in */
+} rows_ctx_t;
+
+static void rows_abort(rp_http_conn_t *hc)
+{
+    rows_ctx_t *rc = hc->data;
+    if (rc)
+        rc->hc = NULL;
+    hc->data = NULL;
+}
+
+static void on_rows(void *ud, int status, const char *json, size_t len)
+{
+    rows_ctx_t *rc = ud;
+    rp_http_conn_t *hc = rc->hc;
+    if (hc) {
+        hc->on_abort = NULL;
+        hc->data = NULL;
+        json_t *arr = status == 0 ? json_loadb(json, len, 0, NULL) : NULL;
+        if (arr == NULL) {
+            respond_error(rc->hub, hc, 503, "store unavailable", NULL, -1);
+        } else {
+            json_t *j = json_pack("{s:o}", rc->key ? rc->key : "events", arr);
+            size_t n = json_array_size(arr);
+            if (j && rc->paged && (int)n == rc->limit && n > 0)
+                json_object_set(j, "next_before", json_object_get(json_array_get(arr, n - 1), "id"));
+            respond_json(rc->hub, hc, 200, j, NULL);
+        }
+    }
+    rp_free(rc);
+}
+
+static void get_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    char pid[160];
+    if (rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid)) < 0) {
+        respond_error(hub, hc, 400, "use ?pipeline=ID", NULL, -1);
+        return;
+    }
+    if (hub->store == NULL) {
+        respond_error(hub, hc, 404, "the file registry needs a store (--store)", NULL, -1);
+        return;
+    }
+    rows_ctx_t *rc = rp_calloc(1, sizeof(*rc));
+    if (rc == NULL || hub->store->ops->files(hub->store, pid, on_rows, rc) < 0) {
+        rp_free(rc);
+        respond_error(hub, hc, 500, "out of memory", NULL, -1);
+        return;
+    }
+    rc->hub = hub;
+    rc->hc = hc;
+    rc->key = "files";
+    hc->data = rc;
+    hc->on_abort = rows_abort;
 }
 
 static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
@@ -697,6 +932,22 @@ static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
     long long limit = query_int(req, "limit", 100);
     if (pl < 0 || fl == RP_ETOOBIG || fl == RP_EPROTO || before == -2 || limit <= 0 || limit > 1000) {
         respond_error(hub, hc, 400, "use ?pipeline=ID[&file=FID][&before=EVENT_ID][&limit=1..1000]", NULL, -1);
+        return;
+    }
+    if (hub->store) {
+        rows_ctx_t *rc = rp_calloc(1, sizeof(*rc));
+        if (rc && hub->store->ops->history(hub->store, pid, fl >= 0 ? fid : NULL, before >= 0 ? before : 0,
+                                           (int)limit, on_rows, rc) == 0) {
+            rc->hub = hub;
+            rc->hc = hc;
+            rc->limit = (int)limit;
+            rc->paged = 1;
+            hc->data = rc;
+            hc->on_abort = rows_abort;
+            return;
+        }
+        rp_free(rc);
+        respond_error(hub, hc, 500, "out of memory", NULL, -1);
         return;
     }
     json_t *arr = json_array();
@@ -854,6 +1105,10 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
             respond_error(hub, hc, 405, "use GET or POST", NULL, -1);
         return 1;
     }
+    if (path_is(req, "/api/files")) {
+        get_files(hub, hc, req);
+        return 1;
+    }
     if (path_is(req, "/api/failures")) {
         char pid[160];
         long pl = rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid));
@@ -876,7 +1131,7 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
 static void synthesize(rp_hub_t *hub, json_t *ev)
 {
     rp_event_error_t err;
-    if (ev && rp_hub_ingest(hub, ev, &err, NULL) == 0)
+    if (ev && rp_hub_ingest(hub, ev, &err, NULL, NULL) == 0)
         hub->synthetic++;
     else if (ev)
         RP_LOG_ERROR("hub", "synthetic event refused: %s %s", err.field, err.rule);
@@ -966,13 +1221,114 @@ static void on_tick(void *ud)
     }
 }
 
-rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg)
+/* ---- the store: replay at start, recovery sessions, retention ---- */
+
+static void on_replayed(void *ud, const rp_store_event_t *se)
+{
+    rp_hub_t *hub = ud;
+    int t = rp_event_type_parse(se->type, strlen(se->type));
+    json_t *ev = json_loadb(se->json, se->json_len, 0, NULL);
+    char *copy = malloc(se->json_len + 1);
+    if (t < 0 || ev == NULL || copy == NULL) {
+        RP_LOG_ERROR("hub", "event %lld in the store cannot be read; skipped", (long long)se->id);
+        json_decref(ev);
+        free(copy);
+        return;
+    }
+    memcpy(copy, se->json, se->json_len);
+    copy[se->json_len] = '\0';
+    rp_hub_state_apply(&hub->state, (rp_event_type_t)t, ev, se->ts_ms);
+    hist_push(hub, se->id, (rp_event_type_t)t, copy, se->json_len, ev);
+    json_decref(ev);
+    if (se->id >= hub->next_id)
+        hub->next_id = se->id + 1;
+    if (se->id > hub->committed)
+        hub->committed = se->id;
+}
+
+static void on_session_loaded(void *ud, const rp_store_session_t *ss)
+{
+    rp_hub_t *hub = ud;
+    rp_sio_nsp_t *nsp = rp_sio_server_find(hub->sio, ss->nsp, strlen(ss->nsp));
+    json_t *rooms = json_loads(ss->rooms, 0, NULL);
+    if (nsp && nsp->recovery && json_is_array(rooms)) {
+        const char *names[256];
+        size_t n = 0, i;
+        json_t *r;
+        json_array_foreach(rooms, i, r)
+        {
+            if (json_is_string(r) && n < 256)
+                names[n++] = json_string_value(r);
+        }
+        rp_sio_save_session(nsp, ss->pid, ss->sid, names, n, hub->cfg.recovery_window_ms);
+    }
+    json_decref(rooms);
+}
+
+static void collect_room(const char *room, size_t len, void *ud)
+{
+    json_array_append_new(ud, json_stringn(room, len));
+}
+
+/* Records s's session in the store: its rooms now (expires 0: connected), so a client can
+ * resume it even after the hub is killed. */
+static void persist_session(rp_hub_t *hub, rp_sio_socket_t *s)
+{
+    if (hub->store == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0')
+        return;
+    json_t *rooms = json_array();
+    rp_sio_socket_rooms(s, collect_room, rooms);
+    char *text = rooms ? json_dumps(rooms, JSON_COMPACT) : NULL;
+    if (text) {
+        rp_store_session_t ss = {s->pid, s->nsp->name, s->id, text, 0};
+        hub->store->ops->session_put(hub->store, &ss);
+    }
+    free(text);
+    json_decref(rooms);
+}
+
+static void on_viewer_connection(rp_sio_socket_t *s, const char *auth, size_t auth_len, void *ud)
+{
+    (void)auth;
+    (void)auth_len;
+    if (s->recovered)
+        persist_session(ud, s);
+}
+
+static void on_viewer_disconnect(rp_sio_socket_t *s, const char *reason, void *ud)
+{
+    rp_hub_t *hub = ud;
+    if (hub->store == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0')
+        return;
+    if (rp_sio_reason_recoverable(reason)) {
+        /* Kept for the window: rooms as last recorded, now with an expiry. */
+        rp_store_session_t ss = {s->pid, s->nsp->name, s->id, NULL, now_ms() + hub->cfg.recovery_window_ms};
+        hub->store->ops->session_put(hub->store, &ss);
+    } else {
+        hub->store->ops->session_del(hub->store, s->pid);
+    }
+}
+
+static void on_prune(uv_timer_t *t)
+{
+    rp_hub_t *hub = t->data;
+    int64_t cutoff = hub->cfg.retain_days > 0 ? now_ms() - (int64_t)(hub->cfg.retain_days * 86400000.0) : 0;
+    hub->store->ops->prune(hub->store, hub->cfg.retain_events, cutoff);
+}
+
+rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg,
+                     rp_store_t *store, char *err, size_t errlen)
 {
     rp_hub_t *hub = rp_calloc(1, sizeof(*hub));
-    if (hub == NULL)
+    if (hub == NULL) {
+        snprintf(err, errlen, "out of memory");
+        if (store)
+            store->ops->close(store);
         return NULL;
+    }
     hub->sio = sio;
     hub->net = net;
+    hub->store = store;
     hub->cfg = *cfg;
     hub->next_id = 1;
     rp_hub_state_init(&hub->state);
@@ -982,10 +1338,7 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     hub->ring = rp_calloc(hub->ring_cap, sizeof(*hub->ring));
     hub->nsp_pipeline = rp_sio_server_of(sio, "/pipeline");
     hub->nsp_root = rp_sio_server_of(sio, "/");
-    if (cfg->recovery) {
-        rp_sio_nsp_set_recovery(hub->nsp_pipeline, &hub_recovery, hub);
-        rp_sio_nsp_set_recovery(hub->nsp_root, &hub_recovery, hub);
-    }
+    snprintf(err, errlen, "out of memory");
     if (hub->ring == NULL || hub->state.failure_groups == NULL || setup_nsp(hub, hub->nsp_pipeline, 1) < 0 ||
         setup_nsp(hub, hub->nsp_root, 0) < 0)
         goto fail;
@@ -993,9 +1346,33 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
         rp_sio_nsp_t *nsp = rp_sio_server_of(sio, cfg->type_namespaces[i]);
         if (setup_nsp(hub, nsp, 0) < 0)
             goto fail;
-        if (cfg->recovery)
-            rp_sio_nsp_set_recovery(nsp, &hub_recovery, hub);
         hub->type_nsps[hub->ntype_nsps++] = nsp;
+    }
+    rp_sio_nsp_t *viewers[2 + MAX_TYPE_NSPS] = {hub->nsp_pipeline, hub->nsp_root};
+    size_t nviewers = 2;
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        viewers[nviewers++] = hub->type_nsps[i];
+    for (size_t i = 0; cfg->recovery && i < nviewers; i++) {
+        rp_sio_nsp_set_recovery(viewers[i], &hub_recovery, hub);
+        rp_sio_nsp_on_connection(viewers[i], on_viewer_connection, hub);
+        rp_sio_nsp_on_disconnect(viewers[i], on_viewer_disconnect, hub);
+    }
+    if (store) {
+        int64_t t0 = now_ms();
+        if (store->ops->replay(store, 0, on_replayed, hub) < 0 ||
+            store->ops->sessions(store, t0, on_session_loaded, hub) < 0) {
+            snprintf(err, errlen, "cannot read the store");
+            goto fail;
+        }
+        RP_LOG_INFO("hub", "rebuilt %zu pipelines from %lld events in the %s store in %lld ms",
+                    hub->state.npipelines, (long long)hub->committed, store->ops->kind(store),
+                    (long long)(now_ms() - t0));
+        uv_timer_init(net->loop, &hub->prune_timer);
+        hub->prune_timer.data = hub;
+        if (cfg->retain_events > 0 || cfg->retain_days > 0) {
+            uv_timer_start(&hub->prune_timer, on_prune, 1000, 60000);
+            uv_unref((uv_handle_t *)&hub->prune_timer);
+        }
     }
     uv_timer_init(net->loop, &hub->check_timer);
     uv_timer_init(net->loop, &hub->beat_timer);
@@ -1007,8 +1384,14 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     rp_net_on_tick(net, on_tick, hub);
     return hub;
 fail:
+    for (size_t i = 0; i < hub->ring_len; i++) {
+        free(hist_at(hub, i)->json);
+        rp_free(hist_at(hub, i)->file_id);
+    }
     rp_free(hub->ring);
     rp_hub_state_deinit(&hub->state);
+    if (store)
+        store->ops->close(store);
     rp_free(hub);
     return NULL;
 }
@@ -1016,12 +1399,19 @@ fail:
 static void on_timer_closed(uv_handle_t *h)
 {
     rp_hub_t *hub = h->data;
-    if (++hub->closing == 2)
+    if (--hub->closing == 0)
         rp_free(hub);
 }
 
 void rp_hub_free(rp_hub_t *hub)
 {
+    /* The store first: its last completions still apply and broadcast through the hub. */
+    if (hub->store) {
+        hub->store->ops->close(hub->store);
+        hub->store = NULL;
+        hub->closing++;
+        uv_close((uv_handle_t *)&hub->prune_timer, on_timer_closed);
+    }
     while (!rp_list_empty(&hub->waiters))
         waiter_finish(rp_container_of(hub->waiters.next, waiter_t, node));
     rp_net_off_tick(hub->net, on_tick, hub);
@@ -1032,6 +1422,7 @@ void rp_hub_free(rp_hub_t *hub)
     }
     rp_free(hub->ring);
     rp_hub_state_deinit(&hub->state);
+    hub->closing += 2;
     uv_close((uv_handle_t *)&hub->check_timer, on_timer_closed);
     uv_close((uv_handle_t *)&hub->beat_timer, on_timer_closed);
 }

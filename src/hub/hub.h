@@ -8,6 +8,7 @@
 #include "hub/event.h"
 #include "hub/state.h"
 #include "sio/server.h"
+#include "store/store.h"
 
 /* The pipeline status hub: what makes ragpulse more than a protocol server.
  *
@@ -36,6 +37,9 @@ typedef struct rp_hub_config {
     size_t max_batch;             /* events in one POST /api/events, default 1000 */
     uint32_t max_wait_s;          /* longest long-poll, default 60 */
     int recovery;                 /* connection-state recovery on the viewer namespaces */
+    uint32_t recovery_window_ms;  /* how long a dropped session is kept (sio's window) */
+    int64_t retain_events;        /* keep at most this many events in the store (0: all) */
+    double retain_days;           /* and none older (0: no limit) */
 } rp_hub_config_t;
 
 void rp_hub_config_defaults(rp_hub_config_t *cfg);
@@ -43,17 +47,27 @@ void rp_hub_config_defaults(rp_hub_config_t *cfg);
 typedef struct rp_hub rp_hub_t;
 
 /* Creates the hub on sio's server: namespaces /pipeline, /, and the type namespaces, their
- * handlers, and timers. Returns NULL on failure. */
-rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg);
-/* Stops timers, answers held requests, frees everything (run the loop afterwards). */
+ * handlers, and timers. With a store (taken over; NULL keeps events in memory only), the
+ * state, history and recovery sessions are rebuilt from it first, every event is committed
+ * before it is applied, broadcast and acked, and history reads come from it. Returns NULL
+ * on failure (err says why). */
+rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg,
+                     rp_store_t *store, char *err, size_t errlen);
+/* Finishes the store's queued writes, stops timers, answers held requests, frees everything
+ * (run the loop afterwards). */
 void rp_hub_free(rp_hub_t *hub);
 /* Serves the hub's HTTP routes; returns 1 if req was one of them. */
 int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req);
 
-/* Validates and accepts one producer event (the caller keeps its reference to `in`).
- * Returns 0 and the assigned id, or -1 with err filled (nothing stored or sent), or
- * UV_ENOMEM. */
-int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, int64_t *id);
+/* Completion of an accepted event: status 0 once it is stored (and applied, broadcast), or
+ * negative when the store could not take it (nothing was applied or sent). */
+typedef void (*rp_hub_done_cb)(void *ud, int status, int64_t id);
+
+/* Validates one producer event (the caller keeps its reference to `in`) and submits it.
+ * Returns 0 (done runs later, or before this returns without a store), -1 with err filled
+ * (refused: nothing stored or sent, done not called), or UV_ENOMEM. */
+int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done,
+                  void *ud);
 
 /* The id of the newest event (0 before any). */
 int64_t rp_hub_version(const rp_hub_t *hub);

@@ -39,11 +39,12 @@ static int event_payload_ok(const char *data, size_t len)
         rp_buf_t dec;
         rp_buf_init(&dec, 64);
         if (memchr(el, '\\', el_len)) {
-            if (rp_json_string_decode(el, el_len, &dec) < 0) {
-                /* The JSON was validated: only the 64-byte limit can fail, and no reserved
-                 * name is that long. */
+            int rc = rp_json_string_decode(el, el_len, &dec);
+            if (rc < 0) {
+                /* Past the 64-byte limit: longer than any reserved name, fine. Anything else
+                 * (out of memory) refuses the packet rather than guess. */
                 rp_buf_deinit(&dec);
-                return 1;
+                return rc == RP_ETOOBIG;
             }
             name = dec.data ? dec.data : "";
             nlen = dec.len;

@@ -460,7 +460,7 @@ static void on_saved_expired(rp_timerq_node_t *n)
     saved_free(sv->nsp->srv, sv);
 }
 
-static int recoverable(const char *reason)
+int rp_sio_reason_recoverable(const char *reason)
 {
     static const char *const reasons[] = {"transport close", "transport error", "ping timeout",
                                           "forced close", "server shutdown"};
@@ -468,6 +468,41 @@ static int recoverable(const char *reason)
         if (strcmp(reason, reasons[i]) == 0)
             return 1;
     return 0;
+}
+
+int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, const char *const *rooms,
+                        size_t nrooms, uint32_t ttl_ms)
+{
+    rp_sio_server_t *srv = nsp->srv;
+    if (strlen(pid) != 20 || strlen(sid) != 20 || rp_map_get(&srv->saved, pid, 20))
+        return RP_EPROTO;
+    saved_t *sv = rp_calloc(1, sizeof(*sv));
+    if (sv == NULL || (sv->rooms = rp_calloc(nrooms ? nrooms : 1, sizeof(*sv->rooms))) == NULL) {
+        rp_free(sv);
+        return UV_ENOMEM;
+    }
+    memcpy(sv->pid, pid, 21);
+    memcpy(sv->sid, sid, 21);
+    sv->nsp = nsp;
+    for (size_t i = 0; i < nrooms; i++) {
+        char *r = rp_strndup(rooms[i], strlen(rooms[i]));
+        if (r)
+            sv->rooms[sv->nrooms++] = r;
+    }
+    sv->entry.key = sv->pid;
+    sv->entry.keylen = 20;
+    rp_timerq_node_init(&sv->expiry);
+    rp_map_put(&srv->saved, &sv->entry);
+    /* The queue's delay is the configured window: a shorter ttl expires at the window. */
+    (void)ttl_ms;
+    rp_timerq_push(&srv->recoveryq, &sv->expiry);
+    return 0;
+}
+
+rp_sio_socket_t *rp_sio_nsp_socket(rp_sio_nsp_t *nsp, const char *id)
+{
+    rp_sio_socket_t *s = socket_find(nsp, id, strlen(id));
+    return s && s->connected ? s : NULL;
 }
 
 /* Keeps s's session for the recovery window (best effort: out of memory just forgets it). */
@@ -506,7 +541,7 @@ static void socket_remove(rp_sio_socket_t *s, const char *reason)
     rp_sio_nsp_t *nsp = s->nsp;
     if (!s->connected)
         return;
-    if (nsp->recovery && s->pid[0] && recoverable(reason))
+    if (nsp->recovery && s->pid[0] && rp_sio_reason_recoverable(reason))
         save_session(s);
     s->connected = 0;
     rp_list_unlink(&s->client_node);

@@ -196,6 +196,15 @@ void rp_sio_nsp_on_connection(rp_sio_nsp_t *nsp, rp_sio_connection_cb cb, void *
 void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *ud);
 /* Turns connection-state recovery on for nsp (rec NULL: off). */
 void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, void *ud);
+/* Recovery sessions kept elsewhere (a durable store): puts a session back so a client can
+ * resume it within ttl_ms. Returns 0 or UV_ENOMEM. */
+int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, const char *const *rooms,
+                        size_t nrooms, uint32_t ttl_ms);
+/* True for the disconnect reasons after which a session is kept for recovery. */
+int rp_sio_reason_recoverable(const char *reason);
+/* The connected socket of nsp with that id, or NULL (for completions that outlive a
+ * callback: keep the id, not the pointer). */
+rp_sio_socket_t *rp_sio_nsp_socket(rp_sio_nsp_t *nsp, const char *id);
 /* Emits to one socket with an offset as last argument (recovery on), e.g. a first offset right
  * after connect so a client that has seen no broadcast yet can recover. */
 int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,

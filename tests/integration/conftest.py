@@ -47,8 +47,12 @@ class Server:
             cmd = [exe] + (['serve'] if product else []) + args
         self.cmd = cmd
         self.stderr_lines = []
+        # `ragpulse serve` keeps its events in ./ragpulse.db unless told otherwise: tests get
+        # a memory store (no file, no state shared between tests) unless they pass --store.
+        env = dict(os.environ)
+        env.setdefault('RAGPULSE_STORE', 'memory')
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, errors='replace')
+                                     stderr=subprocess.PIPE, text=True, errors='replace', env=env)
         lines = queue.Queue()
 
         def read_stdout():

@@ -86,7 +86,10 @@ export async function startServer(args = [], { product = false, timeoutMs = 1000
     }
     argv = product ? ['serve', ...fullArgs] : fullArgs;
   }
-  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // `ragpulse serve` keeps its events in ./ragpulse.db unless told otherwise: tests get a
+  // memory store (no file, no state shared between tests) unless they pass --store.
+  const env = { ...process.env, RAGPULSE_STORE: process.env.RAGPULSE_STORE ?? 'memory' };
+  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
   live.add(proc);
   let stderr = '';
   let stdout = '';

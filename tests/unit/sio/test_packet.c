@@ -268,13 +268,14 @@ static void refuses_reserved_event_names(void **state)
 static void refuses_reserved_event_names_spelled_with_escapes(void **state)
 {
     (void)state;
-    /* BUG: src/sio/packet.c event_payload_ok() compares the raw JSON text of the event name
+    /* Regression (BUG found by this test, fixed in e36a78b): src/sio/packet.c
+     * event_payload_ok() compared the raw JSON text of the event name
      * with the reserved names, so a name spelled with a JSON escape gets through:
      * 42["\u0063onnect"] decodes (rc 0) although its name is "connect". socket.io-parser
      * checks the JSON.parse'd value and refuses it ("invalid payload"); sio/server.c
      * handle_event() then decodes the name with rp_json_string_decode and dispatches an
      * event literally named "connect" / "disconnect" to the application. Expected
-     * RP_EPROTO; actual 0. */
+     * RP_EPROTO; was 0. */
     static const char *const bad[] = {
         "42[\"\\u0063onnect\"]",
         "42[\"disconnec\\u0074\"]",
@@ -313,15 +314,46 @@ static void refuses_attachment_counts_over_the_limit(void **state)
     free(keep);
 }
 
+static void refuses_escaped_reserved_names_without_memory(void **state)
+{
+    (void)state;
+    /* BUG (low severity): src/sio/packet.c event_payload_ok() (as fixed in e36a78b) decodes an
+     * escaped event name into a heap rp_buf and, when rp_json_string_decode fails, returns 1
+     * ("ok") on the assumption that "only the 64-byte limit can fail". An allocation failure
+     * fails too (UV_ENOMEM), so under memory pressure 42["\u0063onnect"] is accepted: with
+     * rp_alloc_fail_at(1) the decode returns 0 instead of refusing the packet. The check
+     * fails open; expected: never 0 for a reserved name (RP_EPROTO, or an error). */
+    static const char *const bad[] = {"42[\"\\u0063onnect\"]", "42[\"disconnec\\u0074\"]"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        for (unsigned long n = 1;; n++) {
+            rp_sio_packet_t p;
+            char *keep;
+            rp_alloc_fail_at(n);
+            int rc = decode_eio(bad[i], MAX_ATT, &p, &keep);
+            int failed = rp_alloc_failed();
+            rp_alloc_fail_at(0);
+            free(keep);
+            if (rc == 0) {
+                print_error("accepted %s with allocation %lu failing\n", bad[i], n);
+                fail();
+            }
+            if (!failed)
+                break;
+            assert_true(n < 16);
+        }
+    }
+}
+
 static void refuses_zero_attachment_count(void **state)
 {
     (void)state;
-    /* BUG (low severity): src/sio/packet.c rp_sio_packet_decode() accepts an attachment count
+    /* Regression (BUG found by this test, fixed in e36a78b; low severity):
+     * src/sio/packet.c rp_sio_packet_decode() accepted an attachment count
      * of 0 ("50-[\"x\"]" decodes as a BINARY_EVENT with 0 attachments). sio/packet.h says
      * the decoder follows socket.io-parser, which refuses it ("Illegal attachments":
      * `if (!isInteger(n) || n < 1)` in socket.io-parser 4.2.x decodeString). The check at
      * fault is `if (i == start || i >= n || s[i] != '-' || att > max_attachments)`, which
-     * has no `att == 0` case. Expected RP_EPROTO; actual 0. */
+     * had no `att == 0` case. Expected RP_EPROTO; was 0. */
     static const char *const bad[] = {"50-[\"x\"]", "60-[]", "500-/admin,[\"x\"]"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         rp_sio_packet_t p;
@@ -570,6 +602,7 @@ int main(void)
         cmocka_unit_test(refuses_reserved_event_names),
         cmocka_unit_test(refuses_reserved_event_names_spelled_with_escapes),
         cmocka_unit_test(refuses_attachment_counts_over_the_limit),
+        cmocka_unit_test(refuses_escaped_reserved_names_without_memory),
         cmocka_unit_test(refuses_zero_attachment_count),
         cmocka_unit_test(refuses_overlong_namespace_and_ack_id),
         cmocka_unit_test(decoder_never_reads_past_length),

@@ -567,13 +567,13 @@ static void accepts_message_of_exactly_max_size(void **state)
 static void ping_inside_fragmented_message_does_not_count_toward_max_message(void **state)
 {
     (void)state;
-    /* BUG: src/ws/frame.c parse(), the check
+    /* Regression (BUG found by this test, fixed in e36a78b): src/ws/frame.c parse(), the check
      *     if (f.len > r->max_message || r->message.len + f.len > r->max_message)
      * adds a control frame's length to the fragmented message being assembled. A ping
      * between fragments is not part of the message (RFC 6455 §5.4, §5.5), so a 10-byte
      * message with max_message 10 is refused with 1009 when a 5-byte ping arrives after
      * its first 8 bytes. Expected: PING "ping!" then TEXT "0123456789"; actual: RP_ETOOBIG,
-     * close code 1009. */
+     * close code 1009 (before the fix). */
     uint8_t in[64];
     size_t n = client_frame(in, 0, RP_WS_OP_TEXT, "01234567", 8);
     n += client_frame(in + n, 1, RP_WS_OP_PING, "ping!", 5);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_STORE_BACKEND_H
+#define RP_STORE_BACKEND_H
+
+#include <uv.h>
+
+#include "store/store.h"
+
+/* What a database needs to provide for the store worker (store/worker.c): blocking calls, all
+ * made from the worker thread except replay and sessions, which run at start before the
+ * thread exists. Each returns 0 or -1 (after recording why in the backend). */
+typedef struct rp_store_backend_ops {
+    const char *kind;
+    int (*connect)(void *b); /* (re)connects and creates the schema */
+    int (*begin)(void *b);
+    int (*commit)(void *b);
+    void (*rollback)(void *b);
+    int (*append)(void *b, const rp_store_event_t *ev);
+    int (*session_put)(void *b, const rp_store_session_t *s);
+    int (*session_del)(void *b, const char *pid);
+    int (*prune)(void *b, int64_t keep_events, int64_t older_than_ms, int64_t now_ms);
+    /* Appends a JSON array to out. */
+    int (*history)(void *b, const char *pipeline, const char *file, int64_t before, int limit,
+                   rp_buf_t *out);
+    int (*files)(void *b, const char *pipeline, rp_buf_t *out);
+    int (*replay)(void *b, int64_t after, void (*each)(void *ud, const rp_store_event_t *ev), void *ud);
+    int (*sessions)(void *b, int64_t now_ms, void (*each)(void *ud, const rp_store_session_t *s), void *ud);
+    const char *(*error)(void *b); /* the last failure, for logs */
+    void (*free)(void *b);         /* disconnects */
+} rp_store_backend_ops_t;
+
+/* Wraps a connected backend in the threaded, group-committing store. Returns NULL on
+ * out-of-memory (the backend is then freed). Loop thread. */
+rp_store_t *rp_store_worker_new(uv_loop_t *loop, const rp_store_backend_ops_t *ops, void *backend);
+
+/* The two backends. `path` is a file name; `url` a libpq connection string. Each connects
+ * (and creates its schema) before returning; NULL with a message in err on failure. */
+void *rp_store_sqlite_open(const char *path, char *err, size_t errlen);
+void *rp_store_pg_open(const char *url, char *err, size_t errlen);
+extern const rp_store_backend_ops_t rp_store_sqlite_ops;
+extern const rp_store_backend_ops_t rp_store_pg_ops;
+
+/* Opens the store a --store argument names: "sqlite:PATH", "postgres://...", "postgresql://...".
+ * Returns NULL with a message in err. */
+rp_store_t *rp_store_open(uv_loop_t *loop, const char *spec, char *err, size_t errlen);
+
+#endif

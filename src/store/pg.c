@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/* The PostgreSQL backend (libpq). Blocking calls, made from the store worker thread only, so
+ * the loop never waits on the server; a lost connection is noticed by a failed call and
+ * re-established by the worker before its next batch. The schema is created on first start.
+ * Existing deployments run on Supabase, which is PostgreSQL: any libpq URL works. */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+#include "util/alloc.h"
+
+typedef struct pg {
+    PGconn *conn;
+    char *url;
+    char err[512];
+} pg_t;
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS events ("
+    "  id BIGINT PRIMARY KEY, ts BIGINT NOT NULL, type TEXT NOT NULL,"
+    "  pipeline_id TEXT NOT NULL, pipeline_type TEXT NOT NULL, file_id TEXT, payload TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_pipeline ON events(pipeline_id, id);"
+    "CREATE INDEX IF NOT EXISTS events_file ON events(pipeline_id, file_id, id);"
+    "CREATE INDEX IF NOT EXISTS events_ts ON events(ts);"
+    "CREATE TABLE IF NOT EXISTS files ("
+    "  pipeline_id TEXT NOT NULL, file_id TEXT NOT NULL, name TEXT NOT NULL, hash TEXT,"
+    "  status TEXT NOT NULL, event_id BIGINT NOT NULL, updated BIGINT NOT NULL,"
+    "  PRIMARY KEY (pipeline_id, file_id));"
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    "  pid TEXT PRIMARY KEY, nsp TEXT NOT NULL, sid TEXT NOT NULL, rooms TEXT NOT NULL,"
+    "  expires BIGINT NOT NULL);";
+
+static int fail(pg_t *p, const PGresult *r)
+{
+    const char *m = r ? PQresultErrorMessage(r) : NULL;
+    if (m == NULL || *m == '\0')
+        m = p->conn ? PQerrorMessage(p->conn) : "not connected";
+    snprintf(p->err, sizeof(p->err), "postgres: %s", m);
+    size_t n = strlen(p->err);
+    while (n && (p->err[n - 1] == '\n' || p->err[n - 1] == ' '))
+        p->err[--n] = '\0';
+    return -1;
+}
+
+/* Runs sql with text parameters; returns the result (caller clears) or NULL after fail(). */
+static PGresult *run(pg_t *p, const char *sql, int n, const char *const *params, ExecStatusType want)
+{
+    if (p->conn == NULL) {
+        fail(p, NULL);
+        return NULL;
+    }
+    PGresult *r = n ? PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(p->conn, sql);
+    if (r == NULL || PQresultStatus(r) != want) {
+        fail(p, r);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int run_ok(pg_t *p, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = run(p, sql, n, params, PGRES_COMMAND_OK);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+static int pg_connect(void *b)
+{
+    pg_t *p = b;
+    if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
+        return 0;
+    if (p->conn)
+        PQfinish(p->conn);
+    p->conn = PQconnectdb(p->url);
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        fail(p, NULL);
+        PQfinish(p->conn);
+        p->conn = NULL;
+        return -1;
+    }
+    PGresult *r = PQexec(p->conn, "SET client_min_messages = warning");
+    PQclear(r);
+    return run_ok(p, schema, 0, NULL);
+}
+
+static int pg_begin(void *b)
+{
+    pg_t *p = b;
+    if (p->conn == NULL || PQstatus(p->conn) != CONNECTION_OK)
+        return fail(p, NULL);
+    return run_ok(p, "BEGIN", 0, NULL);
+}
+
+static int pg_commit(void *b)
+{
+    return run_ok(b, "COMMIT", 0, NULL);
+}
+
+static void pg_rollback(void *b)
+{
+    pg_t *p = b;
+    if (p->conn) {
+        PGresult *r = PQexec(p->conn, "ROLLBACK");
+        PQclear(r);
+    }
+}
+
+static const char *file_status(const char *type)
+{
+    if (strcmp(type, "file:completed") == 0)
+        return "completed";
+    if (strcmp(type, "file:failed") == 0)
+        return "failed";
+    return "processing";
+}
+
+static int pg_append(void *b, const rp_store_event_t *ev)
+{
+    pg_t *p = b;
+    char id[24], ts[24];
+    snprintf(id, sizeof(id), "%lld", (long long)ev->id);
+    snprintf(ts, sizeof(ts), "%lld", (long long)ev->ts_ms);
+    const char *params[] = {id, ts, ev->type, ev->pipeline_id, ev->pipeline_type, ev->file_id, ev->json};
+    if (run_ok(p, "INSERT INTO events (id, ts, type, pipeline_id, pipeline_type, file_id, payload)"
+                  " VALUES ($1,$2,$3,$4,$5,$6,$7)", 7, params) < 0)
+        return -1;
+    if (ev->file_id == NULL)
+        return 0;
+    const char *fp[] = {ev->pipeline_id, ev->file_id, ev->file_name, ev->file_hash, file_status(ev->type), id, ts};
+    return run_ok(p, "INSERT INTO files (pipeline_id, file_id, name, hash, status, event_id, updated)"
+                     " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (pipeline_id, file_id) DO UPDATE SET"
+                     " name = EXCLUDED.name, hash = COALESCE(EXCLUDED.hash, files.hash),"
+                     " status = EXCLUDED.status, event_id = EXCLUDED.event_id, updated = EXCLUDED.updated",
+                  7, fp);
+}
+
+static int pg_session_put(void *b, const rp_store_session_t *s)
+{
+    char exp[24];
+    snprintf(exp, sizeof(exp), "%lld", (long long)s->expires_ms);
+    if (s->rooms == NULL) {
+        const char *up[] = {exp, s->pid};
+        return run_ok(b, "UPDATE sessions SET expires = $1::bigint WHERE pid = $2", 2, up);
+    }
+    const char *params[] = {s->pid, s->nsp, s->sid, s->rooms, exp};
+    return run_ok(b, "INSERT INTO sessions (pid, nsp, sid, rooms, expires) VALUES ($1,$2,$3,$4,$5)"
+                     " ON CONFLICT (pid) DO UPDATE SET nsp = EXCLUDED.nsp, sid = EXCLUDED.sid,"
+                     " rooms = EXCLUDED.rooms, expires = EXCLUDED.expires",
+                  5, params);
+}
+
+static int pg_session_del(void *b, const char *pid)
+{
+    const char *params[] = {pid};
+    return run_ok(b, "DELETE FROM sessions WHERE pid = $1", 1, params);
+}
+
+static int pg_prune(void *b, int64_t keep, int64_t older_than_ms, int64_t now_ms)
+{
+    char v[24];
+    const char *params[] = {v};
+    if (keep > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)keep);
+        if (run_ok(b, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - $1::bigint", 1, params) < 0)
+            return -1;
+    }
+    if (older_than_ms > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)older_than_ms);
+        if (run_ok(b, "DELETE FROM events WHERE ts < $1::bigint", 1, params) < 0)
+            return -1;
+    }
+    snprintf(v, sizeof(v), "%lld", (long long)now_ms);
+    return run_ok(b, "DELETE FROM sessions WHERE expires > 0 AND expires < $1::bigint", 1, params);
+}
+
+static int json_rows(PGresult *r, rp_buf_t *out)
+{
+    rp_buf_append_char(out, '[');
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (i)
+            rp_buf_append_char(out, ',');
+        rp_buf_append(out, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+    }
+    rp_buf_append_char(out, ']');
+    PQclear(r);
+    return 0;
+}
+
+static int pg_history(void *b, const char *pipeline, const char *file, int64_t before, int limit, rp_buf_t *out)
+{
+    char bf[24], lim[16];
+    snprintf(bf, sizeof(bf), "%lld", (long long)(before > 0 ? before : INT64_MAX));
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[] = {pipeline, file, bf, lim};
+    PGresult *r = run(b,
+                      file ? "SELECT payload FROM events WHERE pipeline_id = $1 AND file_id = $2 AND id < $3::bigint"
+                             " ORDER BY id DESC LIMIT $4::int"
+                           : "SELECT payload FROM events WHERE pipeline_id = $1 AND $2::text IS NULL AND"
+                             " id < $3::bigint ORDER BY id DESC LIMIT $4::int",
+                      4, params, PGRES_TUPLES_OK);
+    return r ? json_rows(r, out) : -1;
+}
+
+static int pg_files(void *b, const char *pipeline, rp_buf_t *out)
+{
+    const char *params[] = {pipeline};
+    PGresult *r = run(b,
+                      "SELECT json_build_object('file_id', file_id, 'name', name, 'hash', hash, 'status', status,"
+                      " 'event_id', event_id, 'updated', updated)::text FROM files WHERE pipeline_id = $1"
+                      " ORDER BY file_id",
+                      1, params, PGRES_TUPLES_OK);
+    return r ? json_rows(r, out) : -1;
+}
+
+static int pg_replay(void *b, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
+{
+    char a[24];
+    snprintf(a, sizeof(a), "%lld", (long long)after);
+    const char *params[] = {a};
+    PGresult *r = run(b,
+                      "SELECT id, ts, type, pipeline_id, pipeline_type, file_id, payload FROM events"
+                      " WHERE id > $1::bigint ORDER BY id",
+                      1, params, PGRES_TUPLES_OK);
+    if (r == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        rp_store_event_t ev = {
+            .id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+            .ts_ms = strtoll(PQgetvalue(r, i, 1), NULL, 10),
+            .type = PQgetvalue(r, i, 2),
+            .pipeline_id = PQgetvalue(r, i, 3),
+            .pipeline_type = PQgetvalue(r, i, 4),
+            .file_id = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5),
+            .json = PQgetvalue(r, i, 6),
+            .json_len = (size_t)PQgetlength(r, i, 6),
+        };
+        each(ud, &ev);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_sessions(void *b, int64_t now, void (*each)(void *, const rp_store_session_t *), void *ud)
+{
+    char n[24];
+    snprintf(n, sizeof(n), "%lld", (long long)now);
+    const char *params[] = {n};
+    PGresult *r = run(b, "SELECT pid, nsp, sid, rooms, expires FROM sessions WHERE expires = 0 OR expires > $1::bigint",
+                      1, params, PGRES_TUPLES_OK);
+    if (r == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        rp_store_session_t s = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                                PQgetvalue(r, i, 3), strtoll(PQgetvalue(r, i, 4), NULL, 10)};
+        each(ud, &s);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static const char *pg_error(void *b)
+{
+    return ((pg_t *)b)->err;
+}
+
+static void pg_free(void *b)
+{
+    pg_t *p = b;
+    if (p->conn)
+        PQfinish(p->conn);
+    rp_free(p->url);
+    rp_free(p);
+}
+
+const rp_store_backend_ops_t rp_store_pg_ops = {
+    "postgres", pg_connect, pg_begin,  pg_commit,  pg_rollback, pg_append, pg_session_put,
+    pg_session_del, pg_prune, pg_history, pg_files, pg_replay, pg_sessions, pg_error, pg_free,
+};
+
+void *rp_store_pg_open(const char *url, char *err, size_t errlen)
+{
+    pg_t *p = rp_calloc(1, sizeof(*p));
+    if (p == NULL || (p->url = rp_strndup(url, strlen(url))) == NULL) {
+        rp_free(p);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (pg_connect(p) < 0) {
+        snprintf(err, errlen, "%s", p->err);
+        pg_free(p);
+        return NULL;
+    }
+    return p;
+}

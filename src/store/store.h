@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_STORE_STORE_H
+#define RP_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/* The durable event log, behind one interface (util types only: the hub sees nothing else).
+ * Implementations: SQLite (the embedded default, WAL) and PostgreSQL (by URL). Both run their
+ * database calls on one worker thread that takes every queued write at once and commits them
+ * in one transaction (group commit); results come back on the loop thread through
+ * uv_async_send. The loop thread never waits on the database, except for the replay at start.
+ *
+ * Contents: the append-only event log (id, ts, type, pipeline, file, payload), the registry
+ * of known files (pipeline, file id, name, content hash, last status, last event), and the
+ * recovery sessions (pid, namespace, sid, rooms, expiry). */
+
+typedef struct rp_store rp_store_t;
+
+typedef struct rp_store_event {
+    int64_t id;
+    int64_t ts_ms;
+    const char *type;
+    const char *pipeline_id;
+    const char *pipeline_type;
+    const char *file_id;   /* NULL for pipeline events */
+    const char *file_name; /* NULL for pipeline events */
+    const char *file_hash; /* NULL if not reported */
+    const char *json;      /* the normalised event */
+    size_t json_len;
+} rp_store_event_t;
+
+typedef struct rp_store_session {
+    const char *pid;
+    const char *nsp;
+    const char *sid;
+    const char *rooms; /* JSON array of room names */
+    int64_t expires_ms;
+} rp_store_session_t;
+
+/* Completion of a queued write, on the loop thread: status 0 once durable, or negative. */
+typedef void (*rp_store_done_cb)(void *ud, int status);
+/* History query result, on the loop thread: a JSON array of events, newest first (owned by
+ * the store; valid during the call), or status < 0. */
+typedef void (*rp_store_rows_cb)(void *ud, int status, const char *json, size_t len);
+
+typedef struct rp_store_ops {
+    /* Queues ev (copied) for the next group commit. Events commit in append order. */
+    int (*append)(rp_store_t *st, const rp_store_event_t *ev, rp_store_done_cb done, void *ud);
+    /* Queues a recovery session write (rooms NULL: only update the expiry). Fire and forget. */
+    int (*session_put)(rp_store_t *st, const rp_store_session_t *s);
+    int (*session_del)(rp_store_t *st, const char *pid);
+    /* Queues pruning: keep at most keep_events (0: no limit) and nothing older than
+     * older_than_ms (0: no limit). */
+    int (*prune)(rp_store_t *st, int64_t keep_events, int64_t older_than_ms);
+    /* Queues a history read: events of pipeline (and file, if not NULL) with id < before
+     * (0: newest), at most limit, newest first. */
+    int (*history)(rp_store_t *st, const char *pipeline, const char *file, int64_t before,
+                   int limit, rp_store_rows_cb done, void *ud);
+    /* At start only, blocking: calls each for every event with id > after in id order. */
+    int (*replay)(rp_store_t *st, int64_t after,
+                  void (*each)(void *ud, const rp_store_event_t *ev), void *ud);
+    /* At start only, blocking: every unexpired session (expires_ms 0: it was connected). */
+    int (*sessions)(rp_store_t *st, int64_t now_ms,
+                    void (*each)(void *ud, const rp_store_session_t *s), void *ud);
+    /* Queues a read of the file registry of one pipeline: a JSON array of {file_id, name,
+     * hash, status, event_id, updated}, so a restarted producer can ask what it already did. */
+    int (*files)(rp_store_t *st, const char *pipeline, rp_store_rows_cb done, void *ud);
+    /* 1 if the last database operation worked, 0 if the database is unreachable. */
+    int (*healthy)(rp_store_t *st);
+    /* "sqlite" or "postgres". */
+    const char *(*kind)(rp_store_t *st);
+    /* Finishes queued work, stops the thread, closes the database. Blocking. */
+    void (*close)(rp_store_t *st);
+} rp_store_ops_t;
+
+struct rp_store {
+    const rp_store_ops_t *ops;
+    /* Counters for metrics (loop thread). */
+    unsigned long commits;
+    unsigned long events_written;
+    unsigned long errors;
+};
+
+#endif

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/* The store worker: one thread per store that owns the database connection. The loop thread
+ * queues jobs (copies of what they need) under a mutex and signals; the worker takes every
+ * queued job at once, runs the writes in one transaction (group commit: one fsync for all),
+ * runs the reads, and hands finished jobs back through uv_async_send, whose callback runs
+ * the completions on the loop thread in queue order. A failed connection fails the batch and
+ * is retried on the next one, so a database that comes back is used again without a restart. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/backend.h"
+#include "util/alloc.h"
+#include "util/log.h"
+
+enum { J_APPEND, J_SESSION_PUT, J_SESSION_DEL, J_PRUNE, J_HISTORY, J_FILES };
+
+typedef struct job {
+    struct job *next;
+    int kind;
+    int status;
+    rp_store_event_t ev;
+    rp_store_session_t session;
+    int64_t a, b; /* prune: keep, older_than; history: before, limit */
+    char *s1;     /* pipeline / pid */
+    char *s2;     /* file */
+    rp_store_done_cb done;
+    rp_store_rows_cb rows;
+    void *ud;
+    rp_buf_t out;
+    char data[]; /* copies of the strings above */
+} job_t;
+
+typedef struct worker {
+    rp_store_t base;
+    const rp_store_backend_ops_t *ops;
+    void *backend;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job_t *todo, *todo_tail;
+    job_t *done, *done_tail;
+    int stop;
+    int connected;
+    atomic_int healthy;
+    uv_async_t async;
+} worker_t;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void push(job_t **head, job_t **tail, job_t *j)
+{
+    j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+}
+
+static int is_write(const job_t *j)
+{
+    return j->kind <= J_PRUNE;
+}
+
+static void run_batch(worker_t *w, job_t *list)
+{
+    if (!w->connected) {
+        if (w->ops->connect(w->backend) == 0) {
+            w->connected = 1;
+            RP_LOG_INFO("store", "%s: connected", w->ops->kind);
+        }
+    }
+    int rc = w->connected ? 0 : -1;
+    int any_write = 0;
+    for (job_t *j = list; j; j = j->next)
+        any_write |= is_write(j);
+    if (rc == 0 && any_write) {
+        rc = w->ops->begin(w->backend);
+        for (job_t *j = list; j && rc == 0; j = j->next) {
+            switch (j->kind) {
+            case J_APPEND:
+                rc = w->ops->append(w->backend, &j->ev);
+                break;
+            case J_SESSION_PUT:
+                rc = w->ops->session_put(w->backend, &j->session);
+                break;
+            case J_SESSION_DEL:
+                rc = w->ops->session_del(w->backend, j->s1);
+                break;
+            case J_PRUNE:
+                rc = w->ops->prune(w->backend, j->a, j->b, wall_ms());
+                break;
+            default:
+                break;
+            }
+        }
+        if (rc == 0)
+            rc = w->ops->commit(w->backend);
+        else
+            w->ops->rollback(w->backend);
+    }
+    int write_rc = rc;
+    for (job_t *j = list; j; j = j->next) {
+        if (is_write(j)) {
+            j->status = write_rc < 0 ? -1 : 0;
+            continue;
+        }
+        rc = w->connected ? 0 : -1;
+        if (rc == 0 && j->kind == J_HISTORY)
+            rc = w->ops->history(w->backend, j->s1, j->s2, j->a, (int)j->b, &j->out);
+        else if (rc == 0)
+            rc = w->ops->files(w->backend, j->s1, &j->out);
+        j->status = rc < 0 ? -1 : 0;
+        if (rc < 0)
+            write_rc = rc;
+    }
+    if (write_rc < 0 && w->connected) {
+        RP_LOG_ERROR("store", "%s: %s", w->ops->kind, w->ops->error(w->backend));
+        /* Reconnect before the next batch: a dropped server looks like this. */
+        w->connected = 0;
+    }
+    atomic_store(&w->healthy, write_rc == 0);
+}
+
+static void *thread_main(void *arg)
+{
+    worker_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->todo == NULL && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->todo == NULL && w->stop)
+            break;
+        job_t *list = w->todo;
+        w->todo = w->todo_tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        run_batch(w, list);
+        if (!w->connected) {
+            /* Unreachable database: do not spin; the next batch retries. */
+            struct timespec ts = {0, 200 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+        pthread_mutex_lock(&w->mu);
+        while (list) {
+            job_t *next = list->next;
+            push(&w->done, &w->done_tail, list);
+            list = next;
+        }
+        pthread_mutex_unlock(&w->mu);
+        uv_async_send(&w->async);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Loop thread: run the completions of finished jobs, in order. */
+static void on_async(uv_async_t *h)
+{
+    worker_t *w = h->data;
+    pthread_mutex_lock(&w->mu);
+    job_t *list = w->done;
+    w->done = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (list) {
+        job_t *j = list;
+        list = j->next;
+        if (j->kind == J_APPEND) {
+            if (j->status == 0) {
+                w->base.events_written++;
+            } else {
+                w->base.errors++;
+            }
+            if (j->done)
+                j->done(j->ud, j->status);
+        } else if (j->rows) {
+            j->rows(j->ud, j->status, j->out.data ? j->out.data : "[]", j->out.data ? j->out.len : 2);
+        }
+        rp_buf_deinit(&j->out);
+        rp_free(j);
+    }
+    w->base.commits++;
+}
+
+static int enqueue(worker_t *w, job_t *j)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->started) {
+        if (pthread_create(&w->thread, NULL, thread_main, w) != 0) {
+            pthread_mutex_unlock(&w->mu);
+            rp_free(j);
+            return -1;
+        }
+        w->started = 1;
+    }
+    push(&w->todo, &w->todo_tail, j);
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+/* A job with room for n bytes of copied strings. */
+static job_t *job_new(int kind, size_t n)
+{
+    job_t *j = rp_calloc(1, sizeof(*j) + n);
+    if (j) {
+        j->kind = kind;
+        rp_buf_init(&j->out, (size_t)64 << 20);
+    }
+    return j;
+}
+
+static char *copy_str(char **cursor, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = *cursor;
+    memcpy(d, s, n);
+    *cursor += n;
+    return d;
+}
+
+static size_t len0(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static int w_append(rp_store_t *st, const rp_store_event_t *ev, rp_store_done_cb done, void *ud)
+{
+    worker_t *w = (worker_t *)st;
+    size_t n = len0(ev->type) + len0(ev->pipeline_id) + len0(ev->pipeline_type) + len0(ev->file_id) +
+               len0(ev->file_name) + len0(ev->file_hash) + ev->json_len + 1;
+    job_t *j = job_new(J_APPEND, n);
+    if (j == NULL)
+        return UV_ENOMEM;
+    char *c = j->data;
+    j->ev = *ev;
+    j->ev.type = copy_str(&c, ev->type);
+    j->ev.pipeline_id = copy_str(&c, ev->pipeline_id);
+    j->ev.pipeline_type = copy_str(&c, ev->pipeline_type);
+    j->ev.file_id = copy_str(&c, ev->file_id);
+    j->ev.file_name = copy_str(&c, ev->file_name);
+    j->ev.file_hash = copy_str(&c, ev->file_hash);
+    memcpy(c, ev->json, ev->json_len);
+    c[ev->json_len] = '\0';
+    j->ev.json = c;
+    j->done = done;
+    j->ud = ud;
+    return enqueue(w, j);
+}
+
+static int w_session_put(rp_store_t *st, const rp_store_session_t *s)
+{
+    worker_t *w = (worker_t *)st;
+    job_t *j = job_new(J_SESSION_PUT, len0(s->pid) + len0(s->nsp) + len0(s->sid) + len0(s->rooms));
+    if (j == NULL)
+        return UV_ENOMEM;
+    char *c = j->data;
+    j->session.pid = copy_str(&c, s->pid);
+    j->session.nsp = copy_str(&c, s->nsp);
+    j->session.sid = copy_str(&c, s->sid);
+    j->session.rooms = copy_str(&c, s->rooms);
+    j->session.expires_ms = s->expires_ms;
+    return enqueue(w, j);
+}
+
+static int w_session_del(rp_store_t *st, const char *pid)
+{
+    worker_t *w = (worker_t *)st;
+    job_t *j = job_new(J_SESSION_DEL, len0(pid));
+    if (j == NULL)
+        return UV_ENOMEM;
+    char *c = j->data;
+    j->s1 = copy_str(&c, pid);
+    return enqueue(w, j);
+}
+
+static int w_prune(rp_store_t *st, int64_t keep, int64_t older_than_ms)
+{
+    worker_t *w = (worker_t *)st;
+    job_t *j = job_new(J_PRUNE, 0);
+    if (j == NULL)
+        return UV_ENOMEM;
+    j->a = keep;
+    j->b = older_than_ms;
+    return enqueue(w, j);
+}
+
+static int w_history(rp_store_t *st, const char *pipeline, const char *file, int64_t before,
+                     int limit, rp_store_rows_cb done, void *ud)
+{
+    worker_t *w = (worker_t *)st;
+    job_t *j = job_new(J_HISTORY, len0(pipeline) + len0(file));
+    if (j == NULL)
+        return UV_ENOMEM;
+    char *c = j->data;
+    j->s1 = copy_str(&c, pipeline);
+    j->s2 = copy_str(&c, file);
+    j->a = before;
+    j->b = limit;
+    j->rows = done;
+    j->ud = ud;
+    return enqueue(w, j);
+}
+
+static int w_files(rp_store_t *st, const char *pipeline, rp_store_rows_cb done, void *ud)
+{
+    worker_t *w = (worker_t *)st;
+    job_t *j = job_new(J_FILES, len0(pipeline));
+    if (j == NULL)
+        return UV_ENOMEM;
+    char *c = j->data;
+    j->s1 = copy_str(&c, pipeline);
+    j->rows = done;
+    j->ud = ud;
+    return enqueue(w, j);
+}
+
+static int w_replay(rp_store_t *st, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
+{
+    worker_t *w = (worker_t *)st;
+    if (w->started)
+        return -1; /* start only: the thread owns the connection from then on */
+    return w->ops->replay(w->backend, after, each, ud);
+}
+
+static int w_sessions(rp_store_t *st, int64_t now, void (*each)(void *, const rp_store_session_t *), void *ud)
+{
+    worker_t *w = (worker_t *)st;
+    if (w->started)
+        return -1;
+    return w->ops->sessions(w->backend, now, each, ud);
+}
+
+static int w_healthy(rp_store_t *st)
+{
+    return atomic_load(&((worker_t *)st)->healthy);
+}
+
+static const char *w_kind(rp_store_t *st)
+{
+    return ((worker_t *)st)->ops->kind;
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    worker_t *w = h->data;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    rp_free(w);
+}
+
+static void w_close(rp_store_t *st)
+{
+    worker_t *w = (worker_t *)st;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    int started = w->started;
+    pthread_mutex_unlock(&w->mu);
+    if (started)
+        pthread_join(w->thread, NULL);
+    on_async(&w->async); /* the last completions, on this (the loop) thread */
+    w->ops->free(w->backend);
+    uv_close((uv_handle_t *)&w->async, on_async_closed);
+}
+
+static const rp_store_ops_t worker_ops = {
+    w_append, w_session_put, w_session_del, w_prune, w_history, w_replay,
+    w_sessions, w_files, w_healthy, w_kind, w_close,
+};
+
+rp_store_t *rp_store_worker_new(uv_loop_t *loop, const rp_store_backend_ops_t *ops, void *backend)
+{
+    worker_t *w = rp_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        ops->free(backend);
+        return NULL;
+    }
+    w->base.ops = &worker_ops;
+    w->ops = ops;
+    w->backend = backend;
+    w->connected = 1; /* the backend's open connected it */
+    atomic_init(&w->healthy, 1);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    uv_async_init(loop, &w->async, on_async);
+    w->async.data = w;
+    uv_unref((uv_handle_t *)&w->async);
+    return &w->base;
+}
+
+rp_store_t *rp_store_open(uv_loop_t *loop, const char *spec, char *err, size_t errlen)
+{
+    if (strncmp(spec, "sqlite:", 7) == 0) {
+        void *b = rp_store_sqlite_open(spec + 7, err, errlen);
+        return b ? rp_store_worker_new(loop, &rp_store_sqlite_ops, b) : NULL;
+    }
+    if (strncmp(spec, "postgres://", 11) == 0 || strncmp(spec, "postgresql://", 13) == 0) {
+        void *b = rp_store_pg_open(spec, err, errlen);
+        return b ? rp_store_worker_new(loop, &rp_store_pg_ops, b) : NULL;
+    }
+    snprintf(err, errlen, "--store wants sqlite:PATH or postgres://..., got '%s'", spec);
+    return NULL;
+}
