@@ -11,10 +11,20 @@
 #include "store/backend.h"
 #include "util/alloc.h"
 
+/* A row waiting for the batch's multi-row INSERT (the strings belong to the worker's job,
+ * which lives until the batch is done). */
+typedef struct row {
+    const rp_store_event_t *ev;
+    char id[24];
+    char ts[24];
+} row_t;
+
 typedef struct pg {
     PGconn *conn;
     char *url;
     char err[512];
+    row_t *rows; /* this transaction's events, written at commit in a few statements */
+    size_t nrows, caprows;
 } pg_t;
 
 static const char schema[] =
@@ -94,20 +104,6 @@ static int pg_begin(void *b)
     return run_ok(p, "BEGIN", 0, NULL);
 }
 
-static int pg_commit(void *b)
-{
-    return run_ok(b, "COMMIT", 0, NULL);
-}
-
-static void pg_rollback(void *b)
-{
-    pg_t *p = b;
-    if (p->conn) {
-        PGresult *r = PQexec(p->conn, "ROLLBACK");
-        PQclear(r);
-    }
-}
-
 static const char *file_status(const char *type)
 {
     if (strcmp(type, "file:completed") == 0)
@@ -117,24 +113,113 @@ static const char *file_status(const char *type)
     return "processing";
 }
 
+static int flush_rows(pg_t *p);
+
+static int pg_commit(void *b)
+{
+    pg_t *p = b;
+    int rc = flush_rows(p);
+    p->nrows = 0;
+    return rc < 0 ? -1 : run_ok(b, "COMMIT", 0, NULL);
+}
+
+static void pg_rollback(void *b)
+{
+    pg_t *p = b;
+    p->nrows = 0;
+    if (p->conn) {
+        PGresult *r = PQexec(p->conn, "ROLLBACK");
+        PQclear(r);
+    }
+}
+
+
 static int pg_append(void *b, const rp_store_event_t *ev)
 {
     pg_t *p = b;
-    char id[24], ts[24];
-    snprintf(id, sizeof(id), "%lld", (long long)ev->id);
-    snprintf(ts, sizeof(ts), "%lld", (long long)ev->ts_ms);
-    const char *params[] = {id, ts, ev->type, ev->pipeline_id, ev->pipeline_type, ev->file_id, ev->json};
-    if (run_ok(p, "INSERT INTO events (id, ts, type, pipeline_id, pipeline_type, file_id, payload)"
-                  " VALUES ($1,$2,$3,$4,$5,$6,$7)", 7, params) < 0)
-        return -1;
-    if (ev->file_id == NULL)
-        return 0;
-    const char *fp[] = {ev->pipeline_id, ev->file_id, ev->file_name, ev->file_hash, file_status(ev->type), id, ts};
-    return run_ok(p, "INSERT INTO files (pipeline_id, file_id, name, hash, status, event_id, updated)"
-                     " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (pipeline_id, file_id) DO UPDATE SET"
-                     " name = EXCLUDED.name, hash = COALESCE(EXCLUDED.hash, files.hash),"
-                     " status = EXCLUDED.status, event_id = EXCLUDED.event_id, updated = EXCLUDED.updated",
-                  7, fp);
+    if (p->nrows == p->caprows) {
+        size_t cap = p->caprows ? p->caprows * 2 : 256;
+        row_t *r = rp_realloc(p->rows, cap * sizeof(*r));
+        if (r == NULL) {
+            snprintf(p->err, sizeof(p->err), "out of memory");
+            return -1;
+        }
+        p->rows = r;
+        p->caprows = cap;
+    }
+    row_t *r = &p->rows[p->nrows++];
+    r->ev = ev;
+    snprintf(r->id, sizeof(r->id), "%lld", (long long)ev->id);
+    snprintf(r->ts, sizeof(r->ts), "%lld", (long long)ev->ts_ms);
+    return 0;
+}
+
+/* Runs "prefix VALUES (...),(...)" for rows[from..to) with `cols` parameters each. */
+static int insert_rows(pg_t *p, const char *prefix, const char *suffix, int cols, const char **params,
+                       size_t nrows)
+{
+    rp_buf_t sql;
+    rp_buf_init(&sql, (size_t)1 << 24);
+    int rc = rp_buf_append_str(&sql, prefix);
+    for (size_t i = 0; i < nrows && rc == 0; i++) {
+        rc |= rp_buf_append_str(&sql, i ? ",(" : " VALUES (");
+        for (int c = 0; c < cols && rc == 0; c++)
+            rc |= rp_buf_printf(&sql, "%s$%zu", c ? "," : "", i * (size_t)cols + (size_t)c + 1);
+        rc |= rp_buf_append_char(&sql, ')');
+    }
+    rc |= rp_buf_append_str(&sql, suffix);
+    if (rc == 0)
+        rc = run_ok(p, sql.data, (int)(nrows * (size_t)cols), params);
+    else
+        snprintf(p->err, sizeof(p->err), "out of memory");
+    rp_buf_deinit(&sql);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Writes the transaction's events and file registry rows, 1000 rows a statement. */
+static int flush_rows(pg_t *p)
+{
+    enum { CHUNK = 1000 };
+    static const char *params[CHUNK * 7];
+    for (size_t from = 0; from < p->nrows; from += CHUNK) {
+        size_t n = p->nrows - from < CHUNK ? p->nrows - from : CHUNK;
+        for (size_t i = 0; i < n; i++) {
+            const row_t *r = &p->rows[from + i];
+            const char *v[] = {r->id, r->ev->type, r->ev->pipeline_id, r->ev->pipeline_type,
+                               r->ev->file_id, r->ev->json, r->ts};
+            memcpy(&params[i * 7], v, sizeof(v));
+        }
+        if (insert_rows(p, "INSERT INTO events (id, type, pipeline_id, pipeline_type, file_id, payload, ts)", "", 7,
+                        params, n) < 0)
+            return -1;
+        /* One registry row per file: the last event of the batch wins (an upsert may not touch
+         * a row twice in one statement). */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const row_t *r = &p->rows[from + i];
+            if (r->ev->file_id == NULL)
+                continue;
+            int later = 0;
+            for (size_t j = i + 1; j < n && !later; j++) {
+                const rp_store_event_t *e = p->rows[from + j].ev;
+                later = e->file_id && strcmp(e->file_id, r->ev->file_id) == 0 &&
+                        strcmp(e->pipeline_id, r->ev->pipeline_id) == 0;
+            }
+            if (later)
+                continue;
+            const char *v[] = {r->ev->pipeline_id, r->ev->file_id, r->ev->file_name, r->ev->file_hash,
+                               file_status(r->ev->type), r->id, r->ts};
+            memcpy(&params[k * 7], v, sizeof(v));
+            k++;
+        }
+        if (k && insert_rows(p, "INSERT INTO files (pipeline_id, file_id, name, hash, status, event_id, updated)",
+                             " ON CONFLICT (pipeline_id, file_id) DO UPDATE SET name = EXCLUDED.name,"
+                             " hash = COALESCE(EXCLUDED.hash, files.hash), status = EXCLUDED.status,"
+                             " event_id = EXCLUDED.event_id, updated = EXCLUDED.updated",
+                             7, params, k) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int pg_session_put(void *b, const rp_store_session_t *s)
@@ -269,6 +354,7 @@ static const char *pg_error(void *b)
 static void pg_free(void *b)
 {
     pg_t *p = b;
+    rp_free(p->rows);
     if (p->conn)
         PQfinish(p->conn);
     rp_free(p->url);
