@@ -128,15 +128,22 @@ static int set_num(json_t *obj, const char *key, const char *v, int integer)
     return json_object_set_new(obj, key, json_real(d));
 }
 
+/* An environment variable's value, or def when it is unset or empty. */
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
 int rp_cli_emit(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *hub = getenv("RAGPULSE_HUB") ? getenv("RAGPULSE_HUB") : "http://127.0.0.1:8103";
-    const char *pid = getenv("RAG_PIPELINE_ID");
-    const char *ptype = getenv("RAG_PIPELINE_TYPE") ? getenv("RAG_PIPELINE_TYPE") : "custom";
+    const char *hub = env_or("RAGPULSE_HUB", "http://127.0.0.1:8103");
+    const char *pid = env_or("RAG_PIPELINE_ID", NULL);
+    const char *ptype = env_or("RAG_PIPELINE_TYPE", "custom");
     const char *file_name = NULL, *file_id = NULL;
     json_t *ev = json_object();
     json_t *file = json_object();
