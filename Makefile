@@ -32,7 +32,6 @@ build-asan: setup $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 
 run: build
-	mkdir -p inbox
 	$(BUILD)/ragpulse serve
 
 # Every test runs against the sanitizer build: unit, fuzz-corpus replay, integration.
