@@ -1260,7 +1260,10 @@ static void on_session_loaded(void *ud, const rp_store_session_t *ss)
             if (json_is_string(r) && n < 256)
                 names[n++] = json_string_value(r);
         }
-        rp_sio_save_session(nsp, ss->pid, ss->sid, names, n, hub->cfg.recovery_window_ms);
+        /* Connected when the hub stopped (expires 0): the window starts now. */
+        int64_t ttl = ss->expires_ms ? ss->expires_ms - now_ms() : (int64_t)hub->cfg.recovery_window_ms;
+        if (ttl > 0)
+            rp_sio_save_session(nsp, ss->pid, ss->sid, names, n, (uint32_t)ttl);
     }
     json_decref(rooms);
 }

@@ -61,6 +61,7 @@ typedef struct saved_session {
     char pid[21];
     char sid[21];
     rp_sio_nsp_t *nsp;
+    uint64_t expires; /* uv_now() deadline: may be sooner than the queue's window */
     size_t nrooms;
     char **rooms;
 } saved_t;
@@ -493,9 +494,9 @@ int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, con
     sv->entry.keylen = 20;
     rp_timerq_node_init(&sv->expiry);
     rp_map_put(&srv->saved, &sv->entry);
-    /* The queue's delay is the configured window: a shorter ttl expires at the window. */
-    (void)ttl_ms;
+    /* The queue expires it after the configured window; a shorter ttl is checked at use. */
     rp_timerq_push(&srv->recoveryq, &sv->expiry);
+    sv->expires = uv_now(srv->eio->net->loop) + (ttl_ms < srv->cfg.recovery_window ? ttl_ms : srv->cfg.recovery_window);
     return 0;
 }
 
@@ -533,6 +534,7 @@ static void save_session(rp_sio_socket_t *s)
     rp_timerq_node_init(&sv->expiry);
     rp_map_put(&srv->saved, &sv->entry);
     rp_timerq_push(&srv->recoveryq, &sv->expiry);
+    sv->expires = sv->expiry.deadline;
 }
 
 /* Takes s out of its namespace, rooms and client; tells the namespace; frees it later. */
@@ -841,7 +843,7 @@ static saved_t *find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *
         return NULL;
     rp_map_entry_t *e = rp_map_get(&srv->saved, pid + 1, 20);
     saved_t *sv = e ? rp_container_of(e, saved_t, entry) : NULL;
-    if (sv == NULL || sv->nsp != nsp)
+    if (sv == NULL || sv->nsp != nsp || uv_now(srv->eio->net->loop) > sv->expires)
         return NULL;
     memcpy(offset, off + 1, ol - 2);
     offset[ol - 2] = '\0';
