@@ -274,8 +274,10 @@ static void finish_upgrade(rp_http_conn_t *hc, size_t parsed)
 static void refuse(rp_http_conn_t *hc, int status)
 {
     hc->srv->bad_requests++;
-    char body[96];
-    int n = snprintf(body, sizeof(body), "{\"code\":3,\"message\":\"%s\"}", rp_http_status_text(status));
+    char body[192];
+    /* Engine.IO's error shape, plus the hub's "error" member: either kind of client reads it. */
+    int n = snprintf(body, sizeof(body), "{\"code\":3,\"message\":\"%s\",\"error\":\"%s\"}",
+                     rp_http_status_text(status), rp_http_status_text(status));
     char head[160];
     int h = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"

@@ -522,6 +522,19 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     json_decref(in);
 }
 
+/* Any other event name on /pipeline: a producer's typo deserves an answer, not silence. */
+static void on_unknown(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    rp_hub_t *hub = ud;
+    if (ev->ack_id < 0)
+        return;
+    hub->refused[REFUSED_INVALID]++;
+    rp_event_error_t err = {"type", ""};
+    snprintf(err.rule, sizeof(err.rule), "'%.40s' is not an event type (pipeline:*, file:*, status:update, heartbeat)",
+             ev->name);
+    ack_json(s, ev->ack_id, error_json("invalid event", &err));
+}
+
 static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
 {
     if (nsp == NULL || rp_sio_nsp_on(nsp, "subscribe", on_subscribe, hub) < 0 ||
@@ -531,6 +544,8 @@ static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
     for (int t = 0; producers && t < RP_EV_COUNT; t++)
         if (rp_sio_nsp_on(nsp, rp_event_type_name((rp_event_type_t)t), on_produce, hub) < 0)
             return -1;
+    if (producers)
+        rp_sio_nsp_on_any(nsp, on_unknown, hub);
     return 0;
 }
 
@@ -795,7 +810,9 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
 {
     size_t ctl;
     const char *ct = rp_http_header(req, "content-type", &ctl);
-    if (ct == NULL || ctl < 16 || strncasecmp(ct, "application/json", 16) != 0) {
+    /* application/json, optionally with parameters (charset): not json-patch+json, not jsonl. */
+    if (ct == NULL || ctl < 16 || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ctl > 16 && ct[16] != ';' && ct[16] != ' ')) {
         hub->refused[REFUSED_CONTENT_TYPE]++;
         respond_error(hub, hc, 415, "Content-Type must be application/json", NULL, -1);
         return;

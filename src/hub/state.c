@@ -199,48 +199,78 @@ static json_t *ts_json(int64_t ms)
     return json_string(ts);
 }
 
+/* Appends lit to out if it fits. */
+static size_t put(char *out, size_t o, size_t outlen, const char *lit)
+{
+    size_t l = strlen(lit);
+    if (o + l < outlen) {
+        memcpy(out + o, lit, l);
+        o += l;
+    }
+    return o;
+}
+
+static int is_hexrun(const char *p, const char *end)
+{
+    /* 8+ hex digits with at least one digit (hashes, object ids) or a UUID-shaped run. */
+    size_t n = 0, digits = 0;
+    for (const char *q = p; q < end && (isxdigit((unsigned char)*q) || *q == '-'); q++, n++)
+        digits += isdigit((unsigned char)*q) != 0;
+    return n >= 8 && digits > 0 && (p + n == end || !isalnum((unsigned char)p[n]));
+}
+
 void rp_hub_normalize_message(const char *msg, char *out, size_t outlen)
 {
     size_t o = 0;
     const char *p = msg;
     while (*p && o + 8 < outlen) {
-        unsigned char c = (unsigned char)*p;
-        /* Paths: a run of non-space characters holding a '/' (or a '\\'). */
-        if (c == '/' || (c == '.' && p[1] == '/') || (isalpha(c) && p[1] == ':' && p[2] == '\\')) {
-            while (*p && !isspace((unsigned char)*p) && *p != ',' && *p != ';' && *p != ')' &&
-                   *p != '\'' && *p != '"')
-                p++;
-            memcpy(out + o, "<path>", 6);
-            o += 6;
+        if (isspace((unsigned char)*p)) {
+            out[o++] = *p++;
             continue;
         }
-        if (c == '"' || c == '\'') {
-            const char *end = strchr(p + 1, (char)c);
-            if (end && end - p < 200) {
-                memcpy(out + o, "<str>", 5);
-                o += 5;
-                p = end + 1;
-                continue;
-            }
-        }
-        /* Numbers and hex or UUID-like ids: a token of digits, hex letters and dashes that
-         * holds at least one digit. */
-        if (isxdigit(c) && (p == msg || !isalnum((unsigned char)p[-1]))) {
+        /* A token: a run of non-space characters, minus trailing punctuation. */
+        const char *end = p;
+        while (*end && !isspace((unsigned char)*end))
+            end++;
+        const char *tend = end;
+        while (tend > p && strchr(":,;.)]'\"", tend[-1]))
+            tend--;
+        if (memchr(p, '/', (size_t)(tend - p)) || memchr(p, '\\', (size_t)(tend - p))) {
+            /* Paths (absolute or relative, / or \\): one placeholder for the whole token. */
             const char *q = p;
-            int digits = 0;
-            while (isxdigit((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_') {
-                digits += isdigit((unsigned char)*q) != 0;
-                q++;
-            }
-            if (digits && !isalpha((unsigned char)*q)) {
-                memcpy(out + o, "<n>", 3);
-                o += 3;
-                p = q;
+            while (q < tend && (*q == '(' || *q == '[' || *q == '"' || *q == '\''))
+                out[o++] = *q++;
+            o = put(out, o, outlen, "<path>");
+            p = tend;
+            continue;
+        }
+        while (p < end && o + 8 < outlen) {
+            unsigned char c = (unsigned char)*p;
+            if ((c == '"' || c == '\'') && strchr(p + 1, (char)c) && strchr(p + 1, (char)c) - p < 200) {
+                o = put(out, o, outlen, "<str>");
+                p = strchr(p + 1, (char)c) + 1;
+                end = p;
+                while (*end && !isspace((unsigned char)*end))
+                    end++;
                 continue;
             }
+            if (isxdigit(c) && (p == msg || !isalnum((unsigned char)p[-1])) && is_hexrun(p, end)) {
+                o = put(out, o, outlen, "<id>");
+                while (p < end && (isxdigit((unsigned char)*p) || *p == '-'))
+                    p++;
+                continue;
+            }
+            if (isdigit(c)) {
+                /* Numbers anywhere, decimals included: "30s", "page 17", "scan-0458". */
+                o = put(out, o, outlen, "<n>");
+                while (p < end && (isdigit((unsigned char)*p) ||
+                                   (*p == '.' && isdigit((unsigned char)p[1]))))
+                    p++;
+                continue;
+            }
+            out[o++] = (char)c;
+            p++;
         }
-        out[o++] = (char)c;
-        p++;
     }
     out[o] = '\0';
 }

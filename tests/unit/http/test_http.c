@@ -560,7 +560,7 @@ static void garbage_gets_400_and_no_dispatch(void **state)
             fail();
         }
         assert_non_null(strstr(whole->out, "Connection: close\r\n"));
-        assert_non_null(strstr(whole->out, "\r\n\r\n{\"code\":3,\"message\":\"Bad Request\"}"));
+        assert_non_null(strstr(whole->out, "\r\n\r\n{\"code\":3,\"message\":\"Bad Request\",\"error\":\"Bad Request\"}"));
         assert_true(whole->close_when_flushed);
         free(whole);
     }
