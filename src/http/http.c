@@ -438,7 +438,7 @@ int rp_http_header_has_token(const rp_http_request_t *req, const char *name, con
 int rp_http_respond_head(rp_http_conn_t *hc, int status, const char *content_type,
                          const char *extra_headers, size_t content_length)
 {
-    char head[1024];
+    char head[2048]; /* status line, ~10 fixed headers, CORS (origin <= 512) and extras */
     int keep = hc->req.keep_alive && !hc->parser.upgrade;
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nConnection: %s\r\n%s\r\n",
