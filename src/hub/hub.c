@@ -52,6 +52,8 @@ struct rp_hub {
     rp_hub_state_t state;
     int64_t next_id;
     int64_t committed; /* newest committed id: the version viewers and ETags see */
+    int64_t snapshot_version; /* the state snapshot loaded at start covers events up to here */
+    unsigned checks;
     unsigned long store_failures;
     hist_t *ring;
     size_t ring_cap;
@@ -1159,6 +1161,9 @@ static void on_check(uv_timer_t *t)
 {
     rp_hub_t *hub = t->data;
     int64_t now = now_ms();
+    /* About every 2 s, let the store prove it is reachable even when nothing is written. */
+    if (hub->store && ++hub->checks % (2000 / (hub->cfg.check_interval_ms ? hub->cfg.check_interval_ms : 250) + 1) == 0)
+        hub->store->ops->ping(hub->store);
     rp_list_node_t *it, *tmp;
     rp_list_foreach_safe(it, tmp, &hub->state.pipeline_list)
     {
@@ -1243,6 +1248,7 @@ static void on_tick(void *ud)
 static void on_replayed(void *ud, const rp_store_event_t *se)
 {
     rp_hub_t *hub = ud;
+    int applied = se->id > hub->snapshot_version; /* older ones are in the snapshot already */
     int t = rp_event_type_parse(se->type, strlen(se->type));
     json_t *ev = json_loadb(se->json, se->json_len, 0, NULL);
     char *copy = malloc(se->json_len + 1);
@@ -1254,7 +1260,8 @@ static void on_replayed(void *ud, const rp_store_event_t *se)
     }
     memcpy(copy, se->json, se->json_len);
     copy[se->json_len] = '\0';
-    rp_hub_state_apply(&hub->state, (rp_event_type_t)t, ev, se->ts_ms);
+    if (applied)
+        rp_hub_state_apply(&hub->state, (rp_event_type_t)t, ev, se->ts_ms);
     hist_push(hub, se->id, (rp_event_type_t)t, copy, se->json_len, ev);
     json_decref(ev);
     if (se->id >= hub->next_id)
@@ -1332,6 +1339,15 @@ static void on_viewer_disconnect(rp_sio_socket_t *s, const char *reason, void *u
 static void on_prune(uv_timer_t *t)
 {
     rp_hub_t *hub = t->data;
+    /* The state first, in the same commit: pruned events must not be needed to rebuild it. */
+    json_t *snap = rp_hub_state_export(&hub->state);
+    char *text = snap ? json_dumps(snap, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(snap);
+    if (text == NULL || hub->store->ops->snapshot_put(hub->store, hub->committed, text) < 0) {
+        free(text);
+        return; /* no snapshot, no pruning */
+    }
+    free(text);
     int64_t cutoff = hub->cfg.retain_days > 0 ? now_ms() - (int64_t)(hub->cfg.retain_days * 86400000.0) : 0;
     hub->store->ops->prune(hub->store, hub->cfg.retain_events, cutoff);
 }
@@ -1379,6 +1395,27 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     }
     if (store) {
         int64_t t0 = now_ms();
+        rp_buf_t snap;
+        rp_buf_init(&snap, (size_t)1 << 30);
+        int64_t sv = 0;
+        if (store->ops->snapshot_get(store, &sv, &snap) < 0) {
+            rp_buf_deinit(&snap);
+            snprintf(err, errlen, "cannot read the store");
+            goto fail;
+        }
+        if (sv > 0) {
+            json_t *sj = json_loadb(snap.data, snap.len, 0, NULL);
+            int ok = sj && rp_hub_state_import(&hub->state, sj) == 0;
+            json_decref(sj);
+            if (!ok) {
+                rp_buf_deinit(&snap);
+                snprintf(err, errlen, "the state snapshot in the store cannot be read");
+                goto fail;
+            }
+            hub->snapshot_version = hub->committed = sv;
+            hub->next_id = sv + 1;
+        }
+        rp_buf_deinit(&snap);
         if (store->ops->replay(store, 0, on_replayed, hub) < 0 ||
             store->ops->sessions(store, t0, on_session_loaded, hub) < 0) {
             snprintf(err, errlen, "cannot read the store");

@@ -522,3 +522,109 @@ json_t *rp_hub_failures_json(rp_hub_state_t *st, const char *pipeline_id)
     rp_free(groups);
     return arr;
 }
+
+json_t *rp_hub_state_export(const rp_hub_state_t *st)
+{
+    json_t *pipes = json_array();
+    rp_list_node_t *it;
+    rp_list_foreach(it, &st->pipeline_list)
+    {
+        const rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
+        json_t *files = json_array(), *buckets = json_array();
+        rp_list_node_t *fi;
+        rp_list_foreach(fi, &p->file_list)
+        {
+            const rp_hub_file_t *f = rp_container_of(fi, rp_hub_file_t, node);
+            json_array_append_new(files, json_pack("{s:s,s:s,s:O,s:f,s:s,s:I,s:i,s:I,s:I,s:I}", "id", f->id,
+                                                   "name", f->name, "extra", f->extra, "progress", f->progress,
+                                                   "stage", f->stage, "chunks", (json_int_t)f->chunks, "attempt",
+                                                   f->attempt, "started_at", (json_int_t)f->started_at,
+                                                   "stage_started_at", (json_int_t)f->stage_started_at,
+                                                   "last_progress_at", (json_int_t)f->last_progress_at));
+        }
+        for (int i = 0; i < RP_HUB_BUCKETS; i++) {
+            const rp_hub_bucket_t *b = &p->buckets[i];
+            json_array_append_new(buckets, json_pack("[I,i,i,I]", (json_int_t)b->slot, (int)b->completed,
+                                                     (int)b->failed, (json_int_t)b->chunks));
+        }
+        json_array_append_new(
+            pipes, json_pack("{s:s,s:s,s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o,s:o,s:O,s:O}", "id", p->id,
+                             "type", p->type, "status", p->status, "heartbeat_interval", p->heartbeat_interval,
+                             "last_heartbeat", (json_int_t)p->last_heartbeat, "last_event_at",
+                             (json_int_t)p->last_event_at, "last_event_id", (json_int_t)p->last_event_id,
+                             "processed", (json_int_t)p->processed, "failed", (json_int_t)p->failed, "chunks",
+                             (json_int_t)p->chunks, "files_total", (json_int_t)p->files_total, "files_pending",
+                             (json_int_t)p->files_pending, "message", p->message, "files", files, "buckets",
+                             buckets, "recent_completed", p->recent_completed, "recent_failed",
+                             p->recent_failed));
+    }
+    return json_pack("{s:i,s:o,s:O}", "format", 1, "pipelines", pipes, "failure_groups", st->failure_groups);
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+int rp_hub_state_import(rp_hub_state_t *st, const json_t *j)
+{
+    if (json_integer_value(json_object_get(j, "format")) != 1)
+        return -1;
+    size_t i;
+    json_t *pj;
+    json_array_foreach(json_object_get(j, "pipelines"), i, pj)
+    {
+        const char *id = json_string_value(json_object_get(pj, "id"));
+        const char *type = json_string_value(json_object_get(pj, "type"));
+        if (id == NULL || type == NULL)
+            return -1;
+        rp_hub_pipeline_t *p = pipeline_get(st, id, type);
+        if (p == NULL)
+            return -1;
+        p->status = (int)jint(pj, "status");
+        p->heartbeat_interval = json_number_value(json_object_get(pj, "heartbeat_interval"));
+        p->last_heartbeat = jint(pj, "last_heartbeat");
+        p->last_event_at = jint(pj, "last_event_at");
+        p->last_event_id = jint(pj, "last_event_id");
+        p->processed = (uint64_t)jint(pj, "processed");
+        p->failed = (uint64_t)jint(pj, "failed");
+        p->chunks = (uint64_t)jint(pj, "chunks");
+        p->files_total = jint(pj, "files_total");
+        p->files_pending = jint(pj, "files_pending");
+        const char *msg = json_string_value(json_object_get(pj, "message"));
+        if (msg)
+            p->message = rp_strndup(msg, strlen(msg));
+        size_t k;
+        json_t *fj;
+        json_array_foreach(json_object_get(pj, "files"), k, fj)
+        {
+            rp_hub_file_t *f = file_get(p, fj, jint(fj, "started_at"));
+            if (f == NULL)
+                return -1;
+            json_object_update(f->extra, json_object_get(fj, "extra"));
+            f->progress = json_number_value(json_object_get(fj, "progress"));
+            const char *stage = json_string_value(json_object_get(fj, "stage"));
+            snprintf(f->stage, sizeof(f->stage), "%s", stage ? stage : "");
+            f->chunks = jint(fj, "chunks");
+            f->attempt = (int)jint(fj, "attempt");
+            f->stage_started_at = jint(fj, "stage_started_at");
+            f->last_progress_at = jint(fj, "last_progress_at");
+        }
+        json_t *bj;
+        json_array_foreach(json_object_get(pj, "buckets"), k, bj)
+        {
+            if (k >= RP_HUB_BUCKETS)
+                break;
+            p->buckets[k].slot = (int64_t)json_integer_value(json_array_get(bj, 0));
+            p->buckets[k].completed = (uint32_t)json_integer_value(json_array_get(bj, 1));
+            p->buckets[k].failed = (uint32_t)json_integer_value(json_array_get(bj, 2));
+            p->buckets[k].chunks = (uint64_t)json_integer_value(json_array_get(bj, 3));
+        }
+        json_array_extend(p->recent_completed, json_object_get(pj, "recent_completed"));
+        json_array_extend(p->recent_failed, json_object_get(pj, "recent_failed"));
+    }
+    json_t *groups = json_object_get(j, "failure_groups");
+    if (json_is_object(groups))
+        json_object_update(st->failure_groups, groups);
+    return 0;
+}

@@ -92,6 +92,12 @@ json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, 
 /* Failure groups, optionally of one pipeline, most recent first. */
 json_t *rp_hub_failures_json(rp_hub_state_t *st, const char *pipeline_id);
 
+/* The whole state as JSON for a durable snapshot (internal form, not the API's), and back:
+ * retention prunes old events, so a restart rebuilds from the last snapshot plus the events
+ * after it. rp_hub_state_import expects an empty state; returns 0 or -1. */
+json_t *rp_hub_state_export(const rp_hub_state_t *st);
+int rp_hub_state_import(rp_hub_state_t *st, const json_t *j);
+
 /* Masks numbers, hex ids, UUIDs, quoted strings and paths in msg so that messages that differ
  * only in those group together. Writes at most outlen - 1 bytes. */
 void rp_hub_normalize_message(const char *msg, char *out, size_t outlen);

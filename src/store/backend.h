@@ -25,6 +25,9 @@ typedef struct rp_store_backend_ops {
     int (*files)(void *b, const char *pipeline, rp_buf_t *out);
     int (*replay)(void *b, int64_t after, void (*each)(void *ud, const rp_store_event_t *ev), void *ud);
     int (*sessions)(void *b, int64_t now_ms, void (*each)(void *ud, const rp_store_session_t *s), void *ud);
+    int (*snapshot_put)(void *b, int64_t version, const char *json);
+    int (*snapshot_get)(void *b, int64_t *version, rp_buf_t *out);
+    int (*ping)(void *b);
     const char *(*error)(void *b); /* the last failure, for logs */
     void (*free)(void *b);         /* disconnects */
 } rp_store_backend_ops_t;

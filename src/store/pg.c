@@ -40,7 +40,9 @@ static const char schema[] =
     "  PRIMARY KEY (pipeline_id, file_id));"
     "CREATE TABLE IF NOT EXISTS sessions ("
     "  pid TEXT PRIMARY KEY, nsp TEXT NOT NULL, sid TEXT NOT NULL, rooms TEXT NOT NULL,"
-    "  expires BIGINT NOT NULL);";
+    "  expires BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshot ("
+    "  one INT PRIMARY KEY CHECK (one = 1), version BIGINT NOT NULL, state TEXT NOT NULL);";
 
 static int fail(pg_t *p, const PGresult *r)
 {
@@ -207,7 +209,15 @@ static int flush_rows(pg_t *p)
             }
             if (later)
                 continue;
-            const char *v[] = {r->ev->pipeline_id, r->ev->file_id, r->ev->file_name, r->ev->file_hash,
+            /* The last event wins, but a hash reported by an earlier one in the batch stays. */
+            const char *hash = r->ev->file_hash;
+            for (size_t j = i; j-- > 0 && hash == NULL;) {
+                const rp_store_event_t *e = p->rows[from + j].ev;
+                if (e->file_id && strcmp(e->file_id, r->ev->file_id) == 0 &&
+                    strcmp(e->pipeline_id, r->ev->pipeline_id) == 0)
+                    hash = e->file_hash;
+            }
+            const char *v[] = {r->ev->pipeline_id, r->ev->file_id, r->ev->file_name, hash,
                                file_status(r->ev->type), r->id, r->ts};
             memcpy(&params[k * 7], v, sizeof(v));
             k++;
@@ -346,6 +356,38 @@ static int pg_sessions(void *b, int64_t now, void (*each)(void *, const rp_store
     return 0;
 }
 
+static int pg_snapshot_put(void *b, int64_t version, const char *json)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    const char *params[] = {v, json};
+    return run_ok(b, "INSERT INTO snapshot (one, version, state) VALUES (1, $1::bigint, $2) ON CONFLICT (one)"
+                     " DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state",
+                  2, params);
+}
+
+static int pg_snapshot_get(void *b, int64_t *version, rp_buf_t *out)
+{
+    *version = 0;
+    PGresult *r = run(b, "SELECT version, state FROM snapshot WHERE one = 1", 0, NULL, PGRES_TUPLES_OK);
+    if (r == NULL)
+        return -1;
+    if (PQntuples(r) == 1) {
+        *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        rp_buf_append(out, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_ping(void *b)
+{
+    pg_t *p = b;
+    PGresult *r = run(p, "SELECT 1", 0, NULL, PGRES_TUPLES_OK);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
 static const char *pg_error(void *b)
 {
     return ((pg_t *)b)->err;
@@ -363,7 +405,8 @@ static void pg_free(void *b)
 
 const rp_store_backend_ops_t rp_store_pg_ops = {
     "postgres", pg_connect, pg_begin,  pg_commit,  pg_rollback, pg_append, pg_session_put,
-    pg_session_del, pg_prune, pg_history, pg_files, pg_replay, pg_sessions, pg_error, pg_free,
+    pg_session_del, pg_prune, pg_history, pg_files, pg_replay, pg_sessions, pg_snapshot_put,
+    pg_snapshot_get, pg_ping, pg_error, pg_free,
 };
 
 void *rp_store_pg_open(const char *url, char *err, size_t errlen)

@@ -32,7 +32,9 @@ static const char schema[] =
     "  PRIMARY KEY (pipeline_id, file_id));"
     "CREATE TABLE IF NOT EXISTS sessions ("
     "  pid TEXT PRIMARY KEY, nsp TEXT NOT NULL, sid TEXT NOT NULL, rooms TEXT NOT NULL,"
-    "  expires INTEGER NOT NULL);";
+    "  expires INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshot ("
+    "  one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL, state TEXT NOT NULL);";
 
 static int fail(sq_t *q)
 {
@@ -296,6 +298,42 @@ static int sq_sessions(void *b, int64_t now, void (*each)(void *, const rp_store
     return rc == SQLITE_DONE ? 0 : fail(q);
 }
 
+static int sq_snapshot_put(void *b, int64_t version, const char *json)
+{
+    sq_t *q = b;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO snapshot (one, version, state) VALUES (1, ?, ?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return fail(q);
+    sqlite3_bind_int64(st, 1, version);
+    sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(q);
+}
+
+static int sq_snapshot_get(void *b, int64_t *version, rp_buf_t *out)
+{
+    sq_t *q = b;
+    sqlite3_stmt *st;
+    *version = 0;
+    if (sqlite3_prepare_v2(q->db, "SELECT version, state FROM snapshot WHERE one = 1", -1, &st, NULL) != SQLITE_OK)
+        return fail(q);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        rp_buf_append(out, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(q);
+}
+
+static int sq_ping(void *b)
+{
+    return ((sq_t *)b)->db ? 0 : -1;
+}
+
 static const char *sq_error(void *b)
 {
     return ((sq_t *)b)->err;
@@ -312,7 +350,8 @@ static void sq_free(void *b)
 
 const rp_store_backend_ops_t rp_store_sqlite_ops = {
     "sqlite",   sq_connect, sq_begin,  sq_commit,  sq_rollback, sq_append, sq_session_put,
-    sq_session_del, sq_prune, sq_history, sq_files, sq_replay, sq_sessions, sq_error, sq_free,
+    sq_session_del, sq_prune, sq_history, sq_files, sq_replay, sq_sessions, sq_snapshot_put,
+    sq_snapshot_get, sq_ping, sq_error, sq_free,
 };
 
 void *rp_store_sqlite_open(const char *path, char *err, size_t errlen)

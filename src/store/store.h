@@ -68,6 +68,14 @@ typedef struct rp_store_ops {
     /* Queues a read of the file registry of one pipeline: a JSON array of {file_id, name,
      * hash, status, event_id, updated}, so a restarted producer can ask what it already did. */
     int (*files)(rp_store_t *st, const char *pipeline, rp_store_rows_cb done, void *ud);
+    /* Queues a snapshot of the hub's state as of event `version` (replaces the previous one),
+     * written in the same commit as the writes queued before it. */
+    int (*snapshot_put)(rp_store_t *st, int64_t version, const char *json);
+    /* At start only, blocking: the last snapshot (out gets its JSON, *version its event id;
+     * *version 0 when there is none). */
+    int (*snapshot_get)(rp_store_t *st, int64_t *version, rp_buf_t *out);
+    /* Queues a liveness check, so health notices a database that went away while idle. */
+    int (*ping)(rp_store_t *st);
     /* 1 if the last database operation worked, 0 if the database is unreachable. */
     int (*healthy)(rp_store_t *st);
     /* "sqlite" or "postgres". */

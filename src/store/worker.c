@@ -16,7 +16,7 @@
 #include "util/alloc.h"
 #include "util/log.h"
 
-enum { J_APPEND, J_SESSION_PUT, J_SESSION_DEL, J_PRUNE, J_HISTORY, J_FILES };
+enum { J_APPEND, J_SESSION_PUT, J_SESSION_DEL, J_SNAPSHOT, J_PRUNE, J_HISTORY, J_FILES, J_PING };
 
 typedef struct job {
     struct job *next;
@@ -97,6 +97,9 @@ static void run_batch(worker_t *w, job_t *list)
             case J_SESSION_DEL:
                 rc = w->ops->session_del(w->backend, j->s1);
                 break;
+            case J_SNAPSHOT:
+                rc = w->ops->snapshot_put(w->backend, j->a, j->s1);
+                break;
             case J_PRUNE:
                 rc = w->ops->prune(w->backend, j->a, j->b, wall_ms());
                 break;
@@ -118,8 +121,10 @@ static void run_batch(worker_t *w, job_t *list)
         rc = w->connected ? 0 : -1;
         if (rc == 0 && j->kind == J_HISTORY)
             rc = w->ops->history(w->backend, j->s1, j->s2, j->a, (int)j->b, &j->out);
-        else if (rc == 0)
+        else if (rc == 0 && j->kind == J_FILES)
             rc = w->ops->files(w->backend, j->s1, &j->out);
+        else if (rc == 0)
+            rc = w->ops->ping(w->backend);
         j->status = rc < 0 ? -1 : 0;
         if (rc < 0)
             write_rc = rc;
@@ -327,6 +332,40 @@ static int w_files(rp_store_t *st, const char *pipeline, rp_store_rows_cb done, 
     return enqueue(w, j);
 }
 
+static int w_snapshot_put(rp_store_t *st, int64_t version, const char *json)
+{
+    worker_t *w = (worker_t *)st;
+    job_t *j = job_new(J_SNAPSHOT, len0(json));
+    if (j == NULL)
+        return UV_ENOMEM;
+    char *c = j->data;
+    j->s1 = copy_str(&c, json);
+    j->a = version;
+    return enqueue(w, j);
+}
+
+static int w_snapshot_get(rp_store_t *st, int64_t *version, rp_buf_t *out)
+{
+    worker_t *w = (worker_t *)st;
+    if (w->started)
+        return -1;
+    return w->ops->snapshot_get(w->backend, version, out);
+}
+
+static int w_ping(rp_store_t *st)
+{
+    worker_t *w = (worker_t *)st;
+    pthread_mutex_lock(&w->mu);
+    int busy = w->todo != NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (busy)
+        return 0; /* the queued work tells health soon enough */
+    job_t *j = job_new(J_PING, 0);
+    if (j == NULL)
+        return UV_ENOMEM;
+    return enqueue(w, j);
+}
+
 static int w_replay(rp_store_t *st, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
 {
     worker_t *w = (worker_t *)st;
@@ -377,8 +416,8 @@ static void w_close(rp_store_t *st)
 }
 
 static const rp_store_ops_t worker_ops = {
-    w_append, w_session_put, w_session_del, w_prune, w_history, w_replay,
-    w_sessions, w_files, w_healthy, w_kind, w_close,
+    w_append,  w_session_put,  w_session_del,  w_prune, w_history, w_replay, w_sessions,
+    w_files,   w_snapshot_put, w_snapshot_get, w_ping,  w_healthy, w_kind,   w_close,
 };
 
 rp_store_t *rp_store_worker_new(uv_loop_t *loop, const rp_store_backend_ops_t *ops, void *backend)
