@@ -1028,7 +1028,9 @@ int main(int argc, char **argv)
             }
             if (opt.http)
                 http_acked += http_read_responses(&http_prod) * (uint64_t)opt.batch;
-            loop_once(opt.rate > 0 && opt.rate < 2000 ? 1 : 0);
+            /* Nothing more may go out yet: wait for the pacer's news (or the next due time)
+             * instead of spinning, which would take a core from the server on 2 cores. */
+            loop_once(burst ? 0 : 1);
         }
         t_end_send = now_ns();
         elapsed = (double)(t_end_send - t0) / 1e9;

@@ -509,32 +509,15 @@ rp_sio_socket_t *rp_sio_nsp_socket(rp_sio_nsp_t *nsp, const char *id)
 /* Keeps s's session for the recovery window (best effort: out of memory just forgets it). */
 static void save_session(rp_sio_socket_t *s)
 {
-    rp_sio_server_t *srv = s->nsp->srv;
-    saved_t *sv = rp_calloc(1, sizeof(*sv));
-    if (sv == NULL)
+    const char **names = rp_calloc(s->nrooms ? s->nrooms : 1, sizeof(*names));
+    if (names == NULL)
         return;
-    memcpy(sv->pid, s->pid, sizeof(sv->pid));
-    memcpy(sv->sid, s->id, sizeof(sv->sid));
-    sv->nsp = s->nsp;
-    sv->rooms = rp_calloc(s->nrooms ? s->nrooms : 1, sizeof(*sv->rooms));
-    if (sv->rooms == NULL) {
-        rp_free(sv);
-        return;
-    }
+    size_t n = 0;
     rp_list_node_t *it;
     rp_list_foreach(it, &s->rooms)
-    {
-        member_t *m = rp_container_of(it, member_t, sock_node);
-        char *r = rp_strndup(m->room->name, m->room->name_len);
-        if (r)
-            sv->rooms[sv->nrooms++] = r;
-    }
-    sv->entry.key = sv->pid;
-    sv->entry.keylen = 20;
-    rp_timerq_node_init(&sv->expiry);
-    rp_map_put(&srv->saved, &sv->entry);
-    rp_timerq_push(&srv->recoveryq, &sv->expiry);
-    sv->expires = sv->expiry.deadline;
+    names[n++] = rp_container_of(it, member_t, sock_node)->room->name;
+    rp_sio_save_session(s->nsp, s->pid, s->id, names, n, s->nsp->srv->cfg.recovery_window);
+    rp_free(names);
 }
 
 /* Takes s out of its namespace, rooms and client; tells the namespace; frees it later. */

@@ -2,6 +2,7 @@
 #ifndef RP_STORE_BACKEND_H
 #define RP_STORE_BACKEND_H
 
+#include <string.h>
 #include <uv.h>
 
 #include "store/store.h"
@@ -31,6 +32,14 @@ typedef struct rp_store_backend_ops {
     const char *(*error)(void *b); /* the last failure, for logs */
     void (*free)(void *b);         /* disconnects */
 } rp_store_backend_ops_t;
+
+/* The file registry's status after a file event of this type. */
+static inline const char *rp_store_file_status(const char *type)
+{
+    return strcmp(type, "file:completed") == 0 ? "completed"
+           : strcmp(type, "file:failed") == 0  ? "failed"
+                                               : "processing";
+}
 
 /* Wraps a connected backend in the threaded, group-committing store. Returns NULL on
  * out-of-memory (the backend is then freed). Loop thread. */

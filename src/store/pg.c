@@ -106,14 +106,6 @@ static int pg_begin(void *b)
     return run_ok(p, "BEGIN", 0, NULL);
 }
 
-static const char *file_status(const char *type)
-{
-    if (strcmp(type, "file:completed") == 0)
-        return "completed";
-    if (strcmp(type, "file:failed") == 0)
-        return "failed";
-    return "processing";
-}
 
 static int flush_rows(pg_t *p);
 
@@ -218,7 +210,7 @@ static int flush_rows(pg_t *p)
                     hash = e->file_hash;
             }
             const char *v[] = {r->ev->pipeline_id, r->ev->file_id, r->ev->file_name, hash,
-                               file_status(r->ev->type), r->id, r->ts};
+                               rp_store_file_status(r->ev->type), r->id, r->ts};
             memcpy(&params[k * 7], v, sizeof(v));
             k++;
         }

@@ -122,15 +122,6 @@ static int step_done(sq_t *q, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : fail(q);
 }
 
-/* The file registry's status for a file event type. */
-static const char *file_status(const char *type)
-{
-    if (strcmp(type, "file:completed") == 0)
-        return "completed";
-    if (strcmp(type, "file:failed") == 0)
-        return "failed";
-    return "processing";
-}
 
 static int sq_append(void *b, const rp_store_event_t *ev)
 {
@@ -152,7 +143,7 @@ static int sq_append(void *b, const rp_store_event_t *ev)
     bind_text(st, 2, ev->file_id);
     bind_text(st, 3, ev->file_name);
     bind_text(st, 4, ev->file_hash);
-    bind_text(st, 5, file_status(ev->type));
+    bind_text(st, 5, rp_store_file_status(ev->type));
     sqlite3_bind_int64(st, 6, ev->id);
     sqlite3_bind_int64(st, 7, ev->ts_ms);
     return step_done(q, st);
