@@ -20,6 +20,7 @@ ORDER = ["ragpulse", "node", "python"]
 LABEL = {"ragpulse": "ragpulse (C)", "node": "Node.js socket.io", "python": "python-socketio"}
 COLOR = {"ragpulse": "#d62728", "node": "#2ca02c", "python": "#1f77b4"}
 MARK = {"ragpulse": "o", "node": "s", "python": "^"}
+OFFSET = {"ragpulse": -13, "node": 6, "python": -3.5}  # label offsets (points), to keep them apart
 
 
 def load(path):
@@ -57,24 +58,33 @@ def human(v, _pos=None):
 
 def ms(v, _pos=None):
     if v >= 1000:
-        return f"{v / 1000:g} s"
-    return f"{v:g} ms"
+        return f"{v / 1000:.3g} s"
+    return f"{v:.3g} ms"
 
 
-def panel(ax, data, title, ylabel, fmt):
+def panel(ax, data, title, ylabel, fmt, legend="best"):
     servers = [s for s in ORDER if s in data] + sorted(s for s in data if s not in ORDER)
+    positive = [p[1] for v in data.values() for p in v if p[1] > 0]
+    floor = min(positive) / 4 if positive else 1.0
     for s in servers:
         pts = data[s]
-        xs = [p[0] for p in pts]
-        ys = [max(p[1], 1e-3) for p in pts]
         c = COLOR.get(s, "gray")
+        xs = [p[0] for p in pts if p[1] > 0]
+        ys = [p[1] for p in pts if p[1] > 0]
         ax.plot(xs, ys, "-", color=c, lw=2, label=LABEL.get(s, s))
-        for x, y, loss in zip(xs, ys, [p[2] for p in pts]):
+        for x, y, loss in pts:
             lossy = loss > 1
+            if y <= 0:  # nothing delivered: a mark on the floor of the panel
+                ax.plot([x], [floor], "v", ms=9, color=c, mfc="white", mew=2)
+                ax.annotate("nothing delivered", (x, floor), textcoords="offset points",
+                            xytext=(9, OFFSET.get(s, -4)), fontsize=8, color=c)
+                continue
             ax.plot([x], [y], MARK.get(s, "o"), ms=8, color=c, mfc="white" if lossy else c, mew=2)
-            ax.annotate(fmt(y) + (f"\n{loss:.0f}% lost" if lossy else ""), (x, y),
-                        textcoords="offset points", xytext=(8, -4 if s != "node" else 6),
+            ax.annotate(fmt(y) + (f", {loss:.0f}% lost" if lossy else ""), (x, y),
+                        textcoords="offset points", xytext=(9, OFFSET.get(s, -4)),
                         fontsize=8, color=c)
+    top = max(positive) if positive else 10.0
+    ax.set_ylim(floor / 1.5, top * 3)  # headroom for the labels of the highest points
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(sorted({p[0] for v in data.values() for p in v}))
@@ -87,8 +97,8 @@ def panel(ax, data, title, ylabel, fmt):
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.1)
     lo, hi = ax.get_xlim()
-    ax.set_xlim(lo, hi * 2.2)  # room for the labels of the last points
-    ax.legend(loc="best", fontsize=9)
+    ax.set_xlim(lo, hi * 3)  # room for the labels of the last points
+    ax.legend(loc=legend, fontsize=9)
 
 
 def main():
@@ -108,11 +118,11 @@ def main():
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
     if tput:
         panel(axes[0], tput, "Delivered events/s at the maximum rate (64 B, window 64)",
-              "events delivered per second (all subscribers)", human)
+              "events delivered per second (all subscribers)", human, legend="lower left")
     if rate is not None:
         panel(axes[1], series(rows, f"r{rate:g}", 64, "lat_p99_ms"),
               f"p99 latency at {rate:g} events/s (64 B); hollow: > 1% lost",
-              "p99 publish-to-receive latency", ms)
+              "p99 publish-to-receive latency", ms, legend="lower right")
     sub = f"{meta.get('nproc', '?')} cores ({meta.get('cpu', '?')}), loopback, {meta.get('date', '')}"
     fig.suptitle(f"ragpulse vs Node.js socket.io {meta.get('socket.io', '')} vs python-socketio "
                  f"{meta.get('python-socketio', '').split('-')[0]} ({meta.get('python_mode', '?')})  —  {sub}",

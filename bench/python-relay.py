@@ -64,13 +64,13 @@ def async_handlers(sio):
         return True
 
 
-def run_aiohttp(port):
+def run_aiohttp(port, **kw):
     import asyncio
 
     import socketio
     from aiohttp import web
 
-    sio = socketio.AsyncServer(async_mode="aiohttp")
+    sio = socketio.AsyncServer(async_mode="aiohttp", **kw)
     async_handlers(sio)
     app = web.Application()
     sio.attach(app)
@@ -86,21 +86,21 @@ def run_aiohttp(port):
     asyncio.run(main())
 
 
-def run_eventlet(port):
+def run_eventlet(port, **kw):
     import eventlet
 
     eventlet.monkey_patch()
     import eventlet.wsgi
     import socketio
 
-    sio = socketio.Server(async_mode="eventlet")
+    sio = socketio.Server(async_mode="eventlet", **kw)
     sync_handlers(sio)
     sock = eventlet.listen((HOST, port), backlog=BACKLOG)
     listening(port)
     eventlet.wsgi.server(sock, socketio.WSGIApp(sio), log_output=False, max_size=100000)
 
 
-def run_gevent(port):
+def run_gevent(port, **kw):
     from gevent import monkey
 
     monkey.patch_all()
@@ -108,7 +108,7 @@ def run_gevent(port):
     from gevent import pywsgi
     from geventwebsocket.handler import WebSocketHandler
 
-    sio = socketio.Server(async_mode="gevent")
+    sio = socketio.Server(async_mode="gevent", **kw)
     sync_handlers(sio)
     server = pywsgi.WSGIServer((HOST, port), socketio.WSGIApp(sio), handler_class=WebSocketHandler,
                                log=None, backlog=BACKLOG)
@@ -117,13 +117,13 @@ def run_gevent(port):
     server.serve_forever()
 
 
-def run_asgi(port):
+def run_asgi(port, **kw):
     import asyncio
 
     import socketio
     import uvicorn
 
-    sio = socketio.AsyncServer(async_mode="asgi")
+    sio = socketio.AsyncServer(async_mode="asgi", **kw)
     async_handlers(sio)
     config = uvicorn.Config(socketio.ASGIApp(sio), host=HOST, port=port, log_level="warning",
                             access_log=False, backlog=BACKLOG, lifespan="off")
@@ -140,13 +140,13 @@ def run_asgi(port):
     asyncio.run(main())
 
 
-def run_tornado(port):
+def run_tornado(port, **kw):
     import asyncio
 
     import socketio
     import tornado.web
 
-    sio = socketio.AsyncServer(async_mode="tornado")
+    sio = socketio.AsyncServer(async_mode="tornado", **kw)
     async_handlers(sio)
     app = tornado.web.Application([(r"/socket.io/", socketio.get_tornado_handler(sio))])
 
@@ -158,7 +158,7 @@ def run_tornado(port):
     asyncio.run(main())
 
 
-def run_threading(port):
+def run_threading(port, **kw):
     try:
         import simple_websocket  # noqa: F401
     except ImportError:
@@ -173,7 +173,7 @@ def run_threading(port):
         daemon_threads = True
         request_queue_size = BACKLOG
 
-    sio = socketio.Server(async_mode="threading")
+    sio = socketio.Server(async_mode="threading", **kw)
     sync_handlers(sio)
     httpd = make_server(HOST, port, socketio.WSGIApp(sio), server_class=ThreadingWSGIServer)
     listening(port)
@@ -188,10 +188,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("port", type=int)
     ap.add_argument("--mode", choices=sorted(MODES), default=DEFAULT_MODE)
+    ap.add_argument("--no-async-handlers", action="store_true",
+                    help="handle each event in the connection's own task (python-socketio's "
+                         "async_handlers=False) instead of a new one per event (the default)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        MODES[args.mode](args.port)
+        kw = {"async_handlers": False} if args.no_async_handlers else {}
+        MODES[args.mode](args.port, **kw)
     except KeyboardInterrupt:
         pass
 
