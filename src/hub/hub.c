@@ -866,6 +866,8 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
     po->remaining = n + 1; /* +1 until every event is submitted */
     hc->data = po;
     hc->on_abort = post_abort;
+    if (hub->store)
+        hub->store->ops->hold(hub->store, 1); /* one commit for the whole batch */
     for (size_t i = 0; i < n; i++) {
         rp_event_error_t err;
         int64_t id = hub->next_id; /* the id this event gets if it is accepted */
@@ -876,6 +878,8 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
             po->remaining--;
         }
     }
+    if (hub->store)
+        hub->store->ops->hold(hub->store, 0);
     json_decref(body);
     on_posted(po, 0, -1); /* drops the +1 */
 }

@@ -921,7 +921,10 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
             rp_sio_join(s, sv->rooms[i], strlen(sv->rooms[i]));
         int ok = nsp->recovery->missed(nsp->recovery_ud, nsp, (const char *const *)sv->rooms,
                                        sv->nrooms, offset, missed_emit, s) == 0;
-        saved_free(srv, sv);
+        /* Used up when it worked; kept for its owner when the offset was refused (whoever
+         * presented it gets a fresh session and nothing of this one). */
+        if (ok)
+            saved_free(srv, sv);
         if (ok && s->connected) {
             s->recovered = 1;
         } else if (s->connected) {

@@ -49,7 +49,7 @@ static int fail(pg_t *p, const PGresult *r)
     const char *m = r ? PQresultErrorMessage(r) : NULL;
     if (m == NULL || *m == '\0')
         m = p->conn ? PQerrorMessage(p->conn) : "not connected";
-    snprintf(p->err, sizeof(p->err), "postgres: %s", m);
+    snprintf(p->err, sizeof(p->err), "%s", m);
     size_t n = strlen(p->err);
     while (n && (p->err[n - 1] == '\n' || p->err[n - 1] == ' '))
         p->err[--n] = '\0';

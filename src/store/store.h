@@ -49,6 +49,9 @@ typedef void (*rp_store_rows_cb)(void *ud, int status, const char *json, size_t 
 typedef struct rp_store_ops {
     /* Queues ev (copied) for the next group commit. Events commit in append order. */
     int (*append)(rp_store_t *st, const rp_store_event_t *ev, rp_store_done_cb done, void *ud);
+    /* hold(st, 1) ... hold(st, 0): the jobs queued in between go into one commit (a POST
+     * batch is all or nothing, also across a crash). */
+    void (*hold)(rp_store_t *st, int on);
     /* Queues a recovery session write (rooms NULL: only update the expiry). Fire and forget. */
     int (*session_put)(rp_store_t *st, const rp_store_session_t *s);
     int (*session_del)(rp_store_t *st, const char *pid);

@@ -45,6 +45,7 @@ typedef struct worker {
     job_t *todo, *todo_tail;
     job_t *done, *done_tail;
     int stop;
+    int holding; /* the loop thread is queueing one all-or-nothing group */
     int connected;
     atomic_int healthy;
     uv_async_t async;
@@ -142,7 +143,7 @@ static void *thread_main(void *arg)
     worker_t *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->todo == NULL && !w->stop)
+        while ((w->todo == NULL || w->holding) && !w->stop)
             pthread_cond_wait(&w->cv, &w->mu);
         if (w->todo == NULL && w->stop)
             break;
@@ -332,6 +333,16 @@ static int w_files(rp_store_t *st, const char *pipeline, rp_store_rows_cb done, 
     return enqueue(w, j);
 }
 
+static void w_hold(rp_store_t *st, int on)
+{
+    worker_t *w = (worker_t *)st;
+    pthread_mutex_lock(&w->mu);
+    w->holding = on;
+    if (!on)
+        pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 static int w_snapshot_put(rp_store_t *st, int64_t version, const char *json)
 {
     worker_t *w = (worker_t *)st;
@@ -416,7 +427,7 @@ static void w_close(rp_store_t *st)
 }
 
 static const rp_store_ops_t worker_ops = {
-    w_append,  w_session_put,  w_session_del,  w_prune, w_history, w_replay, w_sessions,
+    w_append,  w_hold, w_session_put,  w_session_del,  w_prune, w_history, w_replay, w_sessions,
     w_files,   w_snapshot_put, w_snapshot_get, w_ping,  w_healthy, w_kind,   w_close,
 };
 
