@@ -235,7 +235,10 @@ void rp_hub_normalize_message(const char *msg, char *out, size_t outlen)
         const char *tend = end;
         while (tend > p && strchr(":,;.)]'\"", tend[-1]))
             tend--;
-        if (memchr(p, '/', (size_t)(tend - p)) || memchr(p, '\\', (size_t)(tend - p))) {
+        int pathy = 0;
+        for (const char *q = p; q < tend && !pathy; q++)
+            pathy = *q == '/' || *q == '\\';
+        if (pathy) {
             /* Paths (absolute or relative, / or \\): one placeholder for the whole token. */
             const char *q = p;
             while (q < tend && (*q == '(' || *q == '[' || *q == '"' || *q == '\''))
