@@ -9,32 +9,12 @@ import path from 'node:path';
 import {
   startServer, startSuiteServer, connect, waitUntil, sleep, USE_REF,
 } from './helpers.mjs';
+import { T, RFC3339, storeArgs, hub, suiteHub, request, getJson } from './hub-helpers.mjs';
 
 const SKIP = USE_REF && 'the pipeline hub exists only in ragpulse serve (RP_TEST_SERVER=ref)';
 
-// Each server gets a store of its own (`ragpulse serve` keeps a durable log, by default in
-// ./ragpulse.db): memory, or a fresh SQLite file per server with RP_HUB_STORE=sqlite.
-function storeArgs() {
-  if (process.env.RP_HUB_STORE !== 'sqlite') return ['--store', 'memory'];
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'rp-hub-test-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return ['--store', `sqlite:${path.join(dir, 'hub.db')}`];
-}
-const hub = (args = []) => startServer([...args, ...storeArgs()], { product: true });
-const suiteHub = (args = []) => startSuiteServer([...args, ...storeArgs()], { product: true });
 
-const T = 5000;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-async function request(url, { method = 'GET', headers = {}, body } = {}) {
-  const res = await fetch(url, {
-    method, headers, body: body === undefined ? undefined : Buffer.from(body), signal: AbortSignal.timeout(T),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, text, json };
-}
 
 async function post(base, evs) {
   const r = await request(`${base}/api/events`, {

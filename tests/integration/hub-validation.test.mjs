@@ -14,35 +14,16 @@ import { io } from 'socket.io-client';
 import {
   startServer, startSuiteServer, withTimeout, USE_REF,
 } from './helpers.mjs';
+import { T, RFC3339, storeArgs, hub, suiteHub, request, getJson } from './hub-helpers.mjs';
 
 const SKIP = USE_REF && 'the pipeline hub exists only in ragpulse serve (RP_TEST_SERVER=ref)';
 
-// Each server gets a store of its own (`ragpulse serve` keeps a durable log, by default in
-// ./ragpulse.db): memory, or a fresh SQLite file per server with RP_HUB_STORE=sqlite.
-function storeArgs() {
-  if (process.env.RP_HUB_STORE !== 'sqlite') return ['--store', 'memory'];
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'rp-hub-test-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return ['--store', `sqlite:${path.join(dir, 'hub.db')}`];
-}
-const hub = (args = []) => startServer([...args, ...storeArgs()], { product: true });
-const suiteHub = (args = []) => startSuiteServer([...args, ...storeArgs()], { product: true });
 
 const PID = 'val-pipe';
 const PTYPE = 'local_files';
-const T = 5000; // bound for any one request
 
 // ---- small helpers (each hub-*.test.mjs is self-contained) ----------------------------------
 
-async function request(url, { method = 'GET', headers = {}, body } = {}) {
-  const res = await fetch(url, {
-    method, headers, body: body === undefined ? undefined : Buffer.from(body), signal: AbortSignal.timeout(T),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, headers: res.headers, text, json };
-}
 
 /** POSTs `body` (serialised unless raw) to /api/events with the given Content-Type (null: none). */
 function post(base, body, { ct = 'application/json', raw = false } = {}) {
@@ -51,11 +32,6 @@ function post(base, body, { ct = 'application/json', raw = false } = {}) {
   });
 }
 
-async function getJson(url) {
-  const r = await request(url);
-  assert.equal(r.status, 200, `GET ${url}: ${r.status} ${r.text}`);
-  return r.json;
-}
 
 /** A socket.io-client viewer that is not tracked by helpers (it lives for a whole describe). */
 async function suiteViewer(url, filter = {}) {
