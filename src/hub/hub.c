@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The hub: ingest, fan-out, subscriptions, the HTTP API, and the watchdogs. Every accepted
- * event goes through rp_hub_ingest in one order: validate, id and ts, apply to state,
- * history, broadcast, wake long-polls. Synthetic events (offline on silence, failed when
- * stalled) take the same road, so viewers and the HTTP path never disagree. */
+/* The hub: ingest, fan-out, subscriptions, the HTTP API, recovery, and the watchdogs. Every
+ * event goes through rp_hub_ingest in one order: validate, id and ts, commit to the store
+ * (off the loop, grouped), then apply to state, keep in history, broadcast with its id as
+ * offset, wake long-polls, ack. Synthetic events (offline on silence, failed when stalled)
+ * take the same road, so viewers, the HTTP path and a restart never disagree. */
 #include "hub/hub.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
