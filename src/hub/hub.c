@@ -757,19 +757,25 @@ static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
 
 /* A POST /api/events whose events are being stored: answered when the last one is. */
 typedef struct post {
+    rp_http_conn_t *hc; /* first: see held_abort */
     rp_hub_t *hub;
-    rp_http_conn_t *hc; /* NULL once the client went away */
     json_t *ids;
     size_t remaining;
     int batch;
     int failed;
 } post_t;
 
-static void post_abort(rp_http_conn_t *hc)
+/* A held request whose answer waits on the store: its context starts with the connection,
+ * which becomes NULL if the client goes away first (the context is freed by the completion). */
+typedef struct held {
+    rp_http_conn_t *hc;
+} held_t;
+
+static void held_abort(rp_http_conn_t *hc)
 {
-    post_t *po = hc->data;
-    if (po)
-        po->hc = NULL;
+    held_t *h = hc->data;
+    if (h)
+        h->hc = NULL;
     hc->data = NULL;
 }
 
@@ -865,7 +871,7 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
     po->batch = batch;
     po->remaining = n + 1; /* +1 until every event is submitted */
     hc->data = po;
-    hc->on_abort = post_abort;
+    hc->on_abort = held_abort;
     if (hub->store)
         hub->store->ops->hold(hub->store, 1); /* one commit for the whole batch */
     for (size_t i = 0; i < n; i++) {
@@ -886,20 +892,13 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
 
 /* A held request answered by a store read. */
 typedef struct rows_ctx {
+    rp_http_conn_t *hc; /* first: see held_abort */
     rp_hub_t *hub;
-    rp_http_conn_t *hc; /* NULL once the client went away */
     int limit;
     int paged; /* history: add next_before */
     const char *key; /* the member the rows go in */
 } rows_ctx_t;
 
-static void rows_abort(rp_http_conn_t *hc)
-{
-    rows_ctx_t *rc = hc->data;
-    if (rc)
-        rc->hc = NULL;
-    hc->data = NULL;
-}
 
 static void on_rows(void *ud, int status, const char *json, size_t len)
 {
@@ -943,7 +942,7 @@ static void get_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
     rc->hc = hc;
     rc->key = "files";
     hc->data = rc;
-    hc->on_abort = rows_abort;
+    hc->on_abort = held_abort;
 }
 
 static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
@@ -966,7 +965,7 @@ static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
             rc->limit = (int)limit;
             rc->paged = 1;
             hc->data = rc;
-            hc->on_abort = rows_abort;
+            hc->on_abort = held_abort;
             return;
         }
         rp_free(rc);
