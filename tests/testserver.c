@@ -12,6 +12,7 @@
  * 300, pingTimeout 200, connect timeout 1000. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/opts.h"
 #include "util/json.h"
@@ -158,6 +159,16 @@ static void on_disconnect_me(rp_sio_socket_t *s, const rp_sio_event_t *ev, void 
     rp_sio_disconnect(s, 0);
 }
 
+/* Which process serves this socket (with --workers N, tests check the spread). */
+static void on_worker(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    (void)ud;
+    char json[24];
+    int n = snprintf(json, sizeof(json), "%d", (int)getpid());
+    if (ev->ack_id >= 0)
+        rp_sio_ack(s, ev->ack_id, json, (size_t)n, NULL, 0);
+}
+
 static void on_whoami(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     (void)ud;
@@ -216,7 +227,8 @@ int main(int argc, char **argv)
             rp_sio_nsp_on(nsp, "broadcast", on_broadcast, NULL) < 0 ||
             rp_sio_nsp_on(nsp, "ask", on_ask, NULL) < 0 ||
             rp_sio_nsp_on(nsp, "disconnect-me", on_disconnect_me, NULL) < 0 ||
-            rp_sio_nsp_on(nsp, "whoami", on_whoami, NULL) < 0)
+            rp_sio_nsp_on(nsp, "whoami", on_whoami, NULL) < 0 ||
+            rp_sio_nsp_on(nsp, "worker", on_worker, NULL) < 0)
             return 1;
     }
     rp_eio_config_t raw = o.eio;

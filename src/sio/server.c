@@ -738,7 +738,8 @@ static void publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
     rp_cluster_t *c = nsp->srv->cluster;
     const char *except[65];
     size_t nexcept = opts->nexcept < 64 ? opts->nexcept : 64;
-    memcpy(except, opts->except, nexcept * sizeof(*except));
+    if (nexcept)
+        memcpy(except, opts->except, nexcept * sizeof(*except));
     if (opts->except_socket)
         except[nexcept++] = opts->except_socket->id;
     rp_cluster_msg_t m = {
