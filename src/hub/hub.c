@@ -659,6 +659,59 @@ static json_t *events_since(rp_hub_t *hub, int64_t since, int *reset)
     return arr;
 }
 
+/* `since` older than the in-memory history, read from the store (the same log). */
+typedef struct since_ctx {
+    rp_http_conn_t *hc; /* first: see held_abort */
+    rp_hub_t *hub;
+    int64_t since;
+} since_ctx_t;
+
+#define SINCE_LIMIT 10000
+
+static void held_abort(rp_http_conn_t *hc);
+
+static void on_since_rows(void *ud, int status, const char *json, size_t len)
+{
+    since_ctx_t *sc = ud;
+    rp_http_conn_t *hc = sc->hc;
+    if (hc) {
+        hc->on_abort = NULL;
+        hc->data = NULL;
+        json_t *events = status == 0 ? json_loadb(json, len, 0, NULL) : NULL;
+        if (events == NULL) {
+            respond_error(sc->hub, hc, 503, "store unavailable", NULL, -1);
+        } else {
+            /* The version is the last event returned, not the hub's newest: the client's next
+             * `since` continues exactly where this answer stops (more: true until caught up). */
+            size_t n = json_array_size(events);
+            int64_t last = n ? json_integer_value(json_object_get(json_array_get(events, n - 1), "id")) : sc->since;
+            if (n == 0)
+                last = rp_hub_version(sc->hub);
+            json_t *j = json_pack("{s:I,s:I,s:o,s:b}", "version", (json_int_t)last, "since", (json_int_t)sc->since,
+                                  "events", events, "more", last < rp_hub_version(sc->hub));
+            respond_json(sc->hub, hc, 200, j, NULL);
+        }
+    }
+    rp_free(sc);
+}
+
+static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
+{
+    since_ctx_t *sc = rp_calloc(1, sizeof(*sc));
+    if (sc == NULL)
+        return -1;
+    sc->hc = hc;
+    sc->hub = hub;
+    sc->since = since;
+    if (hub->store->ops->since(hub->store, since, SINCE_LIMIT, on_since_rows, sc) < 0) {
+        rp_free(sc);
+        return -1;
+    }
+    hc->data = sc;
+    hc->on_abort = held_abort;
+    return 0;
+}
+
 /* Answers a status request now: snapshot (ETag, 304) or deltas since an event id. */
 static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
 {
@@ -680,6 +733,11 @@ static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
     int reset;
     json_t *events = events_since(hub, since, &reset);
     json_t *j;
+    if (reset && hub->store && since_from_store(hub, hc, since) == 0) {
+        /* The store has what the in-memory history no longer holds: answered when read. */
+        json_decref(events);
+        return;
+    }
     if (reset) {
         /* The history no longer reaches back that far: send the whole state instead. */
         json_decref(events);

@@ -24,6 +24,7 @@ typedef struct rp_store_backend_ops {
     int (*history)(void *b, const char *pipeline, const char *file, int64_t before, int limit,
                    rp_buf_t *out);
     int (*files)(void *b, const char *pipeline, rp_buf_t *out);
+    int (*since)(void *b, int64_t after, int limit, rp_buf_t *out);
     int (*replay)(void *b, int64_t after, void (*each)(void *ud, const rp_store_event_t *ev), void *ud);
     int (*sessions)(void *b, int64_t now_ms, void (*each)(void *ud, const rp_store_session_t *s), void *ud);
     int (*snapshot_put)(void *b, int64_t version, const char *json);

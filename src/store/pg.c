@@ -291,6 +291,17 @@ static int pg_history(void *b, const char *pipeline, const char *file, int64_t b
     return r ? json_rows(r, out) : -1;
 }
 
+static int pg_since(void *b, int64_t after, int limit, rp_buf_t *out)
+{
+    char a[24], lim[16];
+    snprintf(a, sizeof(a), "%lld", (long long)after);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[] = {a, lim};
+    PGresult *r = run(b, "SELECT payload FROM events WHERE id > $1::bigint ORDER BY id LIMIT $2::int", 2, params,
+                      PGRES_TUPLES_OK);
+    return r ? json_rows(r, out) : -1;
+}
+
 static int pg_files(void *b, const char *pipeline, rp_buf_t *out)
 {
     const char *params[] = {pipeline};
@@ -396,9 +407,25 @@ static void pg_free(void *b)
 }
 
 const rp_store_backend_ops_t rp_store_pg_ops = {
-    "postgres", pg_connect, pg_begin,  pg_commit,  pg_rollback, pg_append, pg_session_put,
-    pg_session_del, pg_prune, pg_history, pg_files, pg_replay, pg_sessions, pg_snapshot_put,
-    pg_snapshot_get, pg_ping, pg_error, pg_free,
+    .kind = "postgres",
+    .connect = pg_connect,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .append = pg_append,
+    .session_put = pg_session_put,
+    .session_del = pg_session_del,
+    .prune = pg_prune,
+    .history = pg_history,
+    .files = pg_files,
+    .since = pg_since,
+    .replay = pg_replay,
+    .sessions = pg_sessions,
+    .snapshot_put = pg_snapshot_put,
+    .snapshot_get = pg_snapshot_get,
+    .ping = pg_ping,
+    .error = pg_error,
+    .free = pg_free,
 };
 
 void *rp_store_pg_open(const char *url, char *err, size_t errlen)

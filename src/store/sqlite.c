@@ -226,6 +226,18 @@ static int sq_history(void *b, const char *pipeline, const char *file, int64_t b
     return json_rows(q, st, out);
 }
 
+static int sq_since(void *b, int64_t after, int limit, rp_buf_t *out)
+{
+    sq_t *q = b;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "SELECT payload FROM events WHERE id > ? ORDER BY id LIMIT ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(q);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit);
+    return json_rows(q, st, out);
+}
+
 static int sq_files(void *b, const char *pipeline, rp_buf_t *out)
 {
     sq_t *q = b;
@@ -340,9 +352,25 @@ static void sq_free(void *b)
 }
 
 const rp_store_backend_ops_t rp_store_sqlite_ops = {
-    "sqlite",   sq_connect, sq_begin,  sq_commit,  sq_rollback, sq_append, sq_session_put,
-    sq_session_del, sq_prune, sq_history, sq_files, sq_replay, sq_sessions, sq_snapshot_put,
-    sq_snapshot_get, sq_ping, sq_error, sq_free,
+    .kind = "sqlite",
+    .connect = sq_connect,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .append = sq_append,
+    .session_put = sq_session_put,
+    .session_del = sq_session_del,
+    .prune = sq_prune,
+    .history = sq_history,
+    .files = sq_files,
+    .since = sq_since,
+    .replay = sq_replay,
+    .sessions = sq_sessions,
+    .snapshot_put = sq_snapshot_put,
+    .snapshot_get = sq_snapshot_get,
+    .ping = sq_ping,
+    .error = sq_error,
+    .free = sq_free,
 };
 
 void *rp_store_sqlite_open(const char *path, char *err, size_t errlen)

@@ -62,6 +62,9 @@ typedef struct rp_store_ops {
      * (0: newest), at most limit, newest first. */
     int (*history)(rp_store_t *st, const char *pipeline, const char *file, int64_t before,
                    int limit, rp_store_rows_cb done, void *ud);
+    /* Queues a read of the events with id > after, oldest first, at most limit (the HTTP
+     * fallback's `since` when it reaches back beyond the in-memory history). */
+    int (*since)(rp_store_t *st, int64_t after, int limit, rp_store_rows_cb done, void *ud);
     /* At start only, blocking: calls each for every event with id > after in id order. */
     int (*replay)(rp_store_t *st, int64_t after,
                   void (*each)(void *ud, const rp_store_event_t *ev), void *ud);

@@ -16,7 +16,7 @@
 #include "util/alloc.h"
 #include "util/log.h"
 
-enum { J_APPEND, J_SESSION_PUT, J_SESSION_DEL, J_SNAPSHOT, J_PRUNE, J_HISTORY, J_FILES, J_PING };
+enum { J_APPEND, J_SESSION_PUT, J_SESSION_DEL, J_SNAPSHOT, J_PRUNE, J_HISTORY, J_FILES, J_SINCE, J_PING };
 
 typedef struct job {
     struct job *next;
@@ -124,6 +124,8 @@ static void run_batch(worker_t *w, job_t *list)
             rc = w->ops->history(w->backend, j->s1, j->s2, j->a, (int)j->b, &j->out);
         else if (rc == 0 && j->kind == J_FILES)
             rc = w->ops->files(w->backend, j->s1, &j->out);
+        else if (rc == 0 && j->kind == J_SINCE)
+            rc = w->ops->since(w->backend, j->a, (int)j->b, &j->out);
         else if (rc == 0)
             rc = w->ops->ping(w->backend);
         j->status = rc < 0 ? -1 : 0;
@@ -377,6 +379,19 @@ static int w_ping(rp_store_t *st)
     return enqueue(w, j);
 }
 
+static int w_since(rp_store_t *st, int64_t after, int limit, rp_store_rows_cb done, void *ud)
+{
+    worker_t *w = (worker_t *)st;
+    job_t *j = job_new(J_SINCE, 0);
+    if (j == NULL)
+        return UV_ENOMEM;
+    j->a = after;
+    j->b = limit;
+    j->rows = done;
+    j->ud = ud;
+    return enqueue(w, j);
+}
+
 static int w_replay(rp_store_t *st, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
 {
     worker_t *w = (worker_t *)st;
@@ -427,8 +442,22 @@ static void w_close(rp_store_t *st)
 }
 
 static const rp_store_ops_t worker_ops = {
-    w_append,  w_hold, w_session_put,  w_session_del,  w_prune, w_history, w_replay, w_sessions,
-    w_files,   w_snapshot_put, w_snapshot_get, w_ping,  w_healthy, w_kind,   w_close,
+    .append = w_append,
+    .hold = w_hold,
+    .session_put = w_session_put,
+    .session_del = w_session_del,
+    .prune = w_prune,
+    .history = w_history,
+    .since = w_since,
+    .replay = w_replay,
+    .sessions = w_sessions,
+    .files = w_files,
+    .snapshot_put = w_snapshot_put,
+    .snapshot_get = w_snapshot_get,
+    .ping = w_ping,
+    .healthy = w_healthy,
+    .kind = w_kind,
+    .close = w_close,
 };
 
 rp_store_t *rp_store_worker_new(uv_loop_t *loop, const rp_store_backend_ops_t *ops, void *backend)
