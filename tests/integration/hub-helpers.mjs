@@ -1,6 +1,7 @@
 // Helpers shared by the hub's integration tests (hub-*.test.mjs): a `ragpulse serve` with a
 // store of its own, and small HTTP helpers with a bound on every request.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,4 +38,28 @@ export async function getJson(url) {
   const r = await request(url);
   assert.equal(r.status, 200, `GET ${url}: ${r.status} ${r.text}`);
   return r.json;
+}
+
+/** request() with a JSON body (and its content type) when `body` is given. */
+export function requestJson(url, { method = 'GET', body, ms = T } = {}) {
+  return request(url, {
+    method, ms,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** POST /api/events (an event or a batch) that must answer 200; returns its JSON. */
+export async function postEvents(base, body) {
+  const r = await requestJson(`${base}/api/events`, { method: 'POST', body });
+  assert.equal(r.status, 200, `POST /api/events: ${r.status} ${r.text}`);
+  return r.json;
+}
+
+/** Runs one statement with the sqlite3 CLI on a database file; resolves with its output. */
+export function sqlite3Cli(db, sql) {
+  return new Promise((resolve, reject) => {
+    execFile('sqlite3', ['-batch', '-noheader', db, sql], { timeout: 10000, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => (err ? reject(new Error(`sqlite3 ${sql}: ${err.message} ${stderr}`)) : resolve(stdout.trim())));
+  });
 }

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
+import { requestJson as request, getJson, postEvents as post, sqlite3Cli as sqlite } from './hub-helpers.mjs';
 
 const T = 5000;
 const tmpDirs = [];
@@ -24,38 +25,6 @@ function tmpDbPath() {
   return path.join(d, 'x.db');
 }
 after(() => { for (const d of tmpDirs) rmSync(d, { recursive: true, force: true }); });
-
-function sqlite(db, sql) {
-  return new Promise((resolve, reject) => {
-    execFile('sqlite3', ['-batch', '-noheader', db, sql], { timeout: 10000, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => (err ? reject(new Error(`sqlite3 ${sql}: ${err.message} ${stderr}`)) : resolve(stdout.trim())));
-  });
-}
-
-async function request(url, { method = 'GET', body, ms = T } = {}) {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(ms),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, text, json, headers: res.headers };
-}
-
-async function getJson(url) {
-  const r = await request(url);
-  assert.equal(r.status, 200, `GET ${url}: ${r.status} ${r.text}`);
-  return r.json;
-}
-
-async function post(base, body) {
-  const r = await request(`${base}/api/events`, { method: 'POST', body });
-  assert.equal(r.status, 200, `POST /api/events: ${r.status} ${r.text}`);
-  return r.json;
-}
 
 function scripted(pid, i, type = 'local_files') {
   if (i === 0) return { type: 'pipeline:online', pipeline_id: pid, pipeline_type: type, heartbeat_interval: 60 };

@@ -13,35 +13,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startServer, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
+import { requestJson as request, getJson, postEvents as post } from './hub-helpers.mjs';
 import { startPostgres, pgUnavailable, freePort } from './pg.mjs';
 
 const T = 5000;
 const skip = pgUnavailable();
-
-async function request(url, { method = 'GET', body, ms = T } = {}) {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(ms),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, text, json, headers: res.headers };
-}
-
-async function getJson(url) {
-  const r = await request(url);
-  assert.equal(r.status, 200, `GET ${url}: ${r.status} ${r.text}`);
-  return r.json;
-}
-
-async function post(base, body) {
-  const r = await request(`${base}/api/events`, { method: 'POST', body });
-  assert.equal(r.status, 200, `POST /api/events: ${r.status} ${r.text}`);
-  return r.json;
-}
 
 function scripted(pid, i, type = 'local_files') {
   const meta = { seq: i };

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, startSuiteServer, track, waitUntil, sleep } from './helpers.mjs';
+import { postEvents as post } from './hub-helpers.mjs';
 
 const T = 5000;
 const QUIET_MS = 300; // how long a refused client is watched for stray events
@@ -19,16 +20,6 @@ function tmpDb() {
   const d = mkdtempSync(path.join(os.tmpdir(), 'rp-store-auth-'));
   tmpDirs.push(d);
   return `sqlite:${path.join(d, 'x.db')}`;
-}
-
-async function post(base, body) {
-  const res = await fetch(`${base}/api/events`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-    signal: AbortSignal.timeout(T),
-  });
-  const text = await res.text();
-  assert.equal(res.status, 200, `POST /api/events: ${res.status} ${text}`);
-  return JSON.parse(text);
 }
 
 let seq = 0;

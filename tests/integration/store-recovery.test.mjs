@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
+import { postEvents as post, sqlite3Cli as sqliteCli } from './hub-helpers.mjs';
 
 const T = 5000;
 const tmpDirs = [];
@@ -25,23 +26,6 @@ function tmpDb() {
 after(() => { for (const d of tmpDirs) rmSync(d, { recursive: true, force: true }); });
 
 // ---- helpers --------------------------------------------------------------------------------
-
-function sqliteCli(db, sql) {
-  return new Promise((resolve, reject) => {
-    execFile('sqlite3', ['-batch', '-noheader', db, sql], { timeout: 10000, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => (err ? reject(new Error(`sqlite3 ${sql}: ${err.message} ${stderr}`)) : resolve(stdout.trim())));
-  });
-}
-
-async function post(base, body) {
-  const res = await fetch(`${base}/api/events`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-    signal: AbortSignal.timeout(T),
-  });
-  const text = await res.text();
-  assert.equal(res.status, 200, `POST /api/events: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
 
 /** The i-th event of a small scripted pipeline (online, then files: processing/progress/completed). */
 function scripted(pid, i, type = 'local_files') {
