@@ -27,6 +27,7 @@ static void usage(FILE *f)
             "  --pipeline ID             pipeline id (env RAG_PIPELINE_ID)\n"
             "  --type TYPE               pipeline type, e.g. local_files (env RAG_PIPELINE_TYPE; default custom)\n"
             "  --hub URL                 hub address (env RAGPULSE_HUB; default http://127.0.0.1:8103)\n"
+            "  --token TOKEN             a producer token when the hub has auth on (env RAGPULSE_TOKEN)\n"
             "  --file NAME               the file (file events); --file-id ID defaults to NAME\n"
             "  --size BYTES --mime TYPE --progress 0..1 --stage NAME --chunks N --attempt N\n"
             "  --error MESSAGE [--error-kind KIND] [--error-code CODE] [--retryable]   (file:failed)\n"
@@ -61,7 +62,7 @@ static int dial(const char *host, const char *port)
 }
 
 /* POSTs body to url + path; returns the HTTP status and the response body in out, or -1. */
-static int http_post(const char *url, const char *path, const char *body, rp_buf_t *out)
+static int http_post(const char *url, const char *path, const char *body, const char *token, rp_buf_t *out)
 {
     char host[256], port[8] = "80";
     const char *p = url;
@@ -84,9 +85,10 @@ static int http_post(const char *url, const char *path, const char *body, rp_buf
     rp_buf_t req;
     rp_buf_init(&req, 1 << 20);
     rp_buf_printf(&req,
-                  "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
+                  "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n%s%s%s"
                   "Content-Length: %zu\r\nConnection: close\r\nUser-Agent: ragpulse-emit/" RP_VERSION "\r\n\r\n%s",
-                  path, host, port, strlen(body), body);
+                  path, host, port, token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "",
+                  strlen(body), body);
     size_t off = 0;
     while (off < req.len) {
         ssize_t w = write(fd, req.data + off, req.len - off);
@@ -142,6 +144,7 @@ int rp_cli_emit(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *hub = env_or("RAGPULSE_HUB", "http://127.0.0.1:8103");
+    const char *token = env_or("RAGPULSE_TOKEN", NULL);
     const char *pid = env_or("RAG_PIPELINE_ID", NULL);
     const char *ptype = env_or("RAG_PIPELINE_TYPE", "custom");
     const char *file_name = NULL, *file_id = NULL;
@@ -168,6 +171,8 @@ int rp_cli_emit(int argc, char **argv)
             ptype = v;
         else if (strcmp(a, "--hub") == 0)
             hub = v;
+        else if (strcmp(a, "--token") == 0)
+            token = v;
         else if (strcmp(a, "--file") == 0)
             file_name = v;
         else if (strcmp(a, "--file-id") == 0)
@@ -234,7 +239,7 @@ int rp_cli_emit(int argc, char **argv)
     char *body = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
     rp_buf_t resp;
     rp_buf_init(&resp, 1 << 20);
-    int status = body ? http_post(hub, "/api/events", body, &resp) : -1;
+    int status = body ? http_post(hub, "/api/events", body, token, &resp) : -1;
     free(body);
     if (status < 0) {
         fprintf(stderr, "ragpulse emit: cannot reach the hub at %s: %s\n", hub, errno ? strerror(errno) : "bad response");

@@ -12,6 +12,7 @@ static void usage(FILE *f)
                "commands:\n"
                "  serve     run the status hub (Socket.IO + HTTP) on 127.0.0.1:8103\n"
                "  emit      report one pipeline event to a hub (for shell scripts)\n"
+               "  token     print a signed access token (viewer, producer, admin)\n"
                "  version   print the version\n\n"
                "`ragpulse COMMAND --help` describes a command's options.\n");
 }
@@ -26,6 +27,8 @@ int main(int argc, char **argv)
         return rp_cli_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "emit") == 0)
         return rp_cli_emit(argc - 1, argv + 1);
+    if (strcmp(argv[1], "token") == 0)
+        return rp_cli_token(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("ragpulse %s\n", RP_VERSION);
         return 0;

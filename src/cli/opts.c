@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,16 @@ const char rp_cli_opts_usage[] =
     "  --max-queued BYTES        output a slow client may have waiting before it is dropped\n"
     "                            (default 1048576)\n"
     "  --connect-timeout MS      time to send a Socket.IO CONNECT (default 45000)\n"
+    "  --max-connections N       open connections in all (serve: the open-file limit - 64)\n"
+    "  --max-connections-per-ip N  from one source address (serve: 1024)\n"
+    "  --max-pending N           connections that have not finished a first request (serve: 1024)\n"
+    "  --request-timeout MS      a request's headers and body must arrive within (serve: 10000)\n"
+    "  --idle-timeout MS         an idle keep-alive connection is closed after (serve: 30000)\n"
+    "  --max-header-bytes N      request line and headers (default 16384; over: 431)\n"
+    "  --max-attachments N       binary attachments in one Socket.IO packet (default 16)\n"
+    "  --max-rooms N             rooms one socket may be in (default 256)\n"
+    "  --rate-limit N            Socket.IO packets a second per connection (serve: 500; 0: off)\n"
+    "  --rate-burst N            packets a connection may send at once (serve: 1000)\n"
     "  --reuseport               share the port with other processes (SO_REUSEPORT)\n"
     "  --workers N               N processes on one port sharing broadcasts (default 1)\n"
     "  --log-level LEVEL         debug, info, warn, error, off (default info)\n";
@@ -84,11 +95,26 @@ static int parse_listen(rp_cli_opts_t *o, const char *v)
     return 0;
 }
 
+void rp_cli_opts_product_limits(rp_cli_opts_t *o)
+{
+    struct rlimit rl;
+    o->max_conns = 16000;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
+        o->max_conns = (size_t)rl.rlim_cur - 64; /* room for the store, logs, listeners */
+    o->max_conns_per_ip = 1024;
+    o->max_pending = 1024;
+    o->request_timeout = 10000;
+    o->idle_timeout = 30000;
+    o->sio.rate_limit = 500;
+    o->sio.rate_burst = 1000;
+}
+
 int rp_cli_opts_init(rp_cli_opts_t *o, int default_port)
 {
     memset(o, 0, sizeof(*o));
     snprintf(o->host, sizeof(o->host), "127.0.0.1");
     o->port = default_port;
+    o->max_header = 16384;
     o->workers = 1;
     rp_eio_config_defaults(&o->eio);
     rp_sio_config_defaults(&o->sio);
@@ -119,6 +145,9 @@ int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i)
     static const char *const with_value[] = {
         "--listen", "--transports", "--cors-origin", "--ping-interval", "--ping-timeout",
         "--max-payload", "--max-queued", "--connect-timeout", "--log-level", "--workers",
+        "--max-connections", "--max-connections-per-ip", "--max-pending", "--request-timeout",
+        "--idle-timeout", "--max-header-bytes", "--max-attachments", "--max-rooms", "--rate-limit",
+        "--rate-burst",
     };
     if (strcmp(a, "--reuseport") == 0) {
         o->reuseport = 1;
@@ -167,6 +196,46 @@ int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i)
             return -1;
         }
         o->workers = (int)n;
+        return 1;
+    }
+    /* Limits where 0 means "none". */
+    static const char *const zero_ok[] = {"--max-connections", "--max-connections-per-ip", "--max-pending",
+                                          "--request-timeout", "--idle-timeout", "--rate-limit", "--rate-burst"};
+    for (size_t k = 0; k < sizeof(zero_ok) / sizeof(*zero_ok); k++) {
+        if (strcmp(a, zero_ok[k]) != 0)
+            continue;
+        if (parse_num(a, v, 86400000, &n) < 0)
+            return -1;
+        if (k == 0)
+            o->max_conns = (size_t)n;
+        else if (k == 1)
+            o->max_conns_per_ip = (size_t)n;
+        else if (k == 2)
+            o->max_pending = (size_t)n;
+        else if (k == 3)
+            o->request_timeout = (uint32_t)n;
+        else if (k == 4)
+            o->idle_timeout = (uint32_t)n;
+        else if (k == 5)
+            o->sio.rate_limit = (double)n;
+        else
+            o->sio.rate_burst = (double)n;
+        return 1;
+    }
+    if (strcmp(a, "--max-header-bytes") == 0 || strcmp(a, "--max-attachments") == 0 || strcmp(a, "--max-rooms") == 0) {
+        int hdr = strcmp(a, "--max-header-bytes") == 0;
+        if (parse_num(a, v, hdr ? 65535 : 100000, &n) < 0)
+            return -1;
+        if (n < (hdr ? 256u : 1u)) {
+            fprintf(stderr, "ragpulse: %s must be at least %u\n", a, hdr ? 256u : 1u);
+            return -1;
+        }
+        if (hdr)
+            o->max_header = (size_t)n;
+        else if (strcmp(a, "--max-attachments") == 0)
+            o->sio.max_attachments = (unsigned)n;
+        else
+            o->sio.max_rooms_per_socket = (unsigned)n;
         return 1;
     }
     if (parse_num(a, v, strcmp(a, "--max-payload") == 0 || strcmp(a, "--max-queued") == 0 ? (1ULL << 31) : 86400000, &n) < 0)
@@ -225,9 +294,14 @@ int rp_app_init(rp_app_t *app, const rp_cli_opts_t *o)
         fprintf(stderr, "ragpulse: cannot start the event loop\n");
         return -1;
     }
+    app->net.max_conns = o->max_conns;
+    app->net.max_conns_per_ip = o->max_conns_per_ip;
     app->http.net = &app->net;
-    app->http.max_header = 16384;
+    app->http.max_header = o->max_header;
     app->http.max_body = o->eio.max_payload;
+    app->http.max_pending = o->max_pending;
+    app->http.request_timeout = o->request_timeout;
+    app->http.idle_timeout = o->idle_timeout;
     app->http.on_request = on_request;
     app->http.ud = app;
     app->sio = rp_sio_server_new(&app->net, &o->eio, &o->sio);
@@ -250,6 +324,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_signal_stop(&app->sigint);
     uv_signal_stop(&app->sigterm);
     rp_net_listener_close(&app->listener);
+    rp_http_server_stop(&app->http);
     if (app->hub && app->hub_free)
         app->hub_free(app->hub);
     app->hub = NULL;

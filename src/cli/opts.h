@@ -17,8 +17,17 @@ typedef struct rp_cli_opts {
     int workers; /* processes sharing the port; 1 = this process serves */
     int insecure;
     const char *log_level;
+    /* Limits on what comes from outside (0: none); see docs/security.md. */
+    size_t max_conns;
+    size_t max_conns_per_ip;
+    size_t max_pending;
+    size_t max_header;
+    uint32_t request_timeout; /* ms */
+    uint32_t idle_timeout;    /* ms */
 } rp_cli_opts_t;
 
+/* The limits `ragpulse serve` starts with (test and benchmark servers start with none). */
+void rp_cli_opts_product_limits(rp_cli_opts_t *o);
 /* Fills defaults (listen 127.0.0.1:default_port), then applies the environment:
  * SOCKET_IO_PORT, SOCKET_IO_TRANSPORTS, SOCKET_IO_CORS_ORIGIN, RAGPULSE_LOG_LEVEL. Returns 0,
  * or -1 after printing what is wrong. */

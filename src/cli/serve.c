@@ -2,6 +2,7 @@
 /* `ragpulse serve`: the hub (src/hub) on the Socket.IO server, one port for Socket.IO and the
  * HTTP API. This file parses serve's own options and wires the parts together; it is the only
  * place that picks implementations. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,46 @@ static void usage(FILE *f)
             "  --retain-events N         keep at most N events in the store (default: all)\n"
             "  --retain-days D           and none older than D days (default: no limit)\n"
             "  --no-recovery             turn connection-state recovery off (see --recovery)\n"
-            "  --insecure                allow a non-loopback address without authentication\n",
+            "\nauthentication (JWT; see docs/security.md):\n"
+            "  --jwt-secret SECRET       HS256 secret: turns auth on (env RAGPULSE_JWT_SECRET; prefer the env\n"
+            "                            or --jwt-secret-file, a command line is visible to other users)\n"
+            "  --jwt-secret-file FILE    the secret, read from FILE\n"
+            "  --jwt-public-key FILE     PEM public key for RS256 (RSA) or ES256 (EC P-256) tokens\n"
+            "                            (env RAGPULSE_JWT_PUBLIC_KEY)\n"
+            "  --jwt-issuer ISS          tokens must carry this iss\n"
+            "  --jwt-audience AUD        tokens must carry this aud\n"
+            "  --jwt-leeway S            clock skew allowed on exp/nbf (default 30)\n"
+            "  --metrics-public          serve /metrics without a token (default: admins only when auth is on)\n"
+            "  --insecure                allow a non-loopback address without authentication\n"
+            "\nlimits per producer and socket (0: off):\n"
+            "  --event-rate N            events a second one producer may send (default 2000)\n"
+            "  --event-burst N           events a producer may send at once (default 5000)\n"
+            "  --max-subscriptions N     subscriptions one socket may hold (default 64)\n",
             rp_cli_opts_usage);
+}
+
+/* Reads a whole small file (a key or a secret) into a new string; trailing newlines are cut.
+ * NULL after printing why. */
+static char *read_small_file(const char *what, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "ragpulse: cannot read %s %s: %s\n", what, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    int big = buf && n == 65536 && fgetc(f) != EOF;
+    fclose(f);
+    if (buf == NULL || big || n == 0) {
+        fprintf(stderr, "ragpulse: %s %s is %s\n", what, path, buf == NULL ? "too big for memory" : big ? "over 64 KiB" : "empty");
+        free(buf);
+        return NULL;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    return buf;
 }
 
 static int num_opt(const char *name, const char *v, double min, double max, double *out)
@@ -70,6 +109,17 @@ int rp_cli_serve(int argc, char **argv)
                                                                                   : "sqlite:ragpulse.db";
     if (rp_cli_opts_init(&o, 8103) < 0)
         return 2;
+    rp_cli_opts_product_limits(&o);
+    hc.event_rate = 2000;
+    hc.event_burst = 5000;
+    static char *secret, *public_key; /* owned for the process's life */
+    const char *issuer = NULL, *audience = NULL;
+    double leeway = 30;
+    if (getenv("RAGPULSE_JWT_SECRET") && *getenv("RAGPULSE_JWT_SECRET"))
+        secret = strdup(getenv("RAGPULSE_JWT_SECRET"));
+    const char *pk_env = getenv("RAGPULSE_JWT_PUBLIC_KEY");
+    if (pk_env && *pk_env && (public_key = read_small_file("the public key", pk_env)) == NULL)
+        return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -84,6 +134,10 @@ int rp_cli_serve(int argc, char **argv)
         }
         if (strcmp(a, "--recovery") == 0 || strcmp(a, "--no-recovery") == 0) {
             hc.recovery = strcmp(a, "--recovery") == 0;
+            continue;
+        }
+        if (strcmp(a, "--metrics-public") == 0) {
+            hc.metrics_public = 1;
             continue;
         }
         int rc = rp_cli_opts_parse(&o, argc, argv, &i);
@@ -129,29 +183,73 @@ int rp_cli_serve(int argc, char **argv)
             hc.retain_events = (int64_t)d;
         } else if (strcmp(a, "--retain-days") == 0 && num_opt(a, v, 0.001, 1e6, &d) == 0) {
             hc.retain_days = d;
+        } else if (strcmp(a, "--jwt-secret") == 0) {
+            free(secret);
+            secret = strdup(v);
+        } else if (strcmp(a, "--jwt-secret-file") == 0) {
+            free(secret);
+            if ((secret = read_small_file("the secret file", v)) == NULL)
+                return 2;
+        } else if (strcmp(a, "--jwt-public-key") == 0) {
+            free(public_key);
+            if ((public_key = read_small_file("the public key", v)) == NULL)
+                return 2;
+        } else if (strcmp(a, "--jwt-issuer") == 0) {
+            issuer = v;
+        } else if (strcmp(a, "--jwt-audience") == 0) {
+            audience = v;
+        } else if (strcmp(a, "--jwt-leeway") == 0 && num_opt(a, v, 0, 86400, &d) == 0) {
+            leeway = d;
+        } else if (strcmp(a, "--event-rate") == 0 && num_opt(a, v, 0, 1e9, &d) == 0) {
+            hc.event_rate = d;
+        } else if (strcmp(a, "--event-burst") == 0 && num_opt(a, v, 1, 1e9, &d) == 0) {
+            hc.event_burst = d;
+        } else if (strcmp(a, "--max-subscriptions") == 0 && num_opt(a, v, 1, 100000, &d) == 0) {
+            hc.max_subscriptions = (size_t)d;
         } else {
             if (strncmp(a, "--", 2) == 0 && (strcmp(a, "--namespaces") && strcmp(a, "--heartbeat-timeout") &&
                                              strcmp(a, "--heartbeat-interval") && strcmp(a, "--stall-timeout") &&
                                              strcmp(a, "--server-heartbeat") && strcmp(a, "--history") &&
                                              strcmp(a, "--websocket-rollout") && strcmp(a, "--recovery-window") &&
-                                             strcmp(a, "--retain-events") && strcmp(a, "--retain-days"))) {
+                                             strcmp(a, "--retain-events") && strcmp(a, "--retain-days") &&
+                                             strcmp(a, "--jwt-leeway") && strcmp(a, "--event-rate") &&
+                                             strcmp(a, "--event-burst") && strcmp(a, "--max-subscriptions"))) {
                 fprintf(stderr, "ragpulse serve: unknown option '%s'\n", a);
                 usage(stderr);
             }
             return 2;
         }
     }
-    if (!rp_cli_host_is_loopback(o.host) && !o.insecure) {
+    if (secret && public_key) {
+        fprintf(stderr, "ragpulse serve: give a JWT secret or a public key, not both\n");
+        return 2;
+    }
+    static rp_auth_t *auth;
+    if (secret || public_key) {
+        char why[256];
+        rp_auth_config_t ac = {secret, public_key, issuer, audience, (uint32_t)leeway};
+        if ((auth = rp_auth_new(&ac, why, sizeof(why))) == NULL) {
+            fprintf(stderr, "ragpulse serve: cannot use the JWT %s: %s\n", secret ? "secret" : "public key", why);
+            return 2;
+        }
+        hc.auth = auth;
+    }
+    if (!rp_cli_host_is_loopback(o.host) && !o.insecure && auth == NULL) {
         fprintf(stderr,
                 "ragpulse serve: refusing to listen on %s without authentication.\n"
-                "  Anyone who can reach that address could read every pipeline's status.\n"
-                "  Listen on 127.0.0.1 (the default) behind a proxy, or pass --insecure to accept\n"
-                "  unauthenticated clients on %s.\n",
+                "  Anyone who can reach that address could read every pipeline's status and send\n"
+                "  events as any pipeline. Either turn authentication on (--jwt-secret-file FILE or\n"
+                "  RAGPULSE_JWT_SECRET; `ragpulse token` makes tokens), or listen on 127.0.0.1 (the\n"
+                "  default) behind a proxy that authenticates, or pass --insecure to accept\n"
+                "  unauthenticated clients on %s anyway.\n",
                 o.host, o.host);
         return 2;
     }
-    if (o.insecure && !rp_cli_host_is_loopback(o.host))
+    if (o.insecure && !rp_cli_host_is_loopback(o.host) && auth == NULL) {
+        fprintf(stderr, "ragpulse serve: WARNING: --insecure: anyone who reaches %s may read and send"
+                        " everything (no authentication)\n", o.host);
         RP_LOG_WARN("cli", "--insecure: serving %s without authentication", o.host);
+    }
     if (o.workers > 1) {
         fprintf(stderr, "ragpulse serve: --workers needs a shared store (coming with the durable log);"
                         " the hub's state lives in one process for now\n");
@@ -170,6 +268,7 @@ int rp_cli_serve(int argc, char **argv)
         }
     }
     hc.recovery_window_ms = o.sio.recovery_window;
+    hc.http = &app.http;
     the_hub = rp_hub_new(app.sio, &app.net, &hc, store, err, sizeof(err));
     if (the_hub == NULL) {
         fprintf(stderr, "ragpulse serve: cannot start the hub: %s\n", err);

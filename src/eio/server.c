@@ -180,6 +180,16 @@ static void hb_wait_ping(rp_eio_session_t *s)
     rp_timerq_push(&s->srv->pingq, &s->hb);
 }
 
+/* Keeps the handshake request's bearer credential (header or ?token=) for the layers above,
+ * which decide what it is worth; a malformed or oversized one is simply not kept. */
+static void keep_credential(rp_eio_session_t *s, const rp_http_request_t *req)
+{
+    char tok[RP_EIO_MAX_CREDENTIAL + 1];
+    long n = rp_http_credential(req, tok, sizeof(tok));
+    if (n > 0 && (s->credential = rp_malloc((size_t)n + 1)) != NULL)
+        memcpy(s->credential, tok, (size_t)n + 1);
+}
+
 static rp_eio_session_t *session_new(rp_eio_server_t *srv, int transport)
 {
     rp_eio_session_t *s = rp_calloc(1, sizeof(*s));
@@ -758,6 +768,7 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             rp_net_conn_close(w->c);
             return 1;
         }
+        keep_credential(s, req);
         w->s = s;
         s->ws = w;
         rp_eio_session_send(s, &open);
@@ -784,6 +795,7 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             respond_error(srv, hc, 500, 3, "Internal error");
             return 1;
         }
+        keep_credential(s, req);
         queue_push(s, &open);
         rp_eio_packet_release(&open);
         respond_queue(s, hc);
@@ -825,6 +837,7 @@ static void on_tick(void *ud)
     }
     while (!rp_list_empty(&srv->dead)) {
         rp_eio_session_t *s = rp_container_of(srv->dead.next, rp_eio_session_t, tick_node);
+        rp_free(s->credential);
         rp_list_unlink(&s->tick_node);
         rp_free(s);
     }

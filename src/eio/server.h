@@ -52,6 +52,9 @@ typedef struct rp_eio_callbacks {
 
 enum { RP_EIO_TRANSPORT_POLLING = 1, RP_EIO_TRANSPORT_WEBSOCKET = 2 };
 
+/* The longest handshake credential kept (bytes). */
+#define RP_EIO_MAX_CREDENTIAL 8192
+
 struct rp_eio_session {
     rp_map_entry_t entry; /* in srv->sessions, keyed by sid */
     char sid[21];
@@ -68,6 +71,7 @@ struct rp_eio_session {
     struct rp_eio_qpkt *qtail;
     size_t qbytes;
     rp_timerq_node_t hb;
+    char *credential; /* owned: the handshake's bearer token (rp_http_credential), or NULL */
     rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->dead */
     const char *close_reason;
 };

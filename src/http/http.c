@@ -77,9 +77,13 @@ static rp_http_conn_t *hc_of(http_parser *p)
     return p->data;
 }
 
+static void arm(rp_http_conn_t *hc, int idle);
+
 static int on_message_begin(http_parser *p)
 {
     rp_http_conn_t *hc = hc_of(p);
+    if (hc->srv->_timers && hc->timer.q != &hc->srv->_reqq)
+        arm(hc, 0);
     rp_buf_reset(&hc->head);
     rp_buf_reset(&hc->body);
     hc->url_len = 0;
@@ -192,8 +196,84 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
+static void refuse(rp_http_conn_t *hc, int status);
+
+static void not_pending(rp_http_conn_t *hc)
+{
+    if (hc->pending) {
+        hc->pending = 0;
+        hc->srv->npending--;
+    }
+}
+
+static void on_request_timeout(rp_timerq_node_t *n)
+{
+    rp_http_conn_t *hc = rp_container_of(n, rp_http_conn_t, timer);
+    if (hc->state == ST_CLOSED)
+        return;
+    hc->srv->request_timeouts++;
+    RP_LOG_INFO("http", "conn %llu: request not complete in %u ms", (unsigned long long)hc->conn->id,
+                hc->srv->request_timeout);
+    if (hc->in.len > 0 || hc->head.len > 0)
+        refuse(hc, 408);
+    else
+        rp_http_close(hc);
+}
+
+static void on_idle_timeout(rp_timerq_node_t *n)
+{
+    rp_http_conn_t *hc = rp_container_of(n, rp_http_conn_t, timer);
+    if (hc->state == ST_CLOSED)
+        return;
+    hc->srv->idle_timeouts++;
+    rp_http_close(hc);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Starts the timer queues the first time they are needed (the server has no init call). */
+static void start_timers(rp_http_server_t *srv)
+{
+    if (srv->_timers)
+        return;
+    srv->_timers = 1;
+    rp_timerq_init(srv->net->loop, &srv->_reqq, srv->request_timeout ? srv->request_timeout : 1, on_request_timeout);
+    rp_timerq_init(srv->net->loop, &srv->_idleq, srv->idle_timeout ? srv->idle_timeout : 1, on_idle_timeout);
+    uv_unref((uv_handle_t *)&srv->_reqq.timer);
+    uv_unref((uv_handle_t *)&srv->_idleq.timer);
+}
+
+void rp_http_server_stop(rp_http_server_t *srv)
+{
+    if (!srv->_timers)
+        return;
+    srv->_timers = 0;
+    rp_timerq_close(&srv->_reqq, timer_closed);
+    rp_timerq_close(&srv->_idleq, timer_closed);
+}
+
+/* Arms the request deadline (a request is expected now) or the idle one. */
+static void arm(rp_http_conn_t *hc, int idle)
+{
+    rp_http_server_t *srv = hc->srv;
+    uint32_t t = idle ? srv->idle_timeout : srv->request_timeout;
+    if (t == 0 || !srv->_timers) {
+        rp_timerq_remove(&hc->timer);
+        return;
+    }
+    rp_timerq_push(idle ? &srv->_idleq : &srv->_reqq, &hc->timer);
+}
+
 int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
 {
+    if (srv->max_pending && srv->npending >= srv->max_pending) {
+        srv->refused_pending++;
+        rp_net_conn_close(c);
+        return RP_ETOOBIG;
+    }
     rp_http_conn_t *hc = rp_calloc(1, sizeof(*hc));
     if (hc == NULL) {
         rp_net_conn_close(c);
@@ -201,6 +281,12 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
     }
     hc->conn = c;
     hc->srv = srv;
+    hc->pending = 1;
+    srv->npending++;
+    rp_timerq_node_init(&hc->timer);
+    if (srv->request_timeout || srv->idle_timeout)
+        start_timers(srv);
+    arm(hc, 0);
     http_parser_init(&hc->parser, HTTP_REQUEST);
     hc->parser.data = hc;
     rp_buf_init(&hc->in, srv->max_header + srv->max_body + 65536);
@@ -215,6 +301,8 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
 
 static void hc_free(rp_http_conn_t *hc)
 {
+    rp_timerq_remove(&hc->timer);
+    not_pending(hc);
     rp_buf_deinit(&hc->in);
     rp_buf_deinit(&hc->head);
     rp_buf_deinit(&hc->body);
@@ -229,6 +317,7 @@ void rp_http_close(rp_http_conn_t *hc)
         cb(hc);
     }
     hc->state = ST_CLOSED;
+    rp_timerq_remove(&hc->timer);
     rp_net_conn_close(hc->conn);
 }
 
@@ -244,6 +333,8 @@ static void dispatch(rp_http_conn_t *hc)
     hc->on_abort = NULL;
     hc->data = NULL;
     hc->srv->requests++;
+    rp_timerq_remove(&hc->timer); /* the handler's now */
+    not_pending(hc);
     hc->state = ST_DISPATCHING;
     hc->srv->on_request(hc, req, hc->srv->ud);
     if (hc->state == ST_DISPATCHING)
@@ -274,6 +365,7 @@ static void finish_upgrade(rp_http_conn_t *hc, size_t parsed)
 static void refuse(rp_http_conn_t *hc, int status)
 {
     hc->srv->bad_requests++;
+    rp_timerq_remove(&hc->timer);
     char body[192];
     /* Engine.IO's error shape, plus the hub's "error" member: either kind of client reads it. */
     int n = snprintf(body, sizeof(body), "{\"code\":3,\"message\":\"%s\",\"error\":\"%s\"}",
@@ -287,6 +379,14 @@ static void refuse(rp_http_conn_t *hc, int status)
     rp_net_conn_write(hc->conn, body, (size_t)n);
     hc->state = ST_CLOSED;
     rp_net_conn_close_after_flush(hc->conn);
+}
+
+/* Between requests (no deadline running, nothing dispatched) the idle deadline runs; a
+ * request's first byte (on_message_begin) switches to the request deadline. */
+static void rearm(rp_http_conn_t *hc)
+{
+    if (hc->state == ST_READING && hc->timer.q == NULL)
+        arm(hc, 1);
 }
 
 /* Parses what hc->in holds, dispatching each complete request, until input runs out or a
@@ -311,6 +411,7 @@ static void drain(rp_http_conn_t *hc)
         if (err == HPE_OK && !hc->parser.upgrade) {
             /* Everything consumed, no message end yet: wait for more. */
             rp_buf_consume(&hc->in, n);
+            rearm(hc);
             return;
         }
         /* A message is complete (paused) or an upgrade request ended the stream. */
@@ -333,6 +434,7 @@ static void drain(rp_http_conn_t *hc)
             http_parser_pause(&hc->parser, 0);
         }
     }
+    rearm(hc);
     if (hc->in.len == 0 && hc->state == ST_READING)
         rp_buf_deinit(&hc->in);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "net/net.h"
+#include "net/timerq.h"
 #include "util/buf.h"
 
 /* HTTP/1.1 server connections over http-parser. One request at a time per connection:
@@ -46,9 +47,25 @@ struct rp_http_server {
     size_t max_body;       /* past it: 413 */
     rp_http_handler_t on_request;
     void *ud;
+    /* Time limits (ms, 0: none). A request, from its first byte (or from accept, for a new
+     * connection), must be complete within request_timeout (else 408 and close: slow headers
+     * and bodies); a keep-alive connection with no request under way is closed after
+     * idle_timeout. A request handed to the handler (a held long-poll) is the handler's. */
+    uint32_t request_timeout;
+    uint32_t idle_timeout;
+    /* Connections that have not completed a first request yet (half-open handshakes); past
+     * max_pending (0: no limit) a new connection is closed at once. */
+    size_t max_pending;
+    size_t npending;
+    rp_timerq_t _reqq; /* started on the first connection */
+    rp_timerq_t _idleq;
+    int _timers;
     /* Counters for metrics. */
     unsigned long requests;
     unsigned long bad_requests;
+    unsigned long request_timeouts;
+    unsigned long idle_timeouts;
+    unsigned long refused_pending;
 };
 
 struct rp_http_conn {
@@ -63,6 +80,8 @@ struct rp_http_conn {
     uint16_t nhdr;
     int last_was_value;
     int state;
+    int pending; /* counted in srv->npending */
+    rp_timerq_node_t timer; /* on srv->_reqq or srv->_idleq */
     int error_status; /* set by a parser callback to refuse the request */
     rp_http_request_t req;
     /* Set by a handler that holds the request: called once if the connection goes away
@@ -74,8 +93,8 @@ struct rp_http_conn {
     void *up_data;
 };
 
-/* Starts serving HTTP on c (call from a listener's accept callback). Returns 0 or UV_ENOMEM
- * (c is then closed). */
+/* Starts serving HTTP on c (call from a listener's accept callback). Returns 0, UV_ENOMEM or
+ * RP_ETOOBIG past max_pending (c is then closed). */
 int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c);
 
 /* Looks a header up case-insensitively; returns its value (not NUL-terminated) and sets *len,
@@ -110,6 +129,8 @@ void rp_http_upgrade(rp_http_conn_t *hc, const rp_net_conn_ops_t *ops, void *dat
 
 /* Closes the connection (and so the request) at once. */
 void rp_http_close(rp_http_conn_t *hc);
+/* Stops the server's timers (at shutdown, before the loop's last run). */
+void rp_http_server_stop(rp_http_server_t *srv);
 
 /* Returns the reason phrase for status ("OK", "Bad Request", ...). */
 const char *rp_http_status_text(int status);
@@ -118,6 +139,14 @@ const char *rp_http_status_text(int status);
  * outlen bytes incl. the NUL). Returns the value length, -1 if absent, RP_ETOOBIG if it does
  * not fit, RP_EPROTO for bad escapes. */
 long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t outlen);
+
+/* The bearer credential of a request: `Authorization: Bearer T`, else `?token=T`. Copies it
+ * into out (room for outlen bytes incl. the NUL) and returns its length; -1 when there is
+ * none; RP_ETOOBIG when it does not fit; RP_EPROTO for a malformed header or escape. */
+long rp_http_credential(const rp_http_request_t *req, char *out, size_t outlen);
+/* The same from raw parts: the Authorization header's value (NULL: none) and the query. */
+long rp_http_credential_from(const char *authz, size_t authz_len, const char *query,
+                             size_t query_len, char *out, size_t outlen);
 
 
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Query-string lookup with percent-decoding ('+' is a space, as in forms). */
+/* Query-string lookup with percent-decoding ('+' is a space, as in forms), and the bearer
+ * credential of a request (Authorization header or ?token=). */
 #include <string.h>
+#include <strings.h>
 
 #include "http/http.h"
 #include "util/err.h"
@@ -52,4 +54,39 @@ long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, s
         i = end + 1;
     }
     return -1;
+}
+
+long rp_http_credential_from(const char *authz, size_t authz_len, const char *query,
+                             size_t query_len, char *out, size_t outlen)
+{
+    if (authz == NULL)
+        return query ? rp_http_query_get(query, query_len, "token", out, outlen) : -1;
+    while (authz_len && (*authz == ' ' || *authz == '\t')) {
+        authz++;
+        authz_len--;
+    }
+    if (authz_len < 7 || strncasecmp(authz, "Bearer ", 7) != 0)
+        return RP_EPROTO;
+    authz += 7;
+    authz_len -= 7;
+    while (authz_len && *authz == ' ') {
+        authz++;
+        authz_len--;
+    }
+    while (authz_len && (authz[authz_len - 1] == ' ' || authz[authz_len - 1] == '\t'))
+        authz_len--;
+    if (authz_len == 0)
+        return RP_EPROTO;
+    if (authz_len >= outlen)
+        return RP_ETOOBIG;
+    memcpy(out, authz, authz_len);
+    out[authz_len] = '\0';
+    return (long)authz_len;
+}
+
+long rp_http_credential(const rp_http_request_t *req, char *out, size_t outlen)
+{
+    size_t al = 0;
+    const char *authz = rp_http_header(req, "authorization", &al);
+    return rp_http_credential_from(authz, al, req->query, req->query_len, out, outlen);
 }

@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "util/alloc.h"
+#include "util/bucket.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -37,6 +38,7 @@ typedef struct waiter {
     int64_t since; /* -1: snapshot mode (ETag), else deltas after this id */
     int64_t version_seen;
     int64_t deadline;
+    rp_principal_t *who; /* owned; NULL with auth off */
 } waiter_t;
 
 enum { REFUSED_INVALID, REFUSED_JSON, REFUSED_CONTENT_TYPE, REFUSED_TOO_BIG, REFUSED_COUNT };
@@ -74,6 +76,10 @@ struct rp_hub {
     unsigned long http_fallback;
     unsigned long subscribes;
     unsigned long synthetic;
+    unsigned long auth_refused[2][2]; /* [http, socket][unauthorized, forbidden] */
+    unsigned long rate_limited;       /* events refused over a producer's rate */
+    rp_map_t producers;               /* rate buckets by producer */
+    int64_t stats_at;                 /* last admin:stats */
 };
 
 void rp_hub_config_defaults(rp_hub_config_t *cfg)
@@ -93,6 +99,7 @@ void rp_hub_config_defaults(rp_hub_config_t *cfg)
     cfg->max_wait_s = 60;
     cfg->recovery = 1;
     cfg->recovery_window_ms = 120000;
+    cfg->max_subscriptions = 64;
 }
 
 static int64_t now_ms(void)
@@ -294,6 +301,17 @@ int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub
 /* ---- Socket.IO: subscriptions and producers ---- */
 
 static void persist_session(rp_hub_t *hub, rp_sio_socket_t *s);
+static const rp_principal_t *socket_principal(const rp_sio_socket_t *s);
+static int room_allowed(const rp_principal_t *p, const char *room);
+static int expired(const rp_hub_t *hub, const rp_principal_t *p);
+static uint64_t producer_take(rp_hub_t *hub, const char *who, double n);
+static void filter_visible(json_t *j, const char *member, const rp_principal_t *p);
+static json_t *admin_stats(rp_hub_t *hub);
+static int on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud);
+static int restore_room_allowed(rp_sio_socket_t *s, const char *room, void *ud);
+static void principal_release(void *p);
+enum { WHERE_HTTP, WHERE_SOCKET };
+enum { DENY_UNAUTHORIZED, DENY_FORBIDDEN };
 
 static json_t *snapshot(rp_hub_t *hub, const char *id, const char *type)
 {
@@ -355,13 +373,22 @@ static const char *nsp_type(rp_hub_t *hub, rp_sio_nsp_t *nsp)
     return nsp == hub->nsp_pipeline || nsp == hub->nsp_root ? NULL : nsp->name + 1;
 }
 
+/* Refuses a socket's request with an ack {"error":"forbidden: ..."} and counts it. */
+static void ack_denied(rp_hub_t *hub, rp_sio_socket_t *s, int64_t ack_id, int kind, const char *why)
+{
+    hub->auth_refused[1][kind]++;
+    ack_json(s, ack_id, json_pack("{s:s+}", "error", kind ? "forbidden: " : "unauthorized: ", why));
+}
+
 static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     rp_hub_t *hub = ud;
     json_t *filter = arg0(ev);
     const char *pid = json_string_value(json_object_get(filter, "pipeline_id"));
     const char *type = json_string_value(json_object_get(filter, "pipeline_type"));
+    const char *want_room = json_string_value(json_object_get(filter, "room"));
     const char *ntype = nsp_type(hub, s->nsp);
+    const rp_principal_t *who = socket_principal(s);
     if (filter && !json_is_object(filter)) {
         ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "subscribe takes {pipeline_id} or {pipeline_type}"));
         json_decref(filter);
@@ -372,28 +399,49 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         json_decref(filter);
         return;
     }
+    if (want_room && strcmp(want_room, "admin:monitoring") != 0) {
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "the only room to ask for by name is admin:monitoring"));
+        json_decref(filter);
+        return;
+    }
     char room[160];
-    if (pid)
+    if (want_room)
+        snprintf(room, sizeof(room), "admin:monitoring");
+    else if (pid)
         snprintf(room, sizeof(room), "pipeline:%s", pid);
     else if (type && !ntype)
         snprintf(room, sizeof(room), "type:%s", type);
     else
         snprintf(room, sizeof(room), "all");
-    int rc = rp_sio_join(s, room, strlen(room));
+    if (expired(hub, who) || !room_allowed(who, room)) {
+        ack_denied(hub, s, ev->ack_id, expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
+                   expired(hub, who) ? "token expired"
+                   : want_room       ? "admin:monitoring is for admins"
+                   : pid             ? "this token does not cover that pipeline"
+                                     : "this token covers some pipelines only: subscribe to each by pipeline_id");
+        json_decref(filter);
+        return;
+    }
+    int rc = rp_sio_in_room(s, room, strlen(room)) || s->nrooms < hub->cfg.max_subscriptions
+                 ? rp_sio_join(s, room, strlen(room))
+                 : RP_ETOOBIG;
     if (rc < 0) {
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", rc == RP_ETOOBIG ? "too many subscriptions" : "cannot subscribe"));
+        char msg[80];
+        snprintf(msg, sizeof(msg), "too many subscriptions (at most %zu a socket)", hub->cfg.max_subscriptions);
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", rc == RP_ETOOBIG ? msg : "cannot subscribe"));
         json_decref(filter);
         return;
     }
     hub->subscribes++;
-    json_t *snap = snapshot(hub, pid, pid ? NULL : (type ? type : ntype));
+    json_t *snap = want_room ? admin_stats(hub) : snapshot(hub, pid, pid ? NULL : (type ? type : ntype));
     if (snap) {
+        filter_visible(snap, "pipelines", who);
         json_object_set_new(snap, "ok", json_true());
         json_object_set_new(snap, "room", json_string(room));
     }
     ack_json(s, ev->ack_id, snap);
     json_decref(filter);
-    if (s->nsp->recovery) {
+    if (s->nsp->recovery && !want_room) {
         /* A first offset for the client: without one, a client that has seen no event yet
          * could not recover (socket.io#4968). The snapshot above is as of this version. */
         char args[48], offset[24];
@@ -401,8 +449,8 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         snprintf(offset, sizeof(offset), "%lld", (long long)v);
         int n = snprintf(args, sizeof(args), "{\"version\":%lld}", (long long)v);
         rp_sio_emit_offset(s, "sync", args, (size_t)n, offset);
-        persist_session(hub, s);
     }
+    persist_session(hub, s);
 }
 
 /* Connection-state recovery: the events after `offset` that rooms of nsp would have got. */
@@ -499,6 +547,22 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         json_decref(in);
         return;
     }
+    const rp_principal_t *who = socket_principal(s);
+    const char *pipeline = json_string_value(json_object_get(in, "pipeline_id"));
+    if (who && (expired(hub, who) || !rp_principal_produces(who, pipeline ? pipeline : ""))) {
+        ack_denied(hub, s, ev->ack_id, expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
+                   expired(hub, who)               ? "token expired"
+                   : who->role == RP_ROLE_VIEWER ? "viewers cannot send events"
+                                                 : "this token may not send events for that pipeline");
+        json_decref(in);
+        return;
+    }
+    uint64_t wait = who ? producer_take(hub, who->id, 1) : 0;
+    if (wait) {
+        ack_json(s, ev->ack_id, json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait));
+        json_decref(in);
+        return;
+    }
     json_t *type = json_object_get(in, "type");
     if (type == NULL) {
         json_object_set_new(in, "type", json_string(ev->name));
@@ -537,12 +601,42 @@ static void on_unknown(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     ack_json(s, ev->ack_id, error_json("invalid event", &err));
 }
 
+/* admin:disconnect {sid, namespace?}: an admin ends another socket's connection. */
+static void on_admin_disconnect(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    rp_hub_t *hub = ud;
+    const rp_principal_t *who = socket_principal(s);
+    if (hub->cfg.auth && (who == NULL || who->role != RP_ROLE_ADMIN || expired(hub, who))) {
+        ack_denied(hub, s, ev->ack_id, DENY_FORBIDDEN, "only admins may disconnect sockets");
+        return;
+    }
+    json_t *a = arg0(ev);
+    const char *sid = json_string_value(json_object_get(a, "sid"));
+    const char *nsp_name = json_string_value(json_object_get(a, "namespace"));
+    rp_sio_nsp_t *nsp = nsp_name ? rp_sio_server_find(hub->sio, nsp_name, strlen(nsp_name)) : s->nsp;
+    rp_sio_socket_t *target = nsp && sid && strlen(sid) == 20 ? rp_sio_nsp_socket(nsp, sid) : NULL;
+    if (target == NULL) {
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "no such socket (give {sid, namespace})"));
+    } else {
+        RP_LOG_INFO("hub", "admin %s disconnected socket %s of %s", who ? who->id : "(auth off)", sid, nsp->name);
+        int self = target == s;
+        ack_json(s, ev->ack_id, json_pack("{s:b}", "ok", 1));
+        if (!self)
+            rp_sio_disconnect(target, 1);
+    }
+    json_decref(a);
+}
+
 static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
 {
     if (nsp == NULL || rp_sio_nsp_on(nsp, "subscribe", on_subscribe, hub) < 0 ||
         rp_sio_nsp_on(nsp, "unsubscribe", on_unsubscribe, hub) < 0 ||
-        rp_sio_nsp_on(nsp, "ping", on_ping, hub) < 0)
+        rp_sio_nsp_on(nsp, "ping", on_ping, hub) < 0 ||
+        rp_sio_nsp_on(nsp, "admin:disconnect", on_admin_disconnect, hub) < 0)
         return -1;
+    rp_sio_nsp_on_connect(nsp, on_hub_connect, hub);
+    rp_sio_nsp_on_restore_room(nsp, restore_room_allowed, hub);
+    rp_sio_nsp_set_socket_data_free(nsp, principal_release);
     for (int t = 0; producers && t < RP_EV_COUNT; t++)
         if (rp_sio_nsp_on(nsp, rp_event_type_name((rp_event_type_t)t), on_produce, hub) < 0)
             return -1;
@@ -580,6 +674,203 @@ static void respond_error(rp_hub_t *hub, rp_http_conn_t *hc, int status, const c
     respond_json(hub, hc, status, j, NULL);
 }
 
+/* ---- who may do what ---- */
+
+/* The principal of a socket: NULL when auth is off (everyone may do everything). */
+static const rp_principal_t *socket_principal(const rp_sio_socket_t *s)
+{
+    return s->data;
+}
+
+static void principal_release(void *p)
+{
+    rp_principal_free(p);
+}
+
+/* May `p` be in `room` ("pipeline:<id>", "type:<t>", "all", "admin:monitoring")? */
+static int room_allowed(const rp_principal_t *p, const char *room)
+{
+    if (p == NULL || p->role == RP_ROLE_ADMIN)
+        return 1;
+    if (strcmp(room, "admin:monitoring") == 0)
+        return 0;
+    if (strncmp(room, "pipeline:", 9) == 0)
+        return rp_principal_sees(p, room + 9);
+    return p->all_pipelines; /* all, type:<t> */
+}
+
+static int restore_room_allowed(rp_sio_socket_t *s, const char *room, void *ud)
+{
+    (void)ud;
+    return room_allowed(socket_principal(s), room);
+}
+
+/* Keeps, in a snapshot's "pipelines" or a delta's "events", only what p may see. */
+static void filter_visible(json_t *j, const char *member, const rp_principal_t *p)
+{
+    json_t *arr = json_object_get(j, member);
+    if (p == NULL || rp_principal_sees_all(p) || !json_is_array(arr))
+        return;
+    const char *key = strcmp(member, "pipelines") == 0 ? "id" : "pipeline_id";
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        const char *id = json_string_value(json_object_get(json_array_get(arr, i), key));
+        if (id == NULL || !rp_principal_sees(p, id))
+            json_array_remove(arr, i);
+    }
+}
+
+/* A token that expired while its socket stayed connected stops working for new requests. */
+static int expired(const rp_hub_t *hub, const rp_principal_t *p)
+{
+    (void)hub;
+    return p && p->exp && now_ms() / 1000 > p->exp + 60;
+}
+
+/* Socket.IO CONNECT on every hub namespace: the token from the CONNECT auth ({token}), else
+ * the one the Engine.IO handshake carried (Authorization: Bearer, or ?token=). */
+static int on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud)
+{
+    rp_hub_t *hub = ud;
+    if (hub->cfg.auth == NULL)
+        return 0;
+    json_t *a = auth_len ? json_loadb(auth, auth_len, 0, NULL) : NULL;
+    const char *tok = json_string_value(json_object_get(a, "token"));
+    if (tok == NULL)
+        tok = s->client->eio->credential;
+    char why[160];
+    rp_principal_t *p = tok ? rp_auth_verify(hub->cfg.auth, tok, strlen(tok), now_ms() / 1000, why, sizeof(why)) : NULL;
+    if (tok == NULL)
+        snprintf(why, sizeof(why), "no token (send {token} in the auth, or Authorization: Bearer)");
+    json_decref(a);
+    if (p == NULL) {
+        hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED]++;
+        RP_LOG_INFO("hub", "CONNECT %s refused: %s", s->nsp->name, why);
+        json_t *m = json_pack("{s:s+}", "message", "unauthorized: ", why);
+        char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        if (text)
+            rp_buf_append(err, text, strlen(text));
+        free(text);
+        json_decref(m);
+        return RP_EAUTH;
+    }
+    s->data = p;
+    return 0;
+}
+
+/* Answers 401 or 403 with the reason, and counts it. */
+static void respond_denied(rp_hub_t *hub, rp_http_conn_t *hc, int kind, const char *why)
+{
+    hub->auth_refused[WHERE_HTTP][kind]++;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s: %s", kind == DENY_UNAUTHORIZED ? "unauthorized" : "forbidden", why);
+    respond_json(hub, hc, kind == DENY_UNAUTHORIZED ? 401 : 403, json_pack("{s:s}", "error", msg),
+                 kind == DENY_UNAUTHORIZED ? "WWW-Authenticate: Bearer realm=\"ragpulse\"\r\n" : NULL);
+}
+
+/* The principal of an HTTP request (a new one; the caller frees it). With auth off, returns
+ * NULL and *denied 0. When the request has no valid token it is answered 401 and *denied is
+ * 1. */
+static rp_principal_t *http_principal(rp_hub_t *hub, rp_http_conn_t *hc, const rp_http_request_t *req, int *denied)
+{
+    *denied = 0;
+    if (hub->cfg.auth == NULL)
+        return NULL;
+    char tok[RP_EIO_MAX_CREDENTIAL + 1], why[160];
+    long n = rp_http_credential(req, tok, sizeof(tok));
+    rp_principal_t *p = NULL;
+    if (n == -1)
+        snprintf(why, sizeof(why), "no token (Authorization: Bearer TOKEN, or ?token=)");
+    else if (n < 0)
+        snprintf(why, sizeof(why), "malformed Authorization header (want: Bearer TOKEN)");
+    else
+        p = rp_auth_verify(hub->cfg.auth, tok, (size_t)n, now_ms() / 1000, why, sizeof(why));
+    if (p == NULL) {
+        *denied = 1;
+        respond_denied(hub, hc, DENY_UNAUTHORIZED, why);
+    }
+    return p;
+}
+
+/* A producer's rate bucket, by who they are. */
+typedef struct producer {
+    rp_map_entry_t entry;
+    rp_bucket_t bucket;
+    char key[80];
+} producer_t;
+
+/* Takes n events from the bucket of `who`. Returns 0, or the milliseconds until they would
+ * fit (the events are then refused and counted). */
+static uint64_t producer_take(rp_hub_t *hub, const char *who, double n)
+{
+    if (hub->cfg.event_rate <= 0)
+        return 0;
+    uint64_t now = (uint64_t)now_ms();
+    size_t kl = strlen(who);
+    rp_map_entry_t *e = rp_map_get(&hub->producers, who, kl);
+    producer_t *pr = e ? rp_container_of(e, producer_t, entry) : NULL;
+    if (pr == NULL) {
+        if (hub->producers.count >= 100000 || (pr = rp_calloc(1, sizeof(*pr))) == NULL)
+            return 1000; /* cannot keep count: refuse rather than let it through unmetered */
+        snprintf(pr->key, sizeof(pr->key), "%s", who);
+        pr->entry.key = pr->key;
+        pr->entry.keylen = strlen(pr->key);
+        rp_bucket_init(&pr->bucket, hub->cfg.event_burst, now);
+        rp_map_put(&hub->producers, &pr->entry);
+    }
+    uint64_t wait = rp_bucket_take(&pr->bucket, n, hub->cfg.event_rate, hub->cfg.event_burst, now);
+    if (wait)
+        hub->rate_limited += (unsigned long)n;
+    return wait;
+}
+
+/* Forgets producers whose buckets have been full for a while (they cost nothing to rebuild). */
+static void producers_prune(rp_hub_t *hub)
+{
+    uint64_t now = (uint64_t)now_ms();
+    double refill_ms = hub->cfg.event_rate > 0 ? hub->cfg.event_burst * 1000.0 / hub->cfg.event_rate : 0;
+    size_t b;
+    rp_map_entry_t *e = rp_map_first(&hub->producers, &b);
+    while (e) {
+        rp_map_entry_t *next = rp_map_next(&hub->producers, e, &b);
+        producer_t *pr = rp_container_of(e, producer_t, entry);
+        if ((double)(now - pr->bucket.last_ms) > refill_ms + 60000) {
+            rp_map_del(&hub->producers, e);
+            rp_free(pr);
+        }
+        e = next;
+    }
+}
+
+static void producers_clear(rp_hub_t *hub)
+{
+    size_t b;
+    rp_map_entry_t *e;
+    while ((e = rp_map_first(&hub->producers, &b)) != NULL) {
+        rp_map_del(&hub->producers, e);
+        rp_free(rp_container_of(e, producer_t, entry));
+    }
+    rp_map_deinit(&hub->producers);
+}
+
+/* The producer key of an HTTP request: the token's holder, else the source address. */
+static void http_producer_key(rp_http_conn_t *hc, const rp_principal_t *p, char *out, size_t outlen)
+{
+    if (p) {
+        snprintf(out, outlen, "%s", p->id);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[64] = "?";
+    if (uv_tcp_getpeername(&hc->conn->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    }
+    snprintf(out, outlen, "ip:%s", ip);
+}
+
 static int path_is(const rp_http_request_t *req, const char *p)
 {
     size_t n = strlen(p);
@@ -598,7 +889,7 @@ static long long query_int(const rp_http_request_t *req, const char *key, long l
     return *end || n == 0 || v < 0 ? -2 : v;
 }
 
-static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed)
+static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed, const rp_principal_t *who)
 {
     rp_eio_server_t *eio = hub->sio->eio;
     int store_ok = hub->store == NULL || hub->store->ops->healthy(hub->store);
@@ -611,6 +902,7 @@ static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed)
                           "connections", (json_int_t)hub->net->nconns);
     if (j && detailed) {
         json_t *snap = snapshot(hub, NULL, NULL);
+        filter_visible(snap, "pipelines", who);
         json_t *pipes = json_array();
         int online = 0, offline = 0, late = 0;
         long long inflight = 0;
@@ -664,6 +956,7 @@ typedef struct since_ctx {
     rp_http_conn_t *hc; /* first: see held_abort */
     rp_hub_t *hub;
     int64_t since;
+    rp_principal_t *who; /* owned */
 } since_ctx_t;
 
 #define SINCE_LIMIT 10000
@@ -689,13 +982,15 @@ static void on_since_rows(void *ud, int status, const char *json, size_t len)
                 last = rp_hub_version(sc->hub);
             json_t *j = json_pack("{s:I,s:I,s:o,s:b}", "version", (json_int_t)last, "since", (json_int_t)sc->since,
                                   "events", events, "more", last < rp_hub_version(sc->hub));
+            filter_visible(j, "events", sc->who);
             respond_json(sc->hub, hc, 200, j, NULL);
         }
     }
+    rp_principal_free(sc->who);
     rp_free(sc);
 }
 
-static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
+static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, const rp_principal_t *who)
 {
     since_ctx_t *sc = rp_calloc(1, sizeof(*sc));
     if (sc == NULL)
@@ -703,7 +998,9 @@ static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
     sc->hc = hc;
     sc->hub = hub;
     sc->since = since;
-    if (hub->store->ops->since(hub->store, since, SINCE_LIMIT, on_since_rows, sc) < 0) {
+    if ((who && (sc->who = rp_principal_dup(who)) == NULL) ||
+        hub->store->ops->since(hub->store, since, SINCE_LIMIT, on_since_rows, sc) < 0) {
+        rp_principal_free(sc->who);
         rp_free(sc);
         return -1;
     }
@@ -713,7 +1010,7 @@ static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
 }
 
 /* Answers a status request now: snapshot (ETag, 304) or deltas since an event id. */
-static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
+static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, const rp_principal_t *who)
 {
     int64_t v = rp_hub_version(hub);
     char etag[48];
@@ -727,13 +1024,15 @@ static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
             respond_json(hub, hc, 304, NULL, extra);
             return;
         }
-        respond_json(hub, hc, 200, snapshot(hub, NULL, NULL), extra);
+        json_t *snap = snapshot(hub, NULL, NULL);
+        filter_visible(snap, "pipelines", who);
+        respond_json(hub, hc, 200, snap, extra);
         return;
     }
     int reset;
     json_t *events = events_since(hub, since, &reset);
     json_t *j;
-    if (reset && hub->store && since_from_store(hub, hc, since) == 0) {
+    if (reset && hub->store && since_from_store(hub, hc, since, who) == 0) {
         /* The store has what the in-memory history no longer holds: answered when read. */
         json_decref(events);
         return;
@@ -742,10 +1041,12 @@ static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since)
         /* The history no longer reaches back that far: send the whole state instead. */
         json_decref(events);
         j = snapshot(hub, NULL, NULL);
+        filter_visible(j, "pipelines", who);
         if (j)
             json_object_set_new(j, "reset", json_true());
     } else {
         j = json_pack("{s:I,s:I,s:o}", "version", (json_int_t)v, "since", (json_int_t)since, "events", events);
+        filter_visible(j, "events", who);
     }
     respond_json(hub, hc, 200, j, extra);
 }
@@ -756,6 +1057,7 @@ static void waiter_abort(rp_http_conn_t *hc)
     if (w == NULL)
         return;
     rp_list_unlink(&w->node);
+    rp_principal_free(w->who);
     rp_free(w);
     hc->data = NULL;
 }
@@ -768,11 +1070,13 @@ static void waiter_finish(waiter_t *w)
     hc->data = NULL;
     int64_t since = w->since;
     rp_hub_t *hub = w->hub;
+    rp_principal_t *who = w->who;
     rp_free(w);
-    status_respond(hub, hc, since);
+    status_respond(hub, hc, since, who);
+    rp_principal_free(who);
 }
 
-static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
 {
     hub->http_fallback++;
     long long since = query_int(req, "since", -1);
@@ -795,12 +1099,13 @@ static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
         changed = !(inm && inm_len == strlen(etag) && memcmp(inm, etag, inm_len) == 0);
     }
     if (changed || wait == 0) {
-        status_respond(hub, hc, since);
+        status_respond(hub, hc, since, who);
         return;
     }
     waiter_t *w = rp_calloc(1, sizeof(*w));
-    if (w == NULL) {
-        status_respond(hub, hc, since);
+    if (w == NULL || (who && (w->who = rp_principal_dup(who)) == NULL)) {
+        rp_free(w);
+        status_respond(hub, hc, since, who);
         return;
     }
     w->hc = hc;
@@ -872,7 +1177,7 @@ static void on_posted(void *ud, int status, int64_t id)
     rp_free(po);
 }
 
-static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
 {
     size_t ctl;
     const char *ct = rp_http_header(req, "content-type", &ctl);
@@ -910,12 +1215,33 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
     /* All or nothing: every event is checked before any is accepted. */
     for (size_t i = 0; i < n; i++) {
         rp_event_error_t err;
-        if (rp_event_validate(batch ? json_array_get(body, i) : body, &err) < 0) {
+        const json_t *ev = batch ? json_array_get(body, i) : body;
+        if (rp_event_validate(ev, &err) < 0) {
             hub->refused[REFUSED_INVALID]++;
             respond_error(hub, hc, 400, "invalid event", &err, batch ? (long)i : -1);
             json_decref(body);
             return;
         }
+        const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
+        if (who && !rp_principal_produces(who, pid)) {
+            char why[200];
+            snprintf(why, sizeof(why), "%s (event %zu, pipeline %.100s)",
+                     who->role == RP_ROLE_VIEWER ? "viewers cannot send events" : "this token may not send events for that pipeline",
+                     i, pid);
+            respond_denied(hub, hc, DENY_FORBIDDEN, why);
+            json_decref(body);
+            return;
+        }
+    }
+    char key[96];
+    http_producer_key(hc, who, key, sizeof(key));
+    uint64_t wait = producer_take(hub, key, (double)n);
+    if (wait) {
+        char extra[64];
+        snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n", (unsigned long long)((wait + 999) / 1000));
+        respond_json(hub, hc, 429, json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait), extra);
+        json_decref(body);
+        return;
     }
     post_t *po = rp_calloc(1, sizeof(*po));
     if (po == NULL || (po->ids = json_array()) == NULL) {
@@ -1090,6 +1416,37 @@ static void socket_info(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
     respond_json(hub, hc, 200, j, NULL);
 }
 
+/* What admin:monitoring sees: connections, sockets, refusals, limits hit. */
+static json_t *admin_stats(rp_hub_t *hub)
+{
+    rp_sio_server_t *sio = hub->sio;
+    rp_eio_server_t *eio = sio->eio;
+    json_t *nsps = json_object();
+    rp_sio_nsp_t *all[2 + MAX_TYPE_NSPS] = {hub->nsp_pipeline, hub->nsp_root};
+    size_t nall = 2;
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        all[nall++] = hub->type_nsps[i];
+    for (size_t i = 0; i < nall; i++)
+        json_object_set_new(nsps, all[i]->name, json_integer((json_int_t)all[i]->nsockets));
+    char ts[32];
+    rp_event_format_ts(now_ms(), ts);
+    const rp_http_server_t *http = hub->cfg.http;
+    return json_pack("{s:s,s:I,s:I,s:{s:I,s:I},s:o,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+                     "server_time", ts, "version", (json_int_t)rp_hub_version(hub), "connections",
+                     (json_int_t)hub->net->nconns, "sessions", "websocket", (json_int_t)eio->n_websocket,
+                     "polling", (json_int_t)eio->n_polling, "sockets", nsps, "pipelines",
+                     (json_int_t)hub->state.npipelines, "auth_refused", "http_unauthorized",
+                     (json_int_t)hub->auth_refused[WHERE_HTTP][DENY_UNAUTHORIZED], "http_forbidden",
+                     (json_int_t)hub->auth_refused[WHERE_HTTP][DENY_FORBIDDEN], "socket_unauthorized",
+                     (json_int_t)hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED], "socket_forbidden",
+                     (json_int_t)hub->auth_refused[WHERE_SOCKET][DENY_FORBIDDEN], "limits", "events_rate_limited",
+                     (json_int_t)hub->rate_limited, "packets_rate_limited", (json_int_t)sio->rate_limited,
+                     "rate_disconnects", (json_int_t)sio->rate_disconnects, "refused_max_connections",
+                     (json_int_t)hub->net->refused_max_conns, "refused_per_ip", (json_int_t)hub->net->refused_per_ip,
+                     "request_timeouts", (json_int_t)(http ? http->request_timeouts : 0), "queue_drops",
+                     (json_int_t)eio->drops);
+}
+
 static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
 {
     rp_buf_t b;
@@ -1139,11 +1496,92 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "# HELP ragpulse_pipelines Known pipelines.\n# TYPE ragpulse_pipelines gauge\nragpulse_pipelines %zu\n",
                   sio->broadcasts, sio->broadcast_recipients, sio->packets_out, sio->packets_in,
                   hub->http_fallback, eio->drops, hub->synthetic, hub->state.npipelines);
+    rp_buf_printf(&b,
+                  "# HELP ragpulse_auth_refused_total Requests refused by authentication (401, CONNECT_ERROR) or\n"
+                  "# authorization (403, ack error).\n# TYPE ragpulse_auth_refused_total counter\n"
+                  "ragpulse_auth_refused_total{where=\"http\",reason=\"unauthorized\"} %lu\n"
+                  "ragpulse_auth_refused_total{where=\"http\",reason=\"forbidden\"} %lu\n"
+                  "ragpulse_auth_refused_total{where=\"socket\",reason=\"unauthorized\"} %lu\n"
+                  "ragpulse_auth_refused_total{where=\"socket\",reason=\"forbidden\"} %lu\n",
+                  hub->auth_refused[WHERE_HTTP][DENY_UNAUTHORIZED], hub->auth_refused[WHERE_HTTP][DENY_FORBIDDEN],
+                  hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED], hub->auth_refused[WHERE_SOCKET][DENY_FORBIDDEN]);
+    const rp_http_server_t *http = hub->cfg.http;
+    rp_buf_printf(&b,
+                  "# HELP ragpulse_limit_hits_total Inputs refused or connections closed by a limit.\n"
+                  "# TYPE ragpulse_limit_hits_total counter\n"
+                  "ragpulse_limit_hits_total{limit=\"max_connections\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"max_connections_per_ip\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"max_pending\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"request_timeout\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"idle_timeout\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"bad_request\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"rate_packets\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"rate_disconnect\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"rate_events\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"max_queued\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"protocol\"} %lu\n",
+                  hub->net->refused_max_conns, hub->net->refused_per_ip, http ? http->refused_pending : 0,
+                  http ? http->request_timeouts : 0, http ? http->idle_timeouts : 0, http ? http->bad_requests : 0,
+                  sio->rate_limited, sio->rate_disconnects, hub->rate_limited, eio->drops, sio->protocol_errors);
     char cors[640];
     if (rp_http_cors(eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)
         cors[0] = '\0';
     rp_http_respond(hc, 200, "text/plain; version=0.0.4; charset=utf-8", cors, b.data ? b.data : "", b.len);
     rp_buf_deinit(&b);
+}
+
+/* A request for one pipeline's data: ?pipeline=ID must be one `who` may see. Returns 1 when
+ * it may go on, 0 after answering 403. */
+static int pipeline_visible(rp_hub_t *hub, rp_http_conn_t *hc, const rp_http_request_t *req,
+                            const rp_principal_t *who)
+{
+    if (who == NULL || rp_principal_sees_all(who))
+        return 1;
+    char pid[160];
+    if (rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid)) < 0) {
+        respond_denied(hub, hc, DENY_FORBIDDEN, "this token covers some pipelines only: give ?pipeline=ID");
+        return 0;
+    }
+    if (!rp_principal_sees(who, pid)) {
+        respond_denied(hub, hc, DENY_FORBIDDEN, "this token does not cover that pipeline");
+        return 0;
+    }
+    return 1;
+}
+
+static void route_authorized(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
+{
+    int get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    if (path_is(req, "/api/health")) {
+        if (!get)
+            respond_error(hub, hc, 405, "use GET", NULL, -1);
+        else
+            health(hub, hc, 1, who);
+    } else if (path_is(req, "/status") || path_is(req, "/api/rag-status")) {
+        if (!get)
+            respond_error(hub, hc, 405, "use GET", NULL, -1);
+        else
+            rag_status(hub, hc, req, who);
+    } else if (path_is(req, "/api/events")) {
+        if (req->method == HTTP_POST)
+            post_events(hub, hc, req, who);
+        else if (!get)
+            respond_error(hub, hc, 405, "use GET or POST", NULL, -1);
+        else if (pipeline_visible(hub, hc, req, who))
+            get_events(hub, hc, req);
+    } else if (path_is(req, "/api/files")) {
+        if (pipeline_visible(hub, hc, req, who))
+            get_files(hub, hc, req);
+    } else if (path_is(req, "/api/failures")) {
+        char pid[160];
+        long pl = rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid));
+        if (pipeline_visible(hub, hc, req, who))
+            respond_json(hub, hc, 200, json_pack("{s:o}", "groups", rp_hub_failures_json(&hub->state, pl >= 0 ? pid : NULL)), NULL);
+    } else if (who && who->role != RP_ROLE_ADMIN && !hub->cfg.metrics_public) {
+        respond_denied(hub, hc, DENY_FORBIDDEN, "/metrics is for admins (or run serve with --metrics-public)");
+    } else {
+        metrics(hub, hc);
+    }
 }
 
 int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
@@ -1157,53 +1595,38 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
         snprintf(extra, sizeof(extra),
                  "%sAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
                  "Access-Control-Allow-Headers: content-type, authorization, if-none-match\r\n"
-                 "Access-Control-Expose-Headers: ETag\r\nAccess-Control-Max-Age: 86400\r\n",
+                 "Access-Control-Expose-Headers: ETag, Retry-After\r\nAccess-Control-Max-Age: 86400\r\n",
                  cors);
         rp_http_respond(hc, 204, NULL, extra, NULL, 0);
         return 1;
     }
-    if (path_is(req, "/health") || path_is(req, "/api/health")) {
+    /* Open to anyone: liveness for load balancers, and what a client needs before it connects. */
+    if (path_is(req, "/health")) {
         if (!get)
             respond_error(hub, hc, 405, "use GET", NULL, -1);
         else
-            health(hub, hc, path_is(req, "/api/health"));
-        return 1;
-    }
-    if (path_is(req, "/status") || path_is(req, "/api/rag-status")) {
-        if (!get)
-            respond_error(hub, hc, 405, "use GET", NULL, -1);
-        else
-            rag_status(hub, hc, req);
-        return 1;
-    }
-    if (path_is(req, "/api/events")) {
-        if (req->method == HTTP_POST)
-            post_events(hub, hc, req);
-        else if (get)
-            get_events(hub, hc, req);
-        else
-            respond_error(hub, hc, 405, "use GET or POST", NULL, -1);
-        return 1;
-    }
-    if (path_is(req, "/api/files")) {
-        get_files(hub, hc, req);
-        return 1;
-    }
-    if (path_is(req, "/api/failures")) {
-        char pid[160];
-        long pl = rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid));
-        respond_json(hub, hc, 200, json_pack("{s:o}", "groups", rp_hub_failures_json(&hub->state, pl >= 0 ? pid : NULL)), NULL);
+            health(hub, hc, 0, NULL);
         return 1;
     }
     if (path_is(req, "/api/socket/info")) {
         socket_info(hub, hc, req);
         return 1;
     }
-    if (path_is(req, "/metrics")) {
-        metrics(hub, hc);
+    int ours = path_is(req, "/api/health") || path_is(req, "/status") || path_is(req, "/api/rag-status") ||
+               path_is(req, "/api/events") || path_is(req, "/api/files") || path_is(req, "/api/failures") ||
+               (path_is(req, "/metrics") && !(hub->cfg.metrics_public && get));
+    if (!ours) {
+        if (!path_is(req, "/metrics"))
+            return 0;
+        metrics(hub, hc); /* public */
         return 1;
     }
-    return 0;
+    int denied;
+    rp_principal_t *who = http_principal(hub, hc, req, &denied);
+    if (!denied)
+        route_authorized(hub, hc, req, who);
+    rp_principal_free(who);
+    return 1;
 }
 
 /* ---- watchdogs and ticks ---- */
@@ -1255,6 +1678,21 @@ static void on_check(uv_timer_t *t)
         waiter_t *w = rp_container_of(it, waiter_t, node);
         if (now >= w->deadline)
             waiter_finish(w);
+    }
+    if (now - hub->stats_at >= 2000) {
+        hub->stats_at = now;
+        producers_prune(hub);
+        static const char *const mon[] = {"admin:monitoring"};
+        if (rp_sio_room_size(hub->nsp_pipeline, mon[0], strlen(mon[0])) > 0) {
+            json_t *j = admin_stats(hub);
+            size_t len;
+            char *text = j ? rp_json_dump(j, &len) : NULL;
+            if (text)
+                rp_sio_broadcast(hub->nsp_pipeline, &(rp_sio_bcast_t){.rooms = mon, .nrooms = 1}, "admin:stats", text,
+                                 len, NULL, 0);
+            free(text);
+            json_decref(j);
+        }
     }
 }
 
@@ -1431,6 +1869,7 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     rp_hub_state_init(&hub->state);
     hub->state.default_heartbeat_interval = cfg->default_heartbeat_interval;
     rp_list_init(&hub->waiters);
+    rp_map_init(&hub->producers);
     hub->ring_cap = cfg->history ? cfg->history : 1;
     hub->ring = rp_calloc(hub->ring_cap, sizeof(*hub->ring));
     hub->nsp_pipeline = rp_sio_server_of(sio, "/pipeline");
@@ -1540,6 +1979,7 @@ void rp_hub_free(rp_hub_t *hub)
     }
     rp_free(hub->ring);
     rp_hub_state_deinit(&hub->state);
+    producers_clear(hub);
     hub->closing += 2;
     uv_close((uv_handle_t *)&hub->check_timer, on_timer_closed);
     uv_close((uv_handle_t *)&hub->beat_timer, on_timer_closed);

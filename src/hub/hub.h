@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "hub/auth.h"
 #include "hub/event.h"
 #include "hub/state.h"
 #include "sio/server.h"
@@ -40,6 +41,14 @@ typedef struct rp_hub_config {
     uint32_t recovery_window_ms;  /* how long a dropped session is kept (sio's window) */
     int64_t retain_events;        /* keep at most this many events in the store (0: all) */
     double retain_days;           /* and none older (0: no limit) */
+    /* Who may do what (see hub/auth.h). NULL: auth off, everyone may do everything (only
+     * allowed while every listen address is loopback: cli checks). Borrowed. */
+    const rp_auth_t *auth;
+    int metrics_public;           /* /metrics without a token even with auth on */
+    size_t max_subscriptions;     /* rooms one socket may subscribe to, default 64 */
+    double event_rate;            /* events a second per producer (0: unlimited) */
+    double event_burst;
+    rp_http_server_t *http;       /* borrowed, for its counters in /metrics (may be NULL) */
 } rp_hub_config_t;
 
 void rp_hub_config_defaults(rp_hub_config_t *cfg);

@@ -86,6 +86,7 @@ int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued)
     net->default_max_queued = default_max_queued;
     rp_list_init(&net->dirty);
     rp_list_init(&net->conns);
+    rp_map_init(&net->peers);
     int rc = uv_prepare_init(loop, &net->prepare);
     if (rc < 0)
         return rc;
@@ -103,6 +104,7 @@ void rp_net_deinit(rp_net_t *net)
     uv_prepare_stop(&net->prepare);
     if (!uv_is_closing((uv_handle_t *)&net->prepare))
         uv_close((uv_handle_t *)&net->prepare, NULL);
+    rp_map_deinit(&net->peers); /* empty once every conn has closed */
 }
 
 int rp_net_on_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud)
@@ -135,12 +137,64 @@ static void mark_dirty(rp_net_conn_t *c)
         rp_list_push(&c->net->dirty, &c->dirty_node);
 }
 
+/* Live connections from one source address (the per-address limit). */
+typedef struct rp_net_peer {
+    rp_map_entry_t entry;
+    uint32_t n;
+    uint8_t keylen;
+    char key[16]; /* the raw IPv4 or IPv6 address */
+} peer_t;
+
+static void peer_release(rp_net_t *net, peer_t *p)
+{
+    if (p && --p->n == 0) {
+        rp_map_del(&net->peers, &p->entry);
+        rp_free(p);
+    }
+}
+
+/* Counts c against its source address; returns 0, or RP_ETOOBIG past the limit (or when the
+ * count cannot be kept: refusing is the safe side). */
+static int peer_admit(rp_net_t *net, rp_net_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return RP_ETOOBIG;
+    const char *key;
+    size_t klen;
+    if (ss.ss_family == AF_INET6) {
+        key = (const char *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+        klen = 16;
+    } else {
+        key = (const char *)&((struct sockaddr_in *)&ss)->sin_addr;
+        klen = 4;
+    }
+    rp_map_entry_t *e = rp_map_get(&net->peers, key, klen);
+    peer_t *p = e ? rp_container_of(e, peer_t, entry) : NULL;
+    if (p && p->n >= net->max_conns_per_ip)
+        return RP_ETOOBIG;
+    if (p == NULL) {
+        if ((p = rp_calloc(1, sizeof(*p))) == NULL)
+            return RP_ETOOBIG;
+        memcpy(p->key, key, klen);
+        p->keylen = (uint8_t)klen;
+        p->entry.key = p->key;
+        p->entry.keylen = klen;
+        rp_map_put(&net->peers, &p->entry);
+    }
+    p->n++;
+    c->peer = p;
+    return 0;
+}
+
 static void on_closed(uv_handle_t *h)
 {
     rp_net_conn_t *c = h->data;
     rp_net_t *net = c->net;
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c);
+    peer_release(net, c->peer);
     rp_net_queue_clear(net, &c->out);
     rp_list_unlink(&c->all_node);
     net->nconns--;
@@ -417,6 +471,17 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         c->ops = NULL;
+        rp_net_conn_close(c);
+        return;
+    }
+    /* nconns counts c already. A refused connection is closed before anything is read. */
+    if (net->max_conns && net->nconns > net->max_conns) {
+        net->refused_max_conns++;
+        rp_net_conn_close(c);
+        return;
+    }
+    if (net->max_conns_per_ip && peer_admit(net, c) < 0) {
+        net->refused_per_ip++;
         rp_net_conn_close(c);
         return;
     }

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "util/list.h"
+#include "util/map.h"
 #include "util/sbuf.h"
 
 /* libuv glue: listeners, connections, and output queues of shared-buffer links.
@@ -65,6 +66,7 @@ struct rp_net_conn {
     rp_list_node_t dirty_node;
     rp_list_node_t all_node; /* on net->conns */
     uint64_t id;
+    struct rp_net_peer *peer; /* its source address's count, when per-address limits are on */
     unsigned closing : 1;
     unsigned writing : 1;
     unsigned close_when_flushed : 1;
@@ -83,6 +85,13 @@ struct rp_net {
     uint64_t next_conn_id;
     size_t nconns;
     size_t default_max_queued;
+    /* Accept limits (0: none): connections in all, and from one source address. Past them a
+     * new connection is closed at once and counted. */
+    size_t max_conns;
+    size_t max_conns_per_ip;
+    rp_map_t peers; /* source address -> live connections, while max_conns_per_ip is set */
+    unsigned long refused_max_conns;
+    unsigned long refused_per_ip;
     rp_net_tick_cb tick_cbs[8];
     void *tick_uds[8];
     int ntick;

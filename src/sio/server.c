@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/bucket.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -37,6 +38,7 @@ struct rp_sio_partial {
     char *text;
     rp_sio_bin_t *att;
     size_t natt;
+    int discard; /* over the rate: collect the attachments, then drop the packet */
 };
 
 typedef struct rp_sio_room {
@@ -76,6 +78,8 @@ void rp_sio_config_defaults(rp_sio_config_t *cfg)
     cfg->recovery_window = 120000;
     cfg->max_attachments = 16;
     cfg->max_rooms_per_socket = 256;
+    cfg->rate_limit = 0;
+    cfg->rate_burst = 0;
 }
 
 /* ---- encoding ---- */
@@ -295,6 +299,18 @@ void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *
     nsp->on_disconnect_ud = ud;
 }
 
+void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
+                                int (*cb)(rp_sio_socket_t *s, const char *room, void *ud), void *ud)
+{
+    nsp->room_allowed = cb;
+    nsp->room_allowed_ud = ud;
+}
+
+void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data))
+{
+    nsp->free_socket_data = fn;
+}
+
 void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, void *ud)
 {
     nsp->recovery = rec;
@@ -413,6 +429,13 @@ size_t rp_sio_room_size(rp_sio_nsp_t *nsp, const char *room, size_t len)
 }
 
 /* ---- sockets ---- */
+
+static void socket_free(rp_sio_socket_t *s)
+{
+    if (s->data && s->nsp->free_socket_data)
+        s->nsp->free_socket_data(s->data);
+    rp_free(s);
+}
 
 static void bury(rp_sio_socket_t *s)
 {
@@ -810,6 +833,7 @@ void rp_sio_server_set_cluster(rp_sio_server_t *srv, rp_cluster_t *c)
 
 static void client_fail(rp_sio_client_t *c, const char *why)
 {
+    c->srv->protocol_errors++;
     RP_LOG_INFO("sio", "session %s: %s, closing", c->eio->sid, why);
     rp_eio_session_close(c->eio);
 }
@@ -897,7 +921,7 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
             send_raw(c, RP_SIO_CONNECT_ERROR, nsp, nsp->name, nsp->name_len,
                      custom ? err.data : dflt, custom ? err.len : sizeof(dflt) - 1);
             rp_buf_deinit(&err);
-            rp_free(s);
+            socket_free(s);
             return;
         }
         rp_buf_deinit(&err);
@@ -905,7 +929,7 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     s->entry.key = s->id;
     s->entry.keylen = 20;
     if (rp_map_put(&nsp->sockets, &s->entry) < 0 && socket_find(nsp, s->id, 20) != s) {
-        rp_free(s);
+        socket_free(s);
         client_fail(c, "out of memory");
         return;
     }
@@ -918,10 +942,17 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         /* Rooms back, then what was missed, then the CONNECT reply (the client buffers
          * events until it is connected). If the provider cannot serve the offset, the
          * socket becomes a fresh session instead. */
-        for (size_t i = 0; i < sv->nrooms; i++)
+        const char **rooms = rp_calloc(sv->nrooms + 1, sizeof(*rooms));
+        size_t nrooms = 0;
+        for (size_t i = 0; rooms && i < sv->nrooms; i++) {
+            if (nsp->room_allowed && !nsp->room_allowed(s, sv->rooms[i], nsp->room_allowed_ud))
+                continue;
+            rooms[nrooms++] = sv->rooms[i];
             rp_sio_join(s, sv->rooms[i], strlen(sv->rooms[i]));
-        int ok = nsp->recovery->missed(nsp->recovery_ud, nsp, (const char *const *)sv->rooms,
-                                       sv->nrooms, offset, missed_emit, s) == 0;
+        }
+        int ok = rooms && nsp->recovery->missed(nsp->recovery_ud, nsp, rooms, nrooms, offset,
+                                                missed_emit, s) == 0;
+        rp_free(rooms);
         /* Used up when it worked; kept for its owner when the offset was refused (whoever
          * presented it gets a fresh session and nothing of this one). */
         if (ok)
@@ -1043,6 +1074,44 @@ static void dispatch(rp_sio_client_t *c, const rp_sio_packet_t *p, const rp_sio_
     }
 }
 
+/* The per-connection rate: a packet (with its attachments) costs 1 + attachments tokens.
+ * Returns 0 to let it through, 1 when it is dropped (an event wanting an ack is told so), -1
+ * when the client was disconnected for going on. */
+static int rate_refuse(rp_sio_client_t *c, const rp_sio_packet_t *p)
+{
+    rp_sio_server_t *srv = c->srv;
+    const rp_sio_config_t *cfg = &srv->cfg;
+    if (cfg->rate_limit <= 0)
+        return 0;
+    uint64_t now = uv_now(srv->eio->net->loop);
+    rp_bucket_t b = {c->tokens, c->tokens_ms};
+    uint64_t wait = rp_bucket_take(&b, 1.0 + p->attachments, cfg->rate_limit, cfg->rate_burst, now);
+    c->tokens = b.tokens;
+    c->tokens_ms = b.last_ms;
+    if (wait == 0) {
+        if (c->over)
+            c->over--;
+        return 0;
+    }
+    srv->rate_limited++;
+    if (++c->over > (cfg->rate_burst > 1 ? cfg->rate_burst : 1)) {
+        srv->rate_disconnects++;
+        RP_LOG_INFO("sio", "session %s: disconnected for going on over the rate limit", c->eio->sid);
+        client_fail(c, "rate limit");
+        return -1;
+    }
+    rp_sio_socket_t *s = p->type == RP_SIO_EVENT || p->type == RP_SIO_BINARY_EVENT
+                             ? client_socket(c, p->nsp, p->nsp_len)
+                             : NULL;
+    if (s && p->id >= 0) {
+        char args[96];
+        int n = snprintf(args, sizeof(args), "{\"error\":\"rate limited\",\"retry_after_ms\":%llu}",
+                         (unsigned long long)wait);
+        rp_sio_ack(s, p->id, args, (size_t)n, NULL, 0);
+    }
+    return 1;
+}
+
 static void partial_free(rp_sio_client_t *c)
 {
     struct rp_sio_partial *pa = c->partial;
@@ -1078,7 +1147,8 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
         pa->att[pa->natt].len = len;
         if (++pa->natt == pa->pkt.attachments) {
             c->partial = NULL;
-            dispatch(c, &pa->pkt, pa->att, pa->natt);
+            if (!pa->discard)
+                dispatch(c, &pa->pkt, pa->att, pa->natt);
             c->partial = pa;
             partial_free(c);
         }
@@ -1093,8 +1163,12 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
         client_fail(c, "invalid Socket.IO packet");
         return;
     }
+    int over = rate_refuse(c, &p);
+    if (over < 0)
+        return; /* disconnected */
     if (p.attachments == 0) {
-        dispatch(c, &p, NULL, 0);
+        if (!over)
+            dispatch(c, &p, NULL, 0);
         return;
     }
     struct rp_sio_partial *pa = rp_calloc(1, sizeof(*pa));
@@ -1113,6 +1187,7 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
     pa->pkt = p;
     pa->text = text;
     pa->att = att;
+    pa->discard = over;
     c->partial = pa;
 }
 
@@ -1129,6 +1204,8 @@ static void on_eio_open(rp_eio_session_t *es, void *ud)
     rp_list_init(&c->sockets);
     rp_timerq_node_init(&c->connect_timer);
     rp_timerq_push(&srv->connectq, &c->connect_timer);
+    c->tokens = srv->cfg.rate_burst;
+    c->tokens_ms = uv_now(srv->eio->net->loop);
     es->data = c;
     srv->nclients++;
 }
@@ -1159,7 +1236,7 @@ static void on_tick(void *ud)
 {
     (void)ud;
     for (size_t i = 0; i < graveyard_len; i++)
-        rp_free(graveyard[i]);
+        socket_free(graveyard[i]);
     graveyard_len = 0;
 }
 

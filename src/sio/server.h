@@ -97,6 +97,12 @@ typedef struct rp_sio_config {
     uint32_t recovery_window;     /* ms a dropped session can be recovered, default 120000 */
     unsigned max_attachments;     /* per packet, default 16 */
     unsigned max_rooms_per_socket; /* default 256 */
+    /* Client -> server packets per connection (a token bucket; 0: unlimited). A packet over
+     * the rate is dropped (an event that wants an ack gets {"error":"rate limited",...});
+     * a client that keeps going, more than rate_burst drops ahead of its accepted packets,
+     * is disconnected. */
+    double rate_limit; /* packets a second */
+    double rate_burst;
 } rp_sio_config_t;
 
 void rp_sio_config_defaults(rp_sio_config_t *cfg);
@@ -121,6 +127,9 @@ struct rp_sio_nsp {
     void *on_disconnect_ud;
     const rp_sio_recovery_t *recovery; /* NULL: recovery off */
     void *recovery_ud;
+    int (*room_allowed)(rp_sio_socket_t *s, const char *room, void *ud);
+    void *room_allowed_ud;
+    void (*free_socket_data)(void *data);
     void *data; /* the user's */
 };
 
@@ -148,6 +157,9 @@ struct rp_sio_client {
     rp_list_node_t sockets;
     rp_timerq_node_t connect_timer;
     struct rp_sio_partial *partial; /* a binary packet waiting for its attachments */
+    double tokens; /* the rate bucket (see rp_sio_config_t.rate_limit) */
+    uint64_t tokens_ms;
+    uint32_t over; /* drops not yet paid back by accepted packets */
 };
 
 struct rp_sio_server {
@@ -167,6 +179,9 @@ struct rp_sio_server {
     unsigned long packets_out;
     unsigned long broadcasts;
     unsigned long broadcast_recipients;
+    unsigned long rate_limited;     /* packets dropped over the rate */
+    unsigned long rate_disconnects; /* clients disconnected for going on */
+    unsigned long protocol_errors;  /* clients closed for breaking the protocol (or a limit) */
     size_t nclients;
 };
 
@@ -196,6 +211,13 @@ void rp_sio_nsp_on_connection(rp_sio_nsp_t *nsp, rp_sio_connection_cb cb, void *
 void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *ud);
 /* Turns connection-state recovery on for nsp (rec NULL: off). */
 void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, void *ud);
+/* When a session is recovered, each of its rooms is kept only if cb says 1 (the new
+ * credentials may allow less than the old); missed events are looked up for those rooms. */
+void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
+                                int (*cb)(rp_sio_socket_t *s, const char *room, void *ud), void *ud);
+/* s->data of nsp's sockets is freed with fn when the socket is freed (also when a CONNECT
+ * the connect hook accepted fails afterwards). */
+void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data));
 /* Recovery sessions kept elsewhere (a durable store): puts a session back so a client can
  * resume it within ttl_ms. Returns 0 or UV_ENOMEM. */
 int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, const char *const *rooms,

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/* JWT verification and signing over libjwt, and the principal a token grants. libjwt checks
+ * the signature; everything else is checked here from the claims as JSON: the algorithm
+ * against the key's kind (never the token's word for it), exp/nbf with leeway, iss, aud,
+ * role and pipelines. Reasons given back are short and safe to show a client: they never
+ * echo the token. */
+#include "hub/auth.h"
+
+#include <jansson.h>
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+
+#define MAX_TOKEN 8192
+
+struct rp_auth {
+    jwt_alg_t alg; /* the only algorithm accepted */
+    unsigned char *key;
+    size_t key_len;
+    char *issuer;
+    char *audience;
+    uint32_t leeway_s;
+};
+
+static char *dup_or_null(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = rp_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* The algorithm a PEM public key verifies: RS256 for RSA, ES256 for EC P-256, else -1. */
+static int pem_alg(const char *pem, char *err, size_t errlen)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (k == NULL) {
+        snprintf(err, errlen, "the public key is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
+        return -1;
+    }
+    int alg = -1;
+    if (EVP_PKEY_base_id(k) == EVP_PKEY_RSA) {
+        alg = JWT_ALG_RS256;
+    } else if (EVP_PKEY_base_id(k) == EVP_PKEY_EC) {
+        char curve[64] = "";
+        size_t cl = 0;
+        if (EVP_PKEY_get_utf8_string_param(k, "group", curve, sizeof(curve), &cl) == 1 &&
+            strcmp(curve, "prime256v1") == 0)
+            alg = JWT_ALG_ES256;
+        else
+            snprintf(err, errlen, "an EC public key must be on P-256 (ES256), not %s", curve[0] ? curve : "this curve");
+    } else {
+        snprintf(err, errlen, "the public key must be RSA (RS256) or EC P-256 (ES256)");
+    }
+    EVP_PKEY_free(k);
+    return alg;
+}
+
+rp_auth_t *rp_auth_new(const rp_auth_config_t *cfg, char *err, size_t errlen)
+{
+    if ((cfg->secret == NULL) == (cfg->public_key == NULL)) {
+        snprintf(err, errlen, "give either a secret or a public key");
+        return NULL;
+    }
+    if (cfg->secret && strlen(cfg->secret) < 16) {
+        snprintf(err, errlen, "the secret is too short: use at least 16 characters (32 random bytes is better)");
+        return NULL;
+    }
+    int alg = cfg->secret ? (int)JWT_ALG_HS256 : pem_alg(cfg->public_key, err, errlen);
+    if (alg < 0)
+        return NULL;
+    rp_auth_t *a = rp_calloc(1, sizeof(*a));
+    const char *key = cfg->secret ? cfg->secret : cfg->public_key;
+    if (a == NULL || (a->key = (unsigned char *)dup_or_null(key)) == NULL ||
+        (cfg->issuer && (a->issuer = dup_or_null(cfg->issuer)) == NULL) ||
+        (cfg->audience && (a->audience = dup_or_null(cfg->audience)) == NULL)) {
+        rp_auth_free(a);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->alg = (jwt_alg_t)alg;
+    /* HMAC keys are the secret's bytes; PEM keys are given to libjwt with their NUL. */
+    a->key_len = strlen(key) + (cfg->secret ? 0 : 1);
+    a->leeway_s = cfg->leeway_s;
+    return a;
+}
+
+void rp_auth_free(rp_auth_t *a)
+{
+    if (a == NULL)
+        return;
+    rp_free(a->key);
+    rp_free(a->issuer);
+    rp_free(a->audience);
+    rp_free(a);
+}
+
+void rp_principal_free(rp_principal_t *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->npipelines; i++)
+        rp_free(p->pipelines[i]);
+    rp_free(p->pipelines);
+    rp_free(p);
+}
+
+static int add_pipeline(rp_principal_t *p, const char *id, size_t len);
+
+rp_principal_t *rp_principal_dup(const rp_principal_t *p)
+{
+    rp_principal_t *d = rp_calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    *d = *p;
+    d->pipelines = NULL;
+    d->npipelines = 0;
+    for (size_t i = 0; i < p->npipelines; i++) {
+        if (add_pipeline(d, p->pipelines[i], strlen(p->pipelines[i])) < 0) {
+            rp_principal_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+const char *rp_role_name(rp_role_t r)
+{
+    return r == RP_ROLE_ADMIN ? "admin" : r == RP_ROLE_PRODUCER ? "producer" : "viewer";
+}
+
+int rp_role_parse(const char *name)
+{
+    if (strcmp(name, "viewer") == 0)
+        return RP_ROLE_VIEWER;
+    if (strcmp(name, "producer") == 0)
+        return RP_ROLE_PRODUCER;
+    if (strcmp(name, "admin") == 0)
+        return RP_ROLE_ADMIN;
+    return -1;
+}
+
+/* Adds one pipeline id to p ("*" means all). Returns 0 or -1 (out of memory). */
+static int add_pipeline(rp_principal_t *p, const char *id, size_t len)
+{
+    if (len == 1 && id[0] == '*') {
+        p->all_pipelines = 1;
+        return 0;
+    }
+    if (len == 0)
+        return 0;
+    char **grown = rp_realloc(p->pipelines, (p->npipelines + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return -1;
+    p->pipelines = grown;
+    char *copy = rp_malloc(len + 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, id, len);
+    copy[len] = '\0';
+    p->pipelines[p->npipelines++] = copy;
+    return 0;
+}
+
+/* A NumericDate claim: 1 and *out when present and a number, 0 when absent, -1 when not a
+ * number. */
+static int numeric_date(const json_t *claims, const char *name, int64_t *out)
+{
+    json_t *v = json_object_get(claims, name);
+    if (v == NULL)
+        return 0;
+    if (!json_is_number(v))
+        return -1;
+    *out = (int64_t)json_number_value(v);
+    return 1;
+}
+
+static int audience_ok(const json_t *aud, const char *want)
+{
+    if (json_is_string(aud))
+        return strcmp(json_string_value(aud), want) == 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(aud, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads the grant out of verified claims; returns NULL with why filled. */
+static rp_principal_t *principal_from(const rp_auth_t *a, const json_t *claims, int64_t now_s,
+                                      char *why, size_t whylen)
+{
+    int64_t exp = 0, nbf = 0;
+    int has_exp = numeric_date(claims, "exp", &exp);
+    int has_nbf = numeric_date(claims, "nbf", &nbf);
+    if (has_exp < 0 || has_nbf < 0) {
+        snprintf(why, whylen, "exp and nbf must be numbers");
+        return NULL;
+    }
+    if (has_exp && now_s > exp + (int64_t)a->leeway_s) {
+        snprintf(why, whylen, "token expired");
+        return NULL;
+    }
+    if (has_nbf && now_s + (int64_t)a->leeway_s < nbf) {
+        snprintf(why, whylen, "token not valid yet (nbf)");
+        return NULL;
+    }
+    if (a->issuer) {
+        const char *iss = json_string_value(json_object_get(claims, "iss"));
+        if (iss == NULL || strcmp(iss, a->issuer) != 0) {
+            snprintf(why, whylen, "wrong issuer (iss)");
+            return NULL;
+        }
+    }
+    if (a->audience && !audience_ok(json_object_get(claims, "aud"), a->audience)) {
+        snprintf(why, whylen, "wrong audience (aud)");
+        return NULL;
+    }
+    const char *role = json_string_value(json_object_get(claims, "role"));
+    int r = role ? rp_role_parse(role) : -1;
+    if (r < 0) {
+        snprintf(why, whylen, "the token's role must be viewer, producer or admin");
+        return NULL;
+    }
+    rp_principal_t *p = rp_calloc(1, sizeof(*p));
+    if (p == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    p->role = (rp_role_t)r;
+    p->exp = has_exp ? exp : 0;
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    snprintf(p->sub, sizeof(p->sub), "%s", sub ? sub : "");
+    json_t *pl = json_object_get(claims, "pipelines");
+    int bad = 0;
+    if (json_is_array(pl)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(pl, i, v)
+        {
+            if (!json_is_string(v))
+                bad = 1;
+            else if (add_pipeline(p, json_string_value(v), json_string_length(v)) < 0)
+                bad = 2;
+        }
+    } else if (json_is_string(pl)) {
+        /* "a,b" or "*": what operators type. */
+        const char *s = json_string_value(pl);
+        while (*s && !bad) {
+            size_t n = strcspn(s, ",");
+            if (add_pipeline(p, s, n) < 0)
+                bad = 2;
+            s += n + (s[n] == ',');
+        }
+    } else if (pl != NULL) {
+        bad = 1;
+    }
+    if (bad) {
+        snprintf(why, whylen, bad == 2 ? "out of memory" : "pipelines must be a list of pipeline ids");
+        rp_principal_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len, int64_t now_s,
+                               char *why, size_t whylen)
+{
+    if (len == 0) {
+        snprintf(why, whylen, "no token");
+        return NULL;
+    }
+    if (len > MAX_TOKEN) {
+        snprintf(why, whylen, "token too long");
+        return NULL;
+    }
+    char buf[MAX_TOKEN + 1];
+    memcpy(buf, token, len);
+    buf[len] = '\0';
+    if (strlen(buf) != len || strspn(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=") != len) {
+        snprintf(why, whylen, "malformed token");
+        return NULL;
+    }
+    jwt_t *jwt = NULL;
+    if (jwt_decode(&jwt, buf, a->key, (int)a->key_len) != 0 || jwt == NULL) {
+        snprintf(why, whylen, "bad token (signature or format)");
+        return NULL;
+    }
+    if (jwt_get_alg(jwt) != a->alg) {
+        snprintf(why, whylen, "token algorithm %s not accepted (%s expected)", jwt_alg_str(jwt_get_alg(jwt)),
+                 jwt_alg_str(a->alg));
+        jwt_free(jwt);
+        return NULL;
+    }
+    char *text = jwt_get_grants_json(jwt, NULL);
+    json_t *claims = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(text);
+    jwt_free(jwt);
+    if (!json_is_object(claims)) {
+        json_decref(claims);
+        snprintf(why, whylen, "the token's claims are not a JSON object");
+        return NULL;
+    }
+    rp_principal_t *p = principal_from(a, claims, now_s, why, whylen);
+    json_decref(claims);
+    if (p && p->sub[0]) {
+        snprintf(p->id, sizeof(p->id), "sub:%.70s", p->sub);
+    } else if (p) {
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a: a name for the token, not a secret */
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
+        snprintf(p->id, sizeof(p->id), "tok:%016llx", (unsigned long long)h);
+    }
+    return p;
+}
+
+static int listed(const rp_principal_t *p, const char *pipeline_id)
+{
+    if (p->all_pipelines)
+        return 1;
+    for (size_t i = 0; i < p->npipelines; i++)
+        if (strcmp(p->pipelines[i], pipeline_id) == 0)
+            return 1;
+    return 0;
+}
+
+int rp_principal_sees(const rp_principal_t *p, const char *pipeline_id)
+{
+    return p->role == RP_ROLE_ADMIN || listed(p, pipeline_id);
+}
+
+int rp_principal_produces(const rp_principal_t *p, const char *pipeline_id)
+{
+    return p->role == RP_ROLE_ADMIN || (p->role == RP_ROLE_PRODUCER && listed(p, pipeline_id));
+}
+
+char *rp_auth_sign(const char *secret, rp_role_t role, const char *pipelines, int64_t now_s,
+                   int64_t ttl_s, const char *sub, const char *iss, const char *aud, char *err,
+                   size_t errlen)
+{
+    json_t *claims = json_pack("{s:s,s:I}", "role", rp_role_name(role), "iat", (json_int_t)now_s);
+    json_t *list = json_array();
+    if (claims == NULL || list == NULL) {
+        json_decref(claims);
+        json_decref(list);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (const char *s = pipelines ? pipelines : ""; *s;) {
+        size_t n = strcspn(s, ",");
+        if (n)
+            json_array_append_new(list, json_stringn(s, n));
+        s += n + (s[n] == ',');
+    }
+    json_object_set_new(claims, "pipelines", list);
+    if (ttl_s > 0)
+        json_object_set_new(claims, "exp", json_integer((json_int_t)(now_s + ttl_s)));
+    if (sub && *sub)
+        json_object_set_new(claims, "sub", json_string(sub));
+    if (iss && *iss)
+        json_object_set_new(claims, "iss", json_string(iss));
+    if (aud && *aud)
+        json_object_set_new(claims, "aud", json_string(aud));
+    char *text = json_dumps(claims, JSON_COMPACT);
+    json_decref(claims);
+    jwt_t *jwt = NULL;
+    char *token = NULL;
+    if (text && jwt_new(&jwt) == 0 && jwt_add_grants_json(jwt, text) == 0 &&
+        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)) == 0)
+        token = jwt_encode_str(jwt);
+    if (token == NULL)
+        snprintf(err, errlen, "cannot sign the token");
+    free(text);
+    jwt_free(jwt);
+    return token;
+}
