@@ -426,8 +426,11 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
                  ? rp_sio_join(s, room, strlen(room))
                  : RP_ETOOBIG;
     if (rc < 0) {
-        char msg[80];
-        snprintf(msg, sizeof(msg), "too many subscriptions (at most %zu a socket)", hub->cfg.max_subscriptions);
+        char msg[96];
+        if (s->nrooms >= hub->cfg.max_subscriptions)
+            snprintf(msg, sizeof(msg), "too many subscriptions (at most %zu a socket)", hub->cfg.max_subscriptions);
+        else
+            snprintf(msg, sizeof(msg), "too many rooms for one socket (at most %u)", hub->sio->cfg.max_rooms_per_socket);
         ack_json(s, ev->ack_id, json_pack("{s:s}", "error", rc == RP_ETOOBIG ? msg : "cannot subscribe"));
         json_decref(filter);
         return;
