@@ -6,7 +6,8 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 600
+CI_FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc)
 
 .PHONY: all setup build build-asan run test test-unit fuzz fuzz-long conformance bench clean
@@ -41,13 +42,14 @@ test: build build-asan
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 1
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 test-unit: build-asan
 	cd $(BUILD_ASAN) && ctest --output-on-failure -R '^(util|net|http|ws|eio|sio|fuzz)\.'
 
-# Each libFuzzer target for FUZZ_SECONDS on a scratch copy of its corpus (the committed
-# corpus in tests/fuzz/corpus/ stays small and curated). `make fuzz-long` = 10 minutes each.
+# Each libFuzzer target for FUZZ_SECONDS (default 10 minutes; `make test` gives each 30 s) on a
+# scratch copy of its corpus (the committed corpus in tests/fuzz/corpus/ stays small and
+# curated). A crash stops the run with the reproducer's path: add it to the corpus and fix.
 fuzz: setup $(BUILD_FUZZ)/build.ninja
 	ninja -C $(BUILD_FUZZ)
 	@set -e; for f in $(BUILD_FUZZ)/tests/fuzz/fuzz_*; do \
@@ -59,8 +61,7 @@ fuzz: setup $(BUILD_FUZZ)/build.ninja
 	  rm -rf $$work $$work.log; \
 	done
 
-fuzz-long:
-	$(MAKE) fuzz FUZZ_SECONDS=600
+fuzz-long: fuzz
 
 # The official Engine.IO v4 / Socket.IO v5 conformance suites, run beside the project from a
 # checkout of socketio/socket.io (see docs/compatibility.md).

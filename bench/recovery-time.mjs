@@ -28,7 +28,8 @@ const store = arg('--store', `sqlite:${join(dir, 'bench.db')}`);
 const bin = join(process.env.RAGPULSE_BUILD_DIR || join(root, 'build'), 'ragpulse');
 
 function start(port) {
-  const p = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--store', store, '--log-level', 'warn'],
+  const p = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--store', store, '--log-level', 'warn',
+    '--max-connections-per-ip', '0', '--rate-limit', '0'],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('server did not start')), 15000);
