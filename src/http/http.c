@@ -270,9 +270,22 @@ static void arm(rp_http_conn_t *hc, int idle)
 int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
 {
     if (srv->max_pending && srv->npending >= srv->max_pending) {
+        /* Full of connections that have not finished a request: make room by closing the
+         * one that has been at it longest (the head of the request deadlines: they all have
+         * the same delay), so a slow-loris crowd cannot lock new clients out; without
+         * deadlines, refuse the newcomer instead. */
         srv->refused_pending++;
-        rp_net_conn_close(c);
-        return RP_ETOOBIG;
+        rp_timerq_node_t *oldest = srv->_timers && !rp_list_empty(&srv->_reqq.list)
+                                       ? rp_container_of(srv->_reqq.list.next, rp_timerq_node_t, node)
+                                       : NULL;
+        /* Only one that has had a fair chance (a second): a burst of connections accepted in
+         * one loop turn must not evict each other before any was read. */
+        uint64_t started = oldest ? oldest->deadline - srv->_reqq.delay : 0;
+        if (oldest == NULL || uv_now(srv->net->loop) < started + RP_HTTP_EVICT_AGE) {
+            rp_net_conn_close(c);
+            return RP_ETOOBIG;
+        }
+        rp_http_close(rp_container_of(oldest, rp_http_conn_t, timer));
     }
     rp_http_conn_t *hc = rp_calloc(1, sizeof(*hc));
     if (hc == NULL) {
@@ -318,6 +331,7 @@ void rp_http_close(rp_http_conn_t *hc)
     }
     hc->state = ST_CLOSED;
     rp_timerq_remove(&hc->timer);
+    not_pending(hc);
     rp_net_conn_close(hc->conn);
 }
 

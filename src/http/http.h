@@ -19,6 +19,7 @@
  * (rp_http_upgrade, for WebSocket). Loop thread only. */
 
 #define RP_HTTP_MAX_HEADERS 32
+#define RP_HTTP_EVICT_AGE 1000 /* ms */
 
 typedef struct rp_http_conn rp_http_conn_t;
 typedef struct rp_http_server rp_http_server_t;
@@ -53,8 +54,10 @@ struct rp_http_server {
      * idle_timeout. A request handed to the handler (a held long-poll) is the handler's. */
     uint32_t request_timeout;
     uint32_t idle_timeout;
-    /* Connections that have not completed a first request yet (half-open handshakes); past
-     * max_pending (0: no limit) a new connection is closed at once. */
+    /* Connections that have not completed a first request yet (half-open handshakes). Past
+     * max_pending (0: no limit) the oldest request still under way is closed to make room if
+     * it has been under way for RP_HTTP_EVICT_AGE ms; otherwise (or without request_timeout)
+     * the newcomer is refused. */
     size_t max_pending;
     size_t npending;
     rp_timerq_t _reqq; /* started on the first connection */

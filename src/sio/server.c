@@ -236,6 +236,7 @@ rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name)
     nsp->srv = srv;
     rp_map_init(&nsp->sockets);
     rp_map_init(&nsp->rooms);
+    rp_map_init(&nsp->pids);
     rp_list_init(&nsp->socket_list);
     nsp->entry.key = nsp->name;
     nsp->entry.keylen = len;
@@ -555,6 +556,9 @@ static void socket_remove(rp_sio_socket_t *s, const char *reason)
     rp_list_unlink(&s->client_node);
     rp_list_unlink(&s->nsp_node);
     rp_map_del(&nsp->sockets, &s->entry);
+    if (s->pid_entry.key)
+        rp_map_del(&nsp->pids, &s->pid_entry);
+    s->pid_entry.key = NULL;
     nsp->nsockets--;
     while (!rp_list_empty(&s->rooms))
         membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
@@ -840,6 +844,41 @@ static void client_fail(rp_sio_client_t *c, const char *why)
 
 /* The saved session the CONNECT auth asks to resume: {"pid": string, "offset": string}, known,
  * unexpired and of this namespace. Copies the offset out. */
+/* A CONNECT that presents the pid of a socket still connected on another Engine.IO session:
+ * the client has moved (its polling request failed, its network changed) before this server
+ * saw the old session drop. The pid is the client's secret, so the old socket is ended as if
+ * its transport had closed, which saves its session for find_saved to resume. */
+static int no_emit(void *ctx, const char *event, const char *args, size_t args_len, const char *offset)
+{
+    (void)ctx, (void)event, (void)args, (void)args_len, (void)offset;
+    return 0;
+}
+
+static void take_over(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const char *auth, size_t len)
+{
+    const char *pid, *off;
+    size_t pl, ol;
+    char offset[64];
+    if (len == 0 || rp_json_object_get(auth, len, "pid", &pid, &pl) != 1 || pl != 22 || pid[0] != '"' ||
+        rp_json_object_get(auth, len, "offset", &off, &ol) != 1 || off[0] != '"' || ol < 3 ||
+        ol - 2 >= sizeof(offset) || memchr(off, '\\', ol))
+        return;
+    rp_map_entry_t *e = rp_map_get(&nsp->pids, pid + 1, 20);
+    rp_sio_socket_t *old = e ? rp_container_of(e, rp_sio_socket_t, pid_entry) : NULL;
+    if (old == NULL || old->client == c)
+        return;
+    /* Only for an offset the provider can serve: a pid with a junk offset ends nothing. */
+    memcpy(offset, off + 1, ol - 2);
+    offset[ol - 2] = '\0';
+    if (nsp->recovery->missed(nsp->recovery_ud, nsp, NULL, 0, offset, no_emit, NULL) != 0)
+        return;
+    rp_sio_client_t *oc = old->client;
+    RP_LOG_INFO("sio", "session %s: its pid came back on session %s; resuming it there", oc->eio->sid, c->eio->sid);
+    socket_remove(old, "transport close");
+    if (rp_list_empty(&oc->sockets))
+        rp_eio_session_close(oc->eio);
+}
+
 static saved_t *find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *auth, size_t len,
                            char *offset, size_t offset_cap)
 {
@@ -895,6 +934,10 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     char offset[64] = "";
     if (nsp->recovery) {
         sv = find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset));
+        if (sv == NULL) {
+            take_over(c, nsp, auth, auth_len);
+            sv = find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset));
+        }
         if (sv) {
             memcpy(s->id, sv->sid, sizeof(s->id));
             memcpy(s->pid, sv->pid, sizeof(s->pid));
@@ -970,6 +1013,12 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     }
     if (!s->connected)
         return;
+    if (nsp->recovery) {
+        s->pid_entry.key = s->pid;
+        s->pid_entry.keylen = 20;
+        if (rp_map_put(&nsp->pids, &s->pid_entry) < 0 && rp_map_get(&nsp->pids, s->pid, 20) != &s->pid_entry)
+            s->pid_entry.key = NULL; /* out of memory: this socket cannot be taken over */
+    }
     char reply[80];
     size_t rlen;
     if (nsp->recovery) {
@@ -1295,6 +1344,7 @@ void rp_sio_server_free(rp_sio_server_t *srv)
         }
         rp_map_deinit(&nsp->sockets);
         rp_map_deinit(&nsp->rooms);
+        rp_map_deinit(&nsp->pids);
         rp_free(nsp->name);
         rp_free(nsp);
     }

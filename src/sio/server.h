@@ -116,6 +116,7 @@ struct rp_sio_nsp {
     rp_list_node_t socket_list;
     size_t nsockets;
     rp_map_t rooms;
+    rp_map_t pids; /* connected sockets by private id (recovery on) */
     struct rp_sio_handler *handlers;
     rp_sio_event_cb on_any;
     void *on_any_ud;
@@ -148,6 +149,7 @@ struct rp_sio_socket {
     int connected;
     int recovered;  /* this socket resumed an earlier session */
     char pid[21];   /* private session id, when the namespace has recovery on */
+    rp_map_entry_t pid_entry; /* in nsp->pids while connected */
     void *data; /* the user's */
 };
 

@@ -61,7 +61,27 @@ test('connections past --max-connections and --max-connections-per-ip are closed
   assert.ok(hits.max_connections >= 1 && hits.max_connections_per_ip >= 1, JSON.stringify(hits));
 });
 
-test('half-open connections past --max-pending are refused; a finished request frees the slot', async () => {
+test('past --max-pending the oldest half-open connection makes room for a new one', async () => {
+  const srv = await serve(['--max-pending', '3', '--request-timeout', '60000']);
+  const idle = [];
+  for (let i = 0; i < 3; i++) idle.push(await raw(srv.port));
+  // Within its first second a half-open connection is not evicted (a burst must not evict
+  // itself): the newcomer is refused.
+  const early = await raw(srv.port);
+  assert.equal(await closedWithin(early, 2000), true, 'refused while the others are fresh');
+  for (const s of idle) assert.equal(await closedWithin(s, 10), false);
+  await sleep(1100);
+  const fresh = await raw(srv.port);
+  assert.equal(await closedWithin(idle[0], 2000), true, 'the oldest was closed');
+  for (const s of [idle[1], idle[2], fresh]) assert.equal(await closedWithin(s, 100), false);
+  fresh.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitUntil(() => fresh.data.includes('200 OK'), T, 'the newcomer is served');
+  for (const s of [...idle, fresh]) s.destroy();
+  await Promise.all([...idle, fresh].map((s) => s.gone));
+  assert.ok((await limitHits(srv)).max_pending >= 1);
+});
+
+test('without a request timeout, half-open connections past --max-pending are refused', async () => {
   const srv = await serve(['--max-pending', '3', '--request-timeout', '0']);
   const idle = [];
   for (let i = 0; i < 3; i++) idle.push(await raw(srv.port));
