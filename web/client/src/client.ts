@@ -332,6 +332,7 @@ export class RagPulseClient {
       });
       this.dispatch({ type: 'socket-connected', transport: transport ?? 'polling' });
       void this.subscribe(socket, gen);
+      void this.measureRtt();
     });
     socket.on('connect_error', (err: Error & { data?: { message?: string } }) => {
       if (!live()) return;

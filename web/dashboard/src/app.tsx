@@ -239,19 +239,19 @@ export function App() {
     <div className="app" data-frame={frame}>
       <a className="skip" href="#files-h">Skip to files in flight</a>
       <header className="top">
-        <div className="brand">
+        <h1 className="brand">
           <span className="logo" aria-hidden="true">◉</span> ragpulse
-        </div>
-        <ConnectionBadge health={health} now={Date.now()} />
+        </h1>
+        <ConnectionBadge health={health} now={Date.now()} lastEventAt={health.lastEventAt ?? lastSeen(allPipelines, health.clockSkewMs)} />
         <div className="top-actions">
           <button className={`btn${paused ? ' on' : ''}`} aria-pressed={paused} onClick={() => setPaused(!paused)} data-testid="pause">
             {paused ? `▶ Resume${buffered ? ` (${num(buffered)} waiting)` : ''}` : '❚❚ Pause'} <span className="kbd">p</span>
           </button>
-          <button className="btn" onClick={nextTheme} aria-label={`Theme: ${theme}. Change theme`} data-testid="theme">
+          <button className="btn" onClick={nextTheme} title="Change theme: system, light, dark" data-testid="theme">
             {theme === 'dark' ? '☾' : theme === 'light' ? '☀' : '◐'} {theme} <span className="kbd">t</span>
           </button>
-          <button className="btn" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts">
-            ?
+          <button className="btn" onClick={() => setHelp(true)} title="Keyboard shortcuts">
+            ? <span className="sr-only">Keyboard shortcuts</span>
           </button>
         </div>
       </header>
@@ -268,6 +268,7 @@ export function App() {
         </div>
       )}
 
+      <main>
       <div className="filters" role="search">
         <label className="search">
           <span className="sr-only">Search files</span>
@@ -358,6 +359,7 @@ export function App() {
         <FailuresPanel groups={shownGroups} now={now} q={view.q} onOpenFile={(k) => setView({ file: k }, true)} />
       </div>
 
+      </main>
       {view.file && <Drilldown client={client} fileKey={view.file} rev={model.rev} now={now} onClose={() => setView({ file: '' }, true)} />}
       {help && <HelpDialog onClose={() => setHelp(false)} />}
       <div className="sr-only" aria-live="polite" data-testid="sr-summary">
@@ -365,6 +367,13 @@ export function App() {
       </div>
     </div>
   );
+}
+
+/** When the newest event the snapshot knows of happened, in our clock. */
+function lastSeen(pipelines: PipelineState[], skew: number): number | null {
+  let t: number | null = null;
+  for (const p of pipelines) if (p.lastEventAt !== null && (t === null || p.lastEventAt > t)) t = p.lastEventAt;
+  return t === null ? null : t - skew;
 }
 
 function AuthBanner({ message, onToken }: { message: string; onToken: (t: string) => void }) {

@@ -161,15 +161,15 @@ export function Drilldown(props: { client: RagPulseClient; fileKey: string; rev:
   const total = spans.reduce((a, s) => a + s.ms, 0) || 1;
   const name = events?.find((e) => e.file?.name)?.file?.name ?? fid;
   return (
-    <aside className="drill" role="dialog" aria-modal="false" aria-labelledby="drill-h" data-testid="drilldown">
-      <header className="drill-h">
+    <div className="drill" role="dialog" aria-modal="false" aria-labelledby="drill-h" data-testid="drilldown">
+      <div className="drill-h">
         <h2 id="drill-h">
           {name} <span className="muted small">{pid}</span>
         </h2>
-        <button className="btn" onClick={props.onClose} aria-label="Close the file's timeline" data-testid="drill-close">
-          ✕ <span className="kbd">Esc</span>
+        <button className="btn" onClick={props.onClose} data-testid="drill-close">
+          <span aria-hidden="true">✕</span> Close <span className="kbd">Esc</span>
         </button>
-      </header>
+      </div>
       {error && <p className="bad-t">Could not load the timeline: {error}</p>}
       {!events && !error && <p className="muted">Loading…</p>}
       {events && (
@@ -205,6 +205,6 @@ export function Drilldown(props: { client: RagPulseClient; fileKey: string; rev:
           </ol>
         </>
       )}
-    </aside>
+    </div>
   );
 }

@@ -41,7 +41,7 @@ const BADGE: Record<Health['badge'], { icon: string; word: string }> = {
   unauthorized: { icon: '⊘', word: 'Unauthorized' },
 };
 
-export function ConnectionBadge({ health, now }: { health: Health; now: number }) {
+export function ConnectionBadge({ health, now, lastEventAt }: { health: Health; now: number; lastEventAt: number | null }) {
   const b = BADGE[health.badge];
   const title = `transport: ${health.transport ?? health.mode}; reconnects: ${health.reconnects}; fallbacks: ${health.fallbacks}`;
   return (
@@ -56,7 +56,7 @@ export function ConnectionBadge({ health, now }: { health: Health; now: number }
         )}
       </span>
       <span className="muted small" data-testid="last-event">
-        last event {ago(health.lastEventAt, now)}
+        last event {ago(lastEventAt, now)}
       </span>
     </div>
   );

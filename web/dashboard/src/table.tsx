@@ -63,28 +63,29 @@ export function FilesTable(props: {
   const visible = rows.slice(first, last);
 
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" role="table" aria-label="Files in flight" aria-rowcount={rows.length + 1}>
       {props.pending > 0 && (
         <button className="newpill" data-testid="new-pill" onClick={() => { props.onMerge(); if (scroller.current) scroller.current.scrollTop = 0; }}>
           ↑ {props.pending} new
         </button>
       )}
-      <div className="thead" role="row">
+      <div role="rowgroup">
+      <div className="thead" role="row" aria-rowindex={1}>
         <span role="columnheader" className="c-name">File</span>
         <span role="columnheader" className="c-stage">Stage</span>
         <span role="columnheader" className="c-prog">Progress</span>
         <span role="columnheader" className="c-el">Elapsed</span>
         <span role="columnheader" className="c-st">In stage</span>
       </div>
+      </div>
       <div
         className="tbody"
         ref={scroller}
-        role="grid"
-        aria-label="Files in flight"
-        aria-rowcount={rows.length}
+        role="rowgroup"
         data-testid="files-table"
         data-rows={rows.length}
         tabIndex={0}
+        style={{ height: Math.max(4, Math.min(rows.length, 18)) * ROW_H }}
         onScroll={(e) => {
           setScrollTop(e.currentTarget.scrollTop);
           hold();
@@ -98,7 +99,7 @@ export function FilesTable(props: {
           hold();
         }}
       >
-        <div style={{ height: rows.length * ROW_H, position: 'relative' }}>
+        <div role="presentation" style={{ height: rows.length * ROW_H, position: 'relative' }}>
           {visible.map((r, i) => (
             <Row
               key={r.key}
@@ -137,14 +138,14 @@ function Row(props: {
   const cls = `tr${props.selected ? ' sel' : ''}`;
   if (!f) {
     return (
-      <div className={`${cls} gone`} role="row" aria-rowindex={props.index + 1} style={style} data-testid="file-row" data-file={fid} data-done="1" onClick={() => props.onOpen(props.rowKey)}>
-        <span className="c-name" role="gridcell">
+      <div className={`${cls} gone`} role="row" aria-rowindex={props.index + 2} style={style} data-testid="file-row" data-file={fid} data-done="1" onClick={() => props.onOpen(props.rowKey)}>
+        <span className="c-name" role="cell">
           <span className="fname">{fid}</span> <span className="muted small">{pid}</span>
         </span>
-        <span className="c-stage muted" role="gridcell">finished</span>
-        <span className="c-prog" role="gridcell" />
-        <span className="c-el" role="gridcell" />
-        <span className="c-st" role="gridcell" />
+        <span className="c-stage muted" role="cell">finished</span>
+        <span className="c-prog" role="cell" />
+        <span className="c-el" role="cell" />
+        <span className="c-st" role="cell" />
       </div>
     );
   }
@@ -154,8 +155,7 @@ function Row(props: {
     <div
       className={`${cls}${stalled ? ' stalled' : ''}`}
       role="row"
-      aria-rowindex={props.index + 1}
-      aria-selected={props.selected}
+      aria-rowindex={props.index + 2}
       style={style}
       data-testid="file-row"
       data-file={f.id}
@@ -163,23 +163,27 @@ function Row(props: {
       onClick={() => props.onSelect(props.rowKey)}
       onDoubleClick={() => props.onOpen(props.rowKey)}
     >
-      <span className="c-name" role="gridcell">
+      <span className="c-name" role="cell">
         <button className="linkish fname" onClick={(e) => { e.stopPropagation(); props.onOpen(props.rowKey); }} title={f.name}>
           {f.name}
         </button>
         <span className="muted small"> {f.pipelineId}{f.attempt > 1 ? ` · attempt ${f.attempt}` : ''}</span>
       </span>
-      <span className="c-stage" role="gridcell">
-        {f.stage ? <span className={`stage-chip ${stageClass(f.stage, props.stages)}`}>{f.stage}</span> : <span className="muted">queued</span>}
+      <span className="c-stage" role="cell">
+        {f.stage ? (
+          <span className="stage-chip">
+            <span className={`dot ${stageClass(f.stage, props.stages)}`} aria-hidden="true" /> {f.stage}
+          </span>
+        ) : <span className="muted">queued</span>}
       </span>
-      <span className="c-prog" role="gridcell">
+      <span className="c-prog" role="cell">
         <span className="bar" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(f.progress * 100)} aria-label={`${f.name} progress`}>
           <span className="bar-fill" style={{ transform: `scaleX(${Math.max(0, Math.min(1, f.progress))})` }} />
         </span>
         <span className="pct">{pct(f.progress)}</span>
       </span>
-      <span className="c-el" role="gridcell">{dur(props.now - f.startedAt)}</span>
-      <span className="c-st" role="gridcell">
+      <span className="c-el" role="cell">{dur(props.now - f.startedAt)}</span>
+      <span className="c-st" role="cell">
         {dur(props.now - f.stageStartedAt)}
         {stalled && (
           <span className="warn-t" data-testid="stall-warning" title={`No progress for ${dur(stalledMs)}`}>
