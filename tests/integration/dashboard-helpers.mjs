@@ -132,3 +132,44 @@ export async function startRefusingProxy(targetPort) {
     },
   };
 }
+
+/** Zero-padded file index, so names sort and search uniquely ("file-00042.pdf"). */
+export const loadName = (i) => `file-${String(i).padStart(5, '0')}.pdf`;
+
+/**
+ * The volume scenario: `files` files start (posted in batches), then `rate` progress events a
+ * second for `seconds`, spread over the files round-robin, in POST batches every 100 ms.
+ * Resolves with {lastId, progress: Map(file index -> last progress sent), events}.
+ */
+export async function driveLoad(base, { pipeline = 'load-1', files = 10000, rate = 1000, seconds = 5, onTick } = {}) {
+  const p = producer(base, pipeline);
+  let lastId = (await p.post(p.ev('pipeline:online', { heartbeat_interval: 60 }))).id;
+  const stages = ['parse', 'chunk', 'embed', 'index'];
+  for (let i = 0; i < files; i += 250) {
+    const batch = [];
+    for (let k = i; k < Math.min(files, i + 250); k++) batch.push(p.ev('file:processing', { file: { id: `f${k}`, name: loadName(k), stage: 'parse' } }));
+    const r = await p.post(batch);
+    lastId = r.ids.at(-1);
+  }
+  const progress = new Map();
+  const perTick = Math.round(rate / 10);
+  let cursor = 0;
+  let events = 0;
+  const t0 = Date.now();
+  for (let tick = 0; tick < seconds * 10; tick++) {
+    const batch = [];
+    for (let k = 0; k < perTick; k++) {
+      const i = cursor++ % files;
+      const pr = Math.min(1, Math.round(((progress.get(i) ?? 0) + 0.05) * 1000) / 1000);
+      progress.set(i, pr);
+      batch.push(p.ev('file:progress', { file: { id: `f${i}`, name: loadName(i), progress: pr, stage: stages[Math.min(3, Math.floor(pr * 4))] } }));
+    }
+    const r = await p.post(batch);
+    lastId = r.ids.at(-1);
+    events += batch.length;
+    onTick?.(tick);
+    const wait = t0 + (tick + 1) * 100 - Date.now();
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+  }
+  return { lastId, progress, events, seconds: (Date.now() - t0) / 1000 };
+}

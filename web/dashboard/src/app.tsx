@@ -228,6 +228,10 @@ export function App() {
     (window as unknown as { __ragpulse: unknown }).__ragpulse = {
       stats: () => ({ ...model.stats, version: model.version, inFlight: model.filesInFlight, frame: live.frame, buffered: live.buffered.length }),
       health: () => live.health,
+      file: (pid: string, fid: string) => {
+        const f = model.pipelines.get(pid)?.files.get(fid);
+        return f ? { progress: f.progress, stage: f.stage } : null;
+      },
     };
   }, [model, live]);
 
