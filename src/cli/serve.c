@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "cli/web_assets.h"
 #include "hub/hub.h"
 #include "store/backend.h"
 #include "util/log.h"
@@ -18,7 +19,10 @@ static rp_hub_t *the_hub;
 static int route(rp_app_t *app, rp_http_conn_t *hc, rp_http_request_t *req)
 {
     (void)app;
-    return rp_hub_route(the_hub, hc, req);
+    if (rp_hub_route(the_hub, hc, req))
+        return 1;
+    /* The dashboard's files: / and /assets/... (no data in them, so no auth). */
+    return rp_http_static_serve(&rp_cli_web_assets, hc, req);
 }
 
 static void usage(FILE *f)

@@ -1,0 +1,544 @@
+// The connection manager: one object that keeps a viewer's picture of the hub current over
+// whichever path works. It runs stock socket.io-client 4.x on /pipeline (reconnection with
+// backoff; the hub's connection-state recovery replays what a short drop missed), measures
+// health (transport, round trip via the hub's `ping`, reconnects, last event), and follows the
+// state machine of fallback.ts to move to the HTTP path (/api/rag-status with `since` and
+// long-poll) and back. Consumers see one ordered stream: a `snapshot` (a baseline), then
+// `events` whose ids only grow: an event is delivered once, whichever path brought it, and a
+// gap left by a switch of path is filled from `?since=` before newer events are delivered.
+
+import { io, type Socket } from 'socket.io-client';
+import {
+  isRagEvent,
+  isSnapshot,
+  type Deltas,
+  type HubBeat,
+  type RagEvent,
+  type Snapshot,
+  type SocketInfo,
+} from './events.js';
+import {
+  DEFAULT_FALLBACK,
+  badgeOf,
+  initialState,
+  step,
+  type Badge,
+  type Effect,
+  type FallbackConfig,
+  type FallbackInput,
+  type FallbackState,
+  type Transport,
+} from './fallback.js';
+
+export interface Subscription {
+  pipeline_id?: string;
+  pipeline_type?: string;
+}
+
+export interface ClientOptions extends Partial<FallbackConfig> {
+  /** Base URL of the hub (default: the page's origin). */
+  url?: string;
+  /** A JWT (auth contract): Socket.IO CONNECT auth {token}, HTTP Authorization: Bearer. */
+  token?: string | null;
+  /** What to watch: one pipeline, one pipeline type, or everything (default). */
+  subscribe?: Subscription;
+  /** Stable id for /api/socket/info's rollout decision (default: random, kept by the caller). */
+  clientId?: string;
+  /** Seconds an HTTP long-poll may be held (default 25). */
+  pollWaitS?: number;
+  /** How often the round trip is measured (default 5000 ms). */
+  pingIntervalMs?: number;
+  /** Socket.IO transports to offer (default: what /api/socket/info allows). */
+  transports?: Transport[];
+}
+
+export interface Health {
+  badge: Badge;
+  mode: 'socket' | 'http';
+  transport: Transport | null;
+  connected: boolean;
+  /** Round trip of the last `ping` (socket) or /health request (HTTP), ms. */
+  rttMs: number | null;
+  reconnects: number;
+  fallbacks: number;
+  /** Date.now() when the last event arrived, or null. */
+  lastEventAt: number | null;
+  /** Newest event id seen (the version of the picture). */
+  version: number;
+  /** Set when the server refused the token ("unauthorized: ..." / "forbidden: ..."). */
+  authError: string | null;
+  /** The server's clock minus ours, ms (from snapshots and hub heartbeats). */
+  clockSkewMs: number;
+}
+
+export type EventSource = 'socket' | 'http' | 'gap';
+
+export interface ClientListeners {
+  snapshot: (s: Snapshot) => void;
+  events: (events: RagEvent[], source: EventSource) => void;
+  health: (h: Health) => void;
+  beat: (b: HubBeat) => void;
+}
+
+type Listener<K extends keyof ClientListeners> = ClientListeners[K];
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function isAuthMessage(m: unknown): m is string {
+  return typeof m === 'string' && /^(unauthorized|forbidden)/i.test(m);
+}
+
+export class RagPulseClient {
+  readonly options: Required<Omit<ClientOptions, 'token' | 'transports' | 'subscribe' | 'clientId'>> & ClientOptions;
+  private cfg: FallbackConfig;
+  private st: FallbackState;
+  private socket: Socket | null = null;
+  private socketGen = 0;
+  private httpAbort: AbortController | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private listeners: { [K in keyof ClientListeners]: Set<Listener<K>> } = {
+    snapshot: new Set(),
+    events: new Set(),
+    health: new Set(),
+    beat: new Set(),
+  };
+  /** Newest event id delivered; -1 until the first snapshot. */
+  private lastId = -1;
+  /** Socket events held while a gap is being filled over HTTP. */
+  private held: RagEvent[] | null = null;
+  private info: SocketInfo | null = null;
+  private health: Health;
+  private stopped = true;
+  private machineStarted = false;
+  private token: string | null;
+
+  constructor(options: ClientOptions = {}) {
+    this.options = {
+      url: options.url ?? (typeof location !== 'undefined' ? location.origin : 'http://127.0.0.1:8103'),
+      pollWaitS: 25,
+      pingIntervalMs: 5000,
+      ...DEFAULT_FALLBACK,
+      ...options,
+    };
+    this.cfg = {
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      maxSocketFailures: this.options.maxSocketFailures,
+      retrySocketMinMs: this.options.retrySocketMinMs,
+      retrySocketMaxMs: this.options.retrySocketMaxMs,
+    };
+    this.token = options.token ?? null;
+    this.st = initialState(this.cfg);
+    this.health = {
+      badge: 'connecting',
+      mode: 'socket',
+      transport: null,
+      connected: false,
+      rttMs: null,
+      reconnects: 0,
+      fallbacks: 0,
+      lastEventAt: null,
+      version: -1,
+      authError: null,
+      clockSkewMs: 0,
+    };
+  }
+
+  on<K extends keyof ClientListeners>(event: K, fn: Listener<K>): () => void {
+    (this.listeners[event] as Set<Listener<K>>).add(fn);
+    return () => (this.listeners[event] as Set<Listener<K>>).delete(fn);
+  }
+
+  getHealth(): Health {
+    return this.health;
+  }
+
+  /** Starts connecting (socket first, unless /api/socket/info says HTTP). */
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    await this.refreshSocketInfo();
+    if (this.stopped) return;
+    this.machineStarted = true;
+    this.dispatch({ type: 'start' });
+    this.pingTimer = setInterval(() => void this.measureRtt(), this.options.pingIntervalMs);
+    void this.measureRtt();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.machineStarted = false;
+    this.closeSocket();
+    this.stopHttp();
+    for (const t of [this.connectTimer, this.retryTimer]) if (t) clearTimeout(t);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.connectTimer = this.retryTimer = this.pingTimer = null;
+  }
+
+  /** Uses a new token (or none) from now on and reconnects with it. */
+  setToken(token: string | null): void {
+    this.token = token;
+    if (this.stopped) return;
+    this.dispatch({ type: 'token' });
+  }
+
+  /** GET a JSON API path with the token; throws HttpError on a non-2xx answer. */
+  async fetchJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const init: RequestInit = { headers, cache: 'no-store' };
+    if (signal) init.signal = signal;
+    const r = await fetch(new URL(path, this.options.url), init);
+    if (!r.ok) {
+      let msg = `${r.status} ${r.statusText}`;
+      try {
+        const body = (await r.json()) as { error?: string; message?: string };
+        msg = body.error ?? body.message ?? msg;
+      } catch {
+        /* not JSON */
+      }
+      if ((r.status === 401 || r.status === 403) && !isAuthMessage(msg))
+        msg = `${r.status === 401 ? 'unauthorized' : 'forbidden'}: ${msg}`;
+      throw new HttpError(r.status, msg);
+    }
+    return (await r.json()) as T;
+  }
+
+  // ---- state machine plumbing ----
+
+  private dispatch(input: FallbackInput): void {
+    if (this.stopped) return;
+    const { state, effects } = step(this.st, input, this.cfg);
+    this.st = state;
+    for (const e of effects) this.run(e);
+    this.publishHealth();
+  }
+
+  private run(e: Effect): void {
+    switch (e.type) {
+      case 'socket-open':
+        this.openSocket();
+        break;
+      case 'socket-close':
+        this.closeSocket();
+        break;
+      case 'http-start':
+        this.startHttp();
+        break;
+      case 'http-stop':
+        this.stopHttp();
+        break;
+      case 'arm-connect-timer':
+        if (this.connectTimer) clearTimeout(this.connectTimer);
+        this.connectTimer = setTimeout(() => {
+          this.connectTimer = null;
+          this.dispatch({ type: 'connect-timeout' });
+        }, e.ms);
+        break;
+      case 'clear-connect-timer':
+        if (this.connectTimer) clearTimeout(this.connectTimer);
+        this.connectTimer = null;
+        break;
+      case 'arm-retry-timer':
+        if (this.retryTimer) clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(async () => {
+          this.retryTimer = null;
+          await this.refreshSocketInfo();
+          this.dispatch({ type: 'retry-socket' });
+        }, e.ms);
+        break;
+      case 'clear-retry-timer':
+        if (this.retryTimer) clearTimeout(this.retryTimer);
+        this.retryTimer = null;
+        break;
+    }
+  }
+
+  private publishHealth(): void {
+    const h: Health = {
+      ...this.health,
+      badge: badgeOf(this.st),
+      mode: this.st.mode,
+      transport: this.st.socket === 'connected' ? this.st.transport : null,
+      connected: this.st.socket === 'connected' || (this.st.mode === 'http' && this.st.http === 'ok'),
+      fallbacks: this.st.fallbacks,
+      version: this.lastId,
+      authError: this.st.authError,
+    };
+    const changed = (Object.keys(h) as (keyof Health)[]).some((k) => h[k] !== this.health[k]);
+    this.health = h;
+    if (changed) for (const fn of this.listeners.health) fn(h);
+  }
+
+  private async refreshSocketInfo(): Promise<void> {
+    try {
+      const q = this.options.clientId ? `?client_id=${encodeURIComponent(this.options.clientId)}` : '';
+      this.info = await this.fetchJson<SocketInfo>(`/api/socket/info${q}`);
+      const mode: 'websocket' | 'polling' | 'http' = this.info.mode ?? (this.info.websocket_available ? 'websocket' : 'polling');
+      if (this.machineStarted) this.dispatch({ type: 'socket-info', mode });
+      else this.st = { ...this.st, socketAllowed: mode !== 'http' };
+    } catch (e) {
+      if (e instanceof HttpError && isAuthMessage(e.message)) this.dispatch({ type: 'http-error', auth: e.message });
+      /* otherwise the socket attempt itself will tell */
+    }
+  }
+
+  // ---- the socket path ----
+
+  private transports(): Transport[] {
+    if (this.options.transports) return this.options.transports;
+    const allowed = this.info?.transports ?? ['polling', 'websocket'];
+    const wantWs = this.info?.mode !== 'polling';
+    return allowed.filter((t) => t === 'polling' || wantWs) as Transport[];
+  }
+
+  private openSocket(): void {
+    this.closeSocket();
+    const gen = ++this.socketGen;
+    const url = new URL('/pipeline', this.options.url).toString();
+    const socket = io(url, {
+      forceNew: true,
+      transports: this.transports(),
+      path: this.info?.path ?? '/socket.io/',
+      auth: this.token ? { token: this.token } : {},
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5000,
+      timeout: this.cfg.connectTimeoutMs,
+    });
+    this.socket = socket;
+    const live = () => gen === this.socketGen;
+    socket.on('connect', () => {
+      if (!live()) return;
+      const transport = socket.io.engine?.transport?.name as Transport | undefined;
+      socket.io.engine?.on('upgrade', (t: { name: string }) => {
+        if (live()) this.dispatch({ type: 'socket-transport', transport: t.name as Transport });
+      });
+      this.dispatch({ type: 'socket-connected', transport: transport ?? 'polling' });
+      void this.subscribe(socket, gen);
+      void this.measureRtt();
+    });
+    socket.on('connect_error', (err: Error & { data?: { message?: string } }) => {
+      if (!live()) return;
+      const msg = err.data?.message ?? err.message;
+      this.dispatch({ type: 'socket-error', ...(isAuthMessage(msg) ? { auth: msg } : {}) });
+    });
+    socket.on('disconnect', () => {
+      if (live()) this.dispatch({ type: 'socket-disconnected' });
+    });
+    socket.io.on('reconnect', () => {
+      if (!live()) return;
+      this.health = { ...this.health, reconnects: this.health.reconnects + 1 };
+      for (const fn of this.listeners.health) fn(this.health);
+    });
+    socket.onAny((name: string, ...args: unknown[]) => {
+      if (!live()) return;
+      const ev = args[0];
+      if (name === 'heartbeat' && typeof ev === 'object' && ev && (ev as HubBeat).source === 'hub') {
+        this.onBeat(ev as HubBeat);
+        return;
+      }
+      if (isRagEvent(ev)) this.onSocketEvent(ev);
+    });
+  }
+
+  private closeSocket(): void {
+    this.socketGen++;
+    if (this.socket) {
+      this.socket.removeAllListeners();
+      this.socket.io.removeAllListeners();
+      this.socket.disconnect();
+      this.socket = null;
+    }
+    this.held = null;
+  }
+
+  /** Subscribes; the ack is a snapshot as of version V. Fills any gap before going live. */
+  private async subscribe(socket: Socket, gen: number): Promise<void> {
+    this.held = [];
+    let snap: unknown;
+    try {
+      snap = await socket.timeout(this.cfg.connectTimeoutMs).emitWithAck('subscribe', this.options.subscribe ?? {});
+    } catch {
+      if (gen === this.socketGen) socket.disconnect().connect(); // no ack: start this connection over
+      return;
+    }
+    if (gen !== this.socketGen) return;
+    if (!isSnapshot(snap)) {
+      const err = (snap as { error?: string } | undefined)?.error ?? 'subscribe refused';
+      this.dispatch({ type: 'socket-error', ...(isAuthMessage(err) ? { auth: err } : {}) });
+      return;
+    }
+    await this.catchUp(snap, gen, () => gen === this.socketGen);
+    if (gen !== this.socketGen) return;
+    const held = this.held ?? [];
+    this.held = null;
+    this.deliver(held, 'socket');
+  }
+
+  private onSocketEvent(ev: RagEvent): void {
+    if (this.held) this.held.push(ev);
+    else this.deliver([ev], 'socket');
+  }
+
+  private onBeat(b: HubBeat): void {
+    this.health = { ...this.health, clockSkewMs: Date.parse(b.server_time) - Date.now() };
+    for (const fn of this.listeners.beat) fn(b);
+  }
+
+  /**
+   * Brings the picture up to a snapshot of version V: the first time (or when the history no
+   * longer reaches back) the snapshot is the baseline; otherwise the events between what we
+   * have and V are read from `?since=` so that none is skipped.
+   */
+  private async catchUp(snap: Snapshot, _gen: number, live: () => boolean): Promise<void> {
+    if (this.lastId < 0) {
+      this.baseline(snap);
+      return;
+    }
+    let since = this.lastId;
+    while (since < snap.version && live()) {
+      let r: Deltas | Snapshot;
+      try {
+        r = await this.fetchJson<Deltas | Snapshot>(`/api/rag-status?since=${since}`);
+      } catch {
+        this.baseline(snap); // cannot fill the gap: take the snapshot as the new baseline
+        return;
+      }
+      if (!live()) return;
+      if (isSnapshot(r)) {
+        this.baseline(r);
+        return;
+      }
+      this.deliver(r.events, 'gap');
+      if (r.version <= since) break;
+      since = r.version;
+    }
+  }
+
+  private baseline(snap: Snapshot): void {
+    const sub = this.options.subscribe;
+    const pipelines = snap.pipelines.filter(
+      (p) => (!sub?.pipeline_id || p.id === sub.pipeline_id) && (!sub?.pipeline_type || p.type === sub.pipeline_type),
+    );
+    this.lastId = snap.version;
+    this.health = { ...this.health, clockSkewMs: Date.parse(snap.server_time) - Date.now() };
+    const s = { ...snap, pipelines };
+    for (const fn of this.listeners.snapshot) fn(s);
+    this.publishHealth();
+  }
+
+  private matches(ev: RagEvent): boolean {
+    const sub = this.options.subscribe;
+    return (!sub?.pipeline_id || ev.pipeline_id === sub.pipeline_id) && (!sub?.pipeline_type || ev.pipeline_type === sub.pipeline_type);
+  }
+
+  /** The one way events reach consumers: in id order, each id once. */
+  private deliver(events: RagEvent[], source: EventSource): void {
+    const fresh: RagEvent[] = [];
+    for (const ev of events) {
+      if (ev.id <= this.lastId) continue;
+      this.lastId = ev.id;
+      if (this.matches(ev)) fresh.push(ev);
+    }
+    if (fresh.length === 0) return;
+    this.health = { ...this.health, lastEventAt: Date.now() };
+    for (const fn of this.listeners.events) fn(fresh, source);
+    this.publishHealth();
+  }
+
+  // ---- the HTTP path ----
+
+  private startHttp(): void {
+    this.stopHttp();
+    const ctl = new AbortController();
+    this.httpAbort = ctl;
+    void this.httpLoop(ctl.signal);
+  }
+
+  private stopHttp(): void {
+    this.httpAbort?.abort();
+    this.httpAbort = null;
+  }
+
+  private async httpLoop(signal: AbortSignal): Promise<void> {
+    let backoff = 500;
+    let more = false;
+    while (!signal.aborted) {
+      try {
+        if (this.lastId < 0) {
+          const snap = await this.fetchJson<Snapshot>('/api/rag-status', signal);
+          if (signal.aborted) return;
+          this.baseline(snap);
+        } else {
+          const wait: number = more ? 0 : this.options.pollWaitS;
+          const r: Deltas | Snapshot = await this.fetchJson<Deltas | Snapshot>(
+            `/api/rag-status?since=${this.lastId}&wait=${wait}`,
+            signal,
+          );
+          if (signal.aborted) return;
+          if (isSnapshot(r)) {
+            this.baseline(r);
+            more = false;
+          } else {
+            this.deliver(r.events, 'http');
+            more = r.more === true;
+            if (!more && r.version > this.lastId) {
+              this.lastId = r.version; // events of other pipelines moved the version on
+            }
+          }
+        }
+        backoff = 500;
+        this.dispatch({ type: 'http-ok' });
+      } catch (e) {
+        if (signal.aborted) return;
+        if (e instanceof HttpError && isAuthMessage(e.message)) {
+          this.dispatch({ type: 'http-error', auth: e.message });
+          return;
+        }
+        this.dispatch({ type: 'http-error' });
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, 10000);
+      }
+    }
+  }
+
+  // ---- health ----
+
+  private async measureRtt(): Promise<void> {
+    if (this.stopped) return;
+    const t0 = performance.now();
+    try {
+      if (this.st.mode === 'socket' && this.st.socket === 'connected' && this.socket) {
+        await this.socket.timeout(5000).emitWithAck('ping', {});
+      } else if (this.st.mode === 'http') {
+        const headers: Record<string, string> = {};
+        if (this.token) headers.authorization = `Bearer ${this.token}`;
+        const r = await fetch(new URL('/health', this.options.url), { headers, cache: 'no-store' });
+        await r.arrayBuffer();
+      } else {
+        return;
+      }
+      this.health = { ...this.health, rttMs: Math.round((performance.now() - t0) * 10) / 10 };
+      for (const fn of this.listeners.health) fn(this.health);
+    } catch {
+      /* the state machine hears about failures from the paths themselves */
+    }
+  }
+}

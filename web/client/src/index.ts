@@ -1,0 +1,7 @@
+// @ragpulse/client: typed events, the connection manager with HTTP fallback, the live model.
+// React bindings are in './react.js' (import '@ragpulse/client/react').
+export * from './events.js';
+export * from './fallback.js';
+export * from './client.js';
+export * from './model.js';
+export * from './live.js';

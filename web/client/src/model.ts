@@ -1,0 +1,312 @@
+// A live model of the hub's state on the viewer's side: a snapshot as the baseline, then
+// every event applied with the same rules as the hub's src/hub/state.c (status transitions,
+// files in flight with stage timings, counters, 10-second activity buckets for 5 minutes), so
+// a page can show what changed without asking the server again. Mutations bump `rev`; a UI
+// reads the model when it renders (at most once per frame) instead of once per event.
+
+import type { FileError, PipelineSnapshot, PipelineStatus, RagEvent, RecentFile, Snapshot } from './events.js';
+
+export const BUCKET_MS = 10_000;
+export const BUCKETS = 30;
+
+export interface FileState {
+  id: string;
+  name: string;
+  pipelineId: string;
+  pipelineType: string;
+  progress: number;
+  stage: string;
+  attempt: number;
+  chunks: number;
+  size?: number;
+  startedAt: number;
+  stageStartedAt: number;
+  lastProgressAt: number;
+  /** Order of arrival in this model (newest = largest). */
+  seq: number;
+}
+
+export interface PipelineState {
+  id: string;
+  type: string;
+  status: PipelineStatus;
+  heartbeatInterval: number;
+  lastHeartbeat: number | null;
+  lastEventAt: number | null;
+  lastEventId: number;
+  processed: number;
+  failed: number;
+  chunks: number;
+  filesTotal: number | null;
+  filesPending: number | null;
+  message: string | null;
+  files: Map<string, FileState>;
+  /** slot (ts / BUCKET_MS) -> counts */
+  buckets: Map<number, { completed: number; failed: number }>;
+  recentFailed: RecentFile[];
+  recentCompleted: RecentFile[];
+}
+
+export interface ModelStats {
+  /** Events applied since the first baseline. */
+  applied: number;
+  /** Events whose id was not the previous id + 1 (only meaningful when watching everything). */
+  gaps: number;
+  /** Events offered again with an id already applied (dropped). */
+  duplicates: number;
+  baselines: number;
+}
+
+const t = (s: string | null | undefined): number | null => (s ? Date.parse(s) : null);
+
+export function errorMessage(e: string | FileError | undefined): string {
+  if (!e) return '';
+  return typeof e === 'string' ? e : e.message;
+}
+
+export class StatusModel {
+  pipelines = new Map<string, PipelineState>();
+  version = -1;
+  rev = 0;
+  /** Bumped when files enter or leave flight (a table must rebuild its row list). */
+  membershipRev = 0;
+  stats: ModelStats = { applied: 0, gaps: 0, duplicates: 0, baselines: 0 };
+  private seq = 0;
+  private inFlight = 0;
+
+  get filesInFlight(): number {
+    return this.inFlight;
+  }
+
+  applySnapshot(snap: Snapshot): void {
+    const serverNow = Date.parse(snap.server_time);
+    this.pipelines.clear();
+    this.inFlight = 0;
+    for (const p of snap.pipelines) this.pipelines.set(p.id, this.fromSnapshot(p, serverNow));
+    this.version = snap.version;
+    this.stats.baselines++;
+    this.rev++;
+    this.membershipRev++;
+  }
+
+  private fromSnapshot(p: PipelineSnapshot, serverNow: number): PipelineState {
+    const files = new Map<string, FileState>();
+    for (const f of p.files) {
+      const fs: FileState = {
+        id: f.id,
+        name: f.name,
+        pipelineId: p.id,
+        pipelineType: p.type,
+        progress: f.progress,
+        stage: f.stage ?? '',
+        attempt: f.attempt,
+        chunks: f.chunks ?? 0,
+        startedAt: Date.parse(f.started_at),
+        stageStartedAt: Date.parse(f.stage_started_at),
+        lastProgressAt: Date.parse(f.last_progress_at),
+        seq: ++this.seq,
+      };
+      if (f.size !== undefined) fs.size = f.size;
+      files.set(f.id, fs);
+    }
+    this.inFlight += files.size;
+    const buckets = new Map<number, { completed: number; failed: number }>();
+    const nowSlot = Math.floor(serverNow / BUCKET_MS);
+    const n = p.activity.completed.length;
+    for (let i = 0; i < n; i++) {
+      const c = p.activity.completed[i] ?? 0;
+      const fl = p.activity.failed[i] ?? 0;
+      if (c || fl) buckets.set(nowSlot - n + 1 + i, { completed: c, failed: fl });
+    }
+    return {
+      id: p.id,
+      type: p.type,
+      status: p.status,
+      heartbeatInterval: p.heartbeat_interval,
+      lastHeartbeat: t(p.last_heartbeat),
+      lastEventAt: t(p.last_event_at),
+      lastEventId: p.last_event_id,
+      processed: p.counters.processed,
+      failed: p.counters.failed,
+      chunks: p.counters.chunks,
+      filesTotal: p.files_total,
+      filesPending: p.files_pending,
+      message: p.message ?? null,
+      files,
+      buckets,
+      recentFailed: [...p.recent_failed],
+      recentCompleted: [...p.recent_completed],
+    };
+  }
+
+  /** Applies events in id order; an id already applied is counted and dropped. */
+  applyEvents(events: readonly RagEvent[]): void {
+    for (const ev of events) {
+      if (ev.id <= this.version) {
+        this.stats.duplicates++;
+        continue;
+      }
+      if (this.version >= 0 && ev.id !== this.version + 1) this.stats.gaps++;
+      this.version = ev.id;
+      this.stats.applied++;
+      this.apply(ev);
+    }
+    if (events.length) this.rev++;
+  }
+
+  private pipeline(ev: RagEvent): PipelineState {
+    let p = this.pipelines.get(ev.pipeline_id);
+    if (!p) {
+      p = {
+        id: ev.pipeline_id,
+        type: ev.pipeline_type,
+        status: 'online',
+        heartbeatInterval: 30,
+        lastHeartbeat: null,
+        lastEventAt: null,
+        lastEventId: 0,
+        processed: 0,
+        failed: 0,
+        chunks: 0,
+        filesTotal: null,
+        filesPending: null,
+        message: null,
+        files: new Map(),
+        buckets: new Map(),
+        recentFailed: [],
+        recentCompleted: [],
+      };
+      this.pipelines.set(ev.pipeline_id, p);
+      this.membershipRev++;
+    }
+    return p;
+  }
+
+  private apply(ev: RagEvent): void {
+    const ts = Date.parse(ev.ts);
+    const p = this.pipeline(ev);
+    p.lastEventAt = ts;
+    p.lastEventId = ev.id;
+    if (ev.heartbeat_interval !== undefined) p.heartbeatInterval = ev.heartbeat_interval;
+    if (ev.files_total !== undefined) p.filesTotal = ev.files_total;
+    if (ev.files_pending !== undefined) p.filesPending = ev.files_pending;
+    if (ev.message !== undefined) p.message = ev.message;
+    const jf = ev.file;
+    switch (ev.type) {
+      case 'pipeline:online':
+        p.status = 'online';
+        p.lastHeartbeat = ts;
+        break;
+      case 'pipeline:offline':
+        p.status = 'offline';
+        break;
+      case 'heartbeat':
+        p.lastHeartbeat = ts;
+        if (p.status === 'offline') p.status = p.files.size ? 'running' : 'online';
+        break;
+      case 'status:update':
+        if (ev.status) p.status = ev.status;
+        p.lastHeartbeat = ts;
+        break;
+      case 'file:processing':
+      case 'file:progress': {
+        if (!jf) break;
+        let f = p.files.get(jf.id);
+        if (!f) {
+          f = {
+            id: jf.id,
+            name: jf.name,
+            pipelineId: p.id,
+            pipelineType: p.type,
+            progress: 0,
+            stage: '',
+            attempt: 1,
+            chunks: 0,
+            startedAt: ts,
+            stageStartedAt: ts,
+            lastProgressAt: ts,
+            seq: ++this.seq,
+          };
+          p.files.set(jf.id, f);
+          this.inFlight++;
+          this.membershipRev++;
+        } else if (ev.type === 'file:processing' && f.startedAt !== ts) {
+          f.attempt++;
+          f.startedAt = f.stageStartedAt = ts;
+          f.progress = 0;
+        }
+        if (jf.name) f.name = jf.name;
+        if (jf.size !== undefined) f.size = jf.size;
+        if (jf.progress !== undefined) {
+          f.progress = jf.progress;
+          f.lastProgressAt = ts;
+        }
+        if (jf.stage !== undefined && jf.stage !== f.stage) {
+          f.stage = jf.stage;
+          f.stageStartedAt = ts;
+          f.lastProgressAt = ts;
+        }
+        if (jf.chunks !== undefined) f.chunks = jf.chunks;
+        if (jf.attempt !== undefined) f.attempt = jf.attempt;
+        p.status = 'running';
+        p.lastHeartbeat = ts;
+        break;
+      }
+      case 'file:completed':
+      case 'file:failed': {
+        if (!jf) break;
+        const f = p.files.get(jf.id);
+        const started = f ? f.startedAt : ts;
+        const slot = Math.floor(ts / BUCKET_MS);
+        const b = p.buckets.get(slot) ?? { completed: 0, failed: 0 };
+        p.buckets.set(slot, b);
+        for (const k of p.buckets.keys()) if (k <= slot - BUCKETS) p.buckets.delete(k);
+        const item: RecentFile = { file_id: jf.id, name: jf.name, event_id: ev.id, ts: ev.ts, duration_ms: ts - started };
+        if (ev.type === 'file:completed') {
+          const chunks = jf.chunks ?? f?.chunks ?? 0;
+          p.processed++;
+          p.chunks += chunks;
+          b.completed++;
+          item.chunks = chunks;
+          p.recentCompleted.push(item);
+          if (p.recentCompleted.length > 20) p.recentCompleted.shift();
+        } else {
+          p.failed++;
+          b.failed++;
+          if (jf.error) item.error = jf.error;
+          item.attempt = f?.attempt ?? 1;
+          if (f?.stage) item.stage = f.stage;
+          p.recentFailed.push(item);
+          if (p.recentFailed.length > 20) p.recentFailed.shift();
+        }
+        if (f) {
+          p.files.delete(jf.id);
+          this.inFlight--;
+          this.membershipRev++;
+        }
+        p.lastHeartbeat = ts;
+        if (p.status === 'running' && p.files.size === 0) p.status = 'idle';
+        else if (p.status === 'offline') p.status = p.files.size ? 'running' : 'idle';
+        break;
+      }
+    }
+  }
+
+  /** Completions and failures per bucket for the last 5 minutes, oldest first. */
+  activity(p: PipelineState, now: number): { completed: number[]; failed: number[] } {
+    const nowSlot = Math.floor(now / BUCKET_MS);
+    const completed: number[] = [];
+    const failed: number[] = [];
+    for (let s = nowSlot - BUCKETS + 1; s <= nowSlot; s++) {
+      const b = p.buckets.get(s);
+      completed.push(b?.completed ?? 0);
+      failed.push(b?.failed ?? 0);
+    }
+    return { completed, failed };
+  }
+}
+
+/** "late": the heartbeat is 1.5 intervals overdue but the hub has not said offline yet. */
+export function isLate(p: PipelineState, serverNow: number): boolean {
+  return p.status !== 'offline' && p.lastHeartbeat !== null && serverNow - p.lastHeartbeat > 1500 * p.heartbeatInterval;
+}

@@ -1,0 +1,112 @@
+// The viewer-side model applies events with the hub's rules (src/hub/state.c): files in
+// flight, stage timings, counters, buckets, status transitions; ids applied once, gaps counted.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RagEvent, Snapshot } from '../src/events.js';
+import { StatusModel, isLate } from '../src/model.js';
+
+let id = 0;
+const T0 = Date.parse('2026-03-01T10:00:00.000Z');
+function ev(type: RagEvent['type'], extra: Partial<RagEvent> = {}, dt = 0): RagEvent {
+  return { id: ++id, ts: new Date(T0 + dt).toISOString(), type, pipeline_id: 'p1', pipeline_type: 'local_files', ...extra };
+}
+const empty: Snapshot = { version: 0, server_time: new Date(T0).toISOString(), pipelines: [] };
+
+test('a file goes processing -> progress -> completed; counters and status follow', () => {
+  id = 0;
+  const m = new StatusModel();
+  m.applySnapshot(empty);
+  m.applyEvents([ev('pipeline:online', { heartbeat_interval: 5 })]);
+  m.applyEvents([ev('file:processing', { file: { id: 'a', name: 'a.pdf', stage: 'parse' } }, 1000)]);
+  const p = m.pipelines.get('p1');
+  assert.ok(p);
+  assert.equal(p.status, 'running');
+  assert.equal(m.filesInFlight, 1);
+  m.applyEvents([ev('file:progress', { file: { id: 'a', name: 'a.pdf', progress: 0.5, stage: 'embed' } }, 3000)]);
+  const f = p.files.get('a');
+  assert.ok(f);
+  assert.equal(f.progress, 0.5);
+  assert.equal(f.stage, 'embed');
+  assert.equal(f.stageStartedAt, T0 + 3000);
+  assert.equal(f.startedAt, T0 + 1000);
+  m.applyEvents([ev('file:completed', { file: { id: 'a', name: 'a.pdf', chunks: 7 } }, 4000)]);
+  assert.equal(m.filesInFlight, 0);
+  assert.equal(p.processed, 1);
+  assert.equal(p.chunks, 7);
+  assert.equal(p.status, 'idle');
+  assert.equal(p.recentCompleted.at(-1)?.duration_ms, 3000);
+  const act = m.activity(p, T0 + 5000);
+  assert.equal(act.completed.reduce((a, b) => a + b, 0), 1);
+  assert.equal(m.stats.gaps, 0);
+});
+
+test('a failure keeps its reason and stage; offline and heartbeat transitions', () => {
+  id = 0;
+  const m = new StatusModel();
+  m.applySnapshot(empty);
+  m.applyEvents([
+    ev('file:processing', { file: { id: 'b', name: 'b.pdf', stage: 'ocr' } }),
+    ev('file:failed', { file: { id: 'b', name: 'b.pdf', error: { message: 'tesseract: timeout' } } }, 10),
+    ev('pipeline:offline'),
+  ]);
+  const p = m.pipelines.get('p1');
+  assert.ok(p);
+  assert.equal(p.failed, 1);
+  assert.equal(p.recentFailed[0]?.error?.message, 'tesseract: timeout');
+  assert.equal(p.recentFailed[0]?.stage, 'ocr');
+  assert.equal(p.status, 'offline');
+  m.applyEvents([ev('heartbeat', {}, 20)]);
+  assert.equal(p.status, 'online');
+});
+
+test('ids already applied are dropped and counted; a skipped id is counted as a gap', () => {
+  id = 0;
+  const m = new StatusModel();
+  m.applySnapshot(empty);
+  const a = ev('pipeline:online');
+  const b = ev('heartbeat');
+  m.applyEvents([a, b, a]);
+  assert.equal(m.stats.applied, 2);
+  assert.equal(m.stats.duplicates, 1);
+  id++;
+  m.applyEvents([ev('heartbeat')]);
+  assert.equal(m.stats.gaps, 1);
+});
+
+test('late after 1.5 heartbeat intervals, never when offline', () => {
+  id = 0;
+  const m = new StatusModel();
+  m.applySnapshot(empty);
+  m.applyEvents([ev('pipeline:online', { heartbeat_interval: 2 })]);
+  const p = m.pipelines.get('p1');
+  assert.ok(p);
+  assert.equal(isLate(p, T0 + 2900), false);
+  assert.equal(isLate(p, T0 + 3100), true);
+  p.status = 'offline';
+  assert.equal(isLate(p, T0 + 10000), false);
+});
+
+test('a snapshot is a baseline: files, buckets aligned to server time', () => {
+  const m = new StatusModel();
+  const completed = Array(30).fill(0);
+  completed[29] = 2;
+  completed[0] = 1;
+  m.applySnapshot({
+    version: 42,
+    server_time: new Date(T0).toISOString(),
+    pipelines: [{
+      id: 'p2', type: 'google_drive', status: 'running', heartbeat_interval: 30, last_heartbeat: new Date(T0).toISOString(),
+      last_event_id: 42, last_event_at: new Date(T0).toISOString(), counters: { processed: 3, failed: 0, in_flight: 1, chunks: 9 },
+      files_total: null, files_pending: null, stages: { chunk: 1 },
+      activity: { bucket_seconds: 10, completed, failed: Array(30).fill(0), chunks: Array(30).fill(0) },
+      recent_completed: [], recent_failed: [], heartbeat_age_ms: 0, late: false,
+      files: [{ id: 'x', name: 'x.docx', progress: 0.25, stage: 'chunk', attempt: 1, started_at: new Date(T0 - 5000).toISOString(), stage_started_at: new Date(T0 - 1000).toISOString(), last_progress_at: new Date(T0).toISOString() }],
+    }],
+  });
+  assert.equal(m.version, 42);
+  assert.equal(m.filesInFlight, 1);
+  const p = m.pipelines.get('p2');
+  assert.ok(p);
+  assert.deepEqual(m.activity(p, T0).completed, completed);
+  assert.equal(p.files.get('x')?.progress, 0.25);
+});
