@@ -21,7 +21,7 @@ const rate = Number(args.rate ?? 1000);
 const seconds = Number(args.seconds ?? 10);
 const q = (a, p) => a[Math.min(a.length - 1, Math.floor(p * a.length))];
 
-const srv = await startServer(['--store', 'memory'], { product: true });
+const srv = await startServer(['--store', 'memory', '--event-rate', '0'], { product: true });
 const browser = await launch();
 try {
   const { page } = await openPage(browser, `${srv.url}/`);
