@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "cluster/redis.h"
 #include "hub/hub.h"
 #include "store/backend.h"
 #include "util/log.h"
@@ -43,6 +44,9 @@ static void usage(FILE *f)
             "  --retain-events N         keep at most N events in the store (default: all)\n"
             "  --retain-days D           and none older than D days (default: no limit)\n"
             "  --no-recovery             turn connection-state recovery off (see --recovery)\n"
+            "  --cluster redis://HOST:PORT[/DB]\n"
+            "                            join the nodes sharing that Redis (the @socket.io/redis-streams-adapter\n"
+            "                            wire: Node socket.io servers can join too); env RAGPULSE_CLUSTER\n"
             "  --insecure                allow a non-loopback address without authentication\n",
             rp_cli_opts_usage);
 }
@@ -68,6 +72,7 @@ int rp_cli_serve(int argc, char **argv)
     rp_hub_config_defaults(&hc);
     const char *store_spec = getenv("RAGPULSE_STORE") && *getenv("RAGPULSE_STORE") ? getenv("RAGPULSE_STORE")
                                                                                   : "sqlite:ragpulse.db";
+    const char *cluster_url = getenv("RAGPULSE_CLUSTER") && *getenv("RAGPULSE_CLUSTER") ? getenv("RAGPULSE_CLUSTER") : NULL;
     if (rp_cli_opts_init(&o, 8103) < 0)
         return 2;
     for (int i = 1; i < argc; i++) {
@@ -123,6 +128,8 @@ int rp_cli_serve(int argc, char **argv)
             hc.websocket_rollout = (int)d;
         } else if (strcmp(a, "--recovery-window") == 0 && num_opt(a, v, 0.1, 86400, &d) == 0) {
             o.sio.recovery_window = (uint32_t)(d * 1000);
+        } else if (strcmp(a, "--cluster") == 0) {
+            cluster_url = v;
         } else if (strcmp(a, "--store") == 0) {
             store_spec = v;
         } else if (strcmp(a, "--retain-events") == 0 && num_opt(a, v, 1, 1e15, &d) == 0) {
@@ -134,7 +141,8 @@ int rp_cli_serve(int argc, char **argv)
                                              strcmp(a, "--heartbeat-interval") && strcmp(a, "--stall-timeout") &&
                                              strcmp(a, "--server-heartbeat") && strcmp(a, "--history") &&
                                              strcmp(a, "--websocket-rollout") && strcmp(a, "--recovery-window") &&
-                                             strcmp(a, "--retain-events") && strcmp(a, "--retain-days"))) {
+                                             strcmp(a, "--retain-events") && strcmp(a, "--retain-days") &&
+                                             strcmp(a, "--cluster"))) {
                 fprintf(stderr, "ragpulse serve: unknown option '%s'\n", a);
                 usage(stderr);
             }
@@ -168,6 +176,14 @@ int rp_cli_serve(int argc, char **argv)
             fprintf(stderr, "ragpulse serve: cannot open the store: %s\n", err);
             return 1;
         }
+    }
+    if (cluster_url) {
+        app.cluster = rp_cluster_redis_new(app.loop, cluster_url, err, sizeof(err));
+        if (app.cluster == NULL) {
+            fprintf(stderr, "ragpulse serve: --cluster: %s\n", err);
+            return 2;
+        }
+        rp_sio_server_set_cluster(app.sio, app.cluster);
     }
     hc.recovery_window_ms = o.sio.recovery_window;
     the_hub = rp_hub_new(app.sio, &app.net, &hc, store, err, sizeof(err));
