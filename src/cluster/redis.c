@@ -267,8 +267,12 @@ static void read_next(redis_t *r)
     snprintf(block, sizeof(block), "%d", BLOCK_MS);
     snprintf(count, sizeof(count), "%d", READ_COUNT);
     snprintf(last, sizeof(last), "%llu-%llu", (unsigned long long)r->last_ms, (unsigned long long)r->last_seq);
-    const char *argv[] = {"XREAD", "BLOCK", block, "COUNT", count, "STREAMS", STREAM, last};
-    if (redisAsyncCommandArgv(r->rd, on_xread, r, 8, argv, NULL) == REDIS_OK) {
+    /* Until caught up, no BLOCK: an empty answer right away means there is nothing to catch. */
+    const char *blocking[] = {"XREAD", "BLOCK", block, "COUNT", count, "STREAMS", STREAM, last};
+    const char *at_once[] = {"XREAD", "COUNT", count, "STREAMS", STREAM, last};
+    int rc = r->caught_up ? redisAsyncCommandArgv(r->rd, on_xread, r, 8, blocking, NULL)
+                          : redisAsyncCommandArgv(r->rd, on_xread, r, 6, at_once, NULL);
+    if (rc == REDIS_OK) {
         r->reading = 1;
         r->rd_sent = now_ms();
     }
