@@ -105,14 +105,17 @@ int rp_redis_bcast_decode(const char *data, size_t len, const char *nsp, size_t 
     /* A plain event packet (type 2) of this namespace. */
     if (rp_json_object_get(packet, plen, "type", &v, &vlen) != 1 || vlen != 1 || v[0] != '2')
         return RP_EPROTO;
-    if (rp_json_object_get(packet, plen, "nsp", &v, &vlen) != 1 || v[0] != '"')
+    /* The namespace is the entry's; a packet that names one (ragpulse's do) must agree. */
+    int rc = rp_json_object_get(packet, plen, "nsp", &v, &vlen);
+    if (rc == 1) {
+        if (v[0] != '"' || (rc = rp_json_string_decode(v, vlen, names)) < 0)
+            return rc < 0 ? rc : RP_EPROTO;
+        if (names->len != nsp_len || memcmp(names->data, nsp, nsp_len) != 0)
+            return RP_EPROTO;
+        rp_buf_reset(names);
+    } else if (rc < 0) {
         return RP_EPROTO;
-    int rc = rp_json_string_decode(v, vlen, names);
-    if (rc < 0)
-        return rc;
-    if (names->len != nsp_len || memcmp(names->data, nsp, nsp_len) != 0)
-        return RP_EPROTO;
-    rp_buf_reset(names);
+    }
     if (rp_json_object_get(packet, plen, "data", &b->args, &b->args_len) != 1 || b->args[0] != '[')
         return RP_EPROTO;
     rp_json_iter_t it;

@@ -221,7 +221,7 @@ static void handle_entry(redis_t *r, const redisReply *id, const redisReply *fie
     if (rc < 0)
         return;
     rp_cluster_msg_t m = {e.nsp, e.nsp_len, b.nrooms ? b.rooms : NULL, b.nrooms, b.except, b.nexcept,
-                          pk->data + 1, pk->len - 1};
+                          pk->data, pk->len};
     r->base.delivered++;
     r->base.deliver(r->base.deliver_ud, &m);
 }
