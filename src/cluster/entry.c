@@ -14,6 +14,7 @@
 #include "util/base64.h"
 #include "util/err.h"
 #include "util/json.h"
+#include "util/utf8.h"
 
 static int field_is(const char *f, size_t n, const char *name)
 {
@@ -66,7 +67,13 @@ int rp_redis_entry_decode(const char *const *fields, const size_t *lens, size_t 
                 e->ticket = u;
         }
     }
-    if (e->uid == NULL || e->nsp == NULL || e->type < 0)
+    if (e->uid == NULL || e->nsp == NULL || e->type < 0 || e->nsp_len == 0 || e->nsp[0] != '/' ||
+        memchr(e->nsp, '\0', e->nsp_len))
+        return RP_EPROTO;
+    /* The namespace goes into JSON and packets: UTF-8 only. */
+    rp_utf8_t u;
+    rp_utf8_init(&u);
+    if (rp_utf8_feed(&u, (const unsigned char *)e->nsp, e->nsp_len) < 0 || !rp_utf8_complete(&u))
         return RP_EPROTO;
     return 0;
 }
@@ -192,6 +199,62 @@ static int put_str(rp_buf_t *names, const msgpack_object *o, size_t *off)
     return rc ? rc : rp_buf_append_char(names, '\0');
 }
 
+
+/* msgpack-c allocates a container's slots from its declared count before reading them: a
+ * few bytes declaring 2^31 entries would ask for gigabytes. This walk checks every count
+ * against the bytes left (each element takes at least one) before msgpack-c sees the data. */
+static int mp_sane(const unsigned char *p, size_t n)
+{
+    size_t pending = 1, i = 0;
+    while (pending > 0) {
+        if (i >= n)
+            return -1;
+        unsigned char c = p[i++];
+        size_t skip = 0, count = 0;
+        pending--;
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            skip = 0;
+        } else if ((c & 0xe0) == 0xa0) {
+            skip = c & 0x1f;
+        } else if ((c & 0xf0) == 0x90 || (c & 0xf0) == 0x80) {
+            count = (size_t)(c & 0x0f) * ((c & 0xf0) == 0x80 ? 2 : 1);
+        } else {
+            static const unsigned char fixed[] = {[0xcc - 0xc4] = 1, [0xcd - 0xc4] = 2, [0xce - 0xc4] = 4,
+                                                  [0xcf - 0xc4] = 8, [0xd0 - 0xc4] = 1, [0xd1 - 0xc4] = 2,
+                                                  [0xd2 - 0xc4] = 4, [0xd3 - 0xc4] = 8, [0xca - 0xc4] = 4,
+                                                  [0xcb - 0xc4] = 8};
+            size_t lenb = 0;
+            if (c == 0xc4 || c == 0xd9)
+                lenb = 1;
+            else if (c == 0xc5 || c == 0xda || c == 0xdc || c == 0xde)
+                lenb = 2;
+            else if (c == 0xc6 || c == 0xdb || c == 0xdd || c == 0xdf)
+                lenb = 4;
+            else if (c >= 0xc4 && c <= 0xd3 && fixed[c - 0xc4])
+                skip = fixed[c - 0xc4];
+            else
+                return -1; /* ext types and the unused byte: not in a session */
+            if (lenb) {
+                if (n - i < lenb)
+                    return -1;
+                size_t v = 0;
+                for (size_t k = 0; k < lenb; k++)
+                    v = v << 8 | p[i + k];
+                i += lenb;
+                if (c >= 0xdc)
+                    count = c >= 0xde ? v * 2 : v;
+                else
+                    skip = v;
+            }
+        }
+        if (skip > n - i || count > n - i || pending + count > n)
+            return -1;
+        i += skip;
+        pending += count;
+    }
+    return 0;
+}
+
 int rp_redis_session_decode(const char *b64, size_t len, rp_buf_t *names, rp_redis_session_t *s)
 {
     memset(s, 0, sizeof(*s));
@@ -212,13 +275,22 @@ int rp_redis_session_decode(const char *b64, size_t len, rp_buf_t *names, rp_red
     int rc = RP_EPROTO;
     size_t sid = 0, pid = 0, nsp = 0, rooms[RP_REDIS_MAX_ROOMS];
     int have_sid = 0, have_pid = 0, have_nsp = 0;
-    if (msgpack_unpack_next(&u, (const char *)bin, (size_t)n, &used) != MSGPACK_UNPACK_SUCCESS ||
+    if (mp_sane(bin, (size_t)n) < 0 ||
+        msgpack_unpack_next(&u, (const char *)bin, (size_t)n, &used) != MSGPACK_UNPACK_SUCCESS ||
         u.data.type != MSGPACK_OBJECT_MAP)
         goto done;
     const msgpack_object_map *m = &u.data.via.map;
     rc = 0;
     for (uint32_t i = 0; i < m->size && rc == 0; i++) {
         const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+        /* A key twice is not a session anyone wrote. */
+        for (uint32_t j = 0; j < i && rc == 0; j++)
+            if (k->type == MSGPACK_OBJECT_STR && m->ptr[j].key.type == MSGPACK_OBJECT_STR &&
+                k->via.str.size == m->ptr[j].key.via.str.size &&
+                memcmp(k->via.str.ptr, m->ptr[j].key.via.str.ptr, k->via.str.size) == 0)
+                rc = RP_EPROTO;
+        if (rc < 0)
+            break;
         if (mp_str_is(k, "sid")) {
             rc = put_str(names, v, &sid);
             have_sid = rc == 0;
