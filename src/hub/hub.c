@@ -1935,6 +1935,9 @@ static void cluster_metrics(rp_hub_t *hub, rp_buf_t *b)
                   "# HELP ragpulse_cluster_local_events_total Events numbered on this node alone (log unreachable).\n"
                   "# TYPE ragpulse_cluster_local_events_total counter\nragpulse_cluster_local_events_total %lu\n",
                   c->ops->healthy(c), json_array_size(nodes), c->published, c->delivered, c->errors, hub->cl_local);
+    rp_buf_printf(b, "# HELP ragpulse_cluster_skipped_total Log events with an id this node already had (catch-up, or used alone during an outage).\n"
+                     "# TYPE ragpulse_cluster_skipped_total counter\nragpulse_cluster_skipped_total %lu\n",
+                  hub->cl_skipped);
     rp_buf_printf(b, "# HELP ragpulse_cluster_node_sockets Connected sockets per node and namespace.\n"
                      "# TYPE ragpulse_cluster_node_sockets gauge\n");
     size_t i;
