@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "cli/web_assets.h"
+#include "cluster/redis.h"
 #include "hub/hub.h"
 #include "store/backend.h"
 #include "util/log.h"
@@ -48,6 +49,9 @@ static void usage(FILE *f)
             "  --retain-events N         keep at most N events in the store (default: all)\n"
             "  --retain-days D           and none older than D days (default: no limit)\n"
             "  --no-recovery             turn connection-state recovery off (see --recovery)\n"
+            "  --cluster redis://HOST:PORT[/DB]\n"
+            "                            join the nodes sharing that Redis (the @socket.io/redis-streams-adapter\n"
+            "                            wire: Node socket.io servers can join too); env RAGPULSE_CLUSTER\n"
             "\nauthentication (JWT; see docs/security.md):\n"
             "  --jwt-secret SECRET       HS256 secret: turns auth on (env RAGPULSE_JWT_SECRET; prefer the env\n"
             "                            or --jwt-secret-file, a command line is visible to other users)\n"
@@ -111,6 +115,7 @@ int rp_cli_serve(int argc, char **argv)
     rp_hub_config_defaults(&hc);
     const char *store_spec = getenv("RAGPULSE_STORE") && *getenv("RAGPULSE_STORE") ? getenv("RAGPULSE_STORE")
                                                                                   : "sqlite:ragpulse.db";
+    const char *cluster_url = getenv("RAGPULSE_CLUSTER") && *getenv("RAGPULSE_CLUSTER") ? getenv("RAGPULSE_CLUSTER") : NULL;
     if (rp_cli_opts_init(&o, 8103) < 0)
         return 2;
     rp_cli_opts_product_limits(&o);
@@ -181,6 +186,8 @@ int rp_cli_serve(int argc, char **argv)
             hc.websocket_rollout = (int)d;
         } else if (strcmp(a, "--recovery-window") == 0 && num_opt(a, v, 0.1, 86400, &d) == 0) {
             o.sio.recovery_window = (uint32_t)(d * 1000);
+        } else if (strcmp(a, "--cluster") == 0) {
+            cluster_url = v;
         } else if (strcmp(a, "--store") == 0) {
             store_spec = v;
         } else if (strcmp(a, "--retain-events") == 0 && num_opt(a, v, 1, 1e15, &d) == 0) {
@@ -217,7 +224,8 @@ int rp_cli_serve(int argc, char **argv)
                                              strcmp(a, "--websocket-rollout") && strcmp(a, "--recovery-window") &&
                                              strcmp(a, "--retain-events") && strcmp(a, "--retain-days") &&
                                              strcmp(a, "--jwt-leeway") && strcmp(a, "--event-rate") &&
-                                             strcmp(a, "--event-burst") && strcmp(a, "--max-subscriptions"))) {
+                                             strcmp(a, "--event-burst") && strcmp(a, "--max-subscriptions") &&
+                                             strcmp(a, "--cluster"))) {
                 fprintf(stderr, "ragpulse serve: unknown option '%s'\n", a);
                 usage(stderr);
             }
@@ -270,6 +278,14 @@ int rp_cli_serve(int argc, char **argv)
             fprintf(stderr, "ragpulse serve: cannot open the store: %s\n", err);
             return 1;
         }
+    }
+    if (cluster_url) {
+        app.cluster = rp_cluster_redis_new(app.loop, cluster_url, err, sizeof(err));
+        if (app.cluster == NULL) {
+            fprintf(stderr, "ragpulse serve: --cluster: %s\n", err);
+            return 2;
+        }
+        rp_sio_server_set_cluster(app.sio, app.cluster);
     }
     hc.recovery_window_ms = o.sio.recovery_window;
     hc.http = &app.http;

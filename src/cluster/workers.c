@@ -199,7 +199,7 @@ static void workers_close(rp_cluster_t *c)
             uv_close((uv_handle_t *)&w->peers[i].poll, on_poll_closed);
 }
 
-static const rp_cluster_ops_t workers_ops = {publish, workers_close};
+static const rp_cluster_ops_t workers_ops = {.publish = publish, .close = workers_close};
 
 rp_cluster_t *rp_cluster_workers_new(uv_loop_t *loop, int self, int n, const int *peer_fds)
 {
@@ -212,6 +212,7 @@ rp_cluster_t *rp_cluster_workers_new(uv_loop_t *loop, int self, int n, const int
         return NULL;
     }
     w->base.ops = &workers_ops;
+    w->base.kind = "workers";
     w->self = self;
     w->n = n;
     rp_buf_init(&w->scratch, FRAME_LIMIT + 4);

@@ -80,6 +80,15 @@ struct rp_hub {
     unsigned long rate_limited;       /* events refused over a producer's rate */
     rp_map_t producers;               /* rate buckets by producer */
     int64_t stats_at;                 /* last admin:stats */
+    /* Several nodes (see the cluster section at the end). */
+    rp_cluster_t *cluster; /* borrowed from sio; NULL unless it has a shared log */
+    rp_list_node_t cl_pending;
+    uint64_t cl_ticket;
+    int cl_bypass;         /* rp_hub_ingest numbers locally (the log is unreachable) */
+    const char *cl_dedup;  /* the watchdog's key for the event being synthesized */
+    unsigned cl_checks;
+    unsigned long cl_local;    /* events numbered here while the log was unreachable */
+    unsigned long cl_skipped;  /* log events at or below an id this node had already used */
 };
 
 void rp_hub_config_defaults(rp_hub_config_t *cfg)
@@ -178,20 +187,21 @@ static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const ch
     snprintf(room_t, sizeof(room_t), "type:%s", ptype);
     const char *rooms[] = {room_p, room_t, "all"};
     const char *name = rp_event_type_name(t);
-    rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 3, .offset = offset};
+    rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 3, .offset = offset, .local = hub->cluster != NULL};
     rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0);
     rp_sio_broadcast(hub->nsp_root, &opts, name, json, len, NULL, 0);
     /* A type namespace carries only its own type: no type rooms there. */
     const char *type_rooms[] = {room_p, "all"};
-    rp_sio_bcast_t topts = {.rooms = type_rooms, .nrooms = 2, .offset = offset};
+    rp_sio_bcast_t topts = {.rooms = type_rooms, .nrooms = 2, .offset = offset, .local = hub->cluster != NULL};
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
             rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0);
     const char *legacy = hub->cfg.legacy_events ? legacy_name(t) : NULL;
     if (legacy) {
         /* Dashboards written for the old names never subscribe: they get the whole namespace. */
-        rp_sio_broadcast(hub->nsp_pipeline, NULL, legacy, json, len, NULL, 0);
-        rp_sio_broadcast(hub->nsp_root, NULL, legacy, json, len, NULL, 0);
+        rp_sio_bcast_t lopts = {.local = hub->cluster != NULL};
+        rp_sio_broadcast(hub->nsp_pipeline, &lopts, legacy, json, len, NULL, 0);
+        rp_sio_broadcast(hub->nsp_root, &lopts, legacy, json, len, NULL, 0);
     }
 }
 
@@ -247,12 +257,21 @@ static void on_stored(void *ud, int status)
     rp_free(pe);
 }
 
+static int cluster_ingest(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_hub_done_cb done, void *ud);
+static int submit(rp_hub_t *hub, pending_t *pe, int64_t ts);
+
 int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud)
 {
     int t = rp_event_validate(in, err);
     if (t < 0) {
         hub->refused[REFUSED_INVALID]++;
         return -1;
+    }
+    if (hub->cluster && !hub->cl_bypass) {
+        int crc = cluster_ingest(hub, (rp_event_type_t)t, in, done, ud);
+        if (crc != RP_ESTATE)
+            return crc;
+        hub->cl_local++; /* the log is unreachable: this node goes on alone */
     }
     int64_t ts = now_ms();
     int64_t id = hub->next_id;
@@ -268,6 +287,18 @@ int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub
     }
     hub->next_id++;
     *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, len, id, done, ud};
+    return submit(hub, pe, ts);
+}
+
+/* Commits pe (numbered, normalised) to the store, or applies it now without one. Returns 0,
+ * or an error with pe freed (done not called). */
+static int submit(rp_hub_t *hub, pending_t *pe, int64_t ts)
+{
+    json_t *ev = pe->ev;
+    char *json = pe->json;
+    size_t len = pe->len;
+    int64_t id = pe->id;
+    rp_event_type_t t = pe->type;
     /* The state needs the time as a number; it travels with the event until commit. */
     json_object_set_new(ev, "_ts_ms", json_integer(ts));
     if (hub->store == NULL) {
@@ -278,7 +309,7 @@ int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub
     rp_store_event_t se = {
         .id = id,
         .ts_ms = ts,
-        .type = rp_event_type_name((rp_event_type_t)t),
+        .type = rp_event_type_name(t),
         .pipeline_id = json_string_value(json_object_get(ev, "pipeline_id")),
         .pipeline_type = json_string_value(json_object_get(ev, "pipeline_type")),
         .file_id = json_string_value(json_object_get(f, "id")),
@@ -896,6 +927,9 @@ static long long query_int(const rp_http_request_t *req, const char *key, long l
     return *end || n == 0 || v < 0 ? -2 : v;
 }
 
+static int cluster_health(rp_hub_t *hub, json_t *j);
+static void cluster_metrics(rp_hub_t *hub, rp_buf_t *b);
+
 static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed, const rp_principal_t *who)
 {
     rp_eio_server_t *eio = hub->sio->eio;
@@ -936,6 +970,7 @@ static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed, const rp_pri
                                                    (json_int_t)inflight));
         json_decref(snap);
     }
+    cluster_health(hub, j);
     respond_json(hub, hc, store_ok ? 200 : 503, j, NULL);
 }
 
@@ -1530,6 +1565,7 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   hub->net->refused_max_conns, hub->net->refused_per_ip, http ? http->refused_pending : 0,
                   http ? http->request_timeouts : 0, http ? http->idle_timeouts : 0, http ? http->bad_requests : 0,
                   sio->rate_limited, sio->rate_disconnects, hub->rate_limited, eio->drops, sio->protocol_errors);
+    cluster_metrics(hub, &b);
     char cors[640];
     if (rp_http_cors(eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)
         cors[0] = '\0';
@@ -1645,13 +1681,17 @@ static void synthesize(rp_hub_t *hub, json_t *ev)
         hub->synthetic++;
     else if (ev)
         RP_LOG_ERROR("hub", "synthetic event refused: %s %s", err.field, err.rule);
+    hub->cl_dedup = NULL;
     json_decref(ev);
 }
+
+static void cluster_check(rp_hub_t *hub);
 
 static void on_check(uv_timer_t *t)
 {
     rp_hub_t *hub = t->data;
     int64_t now = now_ms();
+    cluster_check(hub);
     /* About every 2 s, let the store prove it is reachable even when nothing is written. */
     if (hub->store && ++hub->checks % (2000 / (hub->cfg.check_interval_ms ? hub->cfg.check_interval_ms : 250) + 1) == 0)
         hub->store->ops->ping(hub->store);
@@ -1663,6 +1703,10 @@ static void on_check(uv_timer_t *t)
         if (p->status != RP_PIPE_OFFLINE && p->last_heartbeat && (double)(now - p->last_heartbeat) > limit) {
             char msg[96];
             snprintf(msg, sizeof(msg), "no heartbeat for %.1f s", (double)(now - p->last_heartbeat) / 1000.0);
+            /* Every node sees the silence; the cluster keeps the first node's event only. */
+            char key[200];
+            snprintf(key, sizeof(key), "offline:%.128s:%lld", p->id, (long long)p->last_heartbeat);
+            hub->cl_dedup = key;
             synthesize(hub, json_pack("{s:s,s:s,s:s,s:s}", "type", "pipeline:offline", "pipeline_id", p->id,
                                       "pipeline_type", p->type, "message", msg));
         }
@@ -1674,6 +1718,9 @@ static void on_check(uv_timer_t *t)
                 continue;
             char msg[96];
             snprintf(msg, sizeof(msg), "stalled: no progress for %lld s", (long long)((now - f->last_progress_at) / 1000));
+            char key[420];
+            snprintf(key, sizeof(key), "stalled:%.128s:%.256s:%lld", p->id, f->id, (long long)f->last_progress_at);
+            hub->cl_dedup = key;
             synthesize(hub, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:b}}}", "type", "file:failed",
                                       "pipeline_id", p->id, "pipeline_type", p->type, "file", "id", f->id,
                                       "name", f->name, "error", "message", msg, "kind", "stalled",
@@ -1723,10 +1770,12 @@ static void on_beat(uv_timer_t *t)
     size_t len;
     char *text = j ? rp_json_dump(j, &len) : NULL;
     if (text) {
-        rp_sio_broadcast(hub->nsp_pipeline, NULL, "heartbeat", text, len, NULL, 0);
-        rp_sio_broadcast(hub->nsp_root, NULL, "heartbeat", text, len, NULL, 0);
+        /* Each node beats to its own viewers. */
+        rp_sio_bcast_t local = {.local = 1};
+        rp_sio_broadcast(hub->nsp_pipeline, &local, "heartbeat", text, len, NULL, 0);
+        rp_sio_broadcast(hub->nsp_root, &local, "heartbeat", text, len, NULL, 0);
         for (size_t i = 0; i < hub->ntype_nsps; i++)
-            rp_sio_broadcast(hub->type_nsps[i], NULL, "heartbeat", text, len, NULL, 0);
+            rp_sio_broadcast(hub->type_nsps[i], &local, "heartbeat", text, len, NULL, 0);
     }
     free(text);
     json_decref(j);
@@ -1805,8 +1854,11 @@ static void collect_room(const char *room, size_t len, void *ud)
 
 /* Records s's session in the store: its rooms now (expires 0: connected), so a client can
  * resume it even after the hub is killed. */
+static void cluster_session_put(rp_hub_t *hub, rp_sio_socket_t *s);
+
 static void persist_session(rp_hub_t *hub, rp_sio_socket_t *s)
 {
+    cluster_session_put(hub, s);
     if (hub->store == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0')
         return;
     json_t *rooms = json_array();
@@ -1828,9 +1880,12 @@ static void on_viewer_connection(rp_sio_socket_t *s, const char *auth, size_t au
         persist_session(ud, s);
 }
 
+static void cluster_session_del(rp_hub_t *hub, rp_sio_socket_t *s, const char *reason);
+
 static void on_viewer_disconnect(rp_sio_socket_t *s, const char *reason, void *ud)
 {
     rp_hub_t *hub = ud;
+    cluster_session_del(hub, s, reason);
     if (hub->store == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0')
         return;
     if (rp_sio_reason_recoverable(reason)) {
@@ -1857,6 +1912,9 @@ static void on_prune(uv_timer_t *t)
     int64_t cutoff = hub->cfg.retain_days > 0 ? now_ms() - (int64_t)(hub->cfg.retain_days * 86400000.0) : 0;
     hub->store->ops->prune(hub->store, hub->cfg.retain_events, cutoff);
 }
+
+static void cluster_attach(rp_hub_t *hub);
+static void cluster_detach(rp_hub_t *hub);
 
 rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg,
                      rp_store_t *store, char *err, size_t errlen)
@@ -1946,6 +2004,7 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     uv_unref((uv_handle_t *)&hub->check_timer);
     uv_unref((uv_handle_t *)&hub->beat_timer);
     rp_net_on_tick(net, on_tick, hub);
+    cluster_attach(hub);
     return hub;
 fail:
     for (size_t i = 0; i < hub->ring_len; i++) {
@@ -1969,6 +2028,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 void rp_hub_free(rp_hub_t *hub)
 {
+    cluster_detach(hub);
     /* The store first: its last completions still apply and broadcast through the hub. */
     if (hub->store) {
         hub->store->ops->close(hub->store);
@@ -1990,4 +2050,356 @@ void rp_hub_free(rp_hub_t *hub)
     hub->closing += 2;
     uv_close((uv_handle_t *)&hub->check_timer, on_timer_closed);
     uv_close((uv_handle_t *)&hub->beat_timer, on_timer_closed);
+}
+
+/* ---- several nodes: the shared event log (docs/architecture.md "Several nodes on Redis") ----
+ *
+ * With an adapter that has a shared log, an accepted event is not numbered here: it is
+ * appended to the log, which numbers it for the whole cluster, and comes back to every node
+ * (this one too) through cluster_on_event, in log order; each node then commits it to its own
+ * store, applies and broadcasts it to its own sockets (broadcasts are local: every node makes
+ * its own). The producer is acked when its event comes back here and is committed. While the
+ * log is unreachable, rp_hub_ingest numbers events here (above every id this node has seen)
+ * and they stay on this node. */
+
+/* A producer's event between append and its return through the log. */
+typedef struct cl_pending {
+    rp_list_node_t node; /* in hub->cl_pending */
+    rp_hub_t *hub;       /* NULL once the hub is gone */
+    uint64_t ticket;
+    json_t *in;          /* the producer's event, to go on alone if the append fails */
+    rp_hub_done_cb done;
+    void *ud;
+    int taken;           /* came back through the log: done belongs to the commit now */
+} cl_pending_t;
+
+static void cl_pending_free(cl_pending_t *cp)
+{
+    rp_list_unlink(&cp->node);
+    json_decref(cp->in);
+    rp_free(cp);
+}
+
+static void cluster_on_appended(void *ud, int status, int64_t id)
+{
+    cl_pending_t *cp = ud;
+    rp_hub_t *hub = cp->hub;
+    (void)id;
+    if (hub && status < 0 && !cp->taken) {
+        /* Not appended (Redis went away meanwhile): this node serves it alone. */
+        rp_event_error_t err;
+        hub->cl_bypass = 1;
+        hub->cl_local++;
+        if (rp_hub_ingest(hub, cp->in, &err, cp->done, cp->ud) != 0 && cp->done)
+            cp->done(cp->ud, UV_ENOMEM, 0);
+        hub->cl_bypass = 0;
+        cl_pending_free(cp);
+        return;
+    }
+    /* status 1: a duplicate of another node's watchdog event (no producer waits for those). */
+    if (!cp->taken && status == 0)
+        return; /* the log has it; it comes back through cluster_on_event */
+    cl_pending_free(cp);
+}
+
+static int cluster_ingest(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_hub_done_cb done, void *ud)
+{
+    int64_t ts = now_ms();
+    json_t *ev = rp_event_normalize(in, 0, ts);
+    size_t len = 0;
+    char *json = ev ? rp_json_dump(ev, &len) : NULL;
+    cl_pending_t *cp = rp_calloc(1, sizeof(*cp));
+    json_t *copy = json_deep_copy(in);
+    int rc = json && cp && copy ? 0 : UV_ENOMEM;
+    /* The normalised text starts with the id: the log writes its own in between. */
+    static const char head[] = "{\"id\":0,";
+    if (rc == 0 && (len < sizeof(head) || memcmp(json, head, sizeof(head) - 1) != 0))
+        rc = UV_EINVAL;
+    if (rc == 0) {
+        const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
+        const char *ptype = json_string_value(json_object_get(ev, "pipeline_type"));
+        char room_p[160], room_t[96];
+        snprintf(room_p, sizeof(room_p), "pipeline:%s", pid);
+        snprintf(room_t, sizeof(room_t), "type:%s", ptype);
+        const char *rooms[] = {room_p, room_t, "all"};
+        *cp = (cl_pending_t){.hub = hub, .ticket = ++hub->cl_ticket, .in = copy, .done = done, .ud = ud};
+        rp_cluster_append_t a = {
+            .nsp = hub->nsp_pipeline->name,
+            .name = rp_event_type_name(t),
+            .head = json,
+            .head_len = 6,
+            .tail = json + 7,
+            .tail_len = len - 7,
+            .rooms = rooms,
+            .nrooms = 3,
+            .ts_ms = ts,
+            .floor = hub->next_id - 1,
+            .dedup = hub->cl_dedup,
+            .ticket = cp->ticket,
+        };
+        rc = hub->cluster->ops->append(hub->cluster, &a, cluster_on_appended, cp);
+        if (rc == 0)
+            rp_list_push(&hub->cl_pending, &cp->node);
+    }
+    free(json);
+    json_decref(ev);
+    if (rc < 0) {
+        json_decref(copy);
+        rp_free(cp);
+    }
+    return rc;
+}
+
+/* An event of the log (from any node, in log order): commit, apply, broadcast here. */
+static void cluster_on_event(void *ud, const rp_cluster_event_t *e)
+{
+    rp_hub_t *hub = ud;
+    cl_pending_t *cp = NULL;
+    if (e->mine) {
+        rp_list_node_t *it;
+        rp_list_foreach(it, &hub->cl_pending)
+        {
+            cl_pending_t *c = rp_container_of(it, cl_pending_t, node);
+            if (c->ticket == e->ticket && !c->taken) {
+                cp = c;
+                break;
+            }
+        }
+    }
+    rp_hub_done_cb done = cp ? cp->done : NULL;
+    void *dud = cp ? cp->ud : NULL;
+    if (cp)
+        cp->taken = 1;
+    if (e->id < hub->next_id) {
+        /* Already known (catch-up after a restart), or an id this node used while it was
+         * alone: it cannot be stored under that id twice. */
+        hub->cl_skipped++;
+        if (done)
+            done(dud, 0, e->id);
+        return;
+    }
+    /* Whoever can write to the Redis can write entries: check them as a producer's. */
+    json_t *ev = json_loadb(e->json, e->json_len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *check = ev ? json_deep_copy(ev) : NULL;
+    json_object_del(check, "id");
+    json_object_del(check, "ts");
+    rp_event_error_t err;
+    int t = check ? rp_event_validate(check, &err) : -1;
+    json_decref(check);
+    char *json = malloc(e->json_len + 1);
+    pending_t *pe = rp_calloc(1, sizeof(*pe));
+    json_t *jid = json_object_get(ev, "id");
+    if (t < 0 || json == NULL || pe == NULL || !json_is_integer(jid) || json_integer_value(jid) != e->id ||
+        strlen(rp_event_type_name((rp_event_type_t)t)) != e->name_len ||
+        memcmp(rp_event_type_name((rp_event_type_t)t), e->name, e->name_len) != 0) {
+        RP_LOG_ERROR("hub", "event %lld from the cluster is not a valid event; skipped", (long long)e->id);
+        json_decref(ev);
+        free(json);
+        rp_free(pe);
+        if (done)
+            done(dud, UV_EINVAL, 0);
+        return;
+    }
+    memcpy(json, e->json, e->json_len);
+    json[e->json_len] = '\0';
+    hub->next_id = e->id + 1;
+    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, e->json_len, e->id, done, dud};
+    if (submit(hub, pe, e->ts_ms ? e->ts_ms : now_ms()) < 0 && done)
+        done(dud, UV_ENOMEM, 0);
+}
+
+static void collect_room_size(const char *room, size_t len, size_t size, void *ud)
+{
+    json_t *rooms = ud;
+    if (json_object_size(rooms) < 100 && len < 200 && !(len == 20 && strspn(room, "-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == 20)) {
+        char name[200];
+        memcpy(name, room, len);
+        name[len] = '\0';
+        json_object_set_new(rooms, name, json_integer((json_int_t)size));
+    }
+}
+
+/* This node's figures for the cluster-wide views. */
+static void cluster_publish_stats(rp_hub_t *hub)
+{
+    rp_eio_server_t *eio = hub->sio->eio;
+    json_t *nsps = json_object();
+    rp_sio_nsp_t *all[2 + MAX_TYPE_NSPS] = {hub->nsp_pipeline, hub->nsp_root};
+    size_t nall = 2;
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        all[nall++] = hub->type_nsps[i];
+    for (size_t i = 0; i < nall && nsps; i++) {
+        json_t *rooms = json_object();
+        rp_sio_nsp_rooms(all[i], collect_room_size, rooms);
+        json_object_set_new(nsps, all[i]->name,
+                            json_pack("{s:I,s:o}", "sockets", (json_int_t)all[i]->nsockets, "rooms", rooms));
+    }
+    char ts[32];
+    rp_event_format_ts(now_ms(), ts);
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:o,s:s}", "version", (json_int_t)rp_hub_version(hub),
+                          "connections", (json_int_t)hub->net->nconns, "websocket", (json_int_t)eio->n_websocket,
+                          "polling", (json_int_t)eio->n_polling, "namespaces", nsps, "at", ts);
+    size_t len;
+    char *text = j ? rp_json_dump(j, &len) : NULL;
+    if (text)
+        hub->cluster->ops->set_stats(hub->cluster, text, len);
+    free(text);
+    json_decref(j);
+}
+
+/* Keeps every connected viewer's session in the cluster (a node can die without a word). */
+static void cluster_session_put(rp_hub_t *hub, rp_sio_socket_t *s)
+{
+    if (hub->cluster == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0')
+        return;
+    const char *rooms[256];
+    size_t n = 0;
+    json_t *arr = json_array();
+    rp_sio_socket_rooms(s, collect_room, arr);
+    size_t i;
+    json_t *r;
+    json_array_foreach(arr, i, r)
+    {
+        if (n < 256)
+            rooms[n++] = json_string_value(r);
+    }
+    rp_cluster_session_t cs = {s->pid, s->id, s->nsp->name, rooms, n};
+    hub->cluster->ops->session_put(hub->cluster, &cs, hub->cfg.recovery_window_ms);
+    json_decref(arr);
+}
+
+static void discard_session(void *ud, int found, const rp_cluster_session_t *s)
+{
+    (void)ud;
+    (void)found;
+    (void)s;
+}
+
+static void cluster_session_del(rp_hub_t *hub, rp_sio_socket_t *s, const char *reason)
+{
+    if (hub->cluster == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0' || rp_sio_reason_recoverable(reason))
+        return; /* a recoverable drop keeps the copy for the window */
+    hub->cluster->ops->session_take(hub->cluster, s->pid, discard_session, NULL);
+}
+
+/* From on_check: refresh the sessions (a quarter window) and this node's figures. */
+static void cluster_check(rp_hub_t *hub)
+{
+    if (hub->cluster == NULL)
+        return;
+    unsigned every = hub->cfg.check_interval_ms ? hub->cfg.check_interval_ms : 250;
+    unsigned refresh = hub->cfg.recovery_window_ms / 4 / every + 1;
+    if (++hub->cl_checks % (2000 / every + 1) == 0)
+        cluster_publish_stats(hub);
+    if (hub->cl_checks % refresh != 0)
+        return;
+    rp_sio_nsp_t *all[2 + MAX_TYPE_NSPS] = {hub->nsp_pipeline, hub->nsp_root};
+    size_t nall = 2;
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        all[nall++] = hub->type_nsps[i];
+    for (size_t i = 0; i < nall; i++) {
+        rp_list_node_t *it;
+        rp_list_foreach(it, &all[i]->socket_list)
+        {
+            cluster_session_put(hub, rp_container_of(it, rp_sio_socket_t, nsp_node));
+        }
+    }
+}
+
+static void cluster_attach(rp_hub_t *hub)
+{
+    rp_cluster_t *c = hub->sio->cluster;
+    rp_list_init(&hub->cl_pending);
+    if (c == NULL || c->ops->append == NULL)
+        return;
+    hub->cluster = c;
+    c->on_event = cluster_on_event;
+    c->on_event_ud = hub;
+    cluster_publish_stats(hub);
+}
+
+static void cluster_detach(rp_hub_t *hub)
+{
+    if (hub->cluster) {
+        hub->cluster->on_event = NULL;
+        hub->cluster->on_event_ud = NULL;
+    }
+    while (!rp_list_empty(&hub->cl_pending)) {
+        cl_pending_t *cp = rp_container_of(hub->cl_pending.next, cl_pending_t, node);
+        rp_list_unlink(&cp->node);
+        rp_list_init(&cp->node);
+        cp->hub = NULL;
+    }
+    hub->cluster = NULL;
+}
+
+/* /health and /api/health: the cluster's part. Returns 0 when it is unreachable. */
+static int cluster_health(rp_hub_t *hub, json_t *j)
+{
+    if (hub->cluster == NULL || j == NULL)
+        return 1;
+    int ok = hub->cluster->ops->healthy(hub->cluster);
+    json_t *nodes = json_loads(hub->cluster->ops->nodes(hub->cluster), 0, NULL);
+    json_int_t sockets = 0, conns = 0;
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        conns += json_integer_value(json_object_get(n, "connections"));
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(n, "namespaces"), k, v)
+        {
+            sockets += json_integer_value(json_object_get(v, "sockets"));
+        }
+    }
+    json_object_set_new(j, "cluster", json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o}", "kind", hub->cluster->kind, "ok", ok,
+                                                 "nodes_count", (json_int_t)json_array_size(nodes), "sockets",
+                                                 sockets, "connections", conns, "local_events",
+                                                 (json_int_t)hub->cl_local, "nodes", nodes ? nodes : json_array()));
+    if (!ok)
+        json_object_set_new(j, "status", json_string("degraded"));
+    return ok;
+}
+
+static void cluster_metrics(rp_hub_t *hub, rp_buf_t *b)
+{
+    rp_cluster_t *c = hub->cluster;
+    if (c == NULL)
+        return;
+    json_t *nodes = json_loads(c->ops->nodes(c), 0, NULL);
+    rp_buf_printf(b,
+                  "# HELP ragpulse_cluster_up 1 while the cluster's shared log is reachable and this node caught up.\n"
+                  "# TYPE ragpulse_cluster_up gauge\nragpulse_cluster_up %d\n"
+                  "# HELP ragpulse_cluster_nodes Live nodes (those that reported in the last 10 s).\n"
+                  "# TYPE ragpulse_cluster_nodes gauge\nragpulse_cluster_nodes %zu\n"
+                  "# HELP ragpulse_cluster_published_total Entries this node wrote to the shared log.\n"
+                  "# TYPE ragpulse_cluster_published_total counter\nragpulse_cluster_published_total %lu\n"
+                  "# HELP ragpulse_cluster_received_total Entries this node read from the shared log.\n"
+                  "# TYPE ragpulse_cluster_received_total counter\nragpulse_cluster_received_total %lu\n"
+                  "# HELP ragpulse_cluster_errors_total Malformed entries or failed publishes.\n"
+                  "# TYPE ragpulse_cluster_errors_total counter\nragpulse_cluster_errors_total %lu\n"
+                  "# HELP ragpulse_cluster_local_events_total Events numbered on this node alone (log unreachable).\n"
+                  "# TYPE ragpulse_cluster_local_events_total counter\nragpulse_cluster_local_events_total %lu\n",
+                  c->ops->healthy(c), json_array_size(nodes), c->published, c->delivered, c->errors, hub->cl_local);
+    rp_buf_printf(b, "# HELP ragpulse_cluster_skipped_total Log events with an id this node already had (catch-up, or used alone during an outage).\n"
+                     "# TYPE ragpulse_cluster_skipped_total counter\nragpulse_cluster_skipped_total %lu\n",
+                  hub->cl_skipped);
+    rp_buf_printf(b, "# HELP ragpulse_cluster_node_sockets Connected sockets per node and namespace.\n"
+                     "# TYPE ragpulse_cluster_node_sockets gauge\n");
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        const char *node = json_string_value(json_object_get(n, "node"));
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(n, "namespaces"), k, v)
+        {
+            if (node && strspn(node, "0123456789abcdef") == strlen(node) && strlen(k) < 128 && !strpbrk(k, "\"\\\n"))
+                rp_buf_printf(b, "ragpulse_cluster_node_sockets{node=\"%s\",namespace=\"%s\"} %lld\n", node, k,
+                              (long long)json_integer_value(json_object_get(v, "sockets")));
+        }
+    }
+    json_decref(nodes);
 }

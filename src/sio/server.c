@@ -798,7 +798,7 @@ int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *
         return rc;
     int count = deliver_local(nsp, opts, pkts, 1 + natt);
     /* Binary broadcasts stay on this node: the cluster carries packet text only. */
-    if (nsp->srv->cluster && natt == 0)
+    if (nsp->srv->cluster && natt == 0 && !opts->local)
         publish_to_cluster(nsp, opts, &pkts[0]);
     release_packets(pkts, 1 + natt);
     return count;
@@ -904,6 +904,108 @@ static int missed_emit(void *ctx, const char *event, const char *args, size_t ar
     return rp_sio_emit_offset(ctx, event, args, args_len, offset);
 }
 
+/* ---- recovery sessions kept by the cluster (another node's clients resuming here) ---- */
+
+typedef struct lookup {
+    rp_list_node_t node; /* in lookups */
+    rp_sio_server_t *srv; /* NULL once the server is gone */
+    char sid[21];         /* the Engine.IO session that sent the CONNECT */
+    char *nsp;            /* owned copies of the CONNECT */
+    size_t nsp_len;
+    char *data;
+    size_t data_len;
+} lookup_t;
+
+static rp_list_node_t lookups = {&lookups, &lookups};
+static int resuming; /* handle_connect is replaying a held CONNECT: no second lookup */
+
+static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p);
+
+static void lookup_free(lookup_t *lk)
+{
+    rp_list_unlink(&lk->node);
+    rp_free(lk->nsp);
+    rp_free(lk->data);
+    rp_free(lk);
+}
+
+static void on_session_found(void *ud, int found, const rp_cluster_session_t *cs)
+{
+    lookup_t *lk = ud;
+    rp_sio_server_t *srv = lk->srv;
+    if (srv == NULL) {
+        lookup_free(lk);
+        return;
+    }
+    rp_sio_nsp_t *nsp = rp_sio_server_find(srv, lk->nsp, lk->nsp_len);
+    /* A session of another namespace is not this one's to resume (the Node adapter writes no
+     * namespace: "" matches any). */
+    if (found && nsp && (cs->nsp[0] == '\0' || strcmp(cs->nsp, nsp->name) == 0))
+        rp_sio_save_session(nsp, cs->pid, cs->sid, cs->rooms, cs->nrooms, srv->cfg.recovery_window);
+    rp_map_entry_t *e = rp_map_get(&srv->eio->sessions, lk->sid, 20);
+    rp_eio_session_t *es = e ? rp_container_of(e, rp_eio_session_t, entry) : NULL;
+    rp_sio_client_t *c = es ? es->data : NULL;
+    if (c) {
+        rp_sio_packet_t p = {RP_SIO_CONNECT, 0, lk->nsp, lk->nsp_len, -1, lk->data, lk->data_len};
+        resuming = 1;
+        handle_connect(c, &p);
+        resuming = 0;
+    }
+    lookup_free(lk);
+}
+
+/* Starts a cluster lookup when the CONNECT asks to resume a pid unknown here. Returns 1 if the
+ * CONNECT is now held, 0 to handle it now. */
+static int lookup_elsewhere(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const rp_sio_packet_t *p)
+{
+    rp_sio_server_t *srv = c->srv;
+    rp_cluster_t *cl = srv->cluster;
+    const char *pid;
+    size_t pl;
+    if (resuming || nsp->recovery == NULL || cl == NULL || cl->ops->session_take == NULL || p->data_len == 0 ||
+        rp_json_object_get(p->data, p->data_len, "pid", &pid, &pl) != 1 || pl != 22 || pid[0] != '"' ||
+        memchr(pid + 1, '\\', 20) || memchr(pid + 1, '"', 20) || rp_map_get(&srv->saved, pid + 1, 20))
+        return 0;
+    lookup_t *lk = rp_calloc(1, sizeof(*lk));
+    if (lk == NULL)
+        return 0;
+    lk->srv = srv;
+    memcpy(lk->sid, c->eio->sid, 20);
+    lk->nsp = rp_strndup(p->nsp, p->nsp_len);
+    lk->nsp_len = p->nsp_len;
+    lk->data = rp_strndup(p->data, p->data_len);
+    lk->data_len = p->data_len;
+    rp_list_push(&lookups, &lk->node);
+    char key[21];
+    memcpy(key, pid + 1, 20);
+    key[20] = '\0';
+    if (lk->nsp == NULL || lk->data == NULL || cl->ops->session_take(cl, key, on_session_found, lk) < 0) {
+        lookup_free(lk);
+        return 0;
+    }
+    return 1;
+}
+
+void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp, void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud)
+{
+    size_t b;
+    for (rp_map_entry_t *e = rp_map_first(&nsp->rooms, &b); e; e = rp_map_next(&nsp->rooms, e, &b)) {
+        room_t *r = rp_container_of(e, room_t, entry);
+        fn(r->name, r->name_len, r->count, ud);
+    }
+}
+
+void rp_sio_cluster_detach(rp_sio_server_t *srv)
+{
+    rp_list_node_t *it;
+    rp_list_foreach(it, &lookups)
+    {
+        lookup_t *lk = rp_container_of(it, lookup_t, node);
+        if (lk->srv == srv)
+            lk->srv = NULL;
+    }
+}
+
 static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
 {
     rp_sio_server_t *srv = c->srv;
@@ -917,6 +1019,8 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     }
     if (client_socket(c, p->nsp, p->nsp_len))
         return; /* already connected there */
+    if (lookup_elsewhere(c, nsp, p))
+        return; /* goes on when the cluster answers */
     rp_sio_socket_t *s = rp_calloc(1, sizeof(*s));
     if (s == NULL || rp_rand_id(s->id, 20) < 0) {
         rp_free(s);
@@ -1328,6 +1432,7 @@ static void on_timerq_closed(uv_handle_t *h)
 void rp_sio_server_free(rp_sio_server_t *srv)
 {
     rp_net_t *net = srv->eio->net;
+    rp_sio_cluster_detach(srv);
     rp_eio_server_free(srv->eio); /* ends every session: clients and sockets go with them */
     size_t b;
     rp_map_entry_t *e;

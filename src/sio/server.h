@@ -199,6 +199,14 @@ int rp_sio_server_handle(rp_sio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
  * here is published to c; broadcasts from other nodes are delivered to local sockets. */
 void rp_sio_server_set_cluster(rp_sio_server_t *srv, rp_cluster_t *c);
 
+/* Cluster recovery sessions: a CONNECT that asks to resume a pid this node does not know is
+ * held while the cluster adapter is asked for it (session_take); if found, the session is put
+ * back here and the CONNECT goes on as a local resume. rp_sio_cluster_detach forgets the
+ * lookups still in flight (the server is being freed; their answers are dropped). */
+void rp_sio_cluster_detach(rp_sio_server_t *srv);
+/* Calls fn for each room of nsp with its local size (socket-id rooms included). */
+void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp, void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud);
+
 /* Returns the namespace `name` ("/" or "/x"), creating it; NULL on out-of-memory. */
 rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name);
 rp_sio_nsp_t *rp_sio_server_find(rp_sio_server_t *srv, const char *name, size_t len);
@@ -256,6 +264,7 @@ typedef struct rp_sio_bcast {
     size_t nexcept;
     const rp_sio_socket_t *except_socket;
     const char *offset; /* with recovery on: appended as the last argument (a string) */
+    int local; /* this node's sockets only: not handed to the cluster adapter */
 } rp_sio_bcast_t;
 
 /* Sends an event to every socket of nsp in any of opts->rooms (each once), minus exclusions,

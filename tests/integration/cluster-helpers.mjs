@@ -1,0 +1,155 @@
+// Helpers for the cluster suites: a real redis-server started on a free loopback port in a temp
+// dir (no persistence), stopped by its PID; ragpulse nodes on it; a switchable TCP proxy (the
+// "load balancer" a client keeps one URL through); a recording viewer.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+import { io } from 'socket.io-client';
+import { startServer, track, waitUntil, withTimeout } from './helpers.mjs';
+
+export const T = 5000;
+const tmpDirs = [];
+const redises = new Set();
+after(async () => {
+  for (const r of redises) await r.stop();
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
+
+export function tmpDir(prefix = 'rp-cluster-') {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.push(d);
+  return d;
+}
+
+export async function freePort() {
+  const s = net.createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+/** Starts redis-server on 127.0.0.1 (port picked free unless given); resolves once it answers. */
+export async function startRedis(port) {
+  port ??= await freePort();
+  const dir = tmpDir('rp-redis-');
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (d) => { out += d; });
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  await withTimeout(new Promise((resolve, reject) => {
+    proc.stdout.on('data', () => { if (/Ready to accept connections/.test(out)) resolve(); });
+    exited.then(() => reject(new Error(`redis-server exited: ${out}`)));
+  }), 10000, 'redis-server to start');
+  const r = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    proc,
+    async stop() {
+      redises.delete(r);
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+  redises.add(r);
+  return r;
+}
+
+/** A ragpulse node on redis (memory store unless args say otherwise). */
+export function node(redis, args = []) {
+  return startServer(['--cluster', redis.url, ...args], { product: true });
+}
+
+/** Waits until every node's /health says the cluster is ok. */
+export async function clusterOk(nodes, ms = 10000) {
+  await waitUntil(async () => {
+    for (const n of nodes) {
+      const h = await fetch(`${n.url}/health`).then((r) => r.json()).catch(() => null);
+      if (!h || h.cluster?.ok !== true) return false;
+    }
+    return true;
+  }, ms, 'every node joined the cluster');
+}
+
+/**
+ * A TCP proxy on loopback whose target can be switched (what a load balancer does when a node
+ * dies): clients keep one URL; existing connections are cut when the target changes.
+ */
+export async function switchProxy(targetPort) {
+  const conns = new Set();
+  let target = targetPort;
+  const server = net.createServer((c) => {
+    const up = net.connect(target, '127.0.0.1');
+    conns.add(c); conns.add(up);
+    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
+    c.on('error', gone); up.on('error', gone); c.on('close', gone); up.on('close', gone);
+    c.pipe(up); up.pipe(c);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy = {
+    url: `http://127.0.0.1:${server.address().port}`,
+    switchTo(port) { target = port; for (const c of conns) c.destroy(); conns.clear(); },
+    close() { for (const c of conns) c.destroy(); server.close(); },
+  };
+  track(proxy);
+  return proxy;
+}
+
+/** A stock socket.io-client viewer that records every event (hub heartbeats aside). */
+export function viewer(url, opts = {}) {
+  const s = track(io(url, {
+    forceNew: true, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 300,
+    randomizationFactor: 0, timeout: 3000, transports: ['websocket'], ...opts,
+  }));
+  const log = { events: [], connects: 0, recoveredAt: [] };
+  s.onAny((name, ...args) => {
+    if (name === 'heartbeat' || name === 'sync') return;
+    log.events.push({ name, ev: args[0], args });
+  });
+  s.on('connect', () => { log.connects++; log.recoveredAt.push(s.recovered); });
+  return { s, log, ids: () => log.events.map((e) => e.ev.id) };
+}
+
+export async function subscribe(v, filter = {}) {
+  await waitUntil(() => v.s.connected, T, 'viewer to connect');
+  const ack = await v.s.timeout(T).emitWithAck('subscribe', filter);
+  if (ack.ok !== true) throw new Error(`subscribe: ${JSON.stringify(ack)}`);
+  return ack;
+}
+
+/** A producer socket on /pipeline emitting acked events; resolves the ack ids in order. */
+export async function produce(url, events) {
+  const p = track(io(`${url}/pipeline`, { forceNew: true, reconnection: false, transports: ['websocket'] }));
+  await waitUntil(() => p.connected, T, 'producer to connect');
+  const ids = [];
+  for (const ev of events) {
+    const ack = await p.timeout(T).emitWithAck(ev.type, ev);
+    if (typeof ack.id !== 'number') throw new Error(`producer ack: ${JSON.stringify(ack)}`);
+    ids.push(ack.id);
+  }
+  p.close();
+  return ids;
+}
+
+/** The i-th event of a scripted pipeline: online, then per file processing/progress/completed. */
+export function scripted(pid, i, type = 'local_files') {
+  if (i === 0) return { type: 'pipeline:online', pipeline_id: pid, pipeline_type: type };
+  const n = Math.floor((i - 1) / 3);
+  const file = { id: `f${n}`, name: `doc-${n}.pdf` };
+  switch ((i - 1) % 3) {
+    case 0: return { type: 'file:processing', pipeline_id: pid, pipeline_type: type, file };
+    case 1: return { type: 'file:progress', pipeline_id: pid, pipeline_type: type, file: { ...file, progress: 0.5 } };
+    default: return { type: 'file:completed', pipeline_id: pid, pipeline_type: type, file: { ...file, chunks: 3 } };
+  }
+}
+
+export async function status(url) {
+  const r = await fetch(`${url}/api/rag-status`);
+  return r.json();
+}
