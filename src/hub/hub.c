@@ -1473,7 +1473,7 @@ static json_t *admin_stats(rp_hub_t *hub)
     char ts[32];
     rp_event_format_ts(now_ms(), ts);
     const rp_http_server_t *http = hub->cfg.http;
-    return json_pack("{s:s,s:I,s:I,s:{s:I,s:I},s:o,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+    json_t *j = json_pack("{s:s,s:I,s:I,s:{s:I,s:I},s:o,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
                      "server_time", ts, "version", (json_int_t)rp_hub_version(hub), "connections",
                      (json_int_t)hub->net->nconns, "sessions", "websocket", (json_int_t)eio->n_websocket,
                      "polling", (json_int_t)eio->n_polling, "sockets", nsps, "pipelines",
@@ -1487,6 +1487,8 @@ static json_t *admin_stats(rp_hub_t *hub)
                      (json_int_t)hub->net->refused_max_conns, "refused_per_ip", (json_int_t)hub->net->refused_per_ip,
                      "request_timeouts", (json_int_t)(http ? http->request_timeouts : 0), "queue_drops",
                      (json_int_t)eio->drops);
+    cluster_health(hub, j); /* with Redis: every node's sockets and rooms */
+    return j;
 }
 
 static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)

@@ -5,51 +5,19 @@
 // nginx (which now sends them to the other node) and recover everything (`recovered: true`).
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { REPO_DIR, sleep, waitUntil, withTimeout } from './helpers.mjs';
+import { sleep, waitUntil } from './helpers.mjs';
+import { startNginx } from './nginx.mjs';
 import {
-  T, clusterOk, freePort, node, produce, scripted, startRedis, subscribe, tmpDir, viewer,
+  T, clusterOk, node, produce, scripted, startRedis, subscribe, viewer,
 } from './cluster-helpers.mjs';
 
-/** deploy/nginx.conf with our port and nodes, everything nginx writes in dir. */
-function nginxConf(dir, port, nodes) {
-  let conf = readFileSync(path.join(REPO_DIR, 'deploy', 'nginx.conf'), 'utf8');
-  const servers = nodes.map((n) => `        server 127.0.0.1:${n.port} max_fails=1 fail_timeout=5s;`).join('\n');
-  conf = conf.replace(/^( *server 127\.0\.0\.1:\d+ .*\n)+/m, `${servers}\n`);
-  conf = conf.replace(/listen 8080;.*$/m, `listen 127.0.0.1:${port};`);
-  conf = conf.replace(/^worker_processes auto;/m, [
-    'worker_processes 1;', 'daemon off;', 'master_process off;', `pid ${dir}/nginx.pid;`,
-    `error_log ${dir}/error.log;`].join('\n'));
-  for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, t));
-  conf = conf.replace(/^http \{/m, ['http {', '    access_log off;',
-    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${dir}/${t};`)].join('\n'));
-  const file = path.join(dir, 'nginx.conf');
-  writeFileSync(file, conf);
-  return file;
-}
-
-async function startNginx(nodes) {
-  const dir = tmpDir('rp-nginx-');
-  const port = await freePort();
-  const conf = nginxConf(dir, port, nodes);
-  const proc = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (d) => { err += d; });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  after(async () => { if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGKILL'); await exited; } });
-  const url = `http://127.0.0.1:${port}`;
-  await withTimeout((async () => {
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`nginx exited: ${err} ${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
-      const ok = await fetch(`${url}/health`).then((r) => r.status === 200).catch(() => false);
-      if (ok) return;
-      await sleep(50);
-    }
-  })(), 10000, 'nginx to answer');
-  return { url, proc };
+/** deploy/nginx.conf with our port and nodes. */
+function startClusterNginx(nodes) {
+  return startNginx('nginx.conf', (conf, { port }) => {
+    const servers = nodes.map((n) => `        server 127.0.0.1:${n.port} max_fails=1 fail_timeout=5s;`).join('\n');
+    return conf.replace(/^( *server 127\.0\.0\.1:\d+ .*\n)+/m, `${servers}\n`)
+      .replace(/listen 8080;.*$/m, `listen 127.0.0.1:${port};`);
+  }, { probe: (url) => fetch(`${url}/health`).then((r) => r.status === 200) });
 }
 
 async function sessionsOn(n) {
@@ -69,7 +37,7 @@ describe('cluster: deploy/nginx.conf in front of two nodes', () => {
     const a = await node(redis);
     const b = await node(redis);
     await clusterOk([a, b]);
-    const lb = await startNginx([a, b]);
+    const lb = await startClusterNginx([a, b]);
     const polling = viewer(lb.url, { transports: ['polling'] });
     const ws = viewer(lb.url, { transports: ['websocket'] });
     await subscribe(polling, { pipeline_id: 'pn' });
