@@ -413,7 +413,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < K_COUNT; k++) {
         int att = 0, closed = 0, silent_close = 0, open = 0;
         int statuses[6] = {0}; /* 101, 200, 400, 408, 431, other */
-        int codes[5] = {0};    /* 1002, 1007, 1009, 1011, other */
+        int codes[6] = {0};    /* 1000, 1002, 1007, 1009, 1011, other */
         for (int i = 0; i < n; i++) {
             conn_t *c = &conns[i];
             if (c->kind != (enum kind)k)
@@ -426,14 +426,14 @@ int main(int argc, char **argv)
             statuses[s == 101 ? 0 : s == 200 ? 1 : s == 400 ? 2 : s == 408 ? 3 : s == 431 ? 4 : s ? 5 : 5] += s != 0;
             int w = c->ws_close;
             if (w)
-                codes[w == 1002 ? 0 : w == 1007 ? 1 : w == 1009 ? 2 : w == 1011 ? 3 : 4]++;
+                codes[w == 1000 ? 0 : w == 1002 ? 1 : w == 1007 ? 2 : w == 1009 ? 3 : w == 1011 ? 4 : 5]++;
         }
         total_open += (size_t)open;
         printf("%s\"%s\":{\"attempted\":%d,\"closed_by_server\":%d,\"closed_without_answer\":%d,\"still_open\":%d,"
                "\"http\":{\"101\":%d,\"200\":%d,\"400\":%d,\"408\":%d,\"431\":%d,\"other\":%d},"
-               "\"ws_close\":{\"1002\":%d,\"1007\":%d,\"1009\":%d,\"1011\":%d,\"other\":%d}}",
+               "\"ws_close\":{\"1000\":%d,\"1002\":%d,\"1007\":%d,\"1009\":%d,\"1011\":%d,\"other\":%d}}",
                k ? "," : "", kind_names[k], att, closed, silent_close, open, statuses[0], statuses[1], statuses[2],
-               statuses[3], statuses[4], statuses[5], codes[0], codes[1], codes[2], codes[3], codes[4]);
+               statuses[3], statuses[4], statuses[5], codes[0], codes[1], codes[2], codes[3], codes[4], codes[5]);
     }
     printf("},\"still_open\":%zu}\n", total_open);
     for (int i = 0; i < n; i++) {

@@ -27,6 +27,7 @@ typedef struct rp_eio_qpkt {
 typedef struct rp_eio_wsconn {
     rp_net_conn_t *c;
     rp_eio_session_t *s; /* NULL once detached from its session */
+    rp_eio_server_t *srv;
     rp_ws_reader_t reader;
     int probe;
 } wsconn_t;
@@ -528,6 +529,10 @@ static void ws_on_read(rp_net_conn_t *c, char *data, size_t len)
         RP_LOG_INFO("ws", "conn %llu: bad websocket input (%s), closing with %d",
                     (unsigned long long)c->id, rp_err_name(rc), w->reader.close_code);
         rp_eio_session_t *s = w->s;
+        if (w->reader.close_code == RP_WS_CLOSE_TOO_BIG)
+            w->srv->ws_too_big++;
+        else
+            w->srv->ws_protocol++;
         if (s && s->ws == w) {
             s->ws = NULL;
             session_end(s, "transport error", NULL, 0);
@@ -602,6 +607,7 @@ static wsconn_t *accept_websocket(rp_eio_server_t *srv, rp_http_conn_t *hc,
         return NULL;
     }
     w->c = hc->conn;
+    w->srv = srv;
     hc->conn->max_queued = srv->cfg.max_queued;
     rp_ws_reader_init(&w->reader, srv->cfg.max_payload, on_ws_message, w);
     rp_http_upgrade(hc, &ws_ops, w);

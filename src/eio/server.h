@@ -93,6 +93,8 @@ struct rp_eio_server {
     unsigned long opened;
     unsigned long upgrades;
     unsigned long drops; /* sessions closed for passing max_queued */
+    unsigned long ws_too_big;  /* WebSockets closed 1009: a frame or message over max_payload */
+    unsigned long ws_protocol; /* WebSockets closed for broken framing or UTF-8 (1002, 1007) */
     size_t n_polling;
     size_t n_websocket;
 };

@@ -78,6 +78,7 @@ struct rp_hub {
     unsigned long synthetic;
     unsigned long auth_refused[2][2]; /* [http, socket][unauthorized, forbidden] */
     unsigned long rate_limited;       /* events refused over a producer's rate */
+    unsigned long subs_refused;       /* subscribes past max_subscriptions or max_rooms */
     rp_map_t producers;               /* rate buckets by producer */
     int64_t stats_at;                 /* last admin:stats */
     /* Several nodes (see the cluster section at the end). */
@@ -458,6 +459,7 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
                  : RP_ETOOBIG;
     if (rc < 0) {
         char msg[96];
+        hub->subs_refused += rc == RP_ETOOBIG;
         if (s->nrooms >= hub->cfg.max_subscriptions)
             snprintf(msg, sizeof(msg), "too many subscriptions (at most %zu a socket)", hub->cfg.max_subscriptions);
         else
@@ -1563,10 +1565,14 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "ragpulse_limit_hits_total{limit=\"rate_disconnect\"} %lu\n"
                   "ragpulse_limit_hits_total{limit=\"rate_events\"} %lu\n"
                   "ragpulse_limit_hits_total{limit=\"max_queued\"} %lu\n"
-                  "ragpulse_limit_hits_total{limit=\"protocol\"} %lu\n",
+                  "ragpulse_limit_hits_total{limit=\"protocol\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"ws_too_big\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"ws_protocol\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"max_subscriptions\"} %lu\n",
                   hub->net->refused_max_conns, hub->net->refused_per_ip, http ? http->refused_pending : 0,
                   http ? http->request_timeouts : 0, http ? http->idle_timeouts : 0, http ? http->bad_requests : 0,
-                  sio->rate_limited, sio->rate_disconnects, hub->rate_limited, eio->drops, sio->protocol_errors);
+                  sio->rate_limited, sio->rate_disconnects, hub->rate_limited, eio->drops, sio->protocol_errors,
+                  eio->ws_too_big, eio->ws_protocol, hub->subs_refused);
     cluster_metrics(hub, &b);
     char cors[640];
     if (rp_http_cors(eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)

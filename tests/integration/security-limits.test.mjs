@@ -136,6 +136,7 @@ test('oversized headers get 431, oversized bodies 413, and nothing is stored', a
   s.emit('heartbeat', ev);
   const [reason] = await gone;
   assert.equal(reason, 'transport close');
+  assert.equal((await limitHits(srv)).ws_too_big, 1);
   assert.equal(await health(srv), 200);
 });
 
@@ -150,6 +151,8 @@ test('--max-attachments, --max-rooms and --max-subscriptions are enforced per pa
   const s2 = await connect(`${srv2.url}/pipeline`);
   for (const p of ['a', 'b']) assert.equal((await s2.timeout(T).emitWithAck('subscribe', { pipeline_id: p })).ok, true);
   assert.match((await s2.timeout(T).emitWithAck('subscribe', { pipeline_id: 'c' })).error, /too many rooms/);
+  assert.equal((await limitHits(srv)).max_subscriptions, 1);
+  assert.equal((await limitHits(srv2)).max_subscriptions, 1);
   // Three binary attachments in one packet: that client is closed, the server carries on.
   const gone = once(s, 'disconnect');
   s.emit('heartbeat', Buffer.from('a'), Buffer.from('b'), Buffer.from('c'));
@@ -190,4 +193,15 @@ test('the per-producer event rate: HTTP gets 429 with Retry-After and nothing is
   assert.equal((await requestJson(`${srv.url}/api/events`, { method: 'POST', body: batch(2) })).status, 200);
   assert.ok((await limitHits(srv)).rate_events >= 3);
   await withTimeout(Promise.resolve(), 10);
+});
+
+test('an Engine.IO session that never sends a Socket.IO CONNECT is closed after --connect-timeout', async () => {
+  const srv = await serve(['--connect-timeout', '300']);
+  const open = await request(`${srv.url}/socket.io/?EIO=4&transport=polling`);
+  const sid = JSON.parse(open.text.slice(1)).sid;
+  await waitUntil(async () => {
+    const r = await request(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    return r.status === 400 || r.text === '1';
+  }, T, 'the session to be closed');
+  assert.ok((await limitHits(srv)).protocol >= 1);
 });
