@@ -340,7 +340,7 @@ int rp_eio_session_send(rp_eio_session_t *s, const rp_eio_packet_t *p)
             doom(s);
         return rc;
     }
-    if (s->qbytes + pkt_poll_len(p) > s->srv->cfg.max_queued) {
+    if (s->qbytes + pkt_poll_len(p) > s->srv->cfg.max_queued + s->allowance) {
         doom(s);
         return RP_ETOOBIG;
     }
@@ -350,6 +350,15 @@ int rp_eio_session_send(rp_eio_session_t *s, const rp_eio_packet_t *p)
     if (s->poll_get && !s->upgrading && !rp_list_linked(&s->tick_node))
         rp_list_push(&s->srv->flush, &s->tick_node);
     return 0;
+}
+
+void rp_eio_session_allow(rp_eio_session_t *s, size_t len)
+{
+    if (len > s->allowance)
+        s->allowance = len;
+    size_t bound = s->srv->cfg.max_queued + s->allowance;
+    if (s->ws && s->ws->c->max_queued < bound)
+        s->ws->c->max_queued = bound;
 }
 
 int rp_eio_session_send_message(rp_eio_session_t *s, const char *data, size_t len)

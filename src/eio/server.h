@@ -72,6 +72,7 @@ struct rp_eio_session {
     size_t qbytes;
     rp_timerq_node_t hb;
     char *credential; /* owned: the handshake's bearer token (rp_http_credential), or NULL */
+    size_t allowance; /* output allowed past max_queued (see rp_eio_session_allow) */
     rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->dead */
     const char *close_reason;
 };
@@ -115,6 +116,10 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
  * if s passed max_queued (s is then closed at the next tick with "transport error" — safe to
  * call while iterating sessions); UV_ENOMEM. */
 int rp_eio_session_send(rp_eio_session_t *s, const rp_eio_packet_t *p);
+/* Lets a reply of len bytes to the peer's own request (a snapshot, say) fit on top of the
+ * max_queued allowance from now on: the bound is there for output a slow peer lets pile up,
+ * not for an answer it asked for. The allowance only grows (the largest reply so far). */
+void rp_eio_session_allow(rp_eio_session_t *s, size_t len);
 /* Sends a text message "4" + data. Same returns. */
 int rp_eio_session_send_message(rp_eio_session_t *s, const char *data, size_t len);
 /* Closes s after its queued output has gone out; on_close runs with "server close". */

@@ -685,6 +685,11 @@ int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args
         rp_buf_deinit(&b);
         return rc;
     }
+    /* An ack answers the client's own request: it is not output piling up. */
+    size_t total = b.len;
+    for (size_t i = 0; i < natt; i++)
+        total += att[i].len;
+    rp_eio_session_allow(s->client->eio, total);
     return send_buf(s, &b, att, natt);
 }
 

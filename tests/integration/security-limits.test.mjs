@@ -205,3 +205,20 @@ test('an Engine.IO session that never sends a Socket.IO CONNECT is closed after 
   }, T, 'the session to be closed');
   assert.ok((await limitHits(srv)).protocol >= 1);
 });
+
+test('--max-queued bounds what piles up, not an answer the client asked for (a big snapshot)', async () => {
+  const srv = await serve(['--max-queued', '20000', '--event-rate', '0']);
+  const files = Array.from({ length: 300 }, (_, i) => ({
+    type: 'file:processing', pipeline_id: 'big', pipeline_type: 't', file: { id: `file-${i}`, name: `document-number-${i}.pdf` },
+  }));
+  assert.equal((await requestJson(`${srv.url}/api/events`, { method: 'POST', body: files })).status, 200);
+  for (const transports of [['websocket'], ['polling']]) {
+    const s = await connect(`${srv.url}/pipeline`, { transports });
+    const snap = await s.timeout(T).emitWithAck('subscribe', {});
+    assert.ok(JSON.stringify(snap).length > 20000, 'the snapshot is over the bound');
+    assert.equal(snap.pipelines[0].files.length, 300, transports[0]);
+    assert.equal(s.connected, true);
+    assert.equal(typeof (await s.timeout(T).emitWithAck('ping', {})).time, 'number', 'still served');
+  }
+  assert.equal((await limitHits(srv)).max_queued, 0);
+});
