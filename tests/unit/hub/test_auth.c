@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* hub/auth: JWT verification and signing, the principal a token grants, and the bearer
+ * credential of a request (http/query.c). Tokens are made with rp_auth_sign or with libjwt
+ * directly (for claims and algorithms rp_auth_sign does not make); "now" is passed in, so
+ * expiry is tested without waiting. Ends with out-of-memory at every allocation of a
+ * verification. */
+#include "unit.h"
+
+#include <jwt.h>
+
+#include "http/http.h"
+#include "hub/auth.h"
+#include "util/alloc.h"
+#include "util/err.h"
+
+#define SECRET "unit-test-secret-0123456789"
+#define NOW 1795300000LL
+
+static rp_auth_t *verifier(const char *iss, const char *aud, uint32_t leeway)
+{
+    char err[128];
+    rp_auth_config_t cfg = {SECRET, NULL, iss, aud, leeway};
+    rp_auth_t *a = rp_auth_new(&cfg, err, sizeof(err));
+    assert_non_null(a);
+    return a;
+}
+
+/* An HS256 token with the given claims (JSON), signed with key. */
+static char *token_with(const char *claims, const char *key)
+{
+    jwt_t *jwt = NULL;
+    assert_int_equal(jwt_new(&jwt), 0);
+    assert_int_equal(jwt_add_grants_json(jwt, claims), 0);
+    assert_int_equal(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key)), 0);
+    char *t = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    assert_non_null(t);
+    return t;
+}
+
+static rp_principal_t *verify(rp_auth_t *a, const char *tok, char *why)
+{
+    return rp_auth_verify(a, tok, strlen(tok), NOW, why, 160);
+}
+
+static void signs_and_verifies_a_viewer_token(void **state)
+{
+    (void)state;
+    char err[128], why[160];
+    char *t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b", NOW, 60, "ops", NULL, NULL, err, sizeof(err));
+    assert_non_null(t);
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    assert_int_equal(p->role, RP_ROLE_VIEWER);
+    assert_int_equal(p->npipelines, 2);
+    assert_true(rp_principal_sees(p, "a") && rp_principal_sees(p, "b"));
+    assert_false(rp_principal_sees(p, "c"));
+    assert_false(rp_principal_produces(p, "a"));
+    assert_false(rp_principal_sees_all(p));
+    assert_int_equal(p->exp, NOW + 60);
+    assert_string_equal(p->id, "sub:ops");
+    rp_principal_t *d = rp_principal_dup(p);
+    assert_non_null(d);
+    assert_true(rp_principal_sees(d, "b"));
+    rp_principal_free(d);
+    rp_principal_free(p);
+    free(t);
+    rp_auth_free(a);
+}
+
+static void roles_and_star(void **state)
+{
+    (void)state;
+    char err[128], why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    char *t = rp_auth_sign(SECRET, RP_ROLE_PRODUCER, "*", NOW, 0, NULL, NULL, NULL, err, sizeof(err));
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    assert_true(p->all_pipelines && rp_principal_produces(p, "anything") && rp_principal_sees_all(p));
+    assert_int_equal(p->exp, 0);
+    assert_memory_equal(p->id, "tok:", 4); /* no sub: named by a hash of the token */
+    rp_principal_free(p);
+    free(t);
+    t = token_with("{\"role\":\"admin\"}", SECRET);
+    p = verify(a, t, why);
+    assert_non_null(p);
+    assert_true(rp_principal_produces(p, "x") && rp_principal_sees_all(p));
+    rp_principal_free(p);
+    free(t);
+    t = token_with("{\"role\":\"viewer\",\"pipelines\":\"a,,b\"}", SECRET); /* operators' string form */
+    p = verify(a, t, why);
+    assert_non_null(p);
+    assert_int_equal(p->npipelines, 2);
+    rp_principal_free(p);
+    free(t);
+    rp_auth_free(a);
+}
+
+static void refuses_what_it_must(void **state)
+{
+    (void)state;
+    char why[160];
+    rp_auth_t *a = verifier("ops", "ragpulse", 30);
+    static const struct {
+        const char *claims, *key, *why;
+    } cases[] = {
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\"}", "another-secret-0123456789", "bad token"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"exp\":1795299969}", SECRET, "token expired"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"nbf\":1795300031}", SECRET, "not valid yet"},
+        {"{\"role\":\"viewer\",\"iss\":\"dev\",\"aud\":\"ragpulse\"}", SECRET, "wrong issuer"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":[\"x\",\"y\"]}", SECRET, "wrong audience"},
+        {"{\"role\":\"root\",\"iss\":\"ops\",\"aud\":\"ragpulse\"}", SECRET, "role must be"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"pipelines\":[1]}", SECRET, "pipelines must"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"exp\":\"soon\"}", SECRET, "must be numbers"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char *t = token_with(cases[i].claims, cases[i].key);
+        why[0] = '\0';
+        assert_null(verify(a, t, why));
+        if (strstr(why, cases[i].why) == NULL)
+            fail_msg("case %zu: reason '%s' lacks '%s'", i, why, cases[i].why);
+        free(t);
+    }
+    /* Within the leeway: expired 29 s ago, valid from 29 s on. */
+    char *t = token_with("{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":[\"x\",\"ragpulse\"],\"exp\":1795299971,\"nbf\":1795300029}", SECRET);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    rp_principal_free(p);
+    free(t);
+    /* alg none, garbage, an empty and an oversized token. */
+    const char *none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoiYWRtaW4iLCJwaXBlbGluZXMiOlsiKiJdfQ.";
+    assert_null(verify(a, none, why));
+    assert_null(verify(a, "a.b.c", why));
+    assert_null(rp_auth_verify(a, "", 0, NOW, why, sizeof(why)));
+    assert_string_equal(why, "no token");
+    char *big = malloc(9000);
+    memset(big, 'a', 8999);
+    big[8999] = '\0';
+    assert_null(verify(a, big, why));
+    assert_string_equal(why, "token too long");
+    free(big);
+    assert_null(rp_auth_verify(a, "ab\0cd", 5, NOW, why, sizeof(why))); /* a NUL inside */
+    assert_string_equal(why, "malformed token");
+    rp_auth_free(a);
+}
+
+static void refuses_weak_or_wrong_keys(void **state)
+{
+    (void)state;
+    char err[160];
+    rp_auth_config_t weak = {"short", NULL, NULL, NULL, 0};
+    assert_null(rp_auth_new(&weak, err, sizeof(err)));
+    assert_non_null(strstr(err, "too short"));
+    rp_auth_config_t both = {SECRET, "-----BEGIN PUBLIC KEY-----", NULL, NULL, 0};
+    assert_null(rp_auth_new(&both, err, sizeof(err)));
+    rp_auth_config_t none = {NULL, NULL, NULL, NULL, 0};
+    assert_null(rp_auth_new(&none, err, sizeof(err)));
+    rp_auth_config_t bad = {NULL, "not a key", NULL, NULL, 0};
+    assert_null(rp_auth_new(&bad, err, sizeof(err)));
+    assert_non_null(strstr(err, "PEM"));
+}
+
+static void finds_the_bearer_credential(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(rp_http_credential_from("Bearer abc.def", 14, NULL, 0, out, sizeof(out)), 7);
+    assert_string_equal(out, "abc.def");
+    assert_int_equal(rp_http_credential_from("  bearer   x  ", 14, NULL, 0, out, sizeof(out)), 1);
+    assert_string_equal(out, "x");
+    assert_int_equal(rp_http_credential_from("Basic dXNlcg==", 14, "token=t", 7, out, sizeof(out)), RP_EPROTO);
+    assert_int_equal(rp_http_credential_from("Bearer ", 7, NULL, 0, out, sizeof(out)), RP_EPROTO);
+    assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4&token=a%2Eb", 17, out, sizeof(out)), 3);
+    assert_string_equal(out, "a.b");
+    assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4", 5, out, sizeof(out)), -1);
+    assert_int_equal(rp_http_credential_from(NULL, 0, NULL, 0, out, sizeof(out)), -1);
+    char big[64];
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "Bearer ", 7);
+    assert_int_equal(rp_http_credential_from(big, sizeof(big), NULL, 0, out, sizeof(out)), RP_ETOOBIG);
+}
+
+static void out_of_memory_at_every_step_fails_cleanly(void **state)
+{
+    (void)state;
+    char err[128], why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    char *t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b,c", NOW, 60, NULL, NULL, NULL, err, sizeof(err));
+    for (unsigned long n = 1;; n++) {
+        rp_alloc_fail_at(n);
+        rp_principal_t *p = verify(a, t, why);
+        int failed = rp_alloc_failed();
+        rp_alloc_fail_at(0);
+        if (!failed) {
+            assert_non_null(p);
+            assert_int_equal(p->npipelines, 3);
+            rp_principal_free(p);
+            break;
+        }
+        assert_null(p);
+        assert_true(why[0] != '\0');
+        assert_true(n < 100);
+    }
+    for (unsigned long n = 1;; n++) {
+        rp_alloc_fail_at(n);
+        rp_auth_t *b = rp_auth_new(&(rp_auth_config_t){SECRET, NULL, "i", "a", 0}, err, sizeof(err));
+        int failed = rp_alloc_failed();
+        rp_alloc_fail_at(0);
+        if (!failed) {
+            assert_non_null(b);
+            rp_auth_free(b);
+            break;
+        }
+        assert_null(b);
+    }
+    free(t);
+    rp_auth_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(signs_and_verifies_a_viewer_token),
+        cmocka_unit_test(roles_and_star),
+        cmocka_unit_test(refuses_what_it_must),
+        cmocka_unit_test(refuses_weak_or_wrong_keys),
+        cmocka_unit_test(finds_the_bearer_credential),
+        cmocka_unit_test(out_of_memory_at_every_step_fails_cleanly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
