@@ -45,7 +45,7 @@ test: build build-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 test-unit: build-asan
-	cd $(BUILD_ASAN) && ctest --output-on-failure -R '^(util|net|http|ws|eio|sio|fuzz)\.'
+	cd $(BUILD_ASAN) && ctest --output-on-failure -R '^(util|net|http|ws|eio|sio|hub|fuzz)\.'
 
 # Each libFuzzer target for FUZZ_SECONDS (default 10 minutes; `make test` gives each 30 s) on a
 # scratch copy of its corpus (the committed corpus in tests/fuzz/corpus/ stays small and
