@@ -328,6 +328,11 @@ rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len
     return p;
 }
 
+int rp_auth_expired(const rp_auth_t *a, const rp_principal_t *p, int64_t now_s)
+{
+    return p->exp && now_s > p->exp + (int64_t)a->leeway_s;
+}
+
 static int listed(const rp_principal_t *p, const char *pipeline_id)
 {
     if (p->all_pipelines)

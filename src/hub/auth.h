@@ -51,6 +51,9 @@ void rp_auth_free(rp_auth_t *a);
 rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len, int64_t now_s,
                                char *why, size_t whylen);
 void rp_principal_free(rp_principal_t *p);
+/* True when p's token has expired at now_s (with a's leeway): for principals kept past
+ * their verification (a connected socket's). */
+int rp_auth_expired(const rp_auth_t *a, const rp_principal_t *p, int64_t now_s);
 /* A copy of p (NULL on out-of-memory). */
 rp_principal_t *rp_principal_dup(const rp_principal_t *p);
 /* True when p may see every pipeline (admins, or "*"). */

@@ -762,8 +762,7 @@ static void filter_visible(json_t *j, const char *member, const rp_principal_t *
 /* A token that expired while its socket stayed connected stops working for new requests. */
 static int expired(const rp_hub_t *hub, const rp_principal_t *p)
 {
-    (void)hub;
-    return p && p->exp && now_ms() / 1000 > p->exp + 60;
+    return p && hub->cfg.auth && rp_auth_expired(hub->cfg.auth, p, now_ms() / 1000);
 }
 
 /* Socket.IO CONNECT on every hub namespace: the token from the CONNECT auth ({token}), else

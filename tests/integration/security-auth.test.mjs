@@ -162,6 +162,15 @@ describe('auth with an HS256 secret', () => {
     assert.equal((await request(`${srv.url}/api/rag-status`)).status, 401);
   });
 
+  test('a token that expires while its socket is connected stops working for new requests', async () => {
+    const short = await token('producer', 'a', ['--ttl', '2s']);
+    const s = await connect(`${srv.url}/pipeline`, { auth: { token: short } });
+    assert.equal((await s.timeout(T).emitWithAck('subscribe', { pipeline_id: 'a' })).ok, true);
+    await sleep(3100);
+    assert.match((await s.timeout(T).emitWithAck('subscribe', { pipeline_id: 'a' })).error, /^unauthorized: token expired/);
+    assert.match((await s.timeout(T).emitWithAck('heartbeat', ev('heartbeat', 'a'))).error, /^unauthorized: token expired/);
+  });
+
   test('admins watch admin:monitoring and disconnect sockets; others may not', async () => {
     const admin = await connect(`${srv.url}/pipeline`, { auth: { token: tok.admin } });
     const sub = await admin.timeout(T).emitWithAck('subscribe', { room: 'admin:monitoring' });
