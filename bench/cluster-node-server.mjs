@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The Node peer for bench/cluster: socket.io 4.8.1 with @socket.io/redis-streams-adapter on one
-// Redis. On "/pipeline": `subscribe` joins room "all"; `file:progress` {..} broadcasts it to
-// "all" across the cluster and acks {id}. Usage: node bench/cluster-node-server.mjs PORT REDIS_URL
+// Redis (or alone, without a URL). On "/pipeline": `subscribe` joins room "all"; `file:progress` {..} broadcasts it to
+// "all" across the cluster and acks {id}. Usage: node bench/cluster-node-server.mjs PORT [REDIS_URL]
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -14,11 +14,15 @@ const { createAdapter } = req('@socket.io/redis-streams-adapter');
 const { createClient } = req('redis');
 
 const [port, url] = [Number(process.argv[2]), process.argv[3]];
-const rc = createClient({ url });
-rc.on('error', () => {});
-await rc.connect();
+let adapter;
+if (url) { // without a Redis URL: one plain socket.io server (the baseline)
+  const rc = createClient({ url });
+  rc.on('error', () => {});
+  await rc.connect();
+  adapter = createAdapter(rc);
+}
 const server = http.createServer();
-const io = new Server(server, { adapter: createAdapter(rc) });
+const io = new Server(server, adapter ? { adapter } : {});
 const nsp = io.of('/pipeline');
 let n = 0;
 nsp.on('connection', (s) => {

@@ -1,26 +1,24 @@
 // SPDX-License-Identifier: MIT
-// bench/cluster: for ragpulse (`serve --cluster`) and Node socket.io 4.8.1 with
-// @socket.io/redis-streams-adapter, with 1, 2 and 3 nodes on one redis-server started here:
-// V socket.io-client viewers per node subscribed to everything, one producer on node 1
-// emitting `file:progress` with acks, at most WINDOW unacked. Reports produced events/s and
-// delivered events/s (sum over every viewer), and for ragpulse one node without Redis too, so
-// the per-event cost Redis adds is 1/rate(cluster) - 1/rate(alone). Same client library on both
-// sides; on this 2-core machine the clients share the CPU with the servers (noted in the
-// results). Prints one JSON object per run and a summary table.
-import { spawn } from 'node:child_process';
+// bench/cluster: delivered events/s with 1, 2 and 3 nodes on one redis-server started here, for
+// ragpulse (`serve --cluster`) and Node socket.io 4.8.1 with @socket.io/redis-streams-adapter,
+// side by side, and each alone (no Redis) for the per-event cost Redis adds. The load is
+// rp-loadgen, the same C client for both: its producer emits `file:progress` with acks on
+// node 1 (at most WINDOW unacked, as fast as the slowest subscriber keeps up), its
+// subscribers are spread round-robin over every node (`--sub-ports`) and check loss,
+// duplicates and order. CPU is sampled from /proc for every server process and redis-server,
+// so "CPU per event" is the whole cluster's cost of one produced event. Loopback only,
+// bounded, stops by itself. Prints one JSON line per run and a summary table.
+//   bench/cluster [SECONDS] [SUBSCRIBERS]      (needs make build and scripts/bootstrap)
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const req = createRequire(path.join(root, 'tests', 'package.json'));
-const { io } = req('socket.io-client');
-
 const SECONDS = Number(process.argv[2] || 5);
-const VIEWERS = Number(process.argv[3] || 20);
+const SUBS = Number(process.argv[3] || 300);
 const WINDOW = 64;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const procs = new Set();
@@ -55,12 +53,21 @@ async function startRedis(dir) {
 
 async function startNode(kind, redisUrl) {
   const port = await freePort();
+  // Capacity runs: ragpulse's protective per-connection and per-producer limits off.
   const n = kind === 'ragpulse'
-    ? run(path.join(root, 'build', 'ragpulse'), ['serve', '--listen', `127.0.0.1:${port}`, ...(redisUrl ? ['--cluster', redisUrl] : [])],
-      { RAGPULSE_STORE: 'memory', RAGPULSE_LOG_LEVEL: 'warn' })
-    : run(process.execPath, [path.join(root, 'bench', 'cluster-node-server.mjs'), String(port), redisUrl]);
+    ? run(path.join(root, 'build', 'ragpulse'), ['serve', '--listen', `127.0.0.1:${port}`, '--rate-limit', '0',
+      '--event-rate', '0', '--max-connections-per-ip', '0', ...(redisUrl ? ['--cluster', redisUrl] : [])],
+    { RAGPULSE_STORE: 'memory', RAGPULSE_LOG_LEVEL: 'warn' })
+    : run(process.execPath, [path.join(root, 'bench', 'cluster-node-server.mjs'), String(port), ...(redisUrl ? [redisUrl] : [])]);
   await n.ready;
-  return { ...n, url: `http://127.0.0.1:${port}` };
+  return { ...n, port };
+}
+
+function loadgen(args) {
+  return new Promise((resolve, reject) => {
+    execFile(path.join(root, 'build', 'rp-loadgen'), args, { timeout: (SECONDS + 60) * 1000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => (err ? reject(new Error(`rp-loadgen: ${err.message} ${stderr}`)) : resolve(JSON.parse(stdout))));
+  });
 }
 
 async function measure(kind, nnodes, withRedis) {
@@ -68,58 +75,42 @@ async function measure(kind, nnodes, withRedis) {
   const redis = withRedis ? await startRedis(dir) : null;
   const nodes = [];
   for (let i = 0; i < nnodes; i++) nodes.push(await startNode(kind, redis?.url));
-  await sleep(kind === 'ragpulse' ? 1500 : 500); // joined, caught up
-  let delivered = 0;
-  const viewers = [];
-  for (const n of nodes) {
-    for (let i = 0; i < VIEWERS; i++) {
-      const s = io(`${n.url}/pipeline`, { forceNew: true, transports: ['websocket'], reconnection: false });
-      s.on('file:progress', () => { delivered++; });
-      viewers.push(s);
-    }
-  }
-  await Promise.all(viewers.map((s) => new Promise((r) => s.once('connect', r))));
-  await Promise.all(viewers.map((s) => s.timeout(5000).emitWithAck('subscribe', {})));
-  const prod = io(`${nodes[0].url}/pipeline`, { forceNew: true, transports: ['websocket'], reconnection: false });
-  await new Promise((r) => prod.once('connect', r));
-  let acked = 0, sent = 0, inflight = 0, stop = false;
-  const ev = (i) => ({ type: 'file:progress', pipeline_id: 'bench', pipeline_type: 'local_files', file: { id: `f${i % 100}`, name: 'x.pdf', progress: 0.5 } });
-  await new Promise((resolve) => {
-    const pump = () => {
-      while (!stop && inflight < WINDOW) {
-        inflight++;
-        prod.emit('file:progress', ev(sent++), () => { inflight--; acked++; if (stop && inflight === 0) resolve(); else pump(); });
-      }
-    };
-    // Warm-up: 1 s, then count.
-    pump();
-    setTimeout(() => { acked = 0; delivered = 0; }, 1000);
-    setTimeout(() => { stop = true; if (inflight === 0) resolve(); }, 1000 + SECONDS * 1000);
-  });
-  const secs = SECONDS;
-  const result = { kind, nodes: nnodes, redis: !!redis, viewers: VIEWERS * nnodes, produced_per_s: Math.round(acked / secs),
-    delivered_per_s: Math.round(delivered / secs) };
-  prod.close();
-  for (const s of viewers) s.close();
+  await sleep(1500); // every node has joined the stream
+  const pids = [...nodes.map((n) => n.p.pid), ...(redis ? [redis.p.pid] : [])];
+  const r = await loadgen(['--hub', '--port', String(nodes[0].port), '--sub-ports', nodes.map((n) => n.port).join(','),
+    '--subscribers', String(SUBS), '--rate', '0', '--window', String(WINDOW), '--duration', String(SECONDS),
+    '--server-pids', pids.join(',')]);
   for (const n of nodes) n.stop();
   redis?.stop();
   rmSync(dir, { recursive: true, force: true });
+  const produced = r.sent / r.duration_s;
+  const result = {
+    kind, nodes: nnodes, redis: !!redis, subscribers: r.ready, produced_per_s: Math.round(produced),
+    delivered_per_s: r.delivered_per_s, lost: r.lost, dups: r.dups, reorders: r.reorders,
+    p50_ms: r.lat_p50_ms, p99_ms: r.lat_p99_ms, cluster_cpu_pct: r.server_cpu_pct, loadgen_cpu_pct: r.loadgen_cpu_pct,
+    cpu_us_per_event: Math.round((r.server_cpu_pct / 100) * r.duration_s / r.sent * 1e6),
+  };
   console.log(JSON.stringify(result));
   return result;
 }
 
 const rows = [];
-rows.push(await measure('ragpulse', 1, false));
-for (const n of [1, 2, 3]) rows.push(await measure('ragpulse', n, true));
-for (const n of [1, 2, 3]) rows.push(await measure('node', n, true));
-const get = (k, n, r = true) => rows.find((x) => x.kind === k && x.nodes === n && x.redis === r);
-console.log(`\n${SECONDS} s per run, ${VIEWERS} viewers per node, window ${WINDOW}, machine ${os.cpus().length} cores`);
-console.log('nodes | ragpulse produced/s | ragpulse delivered/s | node produced/s | node delivered/s | delivered ratio');
-for (const n of [1, 2, 3]) {
-  const a = get('ragpulse', n), b = get('node', n);
-  console.log(`${n} | ${a.produced_per_s} | ${a.delivered_per_s} | ${b.produced_per_s} | ${b.delivered_per_s} | ${(a.delivered_per_s / b.delivered_per_s).toFixed(2)}x`);
+for (const kind of ['ragpulse', 'node']) {
+  rows.push(await measure(kind, 1, false));
+  for (const n of [1, 2, 3]) rows.push(await measure(kind, n, true));
 }
-const alone = get('ragpulse', 1, false), one = get('ragpulse', 1);
-console.log(`ragpulse 1 node without Redis: ${alone.produced_per_s} produced/s, ${alone.delivered_per_s} delivered/s`);
-console.log(`cost Redis adds per event (ragpulse, producer side): ${((1e6 / one.produced_per_s) - (1e6 / alone.produced_per_s)).toFixed(1)} us`);
+const get = (k, n, r = true) => rows.find((x) => x.kind === k && x.nodes === n && x.redis === r);
+console.log(`\n${SECONDS} s per run, ${SUBS} subscribers spread over the nodes, producer on node 1, window ${WINDOW}, ` +
+  `${os.cpus().length} cores shared by servers, Redis and rp-loadgen`);
+console.log('| nodes | ragpulse delivered/s | loss | CPU µs/event | Node delivered/s | loss | CPU µs/event | ratio |');
+console.log('|---|---|---|---|---|---|---|---|');
+const line = (label, a, b) => console.log(`| ${label} | ${a.delivered_per_s} | ${a.lost} | ${a.cpu_us_per_event} | ${b.delivered_per_s} | ` +
+  `${b.lost} | ${b.cpu_us_per_event} | ${(a.delivered_per_s / b.delivered_per_s).toFixed(1)}× |`);
+line('1, no Redis', get('ragpulse', 1, false), get('node', 1, false));
+for (const n of [1, 2, 3]) line(String(n), get('ragpulse', n), get('node', n));
+for (const k of ['ragpulse', 'node']) {
+  const alone = get(k, 1, false), one = get(k, 1);
+  console.log(`${k}: Redis adds ${one.cpu_us_per_event - alone.cpu_us_per_event} µs of CPU per event at 1 node ` +
+    `(${alone.cpu_us_per_event} alone, ${one.cpu_us_per_event} with Redis, all processes counted)`);
+}
 process.exit(0);

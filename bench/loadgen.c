@@ -156,6 +156,7 @@ enum { C_CONNECTING, C_HANDSHAKE, C_OPEN_WAIT, C_CONNECT_WAIT, C_SUB_WAIT, C_REA
 
 typedef struct conn {
     int fd;
+    int port; /* the server port it talks to */
     int state;
     int is_producer;
     int polling; /* this subscriber uses HTTP long-polling */
@@ -186,7 +187,12 @@ static void set_nonblock(int fd)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-static int connect_from(int source_idx, int nonblock)
+/* Where subscribers connect (--sub-ports: several nodes of one cluster, round-robin); the
+ * producer always uses --port. */
+static int sub_ports[16];
+static int nsub_ports;
+
+static int connect_from(int source_idx, int nonblock, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -207,7 +213,7 @@ static int connect_from(int source_idx, int nonblock)
     }
     struct sockaddr_in dst = {0};
     dst.sin_family = AF_INET;
-    dst.sin_port = htons((uint16_t)opt.port);
+    dst.sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, opt.host, &dst.sin_addr);
     if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 && errno != EINPROGRESS) {
         close(fd);
@@ -445,7 +451,7 @@ static void poll_post(conn_t *c, const char *body, size_t len)
                      "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n\r\n%.*s",
                      c->sid, len, (int)len, body);
     if (c->post_fd < 0) {
-        c->post_fd = connect_from((int)(c - conns_base()) % opt.sources, 0);
+        c->post_fd = connect_from((int)(c - conns_base()) % opt.sources, 0, c->port);
         if (c->post_fd < 0) {
             st.failed++;
             return;
@@ -564,7 +570,8 @@ static void open_conns(int first, int count)
         c->post_fd = -1;
         c->polling = opt.polling;
         int src = opt.sources > 1 ? (first + i) % opt.sources : 0;
-        c->fd = connect_from(src, 1);
+        c->port = nsub_ports ? sub_ports[(first + i) % nsub_ports] : opt.port;
+        c->fd = connect_from(src, 1, c->port);
         if (c->fd < 0) {
             st.failed++;
             st.fail_connect++;
@@ -800,7 +807,8 @@ static uint64_t slowest(const pid_t *kids, uint64_t pacer_at)
 static int producer_open(conn_t *c)
 {
     c->post_fd = -1;
-    c->fd = connect_from(0, 1);
+    c->port = opt.port;
+    c->fd = connect_from(0, 1, opt.port);
     if (c->fd < 0)
         return -1;
     int fl = fcntl(c->fd, F_GETFL);
@@ -825,7 +833,8 @@ static void usage(void)
             "usage: rp-loadgen [--host 127.0.0.1] --port P [--subscribers N] [--procs K]\n"
             "                  [--rate EV_PER_S | --rate 0 --window W] [--duration S] [--payload B]\n"
             "                  [--sources K] [--polling] [--idle S] [--server-pids P1,P2] [--drain S]\n"
-            "                  [--hub [--http [--batch N]]]   (target: ragpulse serve, see bench/README)\n");
+            "                  [--hub [--http [--batch N]]]   (target: ragpulse serve, see bench/README)\n"
+            "                  [--sub-ports P2,P3]   (subscribers on these ports, round-robin: cluster nodes)\n");
     exit(2);
 }
 
@@ -861,6 +870,9 @@ int main(int argc, char **argv)
             opt.drain = atof(v);
         else if (ARG("--batch"))
             opt.batch = atoi(v);
+        else if (ARG("--sub-ports"))
+            for (char *save = NULL, *t = strtok_r((char *)v, ",", &save); t && nsub_ports < 16; t = strtok_r(NULL, ",", &save))
+                sub_ports[nsub_ports++] = atoi(t);
         else if (strcmp(a, "--polling") == 0)
             opt.polling = 1;
         else if (strcmp(a, "--hub") == 0)
@@ -970,7 +982,7 @@ int main(int argc, char **argv)
         conn_t http_prod = {0};
         uint64_t http_acked = 0;
         if (opt.http) {
-            http_prod.fd = connect_from(0, 0);
+            http_prod.fd = connect_from(0, 0, opt.port);
             if (http_prod.fd < 0)
                 die("producer connect");
             set_nonblock(http_prod.fd);
