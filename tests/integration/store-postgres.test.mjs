@@ -137,11 +137,16 @@ describe('PostgreSQL store', { skip: skip ? `PostgreSQL not available: ${skip}` 
     const acked = [];
     for (let i = 0; i < 8; i++) acked.push((await post(srv1.url, scripted('pg-kill', i))).id);
     await waitUntil(() => v.pipelineEvents().length === 8, T, '8 events');
+    // The viewer comes back only after events 8-12 exist, so they must come through the
+    // recovery (on a loaded machine its own reconnect timer could otherwise win the race).
+    v.s.io.reconnection(false);
     await srv1.stop('SIGKILL');
     const sessions = await pg.psql(`SELECT pid || ' ' || nsp || ' ' || sid || ' ' || rooms FROM sessions`, url.split('/').pop());
     assert.match(sessions, new RegExp(`^${pid0} /pipeline ${sid0} \\["pipeline:pg-kill"\\]$`, 'm'), 'the session is in PostgreSQL');
     const srv2 = await startServer(['--listen', `127.0.0.1:${srv1.port}`, '--store', url], { product: true });
     acked.push(...(await post(srv2.url, [8, 9, 10, 11, 12].map((i) => scripted('pg-kill', i)))).ids);
+    v.s.io.reconnection(true);
+    v.s.connect();
     await waitUntil(() => v.s.connected, 8000, 'the viewer to reconnect');
     for (let i = 13; i < 18; i++) acked.push((await post(srv2.url, scripted('pg-kill', i))).id);
     await waitUntil(() => v.pipelineEvents().length >= 18, T, () => `18 events, have ${v.pipelineEvents().length}`);
