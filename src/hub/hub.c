@@ -431,8 +431,8 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         json_decref(filter);
         return;
     }
-    if (want_room && strcmp(want_room, "admin:monitoring") != 0) {
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "the only room to ask for by name is admin:monitoring"));
+    if (want_room && (strcmp(want_room, "admin:monitoring") != 0 || s->nsp != hub->nsp_pipeline)) {
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "the only room to ask for by name is admin:monitoring, on /pipeline"));
         json_decref(filter);
         return;
     }
