@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 import { io } from 'socket.io-client';
-import { startServer, track, waitUntil, withTimeout } from './helpers.mjs';
+import { freePort, startServer, track, waitUntil, withTimeout } from './helpers.mjs';
 
 export const T = 5000;
 const tmpDirs = [];
@@ -24,13 +24,7 @@ export function tmpDir(prefix = 'rp-cluster-') {
   return d;
 }
 
-export async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
+export { freePort };
 
 /** Starts redis-server on 127.0.0.1 (port picked free unless given); resolves once it answers. */
 export async function startRedis(port) {

@@ -19,6 +19,15 @@ export const USE_REF = process.env.RP_TEST_SERVER === 'ref';
 export const REF_SERVER = process.env.RP_REF_SERVER || path.join(here, 'ref-testserver.mjs');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for peers that cannot take port 0). */
+export async function freePort() {
+  const s = net.createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
 /** Like sleep() but does not keep the process alive. */
 const sleepUnref = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 

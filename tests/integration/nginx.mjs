@@ -3,19 +3,10 @@
 // after the file's tests.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
-import { REPO_DIR, sleep, withTimeout } from './helpers.mjs';
-
-export async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
+import { REPO_DIR, freePort, sleep, withTimeout } from './helpers.mjs';
 
 /**
  * Runs deploy/<name> with `edit(conf, {dir, port})` applied (fill in ports, upstreams, certs).

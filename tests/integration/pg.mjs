@@ -11,7 +11,7 @@
 // else the newest /usr/lib/postgresql/*/bin).
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
-import net from 'node:net';
+import { freePort } from './helpers.mjs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -43,17 +43,7 @@ export function pgUnavailable() {
   return null;
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 const asRoot = process.getuid && process.getuid() === 0;
 
