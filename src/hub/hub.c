@@ -2078,6 +2078,7 @@ typedef struct cl_pending {
     rp_hub_done_cb done;
     void *ud;
     int taken;           /* came back through the log: done belongs to the commit now */
+    int appended;        /* the append's answer came (it may come before or after the log's) */
 } cl_pending_t;
 
 static void cl_pending_free(cl_pending_t *cp)
@@ -2104,8 +2105,10 @@ static void cluster_on_appended(void *ud, int status, int64_t id)
         return;
     }
     /* status 1: a duplicate of another node's watchdog event (no producer waits for those). */
-    if (!cp->taken && status == 0)
-        return; /* the log has it; it comes back through cluster_on_event */
+    if (!cp->taken && status == 0) {
+        cp->appended = 1;
+        return; /* the log has it; it comes back through cluster_on_event, which frees it */
+    }
     cl_pending_free(cp);
 }
 
@@ -2175,7 +2178,11 @@ static void cluster_on_event(void *ud, const rp_cluster_event_t *e)
     }
     rp_hub_done_cb done = cp ? cp->done : NULL;
     void *dud = cp ? cp->ud : NULL;
-    if (cp)
+    /* Whichever of the two answers comes second frees the entry: the list stays as short as
+     * the appends in flight. */
+    if (cp && cp->appended)
+        cl_pending_free(cp);
+    else if (cp)
         cp->taken = 1;
     if (e->id < hub->next_id) {
         /* Already known (catch-up after a restart), or an id this node used while it was
