@@ -8,11 +8,20 @@
 
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "cli/watch_cli.h"
 #include "hub/hub.h"
 #include "store/backend.h"
 #include "util/log.h"
 
 static rp_hub_t *the_hub;
+static rp_cli_watch_opts_t watch_opts; /* serve --watch DIR */
+
+/* The watcher reports into the hub: it says pipeline:offline before the hub goes. */
+static void hub_free_with_watch(void *hub)
+{
+    rp_cli_watch_serve_stop();
+    rp_hub_free(hub);
+}
 
 static int route(rp_app_t *app, rp_http_conn_t *hc, rp_http_request_t *req)
 {
@@ -43,8 +52,11 @@ static void usage(FILE *f)
             "  --retain-events N         keep at most N events in the store (default: all)\n"
             "  --retain-days D           and none older than D days (default: no limit)\n"
             "  --no-recovery             turn connection-state recovery off (see --recovery)\n"
-            "  --insecure                allow a non-loopback address without authentication\n",
-            rp_cli_opts_usage);
+            "  --insecure                allow a non-loopback address without authentication\n"
+            "  --watch DIR               also run the local-files pipeline on DIR in this process (see\n"
+            "                            `ragpulse watch --help`); its index goes in the --store SQLite\n"
+            "                            file unless --index says otherwise. With --watch:\n%s",
+            rp_cli_opts_usage, rp_cli_watch_opts_usage);
 }
 
 static int num_opt(const char *name, const char *v, double min, double max, double *out)
@@ -70,6 +82,7 @@ int rp_cli_serve(int argc, char **argv)
                                                                                   : "sqlite:ragpulse.db";
     if (rp_cli_opts_init(&o, 8103) < 0)
         return 2;
+    rp_cli_watch_opts_init(&watch_opts);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -86,6 +99,16 @@ int rp_cli_serve(int argc, char **argv)
             hc.recovery = strcmp(a, "--recovery") == 0;
             continue;
         }
+        if (strcmp(a, "--watch") == 0 && v) {
+            watch_opts.dir = v;
+            i++;
+            continue;
+        }
+        int wrc = rp_cli_watch_opts_parse(&watch_opts, argc, argv, &i, "ragpulse serve");
+        if (wrc < 0)
+            return 2;
+        if (wrc > 0)
+            continue;
         int rc = rp_cli_opts_parse(&o, argc, argv, &i);
         if (rc < 0)
             return 2;
@@ -178,5 +201,12 @@ int rp_cli_serve(int argc, char **argv)
     app.route = route;
     app.hub_free = (void (*)(void *))rp_hub_free;
     app.hub = the_hub;
+    if (watch_opts.dir) {
+        if (!watch_opts.index_given && strncmp(store_spec, "sqlite:", 7) == 0)
+            watch_opts.cfg.index_path = store_spec + 7; /* one file: the log and the index */
+        if (rp_cli_watch_serve_start(app.loop, the_hub, &watch_opts) < 0)
+            return 1;
+        app.hub_free = hub_free_with_watch;
+    }
     return rp_app_run(&app);
 }

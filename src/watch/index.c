@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/* The SQLite FTS5 index (see index.h for the tables). Chunk text lives once, in
+ * watch_chunks; watch_fts is an external-content FTS5 table kept in step by triggers, so a
+ * document's chunks are replaced or removed with plain DELETE/INSERT on watch_chunks inside
+ * one BEGIN IMMEDIATE transaction (a reader never sees half a document). synchronous=NORMAL
+ * on this connection: the index can be rebuilt from the files, and a crash loses at most the
+ * last few documents, which the content-hash registry then ingests again. */
+#include "watch/index.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/alloc.h"
+
+struct rp_watch_index {
+    sqlite3 *db;
+    char path[1024];
+    char err[1400];
+    sqlite3_stmt *lookup, *touch, *del_doc, *del_chunks, *ins_doc, *ins_chunk;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE IF NOT EXISTS watch_documents ("
+    "  path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,"
+    "  chunks INTEGER NOT NULL, kind TEXT NOT NULL, error TEXT, indexed_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS watch_chunks ("
+    "  id INTEGER PRIMARY KEY, path TEXT NOT NULL, seq INTEGER NOT NULL, start INTEGER NOT NULL,"
+    "  len INTEGER NOT NULL, text TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS watch_chunks_path ON watch_chunks(path, seq);"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS watch_fts USING fts5("
+    "  text, content='watch_chunks', content_rowid='id', tokenize='unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER IF NOT EXISTS watch_chunks_ai AFTER INSERT ON watch_chunks BEGIN"
+    "  INSERT INTO watch_fts(rowid, text) VALUES (new.id, new.text); END;"
+    "CREATE TRIGGER IF NOT EXISTS watch_chunks_ad AFTER DELETE ON watch_chunks BEGIN"
+    "  INSERT INTO watch_fts(watch_fts, rowid, text) VALUES ('delete', old.id, old.text); END;";
+
+static int fail(rp_watch_index_t *ix)
+{
+    snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", ix->path,
+             ix->db ? sqlite3_errmsg(ix->db) : "not open");
+    return -1;
+}
+
+static int prepare(rp_watch_index_t *ix, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK ? 0 : fail(ix);
+}
+
+const char *rp_watch_index_error(const rp_watch_index_t *ix)
+{
+    return ix->err;
+}
+
+rp_watch_index_t *rp_watch_index_open(const char *path, int readonly, char *err, size_t errlen)
+{
+    rp_watch_index_t *ix = rp_calloc(1, sizeof(*ix));
+    if (ix == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(ix->path, sizeof(ix->path), "%s", path);
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &ix->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        fail(ix);
+        goto undo;
+    }
+    sqlite3_busy_timeout(ix->db, 10000);
+    if (readonly) {
+        sqlite3_stmt *st = NULL;
+        int ok = sqlite3_prepare_v2(ix->db, "SELECT 1 FROM watch_fts LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+        sqlite3_finalize(st);
+        if (!ok) {
+            snprintf(ix->err, sizeof(ix->err),
+                     "%.1024s holds no index (run `ragpulse watch DIR` or `ragpulse serve --watch DIR` first)",
+                     path);
+            goto undo;
+        }
+        return ix;
+    }
+    char *msg = NULL;
+    if (sqlite3_exec(ix->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", path, msg ? msg : "schema");
+        sqlite3_free(msg);
+        goto undo;
+    }
+    sqlite3_exec(ix->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if (prepare(ix, "SELECT hash, size, mtime, chunks FROM watch_documents WHERE path = ?1", &ix->lookup) < 0 ||
+        prepare(ix, "UPDATE watch_documents SET size = ?2, mtime = ?3 WHERE path = ?1", &ix->touch) < 0 ||
+        prepare(ix,
+                "DELETE FROM watch_documents WHERE path = ?1 OR (?2 AND path >= ?1 || '/' AND path < ?1 || '0')",
+                &ix->del_doc) < 0 ||
+        prepare(ix, "DELETE FROM watch_chunks WHERE path = ?1 OR (?2 AND path >= ?1 || '/' AND path < ?1 || '0')",
+                &ix->del_chunks) < 0 ||
+        prepare(ix,
+                "INSERT INTO watch_documents (path, hash, size, mtime, chunks, kind, error, indexed_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7)",
+                &ix->ins_doc) < 0 ||
+        prepare(ix, "INSERT INTO watch_chunks (path, seq, start, len, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+                &ix->ins_chunk) < 0)
+        goto undo;
+    return ix;
+undo:
+    snprintf(err, errlen, "%s", ix->err);
+    rp_watch_index_close(ix);
+    return NULL;
+}
+
+void rp_watch_index_close(rp_watch_index_t *ix)
+{
+    if (ix == NULL)
+        return;
+    sqlite3_stmt *all[] = {ix->lookup, ix->touch, ix->del_doc, ix->del_chunks, ix->ins_doc, ix->ins_chunk};
+    for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
+        sqlite3_finalize(all[i]);
+    sqlite3_close(ix->db);
+    rp_free(ix);
+}
+
+int rp_watch_index_lookup(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc)
+{
+    sqlite3_stmt *st = ix->lookup;
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(doc->hash, sizeof(doc->hash), "%s", (const char *)sqlite3_column_text(st, 0));
+        doc->size = sqlite3_column_int64(st, 1);
+        doc->mtime_ns = sqlite3_column_int64(st, 2);
+        doc->chunks = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : fail(ix);
+}
+
+int rp_watch_index_touch(rp_watch_index_t *ix, const char *path, int64_t size, int64_t mtime_ns)
+{
+    sqlite3_stmt *st = ix->touch;
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, size);
+    sqlite3_bind_int64(st, 3, mtime_ns);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : fail(ix);
+}
+
+static int exec(rp_watch_index_t *ix, const char *sql)
+{
+    return sqlite3_exec(ix->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(ix);
+}
+
+static int run(rp_watch_index_t *ix, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : fail(ix);
+}
+
+static int delete_path(rp_watch_index_t *ix, const char *path, int tree)
+{
+    sqlite3_bind_text(ix->del_chunks, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int(ix->del_chunks, 2, tree);
+    if (run(ix, ix->del_chunks) < 0)
+        return -1;
+    sqlite3_bind_text(ix->del_doc, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int(ix->del_doc, 2, tree);
+    if (run(ix, ix->del_doc) < 0)
+        return -1;
+    return sqlite3_changes(ix->db);
+}
+
+int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc, const char *kind,
+                           const char *error, const char *text, const rp_watch_chunk_t *chunks, size_t n)
+{
+    if (exec(ix, "BEGIN IMMEDIATE") < 0)
+        return -1;
+    if (delete_path(ix, path, 0) < 0)
+        goto undo;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = ix->ins_chunk;
+        sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)chunks[i].start);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)chunks[i].len);
+        sqlite3_bind_text(st, 5, text + chunks[i].start, (int)chunks[i].len, SQLITE_STATIC);
+        if (run(ix, st) < 0)
+            goto undo;
+    }
+    doc->chunks = (int64_t)n;
+    sqlite3_stmt *st = ix->ins_doc;
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, doc->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, doc->size);
+    sqlite3_bind_int64(st, 4, doc->mtime_ns);
+    sqlite3_bind_int64(st, 5, doc->chunks);
+    sqlite3_bind_text(st, 6, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
+    if (error)
+        sqlite3_bind_text(st, 8, error, -1, SQLITE_STATIC);
+    if (run(ix, st) < 0)
+        goto undo;
+    if (exec(ix, "COMMIT") < 0)
+        goto undo;
+    return 0;
+undo:
+    sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+long rp_watch_index_remove(rp_watch_index_t *ix, const char *path, int tree)
+{
+    if (exec(ix, "BEGIN IMMEDIATE") < 0)
+        return -1;
+    int n = delete_path(ix, path, tree);
+    if (n < 0 || exec(ix, "COMMIT") < 0) {
+        sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return n;
+}
+
+int rp_watch_index_each(rp_watch_index_t *ix, const char *dir, int (*cb)(void *ud, const char *path), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(ix->db,
+                           "SELECT path FROM watch_documents WHERE path >= ?1 || '/' AND path < ?1 || '0'"
+                           " ORDER BY path",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(ix);
+    sqlite3_bind_text(st, 1, dir, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ud, (const char *)sqlite3_column_text(st, 0)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(ix);
+}
+
+long rp_watch_index_search(rp_watch_index_t *ix, const char *query, int limit,
+                           void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(ix->db,
+                           "SELECT c.path, c.seq, c.start, c.len,"
+                           " snippet(watch_fts, 0, '[', ']', '...', 24), bm25(watch_fts)"
+                           " FROM watch_fts JOIN watch_chunks c ON c.id = watch_fts.rowid"
+                           " WHERE watch_fts MATCH ?1 ORDER BY bm25(watch_fts) LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(ix);
+    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit);
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rp_watch_hit_t h = {
+            .path = (const char *)sqlite3_column_text(st, 0),
+            .seq = sqlite3_column_int64(st, 1),
+            .start = sqlite3_column_int64(st, 2),
+            .len = sqlite3_column_int64(st, 3),
+            .snippet = (const char *)sqlite3_column_text(st, 4),
+            .score = sqlite3_column_double(st, 5),
+        };
+        if (h.path == NULL)
+            h.path = "";
+        if (h.snippet == NULL)
+            h.snippet = "";
+        cb(ud, &h);
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        const char *m = sqlite3_errmsg(ix->db);
+        int syntax = strncmp(m, "fts5:", 5) == 0 || strstr(m, "syntax error") != NULL ||
+                     strstr(m, "no such column") != NULL || strstr(m, "unknown special query") != NULL;
+        snprintf(ix->err, sizeof(ix->err), "%s", m);
+        sqlite3_finalize(st);
+        return syntax ? -2 : -1;
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+int rp_watch_index_counts(rp_watch_index_t *ix, int64_t *docs, int64_t *chunks)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(ix->db, "SELECT (SELECT count(*) FROM watch_documents), (SELECT count(*) FROM watch_chunks)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(ix);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *docs = sqlite3_column_int64(st, 0);
+        *chunks = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(ix);
+}
