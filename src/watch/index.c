@@ -274,9 +274,11 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, int limit,
         n++;
     }
     if (rc != SQLITE_DONE) {
+        /* The statement is fixed, so a plain SQLITE_ERROR comes from the query text (FTS5's
+         * "syntax error near", "unterminated string", "no such column", ...); busy, I/O or
+         * corruption errors have codes of their own. */
         const char *m = sqlite3_errmsg(ix->db);
-        int syntax = strncmp(m, "fts5:", 5) == 0 || strstr(m, "syntax error") != NULL ||
-                     strstr(m, "no such column") != NULL || strstr(m, "unknown special query") != NULL;
+        int syntax = (sqlite3_extended_errcode(ix->db) & 0xff) == SQLITE_ERROR;
         snprintf(ix->err, sizeof(ix->err), "%s", m);
         sqlite3_finalize(st);
         return syntax ? -2 : -1;

@@ -327,6 +327,19 @@ static void emit_failed(job_t *j, int retryable)
 {
     if (!j->reported)
         emit_processing(j);
+    /* One line: events refuse control characters (a command's stderr has several lines). */
+    char one[sizeof(j->why)];
+    size_t o = 0;
+    for (const char *c = j->why; *c && o + 4 < sizeof(one); c++) {
+        if (*c == '\n') {
+            memcpy(one + o, " | ", 3);
+            o += 3;
+        } else {
+            one[o++] = (unsigned char)*c < 0x20 ? ' ' : *c;
+        }
+    }
+    one[o] = '\0';
+    memcpy(j->why, one, o + 1);
     json_t *ev = file_ev(j, "file:failed");
     if (ev) {
         json_t *f = json_object_get(ev, "file");
@@ -345,9 +358,10 @@ static void emit_heartbeat(rp_watch_t *w, const char *type)
     if (ev) {
         json_object_set_new(ev, "heartbeat_interval", json_real(w->cfg.heartbeat_s));
         json_object_set_new(ev, "files_pending", json_integer((json_int_t)(w->nready + w->pending.count + (w->cur != NULL))));
-        if (strcmp(type, "pipeline:online") == 0) {
+        if (strcmp(type, "heartbeat") != 0) {
             char msg[PATH_MAX + 64];
-            snprintf(msg, sizeof(msg), "watching %s", w->root);
+            snprintf(msg, sizeof(msg), "%s %.4000s", strcmp(type, "pipeline:online") == 0 ? "watching" : "stopped watching",
+                     w->root);
             json_object_set_new(ev, "message", json_string(msg));
         }
     }
@@ -1180,9 +1194,12 @@ static void on_stat(uv_fs_t *req)
         return;
     }
     if (is_dir) {
+        char *path = p->path;
+        p->path = NULL;
         pend_drop(w, p);
-        if (rp_map_get(&w->dirs, p->path, strlen(p->path)) == NULL)
-            scan_queue(w, p->path, 0);
+        if (rp_map_get(&w->dirs, path, strlen(path)) == NULL)
+            scan_queue(w, path, 0);
+        rp_free(path);
         unref(w);
         return;
     }

@@ -1,0 +1,167 @@
+// The local-files pipeline in the hub's process (`ragpulse serve --watch DIR`), the issue's
+// proof: text, Markdown, HTML, a real PDF (ghostscript), a corrupt PDF and a binary file are
+// dropped into the watched folder while a socket.io-client viewer watches; each goes through
+// the right events in order (failures with their reasons); `ragpulse search` finds a sentence
+// of each good file in the same SQLite file; a restart ingests nothing; a modified file alone
+// is ingested again (its old chunks replaced); a deleted file's chunks are gone.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { startServer, waitUntil, USE_REF } from './helpers.mjs';
+import { getJson, sqlite3Cli } from './hub-helpers.mjs';
+import {
+  scratch, writeDocuments, SENTENCES, search, assertFound, viewer, idleLine, GOOD_STEPS, steps, FILE_TYPES,
+} from './watch-helpers.mjs';
+
+const SKIP = USE_REF && 'the local-files pipeline exists only in ragpulse (RP_TEST_SERVER=ref)';
+const PID = 'docs-local';
+
+function serveArgs(work) {
+  return ['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch', path.join(work, 'inbox'),
+    '--pipeline', PID, '--settle', '0.3', '--heartbeat', '0.5'];
+}
+
+describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, () => {
+  it('ingests each kind, fails the bad ones with reasons, search finds them, restart/modify/delete', async () => {
+    const work = scratch();
+    const src = path.join(work, 'src');
+    mkdirSync(src);
+    mkdirSync(path.join(work, 'inbox'));
+    writeDocuments(src);
+
+    // ---- first run: an empty inbox, a viewer, then the documents arrive ----
+    let srv = await startServer(serveArgs(work), { product: true });
+    const v = await viewer(srv.url, { pipeline_id: PID });
+    await waitUntil(() => v.got.some((g) => g.name === 'heartbeat' && g.ev.pipeline_id === PID), 5000,
+      'a heartbeat from the watcher');
+    const hb = v.got.find((g) => g.name === 'heartbeat');
+    assert.equal(hb.ev.pipeline_type, 'local_files');
+    assert.equal(hb.ev.heartbeat_interval, 0.5);
+    mkdirSync(path.join(work, 'inbox', 'sub'));
+    for (const f of readdirSync(src)) {
+      const dest = f === 'page.html' ? path.join(work, 'inbox', 'sub', f) : path.join(work, 'inbox', f);
+      copyFileSync(path.join(src, f), dest);
+    }
+    for (const name of ['notes.txt', 'guide.md', 'sub/page.html', 'report.pdf']) {
+      const evs = await v.waitFile(name);
+      assert.deepEqual(steps(evs), GOOD_STEPS, `${name}: ${JSON.stringify(evs)}`);
+      const done = evs.at(-1).ev;
+      assert.ok(done.file.chunks >= 1, `${name} chunks`);
+      assert.match(done.file.hash, /^sha256:[0-9a-f]{64}$/);
+      assert.equal(done.pipeline_id, PID);
+      assert.ok(Number.isInteger(done.file.size) && done.file.size > 0);
+      // Events carry the hub's ids, increasing within the file.
+      const ids = evs.map((g) => g.ev.id);
+      assert.deepEqual([...ids].sort((a, b) => a - b), ids);
+    }
+    assert.equal((await v.waitFile('report.pdf')).at(0).ev.file.mime_type, 'application/pdf');
+    assert.equal((await v.waitFile('sub/page.html')).at(0).ev.file.mime_type, 'text/html');
+
+    const broken = await v.waitFile('broken.pdf');
+    assert.deepEqual(steps(broken), [['file:processing', undefined], ['file:progress', 'extract'], ['file:failed', undefined]]);
+    assert.equal(broken.at(-1).ev.file.error.kind, 'corrupt');
+    assert.match(broken.at(-1).ev.file.error.message, /^pdftotext \(exit status 1\): .*(xref|trailer|PDF|Syntax)/i);
+
+    const blob = await v.waitFile('blob.bin');
+    assert.deepEqual(steps(blob), [['file:processing', undefined], ['file:progress', 'extract'], ['file:failed', undefined]]);
+    assert.equal(blob.at(-1).ev.file.error.kind, 'unsupported');
+    assert.match(blob.at(-1).ev.file.error.message, /^binary content \(a NUL byte at offset \d+\)$/);
+
+    // The hub's state agrees: 4 completed, 2 failed (/api/rag-status, the same events).
+    const snap = await getJson(`${srv.url}/api/rag-status`);
+    const p = JSON.stringify(snap);
+    assert.ok(p.includes(PID), 'the pipeline is in the snapshot');
+
+    // ---- search: the same SQLite file, read by `ragpulse search` from the working directory ----
+    for (const [name, sentence] of Object.entries(SENTENCES)) {
+      await assertFound(work, sentence, name === 'page.html' ? 'sub/page.html' : name);
+    }
+    // Scripts, styles and comments are not text; entities are decoded.
+    assert.equal((await search(work, ['zanzibarscript'])).code, 1);
+    assert.equal((await search(work, ['okapi'])).code, 1);
+    const cafe = await search(work, ['café', '--json']);
+    assert.equal(cafe.code, 0);
+    assert.match(cafe.hits[0].snippet, /\[café\] serving crème brûlée/);
+    // A query with FTS5 syntax errors: a clear message and exit status 2, never a crash.
+    const bad = await search(work, ['"unterminated']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not valid FTS5 syntax/);
+    const bad2 = await search(work, ['AND OR (']);
+    assert.equal(bad2.code, 2);
+    // --literal searches the words as typed.
+    assert.equal((await search(work, ['penguins huddle?', '--literal'])).code, 0);
+
+    // ---- restart without changes: nothing is ingested ----
+    const firstIdle = srv.stderr().split('\n').filter((l) => l.includes('"msg":"idle:')).length;
+    assert.ok(firstIdle >= 1);
+    await srv.stop();
+    srv = await startServer(serveArgs(work), { product: true });
+    const idle = await idleLine(srv.stderr, 1);
+    assert.match(idle, /^idle: 0 ingested, 0 failed, 6 unchanged, 0 removed/);
+    const log = await getJson(`${srv.url}/api/events?pipeline=${PID}&limit=1000`);
+    const online = log.events.findIndex((e) => e.type === 'pipeline:online'); // newest first
+    assert.ok(online >= 0);
+    assert.deepEqual(log.events.slice(0, online).filter((e) => FILE_TYPES.includes(e.type)), [],
+      'no file event after the restart');
+    // The clean exit of the first run said pipeline:offline (stored: the viewers were closing).
+    const offline = log.events.slice(online + 1).find((e) => e.type === 'pipeline:offline' && e.message);
+    assert.match(offline?.message ?? '', /^stopped watching \//);
+
+    // ---- modify one file: only it is ingested again, its old text is gone ----
+    const v2 = await viewer(srv.url, { pipeline_id: PID });
+    writeFileSync(path.join(work, 'inbox', 'guide.md'), '# Guide v2\n\nThe axolotl regrows its limbs.\n');
+    const evs = await v2.waitFile('guide.md');
+    assert.deepEqual(steps(evs), GOOD_STEPS);
+    await idleLine(srv.stderr, 2);
+    const fileEvents = v2.got.filter((g) => FILE_TYPES.includes(g.name));
+    assert.deepEqual([...new Set(fileEvents.map((g) => g.ev.file.name))], ['guide.md'], 'only the modified file');
+    await assertFound(work, 'The axolotl regrows its limbs.', 'guide.md');
+    assert.equal((await search(work, ['bioluminescent'])).code, 1, 'the old chunks were replaced');
+
+    // ---- delete one file: its chunks are gone ----
+    rmSync(path.join(work, 'inbox', 'notes.txt'));
+    await waitUntil(() => srv.stderr().includes('notes.txt is gone'), 10000, 'the deletion');
+    assert.equal((await search(work, ['albatross'])).code, 1);
+    const db = path.join(work, 'ragpulse.db');
+    assert.equal(await sqlite3Cli(db, "SELECT count(*) FROM watch_chunks WHERE path LIKE '%/notes.txt'"), '0');
+    assert.equal(await sqlite3Cli(db, "SELECT count(*) FROM watch_documents WHERE path LIKE '%/notes.txt'"), '0');
+    // ... and a whole directory too.
+    rmSync(path.join(work, 'inbox', 'sub'), { recursive: true });
+    await waitUntil(async () => (await search(work, ['capybara'])).code === 1, 10000, 'sub/ removed from the index');
+    // The registry still knows the failures (so an unchanged bad file is not retried).
+    assert.match(await sqlite3Cli(db, "SELECT error FROM watch_documents WHERE path LIKE '%/broken.pdf'"), /pdftotext/);
+    await srv.stop();
+  });
+
+  it('hands each file to --exec CMD: progress lines, exit status, stderr tail', async () => {
+    const work = scratch();
+    mkdirSync(path.join(work, 'inbox'));
+    const script = path.join(work, 'ingest.sh');
+    writeFileSync(script, [
+      '#!/bin/sh',
+      'echo "progress 0.25 parse"',
+      'echo "some other output"',
+      'echo "progress 0.75 embed"',
+      'echo "chunks 7"',
+      'case "$1" in *bad*) echo "line one" >&2; echo "embedding service refused $(basename "$1")" >&2; exit 3;; esac',
+      'exit 0', '',
+    ].join('\n'));
+    const srv = await startServer(['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch',
+      path.join(work, 'inbox'), '--pipeline', 'exec-1', '--settle', '0.2', '--exec', `sh ${script}`], { product: true });
+    const v = await viewer(srv.url, { pipeline_id: 'exec-1' });
+    writeFileSync(path.join(work, 'inbox', 'good doc.txt'), 'anything');
+    writeFileSync(path.join(work, 'inbox', 'bad.txt'), 'anything else');
+    const good = await v.waitFile('good doc.txt');
+    assert.deepEqual(good.map((g) => [g.name, g.ev.file.stage, g.ev.file.progress]), [
+      ['file:processing', undefined, undefined], ['file:progress', 'exec', 0], ['file:progress', 'parse', 0.25],
+      ['file:progress', 'embed', 0.75], ['file:completed', undefined, 1],
+    ]);
+    assert.equal(good.at(-1).ev.file.chunks, 7);
+    const bad = await v.waitFile('bad.txt');
+    assert.equal(bad.at(-1).name, 'file:failed');
+    assert.equal(bad.at(-1).ev.file.error.kind, 'exec');
+    assert.equal(bad.at(-1).ev.file.error.message, 'exit status 3: line one | embedding service refused bad.txt');
+    await srv.stop();
+  });
+});
