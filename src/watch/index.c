@@ -37,6 +37,19 @@ static const char schema[] =
     "CREATE TRIGGER IF NOT EXISTS watch_chunks_ad AFTER DELETE ON watch_chunks BEGIN"
     "  INSERT INTO watch_fts(watch_fts, rowid, text) VALUES ('delete', old.id, old.text); END;";
 
+/* The store's writer thread commits to the same file: wait for its lock in 1 ms steps (the
+ * built-in handler sleeps up to 100 ms per try, which costs a small file more than its
+ * ingestion), for at most 10 s. */
+static int on_busy(void *ud, int count)
+{
+    (void)ud;
+    if (count >= 10000)
+        return 0;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static int fail(rp_watch_index_t *ix)
 {
     snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", ix->path,
@@ -67,7 +80,7 @@ rp_watch_index_t *rp_watch_index_open(const char *path, int readonly, char *err,
         fail(ix);
         goto undo;
     }
-    sqlite3_busy_timeout(ix->db, 10000);
+    sqlite3_busy_handler(ix->db, on_busy, NULL);
     if (readonly) {
         sqlite3_stmt *st = NULL;
         int ok = sqlite3_prepare_v2(ix->db, "SELECT 1 FROM watch_fts LIMIT 0", -1, &st, NULL) == SQLITE_OK;
