@@ -186,10 +186,30 @@ static int delete_path(rp_watch_index_t *ix, const char *path, int tree)
     return sqlite3_changes(ix->db);
 }
 
+int rp_watch_index_begin(rp_watch_index_t *ix)
+{
+    return exec(ix, "BEGIN IMMEDIATE");
+}
+
+int rp_watch_index_commit(rp_watch_index_t *ix)
+{
+    if (exec(ix, "COMMIT") == 0)
+        return 0;
+    sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+void rp_watch_index_rollback(rp_watch_index_t *ix)
+{
+    sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc, const char *kind,
                            const char *error, const char *text, const rp_watch_chunk_t *chunks, size_t n)
 {
-    if (exec(ix, "BEGIN IMMEDIATE") < 0)
+    /* Inside the caller's transaction (a batch), or in one of its own. */
+    int own = sqlite3_get_autocommit(ix->db);
+    if (own && exec(ix, "BEGIN IMMEDIATE") < 0)
         return -1;
     if (delete_path(ix, path, 0) < 0)
         goto undo;
@@ -216,11 +236,12 @@ int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_
         sqlite3_bind_text(st, 8, error, -1, SQLITE_STATIC);
     if (run(ix, st) < 0)
         goto undo;
-    if (exec(ix, "COMMIT") < 0)
+    if (own && exec(ix, "COMMIT") < 0)
         goto undo;
     return 0;
 undo:
-    sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+    if (own)
+        sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
 

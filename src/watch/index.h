@@ -43,6 +43,11 @@ int rp_watch_index_touch(rp_watch_index_t *ix, const char *path, int64_t size, i
  * restart. 0, or -1 (nothing changed). */
 int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc, const char *kind,
                            const char *error, const char *text, const rp_watch_chunk_t *chunks, size_t n);
+/* A transaction around several replaces (one commit for a batch of files: the store's writer
+ * shares the file, and each commit waits for its lock). 0 or -1; commit rolls back on error. */
+int rp_watch_index_begin(rp_watch_index_t *ix);
+int rp_watch_index_commit(rp_watch_index_t *ix);
+void rp_watch_index_rollback(rp_watch_index_t *ix);
 /* Removes path (and, when `tree`, everything under path/) from the registry and the index,
  * in one transaction. Returns the number of documents removed, or -1. */
 long rp_watch_index_remove(rp_watch_index_t *ix, const char *path, int tree);

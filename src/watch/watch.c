@@ -35,6 +35,8 @@
 
 #define EXEC_TAIL 2048 /* bytes of a command's stderr kept for the error text */
 #define MAX_DEPTH 64   /* directory nesting followed by scans */
+#define BATCH_FILES 64 /* files indexed in one transaction, at most */
+#define BATCH_BYTES (16u << 20)
 
 typedef struct dirw {
     rp_map_entry_t entry; /* key: path */
@@ -62,8 +64,8 @@ typedef struct scan_ent {
     int64_t size, mtime_ns;
 } scan_ent_t;
 
-enum job_kind { JOB_FILE, JOB_GONE, JOB_SCAN };
-enum step { ST_PROBE, ST_EXTRACT, ST_CHUNK, ST_INDEX, ST_RECORD, ST_GONE, ST_SCAN };
+enum job_kind { JOB_FILE, JOB_GONE, JOB_SCAN, JOB_FLUSH };
+enum step { ST_PROBE, ST_EXTRACT, ST_CHUNK, ST_FLUSH, ST_RECORD, ST_GONE, ST_SCAN };
 enum outcome { OUT_SKIP, OUT_CHANGED, OUT_FAIL, OUT_OK };
 
 typedef struct job {
@@ -89,6 +91,8 @@ typedef struct job {
     long nchunks;
     char why[1024];
     const char *err_kind;
+    /* FLUSH: the chunked files it indexes in one transaction, in order */
+    rp_list_node_t members;
     /* SCAN */
     scan_ent_t *ents;
     size_t nents, cap;
@@ -119,6 +123,8 @@ struct rp_watch {
     rp_map_t dirs, pending, queued;
     rp_list_node_t ready;
     size_t nready;
+    rp_list_node_t batch; /* chunked files waiting for the next index transaction */
+    size_t nbatch, batch_bytes;
     job_t *cur;
     int refs; /* open handles + jobs and stats in flight + 1 until stopped */
     int stopping;
@@ -357,7 +363,7 @@ static void emit_heartbeat(rp_watch_t *w, const char *type)
     json_t *ev = ev_new(w, type);
     if (ev) {
         json_object_set_new(ev, "heartbeat_interval", json_real(w->cfg.heartbeat_s));
-        json_object_set_new(ev, "files_pending", json_integer((json_int_t)(w->nready + w->pending.count + (w->cur != NULL))));
+        json_object_set_new(ev, "files_pending", json_integer((json_int_t)(w->nready + w->pending.count + w->nbatch + (w->cur != NULL))));
         if (strcmp(type, "heartbeat") != 0) {
             char msg[PATH_MAX + 64];
             snprintf(msg, sizeof(msg), "%s %.4000s", strcmp(type, "pipeline:online") == 0 ? "watching" : "stopped watching",
@@ -508,14 +514,28 @@ static void step_chunk(job_t *j)
     j->out = OUT_OK;
 }
 
-static void step_index(job_t *j)
+/* Indexes the flush job's files in one transaction: all of them, or none. */
+static void step_flush(job_t *f)
 {
-    if (rp_watch_index_replace(j->w->ix, j->path, &j->doc, rp_watch_kind_name(j->fkind), NULL,
-                               j->text.data ? j->text.data : "", j->chunks, (size_t)j->nchunks) < 0) {
-        fail_job(j, "index", "%s", rp_watch_index_error(j->w->ix));
+    rp_watch_index_t *ix = f->w->ix;
+    f->out = OUT_OK;
+    if (rp_watch_index_begin(ix) < 0) {
+        fail_job(f, "index", "%s", rp_watch_index_error(ix));
         return;
     }
-    j->out = OUT_OK;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &f->members)
+    {
+        job_t *j = rp_container_of(it, job_t, node);
+        if (rp_watch_index_replace(ix, j->path, &j->doc, rp_watch_kind_name(j->fkind), NULL,
+                                   j->text.data ? j->text.data : "", j->chunks, (size_t)j->nchunks) < 0) {
+            fail_job(f, "index", "%s", rp_watch_index_error(ix));
+            rp_watch_index_rollback(ix);
+            return;
+        }
+    }
+    if (rp_watch_index_commit(ix) < 0)
+        fail_job(f, "index", "%s", rp_watch_index_error(ix));
 }
 
 /* Records the outcome in the registry: a failure with its reason (not retried until the
@@ -647,8 +667,8 @@ static void on_work(uv_work_t *r)
     case ST_CHUNK:
         step_chunk(j);
         break;
-    case ST_INDEX:
-        step_index(j);
+    case ST_FLUSH:
+        step_flush(j);
         break;
     case ST_RECORD:
         step_record(j);
@@ -682,6 +702,11 @@ static void run_step(job_t *j, enum step s)
 static void job_free(job_t *j)
 {
     rp_watch_t *w = j->w;
+    while (j->kind == JOB_FLUSH && !rp_list_empty(&j->members)) {
+        job_t *m = rp_container_of(j->members.next, job_t, node);
+        rp_list_unlink(&m->node);
+        job_free(m);
+    }
     rp_free(j->data);
     rp_buf_deinit(&j->text);
     rp_buf_deinit(&j->line);
@@ -710,6 +735,7 @@ static job_t *job_new(rp_watch_t *w, enum job_kind kind, const char *path)
     j->rel = rel_of(w, j->path);
     j->fkind = RP_WATCH_UNSUPPORTED;
     rp_list_init(&j->node);
+    rp_list_init(&j->members);
     rp_buf_init(&j->text, 1);
     rp_buf_init(&j->line, 4096);
     rp_buf_init(&j->etail, EXEC_TAIL * 2);
@@ -787,16 +813,29 @@ static void on_work_done(uv_work_t *r, int status)
             finish_failed(j);
         } else {
             emit_progress(j, 0.7, "index");
-            run_step(j, ST_INDEX);
+            /* Into the next index transaction; the next file starts meanwhile. */
+            w->cur = NULL;
+            rp_list_push(&w->batch, &j->node);
+            w->nbatch++;
+            w->batch_bytes += j->text.len;
+            job_next(w);
         }
         break;
-    case ST_INDEX:
-        if (j->out == OUT_FAIL)
-            finish_failed(j);
-        else {
-            emit_completed(j);
-            job_free(j);
+    case ST_FLUSH:
+        while (!rp_list_empty(&j->members)) {
+            job_t *m = rp_container_of(j->members.next, job_t, node);
+            rp_list_unlink(&m->node);
+            if (j->out == OUT_FAIL) {
+                /* Not recorded: the file is tried again at the next start. */
+                snprintf(m->why, sizeof(m->why), "%s", j->why);
+                m->err_kind = "index";
+                emit_failed(m, 1);
+            } else {
+                emit_completed(m);
+            }
+            job_free(m);
         }
+        job_free(j);
         break;
     case ST_RECORD:
         if (j->out != OUT_FAIL)
@@ -844,10 +883,45 @@ static void on_work_done(uv_work_t *r, int status)
     unref(w);
 }
 
+/* True when the chunked files waiting to be indexed must go first: nothing else to do, the
+ * batch is full, or the next job could see or change what they hold (a removal, a scan, or
+ * the same path again). */
+static int must_flush(rp_watch_t *w)
+{
+    if (w->nbatch == 0)
+        return 0;
+    if (rp_list_empty(&w->ready) || w->nbatch >= BATCH_FILES || w->batch_bytes >= BATCH_BYTES)
+        return 1;
+    job_t *next = rp_container_of(w->ready.next, job_t, node);
+    if (next->kind != JOB_FILE)
+        return 1;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &w->batch)
+    {
+        if (strcmp(rp_container_of(it, job_t, node)->path, next->path) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void job_next(rp_watch_t *w)
 {
     if (w->cur || w->stopping)
         return;
+    if (must_flush(w)) {
+        job_t *f = job_new(w, JOB_FLUSH, w->root);
+        if (f == NULL)
+            return; /* out of memory: the next completion tries again */
+        /* The batch moves into the flush job, in order. */
+        f->members = w->batch;
+        f->members.next->prev = &f->members;
+        f->members.prev->next = &f->members;
+        rp_list_init(&w->batch);
+        w->nbatch = w->batch_bytes = 0;
+        w->cur = f;
+        run_step(f, ST_FLUSH);
+        return;
+    }
     if (rp_list_empty(&w->ready)) {
         if (!w->idle_logged && w->pending.count == 0) {
             w->idle_logged = 1;
@@ -1347,6 +1421,7 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
     rp_map_init(&w->pending);
     rp_map_init(&w->queued);
     rp_list_init(&w->ready);
+    rp_list_init(&w->batch);
     if (realpath(cfg->dir, w->root) == NULL) {
         snprintf(err, errlen, "cannot watch %s: %s", cfg->dir, strerror(errno));
         goto undo;
@@ -1431,6 +1506,7 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
 {
     if (w->stopping)
         return;
+    w->stopping = 1; /* from here on nothing starts: job_free no longer runs the next job */
     w->done = done;
     w->done_ud = ud;
     job_t *j = w->cur;
@@ -1439,12 +1515,31 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
         j->err_kind = "interrupted";
         emit_failed(j, 1);
     }
+    /* Files waiting for their index transaction (or in the one running) stop too. */
+    rp_list_node_t *lists[] = {&w->batch, j && j->kind == JOB_FLUSH ? &j->members : NULL};
+    for (size_t l = 0; l < 2; l++) {
+        rp_list_node_t *it;
+        if (lists[l] == NULL)
+            continue;
+        rp_list_foreach(it, lists[l])
+        {
+            job_t *m = rp_container_of(it, job_t, node);
+            snprintf(m->why, sizeof(m->why), "interrupted: the pipeline stopped while indexing the file");
+            m->err_kind = "interrupted";
+            emit_failed(m, 1);
+        }
+    }
+    while (!rp_list_empty(&w->batch)) {
+        job_t *m = rp_container_of(w->batch.next, job_t, node);
+        rp_list_unlink(&m->node);
+        job_free(m);
+    }
+    w->nbatch = 0;
     if (w->sink) {
         emit_heartbeat(w, "pipeline:offline");
         RP_LOG_INFO("watch", "stopped watching %s", w->root);
     }
     w->sink = NULL;
-    w->stopping = 1;
     if (uv_is_active((uv_handle_t *)&w->tick) || w->tick.loop) {
         uv_close((uv_handle_t *)&w->tick, timer_closed);
         uv_close((uv_handle_t *)&w->heartbeat, timer_closed);
