@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -623,7 +624,7 @@ static int forget_vanished(void *ud, const char *path)
 {
     job_t *j = ud;
     scan_ent_t key = {(char *)path, 0, 0, 0};
-    if (bsearch(&key, j->ents, j->nents, sizeof(*j->ents), cmp_ent) == NULL) {
+    if (j->nents == 0 || bsearch(&key, j->ents, j->nents, sizeof(*j->ents), cmp_ent) == NULL) {
         /* Collected now, removed after the walk (the statement is still reading). */
         json_t *list = (json_t *)j->data;
         json_array_append_new(list, json_string(path));
@@ -637,7 +638,8 @@ static void step_scan(job_t *j)
     if (!j->initial)
         return;
     /* Files deleted while nobody watched: their documents go too. */
-    qsort(j->ents, j->nents, sizeof(*j->ents), cmp_ent);
+    if (j->nents)
+        qsort(j->ents, j->nents, sizeof(*j->ents), cmp_ent);
     json_t *list = json_array();
     if (list == NULL)
         return;
@@ -1007,6 +1009,13 @@ static void on_proc_closed(uv_handle_t *h)
     unref(w);
 }
 
+/* The child runs in a process group of its own (`sh -c` may start more): kill all of it. */
+static void kill_child(job_t *j)
+{
+    if (j->proc.pid > 0 && kill(-j->proc.pid, SIGKILL) < 0)
+        uv_process_kill(&j->proc, SIGKILL);
+}
+
 static void close_child(job_t *j)
 {
     uv_handle_t *hs[] = {(uv_handle_t *)&j->pout, (uv_handle_t *)&j->perr, (uv_handle_t *)&j->timer,
@@ -1092,7 +1101,7 @@ static void on_out(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (rp_buf_append(&j->text, buf->base, (size_t)nread) < 0 && !j->too_much) {
         j->too_much = 1;
-        uv_process_kill(&j->proc, SIGKILL);
+        kill_child(j);
         uv_read_stop(s);
         j->eofs++;
         maybe_close_child(j);
@@ -1141,7 +1150,7 @@ static void on_child_timeout(uv_timer_t *t)
         return;
     }
     j->timed_out = 1;
-    uv_process_kill(&j->proc, SIGKILL);
+    kill_child(j);
 }
 
 static void spawn_child(job_t *j, char **args, double timeout_s)
@@ -1158,6 +1167,7 @@ static void spawn_child(job_t *j, char **args, double timeout_s)
     };
     uv_process_options_t o = {
         .exit_cb = on_exit_cb, .file = args[0], .args = args, .stdio_count = 3, .stdio = io,
+        .flags = UV_PROCESS_DETACHED, /* setsid: its own process group, see kill_child */
     };
     rp_buf_deinit(&j->text);
     rp_buf_init(&j->text, w->cfg.max_file_size);
@@ -1567,7 +1577,10 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
         w->nready--;
         job_free(q);
     }
-    if (j && j->proc_open > 0)
-        uv_process_kill(&j->proc, SIGKILL);
+    if (j && j->proc_open > 0) {
+        /* Not waiting for its pipes: the process's last output no longer matters. */
+        kill_child(j);
+        close_child(j);
+    }
     unref(w);
 }
