@@ -688,6 +688,25 @@ static void on_work(uv_work_t *r)
 
 static void on_work_done(uv_work_t *r, int status);
 
+/* The pending entry of path, made if needed (*fresh says so). NULL only for out-of-memory. */
+static pend_t *pend_get(rp_watch_t *w, const char *path, int *fresh)
+{
+    pend_t *p = (pend_t *)rp_map_get(&w->pending, path, strlen(path));
+    *fresh = p == NULL;
+    if (p)
+        return p;
+    p = rp_calloc(1, sizeof(*p));
+    if (p == NULL || (p->path = rp_strndup(path, strlen(path))) == NULL) {
+        rp_free(p);
+        return NULL;
+    }
+    p->w = w;
+    p->entry.key = p->path;
+    p->entry.keylen = strlen(p->path);
+    rp_map_put(&w->pending, &p->entry);
+    return p;
+}
+
 static void run_step(job_t *j, enum step s)
 {
     j->step = s;
@@ -860,17 +879,9 @@ static void on_work_done(uv_work_t *r, int status)
                 scan_queue(w, e->path, -1); /* watch only: its files are in this list */
                 continue;
             }
-            pend_t *p = (pend_t *)rp_map_get(&w->pending, e->path, strlen(e->path));
-            if (p == NULL) {
-                p = rp_calloc(1, sizeof(*p));
-                if (p == NULL || (p->path = rp_strndup(e->path, strlen(e->path))) == NULL) {
-                    rp_free(p);
-                    continue;
-                }
-                p->w = w;
-                p->entry.key = p->path;
-                p->entry.keylen = strlen(p->path);
-                rp_map_put(&w->pending, &p->entry);
+            int fresh = 0;
+            pend_t *p = pend_get(w, e->path, &fresh);
+            if (p && fresh) {
                 p->have_obs = 1;
                 p->exists = 1;
                 p->size = e->size;
@@ -1326,18 +1337,10 @@ static void pend_stat(rp_watch_t *w, pend_t *p)
 /* Something happened at path: it waits until quiet again. */
 static void touch_path(rp_watch_t *w, const char *path)
 {
-    pend_t *p = (pend_t *)rp_map_get(&w->pending, path, strlen(path));
-    if (p == NULL) {
-        p = rp_calloc(1, sizeof(*p));
-        if (p == NULL || (p->path = rp_strndup(path, strlen(path))) == NULL) {
-            rp_free(p);
-            return;
-        }
-        p->w = w;
-        p->entry.key = p->path;
-        p->entry.keylen = strlen(p->path);
-        rp_map_put(&w->pending, &p->entry);
-    }
+    int fresh;
+    pend_t *p = pend_get(w, path, &fresh);
+    if (p == NULL)
+        return;
     p->stable_since = now_ms(w);
     if (!p->busy)
         pend_stat(w, p); /* the observation the settle check compares with */

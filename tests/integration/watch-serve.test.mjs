@@ -6,9 +6,11 @@
 // is ingested again (its old chunks replaced); a deleted file's chunks are gone.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  closeSync, copyFileSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync,
+} from 'node:fs';
 import path from 'node:path';
-import { startServer, waitUntil, USE_REF } from './helpers.mjs';
+import { sleep, startServer, waitUntil, USE_REF } from './helpers.mjs';
 import { getJson, sqlite3Cli } from './hub-helpers.mjs';
 import {
   scratch, writeDocuments, SENTENCES, search, assertFound, viewer, idleLine, GOOD_STEPS, steps, FILE_TYPES,
@@ -134,6 +136,40 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     await srv.stop();
   });
 
+  it('takes a file still being written once, whole; forgets files deleted while stopped', async () => {
+    const work = scratch();
+    const inbox = path.join(work, 'inbox');
+    mkdirSync(inbox);
+    const args = ['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch', inbox, '--pipeline', 'slow-1',
+      '--settle', '0.6'];
+    let srv = await startServer(args, { product: true });
+    const v = await viewer(srv.url, { pipeline_id: 'slow-1' });
+    // A writer that appends a paragraph every 150 ms for 1.5 s: never quiet for 0.6 s.
+    const fd = openSync(path.join(inbox, 'growing.txt'), 'w');
+    for (let i = 0; i < 10; i++) {
+      writeSync(fd, `Paragraph ${i} of the growing file.\n\n`);
+      await sleep(150);
+    }
+    writeSync(fd, 'The last words: quokka finale.\n');
+    closeSync(fd);
+    writeFileSync(path.join(inbox, 'keep.txt'), 'Kept document about the kakapo.');
+    const evs = await v.waitFile('growing.txt');
+    await v.waitFile('keep.txt');
+    assert.deepEqual(steps(evs), GOOD_STEPS, 'one ingestion, not one per write');
+    assert.equal(evs[0].ev.file.size, statSync(path.join(inbox, 'growing.txt')).size, 'the whole file');
+    await assertFound(work, 'quokka finale', 'growing.txt');
+    await assertFound(work, 'Paragraph 0 of the growing file', 'growing.txt');
+    await srv.stop();
+    // Deleted while nobody watched: the next start removes its chunks.
+    rmSync(path.join(inbox, 'growing.txt'));
+    srv = await startServer(args, { product: true });
+    await waitUntil(() => srv.stderr().includes('1 document(s) removed: their files vanished while not watched'),
+      10000, 'the removal at start');
+    assert.equal((await search(work, ['quokka'])).code, 1);
+    await assertFound(work, 'about the kakapo', 'keep.txt');
+    await srv.stop();
+  });
+
   it('hands each file to --exec CMD: progress lines, exit status, stderr tail', async () => {
     const work = scratch();
     mkdirSync(path.join(work, 'inbox'));
@@ -162,6 +198,14 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     assert.equal(bad.at(-1).name, 'file:failed');
     assert.equal(bad.at(-1).ev.file.error.kind, 'exec');
     assert.equal(bad.at(-1).ev.file.error.message, 'exit status 3: line one | embedding service refused bad.txt');
+    // Stopped while a command runs: the file is reported interrupted (retryable), the command's
+    // whole process group is killed, and the hub hears pipeline:offline.
+    writeFileSync(script, '#!/bin/sh\necho "progress 0.1 wait"\nsleep 30\n');
+    writeFileSync(path.join(work, 'inbox', 'slow.txt'), 'x');
+    await waitUntil(() => v.fileEvents('slow.txt').some((g) => g.ev.file.stage === 'wait'), 10000, 'slow.txt running');
     await srv.stop();
+    const out = await sqlite3Cli(path.join(work, 'ragpulse.db'),
+      "SELECT type || ' ' || coalesce(json_extract(payload, '$.file.error.kind'), '') FROM events ORDER BY id DESC LIMIT 2");
+    assert.deepEqual(out.split('\n'), ['pipeline:offline ', 'file:failed interrupted']);
   });
 });
