@@ -9,10 +9,10 @@
 
 /* The full-text index of the local-files pipeline: SQLite FTS5, in its own tables of a
  * SQLite file that may also hold the hub's event store (ragpulse.db): `watch_documents` (the
- * known-files registry: path, content hash, size, mtime, chunk count), `watch_chunks` (path,
- * chunk number, byte positions, text) and `watch_fts` (FTS5 over the chunk text, external
- * content, kept in step by triggers). WAL with a busy timeout, so the store's writer thread
- * and a search can use the file at the same time.
+ * known-files registry: path, content hash, size, mtime, chunk count, first chunk rowid, kind,
+ * error) and `watch_chunks` (FTS5: the chunk text, indexed, with its path, chunk number and
+ * byte positions stored beside it). WAL with a busy handler, so the store's writer thread and
+ * a search can use the file at the same time.
  *
  * One index object is used by one thread at a time (the watcher serialises its jobs); every
  * call blocks on SQLite, so never call them on the loop thread. */
