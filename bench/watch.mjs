@@ -10,7 +10,10 @@
 // hub (its state counts them; read over HTTP every 20 ms, off the measured process). Loopback
 // only, bounded, stops what it started. Prints one JSON line per run.
 //
-//   node bench/watch.mjs [--quick]        (--quick: 200 files and 10 MB)
+// Each configuration runs --repeat times (default 3); the line gives the median run and the
+// range of files/s over the repeats (the machine is shared: single runs vary a lot).
+//
+//   node bench/watch.mjs [--quick] [--repeat N]      (--quick: 200 files and 10 MB, 1 repeat)
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +28,8 @@ const bin = join(process.env.RAGPULSE_BUILD_DIR || join(root, 'build'), 'ragpuls
 const quick = process.argv.includes('--quick');
 const SMALL = quick ? 200 : 1000;
 const BIG_MB = quick ? 10 : 50;
+const ri = process.argv.indexOf('--repeat');
+const REPEAT = ri > 0 ? Number(process.argv[ri + 1]) : quick ? 1 : 3;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'rp-bench-watch-'));
@@ -103,8 +108,8 @@ async function completed(port, pid) {
   return p ? p.counters.processed : 0;
 }
 
-async function run(corpusName, corpus, mode, dashboard) {
-  const tag = `${corpusName}-${mode}-${dashboard ? 'viewer' : 'none'}`.replace(/[^A-Za-z0-9.-]/g, '_');
+async function run(corpusName, corpus, mode, dashboard, rep) {
+  const tag = `${corpusName}-${mode}-${dashboard ? 'viewer' : 'none'}-${rep}`.replace(/[^A-Za-z0-9.-]/g, '_');
   const inbox = join(work, `inbox-${tag}`);
   mkdirSync(inbox);
   const store = join(work, `${tag}.db`);
@@ -141,21 +146,29 @@ async function run(corpusName, corpus, mode, dashboard) {
   await stop(watcher);
   await stop(hub);
   renameSync(join(inbox, 'corpus'), corpus.dir); // the next run moves it in again
-  const r = {
+  return {
     corpus: corpusName, mode, dashboard: dashboard ? 'viewer subscribed to all' : 'none', files: corpus.files,
     mb: +(corpus.bytes / 1e6).toFixed(1), seconds: +secs.toFixed(2), files_per_s: Math.round(corpus.files / secs),
     mb_per_s: +(corpus.bytes / 1e6 / secs).toFixed(1), viewer_events: dashboard ? received : undefined,
   };
-  console.log(JSON.stringify(r));
-  return r;
+}
+
+async function measure(corpusName, corpus, mode, dashboard) {
+  const runs = [];
+  for (let i = 0; i < REPEAT; i++) runs.push(await run(corpusName, corpus, mode, dashboard, i));
+  runs.sort((a, b) => a.files_per_s - b.files_per_s);
+  const med = runs[Math.floor(runs.length / 2)];
+  med.runs = runs.length;
+  med.files_per_s_range = [runs[0].files_per_s, runs.at(-1).files_per_s];
+  console.log(JSON.stringify(med));
 }
 
 const small = makeCorpus('small', SMALL, 1500, 'md', true);
 const big = makeCorpus('big', BIG_MB, 1_000_000, 'txt', false);
 for (const mode of ['in-process', 'network']) {
   for (const dashboard of [false, true]) {
-    await run(`${SMALL} Markdown files`, small, mode, dashboard);
-    await run(`${BIG_MB} MB of text`, big, mode, dashboard);
+    await measure(`${SMALL} Markdown files`, small, mode, dashboard);
+    await measure(`${BIG_MB} MB of text`, big, mode, dashboard);
   }
 }
 process.exit(0);

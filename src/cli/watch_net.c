@@ -643,7 +643,7 @@ static int net_emit(rp_watch_sink_t *base, json_t *ev)
     net_sink_t *s = (net_sink_t *)base;
     const char *type = json_string_value(json_object_get(ev, "type"));
     /* A heartbeat says "alive now": queued behind an outage it would say nothing true. */
-    if (type && strcmp(type, "heartbeat") == 0 && (s->down || s->roff < s->qsize)) {
+    if (type && strcmp(type, "heartbeat") == 0 && s->down) {
         json_decref(ev);
         return 0;
     }

@@ -808,6 +808,28 @@ int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *
     if (k == RP_WATCH_PDF)
         return why_set(why, whylen, "PDF text comes from pdftotext, not this extractor");
     if (k == RP_WATCH_UNSUPPORTED || k > RP_WATCH_UNSUPPORTED) {
+        /* Name the common formats people drop in by mistake; anything else by its bytes. */
+        static const struct {
+            const char *magic;
+            size_t len;
+            const char *what;
+        } formats[] = {
+            {"PK\x03\x04", 4, "a ZIP archive (.docx, .xlsx, .pptx, .odt, .epub, .zip)"},
+            {"\x89PNG", 4, "a PNG image"},
+            {"\xff\xd8\xff", 3, "a JPEG image"},
+            {"GIF8", 4, "a GIF image"},
+            {"\xd0\xcf\x11\xe0", 4, "an OLE document (.doc, .xls, .ppt)"},
+            {"\x1f\x8b", 2, "a gzip archive"},
+            {"\x7f" "ELF", 4, "an ELF executable"},
+            {"{\\rtf", 5, "an RTF document"},
+        };
+        for (size_t i = 0; i < sizeof(formats) / sizeof(*formats); i++) {
+            if (len >= formats[i].len && memcmp(data, formats[i].magic, formats[i].len) == 0) {
+                if (why && whylen)
+                    snprintf(why, whylen, "unsupported file type: %s", formats[i].what);
+                return -1;
+            }
+        }
         if (!looks_binary(data, len, why, whylen))
             why_set(why, whylen, "unsupported file type");
         return -1;

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  closeSync, copyFileSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync,
+  closeSync, copyFileSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { sleep, startServer, waitUntil, USE_REF } from './helpers.mjs';
@@ -167,6 +167,15 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
       10000, 'the removal at start');
     assert.equal((await search(work, ['quokka'])).code, 1);
     await assertFound(work, 'about the kakapo', 'keep.txt');
+    // A move inside the tree: the old path's chunks go, the new path's come.
+    const v2 = await viewer(srv.url, { pipeline_id: 'slow-1' });
+    mkdirSync(path.join(inbox, 'archive'));
+    renameSync(path.join(inbox, 'keep.txt'), path.join(inbox, 'archive', 'kept.txt'));
+    assert.deepEqual(steps(await v2.waitFile('archive/kept.txt')), GOOD_STEPS);
+    await waitUntil(async () => {
+      const r = await search(work, ['kakapo', '--json']);
+      return r.hits.length === 1 && r.hits[0].path.endsWith('/archive/kept.txt');
+    }, 10000, 'kakapo found at the new path only');
     await srv.stop();
   });
 

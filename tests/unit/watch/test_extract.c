@@ -147,7 +147,11 @@ static void text_refuses_binary_and_repairs_utf8(void **state)
     assert_null(extract(RP_WATCH_TEXT, noise, sizeof(noise) - 1, why));
     assert_true(strncmp(why, "binary content (", 16) == 0);
     assert_null(extract(RP_WATCH_UNSUPPORTED, "\x89PNG\r\n\x1a\n\0\0", 10, why));
-    assert_true(strncmp(why, "binary content", 14) == 0);
+    assert_string_equal(why, "unsupported file type: a PNG image");
+    assert_null(extract(RP_WATCH_UNSUPPORTED, "PK\x03\x04\x14\0\x06\0", 8, why));
+    assert_string_equal(why, "unsupported file type: a ZIP archive (.docx, .xlsx, .pptx, .odt, .epub, .zip)");
+    assert_null(extract(RP_WATCH_UNSUPPORTED, "\x01\x02\x03\0", 4, why));
+    assert_string_equal(why, "binary content (a NUL byte at offset 3)");
     /* A BOM goes, CRLF becomes LF, a stray Latin-1 byte becomes U+FFFD. */
     EXPECT_TEXT(RP_WATCH_TEXT, "\xef\xbb\xbfHello\r\nWorld caf\xe9!\r", "Hello\nWorld caf\xef\xbf\xbd!\n");
     EXPECT_TEXT(RP_WATCH_TEXT, "", "");
