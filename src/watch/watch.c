@@ -38,6 +38,7 @@
 #define MAX_DEPTH 64   /* directory nesting followed by scans */
 #define BATCH_FILES 64 /* files indexed in one transaction, at most */
 #define BATCH_BYTES (16u << 20)
+#define FUSE_BYTES (64u << 10) /* smaller files are probed, extracted and chunked in one step */
 
 typedef struct dirw {
     rp_map_entry_t entry; /* key: path */
@@ -81,6 +82,8 @@ typedef struct job {
     enum step step;
     enum outcome out;
     int reported; /* file:processing was emitted */
+    int fused;    /* probe also extracted and chunked (a small file) */
+    int fail_at;  /* with fused: the step that failed (ST_EXTRACT, ST_CHUNK) or 0 */
     /* FILE */
     int64_t size, mtime_ns;
     char *data; /* owned: the file's bytes, then pdftotext's output */
@@ -662,6 +665,20 @@ static void on_work(uv_work_t *r)
     switch (j->step) {
     case ST_PROBE:
         step_probe(j);
+        /* A small document: extract and chunk now, one thread hand-off instead of three (the
+         * hand-offs cost more than the work); the events still mark each stage. */
+        if (j->out == OUT_CHANGED && !j->w->cfg.exec_cmd && j->fkind != RP_WATCH_PDF && j->len <= FUSE_BYTES) {
+            j->fused = 1;
+            step_extract(j);
+            if (j->out == OUT_FAIL) {
+                j->fail_at = ST_EXTRACT;
+            } else {
+                step_chunk(j);
+                if (j->out == OUT_FAIL)
+                    j->fail_at = ST_CHUNK;
+            }
+            j->out = OUT_CHANGED;
+        }
         break;
     case ST_EXTRACT:
         step_extract(j);
@@ -790,6 +807,19 @@ static void finish_failed(job_t *j)
     run_step(j, ST_RECORD);
 }
 
+/* Chunked: into the next index transaction; the next file starts meanwhile. */
+static void chunked(job_t *j)
+{
+    rp_watch_t *w = j->w;
+    emit_progress(j, 0.7, "index");
+    /* Into the next index transaction; the next file starts meanwhile. */
+    w->cur = NULL;
+    rp_list_push(&w->batch, &j->node);
+    w->nbatch++;
+    w->batch_bytes += j->text.len;
+    job_next(w);
+}
+
 static void on_work_done(uv_work_t *r, int status)
 {
     job_t *j = r->data;
@@ -817,8 +847,17 @@ static void on_work_done(uv_work_t *r, int status)
                 spawn_exec(j);
             else if (j->fkind == RP_WATCH_PDF)
                 spawn_pdftotext(j);
-            else
+            else if (!j->fused)
                 run_step(j, ST_EXTRACT);
+            else if (j->fail_at == ST_EXTRACT)
+                finish_failed(j);
+            else {
+                emit_progress(j, 0.4, "chunk");
+                if (j->fail_at == ST_CHUNK)
+                    finish_failed(j);
+                else
+                    chunked(j);
+            }
         }
         break;
     case ST_EXTRACT:
@@ -830,17 +869,10 @@ static void on_work_done(uv_work_t *r, int status)
         }
         break;
     case ST_CHUNK:
-        if (j->out == OUT_FAIL) {
+        if (j->out == OUT_FAIL)
             finish_failed(j);
-        } else {
-            emit_progress(j, 0.7, "index");
-            /* Into the next index transaction; the next file starts meanwhile. */
-            w->cur = NULL;
-            rp_list_push(&w->batch, &j->node);
-            w->nbatch++;
-            w->batch_bytes += j->text.len;
-            job_next(w);
-        }
+        else
+            chunked(j);
         break;
     case ST_FLUSH:
         while (!rp_list_empty(&j->members)) {
