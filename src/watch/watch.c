@@ -203,8 +203,8 @@ static int ignored(rp_watch_t *w, const char *path)
         const char *ig = w->cfg.ignore[i];
         if (ig && *ig) {
             size_t l = strlen(ig);
-            /* The ignored file and its SQLite companions (-wal, -shm, -journal). */
-            if (strncmp(path, ig, l) == 0 && (path[l] == '\0' || path[l] == '-'))
+            /* The ignored file and its companions (-wal, -shm, -journal; .state, .tmp). */
+            if (strncmp(path, ig, l) == 0 && (path[l] == '\0' || path[l] == '-' || path[l] == '.'))
                 return 1;
         }
     }
