@@ -631,9 +631,14 @@ static void kick(net_sink_t *s)
         request_start(s, REQ_VERIFY);
         return;
     }
-    while (post_batch(s) == 1)
+    int rc;
+    while ((rc = post_batch(s)) == 1)
         if (s->roff >= s->qsize)
             return;
+    if (rc < 0) {
+        RP_LOG_ERROR("watch", "cannot read the queue %s: %s", s->qpath, strerror(errno));
+        backoff(s, 0);
+    }
 }
 
 /* ---- the sink ---- */
