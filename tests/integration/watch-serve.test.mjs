@@ -179,6 +179,27 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     await srv.stop();
   });
 
+  it('fails a file over --max-file-size and a ZIP with clear reasons, and carries on', async () => {
+    const work = scratch();
+    const inbox = path.join(work, 'inbox');
+    mkdirSync(inbox);
+    const srv = await startServer(['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch', inbox,
+      '--pipeline', 'limits-1', '--settle', '0.2', '--max-file-size', '100'], { product: true });
+    const v = await viewer(srv.url, { pipeline_id: 'limits-1' });
+    writeFileSync(path.join(inbox, 'big.txt'), 'x'.repeat(101));
+    writeFileSync(path.join(inbox, 'report.docx'), Buffer.from('PK\x03\x04\x14\x00\x06\x00', 'latin1'));
+    writeFileSync(path.join(inbox, 'small.txt'), 'Small enough about the wombat.');
+    const big = await v.waitFile('big.txt');
+    assert.deepEqual(steps(big), [['file:processing', undefined], ['file:failed', undefined]]);
+    assert.deepEqual(big.at(-1).ev.file.error,
+      { message: 'the file is larger than the limit of 100 bytes (--max-file-size)', kind: 'too_large', retryable: false });
+    const zip = await v.waitFile('report.docx');
+    assert.equal(zip.at(-1).ev.file.error.message,
+      'unsupported file type: a ZIP archive (.docx, .xlsx, .pptx, .odt, .epub, .zip)');
+    assert.deepEqual(steps(await v.waitFile('small.txt')), GOOD_STEPS);
+    await srv.stop();
+  });
+
   it('hands each file to --exec CMD: progress lines, exit status, stderr tail', async () => {
     const work = scratch();
     mkdirSync(path.join(work, 'inbox'));
