@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -126,6 +127,12 @@ static int queue_open(net_sink_t *s, char *err, size_t errlen)
     s->qfd = open(s->qpath, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (s->qfd < 0) {
         snprintf(err, errlen, "cannot open the queue %s: %s", s->qpath, strerror(errno));
+        return -1;
+    }
+    /* One writer per queue: two watchers appending and sending the same file would interleave. */
+    if (flock(s->qfd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errlen, "the queue %s is in use by another `ragpulse watch` (give this one --queue PATH)",
+                 s->qpath);
         return -1;
     }
     struct stat st;

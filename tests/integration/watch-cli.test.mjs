@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { USE_REF } from './helpers.mjs';
-import { RAGPULSE, scratch, search } from './watch-helpers.mjs';
+import { RAGPULSE, scratch, search, startWatch } from './watch-helpers.mjs';
 
 const SKIP = USE_REF && 'ragpulse only (RP_TEST_SERVER=ref)';
 
@@ -60,6 +60,13 @@ describe('ragpulse watch / search: command line', { skip: SKIP }, () => {
     for (const opt of ['--hub', '--token', '--queue', '--exec', '--chunk-size', '--chunk-overlap', '--settle', '--index']) {
       assert.ok(h.stdout.includes(opt), opt);
     }
+    // One watcher per queue file.
+    mkdirSync(path.join(work, 'docs'));
+    const first = await startWatch(work, ['docs', '--hub', 'http://127.0.0.1:1', '--index', 'one.db']);
+    const second = await run(['watch', 'docs', '--hub', 'http://127.0.0.1:1', '--index', 'two.db'], work);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /the queue ragpulse-watch\.queue is in use by another `ragpulse watch`/);
+    assert.equal(await first.stop(), 0);
     const sh = await run(['search', '--help'], work);
     assert.equal(sh.code, 0);
     assert.match(sh.stdout, /FTS5 syntax/);
