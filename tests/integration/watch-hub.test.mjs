@@ -102,6 +102,39 @@ describe('ragpulse watch --hub URL', { skip: SKIP }, () => {
     await hub.stop();
   });
 
+  it('events queued when the watcher stops during an outage are delivered by its next run, once', async () => {
+    const work = scratch();
+    const inbox = path.join(work, 'inbox');
+    mkdirSync(inbox);
+    const store = ['--store', `sqlite:${path.join(work, 'hub.db')}`];
+    let hub = await startServer(store, { product: true });
+    const port = hub.port;
+    const pid = 'files-restart';
+    const args = [inbox, '--hub', hub.url, '--pipeline', pid, '--settle', '0.2', '--heartbeat', '60',
+      '--index', path.join(work, 'index.db')];
+    let w = await startWatch(work, args);
+    writeFileSync(path.join(inbox, 'a.txt'), 'Alpha about the axolotl.');
+    await waitUntil(async () => (await producerLog(hub.url, pid)).some((e) => e.type === 'file:completed'), 10000, 'a.txt');
+    await hub.stop();
+    writeFileSync(path.join(inbox, 'b.txt'), 'Bravo about the beluga.');
+    await waitUntil(() => /idle: 2 ingested/.test(w.stderr()), 10000, 'b.txt ingested while the hub is down');
+    assert.equal(await w.stop(), 0); // its pipeline:offline waits in the queue too
+    assert.match(w.stderr(), /bytes of events stay in ragpulse-watch\.queue for the next run/);
+    hub = await startServer(['--listen', `127.0.0.1:${port}`, ...store], { product: true });
+    w = await startWatch(work, args);
+    await waitUntil(async () => (await producerLog(hub.url, pid)).filter((e) => e.type === 'pipeline:online').length === 2,
+      10000, 'the second run online');
+    const events = await producerLog(hub.url, pid);
+    assertOnceInOrder(events);
+    const types = events.map((e) => `${e.type}${e.file ? ` ${e.file.name}` : ''}`);
+    const b = types.indexOf('file:completed b.txt');
+    assert.ok(b > 0, types.join(', '));
+    assert.deepEqual(types.slice(b + 1, b + 3), ['pipeline:offline', 'pipeline:online'], types.join(', '));
+    assert.ok(!types.slice(b + 1).some((t) => t.startsWith('file:')), 'nothing ingested again');
+    assert.equal(await w.stop(), 0);
+    await hub.stop();
+  });
+
   it('a batch whose answer was lost is not sent twice', async () => {
     const work = scratch();
     const inbox = path.join(work, 'inbox');
