@@ -72,7 +72,6 @@ enum outcome { OUT_SKIP, OUT_CHANGED, OUT_FAIL, OUT_OK };
 
 typedef struct job {
     rp_list_node_t node;
-    rp_map_entry_t entry; /* key: path, while queued (FILE jobs) */
     rp_watch_t *w;
     enum job_kind kind;
     int initial; /* SCAN: the first scan (also drops registry rows of vanished files) */
@@ -116,6 +115,16 @@ typedef struct job {
     rp_buf_t etail; /* stderr tail */
     uint64_t last_progress_ms;
 } job_t;
+
+/* A queued job: only its kind and path (a job_t, with its process and pipe handles, is made
+ * when it starts, so 100,000 files waiting cost 100,000 small entries). */
+typedef struct qent {
+    rp_list_node_t node;
+    rp_map_entry_t entry; /* key: path (FILE entries: one per path) */
+    enum job_kind kind;
+    int initial;
+    char path[];
+} qent_t;
 
 struct rp_watch {
     uv_loop_t *loop;
@@ -780,14 +789,26 @@ static job_t *job_new(rp_watch_t *w, enum job_kind kind, const char *path)
     return j;
 }
 
-static void job_push(rp_watch_t *w, job_t *j)
+/* Queues a job (a FILE job once per path). initial: the first scan. */
+static void job_push(rp_watch_t *w, enum job_kind kind, const char *path, int initial)
 {
-    if (j->kind == JOB_FILE) {
-        j->entry.key = j->path;
-        j->entry.keylen = strlen(j->path);
-        rp_map_put(&w->queued, &j->entry);
+    size_t pl = strlen(path);
+    if (kind == JOB_FILE && rp_map_get(&w->queued, path, pl))
+        return;
+    qent_t *q = rp_malloc(sizeof(*q) + pl + 1);
+    if (q == NULL) {
+        RP_LOG_ERROR("watch", "out of memory queueing %s", path);
+        return;
     }
-    rp_list_push(&w->ready, &j->node);
+    q->kind = kind;
+    q->initial = initial;
+    memcpy(q->path, path, pl + 1);
+    if (kind == JOB_FILE) {
+        q->entry.key = q->path;
+        q->entry.keylen = pl;
+        rp_map_put(&w->queued, &q->entry);
+    }
+    rp_list_push(&w->ready, &q->node);
     w->nready++;
     w->idle_logged = 0;
     if (w->cur == NULL)
@@ -937,7 +958,7 @@ static int must_flush(rp_watch_t *w)
         return 0;
     if (rp_list_empty(&w->ready) || w->nbatch >= BATCH_FILES || w->batch_bytes >= BATCH_BYTES)
         return 1;
-    job_t *next = rp_container_of(w->ready.next, job_t, node);
+    qent_t *next = rp_container_of(w->ready.next, qent_t, node);
     if (next->kind != JOB_FILE)
         return 1;
     rp_list_node_t *it;
@@ -978,11 +999,19 @@ static void job_next(rp_watch_t *w)
         }
         return;
     }
-    job_t *j = rp_container_of(w->ready.next, job_t, node);
-    rp_list_unlink(&j->node);
+    qent_t *q = rp_container_of(w->ready.next, qent_t, node);
+    rp_list_unlink(&q->node);
     w->nready--;
-    if (j->kind == JOB_FILE)
-        rp_map_del(&w->queued, &j->entry);
+    if (q->kind == JOB_FILE)
+        rp_map_del(&w->queued, &q->entry);
+    job_t *j = job_new(w, q->kind, q->path);
+    if (j)
+        j->initial = q->initial;
+    rp_free(q);
+    if (j == NULL) {
+        job_next(w); /* that one is lost (logged); the next may fit */
+        return;
+    }
     w->cur = j;
     run_step(j, j->kind == JOB_FILE ? ST_PROBE : j->kind == JOB_GONE ? ST_GONE : ST_SCAN);
 }
@@ -1295,14 +1324,6 @@ static void unwatch_tree(rp_watch_t *w, const char *dir)
     }
 }
 
-static void queue_file(rp_watch_t *w, const char *path, enum job_kind kind)
-{
-    if (kind == JOB_FILE && rp_map_get(&w->queued, path, strlen(path)))
-        return;
-    job_t *j = job_new(w, kind, path);
-    if (j)
-        job_push(w, j);
-}
 
 static void on_stat(uv_fs_t *req)
 {
@@ -1339,9 +1360,9 @@ static void on_stat(uv_fs_t *req)
         pend_drop(w, p);
         if (!exists) {
             unwatch_tree(w, path);
-            queue_file(w, path, JOB_GONE);
+            job_push(w, JOB_GONE, path, 0);
         } else if (is_reg) {
-            queue_file(w, path, JOB_FILE);
+            job_push(w, JOB_FILE, path, 0);
         }
         rp_free(path);
         unref(w);
@@ -1435,13 +1456,8 @@ static void scan_queue(rp_watch_t *w, const char *dir, int scan)
         }
         rp_map_put(&w->dirs, &d->entry);
     }
-    if (scan >= 0) {
-        job_t *j = job_new(w, JOB_SCAN, dir);
-        if (j) {
-            j->initial = scan > 0;
-            job_push(w, j);
-        }
-    }
+    if (scan >= 0)
+        job_push(w, JOB_SCAN, dir, scan > 0);
 }
 
 /* ---- life cycle ---- */
@@ -1605,12 +1621,12 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
         e = next;
     }
     while (!rp_list_empty(&w->ready)) {
-        job_t *q = rp_container_of(w->ready.next, job_t, node);
+        qent_t *q = rp_container_of(w->ready.next, qent_t, node);
         rp_list_unlink(&q->node);
         if (q->kind == JOB_FILE)
             rp_map_del(&w->queued, &q->entry);
         w->nready--;
-        job_free(q);
+        rp_free(q);
     }
     if (j && j->proc_open > 0) {
         /* Not waiting for its pipes: the process's last output no longer matters. */
