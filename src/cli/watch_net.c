@@ -158,39 +158,44 @@ static int queue_open(net_sink_t *s, char *err, size_t errlen)
     s->roff = roff <= s->qsize ? roff : s->qsize;
     s->roff_seq = rseq;
     s->next_seq = nseq;
-    /* Scan what is left: the first and last seq, and a torn tail from a crash mid-append. */
+    /* What is left: the first and the last record (seqs count up by one per record, so they
+     * say it all), and a torn tail from a crash mid-append. Two bounded reads, not the file. */
     if (s->qsize > s->roff) {
-        size_t n = (size_t)(s->qsize - s->roff);
-        char *buf = rp_malloc(n + 1);
-        if (buf == NULL || pread(s->qfd, buf, n, (off_t)s->roff) != (ssize_t)n) {
-            rp_free(buf);
-            snprintf(err, errlen, "cannot read the queue %s", s->qpath);
+        enum { WIN = 1 << 20 };
+        char *buf = rp_malloc(WIN + 1);
+        if (buf == NULL) {
+            snprintf(err, errlen, "out of memory");
             return -1;
         }
-        size_t end = n;
+        uint64_t tail_off = s->qsize - s->roff > WIN ? s->qsize - WIN : s->roff;
+        ssize_t got = pread(s->qfd, buf, (size_t)(s->qsize - tail_off), (off_t)tail_off);
+        size_t end = got > 0 ? (size_t)got : 0;
         while (end > 0 && buf[end - 1] != '\n')
             end--;
-        if (end < n) {
-            RP_LOG_WARN("watch", "queue %s: dropping a torn last record (%zu bytes)", s->qpath, n - end);
-            if (ftruncate(s->qfd, (off_t)(s->roff + end)) < 0)
-                RP_LOG_ERROR("watch", "queue %s: ftruncate: %s", s->qpath, strerror(errno));
-            s->qsize = s->roff + end;
-        }
         long long first = -1, last = -1;
-        for (size_t i = 0; i < end;) {
-            char *nl = memchr(buf + i, '\n', end - i);
-            long long q = record_seq(buf + i, (size_t)(nl - (buf + i)));
-            if (first < 0)
-                first = q;
-            if (q >= 0)
-                last = q;
-            i = (size_t)(nl - buf) + 1;
+        if (got > 0 && (size_t)got > end) {
+            RP_LOG_WARN("watch", "queue %s: dropping a torn last record (%zu bytes)", s->qpath, (size_t)got - end);
+            if (ftruncate(s->qfd, (off_t)(tail_off + end)) < 0)
+                RP_LOG_ERROR("watch", "queue %s: ftruncate: %s", s->qpath, strerror(errno));
+            s->qsize = tail_off + end;
         }
+        if (end > 0) {
+            size_t ls = end - 1;
+            while (ls > 0 && buf[ls - 1] != '\n')
+                ls--;
+            last = record_seq(buf + ls, end - 1 - ls);
+        }
+        if (s->qsize > s->roff) {
+            got = pread(s->qfd, buf, WIN < s->qsize - s->roff ? WIN : (size_t)(s->qsize - s->roff), (off_t)s->roff);
+            char *nl = got > 0 ? memchr(buf, '\n', (size_t)got) : NULL;
+            if (nl)
+                first = record_seq(buf, (size_t)(nl - buf));
+        }
+        rp_free(buf);
         if (first >= 0)
             s->roff_seq = (uint64_t)first;
         if (last >= 0 && (uint64_t)last + 1 > s->next_seq)
             s->next_seq = (uint64_t)last + 1;
-        rp_free(buf);
         if (s->qsize > s->roff) {
             /* A previous run may have been answered without saving the offset. */
             s->verify = 1;

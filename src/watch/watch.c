@@ -63,6 +63,7 @@ typedef struct pend {
 typedef struct scan_ent {
     char *path;
     int is_dir;
+    int known; /* the registry has it with this size and mtime: nothing to do */
     int64_t size, mtime_ns;
 } scan_ent_t;
 
@@ -583,7 +584,7 @@ static void scan_add(job_t *j, char *path, int is_dir, const struct stat *st)
         j->ents = ne;
         j->cap = nc;
     }
-    j->ents[j->nents++] = (scan_ent_t){path, is_dir, st->st_size,
+    j->ents[j->nents++] = (scan_ent_t){path, is_dir, 0, st->st_size,
                                        (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
 }
 
@@ -635,7 +636,7 @@ static int cmp_ent(const void *a, const void *b)
 static int forget_vanished(void *ud, const char *path)
 {
     job_t *j = ud;
-    scan_ent_t key = {(char *)path, 0, 0, 0};
+    scan_ent_t key = {(char *)path, 0, 0, 0, 0};
     if (j->nents == 0 || bsearch(&key, j->ents, j->nents, sizeof(*j->ents), cmp_ent) == NULL) {
         /* Collected now, removed after the walk (the statement is still reading). */
         json_t *list = (json_t *)j->data;
@@ -647,6 +648,15 @@ static int forget_vanished(void *ud, const char *path)
 static void step_scan(job_t *j)
 {
     scan_dir(j, j->path, 0);
+    /* Unchanged since the registry saw them (size and mtime): not even a job. A restart over
+     * a large tree is then one pass of lookups here. */
+    for (size_t i = 0; i < j->nents; i++) {
+        scan_ent_t *e = &j->ents[i];
+        rp_watch_doc_t doc;
+        if (!e->is_dir && rp_watch_index_lookup(j->w->ix, e->path, &doc) == 1 && doc.size == e->size &&
+            doc.mtime_ns == e->mtime_ns)
+            e->known = 1;
+    }
     if (!j->initial)
         return;
     /* Files deleted while nobody watched: their documents go too. */
@@ -930,6 +940,10 @@ static void on_work_done(uv_work_t *r, int status)
             scan_ent_t *e = &j->ents[i];
             if (e->is_dir) {
                 scan_queue(w, e->path, -1); /* watch only: its files are in this list */
+                continue;
+            }
+            if (e->known) {
+                w->stats.skipped++;
                 continue;
             }
             int fresh = 0;

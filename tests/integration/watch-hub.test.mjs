@@ -6,7 +6,7 @@
 // back first. A clean exit sends pipeline:offline.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startServer, waitUntil, USE_REF } from './helpers.mjs';
@@ -120,8 +120,11 @@ describe('ragpulse watch --hub URL', { skip: SKIP }, () => {
     await waitUntil(() => /idle: 2 ingested/.test(w.stderr()), 10000, 'b.txt ingested while the hub is down');
     assert.equal(await w.stop(), 0); // its pipeline:offline waits in the queue too
     assert.match(w.stderr(), /bytes of events stay in ragpulse-watch\.queue for the next run/);
+    // As if the watcher had died in the middle of an append: a torn last line.
+    appendFileSync(path.join(work, 'ragpulse-watch.queue'), '{"type":"file:progress","pipel');
     hub = await startServer(['--listen', `127.0.0.1:${port}`, ...store], { product: true });
     w = await startWatch(work, args);
+    assert.match(w.stderr(), /dropping a torn last record \(30 bytes\)/);
     await waitUntil(async () => (await producerLog(hub.url, pid)).filter((e) => e.type === 'pipeline:online').length === 2,
       10000, 'the second run online');
     const events = await producerLog(hub.url, pid);
