@@ -13,7 +13,8 @@
 // Each configuration runs --repeat times (default 3); the line gives the median run and the
 // range of files/s over the repeats (the machine is shared: single runs vary a lot).
 //
-//   node bench/watch.mjs [--quick] [--repeat N]      (--quick: 200 files and 10 MB, 1 repeat)
+//   node bench/watch.mjs [--quick] [--repeat N] [--tree N]
+//   (--quick: 200 files, 10 MB, a tree of 2,000, 1 repeat; --tree: files in the large tree, 20,000)
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -162,6 +163,42 @@ async function measure(corpusName, corpus, mode, dashboard) {
   med.files_per_s_range = [runs[0].files_per_s, runs.at(-1).files_per_s];
   console.log(JSON.stringify(med));
 }
+
+// The watcher alone on a large tree, and its restart: `ragpulse watch` with no hub (events go
+// to its on-disk queue), TREE files of ~60 bytes in 20 directories; the clock runs from the
+// start of the process to its "idle" log line, first with an empty index, then again over the
+// same, unchanged tree (nothing to ingest: the registry check).
+async function tree(files) {
+  const dir = join(work, 'tree');
+  for (let d = 0; d < 20; d++) {
+    mkdirSync(join(dir, `d${d}`), { recursive: true });
+    for (let i = 0; i < files / 20; i++) writeFileSync(join(dir, `d${d}`, `f${i}.txt`), `file ${d} ${i}: ${sentence()}\n`);
+  }
+  const once = async (label) => {
+    const t0 = performance.now();
+    const p = spawn(bin, ['watch', dir, '--hub', 'http://127.0.0.1:1', '--index', join(work, 'tree.db'),
+      '--queue', join(work, 'tree.queue'), '--settle', '0.05'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+    procs.add(p);
+    let err = '';
+    const idle = await new Promise((resolve, reject) => {
+      p.stderr.on('data', (d) => {
+        err += d;
+        const m = /"msg":"idle: (\d+) ingested, \d+ failed, (\d+) unchanged/.exec(err);
+        if (m && Number(m[1]) + Number(m[2]) === files) resolve(m);
+      });
+      p.once('exit', (code) => reject(new Error(`watch exited ${code}: ${err.slice(-1000)}`)));
+    });
+    const secs = (performance.now() - t0) / 1000;
+    await stop({ p });
+    console.log(JSON.stringify({ corpus: `${files} files in 20 directories`, run: label, mode: 'watch, no hub (queue on disk)',
+      ingested: Number(idle[1]), unchanged: Number(idle[2]), seconds: +secs.toFixed(2),
+      files_per_s: Math.round(files / secs) }));
+  };
+  await once('first (empty index)');
+  await once('restart (nothing changed)');
+}
+const ti = process.argv.indexOf('--tree');
+await tree(ti > 0 ? Number(process.argv[ti + 1]) : quick ? 2000 : 20000);
 
 const small = makeCorpus('small', SMALL, 1500, 'md', true);
 const big = makeCorpus('big', BIG_MB, 1_000_000, 'txt', false);
