@@ -82,6 +82,7 @@ typedef struct job {
     enum step step;
     enum outcome out;
     int reported; /* file:processing was emitted */
+    int ended;    /* file:completed or file:failed was emitted */
     int fused;    /* probe also extracted and chunked (a small file) */
     int fail_at;  /* with fused: the step that failed (ST_EXTRACT, ST_CHUNK) or 0 */
     /* FILE */
@@ -337,6 +338,7 @@ static void emit_completed(job_t *j)
         json_object_set_new(f, "progress", json_real(1.0));
         json_object_set_new(f, "chunks", json_integer(j->nchunks));
     }
+    j->ended = 1;
     j->w->stats.ingested++;
     j->w->stats.bytes += (uint64_t)j->size;
     j->w->stats.chunks += (uint64_t)j->nchunks;
@@ -367,6 +369,7 @@ static void emit_failed(job_t *j, int retryable)
                                                   "kind", j->err_kind ? j->err_kind : "error", "retryable",
                                                   retryable));
     }
+    j->ended = 1;
     j->w->stats.failed++;
     emit(j->w, ev);
     RP_LOG_INFO("watch", "%s failed: %s", j->rel, j->why);
@@ -1585,7 +1588,7 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
     w->done = done;
     w->done_ud = ud;
     job_t *j = w->cur;
-    if (j && j->kind == JOB_FILE && j->reported) {
+    if (j && j->kind == JOB_FILE && j->reported && !j->ended) {
         snprintf(j->why, sizeof(j->why), "interrupted: the pipeline stopped while processing the file");
         j->err_kind = "interrupted";
         emit_failed(j, 1);
