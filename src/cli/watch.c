@@ -64,9 +64,9 @@ static int num(const char *prefix, const char *name, const char *v, double min, 
 
 int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *i, const char *prefix)
 {
-    static const char *const names[] = {"--pipeline",      "--pipeline-type", "--index",        "--settle",
-                                        "--heartbeat",     "--chunk-size",    "--chunk-overlap", "--max-file-size",
-                                        "--pdf-timeout",   "--exec",          "--exec-timeout", NULL};
+    static const char *const names[] = {"--pipeline",    "--pipeline-type", "--index",         "--settle",
+                                        "--heartbeat",   "--chunk-size",    "--chunk-overlap", "--max-file-size",
+                                        "--pdf-timeout", "--exec",          "--exec-timeout",  NULL};
     const char *a = argv[*i];
     int k = -1;
     for (int n = 0; names[n]; n++)
@@ -82,8 +82,8 @@ int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *
     double d;
     switch (k) {
     case 0:
-        if (strlen(v) > 128 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") !=
-                                   strlen(v) || !*v) {
+        if (strlen(v) > 128 ||
+            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != strlen(v) || !*v) {
             fprintf(stderr, "%s: --pipeline wants 1 to 128 characters of A-Z a-z 0-9 . _ : -\n", prefix);
             return -1;
         }
@@ -198,8 +198,8 @@ static int hub_sink_emit(rp_watch_sink_t *s, json_t *ev)
     rp_event_error_t err;
     int rc = rp_hub_ingest(hs->hub, ev, &err, on_hub_done, NULL);
     if (rc == -1)
-        RP_LOG_ERROR("watch", "the hub refused a %s event: %s %s",
-                     json_string_value(json_object_get(ev, "type")), err.field, err.rule);
+        RP_LOG_ERROR("watch", "the hub refused a %s event: %s %s", json_string_value(json_object_get(ev, "type")),
+                     err.field, err.rule);
     else if (rc < 0)
         RP_LOG_ERROR("watch", "the hub could not take an event: %s", uv_strerror(rc));
     json_decref(ev);
@@ -532,8 +532,9 @@ int rp_cli_search(int argc, char **argv)
     char err[1400];
     FILE *probe = fopen(index, "rb");
     if (probe == NULL) {
-        fprintf(stderr, "ragpulse search: no index at %s (run `ragpulse watch DIR` or `ragpulse serve --watch DIR`"
-                        " first, or pass --index PATH)\n",
+        fprintf(stderr,
+                "ragpulse search: no index at %s (run `ragpulse watch DIR` or `ragpulse serve --watch DIR`"
+                " first, or pass --index PATH)\n",
                 index);
         rp_free(q);
         return 3;

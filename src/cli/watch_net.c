@@ -364,8 +364,8 @@ static void on_post_answer(net_sink_t *s, int status, json_t *body, uint32_t ret
         if (k <= 0 || (size_t)k >= s->batch_n) {
             const char *field = json_string_value(json_object_get(body, "field"));
             const char *rule = json_string_value(json_object_get(body, "rule"));
-            RP_LOG_ERROR("watch", "the hub refused an event (dropped): %s %s %s", msg ? msg : "",
-                         field ? field : "", rule ? rule : "");
+            RP_LOG_ERROR("watch", "the hub refused an event (dropped): %s %s %s", msg ? msg : "", field ? field : "",
+                         rule ? rule : "");
             queue_skip(s, 1);
             state_save(s);
         } else {
@@ -391,8 +391,9 @@ static void on_post_answer(net_sink_t *s, int status, json_t *body, uint32_t ret
     }
     if ((status == 401 || status == 403) && !s->auth_warned) {
         s->auth_warned = 1;
-        RP_LOG_ERROR("watch", "the hub refused the producer token (HTTP %d: %s): give a producer token with"
-                              " --token or RAGPULSE_TOKEN; events wait in %s",
+        RP_LOG_ERROR("watch",
+                     "the hub refused the producer token (HTTP %d: %s): give a producer token with"
+                     " --token or RAGPULSE_TOKEN; events wait in %s",
                      status, msg ? msg : "", s->qpath);
     } else if (status != 401 && status != 403) {
         RP_LOG_WARN("watch", "the hub answered HTTP %d (%s): retrying", status, msg ? msg : "");
@@ -741,9 +742,8 @@ static void net_close(rp_watch_sink_t *base, void (*done)(void *ud), void *ud)
 
 static const rp_watch_sink_ops_t net_ops = {net_emit, net_close};
 
-rp_watch_sink_t *rp_cli_net_sink_new(uv_loop_t *loop, const char *hub_url, const char *token,
-                                     const char *pipeline_id, const char *queue_path, size_t max_bytes,
-                                     char *err, size_t errlen)
+rp_watch_sink_t *rp_cli_net_sink_new(uv_loop_t *loop, const char *hub_url, const char *token, const char *pipeline_id,
+                                     const char *queue_path, size_t max_bytes, char *err, size_t errlen)
 {
     const char *p = hub_url;
     if (strncmp(p, "http://", 7) == 0) {

@@ -49,8 +49,7 @@ static int on_busy(void *ud, int count)
 
 static int fail(rp_watch_index_t *ix)
 {
-    snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", ix->path,
-             ix->db ? sqlite3_errmsg(ix->db) : "not open");
+    snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", ix->path, ix->db ? sqlite3_errmsg(ix->db) : "not open");
     return -1;
 }
 
@@ -84,8 +83,7 @@ rp_watch_index_t *rp_watch_index_open(const char *path, int readonly, char *err,
         sqlite3_finalize(st);
         if (!ok) {
             snprintf(ix->err, sizeof(ix->err),
-                     "%.1024s holds no index (run `ragpulse watch DIR` or `ragpulse serve --watch DIR` first)",
-                     path);
+                     "%.1024s holds no index (run `ragpulse watch DIR` or `ragpulse serve --watch DIR` first)", path);
             goto undo;
         }
         return ix;

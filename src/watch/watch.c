@@ -16,9 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +52,9 @@ typedef struct pend {
     rp_watch_t *w;
     char *path;
     uv_fs_t req;
-    int busy;        /* a stat is in flight */
-    int dead;        /* unlinked from the map while busy: free on completion */
-    int have_obs;    /* size/mtime/exists below are an observation */
+    int busy;     /* a stat is in flight */
+    int dead;     /* unlinked from the map while busy: free on completion */
+    int have_obs; /* size/mtime/exists below are an observation */
     int exists;
     int64_t size, mtime_ns;
     uint64_t stable_since; /* ms: the last change seen */
@@ -195,8 +195,8 @@ static int ignored_name(const char *name)
     size_t n = strlen(name);
     if (n == 0 || name[0] == '.' || name[n - 1] == '~' || name[0] == '#')
         return 1;
-    static const char *const sfx[] = {".swp", ".swx", ".tmp", ".part", ".crdownload", ".db-wal", ".db-shm",
-                                      ".db-journal", NULL};
+    static const char *const sfx[] = {".swp",    ".swx",    ".tmp",        ".part", ".crdownload",
+                                      ".db-wal", ".db-shm", ".db-journal", NULL};
     for (const char *const *s = sfx; *s; s++) {
         size_t l = strlen(*s);
         if (n > l && strcmp(name + n - l, *s) == 0)
@@ -291,9 +291,10 @@ static json_t *file_obj(job_t *j)
     }
     json_object_set_new(f, "name", json_stringn(j->rel, nl));
     json_object_set_new(f, "size", json_integer(j->size));
-    json_object_set_new(f, "mime_type", json_string(j->w->cfg.exec_cmd && j->fkind == RP_WATCH_UNSUPPORTED
-                                                        ? "application/octet-stream"
-                                                        : rp_watch_kind_mime(j->fkind)));
+    json_object_set_new(f, "mime_type",
+                        json_string(j->w->cfg.exec_cmd && j->fkind == RP_WATCH_UNSUPPORTED
+                                        ? "application/octet-stream"
+                                        : rp_watch_kind_mime(j->fkind)));
     if (j->doc.hash[0])
         json_object_set_new(f, "hash", json_string(j->doc.hash));
     return f;
@@ -365,9 +366,9 @@ static void emit_failed(job_t *j, int retryable)
     json_t *ev = file_ev(j, "file:failed");
     if (ev) {
         json_t *f = json_object_get(ev, "file");
-        json_object_set_new(f, "error", json_pack("{s:s,s:s,s:b}", "message", j->why[0] ? j->why : "failed",
-                                                  "kind", j->err_kind ? j->err_kind : "error", "retryable",
-                                                  retryable));
+        json_object_set_new(f, "error",
+                            json_pack("{s:s,s:s,s:b}", "message", j->why[0] ? j->why : "failed", "kind",
+                                      j->err_kind ? j->err_kind : "error", "retryable", retryable));
     }
     j->ended = 1;
     j->w->stats.failed++;
@@ -380,11 +381,12 @@ static void emit_heartbeat(rp_watch_t *w, const char *type)
     json_t *ev = ev_new(w, type);
     if (ev) {
         json_object_set_new(ev, "heartbeat_interval", json_real(w->cfg.heartbeat_s));
-        json_object_set_new(ev, "files_pending", json_integer((json_int_t)(w->nready + w->pending.count + w->nbatch + (w->cur != NULL))));
+        json_object_set_new(ev, "files_pending",
+                            json_integer((json_int_t)(w->nready + w->pending.count + w->nbatch + (w->cur != NULL))));
         if (strcmp(type, "heartbeat") != 0) {
             char msg[PATH_MAX + 64];
-            snprintf(msg, sizeof(msg), "%s %.4000s", strcmp(type, "pipeline:online") == 0 ? "watching" : "stopped watching",
-                     w->root);
+            snprintf(msg, sizeof(msg), "%s %.4000s",
+                     strcmp(type, "pipeline:online") == 0 ? "watching" : "stopped watching", w->root);
             json_object_set_new(ev, "message", json_string(msg));
         }
     }
@@ -562,8 +564,7 @@ static void step_record(job_t *j)
     const char *kind = j->w->cfg.exec_cmd ? "exec" : rp_watch_kind_name(j->fkind);
     if (j->doc.hash[0] == '\0')
         return; /* failed before the content was known: try again next time */
-    if (rp_watch_index_replace(j->w->ix, j->path, &j->doc, kind, j->out == OUT_FAIL ? j->why : NULL, "", NULL, 0) <
-        0)
+    if (rp_watch_index_replace(j->w->ix, j->path, &j->doc, kind, j->out == OUT_FAIL ? j->why : NULL, "", NULL, 0) < 0)
         RP_LOG_ERROR("watch", "%s", rp_watch_index_error(j->w->ix));
     if (j->out != OUT_FAIL)
         j->doc.chunks = j->nchunks;
@@ -587,8 +588,8 @@ static void scan_add(job_t *j, char *path, int is_dir, const struct stat *st)
         j->ents = ne;
         j->cap = nc;
     }
-    j->ents[j->nents++] = (scan_ent_t){path, is_dir, 0, st->st_size,
-                                       (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+    j->ents[j->nents++] =
+        (scan_ent_t){path, is_dir, 0, st->st_size, (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
 }
 
 static void scan_dir(job_t *j, const char *dir, int depth)
@@ -1050,8 +1051,9 @@ static void on_proc_closed(uv_handle_t *h)
     if (j->timed_out) {
         char t[32];
         snprintf(t, sizeof(t), "%g", w->cfg.exec_cmd ? w->cfg.exec_timeout_s : w->cfg.pdf_timeout_s);
-        fail_job(j, "timeout", w->cfg.exec_cmd ? "the command ran longer than %s s (--exec-timeout)"
-                                               : "pdftotext ran longer than %s s",
+        fail_job(j, "timeout",
+                 w->cfg.exec_cmd ? "the command ran longer than %s s (--exec-timeout)"
+                                 : "pdftotext ran longer than %s s",
                  t);
     } else if (j->too_much) {
         fail_job(j, "too_large", "%s", "the extracted text is larger than --max-file-size");
@@ -1255,7 +1257,11 @@ static void spawn_child(job_t *j, char **args, double timeout_s)
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&j->perr},
     };
     uv_process_options_t o = {
-        .exit_cb = on_exit_cb, .file = args[0], .args = args, .stdio_count = 3, .stdio = io,
+        .exit_cb = on_exit_cb,
+        .file = args[0],
+        .args = args,
+        .stdio_count = 3,
+        .stdio = io,
         .flags = UV_PROCESS_DETACHED, /* setsid: its own process group, see kill_child */
     };
     rp_buf_deinit(&j->text);
@@ -1340,7 +1346,6 @@ static void unwatch_tree(rp_watch_t *w, const char *dir)
         e = next;
     }
 }
-
 
 static void on_stat(uv_fs_t *req)
 {
@@ -1479,8 +1484,7 @@ static void scan_queue(rp_watch_t *w, const char *dir, int scan)
 
 /* ---- life cycle ---- */
 
-rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch_sink_t *sink, char *err,
-                         size_t errlen)
+rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch_sink_t *sink, char *err, size_t errlen)
 {
     if (cfg->chunk_size < 16 || cfg->chunk_overlap >= cfg->chunk_size / 2) {
         snprintf(err, errlen, "--chunk-overlap must be less than half of --chunk-size (and the size >= 16)");
@@ -1511,8 +1515,8 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
     }
     /* Own copies of the strings: the config may be on the caller's stack. */
     size_t total = 0;
-    const char *strs[] = {cfg->pipeline_id, cfg->pipeline_type, cfg->exec_cmd, cfg->ignore[0], cfg->ignore[1],
-                          cfg->ignore[2], cfg->ignore[3]};
+    const char *strs[] = {cfg->pipeline_id, cfg->pipeline_type, cfg->exec_cmd, cfg->ignore[0],
+                          cfg->ignore[1],   cfg->ignore[2],     cfg->ignore[3]};
     for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
         total += strs[i] ? strlen(strs[i]) + 1 : 0;
     w->strs = rp_malloc(total + 1);
@@ -1522,7 +1526,7 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
     }
     char *o = w->strs;
     const char **dst[] = {&w->cfg.pipeline_id, &w->cfg.pipeline_type, &w->cfg.exec_cmd, &w->cfg.ignore[0],
-                          &w->cfg.ignore[1], &w->cfg.ignore[2], &w->cfg.ignore[3]};
+                          &w->cfg.ignore[1],   &w->cfg.ignore[2],     &w->cfg.ignore[3]};
     for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
         if (strs[i] == NULL)
             continue;

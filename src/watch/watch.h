@@ -55,11 +55,11 @@ typedef struct rp_watch rp_watch_t;
 typedef struct rp_watch_stats {
     uint64_t ingested; /* files completed */
     uint64_t failed;
-    uint64_t skipped;  /* unchanged (content hash) */
-    uint64_t removed;  /* documents removed from the index */
-    uint64_t bytes;    /* bytes of the files completed */
+    uint64_t skipped; /* unchanged (content hash) */
+    uint64_t removed; /* documents removed from the index */
+    uint64_t bytes;   /* bytes of the files completed */
     uint64_t chunks;
-    size_t queued;     /* waiting to settle or to be processed */
+    size_t queued; /* waiting to settle or to be processed */
 } rp_watch_stats_t;
 
 /* Opens the index and checks the directory. Returns NULL with err filled. The sink is

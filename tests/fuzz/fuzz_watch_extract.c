@@ -61,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size)
         memcpy(s, data, size);
     size_t csize = 16 + (size ? data[0] : 0) * 4;
-    static const rp_watch_kind_t kinds[] = {RP_WATCH_TEXT, RP_WATCH_MARKDOWN, RP_WATCH_CSV, RP_WATCH_JSON,
-                                            RP_WATCH_HTML, RP_WATCH_UNSUPPORTED};
+    static const rp_watch_kind_t kinds[] = {RP_WATCH_TEXT, RP_WATCH_MARKDOWN, RP_WATCH_CSV,
+                                            RP_WATCH_JSON, RP_WATCH_HTML,     RP_WATCH_UNSUPPORTED};
     for (size_t k = 0; k < sizeof(kinds) / sizeof(*kinds); k++) {
         rp_buf_t out;
         rp_buf_init(&out, 1 << 22);

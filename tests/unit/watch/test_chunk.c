@@ -69,7 +69,7 @@ static void overlap_starts_at_a_word(void **state)
     for (long i = 1; i < n; i++) {
         assert_true(c[i].start > c[i - 1].start);
         assert_true(c[i].start < c[i - 1].start + c[i - 1].len); /* they overlap */
-        assert_true(t[c[i].start - 1] == ' ');                     /* at a word start */
+        assert_true(t[c[i].start - 1] == ' ');                   /* at a word start */
     }
     rp_free(c);
 }
@@ -107,8 +107,18 @@ static void refuses_bad_configuration(void **state)
 static void invariants_hold_on_random_texts(void **state)
 {
     (void)state;
-    static const char *const pieces[] = {"word", "Sentence.", "\n\n", "\n", " ", "  ", "?", "\xc3\xa9",
-                                         "\xe2\x82\xac", "\xf0\x9f\x98\x80", "longwordwithoutanyspaces", "\"quoted.\" "};
+    static const char *const pieces[] = {"word",
+                                         "Sentence.",
+                                         "\n\n",
+                                         "\n",
+                                         " ",
+                                         "  ",
+                                         "?",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "longwordwithoutanyspaces",
+                                         "\"quoted.\" "};
     unsigned seed = 12345;
     for (int round = 0; round < 400; round++) {
         char text[2048];
@@ -178,12 +188,9 @@ static void survives_allocation_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(short_text_is_one_trimmed_chunk),
-        cmocka_unit_test(prefers_paragraphs_then_sentences),
-        cmocka_unit_test(overlap_starts_at_a_word),
-        cmocka_unit_test(never_splits_a_character),
-        cmocka_unit_test(refuses_bad_configuration),
-        cmocka_unit_test(invariants_hold_on_random_texts),
+        cmocka_unit_test(short_text_is_one_trimmed_chunk), cmocka_unit_test(prefers_paragraphs_then_sentences),
+        cmocka_unit_test(overlap_starts_at_a_word),        cmocka_unit_test(never_splits_a_character),
+        cmocka_unit_test(refuses_bad_configuration),       cmocka_unit_test(invariants_hold_on_random_texts),
         cmocka_unit_test(survives_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

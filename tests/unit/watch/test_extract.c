@@ -29,14 +29,14 @@ static char *extract(rp_watch_kind_t k, const char *in, size_t n, char *why)
     return r;
 }
 
-#define EXPECT_TEXT(k, in, want)                                                                   \
-    do {                                                                                           \
-        char why_[256];                                                                            \
-        char *got_ = extract((k), (in), sizeof(in) - 1, why_);                                     \
-        if (got_ == NULL)                                                                          \
-            fail_msg("extract failed: %s", why_);                                                  \
-        assert_string_equal(got_, (want));                                                         \
-        free(got_);                                                                                \
+#define EXPECT_TEXT(k, in, want)                                                                                       \
+    do {                                                                                                               \
+        char why_[256];                                                                                                \
+        char *got_ = extract((k), (in), sizeof(in) - 1, why_);                                                         \
+        if (got_ == NULL)                                                                                              \
+            fail_msg("extract failed: %s", why_);                                                                      \
+        assert_string_equal(got_, (want));                                                                             \
+        free(got_);                                                                                                    \
     } while (0)
 
 static void entity(const char *in, const char *want, size_t want_used)
@@ -86,7 +86,7 @@ static void decodes_numeric_references(void **state)
     entity("&#xD800;", "\xef\xbf\xbd", 8);
     entity("&#x110000;", "\xef\xbf\xbd", 10);
     entity("&#99999999999999999999;", "\xef\xbf\xbd", 23); /* no overflow */
-    entity("&#128;", "\xe2\x82\xac", 6); /* 0x80 is the euro sign in Windows-1252 */
+    entity("&#128;", "\xe2\x82\xac", 6);                   /* 0x80 is the euro sign in Windows-1252 */
     entity("&#x93;", "\xe2\x80\x9c", 6);
     entity("&#;", "", 0);
     entity("&#x;", "", 0);
