@@ -60,9 +60,11 @@ describe('ragpulse watch / search: command line', { skip: SKIP }, () => {
     for (const opt of ['--hub', '--token', '--queue', '--exec', '--chunk-size', '--chunk-overlap', '--settle', '--index']) {
       assert.ok(h.stdout.includes(opt), opt);
     }
-    // One watcher per queue file.
+    // One watcher per queue file; RAG_PIPELINE_ID names the pipeline.
     mkdirSync(path.join(work, 'docs'));
-    const first = await startWatch(work, ['docs', '--hub', 'http://127.0.0.1:1', '--index', 'one.db']);
+    const first = await startWatch(work, ['docs', '--hub', 'http://127.0.0.1:1', '--index', 'one.db'],
+      { RAG_PIPELINE_ID: 'from-env.1' });
+    assert.match(first.stdout(), /^watching \/.*\/docs \(pipeline from-env\.1\) -> http:\/\/127\.0\.0\.1:1$/m);
     const second = await run(['watch', 'docs', '--hub', 'http://127.0.0.1:1', '--index', 'two.db'], work);
     assert.equal(second.code, 1);
     assert.match(second.stderr, /the queue ragpulse-watch\.queue is in use by another `ragpulse watch`/);

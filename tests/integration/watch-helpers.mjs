@@ -87,7 +87,7 @@ export async function startWatch(cwd, args, env = {}) {
   proc.stdout.on('data', (d) => { stdout += d; });
   const exited = new Promise((resolve) => proc.once('exit', (code, sig) => resolve({ code, sig })));
   const w = {
-    proc, exited, stderr: () => stderr,
+    proc, exited, stderr: () => stderr, stdout: () => stdout,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       process.kill(proc.pid, signal);

@@ -184,15 +184,31 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     const inbox = path.join(work, 'inbox');
     mkdirSync(inbox);
     const srv = await startServer(['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch', inbox,
-      '--pipeline', 'limits-1', '--settle', '0.2', '--max-file-size', '100'], { product: true });
+      '--pipeline', 'limits-1', '--settle', '0.2', '--max-file-size', '1000', '--chunk-size', '64',
+      '--chunk-overlap', '16'], { product: true });
     const v = await viewer(srv.url, { pipeline_id: 'limits-1' });
-    writeFileSync(path.join(inbox, 'big.txt'), 'x'.repeat(101));
+    writeFileSync(path.join(inbox, 'big.txt'), 'x'.repeat(1001));
+    const long = Array.from({ length: 12 }, (_, i) => `Sentence ${i} mentions the numbat.`).join(' ');
+    writeFileSync(path.join(inbox, 'long.txt'), long);
     writeFileSync(path.join(inbox, 'report.docx'), Buffer.from('PK\x03\x04\x14\x00\x06\x00', 'latin1'));
     writeFileSync(path.join(inbox, 'small.txt'), 'Small enough about the wombat.');
     const big = await v.waitFile('big.txt');
     assert.deepEqual(steps(big), [['file:processing', undefined], ['file:failed', undefined]]);
     assert.deepEqual(big.at(-1).ev.file.error,
-      { message: 'the file is larger than the limit of 100 bytes (--max-file-size)', kind: 'too_large', retryable: false });
+      { message: 'the file is larger than the limit of 1000 bytes (--max-file-size)', kind: 'too_large', retryable: false });
+    // --chunk-size 64 --chunk-overlap 16: sentence-sized chunks that overlap, positions in bytes.
+    const chunks = (await v.waitFile('long.txt')).at(-1).ev.file.chunks;
+    assert.ok(chunks >= long.length / 64, `${chunks} chunks`);
+    const r = await search(work, ['numbat', '--json', '--limit', '100']);
+    assert.equal(r.hits.length, chunks);
+    const byChunk = r.hits.sort((a, b) => a.chunk - b.chunk);
+    for (const [i, h] of byChunk.entries()) {
+      assert.equal(h.chunk, i);
+      assert.ok(h.end - h.start <= 64 && h.end <= long.length, JSON.stringify(h));
+      assert.match(long.slice(h.start, h.end), /numbat\.$/, 'cut at a sentence end');
+      assert.ok(h.start === 0 || long[h.start - 1] === ' ', 'starts at a word');
+      if (i > 0) assert.ok(h.start < byChunk[i - 1].end, 'neighbours overlap');
+    }
     const zip = await v.waitFile('report.docx');
     assert.equal(zip.at(-1).ev.file.error.message,
       'unsupported file type: a ZIP archive (.docx, .xlsx, .pptx, .odt, .epub, .zip)');
