@@ -15,10 +15,12 @@
  * fsync per event). */
 #include <errno.h>
 #include <fcntl.h>
+#include <http_parser.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -430,25 +432,69 @@ static void on_verify_answer(net_sink_t *s, int status, json_t *body)
     }
 }
 
+/* The answer, parsed by http-parser (a proxy in front of the hub may answer chunked). */
+typedef struct answer {
+    rp_buf_t body;
+    int in_retry_after;
+    uint32_t retry_after_ms;
+    int complete;
+} answer_t;
+
+static int on_ans_field(http_parser *p, const char *at, size_t len)
+{
+    answer_t *a = p->data;
+    a->in_retry_after = len == 11 && strncasecmp(at, "retry-after", 11) == 0;
+    return 0;
+}
+
+static int on_ans_value(http_parser *p, const char *at, size_t len)
+{
+    answer_t *a = p->data;
+    if (a->in_retry_after && len > 0 && len < 8)
+        a->retry_after_ms = (uint32_t)strtoul(at, NULL, 10) * 1000;
+    return 0;
+}
+
+static int on_ans_body(http_parser *p, const char *at, size_t len)
+{
+    answer_t *a = p->data;
+    return rp_buf_append(&a->body, at, len) < 0 ? -1 : 0;
+}
+
+static int on_ans_complete(http_parser *p)
+{
+    ((answer_t *)p->data)->complete = 1;
+    return 0;
+}
+
 static void on_response_done(net_sink_t *s)
 {
-    const char *r = s->resp.data ? s->resp.data : "";
-    if (s->resp.len < 12 || strncmp(r, "HTTP/1.", 7) != 0) {
-        request_failed(s, "no HTTP answer");
+    static const http_parser_settings settings = {
+        .on_header_field = on_ans_field,
+        .on_header_value = on_ans_value,
+        .on_body = on_ans_body,
+        .on_message_complete = on_ans_complete,
+    };
+    answer_t a;
+    memset(&a, 0, sizeof(a));
+    rp_buf_init(&a.body, 8u << 20);
+    http_parser p;
+    http_parser_init(&p, HTTP_RESPONSE);
+    p.data = &a;
+    size_t n = http_parser_execute(&p, &settings, s->resp.data ? s->resp.data : "", s->resp.len);
+    if (n == s->resp.len && !a.complete)
+        http_parser_execute(&p, &settings, NULL, 0); /* end of file ends a body without a length */
+    if (!a.complete || HTTP_PARSER_ERRNO(&p) != HPE_OK) {
+        rp_buf_deinit(&a.body);
+        request_failed(s, "no complete HTTP answer");
         return;
     }
-    int status = atoi(r + 9);
-    const char *hend = strstr(r, "\r\n\r\n");
-    json_t *body = hend ? json_loadb(hend + 4, s->resp.len - (size_t)(hend + 4 - r), 0, NULL) : NULL;
-    uint32_t retry_after = 0;
-    const char *ra = strcasestr(r, "\r\nRetry-After:");
-    if (ra && (!hend || ra < hend))
-        retry_after = (uint32_t)atoi(ra + 14) * 1000;
-    enum req_mode mode = s->mode;
-    if (mode == REQ_POST)
-        on_post_answer(s, status, body, retry_after);
+    json_t *body = json_loadb(a.body.data ? a.body.data : "", a.body.len, 0, NULL);
+    rp_buf_deinit(&a.body);
+    if (s->mode == REQ_POST)
+        on_post_answer(s, (int)p.status_code, body, a.retry_after_ms);
     else
-        on_verify_answer(s, status, body);
+        on_verify_answer(s, (int)p.status_code, body);
     json_decref(body);
     request_end(s);
 }

@@ -1,6 +1,7 @@
 // The network sink of `ragpulse watch --hub` against answers today's hub cannot give on cue: a
-// stand-in hub (node:http on loopback) refuses the token (401) before accepting, and refuses
-// one event as invalid (400 with its index, as the hub's POST /api/events does). Checked: every
+// stand-in hub (node:http on loopback, answering chunked as a proxy might) refuses the token
+// (401) before accepting, and refuses one event as invalid (400 with its index, as the hub's
+// POST /api/events does). Checked: every
 // request carries `Authorization: Bearer <token>` and a JSON batch; a 401 keeps the events
 // queued and retried (the log says why), then they arrive in order; a refused event is dropped
 // alone, logged, and the ones around it still arrive once, in order.
@@ -27,8 +28,10 @@ async function standInHub(decide) {
       const [status, answer] = decide(r, batch, requests.length);
       if (status === 200 && batch) accepted.push(...batch);
       const out = JSON.stringify(answer ?? (batch ? { ids: batch.map((_, i) => accepted.length - batch.length + i + 1) } : { events: [] }));
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-      res.end(out);
+      // Chunked, as a proxy in front of the hub may answer (no content-length).
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.write(out.slice(0, 5));
+      res.end(out.slice(5));
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
