@@ -631,7 +631,57 @@ typedef struct html {
     rp_buf_t *out;
     int brk; /* pending separator: 0 none, 1 space, 2 newline, 3 paragraph */
     int rc;
+    int cp1252; /* the page says it is Latin-1 / Windows-1252 and is not valid UTF-8 */
 } html_t;
+
+/* Appends Windows-1252 bytes (a superset of Latin-1's printable range) as UTF-8. */
+static int put_cp1252(rp_buf_t *out, const char *p, size_t n)
+{
+    size_t lit = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x80)
+            continue;
+        int rc = put_clean(out, p + lit, i - lit);
+        char u[4];
+        size_t ul = rp_watch_utf8_put(c < 0xA0 ? cp1252[c - 0x80] : c, u);
+        if (rc == 0)
+            rc = rp_buf_append(out, u, ul);
+        if (rc < 0)
+            return rc;
+        lit = i + 1;
+    }
+    return put_clean(out, p + lit, n - lit);
+}
+
+/* True when the first 2 KiB declare a Latin-1 family charset (<meta charset=...> or the
+ * http-equiv form) and the bytes are not valid UTF-8 anyway (pages often lie). */
+static int html_is_cp1252(const char *s, size_t len)
+{
+    size_t n = len < 2048 ? len : 2048;
+    for (size_t i = 0; i + 8 < n; i++) {
+        if (strncasecmp(s + i, "charset=", 8) != 0)
+            continue;
+        size_t v = i + 8;
+        while (v < n && (s[v] == '"' || s[v] == '\'' || s[v] == ' '))
+            v++;
+        static const char *const names[] = {"iso-8859-1", "latin1", "windows-1252", "cp1252", "us-ascii",
+                                            "iso-8859-15"};
+        int latin = 0;
+        for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++)
+            latin |= n - v >= strlen(names[k]) && strncasecmp(s + v, names[k], strlen(names[k])) == 0;
+        if (!latin)
+            return 0;
+        for (size_t b = 0; b < len;) {
+            size_t l = utf8_seq((const unsigned char *)s + b, len - b);
+            if (l == 0)
+                return 1;
+            b += l;
+        }
+        return 0;
+    }
+    return 0;
+}
 
 static void html_sep(html_t *h, int brk)
 {
@@ -649,7 +699,7 @@ static void html_text(html_t *h, const char *p, size_t n)
     }
     h->brk = 0;
     if (h->rc == 0)
-        h->rc = put_clean(h->out, p, n);
+        h->rc = h->cp1252 ? put_cp1252(h->out, p, n) : put_clean(h->out, p, n);
 }
 
 static const char *const block_tags[] = {"p",       "div",        "h1",      "h2",     "h3",     "h4",      "h5",
@@ -702,7 +752,7 @@ static size_t skip_tag(const char *s, size_t len, size_t i)
 
 static int extract_html(const char *s, size_t len, rp_buf_t *out)
 {
-    html_t h = {out, 0, 0};
+    html_t h = {out, 0, 0, html_is_cp1252(s, len)};
     size_t i = 0, lit = 0;
     while (i < len && h.rc == 0) {
         char c = s[i];

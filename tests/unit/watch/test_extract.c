@@ -107,6 +107,14 @@ static void html_text_drops_markup_scripts_and_comments(void **state)
     EXPECT_TEXT(RP_WATCH_HTML, "before<!-- never", "before");
     EXPECT_TEXT(RP_WATCH_HTML, "a<", "a<");
     EXPECT_TEXT(RP_WATCH_HTML, "<table><tr><td>a</td><td>b</td></tr></table>", "a | b");
+    /* A page that says Latin-1 / Windows-1252 and is not UTF-8: its bytes are decoded as such. */
+    EXPECT_TEXT(RP_WATCH_HTML, "<meta charset=\"iso-8859-1\"><p>Caf\xe9 \x80 5</p>", "Caf\xc3\xa9 \xe2\x82\xac 5");
+    EXPECT_TEXT(RP_WATCH_HTML,
+                "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1252\"><p>\x93q\x94</p>",
+                "\xe2\x80\x9cq\xe2\x80\x9d");
+    /* ... but a page that says so and is valid UTF-8 is read as UTF-8, and no claim means UTF-8. */
+    EXPECT_TEXT(RP_WATCH_HTML, "<meta charset=latin1><p>Caf\xc3\xa9</p>", "Caf\xc3\xa9");
+    EXPECT_TEXT(RP_WATCH_HTML, "<p>Caf\xe9</p>", "Caf\xef\xbf\xbd");
 }
 
 static void markdown_keeps_words_not_marks(void **state)
