@@ -164,6 +164,10 @@ int rp_cli_serve(int argc, char **argv)
             return 2;
         }
     }
+    if (watch_opts.given && watch_opts.dir == NULL) {
+        fprintf(stderr, "ragpulse serve: %s is an option of --watch DIR\n", watch_opts.given);
+        return 2;
+    }
     if (!rp_cli_host_is_loopback(o.host) && !o.insecure) {
         fprintf(stderr,
                 "ragpulse serve: refusing to listen on %s without authentication.\n"

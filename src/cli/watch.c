@@ -80,6 +80,7 @@ int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *
     }
     const char *v = argv[++*i];
     double d;
+    o->given = names[k];
     switch (k) {
     case 0:
         if (strlen(v) > 128 ||

@@ -31,6 +31,7 @@ describe('ragpulse watch / search: command line', { skip: SKIP }, () => {
       [['watch', 'docs', '--pipeline', 'bad id!'], /--pipeline wants 1 to 128 characters/],
       [['watch', 'docs', '--bogus', 'x'], /unknown option '--bogus'/],
       [['watch', 'docs', '--hub', 'https://hub.example'], null],
+      [['serve', '--settle', '2'], /--settle is an option of --watch DIR/],
       [['search'], /what to search for\?/],
       [['search', 'a', 'b'], /one query only/],
       [['search', 'a', '--limit', '0'], /--limit wants a number from 1 to 1000/],
