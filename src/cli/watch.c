@@ -34,7 +34,9 @@ const char rp_cli_watch_opts_usage[] =
     "                            CMD \"$FILE\"; stdout lines `progress 0.4 STAGE` and `chunks N`\n"
     "                            are reported, exit status 0 is success, the stderr tail is the\n"
     "                            error text\n"
-    "  --exec-timeout S          limit for one --exec run (default 3600; 0: none)\n";
+    "  --exec-timeout S          limit for one --exec run (default 3600; 0: none)\n"
+    "  --jobs N                  files handed to --exec (or pdftotext) at the same time (default 1);\n"
+    "                            other files go on meanwhile, each file's events stay in order\n";
 
 void rp_cli_watch_opts_init(rp_cli_watch_opts_t *o)
 {
@@ -64,9 +66,19 @@ static int num(const char *prefix, const char *name, const char *v, double min, 
 
 int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *i, const char *prefix)
 {
-    static const char *const names[] = {"--pipeline",    "--pipeline-type", "--index",         "--settle",
-                                        "--heartbeat",   "--chunk-size",    "--chunk-overlap", "--max-file-size",
-                                        "--pdf-timeout", "--exec",          "--exec-timeout",  NULL};
+    static const char *const names[] = {"--pipeline",
+                                        "--pipeline-type",
+                                        "--index",
+                                        "--settle",
+                                        "--heartbeat",
+                                        "--chunk-size",
+                                        "--chunk-overlap",
+                                        "--max-file-size",
+                                        "--pdf-timeout",
+                                        "--exec",
+                                        "--exec-timeout",
+                                        "--jobs",
+                                        NULL};
     const char *a = argv[*i];
     int k = -1;
     for (int n = 0; names[n]; n++)
@@ -138,10 +150,19 @@ int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *
         }
         o->cfg.exec_cmd = v;
         return 1;
-    default:
+    case 10:
         if (num(prefix, a, v, 0, 864000, &d) < 0)
             return -1;
         o->cfg.exec_timeout_s = d;
+        return 1;
+    default:
+        if (num(prefix, a, v, 1, 64, &d) < 0)
+            return -1;
+        if (d != (double)(unsigned)d) {
+            fprintf(stderr, "%s: --jobs wants a whole number\n", prefix);
+            return -1;
+        }
+        o->cfg.jobs = (unsigned)d;
         return 1;
     }
 }

@@ -15,7 +15,7 @@ typedef struct rp_cli_watch_opts {
     const char *dir;
     char pipeline_id[129];
     int index_given;
-    const char *given; /* the last watch option parsed (serve refuses them without --watch) */
+    const char *given;    /* the last watch option parsed (serve refuses them without --watch) */
     char index_abs[4096]; /* the index's absolute path: never ingested */
 } rp_cli_watch_opts_t;
 

@@ -665,8 +665,8 @@ static int html_is_cp1252(const char *s, size_t len)
         size_t v = i + 8;
         while (v < n && (s[v] == '"' || s[v] == '\'' || s[v] == ' '))
             v++;
-        static const char *const names[] = {"iso-8859-1", "latin1", "windows-1252", "cp1252", "us-ascii",
-                                            "iso-8859-15"};
+        static const char *const names[] = {"iso-8859-1", "latin1",   "windows-1252",
+                                            "cp1252",     "us-ascii", "iso-8859-15"};
         int latin = 0;
         for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++)
             latin |= n - v >= strlen(names[k]) && strncasecmp(s + v, names[k], strlen(names[k])) == 0;

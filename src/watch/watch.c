@@ -140,6 +140,10 @@ struct rp_watch {
     size_t nready;
     rp_list_node_t batch; /* chunked files waiting for the next index transaction */
     size_t nbatch, batch_bytes;
+    /* Jobs off the thread pool: running a child (pdftotext, --exec; at most cfg.jobs), waiting
+     * for a free child slot, or done with their child and waiting for `cur` to continue. */
+    rp_list_node_t children, waiting, resume;
+    unsigned nchildren;
     job_t *cur;
     int refs; /* open handles + jobs and stats in flight + 1 until stopped */
     int stopping;
@@ -167,6 +171,7 @@ void rp_watch_config_defaults(rp_watch_config_t *cfg)
     cfg->max_file_size = 100u << 20;
     cfg->pdf_timeout_s = 60;
     cfg->exec_timeout_s = 3600;
+    cfg->jobs = 1;
 }
 
 static uint64_t now_ms(rp_watch_t *w)
@@ -763,6 +768,7 @@ static void run_step(job_t *j, enum step s)
 static void job_free(job_t *j)
 {
     rp_watch_t *w = j->w;
+    rp_list_unlink(&j->node); /* from whichever list holds it */
     while (j->kind == JOB_FLUSH && !rp_list_empty(&j->members)) {
         job_t *m = rp_container_of(j->members.next, job_t, node);
         rp_list_unlink(&m->node);
@@ -877,7 +883,8 @@ static void on_work_done(uv_work_t *r, int status)
             finish_failed(j);
         } else {
             emit_processing(j);
-            emit_progress(j, 0.0, w->cfg.exec_cmd ? "exec" : "extract");
+            if (!w->cfg.exec_cmd) /* an --exec file says "exec" once its command starts (--jobs) */
+                emit_progress(j, 0.0, "extract");
             if (w->cfg.exec_cmd)
                 spawn_exec(j);
             else if (j->fkind == RP_WATCH_PDF)
@@ -967,6 +974,8 @@ static void on_work_done(uv_work_t *r, int status)
     unref(w);
 }
 
+static int path_busy(rp_watch_t *w, const char *path);
+
 /* True when the chunked files waiting to be indexed must go first: nothing else to do, the
  * batch is full, or the next job could see or change what they hold (a removal, a scan, or
  * the same path again). */
@@ -977,7 +986,7 @@ static int must_flush(rp_watch_t *w)
     if (rp_list_empty(&w->ready) || w->nbatch >= BATCH_FILES || w->batch_bytes >= BATCH_BYTES)
         return 1;
     qent_t *next = rp_container_of(w->ready.next, qent_t, node);
-    if (next->kind != JOB_FILE)
+    if (next->kind != JOB_FILE || path_busy(w, next->path))
         return 1;
     rp_list_node_t *it;
     rp_list_foreach(it, &w->batch)
@@ -987,6 +996,23 @@ static int must_flush(rp_watch_t *w)
     }
     return 0;
 }
+
+/* True when a job for path is with a child (running, waiting for a slot, or to resume). */
+static int path_busy(rp_watch_t *w, const char *path)
+{
+    rp_list_node_t *lists[] = {&w->children, &w->waiting, &w->resume};
+    for (size_t l = 0; l < 3; l++) {
+        rp_list_node_t *it;
+        rp_list_foreach(it, lists[l])
+        {
+            if (strcmp(rp_container_of(it, job_t, node)->path, path) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void after_child(job_t *j);
 
 static void job_next(rp_watch_t *w)
 {
@@ -1006,8 +1032,17 @@ static void job_next(rp_watch_t *w)
         run_step(f, ST_FLUSH);
         return;
     }
+    if (!rp_list_empty(&w->resume)) {
+        job_t *r = rp_container_of(w->resume.next, job_t, node);
+        rp_list_unlink(&r->node);
+        w->cur = r;
+        after_child(r);
+        return;
+    }
+    if (!rp_list_empty(&w->ready) && path_busy(w, rp_container_of(w->ready.next, qent_t, node)->path))
+        return; /* the same file is still with its child: after it, in order */
     if (rp_list_empty(&w->ready)) {
-        if (!w->idle_logged && w->pending.count == 0) {
+        if (!w->idle_logged && w->pending.count == 0 && w->nchildren == 0 && rp_list_empty(&w->waiting)) {
             w->idle_logged = 1;
             RP_LOG_INFO("watch",
                         "idle: %llu ingested, %llu failed, %llu unchanged, %llu removed, %llu bytes, %llu chunks",
@@ -1035,6 +1070,8 @@ static void job_next(rp_watch_t *w)
 }
 
 /* ---- child processes: pdftotext and --exec ---- */
+
+static void child_spawn(job_t *j);
 
 static void on_proc_closed(uv_handle_t *h)
 {
@@ -1084,9 +1121,25 @@ static void on_proc_closed(uv_handle_t *h)
         j->out = OUT_OK;
     }
     rp_buf_deinit(&j->etail);
+    /* The slot is free: the next waiting file gets it; this one waits for `cur`. */
+    rp_list_unlink(&j->node);
+    w->nchildren--;
+    rp_list_push(&w->resume, &j->node);
+    if (!rp_list_empty(&w->waiting)) {
+        job_t *n = rp_container_of(w->waiting.next, job_t, node);
+        rp_list_unlink(&n->node);
+        child_spawn(n);
+    }
+    job_next(w);
+    unref(w);
+}
+
+/* Back on `cur` after the child: record, extract, or report the failure. */
+static void after_child(job_t *j)
+{
     if (j->out == OUT_FAIL) {
         finish_failed(j);
-    } else if (w->cfg.exec_cmd) {
+    } else if (j->w->cfg.exec_cmd) {
         j->out = OUT_OK;
         run_step(j, ST_RECORD);
     } else {
@@ -1097,7 +1150,6 @@ static void on_proc_closed(uv_handle_t *h)
         j->text.len = j->text.cap = 0;
         run_step(j, ST_EXTRACT);
     }
-    unref(w);
 }
 
 /* The child runs in a process group of its own (`sh -c` may start more): kill all of it. */
@@ -1287,7 +1339,7 @@ static void spawn_child(job_t *j, char **args, double timeout_s)
         uv_timer_start(&j->timer, on_child_timeout, (uint64_t)(timeout_s * 1000), 0);
 }
 
-static void spawn_pdftotext(job_t *j)
+static void run_pdftotext(job_t *j)
 {
     char *args[] = {"pdftotext", "-enc", "UTF-8", "-eol", "unix", j->path, "-", NULL};
     rp_free(j->data); /* pdftotext reads the file itself */
@@ -1295,14 +1347,45 @@ static void spawn_pdftotext(job_t *j)
     spawn_child(j, args, j->w->cfg.pdf_timeout_s);
 }
 
-static void spawn_exec(job_t *j)
+static void run_exec(job_t *j)
 {
+    emit_progress(j, 0.0, "exec");
     rp_free(j->data);
     j->data = NULL;
     char script[4200];
     snprintf(script, sizeof(script), "%s \"$1\"", j->w->cfg.exec_cmd);
     char *args[] = {"/bin/sh", "-c", script, "ragpulse-exec", j->path, NULL};
     spawn_child(j, args, j->w->cfg.exec_timeout_s);
+}
+
+/* Starts j's child in a free slot (--jobs). */
+static void child_spawn(job_t *j)
+{
+    rp_watch_t *w = j->w;
+    w->nchildren++;
+    rp_list_push(&w->children, &j->node);
+    if (w->cfg.exec_cmd)
+        run_exec(j);
+    else
+        run_pdftotext(j);
+}
+
+/* j needs a child: it gives `cur` up (other files go on meanwhile) and runs its child now or
+ * when a slot frees; after it, j waits in `resume` for `cur` again. */
+static void spawn_pdftotext(job_t *j)
+{
+    rp_watch_t *w = j->w;
+    w->cur = NULL;
+    if (w->nchildren < w->cfg.jobs)
+        child_spawn(j);
+    else
+        rp_list_push(&w->waiting, &j->node);
+    job_next(w);
+}
+
+static void spawn_exec(job_t *j)
+{
+    spawn_pdftotext(j); /* the same road; child_spawn picks the command */
 }
 
 /* ---- pending paths: settle, then queue ---- */
@@ -1504,6 +1587,11 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
     rp_map_init(&w->queued);
     rp_list_init(&w->ready);
     rp_list_init(&w->batch);
+    rp_list_init(&w->children);
+    rp_list_init(&w->waiting);
+    rp_list_init(&w->resume);
+    if (w->cfg.jobs == 0)
+        w->cfg.jobs = 1;
     if (realpath(cfg->dir, w->root) == NULL) {
         snprintf(err, errlen, "cannot watch %s: %s", cfg->dir, strerror(errno));
         goto undo;
@@ -1597,25 +1685,28 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
         j->err_kind = "interrupted";
         emit_failed(j, 1);
     }
-    /* Files waiting for their index transaction (or in the one running) stop too. */
-    rp_list_node_t *lists[] = {&w->batch, j && j->kind == JOB_FLUSH ? &j->members : NULL};
-    for (size_t l = 0; l < 2; l++) {
+    /* Files with a child, waiting for one, waiting for their index transaction (or in the one
+     * running) stop too. */
+    rp_list_node_t *lists[] = {&w->children, &w->waiting, &w->resume, &w->batch,
+                               j && j->kind == JOB_FLUSH ? &j->members : NULL};
+    for (size_t l = 0; l < sizeof(lists) / sizeof(*lists); l++) {
         rp_list_node_t *it;
         if (lists[l] == NULL)
             continue;
         rp_list_foreach(it, lists[l])
         {
             job_t *m = rp_container_of(it, job_t, node);
-            snprintf(m->why, sizeof(m->why), "interrupted: the pipeline stopped while indexing the file");
+            if (!m->reported || m->ended)
+                continue;
+            snprintf(m->why, sizeof(m->why), "interrupted: the pipeline stopped while processing the file");
             m->err_kind = "interrupted";
             emit_failed(m, 1);
         }
     }
-    while (!rp_list_empty(&w->batch)) {
-        job_t *m = rp_container_of(w->batch.next, job_t, node);
-        rp_list_unlink(&m->node);
-        job_free(m);
-    }
+    rp_list_node_t *idle[] = {&w->waiting, &w->resume, &w->batch};
+    for (size_t l = 0; l < 3; l++)
+        while (!rp_list_empty(idle[l]))
+            job_free(rp_container_of(idle[l]->next, job_t, node));
     w->nbatch = 0;
     if (w->sink) {
         emit_heartbeat(w, "pipeline:offline");
@@ -1649,10 +1740,14 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
         w->nready--;
         rp_free(q);
     }
-    if (j && j->proc_open > 0) {
-        /* Not waiting for its pipes: the process's last output no longer matters. */
-        kill_child(j);
-        close_child(j);
+    /* Children: killed, not waited for (their last output no longer matters); each job goes in
+     * its close callback. */
+    rp_list_node_t *it;
+    rp_list_foreach(it, &w->children)
+    {
+        job_t *c = rp_container_of(it, job_t, node);
+        kill_child(c);
+        close_child(c);
     }
     unref(w);
 }

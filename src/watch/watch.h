@@ -45,6 +45,7 @@ typedef struct rp_watch_config {
     double pdf_timeout_s;      /* pdftotext's limit (default 60) */
     const char *exec_cmd;      /* hand each file to this shell command instead of indexing */
     double exec_timeout_s;     /* the command's limit (default 3600; 0: none) */
+    unsigned jobs;             /* pdftotext or --exec children at the same time (default 1) */
     const char *ignore[4];     /* absolute paths never ingested (the index, a queue file) */
 } rp_watch_config_t;
 

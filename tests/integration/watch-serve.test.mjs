@@ -7,7 +7,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  closeSync, copyFileSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync,
+  closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync,
+  writeFileSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { sleep, startServer, waitUntil, USE_REF } from './helpers.mjs';
@@ -213,6 +214,47 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     assert.equal(zip.at(-1).ev.file.error.message,
       'unsupported file type: a ZIP archive (.docx, .xlsx, .pptx, .odt, .epub, .zip)');
     assert.deepEqual(steps(await v.waitFile('small.txt')), GOOD_STEPS);
+    await srv.stop();
+  });
+
+  it('--jobs N runs N commands at once; a file changed while its command runs goes again after', async () => {
+    const work = scratch();
+    const inbox = path.join(work, 'inbox');
+    mkdirSync(inbox);
+    const log = path.join(work, 'runs.log');
+    const gate = path.join(work, 'gate');
+    const script = path.join(work, 'slow.sh');
+    // Each run notes its start, waits for the gate file (the test opens it once three runs are
+    // in), notes its end.
+    writeFileSync(script, [
+      '#!/bin/sh',
+      `echo "start $(basename "$1")" >> ${log}`,
+      `while [ ! -e ${gate} ]; do sleep 0.05; done`,
+      `echo "end $(basename "$1")" >> ${log}`,
+      'echo "chunks 1"', '',
+    ].join('\n'));
+    const srv = await startServer(['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch', inbox,
+      '--pipeline', 'jobs-1', '--settle', '0.2', '--exec', `sh ${script}`, '--jobs', '3'], { product: true });
+    const v = await viewer(srv.url, { pipeline_id: 'jobs-1' });
+    for (const f of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) writeFileSync(path.join(inbox, f), f);
+    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+    await waitUntil(() => lines().length === 3, 15000, () => `three runs at once: ${lines()}`);
+    // a.txt changes while its command runs: it is taken again only after that run ends.
+    const running = lines().map((l) => l.split(' ')[1]);
+    writeFileSync(path.join(inbox, running[0]), 'changed');
+    await sleep(600);
+    assert.equal(lines().length, 3, 'the fourth waits for a free slot');
+    writeFileSync(gate, '');
+    for (const f of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) await v.waitFile(f, ['file:completed']);
+    await waitUntil(() => v.fileEvents(running[0]).filter((g) => g.name === 'file:completed').length === 2, 15000,
+      () => `${running[0]} again: ${JSON.stringify(v.fileEvents(running[0]).map((g) => g.name))}`);
+    // Each file's events in order, never interleaved with a second run of itself.
+    for (const f of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) {
+      const names = v.fileEvents(f).map((g) => g.name);
+      const runs = f === running[0] ? 2 : 1;
+      assert.deepEqual(names, Array(runs).fill(['file:processing', 'file:progress', 'file:completed']).flat(), f);
+    }
+    assert.deepEqual(lines().slice(0, 3).map((l) => l.split(' ')[0]), ['start', 'start', 'start']);
     await srv.stop();
   });
 
