@@ -15,6 +15,14 @@ import { scratch, startWatch, viewer, idleLine, GOOD_STEPS, steps, assertFound }
 
 const SKIP = USE_REF && 'the local-files pipeline exists only in ragpulse (RP_TEST_SERVER=ref)';
 
+/** A scratch directory with an empty inbox, and store arguments for a hub of its own. */
+function setup() {
+  const work = scratch();
+  const inbox = path.join(work, 'inbox');
+  mkdirSync(inbox);
+  return { work, inbox, store: ['--store', `sqlite:${path.join(work, 'hub.db')}`] };
+}
+
 /** The producer's events in the hub's log, oldest first. */
 async function producerLog(base, pid) {
   const log = await getJson(`${base}/api/events?pipeline=${pid}&limit=1000`);
@@ -56,10 +64,7 @@ async function lossyProxy(port) {
 
 describe('ragpulse watch --hub URL', { skip: SKIP }, () => {
   it('keeps processing while the hub is down; every event arrives once, in order, when it is back', async () => {
-    const work = scratch();
-    const inbox = path.join(work, 'inbox');
-    mkdirSync(inbox);
-    const store = ['--store', `sqlite:${path.join(work, 'hub.db')}`];
+    const { work, inbox, store } = setup();
     let hub = await startServer(store, { product: true });
     const port = hub.port;
     const pid = 'files-net';
@@ -103,10 +108,7 @@ describe('ragpulse watch --hub URL', { skip: SKIP }, () => {
   });
 
   it('events queued when the watcher stops during an outage are delivered by its next run, once', async () => {
-    const work = scratch();
-    const inbox = path.join(work, 'inbox');
-    mkdirSync(inbox);
-    const store = ['--store', `sqlite:${path.join(work, 'hub.db')}`];
+    const { work, inbox, store } = setup();
     let hub = await startServer(store, { product: true });
     const port = hub.port;
     const pid = 'files-restart';
@@ -139,10 +141,8 @@ describe('ragpulse watch --hub URL', { skip: SKIP }, () => {
   });
 
   it('a batch whose answer was lost is not sent twice', async () => {
-    const work = scratch();
-    const inbox = path.join(work, 'inbox');
-    mkdirSync(inbox);
-    const hub = await startServer(['--store', `sqlite:${path.join(work, 'hub.db')}`], { product: true });
+    const { work, inbox, store } = setup();
+    const hub = await startServer(store, { product: true });
     const proxy = await lossyProxy(hub.port);
     try {
       const pid = 'files-lossy';
