@@ -85,6 +85,7 @@ typedef struct job {
     int ended;    /* file:completed or file:failed was emitted */
     int fused;    /* probe also extracted and chunked (a small file) */
     int fail_at;  /* with fused: the step that failed (ST_EXTRACT, ST_CHUNK) or 0 */
+    int sqlite;   /* probe found a SQLite database: skipped */
     /* FILE */
     int64_t size, mtime_ns;
     char *data; /* owned: the file's bytes, then pdftotext's output */
@@ -448,6 +449,16 @@ static void step_probe(job_t *j)
     }
     j->size = st.st_size;
     j->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    /* A SQLite database (a hub's store, an index) changes with every event it records:
+     * reporting it (even as too large) would feed a loop. Never a document; skipped quietly. */
+    char magic[16];
+    if (pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+        memcmp(magic, "SQLite format 3", sizeof(magic)) == 0) {
+        close(fd);
+        j->sqlite = 1;
+        j->out = OUT_SKIP;
+        return;
+    }
     rp_watch_doc_t known;
     int k = rp_watch_index_lookup(w->ix, j->path, &known);
     if (k == 1 && known.size == j->size && known.mtime_ns == j->mtime_ns) {
@@ -876,6 +887,8 @@ static void on_work_done(uv_work_t *r, int status)
         if (j->out == OUT_SKIP) {
             if (j->removed)
                 RP_LOG_INFO("watch", "%s is gone: its chunks were removed", j->rel);
+            if (j->sqlite)
+                RP_LOG_DEBUG("watch", "%s is a SQLite database: not a document", j->rel);
             w->stats.removed += (uint64_t)j->removed;
             w->stats.skipped += j->removed == 0;
             job_free(j);

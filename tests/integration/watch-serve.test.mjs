@@ -217,6 +217,24 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     await srv.stop();
   });
 
+  it('never reports a SQLite database: a store inside the watched folder feeds no loop', async () => {
+    const work = scratch();
+    const inbox = path.join(work, 'inbox');
+    mkdirSync(inbox);
+    // The hub's store lives in the folder it watches; the index elsewhere.
+    const srv = await startServer(['--store', `sqlite:${path.join(inbox, 'hub.db')}`, '--index',
+      path.join(work, 'index.db'), '--watch', inbox, '--pipeline', 'loop-1', '--settle', '0.2'], { product: true });
+    const v = await viewer(srv.url, { pipeline_id: 'loop-1' });
+    await sqlite3Cli(path.join(inbox, 'other.sqlite'), 'CREATE TABLE t (x); INSERT INTO t VALUES (1);');
+    writeFileSync(path.join(inbox, 'note.txt'), 'A note about the pangolin.');
+    await v.waitFile('note.txt');
+    await sleep(1500); // the store changed with every event: a loop would show by now
+    const names = new Set(v.got.filter((g) => FILE_TYPES.includes(g.name)).map((g) => g.ev.file.name));
+    assert.deepEqual([...names], ['note.txt']);
+    assert.equal(v.got.filter((g) => FILE_TYPES.includes(g.name)).length, 5);
+    await srv.stop();
+  });
+
   it('--jobs N runs N commands at once; a file changed while its command runs goes again after', async () => {
     const work = scratch();
     const inbox = path.join(work, 'inbox');
