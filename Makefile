@@ -1,5 +1,5 @@
 # ragpulse: the two commands of the README, and a few more.
-#   make run    set up, build, and start `ragpulse serve` on 127.0.0.1:8103
+#   make run    set up, build, and start `ragpulse serve --watch ./inbox` on 127.0.0.1:8103
 #   make test   set up, build (release + ASan/UBSan), and run every test
 # Everything the project needs is installed by scripts/bootstrap (idempotent).
 
@@ -32,8 +32,11 @@ build: setup $(BUILD)/build.ninja
 build-asan: setup $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 
+# The hub and the local-files pipeline in one process: drop files into ./inbox and watch them
+# go through in the dashboard; `build/ragpulse search "words"` finds them afterwards.
 run: build
-	$(BUILD)/ragpulse serve
+	mkdir -p inbox
+	$(BUILD)/ragpulse serve --watch ./inbox
 
 # Every test runs against the sanitizer build: unit, fuzz-corpus replay, integration.
 # The release build is built too (warnings are errors in both). Then each fuzz target runs

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/watch_cli.h"
 
 static void usage(FILE *f)
 {
@@ -13,6 +14,8 @@ static void usage(FILE *f)
                "  serve     run the status hub (Socket.IO + HTTP) on 127.0.0.1:8103\n"
                "  emit      report one pipeline event to a hub (for shell scripts)\n"
                "  token     print a signed access token (viewer, producer, admin)\n"
+               "  watch     watch a folder: ingest its documents into a searchable index, report each step\n"
+               "  search    search the documents `watch` ingested (SQLite FTS5, BM25)\n"
                "  version   print the version\n\n"
                "`ragpulse COMMAND --help` describes a command's options.\n");
 }
@@ -29,6 +32,10 @@ int main(int argc, char **argv)
         return rp_cli_emit(argc - 1, argv + 1);
     if (strcmp(argv[1], "token") == 0)
         return rp_cli_token(argc - 1, argv + 1);
+    if (strcmp(argv[1], "watch") == 0)
+        return rp_cli_watch(argc - 1, argv + 1);
+    if (strcmp(argv[1], "search") == 0)
+        return rp_cli_search(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("ragpulse %s\n", RP_VERSION);
         return 0;

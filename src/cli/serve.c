@@ -11,11 +11,20 @@
 #include "cli/opts.h"
 #include "cli/web_assets.h"
 #include "cluster/redis.h"
+#include "cli/watch_cli.h"
 #include "hub/hub.h"
 #include "store/backend.h"
 #include "util/log.h"
 
 static rp_hub_t *the_hub;
+static rp_cli_watch_opts_t watch_opts; /* serve --watch DIR */
+
+/* The watcher reports into the hub: it says pipeline:offline before the hub goes. */
+static void hub_free_with_watch(void *hub)
+{
+    rp_cli_watch_serve_stop();
+    rp_hub_free(hub);
+}
 
 static int route(rp_app_t *app, rp_http_conn_t *hc, rp_http_request_t *req)
 {
@@ -66,8 +75,11 @@ static void usage(FILE *f)
             "\nlimits per producer and socket (0: off):\n"
             "  --event-rate N            events a second one producer may send (default 2000)\n"
             "  --event-burst N           events a producer may send at once (default 5000)\n"
-            "  --max-subscriptions N     subscriptions one socket may hold (default 64)\n",
-            rp_cli_opts_usage);
+            "  --max-subscriptions N     subscriptions one socket may hold (default 64)\n"
+            "  --watch DIR               also run the local-files pipeline on DIR in this process (see\n"
+            "                            `ragpulse watch --help`); its index goes in the --store SQLite\n"
+            "                            file unless --index says otherwise. With --watch:\n%s",
+            rp_cli_opts_usage, rp_cli_watch_opts_usage);
 }
 
 /* Reads a whole small file (a key or a secret) into a new string; trailing newlines are cut.
@@ -129,6 +141,7 @@ int rp_cli_serve(int argc, char **argv)
     const char *pk_env = getenv("RAGPULSE_JWT_PUBLIC_KEY");
     if (pk_env && *pk_env && (public_key = read_small_file("the public key", pk_env)) == NULL)
         return 2;
+    rp_cli_watch_opts_init(&watch_opts);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -149,6 +162,16 @@ int rp_cli_serve(int argc, char **argv)
             hc.metrics_public = 1;
             continue;
         }
+        if (strcmp(a, "--watch") == 0 && v) {
+            watch_opts.dir = v;
+            i++;
+            continue;
+        }
+        int wrc = rp_cli_watch_opts_parse(&watch_opts, argc, argv, &i, "ragpulse serve");
+        if (wrc < 0)
+            return 2;
+        if (wrc > 0)
+            continue;
         int rc = rp_cli_opts_parse(&o, argc, argv, &i);
         if (rc < 0)
             return 2;
@@ -232,6 +255,10 @@ int rp_cli_serve(int argc, char **argv)
             return 2;
         }
     }
+    if (watch_opts.given && watch_opts.dir == NULL) {
+        fprintf(stderr, "ragpulse serve: %s is an option of --watch DIR\n", watch_opts.given);
+        return 2;
+    }
     if (secret && public_key) {
         fprintf(stderr, "ragpulse serve: give a JWT secret or a public key, not both\n");
         return 2;
@@ -297,5 +324,12 @@ int rp_cli_serve(int argc, char **argv)
     app.route = route;
     app.hub_free = (void (*)(void *))rp_hub_free;
     app.hub = the_hub;
+    if (watch_opts.dir) {
+        if (!watch_opts.index_given && strncmp(store_spec, "sqlite:", 7) == 0)
+            watch_opts.cfg.index_path = store_spec + 7; /* one file: the log and the index */
+        if (rp_cli_watch_serve_start(app.loop, the_hub, &watch_opts) < 0)
+            return 1;
+        app.hub_free = hub_free_with_watch;
+    }
     return rp_app_run(&app);
 }

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RP_CLI_WATCH_CLI_H
+#define RP_CLI_WATCH_CLI_H
+
+#include <uv.h>
+
+#include "watch/watch.h"
+
+/* The local-files pipeline's command-line side: the options `ragpulse watch` and `ragpulse
+ * serve --watch` share, and the two sinks the watcher reports through: in-process into a hub
+ * (serve --watch) and over HTTP to a hub elsewhere, with an on-disk queue (watch --hub). */
+
+typedef struct rp_cli_watch_opts {
+    rp_watch_config_t cfg;
+    const char *dir;
+    char pipeline_id[129];
+    int index_given;
+    const char *given;    /* the last watch option parsed (serve refuses them without --watch) */
+    char index_abs[4096]; /* the index's absolute path: never ingested */
+} rp_cli_watch_opts_t;
+
+/* Defaults (RAG_PIPELINE_ID / RAG_PIPELINE_TYPE honoured). */
+void rp_cli_watch_opts_init(rp_cli_watch_opts_t *o);
+/* Parses argv[*i] if it is a watch option (advancing *i past its value): 1, 0 if it is not
+ * one, -1 after printing an error (prefix names the command). */
+int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *i, const char *prefix);
+/* Fills what depends on the directory (the default pipeline id) and ignores the index file
+ * (and its -wal, -shm) when it lies inside. 0 or -1 (printed). */
+int rp_cli_watch_opts_finish(rp_cli_watch_opts_t *o, const char *prefix);
+extern const char rp_cli_watch_opts_usage[];
+
+/* The network sink: POSTs batches to hub_url/api/events, through the append-only queue
+ * file queue_path (bounded by max_bytes). NULL with err filled. */
+rp_watch_sink_t *rp_cli_net_sink_new(uv_loop_t *loop, const char *hub_url, const char *token, const char *pipeline_id,
+                                     const char *queue_path, size_t max_bytes, char *err, size_t errlen);
+void rp_cli_net_sink_free(rp_watch_sink_t *s);
+
+/* `serve --watch DIR`: starts a watcher reporting into hub (an rp_hub_t *) in-process.
+ * Returns 0 or -1 (printed). */
+int rp_cli_watch_serve_start(uv_loop_t *loop, void *hub, rp_cli_watch_opts_t *o);
+/* Stops that watcher (pipeline:offline goes into the hub now). Call before freeing the hub. */
+void rp_cli_watch_serve_stop(void);
+
+int rp_cli_watch(int argc, char **argv);
+int rp_cli_search(int argc, char **argv);
+
+#endif
