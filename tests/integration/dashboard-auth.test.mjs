@@ -40,9 +40,9 @@ before(async () => {
   });
 });
 after(async () => {
-  if (process.env.RP_DEBUG) console.error(srv.stderr().slice(-6000));
   prod?.close();
   await browser?.close();
+  await srv?.stop();
 });
 
 /** Sends one event for pipeline `pid` as the producer; resolves with its id. */
@@ -130,7 +130,7 @@ for (const [name, make] of [
       // A wrong token typed in is refused again, clearly.
       await page.fill('[data-testid=token-input]', 'not-a-jwt');
       await page.keyboard.press('Enter');
-      await waitUntil(async () => /unauthorized/i.test(await banner.textContent()), T, 'refused again');
+      await waitUntil(async () => /refused this token: unauthorized: bad token/i.test(await banner.textContent()), T, 'refused again');
       assert.equal(await badge(page), 'unauthorized');
       // The right one goes live and is kept for the session.
       await page.fill('[data-testid=token-input]', tok.viewerA);
