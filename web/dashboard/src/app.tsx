@@ -368,6 +368,7 @@ export function App() {
               onHold={onHold}
               pending={pending}
               onMerge={merge}
+              stallMs={view.stall * 1000}
             />
           </section>
         )}
