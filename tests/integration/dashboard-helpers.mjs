@@ -20,6 +20,7 @@ export async function launch() {
 /**
  * A page that records page errors and console errors (a CSP violation is a console error),
  * and any dialog (alert() from injected script) — the tests assert all three stay empty.
+ * `httpErrors` collects the page's /api/ requests answered 400 or more ("403 /api/failures").
  */
 export async function openPage(browser, url, { viewport = { width: 1440, height: 900 }, bypassCSP = false, colorScheme = 'light' } = {}) {
   const context = await browser.newContext({ viewport, bypassCSP, colorScheme, reducedMotion: 'reduce' });
@@ -33,8 +34,13 @@ export async function openPage(browser, url, { viewport = { width: 1440, height:
     problems.push(`dialog: ${d.message()}`);
     d.dismiss().catch(() => {});
   });
+  const httpErrors = [];
+  page.on('response', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/') && r.status() >= 400) httpErrors.push(`${r.status()} ${u.pathname}${u.search}`);
+  });
   await page.goto(url);
-  return { page, context, problems };
+  return { page, context, problems, httpErrors };
 }
 
 export async function shot(page, name) {
@@ -67,12 +73,14 @@ export function producer(base, pipeline_id, pipeline_type = 'local_files') {
 /**
  * An HTTP proxy in front of ragpulse. `refuse(true)` answers /socket.io/ with 503, cuts
  * WebSocket upgrades and every open Socket.IO connection (polling requests and websockets);
- * /api/ and the assets keep passing. `refuse(false)` lets everything through again.
+ * /api/ and the assets keep passing. `refuse(false)` lets everything through again. `seen`
+ * lists every request it passed on, as {url, authorization, status} once answered.
  */
 export async function startRefusingProxy(targetPort) {
   let refusing = false;
   const sio = new Set(); // sockets carrying /socket.io/ traffic
   const agent = new http.Agent({ keepAlive: false });
+  const seen = [];
   const server = http.createServer((req, res) => {
     const isSio = req.url.startsWith('/socket.io/');
     if (isSio && refusing) {
@@ -81,6 +89,7 @@ export async function startRefusingProxy(targetPort) {
       return;
     }
     const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, agent }, (ur) => {
+      seen.push({ url: req.url, authorization: req.headers.authorization ?? null, status: ur.statusCode });
       res.writeHead(ur.statusCode, ur.headers);
       ur.pipe(res);
     });
@@ -121,6 +130,7 @@ export async function startRefusingProxy(targetPort) {
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    seen,
     refuse(on) {
       refusing = on;
       if (on) for (const s of sio) s.destroy();

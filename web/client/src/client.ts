@@ -29,11 +29,9 @@ import {
   type FallbackState,
   type Transport,
 } from './fallback.js';
+import { subscriptionsFor, tokenPipelines, type Subscription } from './token.js';
 
-export interface Subscription {
-  pipeline_id?: string;
-  pipeline_type?: string;
-}
+export type { Subscription } from './token.js';
 
 export interface ClientOptions extends Partial<FallbackConfig> {
   /** Base URL of the hub (default: the page's origin). */
@@ -170,6 +168,31 @@ export class RagPulseClient {
     return this.health;
   }
 
+  /** The pipelines the current token lists (null: all). */
+  visiblePipelines(): string[] | null {
+    return tokenPipelines(this.token);
+  }
+
+  /** What `subscribe` asks for with the current token (see token.ts). */
+  subscriptions(): Subscription[] {
+    return subscriptionsFor(this.token, this.options.subscribe);
+  }
+
+  hasToken(): boolean {
+    return this.token !== null && this.token !== '';
+  }
+
+  /**
+   * GET a per-pipeline API (`/api/failures`, …) the way the token may: once for all, or once
+   * per listed pipeline with `?pipeline=` (what a limited token must give); results in order.
+   */
+  async fetchEachPipeline<T>(path: string, signal?: AbortSignal): Promise<T[]> {
+    const ids = this.visiblePipelines();
+    if (ids === null) return [await this.fetchJson<T>(path, signal)];
+    const sep = path.includes('?') ? '&' : '?';
+    return Promise.all(ids.map((id) => this.fetchJson<T>(`${path}${sep}pipeline=${encodeURIComponent(id)}`, signal)));
+  }
+
   /** Starts connecting (socket first, unless /api/socket/info says HTTP). */
   async start(): Promise<void> {
     if (!this.stopped) return;
@@ -195,6 +218,7 @@ export class RagPulseClient {
   /** Uses a new token (or none) from now on and reconnects with it. */
   setToken(token: string | null): void {
     this.token = token;
+    this.lastId = -1; // another token may see other pipelines: start from a new baseline
     if (this.stopped) return;
     this.dispatch({ type: 'token' });
   }
@@ -369,23 +393,43 @@ export class RagPulseClient {
     this.held = null;
   }
 
-  /** Subscribes; the ack is a snapshot as of version V. Fills any gap before going live. */
+  /**
+   * Subscribes (once per pipeline for a limited token); each ack is a snapshot as of the
+   * version when it was taken. They merge into one baseline as of the oldest of them: every
+   * event after it for a subscribed pipeline arrives live (held meanwhile), and one already in
+   * a later pipeline's snapshot was sent before that subscription, so it is not applied twice.
+   * A reconnect fills the gap from `?since=` up to the newest of them before going live.
+   */
   private async subscribe(socket: Socket, gen: number): Promise<void> {
     this.held = [];
-    let snap: unknown;
+    const subs = this.subscriptions();
+    if (subs.length === 0) {
+      this.dispatch({ type: 'socket-error', auth: 'forbidden: this token lists no pipeline' });
+      return;
+    }
+    let acks: unknown[];
     try {
-      snap = await socket.timeout(this.cfg.connectTimeoutMs).emitWithAck('subscribe', this.options.subscribe ?? {});
+      acks = await Promise.all(subs.map((sub) => socket.timeout(this.cfg.connectTimeoutMs).emitWithAck('subscribe', sub)));
     } catch {
       if (gen === this.socketGen) socket.disconnect().connect(); // no ack: start this connection over
       return;
     }
     if (gen !== this.socketGen) return;
-    if (!isSnapshot(snap)) {
-      const err = (snap as { error?: string } | undefined)?.error ?? 'subscribe refused';
+    const refused = acks.find((a) => !isSnapshot(a));
+    if (refused !== undefined) {
+      const err = (refused as { error?: string } | undefined)?.error ?? 'subscribe refused';
       this.dispatch({ type: 'socket-error', ...(isAuthMessage(err) ? { auth: err } : {}) });
       return;
     }
-    await this.catchUp(snap, gen, () => gen === this.socketGen);
+    const snaps = acks as Snapshot[];
+    const byId = new Map<string, Snapshot['pipelines'][number]>();
+    for (const a of snaps) for (const p of a.pipelines) if (!byId.has(p.id)) byId.set(p.id, p);
+    const snap: Snapshot = {
+      version: Math.min(...snaps.map((a) => a.version)),
+      server_time: snaps[0]!.server_time,
+      pipelines: [...byId.values()],
+    };
+    await this.catchUp(snap, Math.max(...snaps.map((a) => a.version)), () => gen === this.socketGen);
     if (gen !== this.socketGen) return;
     const held = this.held ?? [];
     this.held = null;
@@ -403,17 +447,18 @@ export class RagPulseClient {
   }
 
   /**
-   * Brings the picture up to a snapshot of version V: the first time (or when the history no
-   * longer reaches back) the snapshot is the baseline; otherwise the events between what we
-   * have and V are read from `?since=` so that none is skipped.
+   * Brings the picture up to a snapshot: the first time (or when the history no longer
+   * reaches back) the snapshot is the baseline; otherwise the events between what we have and
+   * `target` (the newest version a subscription's snapshot was taken at) are read from
+   * `?since=` so that none is skipped.
    */
-  private async catchUp(snap: Snapshot, _gen: number, live: () => boolean): Promise<void> {
+  private async catchUp(snap: Snapshot, target: number, live: () => boolean): Promise<void> {
     if (this.lastId < 0) {
       this.baseline(snap);
       return;
     }
     let since = this.lastId;
-    while (since < snap.version && live()) {
+    while (since < target && live()) {
       let r: Deltas | Snapshot;
       try {
         r = await this.fetchJson<Deltas | Snapshot>(`/api/rag-status?since=${since}`);

@@ -3,5 +3,6 @@
 export * from './events.js';
 export * from './fallback.js';
 export * from './client.js';
+export { subscriptionsFor, tokenPipelines } from './token.js';
 export * from './model.js';
 export * from './live.js';

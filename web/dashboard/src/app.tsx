@@ -129,8 +129,9 @@ export function App() {
       s.at = Date.now();
       s.n = failedTotal;
       try {
-        const r = await client.fetchJson<{ groups: FailureGroup[] }>('/api/failures');
-        setGroups(r.groups);
+        // A token for some pipelines only must name each one (docs/security.md).
+        const rs = await client.fetchEachPipeline<{ groups: FailureGroup[] }>('/api/failures');
+        setGroups(rs.length === 1 ? rs[0]!.groups : rs.flatMap((r) => r.groups).sort((a, b) => b.last_seen.localeCompare(a.last_seen)));
       } catch {
         s.n = -1; // try again on the next change
       }
@@ -260,7 +261,9 @@ export function App() {
         </div>
       </header>
 
-      {health.badge === 'unauthorized' && <AuthBanner message={health.authError ?? 'unauthorized'} onToken={(t) => { saveToken(t); client.setToken(t); }} />}
+      {health.badge === 'unauthorized' && (
+        <AuthBanner message={health.authError ?? 'unauthorized'} hadToken={client.hasToken()} onToken={(t) => { saveToken(t); client.setToken(t); }} />
+      )}
       {stale && (
         <div className="banner warn" role="status" data-testid="stale-banner">
           <span aria-hidden="true">⚠</span> Live updates are interrupted: what you see may be stale. Reconnecting…
@@ -332,7 +335,15 @@ export function App() {
             />
           ))}
           {pipelines.length === 0 && (
-            <p className="empty">{health.version < 0 ? 'Loading…' : allPipelines.length ? 'No pipeline matches these filters.' : 'No pipeline has reported yet.'}</p>
+            <p className="empty">
+              {health.badge === 'unauthorized'
+                ? 'A token is needed to see pipelines.'
+                : health.version < 0
+                  ? 'Loading…'
+                  : allPipelines.length
+                    ? 'No pipeline matches these filters.'
+                    : 'No pipeline has reported yet.'}
+            </p>
           )}
         </div>
       </section>
@@ -357,6 +368,7 @@ export function App() {
               onHold={onHold}
               pending={pending}
               onMerge={merge}
+              stallMs={view.stall * 1000}
             />
           </section>
         )}
@@ -380,8 +392,12 @@ function lastSeen(pipelines: PipelineState[], skew: number): number | null {
   return t === null ? null : t - skew;
 }
 
-function AuthBanner({ message, onToken }: { message: string; onToken: (t: string) => void }) {
+function AuthBanner({ message, hadToken, onToken }: { message: string; hadToken: boolean; onToken: (t: string) => void }) {
   const [value, setValue] = useState('');
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    input.current?.focus();
+  }, [message]);
   return (
     <form
       className="banner bad"
@@ -391,12 +407,30 @@ function AuthBanner({ message, onToken }: { message: string; onToken: (t: string
         if (value.trim()) onToken(value.trim());
       }}
     >
-      <span>
-        <span aria-hidden="true">⊘</span> The hub refused this dashboard: <b>{message}</b>. Paste a viewer token to continue.
+      <span role="alert">
+        <span aria-hidden="true">⊘</span>{' '}
+        {hadToken ? (
+          <>
+            The hub refused this token: <b>{message}</b>.
+          </>
+        ) : (
+          <>
+            This hub needs a token to show pipelines (<b>{message}</b>).
+          </>
+        )}{' '}
+        Paste a viewer token (<code>ragpulse token --role viewer</code>) to continue.
       </span>
       <label>
         <span className="sr-only">Token</span>
-        <input type="password" autoComplete="off" placeholder="eyJhbGciOi…" value={value} onChange={(e) => setValue(e.target.value)} data-testid="token-input" />
+        <input
+          ref={input}
+          type="password"
+          autoComplete="off"
+          placeholder="eyJhbGciOi…"
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          data-testid="token-input"
+        />
       </label>
       <button className="btn" type="submit">Use token</button>
     </form>

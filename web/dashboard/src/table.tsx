@@ -10,7 +10,6 @@ import { stageClass } from './parts.js';
 
 export const ROW_H = 34;
 const OVERSCAN = 8;
-export const STALL_MS = 60_000;
 
 export interface RowKey {
   key: string; // pipeline_id + "/" + file_id
@@ -32,6 +31,8 @@ export function FilesTable(props: {
   onHold: (held: boolean) => void;
   pending: number;
   onMerge: () => void;
+  /** No progress for this long flags a file as stalled. */
+  stallMs: number;
 }) {
   const { model, rows, now, stages } = props;
   const scroller = useRef<HTMLDivElement>(null);
@@ -111,6 +112,7 @@ export function FilesTable(props: {
               selected={r.key === props.selected}
               onOpen={props.onOpen}
               onSelect={props.onSelect}
+              stallMs={props.stallMs}
             />
           ))}
         </div>
@@ -129,6 +131,7 @@ function Row(props: {
   selected: boolean;
   onOpen: (key: string) => void;
   onSelect: (key: string) => void;
+  stallMs: number;
 }) {
   const slash = props.rowKey.indexOf('/');
   const pid = props.rowKey.slice(0, slash);
@@ -150,7 +153,7 @@ function Row(props: {
     );
   }
   const stalledMs = props.now - f.lastProgressAt;
-  const stalled = stalledMs >= STALL_MS;
+  const stalled = stalledMs >= props.stallMs;
   return (
     <div
       className={`${cls}${stalled ? ' stalled' : ''}`}

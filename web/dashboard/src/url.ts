@@ -1,5 +1,5 @@
-// The view's state in the URL query (?pipeline=&type=&status=&errors=1&q=&file=), so a view can
-// be shared and deep-linked. The token never goes here: it comes in the fragment once.
+// The view's state in the URL query (?pipeline=&type=&status=&errors=1&q=&file=&stall=), so a
+// view can be shared and deep-linked. The token never goes here: it comes in the fragment once.
 
 export interface ViewState {
   pipeline: string;
@@ -9,9 +9,13 @@ export interface ViewState {
   q: string;
   /** "pipeline_id/file_id" of the open drill-down, or "". */
   file: string;
+  /** Seconds without progress before a file is flagged as stalled (default 60; `?stall=`). */
+  stall: number;
 }
 
-export const EMPTY_VIEW: ViewState = { pipeline: '', type: '', status: '', errors: false, q: '', file: '' };
+export const DEFAULT_STALL_S = 60;
+
+export const EMPTY_VIEW: ViewState = { pipeline: '', type: '', status: '', errors: false, q: '', file: '', stall: DEFAULT_STALL_S };
 
 export function readView(search: string = location.search): ViewState {
   const p = new URLSearchParams(search);
@@ -22,6 +26,7 @@ export function readView(search: string = location.search): ViewState {
     errors: p.get('errors') === '1',
     q: p.get('q') ?? '',
     file: p.get('file') ?? '',
+    stall: /^[1-9]\d{0,5}$/.test(p.get('stall') ?? '') ? Number(p.get('stall')) : DEFAULT_STALL_S,
   };
 }
 
@@ -33,6 +38,7 @@ export function writeView(v: ViewState, push = false): void {
   if (v.errors) p.set('errors', '1');
   if (v.q) p.set('q', v.q);
   if (v.file) p.set('file', v.file);
+  if (v.stall !== DEFAULT_STALL_S) p.set('stall', String(v.stall));
   const qs = p.toString();
   const url = `${location.pathname}${qs ? `?${qs}` : ''}`;
   if (url === `${location.pathname}${location.search}`) return;
