@@ -30,6 +30,8 @@
 #define READ_COUNT 100
 #define BLOCK_MS 2000
 #define PING_DEADLINE_MS 3000
+/* Connections open but the node not healthy for this long: drop both and start over. */
+#define STUCK_MS 6000
 #define STATS_EVERY_MS 2000
 #define STATS_TTL_MS "10000"
 #define DEDUP_TTL_MS "600000"
@@ -90,6 +92,8 @@ typedef struct redis {
     int64_t ping_sent;
     int64_t next_stats;
     int64_t next_try;
+    int64_t unhealthy_since; /* 0 while healthy */
+    unsigned long progress;  /* entries delivered when last seen unhealthy (catching up) */
     int resolving;
     uv_getaddrinfo_t gai;
     char ip[64];
@@ -463,10 +467,42 @@ static void on_nodes(redisAsyncContext *ac, void *reply, void *privdata)
     rp_buf_deinit(&b);
 }
 
+/* Drops both connections at once, whatever state they are in (one may not have finished
+ * connecting, when hiredis calls no disconnect callback): the timer reconnects. */
+static void drop_connections(redis_t *r)
+{
+    redisAsyncContext *cmd = r->cmd, *rd = r->rd;
+    r->cmd = r->rd = NULL;
+    r->cmd_up = r->rd_up = 0;
+    r->reading = 0;
+    r->caught_up = 0;
+    r->ping_outstanding = 0;
+    r->next_try = now_ms() + 500;
+    if (cmd)
+        redisAsyncFree(cmd);
+    if (rd)
+        redisAsyncFree(rd);
+}
+
+static int healthy(rp_cluster_t *c);
+
 static void on_tick(uv_timer_t *t)
 {
     redis_t *r = t->data;
     int64_t now = now_ms();
+    /* Whatever got stuck on the way back (a connection that never finished, a read that never
+     * came back, a PING unanswered on one side only), it does not stay stuck. */
+    if (healthy(&r->base)) {
+        r->unhealthy_since = 0;
+    } else if (r->unhealthy_since == 0 || r->base.delivered != r->progress) {
+        r->unhealthy_since = now; /* not healthy yet, or still catching up */
+        r->progress = r->base.delivered;
+    } else if (now - r->unhealthy_since > STUCK_MS && (r->cmd || r->rd) && !r->resolving) {
+        RP_LOG_WARN("cluster", "redis: not back in step after %d ms; reconnecting", STUCK_MS);
+        r->unhealthy_since = now;
+        drop_connections(r);
+        return;
+    }
     if ((r->cmd == NULL || r->rd == NULL) && !r->resolving && now >= r->next_try) {
         r->gai.data = r;
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
