@@ -52,6 +52,13 @@ describe('cluster: nodes on one Redis', () => {
     const metrics = await fetch(`${a.url}/metrics`).then((r) => r.text());
     assert.match(metrics, /ragpulse_cluster_up 1/);
     assert.match(metrics, /ragpulse_cluster_nodes 2/);
+    // And for admins over Socket.IO (auth is off here, so anyone is one): admin:monitoring.
+    const admin = viewer(`${a.url}/pipeline`);
+    await waitUntil(() => admin.s.connected, T, 'admin connected');
+    const mon = await admin.s.timeout(T).emitWithAck('subscribe', { room: 'admin:monitoring' });
+    assert.equal(mon.ok, true);
+    assert.equal(mon.cluster.nodes_count, 2, JSON.stringify(mon.cluster));
+    assert.ok(mon.cluster.sockets >= 2, 'the viewers of both nodes (each node publishes its figures every 2 s)');
   });
 
   it('three nodes: producers on two nodes, viewers on all three, per-pipeline order', async () => {
