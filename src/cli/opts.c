@@ -37,6 +37,7 @@ const char rp_cli_opts_usage[] =
     "  --max-rooms N             rooms one socket may be in (default 256)\n"
     "  --rate-limit N            Socket.IO packets a second per connection (serve: 500; 0: off)\n"
     "  --rate-burst N            packets a connection may send at once (serve: 1000)\n"
+    "  --upgrade-timeout MS      time for a WebSocket probe to finish the upgrade (default 10000; 0: none)\n"
     "  --reuseport               share the port with other processes (SO_REUSEPORT)\n"
     "  --workers N               N processes on one port sharing broadcasts (default 1)\n"
     "  --log-level LEVEL         debug, info, warn, error, off (default info)\n";
@@ -147,7 +148,7 @@ int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i)
         "--max-payload", "--max-queued", "--connect-timeout", "--log-level", "--workers",
         "--max-connections", "--max-connections-per-ip", "--max-pending", "--request-timeout",
         "--idle-timeout", "--max-header-bytes", "--max-attachments", "--max-rooms", "--rate-limit",
-        "--rate-burst",
+        "--rate-burst", "--upgrade-timeout",
     };
     if (strcmp(a, "--reuseport") == 0) {
         o->reuseport = 1;
@@ -220,6 +221,12 @@ int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i)
             o->sio.rate_limit = (double)n;
         else
             o->sio.rate_burst = (double)n;
+        return 1;
+    }
+    if (strcmp(a, "--upgrade-timeout") == 0) {
+        if (parse_num(a, v, 86400000, &n) < 0)
+            return -1;
+        o->eio.upgrade_timeout = (uint32_t)n;
         return 1;
     }
     if (strcmp(a, "--max-header-bytes") == 0 || strcmp(a, "--max-attachments") == 0 || strcmp(a, "--max-rooms") == 0) {

@@ -30,6 +30,7 @@ typedef struct rp_eio_wsconn {
     rp_eio_server_t *srv;
     rp_ws_reader_t reader;
     int probe;
+    rp_timerq_node_t upgrade_timer; /* on srv->upgradeq while probing */
 } wsconn_t;
 
 /* Packets every session sends, framed once for the life of the process. */
@@ -53,6 +54,7 @@ void rp_eio_config_defaults(rp_eio_config_t *cfg)
     cfg->path = "/socket.io/";
     cfg->cors = NULL;
     cfg->poll_batch = 16;
+    cfg->upgrade_timeout = 10000;
 }
 
 static size_t pkt_ws_len(const rp_eio_packet_t *p)
@@ -435,9 +437,26 @@ static int handle_packet(rp_eio_session_t *s, const rp_eio_in_t *pkt)
 
 /* ---- WebSocket transport ---- */
 
+/* A probe that did not finish the upgrade in time: the session goes on over polling (as the
+ * reference server's upgradeTimeout does) and the WebSocket is closed. */
+static void on_upgrade_timeout(rp_timerq_node_t *n)
+{
+    wsconn_t *w = rp_container_of(n, wsconn_t, upgrade_timer);
+    rp_eio_session_t *s = w->s;
+    w->srv->upgrade_timeouts++;
+    if (s && s->probe == w) {
+        s->probe = NULL;
+        s->upgrading = 0;
+        RP_LOG_INFO("eio", "session %s: upgrade not finished in %u ms; staying on polling", s->sid,
+                    w->srv->cfg.upgrade_timeout);
+    }
+    wsconn_detach_close(w, 1, RP_WS_CLOSE_POLICY);
+}
+
 static void upgrade_complete(rp_eio_session_t *s, wsconn_t *w)
 {
     rp_eio_server_t *srv = s->srv;
+    rp_timerq_remove(&w->upgrade_timer);
     s->probe = NULL;
     s->ws = w;
     w->probe = 0;
@@ -509,6 +528,7 @@ static int on_ws_message(void *ud, unsigned opcode, uint8_t *data, size_t len)
             return 0;
         }
         /* Anything else fails the probe; the session goes on over polling. */
+        rp_timerq_remove(&w->upgrade_timer);
         s->probe = NULL;
         s->upgrading = 0;
         wsconn_detach_close(w, 0, 0);
@@ -567,6 +587,7 @@ static void ws_on_close(rp_net_conn_t *c)
 {
     wsconn_t *w = c->data;
     rp_eio_session_t *s = w->s;
+    rp_timerq_remove(&w->upgrade_timer);
     if (s && s->ws == w) {
         s->ws = NULL;
         session_end(s, "transport close", NULL, 0);
@@ -617,6 +638,7 @@ static wsconn_t *accept_websocket(rp_eio_server_t *srv, rp_http_conn_t *hc,
     }
     w->c = hc->conn;
     w->srv = srv;
+    rp_timerq_node_init(&w->upgrade_timer);
     hc->conn->max_queued = srv->cfg.max_queued;
     rp_ws_reader_init(&w->reader, srv->cfg.max_payload, on_ws_message, w);
     rp_http_upgrade(hc, &ws_ops, w);
@@ -773,6 +795,8 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             w->s = s;
             w->probe = 1;
             s->probe = w;
+            if (srv->cfg.upgrade_timeout)
+                rp_timerq_push(&srv->upgradeq, &w->upgrade_timer);
             return 1;
         }
         s = session_new(srv, RP_EIO_TRANSPORT_WEBSOCKET);
@@ -875,8 +899,11 @@ rp_eio_server_t *rp_eio_server_new(rp_net_t *net, const rp_eio_config_t *cfg,
     rp_list_init(&srv->dead);
     srv->pingq.owner = srv;
     srv->pongq.owner = srv;
+    srv->upgradeq.owner = srv;
     if (rp_timerq_init(net->loop, &srv->pingq, cfg->ping_interval, on_ping_due) < 0 ||
         rp_timerq_init(net->loop, &srv->pongq, cfg->ping_timeout, on_pong_due) < 0 ||
+        rp_timerq_init(net->loop, &srv->upgradeq, cfg->upgrade_timeout ? cfg->upgrade_timeout : 1,
+                       on_upgrade_timeout) < 0 ||
         rp_net_on_tick(net, on_tick, srv) < 0) {
         /* Not reached in practice: timer init cannot fail on a live loop. */
         rp_free(srv);
@@ -909,7 +936,8 @@ void rp_eio_server_free(rp_eio_server_t *srv)
     on_tick(srv);
     rp_net_off_tick(srv->net, on_tick, srv);
     rp_map_deinit(&srv->sessions);
-    srv->closing_timers = 2;
+    srv->closing_timers = 3;
     rp_timerq_close(&srv->pingq, on_timer_closed);
     rp_timerq_close(&srv->pongq, on_timer_closed);
+    rp_timerq_close(&srv->upgradeq, on_timer_closed);
 }

@@ -31,6 +31,7 @@ typedef struct rp_eio_config {
     const char *path;       /* "/socket.io/"; requests are matched by this prefix */
     const char *cors;       /* allow-list (see rp_http_cors), or NULL */
     unsigned poll_batch;    /* packets per polling response at most, default 16 (0: all) */
+    uint32_t upgrade_timeout; /* ms for a probe WebSocket to finish the upgrade, default 10000 */
 } rp_eio_config_t;
 
 /* Fills cfg with the defaults above. */
@@ -85,6 +86,7 @@ struct rp_eio_server {
     rp_map_t sessions;
     rp_timerq_t pingq; /* sessions waiting to be pinged */
     rp_timerq_t pongq; /* sessions waiting for a pong */
+    rp_timerq_t upgradeq; /* probe WebSockets waiting to finish the upgrade */
     rp_list_node_t flush; /* polling sessions with output and a held GET */
     rp_list_node_t doomed; /* sessions to close at the next tick (over their output limit) */
     rp_list_node_t dead;  /* closed sessions to free at the next tick */
@@ -96,6 +98,7 @@ struct rp_eio_server {
     unsigned long drops; /* sessions closed for passing max_queued */
     unsigned long ws_too_big;  /* WebSockets closed 1009: a frame or message over max_payload */
     unsigned long ws_protocol; /* WebSockets closed for broken framing or UTF-8 (1002, 1007) */
+    unsigned long upgrade_timeouts; /* probes closed for not finishing the upgrade in time */
     size_t n_polling;
     size_t n_websocket;
 };

@@ -1567,11 +1567,12 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "ragpulse_limit_hits_total{limit=\"protocol\"} %lu\n"
                   "ragpulse_limit_hits_total{limit=\"ws_too_big\"} %lu\n"
                   "ragpulse_limit_hits_total{limit=\"ws_protocol\"} %lu\n"
-                  "ragpulse_limit_hits_total{limit=\"max_subscriptions\"} %lu\n",
+                  "ragpulse_limit_hits_total{limit=\"max_subscriptions\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"upgrade_timeout\"} %lu\n",
                   hub->net->refused_max_conns, hub->net->refused_per_ip, http ? http->refused_pending : 0,
                   http ? http->request_timeouts : 0, http ? http->idle_timeouts : 0, http ? http->bad_requests : 0,
                   sio->rate_limited, sio->rate_disconnects, hub->rate_limited, eio->drops, sio->protocol_errors,
-                  eio->ws_too_big, eio->ws_protocol, hub->subs_refused);
+                  eio->ws_too_big, eio->ws_protocol, hub->subs_refused, eio->upgrade_timeouts);
     cluster_metrics(hub, &b);
     char cors[640];
     if (rp_http_cors(eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)

@@ -222,3 +222,23 @@ test('--max-queued bounds what piles up, not an answer the client asked for (a b
   }
   assert.equal((await limitHits(srv)).max_queued, 0);
 });
+
+test('a WebSocket probe that does not finish the upgrade in --upgrade-timeout is closed; polling goes on', async () => {
+  const srv = await serve(['--upgrade-timeout', '300']);
+  const open = await request(`${srv.url}/socket.io/?EIO=4&transport=polling`);
+  const sid = JSON.parse(open.text.slice(1)).sid;
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+  const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  // No "2probe": the server gives up on the probe, with a policy close.
+  assert.equal(await closed, 1008);
+  // The session still works over polling: connect the Socket.IO namespace and get the answer.
+  const post = await request(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+    method: 'POST', headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: '40/pipeline,',
+  });
+  assert.equal(post.status, 200);
+  const get = await request(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+  assert.match(get.text, /^40\/pipeline,\{"sid"/);
+  assert.equal((await limitHits(srv)).upgrade_timeout, 1);
+});
