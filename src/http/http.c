@@ -528,26 +528,35 @@ int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name,
     return 0;
 }
 
+int rp_http_list_next(const char *v, size_t len, size_t *pos, const char **item, size_t *item_len)
+{
+    size_t i = *pos;
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+        i++;
+    if (i >= len) {
+        *pos = len;
+        return 0;
+    }
+    size_t start = i;
+    while (i < len && v[i] != ',')
+        i++;
+    size_t end = i;
+    while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+        end--;
+    *pos = i;
+    *item = v + start;
+    *item_len = end - start;
+    return 1;
+}
+
 int rp_http_header_has_token(const rp_http_request_t *req, const char *name, const char *token)
 {
-    size_t len;
-    const char *v = rp_http_header(req, name, &len);
+    size_t len, pos = 0, il;
+    const char *v = rp_http_header(req, name, &len), *it;
     size_t tl = strlen(token);
-    if (v == NULL)
-        return 0;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end - start == tl && strncasecmp(v + start, token, tl) == 0)
+    while (v && rp_http_list_next(v, len, &pos, &it, &il))
+        if (il == tl && strncasecmp(it, token, tl) == 0)
             return 1;
-    }
     return 0;
 }
 
@@ -565,6 +574,9 @@ int rp_http_respond_head(rp_http_conn_t *hc, int status, const char *content_typ
         rp_http_close(hc);
         return RP_ETOOBIG;
     }
+    /* A response is the answer to this request, whatever its size (a snapshot of 10,000
+     * files in flight): the output bound is for what piles up, not for this. */
+    rp_net_conn_allow(hc->conn, (size_t)n + content_length);
     int rc = rp_net_conn_write(hc->conn, head, (size_t)n);
     if (rc < 0)
         rp_http_close(hc);

@@ -108,6 +108,9 @@ const char *rp_http_header(const rp_http_request_t *req, const char *name, size_
 size_t rp_http_header_count(const rp_http_request_t *req);
 int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name, size_t *name_len,
                       const char **value, size_t *value_len);
+/* Walks a comma-separated header value: sets *item and *item_len to the next element, blanks
+ * around it trimmed, and returns 1; returns 0 at the end. *pos starts at 0. */
+int rp_http_list_next(const char *v, size_t len, size_t *pos, const char **item, size_t *item_len);
 /* True if header `name` holds `token` in its comma-separated list (case-insensitive). */
 int rp_http_header_has_token(const rp_http_request_t *req, const char *name, const char *token);
 

@@ -29,26 +29,17 @@ const rp_http_asset_t *rp_http_static_find(const rp_http_assets_t *assets, const
  * as RFC 9110 asks for If-None-Match. */
 static int etag_matches(const rp_http_request_t *req, const char *etag)
 {
-    size_t len;
-    const char *v = rp_http_header(req, "if-none-match", &len);
+    size_t len, pos = 0, il;
+    const char *v = rp_http_header(req, "if-none-match", &len), *it;
     size_t el = strlen(etag);
-    if (v == NULL)
-        return 0;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        if (i < len && v[i] == '*')
+    while (v && rp_http_list_next(v, len, &pos, &it, &il)) {
+        if (il == 1 && it[0] == '*')
             return 1;
-        if (i + 2 <= len && v[i] == 'W' && v[i + 1] == '/')
-            i += 2;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end - start == el && memcmp(v + start, etag, el) == 0)
+        if (il >= 2 && it[0] == 'W' && it[1] == '/') {
+            it += 2;
+            il -= 2;
+        }
+        if (il == el && memcmp(it, etag, el) == 0)
             return 1;
     }
     return 0;

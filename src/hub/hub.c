@@ -692,10 +692,6 @@ static void respond_json(rp_hub_t *hub, rp_http_conn_t *hc, int status, json_t *
     snprintf(headers, sizeof(headers), "Cache-Control: no-store\r\n%s%s", cors, extra ? extra : "");
     size_t len = 0;
     char *text = j ? rp_json_dump(j, &len) : NULL;
-    /* A snapshot of many files in flight can pass the per-connection output bound, which is
-     * there for slow subscribers, not for one answer already built in memory: let it fit. */
-    if (text && len + sizeof(headers) > hc->conn->max_queued - hc->conn->out.bytes)
-        hc->conn->max_queued = hc->conn->out.bytes + len + sizeof(headers) + 512;
     if (j && text == NULL) {
         rp_http_respond(hc, 500, "application/json", headers, "{\"error\":\"out of memory\"}", 25);
     } else {

@@ -220,6 +220,12 @@ void rp_net_close_all(rp_net_t *net)
     }
 }
 
+void rp_net_conn_allow(rp_net_conn_t *c, size_t len)
+{
+    if (c->out.bytes + len > c->max_queued)
+        c->max_queued = c->out.bytes + len;
+}
+
 void rp_net_conn_close_after_flush(rp_net_conn_t *c)
 {
     if (c->out.count == 0 && !c->writing) {

@@ -140,6 +140,10 @@ int rp_net_conn_write(rp_net_conn_t *c, const void *data, size_t len);
 void rp_net_conn_splice(rp_net_conn_t *c, rp_net_queue_t *q);
 /* Closes c now (queued output is dropped). Safe to call twice. ops->on_close runs later. */
 void rp_net_conn_close(rp_net_conn_t *c);
+/* Lets c queue len bytes beyond what it has queued now, past its max_queued if need be: for a
+ * reply already built in memory (an HTTP response, an ack), which is not output piling up for
+ * a slow reader. The bound only grows. */
+void rp_net_conn_allow(rp_net_conn_t *c, size_t len);
 /* Closes c once its queued output has been written (or at once if there is none). */
 void rp_net_conn_close_after_flush(rp_net_conn_t *c);
 /* Closes every connection at once (shutdown). */

@@ -3,7 +3,6 @@
 // "load balancer" a client keeps one URL through); a recording viewer.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -69,30 +68,6 @@ export async function clusterOk(nodes, ms = 10000) {
     }
     return true;
   }, ms, 'every node joined the cluster');
-}
-
-/**
- * A TCP proxy on loopback whose target can be switched (what a load balancer does when a node
- * dies): clients keep one URL; existing connections are cut when the target changes.
- */
-export async function switchProxy(targetPort) {
-  const conns = new Set();
-  let target = targetPort;
-  const server = net.createServer((c) => {
-    const up = net.connect(target, '127.0.0.1');
-    conns.add(c); conns.add(up);
-    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
-    c.on('error', gone); up.on('error', gone); c.on('close', gone); up.on('close', gone);
-    c.pipe(up); up.pipe(c);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxy = {
-    url: `http://127.0.0.1:${server.address().port}`,
-    switchTo(port) { target = port; for (const c of conns) c.destroy(); conns.clear(); },
-    close() { for (const c of conns) c.destroy(); server.close(); },
-  };
-  track(proxy);
-  return proxy;
 }
 
 /** A stock socket.io-client viewer that records every event (hub heartbeats aside). */

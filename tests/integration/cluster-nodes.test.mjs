@@ -7,9 +7,9 @@
 // cluster heals without a restart.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep, waitUntil } from './helpers.mjs';
+import { sleep, tcpProxy, waitUntil } from './helpers.mjs';
 import {
-  T, clusterOk, node, produce, scripted, startRedis, status, subscribe, switchProxy, viewer,
+  T, clusterOk, node, produce, scripted, startRedis, status, subscribe, viewer,
 } from './cluster-helpers.mjs';
 
 function assertInOrderOnce(v, expected, label) {
@@ -95,7 +95,7 @@ describe('cluster: nodes on one Redis', () => {
     const a = await node(redis);
     const b = await node(redis);
     await clusterOk([a, b]);
-    const lb = await switchProxy(b.port);
+    const lb = await tcpProxy(b.port);
     const v = viewer(lb.url);
     await subscribe(v, { pipeline_id: 'pk' });
     const first = await produce(a.url, Array.from({ length: 10 }, (_, i) => scripted('pk', i)));

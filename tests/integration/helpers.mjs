@@ -243,6 +243,34 @@ export async function pollingHandshake(base, pathName = '/engine.io/', headers =
 // Loopback TCP proxy that holds back WebSocket handshakes
 
 /**
+ * A loopback TCP proxy to targetPort (a load balancer or a network path, for the tests that
+ * need to break one): `switchTo(port)` sends new connections elsewhere and cuts the current
+ * ones (a node died); `cut(ms)` cuts every connection and refuses new ones for ms (a network
+ * drop, as a polling client sees it). Tracked for cleanup.
+ */
+export async function tcpProxy(targetPort) {
+  const conns = new Set();
+  let target = targetPort;
+  let refuseUntil = 0;
+  const cutAll = () => { for (const c of conns) c.destroy(); conns.clear(); };
+  const server = net.createServer((c) => {
+    if (Date.now() < refuseUntil) { c.destroy(); return; }
+    const up = net.connect(target, '127.0.0.1');
+    conns.add(c); conns.add(up);
+    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
+    c.on('error', gone); up.on('error', gone); c.on('close', gone); up.on('close', gone);
+    c.pipe(up); up.pipe(c);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return track({
+    url: `http://127.0.0.1:${server.address().port}`,
+    switchTo(port) { target = port; cutAll(); },
+    cut(ms = 0) { refuseUntil = Date.now() + ms; cutAll(); },
+    close() { cutAll(); server.close(); },
+  });
+}
+
+/**
  * Starts a TCP proxy on 127.0.0.1 in front of `targetPort`. Connections whose first bytes are an
  * HTTP request with `Upgrade: websocket` are forwarded only after `wsDelayMs`; everything else at
  * once. Used to keep a client on polling for a while before its upgrade completes.

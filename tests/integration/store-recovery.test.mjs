@@ -9,11 +9,10 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
+import { startServer, tcpProxy, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
 import { postEvents as post, sqlite3Cli as sqliteCli } from './hub-helpers.mjs';
 
 const T = 5000;
@@ -101,35 +100,6 @@ function destroyWs(s) {
   const t = s.io.engine.transport;
   assert.equal(t.name, 'websocket');
   t.ws._socket.destroy();
-}
-
-/**
- * A loopback TCP proxy that can cut every connection through it and refuse new ones for a while
- * (a network drop as a polling client sees it: its pending requests fail).
- */
-async function cutProxy(targetPort) {
-  const conns = new Set();
-  let refuseUntil = 0;
-  const server = net.createServer((c) => {
-    if (Date.now() < refuseUntil) { c.destroy(); return; }
-    const up = net.connect(targetPort, '127.0.0.1');
-    conns.add(c); conns.add(up);
-    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
-    c.on('error', gone); up.on('error', gone); c.on('close', gone); up.on('close', gone);
-    c.pipe(up); up.pipe(c);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxy = {
-    url: `http://127.0.0.1:${server.address().port}`,
-    cut(ms) {
-      refuseUntil = Date.now() + ms;
-      for (const c of conns) c.destroy();
-      conns.clear();
-    },
-    close() { for (const c of conns) c.destroy(); server.close(); },
-  };
-  track(proxy);
-  return proxy;
 }
 
 /** Emits events of `pid` from a producer socket one after another (each acked) until stopped. */
@@ -234,7 +204,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
 
   it('polling only: a cut connection is recovered with every event once, in order', { timeout: 15000 }, async () => {
     const srv = await startServer(['--store', tmpDb(), '--ping-interval', '400', '--ping-timeout', '300'], { product: true });
-    const proxy = await cutProxy(srv.port);
+    const proxy = await tcpProxy(srv.port);
     const v = viewer(`${proxy.url}/pipeline`, { transports: ['polling'] });
     await connected(v);
     assert.equal(v.s.io.engine.transport.name, 'polling');
