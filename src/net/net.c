@@ -366,37 +366,46 @@ static size_t fill_iov(rp_net_conn_t *c, uv_buf_t *iov)
     return n;
 }
 
+/* Writes what the kernel takes now, then hands the rest of what was gathered to one
+ * uv_write, which owns those links until its callback. When a try-write takes every byte
+ * gathered while links remain queued, it gathers again (a fast socket drains more than one
+ * gather), at most FLUSH_ROUNDS times in one loop turn; the last gather then goes to uv_write
+ * untried. So uv_write never sees zero buffers, and one connection never holds the loop long. */
+#define FLUSH_ROUNDS 8
+
 static void flush_conn(rp_net_conn_t *c)
 {
     static uv_buf_t iov[RP_NET_IOV_MAX];
-    size_t n = fill_iov(c, iov);
-    if (n == 0)
-        return;
-    int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
-    if (w < 0 && w != UV_EAGAIN) {
-        RP_LOG_DEBUG("net", "conn %llu: write failed: %s", (unsigned long long)c->id,
-                     uv_err_name(w));
-        rp_net_conn_close(c);
-        return;
-    }
-    if (w > 0)
-        consume(c, (size_t)w);
-    if (c->out.count == 0) {
-        after_drain(c);
-        return;
-    }
-    /* The kernel took what it could: hand the rest of what was gathered to one uv_write,
-     * which owns those links until its callback. The iovecs already point at the right
-     * bytes once the written prefix is skipped. */
+    size_t n = 0;
     size_t skip = 0;
-    size_t done = w > 0 ? (size_t)w : 0;
-    while (skip < n && done >= iov[skip].len) {
-        done -= iov[skip].len;
-        skip++;
-    }
-    if (skip < n && done) {
-        iov[skip].base += done;
-        iov[skip].len -= done;
+    for (int round = 0;; round++) {
+        n = fill_iov(c, iov);
+        if (n == 0) {
+            after_drain(c);
+            return;
+        }
+        skip = 0;
+        if (round == FLUSH_ROUNDS)
+            break;
+        int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+        if (w < 0 && w != UV_EAGAIN) {
+            RP_LOG_DEBUG("net", "conn %llu: write failed: %s", (unsigned long long)c->id,
+                         uv_err_name(w));
+            rp_net_conn_close(c);
+            return;
+        }
+        size_t done = w > 0 ? (size_t)w : 0;
+        consume(c, done);
+        /* The iovecs still point at the gathered bytes: skip the written prefix. */
+        while (skip < n && done >= iov[skip].len) {
+            done -= iov[skip].len;
+            skip++;
+        }
+        if (skip < n) {
+            iov[skip].base += done;
+            iov[skip].len -= done;
+            break; /* the kernel is full: the rest waits for uv_write */
+        }
     }
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov + skip, (unsigned)(n - skip), on_write);
