@@ -9,7 +9,12 @@
  *
  * Linux inotify is not recursive, so every directory has its own uv_fs_event_t; a new
  * directory is watched and then scanned (files created before the watch are not missed), and
- * a directory that disappears takes its watches and its documents with it. */
+ * a directory that disappears takes its watches and its documents with it.
+ *
+ * The watcher never leaves its folder: a symbolic link is never followed (the scan and the
+ * live path see it with lstat and pass it by; a file that becomes one is forgotten like a
+ * deleted one), and every file and directory is opened through watch/beneath.h from the
+ * root's descriptor, so a link swapped in on the way after a check cannot lead outside. */
 #include "watch/watch.h"
 
 #include <dirent.h>
@@ -30,6 +35,7 @@
 #include "util/list.h"
 #include "util/log.h"
 #include "util/map.h"
+#include "watch/beneath.h"
 #include "watch/chunk.h"
 #include "watch/extract.h"
 #include "watch/index.h"
@@ -39,6 +45,7 @@
 #define BATCH_FILES 64 /* files indexed in one transaction, at most */
 #define BATCH_BYTES (16u << 20)
 #define FUSE_BYTES (64u << 10) /* smaller files are probed, extracted and chunked in one step */
+#define REMOVED_WHY "the file was deleted while it was being processed"
 
 typedef struct dirw {
     rp_map_entry_t entry; /* key: path */
@@ -84,6 +91,8 @@ typedef struct job {
     int reported; /* file:processing was emitted */
     int ended;    /* file:completed or file:failed was emitted */
     int fused;    /* probe also extracted and chunked (a small file) */
+    int link;     /* probe/scan: the path is a symbolic link or has one on the way: not read */
+    int gone;     /* the file was deleted while it was processed: reported failed, not recorded */
     int fail_at;  /* with fused: the step that failed (ST_EXTRACT, ST_CHUNK) or 0 */
     int sqlite;   /* probe found a SQLite database: skipped */
     /* FILE */
@@ -133,6 +142,7 @@ struct rp_watch {
     uv_loop_t *loop;
     rp_watch_config_t cfg;
     char root[PATH_MAX];
+    int root_fd;           /* O_PATH descriptor of root: every open walks from it (watch/beneath.h) */
     rp_watch_sink_t *sink; /* borrowed; NULL once stopped */
     rp_watch_index_t *ix;
     uv_timer_t tick, heartbeat;
@@ -158,6 +168,7 @@ struct rp_watch {
 static void job_next(rp_watch_t *w);
 static void job_free(job_t *j);
 static void scan_queue(rp_watch_t *w, const char *dir, int initial);
+static void unwatch_tree(rp_watch_t *w, const char *dir);
 
 /* ---- helpers ---- */
 
@@ -185,6 +196,7 @@ static void unref(rp_watch_t *w)
     if (--w->refs > 0)
         return;
     rp_watch_index_close(w->ix);
+    close(w->root_fd);
     rp_map_deinit(&w->dirs);
     rp_map_deinit(&w->pending);
     rp_map_deinit(&w->queued);
@@ -246,6 +258,48 @@ static const char *rel_of(rp_watch_t *w, const char *path)
     if (strncmp(path, w->root, rl) == 0 && path[rl] == '/')
         return path + rl + 1;
     return path;
+}
+
+/* path relative to the root ("" for the root itself), or NULL when it is not under it. */
+static const char *tree_rel(const rp_watch_t *w, const char *path)
+{
+    size_t rl = strlen(w->root);
+    if (strcmp(path, w->root) == 0)
+        return "";
+    if (strncmp(path, w->root, rl) == 0 && (path[rl] == '/' || (rl > 0 && w->root[rl - 1] == '/')))
+        return path + rl;
+    return NULL;
+}
+
+/* Open (or lstat) a path under the root, walking from the root's descriptor: a symbolic
+ * link there or on the way is -ELOOP / -ENOTDIR (see watch/beneath.h); a path not under the
+ * root is -EXDEV. The descriptor is the caller's. Any thread. */
+static int open_in_tree(const rp_watch_t *w, const char *path, int flags)
+{
+    const char *rel = tree_rel(w, path);
+    return rel ? rp_watch_open_beneath(w->root_fd, rel, flags) : -EXDEV;
+}
+
+static int stat_in_tree(const rp_watch_t *w, const char *path, struct stat *st)
+{
+    const char *rel = tree_rel(w, path);
+    return rel ? rp_watch_stat_beneath(w->root_fd, rel, st) : -EXDEV;
+}
+
+/* True for an open or stat result that means "not a file of the tree at this name": missing,
+ * or a symbolic link there or on the way (never followed). */
+static int not_in_tree(int rc)
+{
+    return rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP || rc == -EXDEV;
+}
+
+/* True when the file j is processing is no longer at its path (deleted, or replaced by a
+ * link or a directory): j then ends failed ("removed"), never completed. Thread pool. */
+static int file_gone(const job_t *j)
+{
+    struct stat st;
+    int rc = stat_in_tree(j->w, j->path, &st);
+    return not_in_tree(rc) || (rc == 0 && !S_ISREG(st.st_mode));
 }
 
 /* ---- events ---- */
@@ -382,6 +436,15 @@ static void emit_failed(job_t *j, int retryable)
     RP_LOG_INFO("watch", "%s failed: %s", j->rel, j->why);
 }
 
+/* j's file was deleted (or replaced by a link) while it was processed: it ends failed, not
+ * retryable (there is nothing left to retry), so the hub never shows it completed. */
+static void emit_removed(job_t *j)
+{
+    snprintf(j->why, sizeof(j->why), "%s", REMOVED_WHY);
+    j->err_kind = "removed";
+    emit_failed(j, 0);
+}
+
 static void emit_heartbeat(rp_watch_t *w, const char *type)
 {
     json_t *ev = ev_new(w, type);
@@ -428,17 +491,18 @@ static void hash_hex(const unsigned char *md, char *out)
 static void step_probe(job_t *j)
 {
     rp_watch_t *w = j->w;
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0 && errno == ELOOP)
-        fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = open_in_tree(w, j->path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {
-        if (errno == ENOENT) {
+        if (not_in_tree(fd)) {
+            /* Gone, or a symbolic link (here or on the way: never followed, its target may be
+             * outside the folder): what the path held before goes from the index. */
             long n = rp_watch_index_remove(w->ix, j->path, 0);
             j->removed = n > 0 ? n : 0;
+            j->link = fd != -ENOENT;
             j->out = OUT_SKIP;
             return;
         }
-        fail_job(j, "io", "cannot open the file: %s", strerror(errno));
+        fail_job(j, "io", "cannot open the file: %s", strerror(-fd));
         return;
     }
     struct stat st;
@@ -554,14 +618,23 @@ static void step_flush(job_t *f)
 {
     rp_watch_index_t *ix = f->w->ix;
     f->out = OUT_OK;
-    if (rp_watch_index_begin(ix) < 0) {
-        fail_job(f, "index", "%s", rp_watch_index_error(ix));
-        return;
-    }
     rp_list_node_t *it;
     rp_list_foreach(it, &f->members)
     {
         job_t *j = rp_container_of(it, job_t, node);
+        j->gone = file_gone(j);
+        if (j->gone)
+            rp_watch_index_remove(ix, j->path, 0);
+    }
+    if (rp_watch_index_begin(ix) < 0) {
+        fail_job(f, "index", "%s", rp_watch_index_error(ix));
+        return;
+    }
+    rp_list_foreach(it, &f->members)
+    {
+        job_t *j = rp_container_of(it, job_t, node);
+        if (j->gone)
+            continue;
         if (rp_watch_index_replace(ix, j->path, &j->doc, rp_watch_kind_name(j->fkind), NULL,
                                    j->text.data ? j->text.data : "", j->chunks, (size_t)j->nchunks) < 0) {
             fail_job(f, "index", "%s", rp_watch_index_error(ix));
@@ -578,6 +651,12 @@ static void step_flush(job_t *f)
 static void step_record(job_t *j)
 {
     const char *kind = j->w->cfg.exec_cmd ? "exec" : rp_watch_kind_name(j->fkind);
+    if (file_gone(j)) {
+        /* Deleted while processed: nothing to record, and what was recorded for it goes. */
+        j->gone = 1;
+        rp_watch_index_remove(j->w->ix, j->path, 0);
+        return;
+    }
     if (j->doc.hash[0] == '\0')
         return; /* failed before the content was known: try again next time */
     if (rp_watch_index_replace(j->w->ix, j->path, &j->doc, kind, j->out == OUT_FAIL ? j->why : NULL, "", NULL, 0) < 0)
@@ -592,27 +671,33 @@ static void step_gone(job_t *j)
     j->removed = n > 0 ? n : 0;
 }
 
-static void scan_add(job_t *j, char *path, int is_dir, const struct stat *st)
+/* Adds path (takes ownership) to the scan's list. 0, or -1 (out of memory: path freed). */
+static int scan_add(job_t *j, char *path, int is_dir, const struct stat *st)
 {
     if (j->nents == j->cap) {
         size_t nc = j->cap ? j->cap * 2 : 64;
         scan_ent_t *ne = rp_realloc(j->ents, nc * sizeof(*ne));
         if (ne == NULL) {
             rp_free(path);
-            return;
+            return -1;
         }
         j->ents = ne;
         j->cap = nc;
     }
     j->ents[j->nents++] =
         (scan_ent_t){path, is_dir, 0, st->st_size, (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+    return 0;
 }
 
-static void scan_dir(job_t *j, const char *dir, int depth)
+/* Scans the directory open on dfd (closed here), whose path is dir. Entries are looked at
+ * with fstatat(AT_SYMLINK_NOFOLLOW) and subdirectories opened with openat(O_NOFOLLOW) from
+ * dfd, so a symbolic link is never followed and the walk cannot leave the tree (nor loop). */
+static void scan_dir(job_t *j, int dfd, const char *dir, int depth)
 {
-    DIR *d = opendir(dir);
+    DIR *d = fdopendir(dfd);
     if (d == NULL) {
         RP_LOG_WARN("watch", "cannot scan %s: %s", dir, strerror(errno));
+        close(dfd);
         return;
     }
     struct dirent *de;
@@ -627,8 +712,13 @@ static void scan_dir(job_t *j, const char *dir, int depth)
             continue;
         }
         struct stat st;
-        if (lstat(p, &st) < 0 || (S_ISLNK(st.st_mode) && (stat(p, &st) < 0 || S_ISDIR(st.st_mode)))) {
-            rp_free(p); /* gone, or a link to a directory (not followed: no cycles) */
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            rp_free(p); /* gone meanwhile */
+            continue;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            RP_LOG_DEBUG("watch", "%s is a symbolic link: not followed", p);
+            rp_free(p); /* never followed: no cycles, no way out of the tree */
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
@@ -637,8 +727,17 @@ static void scan_dir(job_t *j, const char *dir, int depth)
                 rp_free(p);
                 continue;
             }
-            scan_add(j, p, 1, &st);
-            scan_dir(j, j->ents[j->nents - 1].path, depth + 1);
+            int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                RP_LOG_WARN("watch", "cannot scan %s: %s", p, strerror(errno));
+                rp_free(p); /* replaced by a link since the fstatat, or unreadable */
+                continue;
+            }
+            if (scan_add(j, p, 1, &st) < 0) {
+                close(sub);
+                continue;
+            }
+            scan_dir(j, sub, j->ents[j->nents - 1].path, depth + 1);
         } else if (S_ISREG(st.st_mode)) {
             scan_add(j, p, 0, &st);
         } else {
@@ -667,7 +766,16 @@ static int forget_vanished(void *ud, const char *path)
 
 static void step_scan(job_t *j)
 {
-    scan_dir(j, j->path, 0);
+    int fd = open_in_tree(j->w, j->path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        /* Gone, or a link here or on the way since it was seen: not scanned (and, for the
+         * first scan, nothing is forgotten on the strength of a scan that did not run). */
+        j->link = fd != -ENOENT && not_in_tree(fd);
+        if (!not_in_tree(fd))
+            RP_LOG_WARN("watch", "cannot scan %s: %s", j->path, strerror(-fd));
+        return;
+    }
+    scan_dir(j, fd, j->path, 0);
     /* Unchanged since the registry saw them (size and mtime): not even a job. A restart over
      * a large tree is then one pass of lookups here. */
     for (size_t i = 0; i < j->nents; i++) {
@@ -885,6 +993,8 @@ static void on_work_done(uv_work_t *r, int status)
     switch (j->step) {
     case ST_PROBE:
         if (j->out == OUT_SKIP) {
+            if (j->link)
+                RP_LOG_INFO("watch", "%s: a symbolic link on its way, not followed", j->path);
             if (j->removed)
                 RP_LOG_INFO("watch", "%s is gone: its chunks were removed", j->rel);
             if (j->sqlite)
@@ -933,7 +1043,9 @@ static void on_work_done(uv_work_t *r, int status)
         while (!rp_list_empty(&j->members)) {
             job_t *m = rp_container_of(j->members.next, job_t, node);
             rp_list_unlink(&m->node);
-            if (j->out == OUT_FAIL) {
+            if (m->gone) {
+                emit_removed(m);
+            } else if (j->out == OUT_FAIL) {
                 /* Not recorded: the file is tried again at the next start. */
                 snprintf(m->why, sizeof(m->why), "%s", j->why);
                 m->err_kind = "index";
@@ -946,7 +1058,9 @@ static void on_work_done(uv_work_t *r, int status)
         job_free(j);
         break;
     case ST_RECORD:
-        if (j->out != OUT_FAIL)
+        if (j->out != OUT_FAIL && j->gone)
+            emit_removed(j);
+        else if (j->out != OUT_FAIL)
             emit_completed(j);
         job_free(j);
         break;
@@ -957,6 +1071,12 @@ static void on_work_done(uv_work_t *r, int status)
         job_free(j);
         break;
     case ST_SCAN: {
+        if (j->link) {
+            /* Became a link (or one on its way) after it was seen: its watch goes too. */
+            RP_LOG_INFO("watch", "%s: a symbolic link on its way, not followed", j->path);
+            if (strcmp(j->path, w->root) != 0)
+                unwatch_tree(w, j->path);
+        }
         if (j->removed)
             RP_LOG_INFO("watch", "%ld document(s) removed: their files vanished while not watched", j->removed);
         w->stats.removed += (uint64_t)j->removed;
@@ -1084,7 +1204,7 @@ static void job_next(rp_watch_t *w)
 
 /* ---- child processes: pdftotext and --exec ---- */
 
-static void child_spawn(job_t *j);
+static void fill_slots(rp_watch_t *w);
 
 static void on_proc_closed(uv_handle_t *h)
 {
@@ -1138,11 +1258,7 @@ static void on_proc_closed(uv_handle_t *h)
     rp_list_unlink(&j->node);
     w->nchildren--;
     rp_list_push(&w->resume, &j->node);
-    if (!rp_list_empty(&w->waiting)) {
-        job_t *n = rp_container_of(w->waiting.next, job_t, node);
-        rp_list_unlink(&n->node);
-        child_spawn(n);
-    }
+    fill_slots(w);
     job_next(w);
     unref(w);
 }
@@ -1309,7 +1425,9 @@ static void on_child_timeout(uv_timer_t *t)
     kill_child(j);
 }
 
-static void spawn_child(job_t *j, char **args, double timeout_s)
+/* Runs args[0] for j; its stdin is in_fd (the caller closes its copy after), its stdout and
+ * stderr are read into j. */
+static void spawn_child(job_t *j, char **args, double timeout_s, int in_fd)
 {
     rp_watch_t *w = j->w;
     uv_pipe_init(w->loop, &j->pout, 0);
@@ -1317,7 +1435,7 @@ static void spawn_child(job_t *j, char **args, double timeout_s)
     uv_timer_init(w->loop, &j->timer);
     j->pout.data = j->perr.data = j->timer.data = j->proc.data = j;
     uv_stdio_container_t io[3] = {
-        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = in_fd},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&j->pout},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&j->perr},
     };
@@ -1352,15 +1470,16 @@ static void spawn_child(job_t *j, char **args, double timeout_s)
         uv_timer_start(&j->timer, on_child_timeout, (uint64_t)(timeout_s * 1000), 0);
 }
 
-static void run_pdftotext(job_t *j)
+static void run_pdftotext(job_t *j, int fd)
 {
-    char *args[] = {"pdftotext", "-enc", "UTF-8", "-eol", "unix", j->path, "-", NULL};
-    rp_free(j->data); /* pdftotext reads the file itself */
+    /* The file is pdftotext's stdin ("-"): it reads what the watcher opened, not a path. */
+    char *args[] = {"pdftotext", "-enc", "UTF-8", "-eol", "unix", "-", "-", NULL};
+    rp_free(j->data);
     j->data = NULL;
-    spawn_child(j, args, j->w->cfg.pdf_timeout_s);
+    spawn_child(j, args, j->w->cfg.pdf_timeout_s, fd);
 }
 
-static void run_exec(job_t *j)
+static void run_exec(job_t *j, int fd)
 {
     emit_progress(j, 0.0, "exec");
     rp_free(j->data);
@@ -1368,19 +1487,46 @@ static void run_exec(job_t *j)
     char script[4200];
     snprintf(script, sizeof(script), "%s \"$1\"", j->w->cfg.exec_cmd);
     char *args[] = {"/bin/sh", "-c", script, "ragpulse-exec", j->path, NULL};
-    spawn_child(j, args, j->w->cfg.exec_timeout_s);
+    spawn_child(j, args, j->w->cfg.exec_timeout_s, fd);
 }
 
-/* Starts j's child in a free slot (--jobs). */
-static void child_spawn(job_t *j)
+/* Starts j's child in a free slot (--jobs). Its stdin is the file, opened through the tree
+ * now (a link swapped in since the probe cannot lead it outside). A file no longer there
+ * fails ("removed") without a child and waits in `resume`. */
+static void child_start(job_t *j)
 {
     rp_watch_t *w = j->w;
+    int fd = open_in_tree(w, j->path, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -ENOENT; /* replaced by a directory or a FIFO: not the file that was probed */
+    }
+    if (fd < 0) {
+        if (not_in_tree(fd))
+            fail_job(j, "removed", "%s", REMOVED_WHY);
+        else
+            fail_job(j, "io", "cannot open the file: %s", strerror(-fd));
+        rp_list_push(&w->resume, &j->node);
+        return;
+    }
     w->nchildren++;
     rp_list_push(&w->children, &j->node);
     if (w->cfg.exec_cmd)
-        run_exec(j);
+        run_exec(j, fd);
     else
-        run_pdftotext(j);
+        run_pdftotext(j, fd);
+    close(fd);
+}
+
+/* Gives the free child slots to the waiting files, in order. */
+static void fill_slots(rp_watch_t *w)
+{
+    while (w->nchildren < w->cfg.jobs && !rp_list_empty(&w->waiting)) {
+        job_t *n = rp_container_of(w->waiting.next, job_t, node);
+        rp_list_unlink(&n->node);
+        child_start(n);
+    }
 }
 
 /* j needs a child: it gives `cur` up (other files go on meanwhile) and runs its child now or
@@ -1389,16 +1535,14 @@ static void spawn_pdftotext(job_t *j)
 {
     rp_watch_t *w = j->w;
     w->cur = NULL;
-    if (w->nchildren < w->cfg.jobs)
-        child_spawn(j);
-    else
-        rp_list_push(&w->waiting, &j->node);
+    rp_list_push(&w->waiting, &j->node);
+    fill_slots(w);
     job_next(w);
 }
 
 static void spawn_exec(job_t *j)
 {
-    spawn_pdftotext(j); /* the same road; child_spawn picks the command */
+    spawn_pdftotext(j); /* the same road; child_start picks the command */
 }
 
 /* ---- pending paths: settle, then queue ---- */
@@ -1448,7 +1592,10 @@ static void on_stat(uv_fs_t *req)
     pend_t *p = req->data;
     rp_watch_t *w = p->w;
     p->busy = 0;
-    int exists = req->result == 0;
+    /* lstat: a symbolic link is never followed; it counts as nothing being there (what the
+     * path held before, a file or a whole directory, is forgotten). */
+    int is_link = req->result == 0 && S_ISLNK(req->statbuf.st_mode);
+    int exists = req->result == 0 && !is_link;
     int is_dir = exists && S_ISDIR(req->statbuf.st_mode);
     int is_reg = exists && S_ISREG(req->statbuf.st_mode);
     int64_t size = exists ? (int64_t)req->statbuf.st_size : -1;
@@ -1477,6 +1624,8 @@ static void on_stat(uv_fs_t *req)
         p->path = NULL;
         pend_drop(w, p);
         if (!exists) {
+            if (is_link)
+                RP_LOG_INFO("watch", "%s is a symbolic link: not followed", path);
             unwatch_tree(w, path);
             job_push(w, JOB_GONE, path, 0);
         } else if (is_reg) {
@@ -1499,7 +1648,7 @@ static void on_stat(uv_fs_t *req)
 static void pend_stat(rp_watch_t *w, pend_t *p)
 {
     p->req.data = p;
-    if (uv_fs_stat(w->loop, &p->req, p->path, on_stat) == 0) {
+    if (uv_fs_lstat(w->loop, &p->req, p->path, on_stat) == 0) {
         p->busy = 1;
         w->refs++;
     }
@@ -1595,6 +1744,7 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
     w->cfg = *cfg;
     w->sink = sink;
     w->refs = 1;
+    w->root_fd = -1;
     rp_map_init(&w->dirs);
     rp_map_init(&w->pending);
     rp_map_init(&w->queued);
@@ -1609,9 +1759,9 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
         snprintf(err, errlen, "cannot watch %s: %s", cfg->dir, strerror(errno));
         goto undo;
     }
-    struct stat st;
-    if (stat(w->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "cannot watch %s: not a directory", cfg->dir);
+    w->root_fd = open(w->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (w->root_fd < 0) {
+        snprintf(err, errlen, "cannot watch %s: %s", cfg->dir, errno == ENOTDIR ? "not a directory" : strerror(errno));
         goto undo;
     }
     /* Own copies of the strings: the config may be on the caller's stack. */
@@ -1647,6 +1797,8 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
         goto undo;
     return w;
 undo:
+    if (w->root_fd >= 0)
+        close(w->root_fd);
     rp_free(w->strs);
     rp_map_deinit(&w->dirs);
     rp_map_deinit(&w->pending);
