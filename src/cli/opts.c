@@ -20,7 +20,9 @@
 const char rp_cli_opts_usage[] =
     "  --listen HOST:PORT        address to listen on (default 127.0.0.1:8103; env SOCKET_IO_PORT)\n"
     "  --transports LIST         polling,websocket (env SOCKET_IO_TRANSPORTS)\n"
-    "  --cors-origin LIST        allowed origins, comma-separated, or * (env SOCKET_IO_CORS_ORIGIN)\n"
+    "  --cors-origin LIST        web origins allowed besides this server's own, comma-separated or\n"
+    "                            repeated (a dashboard elsewhere: http://localhost:3000); * allows\n"
+    "                            any page to read and write the hub: unsafe (env SOCKET_IO_CORS_ORIGIN)\n"
     "  --ping-interval MS        Engine.IO heartbeat interval (default 25000)\n"
     "  --ping-timeout MS         Engine.IO heartbeat timeout (default 20000)\n"
     "  --max-payload BYTES       largest message or POST body (default 1000000)\n"
@@ -41,6 +43,44 @@ const char rp_cli_opts_usage[] =
     "  --reuseport               share the port with other processes (SO_REUSEPORT)\n"
     "  --workers N               N processes on one port sharing broadcasts (default 1)\n"
     "  --log-level LEVEL         debug, info, warn, error, off (default info)\n";
+
+/* Adds the origins in v (a comma list) to o->cors, or replaces what is there. Each must be
+ * an origin as a browser sends it (scheme://host[:port], no path) or "*". Returns 0, or -1
+ * after printing what is wrong. */
+static int add_cors(rp_cli_opts_t *o, const char *what, const char *v, int replace)
+{
+    size_t len = strlen(v), pos = 0, l;
+    const char *it;
+    while (rp_http_list_next(v, len, &pos, &it, &l)) {
+        if (!rp_http_origin_entry_valid(it, l)) {
+            fprintf(stderr,
+                    "ragpulse: %s wants origins as a browser sends them, scheme://host[:port] "
+                    "with no path (e.g. http://localhost:3000), or *; got '%.*s'\n",
+                    what, (int)l, it);
+            return -1;
+        }
+    }
+    size_t have = replace ? 0 : strlen(o->cors);
+    if (have + 1 + len >= sizeof(o->cors)) {
+        fprintf(stderr, "ragpulse: %s: more than %zu bytes of origins\n", what, sizeof(o->cors) - 1);
+        return -1;
+    }
+    if (have && len)
+        o->cors[have++] = ',';
+    memcpy(o->cors + have, v, len + 1);
+    o->eio.cors = o->cors[0] ? o->cors : NULL;
+    return 0;
+}
+
+static int cors_any(const char *list)
+{
+    size_t len = list ? strlen(list) : 0, pos = 0, l;
+    const char *it;
+    while (rp_http_list_next(list, len, &pos, &it, &l))
+        if (l == 1 && *it == '*')
+            return 1;
+    return 0;
+}
 
 static int parse_transports(const char *v, unsigned *out)
 {
@@ -132,8 +172,8 @@ int rp_cli_opts_init(rp_cli_opts_t *o, int default_port)
         return -1;
     }
     v = getenv("SOCKET_IO_CORS_ORIGIN");
-    if (v && *v)
-        o->eio.cors = v;
+    if (v && *v && add_cors(o, "SOCKET_IO_CORS_ORIGIN", v, 1) < 0)
+        return -1;
     v = getenv("RAGPULSE_LOG_LEVEL");
     if (v && *v)
         o->log_level = v;
@@ -180,8 +220,9 @@ int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i)
         return 1;
     }
     if (strcmp(a, "--cors-origin") == 0) {
-        o->eio.cors = v;
-        return 1;
+        int first = !o->cors_cli;
+        o->cors_cli = 1;
+        return add_cors(o, a, v, first) < 0 ? -1 : 1;
     }
     if (strcmp(a, "--log-level") == 0) {
         if (rp_log_level_parse(v) < 0) {
@@ -311,6 +352,12 @@ int rp_app_init(rp_app_t *app, const rp_cli_opts_t *o)
     app->http.idle_timeout = o->idle_timeout;
     app->http.on_request = on_request;
     app->http.ud = app;
+    /* One Origin policy for every transport: a browser page from another origin cannot use
+     * this server unless --cors-origin lists it. */
+    app->http.origin_check = 1;
+    app->http.origins = o->eio.cors;
+    if (cors_any(o->eio.cors))
+        RP_LOG_WARN("cli", "--cors-origin *: any web page can read and write this server");
     app->sio = rp_sio_server_new(&app->net, &o->eio, &o->sio);
     if (app->sio == NULL) {
         fprintf(stderr, "ragpulse: out of memory\n");

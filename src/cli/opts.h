@@ -17,6 +17,10 @@ typedef struct rp_cli_opts {
     int workers; /* processes sharing the port; 1 = this process serves */
     int insecure;
     const char *log_level;
+    /* Origins allowed besides the server's own (eio.cors points here when there are any):
+     * SOCKET_IO_CORS_ORIGIN, replaced by the first --cors-origin, extended by later ones. */
+    char cors[4096];
+    int cors_cli;
     /* Limits on what comes from outside (0: none); see docs/security.md. */
     size_t max_conns;
     size_t max_conns_per_ip;

@@ -774,7 +774,9 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
     }
 
     if (want == RP_EIO_WEBSOCKET) {
-        if (cors_rc < 0) {
+        /* The HTTP server refuses these already when it checks Origins (rp_app does); the
+         * same policy here keeps an Engine.IO server that is used alone safe. */
+        if (!rp_http_origin_allowed(srv->cfg.cors, req)) {
             RP_LOG_INFO("eio", "conn %llu: websocket from a disallowed origin",
                         (unsigned long long)hc->conn->id);
             respond_error(srv, hc, 403, 4, "Forbidden");

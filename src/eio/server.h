@@ -29,7 +29,7 @@ typedef struct rp_eio_config {
     unsigned transports;    /* RP_EIO_POLLING | RP_EIO_WEBSOCKET */
     size_t max_queued;      /* bytes of output one session may have waiting, default 1 MiB */
     const char *path;       /* "/socket.io/"; requests are matched by this prefix */
-    const char *cors;       /* allow-list (see rp_http_cors), or NULL */
+    const char *cors;       /* origins allowed besides our own (rp_http_origin_allowed), or NULL */
     unsigned poll_batch;    /* packets per polling response at most, default 16 (0: all) */
     uint32_t upgrade_timeout; /* ms for a probe WebSocket to finish the upgrade, default 10000 */
 } rp_eio_config_t;

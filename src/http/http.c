@@ -2,7 +2,8 @@
 /* HTTP/1.1 connections. Received bytes are appended to hc->in and parsed from there, so a
  * request that arrives while another is being answered simply waits in the buffer. The
  * parser is paused at each message end; it is resumed when the response is done. A handler
- * may respond, hold, or upgrade, from inside dispatch or later: `state` says which. */
+ * may respond, hold, or upgrade, from inside dispatch or later: `state` says which. When the
+ * server checks Origins, a refused one is answered 403 in dispatch and no handler sees it. */
 #include "http/http.h"
 
 #include <limits.h>
@@ -25,6 +26,7 @@ enum {
 
 static const rp_net_conn_ops_t http_ops;
 static void drain(rp_http_conn_t *hc);
+static int refuse_origin(rp_http_conn_t *hc);
 
 const char *rp_http_status_text(int status)
 {
@@ -350,7 +352,8 @@ static void dispatch(rp_http_conn_t *hc)
     rp_timerq_remove(&hc->timer); /* the handler's now */
     not_pending(hc);
     hc->state = ST_DISPATCHING;
-    hc->srv->on_request(hc, req, hc->srv->ud);
+    if (!refuse_origin(hc))
+        hc->srv->on_request(hc, req, hc->srv->ud);
     if (hc->state == ST_DISPATCHING)
         hc->state = ST_HELD;
 }
@@ -636,28 +639,164 @@ void rp_http_upgrade(rp_http_conn_t *hc, const rp_net_conn_ops_t *ops, void *dat
     hc->state = ST_UPGRADED;
 }
 
+/* ---- the Origin policy ---- */
+
+#define ORIGIN_MAX 512 /* longer Origins are never listed (nor echoed in CORS headers) */
+
+/* The authority of an Origin, or a Host header: "host[:port]" or "[v6][:port]". */
+struct hostport {
+    const char *host;
+    size_t host_len;
+    unsigned port; /* 0: none given */
+};
+
+static int host_char_ok(char ch)
+{
+    return ch > ' ' && ch < 0x7f && ch != '/' && ch != '?' && ch != '#' && ch != '@' &&
+           ch != '\\' && ch != ',' && ch != '"';
+}
+
+/* Splits s[0..len) into host and port. Returns 0, or -1 when it is not an authority. */
+static int split_hostport(const char *s, size_t len, struct hostport *hp)
+{
+    size_t i = 0;
+    if (len && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (close == NULL)
+            return -1;
+        i = (size_t)(close - s) + 1;
+    } else {
+        while (i < len && s[i] != ':')
+            i++;
+    }
+    for (size_t k = 0; k < i; k++)
+        if (!host_char_ok(s[k]))
+            return -1;
+    hp->host = s;
+    hp->host_len = i;
+    hp->port = 0;
+    if (i == 0)
+        return -1;
+    if (i == len)
+        return 0;
+    if (s[i] != ':' || i + 1 == len || len - i > 6)
+        return -1;
+    unsigned port = 0;
+    for (size_t k = i + 1; k < len; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return -1;
+        port = port * 10 + (unsigned)(s[k] - '0');
+    }
+    if (port == 0 || port > 65535)
+        return -1;
+    hp->port = port;
+    return 0;
+}
+
+/* RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+static int scheme_char(char ch, int first)
+{
+    int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+    return alpha || (!first && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
+}
+
+/* Splits an Origin "scheme://host[:port]" (no path). Returns the scheme's length, or -1. */
+static long split_origin(const char *s, size_t len, struct hostport *hp)
+{
+    size_t i = 0;
+    while (i < len && scheme_char(s[i], i == 0))
+        i++;
+    if (i == 0 || len - i < 3 || memcmp(s + i, "://", 3) != 0)
+        return -1;
+    if (split_hostport(s + i + 3, len - i - 3, hp) < 0)
+        return -1;
+    return (long)i;
+}
+
+/* True when origin is this server's own: http or https to the request's Host. */
+static int own_origin(const rp_http_request_t *req, const char *origin, size_t olen)
+{
+    struct hostport o, h;
+    long sl = split_origin(origin, olen, &o);
+    unsigned def = sl == 4 && strncasecmp(origin, "http", 4) == 0    ? 80
+                   : sl == 5 && strncasecmp(origin, "https", 5) == 0 ? 443
+                                                                     : 0;
+    size_t hlen;
+    const char *host = rp_http_header(req, "host", &hlen);
+    if (def == 0 || host == NULL || split_hostport(host, hlen, &h) < 0)
+        return 0;
+    return o.host_len == h.host_len && strncasecmp(o.host, h.host, o.host_len) == 0 &&
+           (o.port ? o.port : def) == (h.port ? h.port : def);
+}
+
+/* True when allow_list names origin (or is "*"). */
+static int listed(const char *allow_list, const char *origin, size_t olen)
+{
+    if (allow_list == NULL || olen > ORIGIN_MAX)
+        return 0;
+    size_t len = strlen(allow_list), pos = 0, l;
+    const char *it;
+    while (rp_http_list_next(allow_list, len, &pos, &it, &l))
+        if ((l == 1 && *it == '*') || (l == olen && strncasecmp(it, origin, l) == 0))
+            return 1;
+    return 0;
+}
+
+int rp_http_origin_allowed(const char *allow_list, const rp_http_request_t *req)
+{
+    size_t olen;
+    const char *origin = rp_http_header(req, "origin", &olen);
+    return origin == NULL || own_origin(req, origin, olen) || listed(allow_list, origin, olen);
+}
+
+int rp_http_origin_entry_valid(const char *s, size_t len)
+{
+    struct hostport hp;
+    return (len == 1 && *s == '*') || (len <= ORIGIN_MAX && split_origin(s, len, &hp) > 0);
+}
+
+/* Copies v[0..len) into out for a log line or a JSON string: printable ASCII but for quotes
+ * and backslashes, at most outlen - 1 bytes, '?' for the rest. */
+static void sanitize(const char *v, size_t len, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; v && i < len && n + 1 < outlen; i++)
+        out[n++] = v[i] >= ' ' && v[i] < 0x7f && v[i] != '"' && v[i] != '\\' ? v[i] : '?';
+    out[n] = '\0';
+}
+
+/* Answers 403 and returns 1 when the server checks Origins and this request's is refused. */
+static int refuse_origin(rp_http_conn_t *hc)
+{
+    rp_http_server_t *srv = hc->srv;
+    const rp_http_request_t *req = &hc->req;
+    if (!srv->origin_check || rp_http_origin_allowed(srv->origins, req))
+        return 0;
+    srv->refused_origin[req->upgrade ? 1 : 0]++;
+    size_t olen, hlen;
+    const char *origin = rp_http_header(req, "origin", &olen);
+    const char *host = rp_http_header(req, "host", &hlen);
+    char o[201], h[201], body[640];
+    sanitize(origin, olen, o, sizeof(o));
+    sanitize(host, hlen, h, sizeof(h));
+    RP_LOG_INFO("http", "conn %llu: %s from Origin %s refused (Host %s)",
+                (unsigned long long)hc->conn->id, req->upgrade ? "upgrade" : "request", o, h);
+    int n = snprintf(body, sizeof(body),
+                     "{\"code\":4,\"message\":\"Forbidden\",\"error\":\"cross-origin request refused: "
+                     "Origin %s is not this server's own (Host %s) and not in its allowed origins "
+                     "(--cors-origin)\"}",
+                     o, h);
+    rp_http_respond(hc, 403, "application/json", "Cache-Control: no-store\r\n", body, (size_t)n);
+    return 1;
+}
+
 int rp_http_cors(const char *allow_list, const rp_http_request_t *req, char *out, size_t outlen)
 {
     size_t olen;
     const char *origin = rp_http_header(req, "origin", &olen);
     if (allow_list == NULL || origin == NULL)
         return 0;
-    int allowed = 0;
-    const char *p = allow_list;
-    while (*p && !allowed) {
-        const char *comma = strchr(p, ',');
-        size_t l = comma ? (size_t)(comma - p) : strlen(p);
-        while (l && *p == ' ') {
-            p++;
-            l--;
-        }
-        while (l && p[l - 1] == ' ')
-            l--;
-        if ((l == 1 && *p == '*') || (l == olen && strncasecmp(p, origin, l) == 0))
-            allowed = 1;
-        p = comma ? comma + 1 : p + l;
-    }
-    if (!allowed || olen > 512)
+    if (!listed(allow_list, origin, olen))
         return -1;
     snprintf(out, outlen,
              "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: true\r\n"

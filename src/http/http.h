@@ -60,6 +60,11 @@ struct rp_http_server {
      * the newcomer is refused. */
     size_t max_pending;
     size_t npending;
+    /* The Origin policy (rp_http_origin_allowed against `origins`): when origin_check is set,
+     * a request from a refused Origin gets 403 before on_request sees it, whatever it asks
+     * for (the API, Engine.IO polling, a WebSocket upgrade, a static file). */
+    int origin_check;
+    const char *origins; /* borrowed: the allow-list, or NULL for this server's own only */
     rp_timerq_t _reqq; /* started on the first connection */
     rp_timerq_t _idleq;
     int _timers;
@@ -69,6 +74,7 @@ struct rp_http_server {
     unsigned long request_timeouts;
     unsigned long idle_timeouts;
     unsigned long refused_pending;
+    unsigned long refused_origin[2]; /* [0] plain requests, [1] upgrades (WebSocket) */
 };
 
 struct rp_http_conn {
@@ -154,7 +160,15 @@ long rp_http_credential(const rp_http_request_t *req, char *out, size_t outlen);
 long rp_http_credential_from(const char *authz, size_t authz_len, const char *query,
                              size_t query_len, char *out, size_t outlen);
 
-
+/* The Origin policy, one for every transport. A request is allowed when it carries no Origin
+ * (non-browser clients send none), when its Origin is this server's own (http or https, with
+ * the host and port of the request's Host header, default ports filled in), or when
+ * allow_list (comma-separated origins, "*" for any; NULL: none) names it. Returns 1 when
+ * allowed, 0 when refused. */
+int rp_http_origin_allowed(const char *allow_list, const rp_http_request_t *req);
+/* True when s[0..len) is a valid allow-list entry: "*", or scheme://host[:port] with no path
+ * (an Origin as browsers send it). */
+int rp_http_origin_entry_valid(const char *s, size_t len);
 
 /* CORS against an allow-list (comma-separated origins, or "*" for any; NULL = CORS off).
  * Returns 1 and writes the response headers into out when the request's Origin is allowed,

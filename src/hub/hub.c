@@ -1569,6 +1569,13 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   http ? http->request_timeouts : 0, http ? http->idle_timeouts : 0, http ? http->bad_requests : 0,
                   sio->rate_limited, sio->rate_disconnects, hub->rate_limited, eio->drops, sio->protocol_errors,
                   eio->ws_too_big, eio->ws_protocol, hub->subs_refused, eio->upgrade_timeouts);
+    rp_buf_printf(&b,
+                  "# HELP ragpulse_origin_refused_total Requests refused with 403 for a browser Origin that is\n"
+                  "# neither the hub's own nor in --cors-origin (kind: websocket for upgrades).\n"
+                  "# TYPE ragpulse_origin_refused_total counter\n"
+                  "ragpulse_origin_refused_total{kind=\"http\"} %lu\n"
+                  "ragpulse_origin_refused_total{kind=\"websocket\"} %lu\n",
+                  http ? http->refused_origin[0] : 0, http ? http->refused_origin[1] : 0);
     cluster_metrics(hub, &b);
     char cors[640];
     if (rp_http_cors(eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)

@@ -5,7 +5,7 @@
  * (respond at once, hold and respond after the input, or take the connection over as an
  * upgrade); bytes 1 and 2 place the cuts. Small limits (1 KiB of headers, 1 KiB of body)
  * let short inputs reach the 431 and 413 paths. The handler also runs the request helpers
- * (header lookup, token lists, query decoding, CORS) on whatever was parsed. Each input
+ * (header lookup, token lists, query decoding, CORS, the Origin policy) on whatever was parsed. Each input
  * ends with the conn closed and the loop run, so LeakSanitizer sees everything freed. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,6 +66,11 @@ static void on_request(rp_http_conn_t *hc, rp_http_request_t *req, void *ud)
     char cors[1024];
     rp_http_cors("http://a.example, http://b.example", req, cors, sizeof(cors));
     rp_http_cors("*", req, cors, sizeof(cors));
+    rp_http_origin_allowed(NULL, req);
+    rp_http_origin_allowed("http://a.example, *", req);
+    const char *origin = rp_http_header(req, "origin", &len);
+    if (origin)
+        rp_http_origin_entry_valid(origin, len);
 
     switch (mode) {
     case MODE_RESPOND:

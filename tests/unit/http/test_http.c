@@ -1038,6 +1038,140 @@ static void cors_matches_allow_list(void **state)
     parsed_free();
 }
 
+/* A parsed GET with these Host and Origin headers (NULL: header absent). */
+static const rp_http_request_t *request_from(const char *host, const char *origin)
+{
+    char raw[2048];
+    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\n%s%s%s%s%s%s\r\n", host ? "Host: " : "",
+             host ? host : "", host ? "\r\n" : "", origin ? "Origin: " : "", origin ? origin : "",
+             origin ? "\r\n" : "");
+    return parse_request(raw);
+}
+
+static void origin_policy_allows_own_listed_and_absent_origins(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *host, *origin, *list;
+        int want;
+    } cases[] = {
+        /* No Origin: a non-browser client. */
+        {"127.0.0.1:8103", NULL, NULL, 1},
+        {NULL, NULL, NULL, 1},
+        /* Our own origin: the Host's host and port, http or https, default ports filled in. */
+        {"127.0.0.1:8103", "http://127.0.0.1:8103", NULL, 1},
+        {"localhost:8103", "HTTP://LocalHost:8103", NULL, 1},
+        {"hub.example", "https://hub.example", NULL, 1},
+        {"hub.example:443", "https://hub.example", NULL, 1},
+        {"hub.example", "https://hub.example:443", NULL, 1},
+        {"hub.example", "http://hub.example", NULL, 1},
+        {"hub.example:80", "http://hub.example", NULL, 1},
+        {"[::1]:8103", "http://[::1]:8103", NULL, 1},
+        /* Another origin. */
+        {"127.0.0.1:8103", "http://127.0.0.2:9998", NULL, 0},
+        {"127.0.0.1:8103", "http://127.0.0.1:8104", NULL, 0},
+        {"127.0.0.1:8103", "http://127.0.0.1", NULL, 0},
+        {"hub.example", "http://hub.example:443", NULL, 0},
+        {"hub.example", "https://hub.example:80", NULL, 0},
+        {"hub.example", "ws://hub.example", NULL, 0},
+        {"hub.example", "null", NULL, 0},
+        {"hub.example", "", NULL, 0},
+        {"hub.example", "http://hub.example/", NULL, 0},
+        {"hub.example", "http://hub.example.evil", NULL, 0},
+        {"hub.example", "http://evil@hub.example", NULL, 0},
+        {NULL, "http://hub.example", NULL, 0},
+        {"hub.example:x", "http://hub.example", NULL, 0},
+        {"[::1]:8103", "http://[::2]:8103", NULL, 0},
+        /* Listed ones (and "*"), besides our own. */
+        {"127.0.0.1:8103", "http://127.0.0.2:9998", "http://127.0.0.2:9998", 1},
+        {"127.0.0.1:8103", "http://localhost:3000", "http://a.example, http://localhost:3000", 1},
+        {"127.0.0.1:8103", "http://localhost:3001", "http://localhost:3000", 0},
+        {"127.0.0.1:8103", "null", "*", 1},
+        {"127.0.0.1:8103", "http://127.0.0.1:8103", "http://localhost:3000", 1},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        const rp_http_request_t *req = request_from(cases[i].host, cases[i].origin);
+        if (rp_http_origin_allowed(cases[i].list, req) != cases[i].want) {
+            print_error("Host %s, Origin %s, list %s: expected %d\n",
+                        cases[i].host ? cases[i].host : "(none)",
+                        cases[i].origin ? cases[i].origin : "(none)",
+                        cases[i].list ? cases[i].list : "(none)", cases[i].want);
+            fail();
+        }
+    }
+    parsed_free();
+}
+
+static void origin_entries_must_be_origins(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"*", "http://localhost:3000", "https://dash.example",
+                                       "http://[::1]:8103", "chrome-extension://abc"};
+    static const char *const bad[] = {"", "**", "localhost:3000", "http://localhost:3000/",
+                                      "http://", "http://a:0", "http://a:65536", "http://a b",
+                                      "http://a/path", "://a"};
+    for (size_t i = 0; i < ARRAY_LEN(good); i++)
+        if (!rp_http_origin_entry_valid(good[i], strlen(good[i]))) {
+            print_error("refused \"%s\"\n", good[i]);
+            fail();
+        }
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+        if (rp_http_origin_entry_valid(bad[i], strlen(bad[i]))) {
+            print_error("accepted \"%s\"\n", bad[i]);
+            fail();
+        }
+}
+
+static void refused_origin_gets_403_before_the_handler(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(16384, 1 << 16);
+    f->srv.origin_check = 1;
+    f->srv.origins = "http://localhost:3000";
+    static const char foreign[] = "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1:8103\r\n"
+                                  "Origin: http://127.0.0.2:9998\r\nContent-Type: text/plain\r\n"
+                                  "Content-Length: 2\r\n\r\n{}";
+    fx_conn(f, MODE_RESPOND);
+    fx_feed(f, foreign, sizeof(foreign) - 1);
+    assert_int_equal(f->nreqs, 0);
+    char out[4096];
+    fx_output(f, out, sizeof(out));
+    assert_true(starts_with(out, "HTTP/1.1 403 Forbidden\r\n"));
+    assert_non_null(strstr(out, "Origin http://127.0.0.2:9998 is not this server's own (Host "
+                                "127.0.0.1:8103)"));
+    assert_int_equal(f->srv.refused_origin[0], 1);
+    fx_close_conn(f);
+    /* A WebSocket upgrade is refused before it happens, and the connection closes. */
+    static const char ws[] = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                             "Host: 127.0.0.1:8103\r\nOrigin: http://127.0.0.2:9998\r\n"
+                             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                             "Sec-WebSocket-Version: 13\r\n\r\n";
+    fx_conn(f, MODE_UPGRADE);
+    fx_feed(f, ws, sizeof(ws) - 1);
+    assert_int_equal(f->nreqs, 0);
+    fx_output(f, out, sizeof(out));
+    assert_true(starts_with(out, "HTTP/1.1 403 Forbidden\r\n"));
+    assert_non_null(strstr(out, "Connection: close\r\n"));
+    assert_true(f->c->close_when_flushed);
+    assert_int_equal(f->srv.refused_origin[1], 1);
+    fx_close_conn(f);
+    /* Our own origin, a listed one and none reach the handler. */
+    static const char *const ok[] = {
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:8103\r\nOrigin: http://127.0.0.1:8103\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:8103\r\nOrigin: http://localhost:3000\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:8103\r\n\r\n",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
+        fx_conn(f, MODE_RESPOND);
+        fx_feed(f, ok[i], strlen(ok[i]));
+        assert_int_equal(f->nreqs, 1);
+        fx_close_conn(f);
+    }
+    assert_int_equal(f->srv.refused_origin[0] + f->srv.refused_origin[1], 2);
+    fx_free(f);
+}
+
 static void status_text_names_the_codes_we_send(void **state)
 {
     (void)state;
@@ -1073,6 +1207,9 @@ int main(void)
         cmocka_unit_test(survives_allocation_failure_anywhere),
         cmocka_unit_test(header_has_token_matches_comma_separated_lists),
         cmocka_unit_test(cors_matches_allow_list),
+        cmocka_unit_test(origin_policy_allows_own_listed_and_absent_origins),
+        cmocka_unit_test(origin_entries_must_be_origins),
+        cmocka_unit_test(refused_origin_gets_403_before_the_handler),
         cmocka_unit_test(status_text_names_the_codes_we_send),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
