@@ -49,6 +49,8 @@ export async function shot(page, name) {
 }
 
 export const stats = (page) => page.evaluate(() => window.__ragpulse?.stats());
+/** The client's health (web/client Health): badge, synced, version, fallbacks, ... */
+export const health = (page) => page.evaluate(() => window.__ragpulse?.health());
 export const badge = (page) => page.getAttribute('[data-testid=conn-badge]', 'data-badge');
 
 /** Runs axe-core (from tests/node_modules) on the page; resolves with its violations. */
