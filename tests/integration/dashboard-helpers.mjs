@@ -181,7 +181,7 @@ export async function driveLoad(base, { pipeline = 'load-1', files = 10000, rate
     events += batch.length;
     onTick?.(tick);
     const wait = t0 + (tick + 1) * 100 - Date.now();
-    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait)); // time is the test: a steady rate
   }
   return { lastId, progress, events, seconds: (Date.now() - t0) / 1000 };
 }
