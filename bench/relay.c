@@ -2,7 +2,10 @@
 /* rp-bench-relay: the relay contract every server in bench/ implements, on ragpulse's
  * libraries (not a mode of the product, which never lets a viewer broadcast). On namespace
  * "/": `subscribe` {"room": R} joins room R; `publish` {room: R, ...} broadcasts
- * `file:progress` with that same object to room R. Both ack `true` when asked. */
+ * `file:progress` with that same object to room R, binary attachments included (the
+ * placeholders in the object keep their numbers, so every attachment is forwarded; with
+ * --workers a binary publish stays on its worker, as rp_sio_broadcast says). Both ack `true`
+ * when asked. */
 #include <stdio.h>
 #include <string.h>
 
@@ -52,7 +55,7 @@ static void on_publish(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         return;
     const char *rooms[1] = {room};
     rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 1};
-    rp_sio_broadcast(s->nsp, &opts, "file:progress", obj, ol, NULL, 0);
+    rp_sio_broadcast(s->nsp, &opts, "file:progress", obj, ol, ev->att, ev->natt);
     if (ev->ack_id >= 0)
         rp_sio_ack(s, ev->ack_id, "true", 4, NULL, 0);
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
+import { createClient } from 'redis';
 import { io } from 'socket.io-client';
 import { freePort, startServer, track, waitUntil, withTimeout } from './helpers.mjs';
 
@@ -85,11 +86,43 @@ export function viewer(url, opts = {}) {
   return { s, log, ids: () => log.events.map((e) => e.ev.id) };
 }
 
+/**
+ * Waits until Redis holds viewer v's recovery session (the key the nodes write, by its pid)
+ * and it names `room`: then another node can resume it.
+ */
+export async function sessionStored(redis, v, room, ms = T) {
+  const rc = createClient({ url: redis.url });
+  rc.on('error', () => {});
+  await rc.connect();
+  let seen = null;
+  try {
+    // The value is base64 of msgpack (the Node adapter's format): the room names are in it as text.
+    const names = (text) => Buffer.from(text, 'base64').toString('latin1');
+    await waitUntil(async () => names(seen = (await rc.get(`sio:session:${v.s._pid}`)) ?? '').includes(room), ms,
+      () => `the session of ${v.s._pid} naming ${room} in Redis (has ${JSON.stringify(seen)})`);
+  } finally {
+    await rc.quit().catch(() => {});
+  }
+}
+
 export async function subscribe(v, filter = {}) {
   await waitUntil(() => v.s.connected, T, 'viewer to connect');
   const ack = await v.s.timeout(T).emitWithAck('subscribe', filter);
   if (ack.ok !== true) throw new Error(`subscribe: ${JSON.stringify(ack)}`);
   return ack;
+}
+
+/**
+ * Produces one pipeline:online of `pid` on `url` (viewer() leaves heartbeats out), waits until every viewer has it, then takes it out
+ * of their logs: a connection delivers in order, so whatever was sent to a viewer before (a
+ * late duplicate included) has arrived by then. Stands in for "nothing more arrives". Resolves
+ * with the marker's id.
+ */
+export async function drain(url, pid, viewers, type = 'local_files', ms = T) {
+  const [id] = await produce(url, [{ type: 'pipeline:online', pipeline_id: pid, pipeline_type: type }]);
+  await waitUntil(() => viewers.every((v) => v.log.events.some((e) => e.ev?.id === id)), ms, `marker ${id} at every viewer`);
+  for (const v of viewers) v.log.events = v.log.events.filter((e) => e.ev?.id !== id);
+  return id;
 }
 
 /** A producer socket on /pipeline emitting acked events; resolves the ack ids in order. */

@@ -10,13 +10,16 @@ import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
 import { io } from 'socket.io-client';
-import { sleep, track, waitUntil } from './helpers.mjs';
+import { track, waitUntil } from './helpers.mjs';
 import { T, clusterOk, node, produce, scripted, startRedis, subscribe, viewer } from './cluster-helpers.mjs';
 
 async function nodeServer(redisUrl) {
   const rc = createClient({ url: redisUrl });
   rc.on('error', () => {});
   await rc.connect();
+  // Clients whose last command was XREAD: the adapter's stream reader, once it is reading.
+  const readers = async () => ((await rc.sendCommand(['CLIENT', 'LIST'])).match(/ cmd=xread\b/g) ?? []).length;
+  const readersBefore = await readers();
   const http = createServer();
   const srv = new Server(http, { adapter: createAdapter(rc), connectionStateRecovery: {} });
   const pipeline = srv.of('/pipeline');
@@ -33,7 +36,7 @@ async function nodeServer(redisUrl) {
   };
   after(close);
   // The adapter reads the stream from "$" once its reader is connected: wait for it.
-  await sleep(300);
+  await waitUntil(async () => (await readers()) > readersBefore, T, "the Node adapter's stream reader");
   return { url, srv, close };
 }
 

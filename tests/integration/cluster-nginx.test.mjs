@@ -5,10 +5,10 @@
 // nginx (which now sends them to the other node) and recover everything (`recovered: true`).
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep, waitUntil } from './helpers.mjs';
+import { waitUntil } from './helpers.mjs';
 import { startNginx } from './nginx.mjs';
 import {
-  T, clusterOk, node, produce, scripted, startRedis, subscribe, viewer,
+  T, clusterOk, node, produce, scripted, sessionStored, startRedis, subscribe, viewer,
 } from './cluster-helpers.mjs';
 
 /** deploy/nginx.conf with our port and nodes. */
@@ -56,7 +56,7 @@ describe('cluster: deploy/nginx.conf in front of two nodes', () => {
     const [onA, onB] = [await sessionsOn(a), await sessionsOn(b)];
     assert.ok((onA >= 2 && onB === 0) || (onB >= 2 && onA === 0), `sticky: both clients on one node (${onA}/${onB})`);
     const [dead, alive] = onA >= 2 ? [a, b] : [b, a];
-    await sleep(300);
+    for (const v of [polling, ws]) await sessionStored(redis, v, 'pipeline:pn'); // resumable elsewhere
     dead.proc.kill('SIGKILL');
     await dead.exited;
     const missed = await produce(alive.url, Array.from({ length: 6 }, (_, i) => scripted('pn', 12 + i)));

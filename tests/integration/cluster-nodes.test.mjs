@@ -7,9 +7,9 @@
 // cluster heals without a restart.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep, tcpProxy, waitUntil } from './helpers.mjs';
+import { tcpProxy, waitUntil } from './helpers.mjs';
 import {
-  T, clusterOk, node, produce, scripted, startRedis, status, subscribe, viewer,
+  T, clusterOk, drain, node, produce, scripted, sessionStored, startRedis, status, subscribe, viewer,
 } from './cluster-helpers.mjs';
 
 function assertInOrderOnce(v, expected, label) {
@@ -35,12 +35,14 @@ describe('cluster: nodes on one Redis', () => {
     const ids = await produce(a.url, Array.from({ length: 30 }, (_, i) => scripted('p1', i)));
     assert.deepEqual(ids, Array.from({ length: 30 }, (_, i) => i + 1), 'cluster-wide ids are 1..30');
     await waitUntil(() => va.log.events.length >= 30 && vb.log.events.length >= 30, T, 'both viewers got 30');
-    await sleep(200);
+    const marker = await drain(a.url, 'p1', [va, vb]);
     assertInOrderOnce(va, ids, 'viewer on the producer node');
     assertInOrderOnce(vb, ids, 'viewer on the other node');
+    assert.equal(marker, 31);
+    await waitUntil(async () => (await status(b.url)).version === marker, T, 'the other node applied the marker');
     const [sa, sb] = [await status(a.url), await status(b.url)];
-    assert.equal(sa.version, 30);
-    assert.equal(sb.version, 30);
+    assert.equal(sa.version, 31);
+    assert.equal(sb.version, 31);
     assert.deepEqual(sb.pipelines.map((p) => [p.id, p.counters.processed]),
       sa.pipelines.map((p) => [p.id, p.counters.processed]), 'the same state on both nodes');
     assert.equal(sb.pipelines[0].counters.processed, 9, '9 files completed in 30 events');
@@ -76,7 +78,7 @@ describe('cluster: nodes on one Redis', () => {
     const all = [...idsA, ...idsB];
     assert.equal(new Set(all).size, 50, 'no id given twice across nodes');
     await waitUntil(() => vs.every((v) => v.log.events.length >= 50), T, 'every viewer got 50');
-    await sleep(200);
+    const marker = await drain(nodes[0].url, 'pa', vs);
     const order = vs[0].ids();
     for (const [i, v] of vs.entries()) {
       const got = v.ids();
@@ -87,7 +89,8 @@ describe('cluster: nodes on one Redis', () => {
       assert.deepEqual(pa, idsA, `viewer ${i}: pipeline pa in its producer's order`);
     }
     const versions = await Promise.all(nodes.map(async (n) => (await status(n.url)).version));
-    assert.deepEqual(versions, [50, 50, 50]);
+    assert.deepEqual(versions, [marker, marker, marker], '50 events and the marker on every node');
+    assert.equal(marker, 51);
   });
 
   it('kill -9 of a node: its viewer reconnects to another node and recovers every missed event', async () => {
@@ -100,7 +103,7 @@ describe('cluster: nodes on one Redis', () => {
     await subscribe(v, { pipeline_id: 'pk' });
     const first = await produce(a.url, Array.from({ length: 10 }, (_, i) => scripted('pk', i)));
     await waitUntil(() => v.log.events.length >= 10, T, 'first 10 events');
-    await sleep(300); // the session refresh is immediate on subscribe; let it land in Redis
+    await sessionStored(redis, v, 'pipeline:pk'); // the session refresh is immediate on subscribe
     b.proc.kill('SIGKILL');
     await b.exited;
     // Events while the viewer has no node at all.
@@ -111,7 +114,7 @@ describe('cluster: nodes on one Redis', () => {
     assert.equal(v.log.recoveredAt.at(-1), true, 'socket.recovered on the other node');
     const after = await produce(a.url, [scripted('pk', 20)]);
     await waitUntil(() => v.log.events.length >= 21, T, 'a live event after recovery');
-    await sleep(200);
+    await drain(a.url, 'pk', [v]);
     assertInOrderOnce(v, [...first, ...missed, ...after], 'recovered viewer');
   });
 
@@ -143,7 +146,7 @@ describe('cluster: nodes on one Redis', () => {
     const healed = await produce(a.url, Array.from({ length: 5 }, (_, i) => scripted('pr', 10 + i)));
     assert.ok(healed[0] > alone.at(-1), 'ids after the heal are above every id used alone');
     await waitUntil(() => va.log.events.length >= 15 && vb.log.events.length >= 10, T, 'both after the heal');
-    await sleep(200);
+    await drain(a.url, 'pr', [va, vb]);
     assertInOrderOnce(va, [...before, ...alone, ...healed], 'producer-node viewer');
     assertInOrderOnce(vb, [...before, ...healed], 'other-node viewer after the heal');
     assert.equal(va.log.connects, 1, 'the viewer never lost its connection');

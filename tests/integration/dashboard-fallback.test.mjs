@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { waitUntil } from './helpers.mjs';
 import { hub, T } from './hub-helpers.mjs';
-import { badge, launch, openPage, producer, shot, startRefusingProxy, stats } from './dashboard-helpers.mjs';
+import { badge, health, launch, openPage, producer, shot, startRefusingProxy, stats } from './dashboard-helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -48,16 +48,24 @@ test('Socket.IO path refused: HTTP fallback says so, then back to websocket; no 
   let lastId = (await p.post(p.ev('pipeline:online'))).id;
   const { page, context, problems } = await openPage(browser, `${proxy.url}/`);
   try {
-    await waitUntil(async () => (await badge(page)) === 'websocket', T * 2, 'websocket badge');
+    // The badge turns websocket at the engine's upgrade, possibly before the subscribe ack's
+    // snapshot: the baseline is the version once the client says it is synced.
+    await waitUntil(async () => (await health(page)).synced && (await badge(page)) === 'websocket', T * 2, 'websocket badge, synced');
     const base = (await stats(page)).version;
     let n = 0;
-    const bump = async () => { n++; lastId = await step(p, n % 5, Math.round((n / 1000) * 1000) / 1000); };
+    // bump() runs concurrently from an interval below: POSTs resolve in any order, keep the newest id.
+    const bump = async () => { n++; const id = await step(p, n % 5, Math.round((n / 1000) * 1000) / 1000); lastId = Math.max(lastId, id); };
     for (let i = 0; i < 10; i++) await bump();
     await waitUntil(async () => (await stats(page)).version === lastId, T, 'events over websocket');
 
     // Refuse the Socket.IO path; keep producing while the page finds its way to HTTP.
     proxy.refuse(true);
-    const producing = setInterval(() => { bump().catch(() => {}); }, 50);
+    const inFlight = new Set();
+    const producing = setInterval(() => {
+      const b = bump();
+      inFlight.add(b);
+      b.finally(() => inFlight.delete(b)).catch(() => {});
+    }, 50);
     await waitUntil(async () => (await badge(page)) === 'http', 20000, 'HTTP fallback badge');
     assert.match(await page.locator('[data-testid=conn-badge]').textContent(), /HTTP fallback/);
     await shot(page, 'dashboard-http-fallback');
@@ -68,6 +76,7 @@ test('Socket.IO path refused: HTTP fallback says so, then back to websocket; no 
     proxy.refuse(false);
     await waitUntil(async () => (await badge(page)) === 'websocket', 40000, 'back to websocket');
     clearInterval(producing);
+    await Promise.all(inFlight); // every id the hub gave is in lastId before the last count
     for (let i = 0; i < 10; i++) await bump();
     await waitUntil(async () => (await stats(page)).version === lastId, T, 'caught up after the switch back');
 
@@ -76,13 +85,17 @@ test('Socket.IO path refused: HTTP fallback says so, then back to websocket; no 
     assert.equal(s.duplicates, 0, 'no event applied twice');
     assert.equal(s.applied, lastId - base, 'every event after the first snapshot applied once');
     assert.equal(s.baselines, 1, 'no snapshot had to paper over a gap');
-    const h = await page.evaluate(() => window.__ragpulse.health());
+    const h = await health(page);
     assert.ok(h.fallbacks >= 1);
-    // What the page shows matches the hub's state for every file.
+    // What the page shows matches the hub's state for every file; the page renders at most once
+    // per animation frame after the model has it, so wait for the rows themselves.
     const snap = await (await fetch(`${srv.url}/api/rag-status`)).json();
-    for (const f of snap.pipelines[0].files) {
-      assert.equal(Number(await progressOf(page, f.id.slice(1))), f.progress, `file ${f.id}`);
-    }
+    assert.equal(snap.version, lastId, 'the hub has nothing newer than what the page applied');
+    let shown = [];
+    await waitUntil(async () => {
+      shown = await Promise.all(snap.pipelines[0].files.map(async (f) => [f.id, Number(await progressOf(page, f.id.slice(1))), f.progress]));
+      return shown.every(([, got, want]) => got === want);
+    }, T, () => `rows match the hub: ${JSON.stringify(shown)}`);
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

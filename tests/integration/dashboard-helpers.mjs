@@ -49,6 +49,8 @@ export async function shot(page, name) {
 }
 
 export const stats = (page) => page.evaluate(() => window.__ragpulse?.stats());
+/** The client's health (web/client Health): badge, synced, version, fallbacks, ... */
+export const health = (page) => page.evaluate(() => window.__ragpulse?.health());
 export const badge = (page) => page.getAttribute('[data-testid=conn-badge]', 'data-badge');
 
 /** Runs axe-core (from tests/node_modules) on the page; resolves with its violations. */
@@ -179,7 +181,7 @@ export async function driveLoad(base, { pipeline = 'load-1', files = 10000, rate
     events += batch.length;
     onTick?.(tick);
     const wait = t0 + (tick + 1) * 100 - Date.now();
-    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait)); // time is the test: a steady rate
   }
   return { lastId, progress, events, seconds: (Date.now() - t0) / 1000 };
 }

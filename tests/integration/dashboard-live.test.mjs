@@ -177,7 +177,7 @@ test('hostile payloads in names, errors and messages render as text, never run',
     await page.locator('[data-testid=failure-group] button.group-h').click();
     await page.locator('[data-testid=file-row][data-file="e1"] .fname').click();
     await page.waitForSelector('[data-testid=timeline] li', { timeout: T });
-    await page.waitForTimeout(300);
+    await page.waitForTimeout(300); // absence window: injected code, had any been made, would have run
     assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected code ran');
     assert.equal(await page.locator('#root img, #root script').count(), 0, 'no element was made from a payload');
     assert.ok((await page.locator('[data-testid=file-row][data-file="e1"] .fname').textContent()).includes('<img src=x onerror='));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { createRequire } from 'node:module';
 import {
-  startServer, startSuiteServer, client, once, sleep, withTimeout, track,
+  startServer, startSuiteServer, client, once, sleep, withTimeout, track, waitUntil,
   pollingHandshake, parsePollingPayload,
 } from './helpers.mjs';
 
@@ -172,7 +172,7 @@ test('--transports polling: websocket refused with 400, polling works', { timeou
   await once(sock, 'connect_error', 5000);
   const ok = client(s.url); // default transports: stays on polling
   await once(ok, 'connect', 5000);
-  await sleep(300);
+  await sleep(300); // absence window: an upgrade, were one offered, would have started by now
   assert.equal(ok.io.engine.transport.name, 'polling');
 });
 
@@ -230,7 +230,7 @@ test('engine.io echo over raw websocket: text and binary frames', { timeout: 100
   const r = await tryWs(`${wsBase(srv)}/engine.io/?EIO=4&transport=websocket`);
   assert.ok(r.ws, JSON.stringify(r));
   const { ws, frames } = r;
-  const wait = (n) => withTimeout((async () => { while (frames.length < n) await sleep(5); })(), 3000, `${n} frames`);
+  const wait = (n) => waitUntil(() => frames.length >= n, 3000, `${n} frames`);
   await wait(1);
   assert.equal(frames[0][0], '0');
   ws.send('4hello ws');
@@ -256,7 +256,7 @@ test('engine.io echo with engine.io-client: polling, then upgrade', { timeout: 1
     assert.equal(sock.transport.name, transports[transports.length - 1]);
     sock.send('text ✓');
     sock.send(Buffer.from([7, 8, 9]));
-    await withTimeout((async () => { while (msgs.length < 2) await sleep(5); })(), 3000, 'echoes');
+    await waitUntil(() => msgs.length >= 2, 3000, 'echoes');
     assert.equal(msgs[0], 'text ✓');
     assert.deepEqual(Buffer.from(msgs[1]), Buffer.from([7, 8, 9]), `binary echo over ${transports}`);
     sock.close();

@@ -76,11 +76,12 @@ let currentServers = [];
 /**
  * Starts the server under test.
  * @param {string[]} args  extra command-line arguments (a `--listen` is added unless given)
- * @param {{product?: boolean, timeoutMs?: number}} opt  product: run `ragpulse serve` instead
+ * @param {{product?: boolean, bin?: string, timeoutMs?: number}} opt  product: run `ragpulse serve`
+ *        instead; bin: run that program of the build directory (e.g. 'rp-bench-relay') instead
  * @returns {Promise<{port:number,url:string,proc:import('node:child_process').ChildProcess,
  *           stderr:()=>string, stop:(signal?:string)=>Promise<void>}>}
  */
-export async function startServer(args = [], { product = false, timeoutMs = 10000 } = {}) {
+export async function startServer(args = [], { product = false, bin = null, timeoutMs = 10000 } = {}) {
   const fullArgs = [...args];
   if (!fullArgs.includes('--listen')) fullArgs.unshift('--listen', '127.0.0.1:0');
   let cmd, argv;
@@ -88,7 +89,7 @@ export async function startServer(args = [], { product = false, timeoutMs = 1000
     cmd = process.execPath;
     argv = [REF_SERVER, ...(product ? ['--product'] : []), ...fullArgs];
   } else {
-    cmd = path.join(BUILD_DIR, product ? 'ragpulse' : 'rp-testserver');
+    cmd = path.join(BUILD_DIR, bin ?? (product ? 'ragpulse' : 'rp-testserver'));
     if (!existsSync(cmd)) {
       throw new Error(`server binary ${cmd} does not exist (build it, set RAGPULSE_BUILD_DIR, ` +
         'or set RP_TEST_SERVER=ref to run against the Node reference server)');

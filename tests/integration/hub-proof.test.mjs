@@ -420,7 +420,7 @@ describe('scripted pipeline run: python-socketio producer, socket.io-client view
     const t0 = Date.now();
     let settled = false;
     const held = request(`${srv.url}/api/rag-status?since=${v}&wait=10`, { ms: 12000 }).finally(() => { settled = true; });
-    await sleep(300);
+    await sleep(300); // time is the test: the long-poll is still held 300 ms later
     assert.equal(settled, false, 'the long-poll is held while nothing changes');
     const tSend = Date.now();
     const ack = await producer.timeout(T).emitWithAck('file:processing', {
@@ -440,7 +440,7 @@ describe('scripted pipeline run: python-socketio producer, socket.io-client view
     let settled2 = false;
     const held2 = request(`${srv.url}/api/rag-status?wait=10`, { headers: { 'if-none-match': etag }, ms: 12000 })
       .finally(() => { settled2 = true; });
-    await sleep(300);
+    await sleep(300); // time is the test: still held 300 ms later
     assert.equal(settled2, false, 'the ETag long-poll is held while nothing changes');
     const id2 = await postEvent(srv.url, { type: 'file:completed', pipeline_id: 'lp-p', pipeline_type: 'local_files', file: { id: 'x1', name: 'x1.txt' } });
     const r2 = await withTimeout(held2, 3000, 'the ETag long-poll to return after the event');
@@ -475,7 +475,7 @@ describe('watchdogs', { skip: SKIP }, () => {
     const until = Date.now() + 1500;
     while (Date.now() < until) {
       await postEvent(srv.url, { type: 'heartbeat', ...fast });
-      await sleep(100);
+      await sleep(100); // time is the test: a beat every 100 ms
     }
     assert.deepEqual(offline('hb-fast'), [], 'a pipeline that beats stays online');
     await waitUntil(() => offline('hb-default').length > 0, 3000, 'hb-default (default interval 0.3 s) to go offline');
@@ -520,7 +520,7 @@ describe('watchdogs', { skip: SKIP }, () => {
     while (Date.now() < until) {
       p = Math.min(1, p + 0.05);
       await postEvent(srv.url, { type: 'file:progress', ...q, file: { id: 'moving', name: 'moving.pdf', progress: p } });
-      await sleep(100);
+      await sleep(100); // time is the test: progress every 100 ms
     }
     await waitUntil(() => failedOf('stuck').length > 0, 3000, 'the stalled file to fail');
     assert.deepEqual(failedOf('moving'), [], 'a file that progresses does not stall');

@@ -114,7 +114,7 @@ describe('auth with an HS256 secret', () => {
     for (const p of ['b', 'a'])
       await prod.timeout(T).emitWithAck('file:progress', ev('file:progress', p, { file: { id: 'f', name: 'f', progress: 0.5 } }));
     await waitUntil(() => got.length >= 1, T, 'event of pipeline a');
-    await sleep(100);
+    // b's event was acked before a's was sent: had it been delivered, it would be here first.
     assert.deepEqual(got, ['a']);
     // The HTTP path holds the same line.
     const hv = { authorization: `Bearer ${tok.viewerA}` };
@@ -166,7 +166,7 @@ describe('auth with an HS256 secret', () => {
     const short = await token('producer', 'a', ['--ttl', '2s']);
     const s = await connect(`${srv.url}/pipeline`, { auth: { token: short } });
     assert.equal((await s.timeout(T).emitWithAck('subscribe', { pipeline_id: 'a' })).ok, true);
-    await sleep(3100);
+    await sleep(3100); // time is the test: past the token's 2 s lifetime
     assert.match((await s.timeout(T).emitWithAck('subscribe', { pipeline_id: 'a' })).error, /^unauthorized: token expired/);
     assert.match((await s.timeout(T).emitWithAck('heartbeat', ev('heartbeat', 'a'))).error, /^unauthorized: token expired/);
   });

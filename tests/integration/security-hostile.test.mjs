@@ -47,7 +47,7 @@ test('a viewer receives every event while hostile clients attack; the server hol
     assert.equal(r.status, 200, r.text);
     sent.push(r.json.id);
     if (i === 40) lateJoiner = await connect(`${srv.url}/pipeline`, {}, 15000); // mid-attack: still gets in
-    await sleep(25);
+    await sleep(25); // time is the test: a steady producer during the attack
   }
   const report = await attack;
   writeFileSync(path.join(BUILD_DIR, 'hostile-report.json'), `${JSON.stringify(report, null, 1)}\n`);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import {
-  startServer, connect, once, sleep, withTimeout, track, pollingHandshake,
+  startServer, connect, once, sleep, withTimeout, track, pollingHandshake, waitUntil,
 } from './helpers.mjs';
 
 const HB = ['--ping-interval', '300', '--ping-timeout', '200'];
@@ -27,7 +27,7 @@ test('raw websocket client that never answers pings is closed by the server', { 
   const { frames, opened, closed } = rawWs(wsUrl);
   await opened;
   const t0 = Date.now();
-  await withTimeout((async () => { while (!frames.length) await sleep(5); })(), 2000, 'open packet');
+  await waitUntil(() => frames.length > 0, 2000, 'open packet');
   assert.equal(typeof frames[0], 'string');
   assert.equal(frames[0][0], '0', `first frame must be the open packet, got ${frames[0]}`);
   const open = JSON.parse(frames[0].slice(1));
@@ -51,7 +51,7 @@ test('raw websocket client that answers pings stays connected', { timeout: 10000
   let isClosed = false;
   closed.then(() => { isClosed = true; });
   ws.send('40'); // Socket.IO CONNECT to "/"
-  await sleep(1500);
+  await sleep(1500); // time is the test: several ping intervals answered, still open
   assert.equal(isClosed, false, 'a client that answers pings must not be dropped');
   assert.ok(pings >= 3, `expected several pings in 1.5 s at 300 ms interval, got ${pings}`);
   assert.ok(frames.some((f) => typeof f === 'string' && f.startsWith('40{')), 'CONNECT ack');
@@ -65,7 +65,7 @@ test('polling session that never polls again is closed (sid unknown afterwards)'
     assert.equal(open.pingInterval, 300);
     assert.equal(open.pingTimeout, 200);
     assert.deepEqual(open.upgrades, ['websocket']);
-    await sleep(1500); // > pingInterval + pingTimeout, with margin
+    await sleep(1500); // time is the test: > pingInterval + pingTimeout, with margin
     const res = await fetch(`${srv.url}${p}?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`);
     assert.equal(res.status, 400, `${p}: session must be gone`);
     assert.deepEqual(await res.json(), { code: 1, message: 'Session ID unknown' });
@@ -88,11 +88,10 @@ test('client reconnects by itself after the server is killed and restarted on th
   const [reason] = await disc;
   assert.ok(['transport close', 'transport error', 'ping timeout'].includes(reason), `reason ${reason}`);
 
-  await sleep(300); // let the client fail at least one reconnection attempt
+  await once(s.io, 'reconnect_error', 5000); // the client failed at least one reconnection attempt
   const srv2 = await startServer(['--listen', `127.0.0.1:${port}`]);
   assert.equal(srv2.port, port);
-  await withTimeout((async () => { while (connects < 2) await sleep(20); })(), 10000,
-    'the client to reconnect (second "connect")');
+  await waitUntil(() => connects >= 2, 10000, 'the client to reconnect (second "connect")');
   assert.equal(s.connected, true);
   assert.notEqual(s.id, firstId);
   const back = once(s, 'message-back', 5000);

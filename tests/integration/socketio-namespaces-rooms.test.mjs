@@ -44,7 +44,7 @@ test('two namespaces multiplexed over one Manager share the engine and stay sepa
   // message-back stays in its namespace too
   custom.emit('message', 'only-custom');
   await waitUntil(() => logCustom['message-back']?.length, 3000, 'message-back on /custom');
-  await sleep(200);
+  await sleep(200); // absence window: a stray broadcast to the other namespace would be here by now
   assert.deepEqual(logMain.news, [['main']]);
   assert.deepEqual(logCustom.news, [['custom']]);
   assert.equal(logMain['message-back'], undefined);
@@ -123,7 +123,7 @@ test('/private refuses without the token', { timeout: 10000 }, async () => {
     s.on('connect', () => { connected = true; });
     const [err] = await once(s, 'connect_error', 5000);
     assert.equal(err.message, 'not authorized');
-    await sleep(100);
+    await sleep(100); // absence window: a refused socket must not connect afterwards
     assert.equal(connected, false);
   }
 });

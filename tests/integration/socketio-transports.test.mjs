@@ -34,7 +34,7 @@ test('polling only: connect, message round trip, broadcast, heartbeats keep it a
   // stay connected across several ping intervals (300 ms) on polling
   let disconnected = null;
   s.on('disconnect', (r) => { disconnected = r; });
-  await sleep(1000);
+  await sleep(1000); // time is the test: several ping intervals
   assert.equal(disconnected, null, `polling client was disconnected: ${disconnected}`);
   assert.equal(s.connected, true);
   const back2 = once(s, 'message-back');
@@ -57,7 +57,7 @@ test('websocket only: connect, message round trip, broadcast, heartbeats keep it
 
   let disconnected = null;
   s.on('disconnect', (r) => { disconnected = r; });
-  await sleep(1000);
+  await sleep(1000); // time is the test: several ping intervals
   assert.equal(disconnected, null, `websocket client was disconnected: ${disconnected}`);
   const back2 = once(s, 'message-back');
   s.emit('message', 'still here');
@@ -93,7 +93,7 @@ async function upgradeRun(url, { minBeforeUpgrade, startAt }) {
       // make sure the last quarter is sent after the upgrade
       await withTimeout(upgradeEvt, 5000, 'engine "upgrade" event');
     } else {
-      await sleep(1);
+      await sleep(1); // time is the test: spread the messages across the upgrade
     }
   }
   await connected;
@@ -107,7 +107,7 @@ async function upgradeRun(url, { minBeforeUpgrade, startAt }) {
 
   await waitUntil(() => received.length >= N, 10000,
     () => `${N} message-back (got ${received.length}: ${JSON.stringify(received.slice(-5))}...)`);
-  await sleep(200); // catch duplicates arriving late
+  await sleep(200); // absence window: catch duplicates arriving late
   assert.deepEqual(received, Array.from({ length: N }, (_, i) => i));
   assert.equal(s.io.engine.transport.name, 'websocket');
 }
@@ -217,7 +217,7 @@ test('server disconnect: "io server disconnect" and no automatic reconnection', 
   s.emit('disconnect-me');
   const [reason] = await disc;
   assert.equal(reason, 'io server disconnect');
-  await sleep(600);
+  await sleep(600); // time is the test: longer than the reconnection delay, no attempt
   assert.equal(attempts, 0, 'the manager must not try to reconnect');
   assert.equal(connects, 0, 'the socket must not connect again');
   assert.equal(s.connected, false);

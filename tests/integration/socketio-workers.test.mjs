@@ -2,7 +2,7 @@
 // workers cluster adapter, so a broadcast made on one worker reaches sockets on every worker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, withTimeout, USE_REF } from './helpers.mjs';
+import { startServer, connect, USE_REF, waitUntil } from './helpers.mjs';
 
 test('a broadcast from one worker reaches the room on every worker, once and in order', { skip: USE_REF && 'ragpulse only', timeout: 60000 }, async () => {
   const srv = await startServer(['--workers', '2', '--ping-interval', '2000', '--ping-timeout', '5000']);
@@ -20,9 +20,7 @@ test('a broadcast from one worker reaches the room on every worker, once and in 
   const producers = [clients.find((c, i) => pids[i] === pids[0]), clients.find((c, i) => pids[i] !== pids[0])];
   for (let k = 0; k < 20; k++)
     await producers[k % 2].timeout(5000).emitWithAck('broadcast', { room: 'room', event: 'news', data: k });
-  await withTimeout((async () => {
-    while (!got.every((g) => g.length >= 20)) await new Promise((r) => setTimeout(r, 20));
-  })(), 10000, 'every client gets all 20 broadcasts');
+  await waitUntil(() => got.every((g) => g.length >= 20), 10000, 'every client gets all 20 broadcasts');
   for (const g of got) assert.deepEqual(g.slice().sort((a, b) => a - b), [...Array(20).keys()]);
   // Per producer, order is kept across workers.
   for (const g of got) {

@@ -14,7 +14,6 @@ import { startServer, startSuiteServer, track, waitUntil, sleep } from './helper
 import { postEvents as post } from './hub-helpers.mjs';
 
 const T = 5000;
-const QUIET_MS = 300; // how long a refused client is watched for stray events
 const tmpDirs = [];
 function tmpDb() {
   const d = mkdtempSync(path.join(os.tmpdir(), 'rp-store-auth-'));
@@ -38,6 +37,14 @@ function viewer(url, opts = {}) {
   return { s, log, pipelineEvents: () => log.events.filter((e) => e.name !== 'sync') };
 }
 
+/**
+ * Stands in for watching a client for stray events: a replay is written before the CONNECT
+ * reply, and a ping's answer follows everything the hub sent before it.
+ */
+async function quiet(v) {
+  await v.s.timeout(T).emitWithAck('ping', {});
+}
+
 async function connected(v, ms = T) {
   await waitUntil(() => v.s.connected, ms, 'socket to connect');
 }
@@ -53,9 +60,11 @@ async function droppedSession(base, pipelineId, nsp = '/pipeline') {
   await waitUntil(() => v.pipelineEvents().length === 2, T, 'the first events');
   const { _pid: pid, _lastOffset: offset, id: sid } = v.s;
   assert.equal(offset, String(v.pipelineEvents()[1].ev.id));
+  const sessions = async () => (await (await fetch(`${base}/health`)).json()).sessions.websocket;
+  const open = await sessions();
   v.s.io.engine.transport.ws._socket.destroy();
   await waitUntil(() => !v.s.connected, T, 'the drop');
-  await sleep(50); // the server sees the close
+  await waitUntil(async () => (await sessions()) < open, T, 'the server to see the close');
   const missed = [];
   for (let i = 0; i < 3; i++) missed.push((await post(base, beat(pipelineId))).id);
   return { v, pid, offset, sid, missed };
@@ -65,7 +74,7 @@ async function droppedSession(base, pipelineId, nsp = '/pipeline') {
 async function assertRefused(url, auth, foreign, label) {
   const w = viewer(url, { auth });
   await connected(w);
-  await sleep(QUIET_MS);
+  await quiet(w);
   assert.ok(!w.s.recovered, `${label}: recovered must be false`);
   assert.match(w.s._pid ?? '', /^[A-Za-z0-9_-]{20}$/, `${label}: a fresh pid`);
   if (foreign) {
@@ -84,7 +93,7 @@ async function assertOwnerRecovers(d, label) {
   await connected(d.v);
   assert.equal(d.v.s.recovered, true, `${label}: the owner still recovers`);
   assert.equal(d.v.s.id, d.sid);
-  await sleep(100);
+  await d.v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
   assert.deepEqual(d.v.pipelineEvents().slice(before).map((e) => e.ev.id), d.missed, `${label}: the missed events once`);
 }
 
@@ -129,14 +138,14 @@ describe('recovery refuses bad auth (SQLite store)', () => {
     const before = d.v.pipelineEvents().length;
     d.v.s.connect();
     await connected(d.v);
-    await sleep(QUIET_MS);
+    await quiet(d.v);
     assert.ok(!d.v.s.recovered, 'an offset the server never gave is not recovered');
     assert.notEqual(d.v.s.id, d.sid, 'a new sid');
     assert.notEqual(d.v.s._pid, d.pid, 'a new pid');
     assert.deepEqual(d.v.pipelineEvents().slice(before), [], 'no events (the old rooms are not restored)');
     // Rooms are gone: the next event of the pipeline does not reach it.
     await post(srv.url, beat('auth-future'));
-    await sleep(100);
+    await d.v.s.timeout(T).emitWithAck('ping', {}); // barrier: the hub broadcasts before it acks the POST
     assert.deepEqual(d.v.pipelineEvents().slice(before), []);
   });
 
@@ -153,7 +162,7 @@ describe('recovery refuses bad auth (SQLite store)', () => {
     const before = d.v.pipelineEvents().length;
     d.v.s.connect();
     await connected(d.v);
-    await sleep(QUIET_MS);
+    await quiet(d.v);
     assert.ok(!d.v.s.recovered, 'cannot tell what was missed: not recovered');
     assert.deepEqual(d.v.pipelineEvents().slice(before), [], 'no partial replay');
   });
@@ -179,11 +188,11 @@ describe('recovery window', () => {
   it('expired pid (--recovery-window 1, 1.5 s later): fresh session, no events', { timeout: 10000 }, async () => {
     const srv = await startServer(['--store', tmpDb(), '--recovery-window', '1'], { product: true });
     const d = await droppedSession(srv.url, 'win-expired');
-    await sleep(1500);
+    await sleep(1500); // time is the test: past the 1 s recovery window
     const before = d.v.pipelineEvents().length;
     d.v.s.connect();
     await connected(d.v);
-    await sleep(QUIET_MS);
+    await quiet(d.v);
     assert.ok(!d.v.s.recovered, 'expired: not recovered');
     assert.notEqual(d.v.s.id, d.sid);
     assert.deepEqual(d.v.pipelineEvents().slice(before), []);
@@ -192,7 +201,7 @@ describe('recovery window', () => {
   it('within the window (--recovery-window 1, 0.3 s later): recovered', { timeout: 10000 }, async () => {
     const srv = await startServer(['--store', tmpDb(), '--recovery-window', '1'], { product: true });
     const d = await droppedSession(srv.url, 'win-ok');
-    await sleep(300);
+    await sleep(300); // time is the test: well within the 1 s window
     await assertOwnerRecovers(d, 'within the window');
   });
 
@@ -210,10 +219,10 @@ describe('recovery window', () => {
     const srv2 = await startServer(['--listen', `127.0.0.1:${srv1.port}`, '--store', store, '--recovery-window', '1'],
       { product: true });
     await post(srv2.url, beat('win-restart'));
-    await sleep(1500);
+    await sleep(1500); // time is the test: past the 1 s recovery window
     v.s.connect();
     await connected(v);
-    await sleep(QUIET_MS);
+    await quiet(v);
     assert.ok(!v.s.recovered, 'expired after the restart: not recovered');
     assert.notEqual(v.s.id, sid);
     assert.equal(v.pipelineEvents().length, 1, 'nothing from the old session');

@@ -113,7 +113,7 @@ function socketProducer(producer, pid, { from = 0, count, gapMs = 3 }) {
       const ack = await producer.timeout(T).emitWithAck(ev.type, ev);
       assert.equal(typeof ack.id, 'number', `producer ack: ${JSON.stringify(ack)}`);
       acked.push(ack.id);
-      if (gapMs) await sleep(gapMs);
+      if (gapMs) await sleep(gapMs); // time is the test: a producer at a steady pace
     }
   })();
   return { acked, done, stop() { stop = true; } };
@@ -140,7 +140,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     await prod.done;
     await waitUntil(() => v.pipelineEvents().length >= 60 && v.s.connected, T,
       () => `viewer to have 60 events, has ${v.pipelineEvents().length}, connected ${v.s.connected}`);
-    await sleep(100); // nothing more (no duplicates) arrives late
+    await v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
 
     assert.equal(prod.acked.length, 60);
     assertExactlyOnce(v, prod.acked, 'websocket drop');
@@ -191,7 +191,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     for (const id of acked) assert.ok(stored.includes(id), `acked event ${id} is in the log`);
     await waitUntil(() => v.pipelineEvents().length >= stored.length, T,
       () => `viewer to have ${stored.length} events, has ${v.pipelineEvents().length}`);
-    await sleep(100);
+    await v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
     assertExactlyOnce(v, stored, 'kill -9 and restart');
     assert.equal(v.s.recovered, true, 'socket.recovered after the restart');
     assert.equal(v.s.id, sid0, 'the same sid after the restart');
@@ -220,7 +220,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     for (let i = 20; i < 24; i++) acked.push((await post(srv.url, scripted('rec-poll', i))).id);
     await waitUntil(() => v.pipelineEvents().length >= 24, T,
       () => `viewer to have 24 events, has ${v.pipelineEvents().length}`);
-    await sleep(100);
+    await v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
     assertExactlyOnce(v, acked, 'polling cut');
     assert.equal(v.s.recovered, true, 'socket.recovered over polling');
     assert.equal(v.s.id, sid0);
@@ -244,7 +244,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     acked.push((await post(srv2.url, scripted('rec-poll-kill', 10))).id);
     await waitUntil(() => v.pipelineEvents().length >= 11, T,
       () => `viewer to have 11 events, has ${v.pipelineEvents().length}`);
-    await sleep(100);
+    await v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
     assertExactlyOnce(v, acked, 'polling, kill -9');
     assert.equal(v.s.recovered, true);
     assert.equal(v.s.id, sid0);
@@ -277,7 +277,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     await connected(vr);
     await waitUntil(() => vt.pipelineEvents().length >= 10 && vr.pipelineEvents().length >= 10, T,
       () => `10 events each, have ${vt.pipelineEvents().length} and ${vr.pipelineEvents().length}`);
-    await sleep(100);
+    for (const w of [vt, vr]) await w.s.timeout(T).emitWithAck('ping', {}); // barrier (see above)
     assertExactlyOnce(vt, lf, '/local_files');
     assertExactlyOnce(vr, gd, '/ type:google_drive');
     assert.equal(vt.s.recovered, true);
@@ -296,7 +296,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     const { ids } = await post(srv.url, [0, 1, 2].map((i) => scripted('rec-empty', i)));
     await connected(v);
     await waitUntil(() => v.pipelineEvents().length >= 3, T, 'the missed events');
-    await sleep(100);
+    await v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
     assertExactlyOnce(v, ids, 'no event before the drop');
     assert.equal(v.s.recovered, true);
     assert.ok(v.pipelineEvents().every((e) => e.viaRecovery), 'all three came through the recovery');
@@ -320,7 +320,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     const g = await post(srv2.url, [0, 1].map((i) => scripted('rooms-g', i, 'google_drive')));
     await connected(v, 8000);
     await waitUntil(() => v.pipelineEvents().length >= 5, T, () => `5 events, have ${v.pipelineEvents().length}`);
-    await sleep(150);
+    await v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
     assert.equal(v.s.recovered, true);
     assertExactlyOnce(v, [a0, ...a.ids, ...g.ids], 'rooms after restart');
     assert.ok(!v.pipelineEvents().some((e) => e.ev.pipeline_id === 'rooms-b'), 'nothing from the room it left');
@@ -337,7 +337,7 @@ describe('recovery switches', () => {
     assert.equal(ack.ok, true);
     const id = (await post(srv.url, scripted('norec', 0))).id;
     await waitUntil(() => v.log.events.length >= 1, T, 'an event');
-    await sleep(100);
+    await v.s.timeout(T).emitWithAck('ping', {}); // barrier: its answer follows everything sent before (late duplicates too)
     assert.deepEqual(v.log.events.map((e) => e.name), ['pipeline:online'], 'no sync without recovery');
     assert.equal(v.log.events[0].args.length, 1, 'no offset argument without recovery');
     assert.equal(v.log.events[0].ev.id, id);
@@ -356,12 +356,13 @@ describe('recovery switches', () => {
     await post(srv.url, scripted('bye', 0));
     await waitUntil(() => v.pipelineEvents().length === 1, T, 'an event');
     const { _pid: pid, _lastOffset: offset } = v.s;
+    const sessions = async () => (await (await fetch(`${srv.url}/health`)).json()).sessions.websocket;
+    const open = await sessions();
     v.s.disconnect(); // client namespace disconnect
-    await sleep(100);
+    await waitUntil(async () => (await sessions()) < open, T, 'the server to see the disconnect');
     await post(srv.url, scripted('bye', 1));
     const w = viewer(`${srv.url}/pipeline`, { auth: { pid, offset }, reconnection: false });
-    await connected(w);
-    await sleep(200);
+    await connected(w); // recovered or not is decided by the CONNECT reply
     assert.equal(w.s.recovered, false, 'no recovery after a deliberate disconnect');
     assert.notEqual(w.s._pid, pid);
     assert.deepEqual(w.pipelineEvents(), [], 'none of the old session\'s events');

@@ -227,7 +227,7 @@ def test_long_poll_with_requests(hub):
 
     th = threading.Thread(target=poll, daemon=True)
     th.start()
-    time.sleep(0.3)
+    time.sleep(0.3)  # time is the test: the long-poll is still held 300 ms later
     assert 'body' not in result, 'held while nothing changes'
     r = requests.post(hub.url + '/api/events', json={'type': 'heartbeat', 'pipeline_id': 'lp', 'pipeline_type': 'x'},
                       timeout=T)

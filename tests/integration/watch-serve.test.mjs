@@ -149,7 +149,7 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     const fd = openSync(path.join(inbox, 'growing.txt'), 'w');
     for (let i = 0; i < 10; i++) {
       writeSync(fd, `Paragraph ${i} of the growing file.\n\n`);
-      await sleep(150);
+      await sleep(150); // time is the test: never quiet for the 0.6 s settle time
     }
     writeSync(fd, 'The last words: quokka finale.\n');
     closeSync(fd);
@@ -228,7 +228,7 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     await sqlite3Cli(path.join(inbox, 'other.sqlite'), 'CREATE TABLE t (x); INSERT INTO t VALUES (1);');
     writeFileSync(path.join(inbox, 'note.txt'), 'A note about the pangolin.');
     await v.waitFile('note.txt');
-    await sleep(1500); // the store changed with every event: a loop would show by now
+    await sleep(1500); // absence window: the store changed with every event, a loop would show by now
     const names = new Set(v.got.filter((g) => FILE_TYPES.includes(g.name)).map((g) => g.ev.file.name));
     assert.deepEqual([...names], ['note.txt']);
     assert.equal(v.got.filter((g) => FILE_TYPES.includes(g.name)).length, 5);
@@ -260,7 +260,7 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     // a.txt changes while its command runs: it is taken again only after that run ends.
     const running = lines().map((l) => l.split(' ')[1]);
     writeFileSync(path.join(inbox, running[0]), 'changed');
-    await sleep(600);
+    await sleep(600); // absence window: a fourth run, were it started, would have logged by now
     assert.equal(lines().length, 3, 'the fourth waits for a free slot');
     writeFileSync(gate, '');
     for (const f of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) await v.waitFile(f, ['file:completed']);

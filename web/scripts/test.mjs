@@ -25,6 +25,8 @@ try {
     target: 'node20',
     outExtension: { '.js': '.mjs' },
     logLevel: 'warning',
+    // socket.io-client's node build requires node's own modules (client.test.ts bundles it).
+    banner: { js: "import { createRequire as __rpRequire } from 'node:module'; const require = __rpRequire(import.meta.url);" },
     define: { 'process.env.RAGPULSE_REPO': JSON.stringify(path.resolve(web, '..')) },
   });
   const files = readdirSync(out).filter((f) => f.endsWith('.mjs')).map((f) => path.join(out, f));

@@ -17,6 +17,7 @@ import {
   type Snapshot,
   type SocketInfo,
 } from './events.js';
+import type { Span } from './model.js';
 import {
   DEFAULT_FALLBACK,
   badgeOf,
@@ -51,10 +52,17 @@ export interface ClientOptions extends Partial<FallbackConfig> {
 }
 
 export interface Health {
+  /** The path in use; 'connecting' until `synced`, even when a path is already up. */
   badge: Badge;
   mode: 'socket' | 'http';
   transport: Transport | null;
   connected: boolean;
+  /**
+   * True once a snapshot has been applied (the subscribe ack, or /api/rag-status on HTTP):
+   * from then on the picture is the hub's. False at start and again after setToken until the
+   * new token's snapshot.
+   */
+  synced: boolean;
   /** Round trip of the last `ping` (socket) or /health request (HTTP), ms. */
   rttMs: number | null;
   reconnects: number;
@@ -73,7 +81,13 @@ export type EventSource = 'socket' | 'http' | 'gap';
 
 export interface ClientListeners {
   snapshot: (s: Snapshot) => void;
-  events: (events: RagEvent[], source: EventSource) => void;
+  /**
+   * New events in id order. `span`, when given, says the batch holds every event this viewer
+   * may see in (span.since, span.through] (an HTTP answer, or a gap read from `?since=`):
+   * ids it skips belong to pipelines the token or the subscription leaves out. A batch may be
+   * empty when only the span moved the version on.
+   */
+  events: (events: RagEvent[], source: EventSource, span?: Span) => void;
   health: (h: Health) => void;
   beat: (b: HubBeat) => void;
 }
@@ -120,6 +134,8 @@ export class RagPulseClient {
   };
   /** Newest event id delivered; -1 until the first snapshot. */
   private lastId = -1;
+  /** A snapshot has been applied since start (or since the last setToken). */
+  private synced = false;
   /** Socket events held while a gap is being filled over HTTP. */
   private held: RagEvent[] | null = null;
   private info: SocketInfo | null = null;
@@ -149,6 +165,7 @@ export class RagPulseClient {
       mode: 'socket',
       transport: null,
       connected: false,
+      synced: false,
       rttMs: null,
       reconnects: 0,
       fallbacks: 0,
@@ -219,6 +236,7 @@ export class RagPulseClient {
   setToken(token: string | null): void {
     this.token = token;
     this.lastId = -1; // another token may see other pipelines: start from a new baseline
+    this.synced = false;
     if (this.stopped) return;
     this.dispatch({ type: 'token' });
   }
@@ -296,9 +314,12 @@ export class RagPulseClient {
   }
 
   private publishHealth(): void {
+    const path = badgeOf(this.st);
+    const live = path === 'websocket' || path === 'polling' || path === 'http';
     const h: Health = {
       ...this.health,
-      badge: badgeOf(this.st),
+      badge: live && !this.synced ? 'connecting' : path,
+      synced: this.synced,
       mode: this.st.mode,
       transport: this.st.socket === 'connected' ? this.st.transport : null,
       connected: this.st.socket === 'connected' || (this.st.mode === 'http' && this.st.http === 'ok'),
@@ -471,7 +492,7 @@ export class RagPulseClient {
         this.baseline(r);
         return;
       }
-      this.deliver(r.events, 'gap');
+      this.deliver(r.events, 'gap', { since, through: r.version });
       if (r.version <= since) break;
       since = r.version;
     }
@@ -483,6 +504,7 @@ export class RagPulseClient {
       (p) => (!sub?.pipeline_id || p.id === sub.pipeline_id) && (!sub?.pipeline_type || p.type === sub.pipeline_type),
     );
     this.lastId = snap.version;
+    this.synced = true;
     this.health = { ...this.health, clockSkewMs: Date.parse(snap.server_time) - Date.now() };
     const s = { ...snap, pipelines };
     for (const fn of this.listeners.snapshot) fn(s);
@@ -494,17 +516,24 @@ export class RagPulseClient {
     return (!sub?.pipeline_id || ev.pipeline_id === sub.pipeline_id) && (!sub?.pipeline_type || ev.pipeline_type === sub.pipeline_type);
   }
 
-  /** The one way events reach consumers: in id order, each id once. */
-  private deliver(events: RagEvent[], source: EventSource): void {
+  /**
+   * The one way events reach consumers: in id order, each id once. With a span (see
+   * ClientListeners.events) the version moves on to span.through, and consumers hear of it
+   * even when no event of theirs came with it, so their version follows ours.
+   */
+  private deliver(events: RagEvent[], source: EventSource, span?: Span): void {
+    const before = this.lastId;
     const fresh: RagEvent[] = [];
     for (const ev of events) {
       if (ev.id <= this.lastId) continue;
       this.lastId = ev.id;
       if (this.matches(ev)) fresh.push(ev);
     }
-    if (fresh.length === 0) return;
-    this.health = { ...this.health, lastEventAt: Date.now() };
-    for (const fn of this.listeners.events) fn(fresh, source);
+    if (span !== undefined && span.through > this.lastId) this.lastId = span.through;
+    const moved = span !== undefined && this.lastId > before;
+    if (fresh.length === 0 && !moved) return;
+    if (fresh.length) this.health = { ...this.health, lastEventAt: Date.now() };
+    for (const fn of this.listeners.events) fn(fresh, source, span);
     this.publishHealth();
   }
 
@@ -533,8 +562,9 @@ export class RagPulseClient {
           this.baseline(snap);
         } else {
           const wait: number = more ? 0 : this.options.pollWaitS;
+          const since = this.lastId;
           const r: Deltas | Snapshot = await this.fetchJson<Deltas | Snapshot>(
-            `/api/rag-status?since=${this.lastId}&wait=${wait}`,
+            `/api/rag-status?since=${since}&wait=${wait}`,
             signal,
           );
           if (signal.aborted) return;
@@ -542,11 +572,11 @@ export class RagPulseClient {
             this.baseline(r);
             more = false;
           } else {
-            this.deliver(r.events, 'http');
+            // The answer holds every event this token may see up to r.version (the last one
+            // read when `more`): the version moves on through the model, so ids of other
+            // pipelines are not counted as gaps.
+            this.deliver(r.events, 'http', { since, through: r.version });
             more = r.more === true;
-            if (!more && r.version > this.lastId) {
-              this.lastId = r.version; // events of other pipelines moved the version on
-            }
           }
         }
         backoff = 500;

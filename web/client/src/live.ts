@@ -5,7 +5,7 @@
 
 import { RagPulseClient, type ClientOptions, type Health } from './client.js';
 import type { RagEvent } from './events.js';
-import { StatusModel } from './model.js';
+import { StatusModel, type Span } from './model.js';
 
 export class LiveStatus {
   readonly client: RagPulseClient;
@@ -15,6 +15,8 @@ export class LiveStatus {
   paused = false;
   /** Events held while paused, applied in order on resume. */
   buffered: RagEvent[] = [];
+  /** Where each batch held while paused ends in `buffered`, with its span (see Span). */
+  private batches: { end: number; span: Span | undefined }[] = [];
   health: Health;
   private subs = new Set<() => void>();
   private scheduled = false;
@@ -30,12 +32,17 @@ export class LiveStatus {
     this.offs.push(
       this.client.on('snapshot', (s) => {
         this.buffered = [];
+        this.batches = [];
         this.model.applySnapshot(s);
         this.changed();
       }),
-      this.client.on('events', (evs) => {
-        if (this.paused) this.buffered.push(...evs);
-        else this.model.applyEvents(evs);
+      this.client.on('events', (evs, _source, span) => {
+        if (this.paused) {
+          this.buffered.push(...evs);
+          this.batches.push({ end: this.buffered.length, span });
+        } else {
+          this.model.applyEvents(evs, span);
+        }
         this.changed();
       }),
       this.client.on('health', (h) => {
@@ -58,9 +65,14 @@ export class LiveStatus {
   setPaused(paused: boolean): void {
     if (this.paused === paused) return;
     this.paused = paused;
-    if (!paused && this.buffered.length) {
-      this.model.applyEvents(this.buffered);
+    if (!paused) {
+      let start = 0;
+      for (const b of this.batches) {
+        this.model.applyEvents(this.buffered.slice(start, b.end), b.span);
+        start = b.end;
+      }
       this.buffered = [];
+      this.batches = [];
     }
     this.changed();
   }

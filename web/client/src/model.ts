@@ -47,10 +47,23 @@ export interface PipelineState {
   recentCompleted: RecentFile[];
 }
 
+/**
+ * What a batch of events vouches for: it holds every event the viewer may see with
+ * since < id <= through (an HTTP answer, which the hub filters for the token). Ids it skips
+ * belong to pipelines the viewer does not see.
+ */
+export interface Span {
+  since: number;
+  through: number;
+}
+
 export interface ModelStats {
   /** Events applied since the first baseline. */
   applied: number;
-  /** Events whose id was not the previous id + 1 (only meaningful when watching everything). */
+  /**
+   * Events whose id was not the previous id + 1 and that no span vouched for, plus spans that
+   * start after the model's version (only meaningful when watching everything).
+   */
   gaps: number;
   /** Events offered again with an id already applied (dropped). */
   duplicates: number;
@@ -139,19 +152,26 @@ export class StatusModel {
     };
   }
 
-  /** Applies events in id order; an id already applied is counted and dropped. */
-  applyEvents(events: readonly RagEvent[]): void {
+  /**
+   * Applies events in id order; an id already applied is counted and dropped. Without a span
+   * an id that is not the version + 1 is a gap; with one (see Span) only a span that starts
+   * after the version is, and the version then moves on to span.through.
+   */
+  applyEvents(events: readonly RagEvent[], span?: Span): void {
+    const before = this.version;
+    if (span && this.version >= 0 && span.since > this.version) this.stats.gaps++;
     for (const ev of events) {
       if (ev.id <= this.version) {
         this.stats.duplicates++;
         continue;
       }
-      if (this.version >= 0 && ev.id !== this.version + 1) this.stats.gaps++;
+      if (!span && this.version >= 0 && ev.id !== this.version + 1) this.stats.gaps++;
       this.version = ev.id;
       this.stats.applied++;
       this.apply(ev);
     }
-    if (events.length) this.rev++;
+    if (span && span.through > this.version) this.version = span.through;
+    if (this.version !== before) this.rev++;
   }
 
   private pipeline(ev: RagEvent): PipelineState {

@@ -73,6 +73,25 @@ test('ids already applied are dropped and counted; a skipped id is counted as a 
   assert.equal(m.stats.gaps, 1);
 });
 
+test('a span vouches for the ids it skips (other pipelines): no gap, the version moves on', () => {
+  id = 0;
+  const m = new StatusModel();
+  m.applySnapshot(empty);
+  const a1 = ev('pipeline:online');
+  id += 2; // ids 2 and 3 belong to a pipeline this viewer does not see
+  const a4 = ev('heartbeat');
+  m.applyEvents([a1, a4], { since: 0, through: 6 });
+  assert.equal(m.version, 6, 'through the span, not the last event');
+  m.applyEvents([], { since: 6, through: 9 });
+  assert.equal(m.version, 9, 'an empty answer moves the version too');
+  id = 9;
+  m.applyEvents([ev('heartbeat')]);
+  assert.equal(m.stats.gaps, 0, 'the next live event follows the span');
+  assert.equal(m.stats.applied, 3);
+  m.applyEvents([], { since: 12, through: 14 });
+  assert.equal(m.stats.gaps, 1, 'a span that starts after the version is a gap');
+});
+
 test('late after 1.5 heartbeat intervals, never when offline', () => {
   id = 0;
   const m = new StatusModel();

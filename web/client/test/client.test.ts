@@ -1,0 +1,105 @@
+// The connection manager and the live model over a stubbed fetch (the hub's HTTP path, which
+// /api/socket/info can choose): the badge says "connecting" and `synced` stays false until the
+// first snapshot is applied; a limited token's answers (the hub leaves other pipelines' ids
+// out) move the model's version on without counting gaps, also while paused.
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import type { RagEvent, Snapshot } from '../src/events.js';
+import { LiveStatus } from '../src/live.js';
+
+const realFetch = globalThis.fetch;
+afterEach(() => {
+  globalThis.fetch = realFetch;
+});
+
+const ts = new Date().toISOString();
+const snap = (version: number): Snapshot => ({ version, server_time: ts, pipelines: [] });
+const ev = (id: number): RagEvent => ({ id, ts, type: 'heartbeat', pipeline_id: 'a', pipeline_type: 'local_files' });
+
+/**
+ * A hub that answers /api/socket/info with mode "http" and every /api/rag-status request
+ * from a queue the test fills (each request waits for its answer, as a long-poll does).
+ */
+function stubHub() {
+  const asked: string[] = [];
+  const answers: unknown[] = [];
+  const waiting: ((v: unknown) => void)[] = [];
+  globalThis.fetch = (async (input: string | URL, init?: RequestInit) => {
+    const u = new URL(String(input));
+    const json = (v: unknown) => new Response(JSON.stringify(v), { status: 200, headers: { 'content-type': 'application/json' } });
+    if (u.pathname === '/api/socket/info') return json({ mode: 'http', transports: ['polling'], path: '/socket.io/' });
+    if (u.pathname === '/health') return json({ status: 'ok' });
+    asked.push(u.pathname + u.search);
+    const body = answers.length ? answers.shift() : await new Promise((resolve, reject) => {
+      waiting.push(resolve);
+      init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+    });
+    return json(body);
+  }) as typeof fetch;
+  return {
+    asked,
+    answer(v: unknown) {
+      const w = waiting.shift();
+      if (w) w(v);
+      else answers.push(v);
+    },
+  };
+}
+
+async function until(cond: () => boolean, label: string, ms = 2000) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timeout waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('not synced (badge connecting) until the first snapshot, then synced on the live path', async () => {
+  const hub = stubHub();
+  const live = new LiveStatus({ url: 'http://127.0.0.1:1', pingIntervalMs: 60000 });
+  live.start();
+  try {
+    await until(() => hub.asked.length === 1, 'the snapshot request');
+    assert.equal(live.client.getHealth().mode, 'http', 'the HTTP path is up');
+    assert.equal(live.client.getHealth().synced, false);
+    assert.equal(live.client.getHealth().badge, 'connecting', 'no live badge before the snapshot');
+    hub.answer(snap(5));
+    await until(() => live.client.getHealth().synced, 'synced');
+    assert.equal(live.model.version, 5);
+    assert.equal(live.client.getHealth().badge, 'http');
+    assert.equal(live.client.getHealth().version, 5);
+    // A new token starts from a new baseline: not synced until its own snapshot.
+    live.client.setToken(null);
+    assert.equal(live.client.getHealth().synced, false);
+    assert.equal(live.client.getHealth().badge, 'connecting');
+  } finally {
+    live.stop();
+  }
+});
+
+test('a limited token over HTTP: skipped ids and empty answers move the version, no false gap', async () => {
+  const hub = stubHub();
+  const live = new LiveStatus({ url: 'http://127.0.0.1:1', pingIntervalMs: 60000 });
+  live.start();
+  try {
+    hub.answer(snap(5));
+    // Pipeline a's events 7 and 9; 6, 8 and 10 belong to b, which this token may not see.
+    hub.answer({ version: 10, since: 5, events: [ev(7), ev(9)] });
+    await until(() => hub.asked.includes('/api/rag-status?since=10&wait=25'), 'the next long-poll from 10');
+    assert.equal(live.model.version, 10);
+    hub.answer({ version: 12, since: 10, events: [] }); // only b moved
+    await until(() => hub.asked.includes('/api/rag-status?since=12&wait=25'), 'the long-poll from 12');
+    assert.equal(live.model.version, 12, 'the model follows the client, not only its events');
+    live.setPaused(true);
+    hub.answer({ version: 15, since: 12, events: [ev(13)] });
+    await until(() => hub.asked.includes('/api/rag-status?since=15&wait=25'), 'the long-poll from 15');
+    hub.answer({ version: 16, since: 15, events: [ev(16)] });
+    await until(() => live.buffered.length === 2, 'two events held while paused');
+    assert.equal(live.model.version, 12, 'paused: nothing applied');
+    live.setPaused(false);
+    assert.equal(live.model.version, 16);
+    assert.deepEqual({ ...live.model.stats }, { applied: 4, gaps: 0, duplicates: 0, baselines: 1 });
+  } finally {
+    live.stop();
+  }
+});
