@@ -76,11 +76,13 @@ let currentServers = [];
 /**
  * Starts the server under test.
  * @param {string[]} args  extra command-line arguments (a `--listen` is added unless given)
- * @param {{product?: boolean, timeoutMs?: number}} opt  product: run `ragpulse serve` instead
+ * @param {{product?: boolean, timeoutMs?: number, uid?: number, gid?: number}} opt  product: run
+ *        `ragpulse serve` instead; uid/gid (a test running as root): run it as that user, so
+ *        file permissions apply to it
  * @returns {Promise<{port:number,url:string,proc:import('node:child_process').ChildProcess,
  *           stderr:()=>string, stop:(signal?:string)=>Promise<void>}>}
  */
-export async function startServer(args = [], { product = false, timeoutMs = 10000 } = {}) {
+export async function startServer(args = [], { product = false, timeoutMs = 10000, uid, gid } = {}) {
   const fullArgs = [...args];
   if (!fullArgs.includes('--listen')) fullArgs.unshift('--listen', '127.0.0.1:0');
   let cmd, argv;
@@ -98,7 +100,7 @@ export async function startServer(args = [], { product = false, timeoutMs = 1000
   // `ragpulse serve` keeps its events in ./ragpulse.db unless told otherwise: tests get a
   // memory store (no file, no state shared between tests) unless they pass --store.
   const env = { ...process.env, RAGPULSE_STORE: process.env.RAGPULSE_STORE ?? 'memory' };
-  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env, ...(uid === undefined ? {} : { uid, gid }) });
   live.add(proc);
   let stderr = '';
   let stdout = '';
