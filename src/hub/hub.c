@@ -553,10 +553,21 @@ static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 /* Where to send a producer's ack once its event is stored: the socket may be gone by then,
  * so keep its id, not the pointer. */
 typedef struct ack_ctx {
+    rp_hub_t *hub;
     rp_sio_nsp_t *nsp;
     char sid[21];
     int64_t ack_id;
 } ack_ctx_t;
+
+/* Adds why the store refuses when it can tell (its SQLite file deleted, a read-only file):
+ * "store unavailable" alone sends an operator looking for a server that is down. */
+static json_t *with_store_reason(rp_hub_t *hub, json_t *j)
+{
+    const char *why = hub->store ? rp_store_fault_reason(hub->store->ops->fault(hub->store)) : NULL;
+    if (j && why)
+        json_object_set_new(j, "reason", json_string(why));
+    return j;
+}
 
 static void on_produced(void *ud, int status, int64_t id)
 {
@@ -565,8 +576,8 @@ static void on_produced(void *ud, int status, int64_t id)
     if (s)
         ack_json(s, a->ack_id,
                  status == 0 ? json_pack("{s:I}", "id", (json_int_t)id)
-                             : json_pack("{s:s,s:s}", "error", "store unavailable", "rule",
-                                         "the event was not stored; send it again"));
+                             : with_store_reason(a->hub, json_pack("{s:s,s:s}", "error", "store unavailable", "rule",
+                                                                   "the event was not stored; send it again")));
     rp_free(a);
 }
 
@@ -612,6 +623,7 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     }
     ack_ctx_t *a = NULL;
     if (ev->ack_id >= 0 && (a = rp_calloc(1, sizeof(*a))) != NULL) {
+        a->hub = hub;
         a->nsp = s->nsp;
         memcpy(a->sid, s->id, sizeof(a->sid));
         a->ack_id = ev->ack_id;
@@ -938,6 +950,7 @@ static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed, const rp_pri
                           (json_int_t)rp_hub_version(hub), "sessions", "websocket",
                           (json_int_t)eio->n_websocket, "polling", (json_int_t)eio->n_polling,
                           "connections", (json_int_t)hub->net->nconns);
+    with_store_reason(hub, json_object_get(j, "store"));
     if (j && detailed) {
         json_t *snap = snapshot(hub, NULL, NULL);
         filter_visible(snap, "pipelines", who);
@@ -1204,7 +1217,7 @@ static void on_posted(void *ud, int status, int64_t id)
         if (po->failed) {
             json_t *j = json_pack("{s:s,s:s,s:O}", "error", "store unavailable", "rule",
                                   "events with a null id were not stored; send them again", "ids", po->ids);
-            respond_json(po->hub, hc, 503, j, "Retry-After: 1\r\n");
+            respond_json(po->hub, hc, 503, with_store_reason(po->hub, j), "Retry-After: 1\r\n");
         } else {
             respond_json(po->hub, hc, 200,
                          po->batch ? json_pack("{s:O}", "ids", po->ids)
@@ -1488,6 +1501,29 @@ static json_t *admin_stats(rp_hub_t *hub)
     return j;
 }
 
+/* The durable log's counters: writes, failures and each fault it entered (logged once). */
+static void store_metrics(rp_hub_t *hub, rp_buf_t *b)
+{
+    const rp_store_t *st = hub->store;
+    if (st == NULL)
+        return;
+    rp_buf_printf(b,
+                  "# HELP ragpulse_store_up 1 while the store takes writes, 0 while it refuses them.\n"
+                  "# TYPE ragpulse_store_up gauge\nragpulse_store_up %d\n"
+                  "# HELP ragpulse_store_events_written_total Events made durable.\n"
+                  "# TYPE ragpulse_store_events_written_total counter\nragpulse_store_events_written_total %lu\n"
+                  "# HELP ragpulse_store_errors_total Events the store could not make durable.\n"
+                  "# TYPE ragpulse_store_errors_total counter\nragpulse_store_errors_total %lu\n"
+                  "# HELP ragpulse_store_checks_total Liveness checks of the store (about every 2 s).\n"
+                  "# TYPE ragpulse_store_checks_total counter\nragpulse_store_checks_total %lu\n"
+                  "# HELP ragpulse_store_faults_total Times the store started failing, by fault.\n"
+                  "# TYPE ragpulse_store_faults_total counter\n",
+                  st->ops->healthy(hub->store), st->events_written, st->errors, st->checks);
+    for (int f = RP_STORE_FAULT_NONE + 1; f < RP_STORE_FAULT_COUNT; f++)
+        rp_buf_printf(b, "ragpulse_store_faults_total{fault=\"%s\"} %lu\n", rp_store_fault_name((rp_store_fault_t)f),
+                      st->faults[f]);
+}
+
 static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
 {
     rp_buf_t b;
@@ -1576,6 +1612,7 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "ragpulse_origin_refused_total{kind=\"http\"} %lu\n"
                   "ragpulse_origin_refused_total{kind=\"websocket\"} %lu\n",
                   http ? http->refused_origin[0] : 0, http ? http->refused_origin[1] : 0);
+    store_metrics(hub, &b);
     cluster_metrics(hub, &b);
     char cors[640];
     if (rp_http_cors(eio->cfg.cors, &hc->req, cors, sizeof(cors)) <= 0)
@@ -1976,7 +2013,7 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
         int64_t sv = 0;
         if (store->ops->snapshot_get(store, &sv, &snap) < 0) {
             rp_buf_deinit(&snap);
-            snprintf(err, errlen, "cannot read the store");
+            snprintf(err, errlen, "cannot read the store: %s", store->ops->error(store));
             goto fail;
         }
         if (sv > 0) {
@@ -1994,7 +2031,7 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
         rp_buf_deinit(&snap);
         if (store->ops->replay(store, 0, on_replayed, hub) < 0 ||
             store->ops->sessions(store, t0, on_session_loaded, hub) < 0) {
-            snprintf(err, errlen, "cannot read the store");
+            snprintf(err, errlen, "cannot read the store: %s", store->ops->error(store));
             goto fail;
         }
         RP_LOG_INFO("hub", "rebuilt %zu pipelines from %lld events in the %s store in %lld ms",

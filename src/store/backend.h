@@ -12,7 +12,10 @@
  * thread exists. Each returns 0 or -1 (after recording why in the backend). */
 typedef struct rp_store_backend_ops {
     const char *kind;
-    int (*connect)(void *b); /* (re)connects and creates the schema */
+    /* (Re)connects and creates the schema; 0 at once when still connected. A backend may
+     * refuse to reconnect where that would change what an ack means (SQLite: never a new file
+     * in place of one that was deleted while open). */
+    int (*connect)(void *b);
     int (*begin)(void *b);
     int (*commit)(void *b);
     void (*rollback)(void *b);
@@ -29,8 +32,10 @@ typedef struct rp_store_backend_ops {
     int (*sessions)(void *b, int64_t now_ms, void (*each)(void *ud, const rp_store_session_t *s), void *ud);
     int (*snapshot_put)(void *b, int64_t version, const char *json);
     int (*snapshot_get)(void *b, int64_t *version, rp_buf_t *out);
-    int (*ping)(void *b);
+    int (*ping)(void *b); /* a cheap check that a write could work now */
     const char *(*error)(void *b); /* the last failure, for logs */
+    /* What kind of failure the last one was; NULL: always RP_STORE_FAULT_DOWN. */
+    rp_store_fault_t (*fault)(void *b);
     void (*free)(void *b);         /* disconnects */
 } rp_store_backend_ops_t;
 

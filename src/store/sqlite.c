@@ -1,18 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /* The SQLite backend: one file, WAL journal, synchronous=FULL (a commit is on disk when it
  * returns, which is what a producer's ack promises), statements prepared once. Used from the
- * store worker thread only (and at start, before that thread exists). */
+ * store worker thread only (and at start, before that thread exists).
+ * An ack must stay true after a restart, so every write batch checks, before it begins and
+ * after it commits, that the path still names the files the connection has open (see
+ * check_files); once it does not, writes fail until the file is back, and the backend never
+ * opens a new file in its place. */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/backend.h"
 #include "util/alloc.h"
 #include "util/json.h"
 
+/* Which inode a name had when the connection opened it. */
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+    int known;
+} file_id_t;
+
 typedef struct sq {
     sqlite3 *db;
     char path[1024];
+    char wal[1030]; /* path + "-wal" */
+    file_id_t ids[2]; /* the database file and its write-ahead log, as opened */
+    int opened;       /* the file was opened once: a reopen never creates it */
+    rp_store_fault_t fault;
     sqlite3_stmt *ins_event, *ins_file, *put_session, *del_session;
     char err[1400];
 } sq_t;
@@ -36,10 +53,76 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS snapshot ("
     "  one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL, state TEXT NOT NULL);";
 
+/* The name of a result code's primary code ("SQLITE_CORRUPT"), for messages. */
+static const char *code_name(int rc)
+{
+    static const char *const names[] = {
+        "SQLITE_OK",       "SQLITE_ERROR",    "SQLITE_INTERNAL", "SQLITE_PERM",     "SQLITE_ABORT",
+        "SQLITE_BUSY",     "SQLITE_LOCKED",   "SQLITE_NOMEM",    "SQLITE_READONLY", "SQLITE_INTERRUPT",
+        "SQLITE_IOERR",    "SQLITE_CORRUPT",  "SQLITE_NOTFOUND", "SQLITE_FULL",     "SQLITE_CANTOPEN",
+        "SQLITE_PROTOCOL", "SQLITE_EMPTY",    "SQLITE_SCHEMA",   "SQLITE_TOOBIG",   "SQLITE_CONSTRAINT",
+        "SQLITE_MISMATCH", "SQLITE_MISUSE",   "SQLITE_NOLFS",    "SQLITE_AUTH",     "SQLITE_FORMAT",
+        "SQLITE_RANGE",    "SQLITE_NOTADB",   "SQLITE_NOTICE",   "SQLITE_WARNING",
+    };
+    int primary = rc & 0xff;
+    return primary >= 0 && (size_t)primary < sizeof(names) / sizeof(*names) ? names[primary] : "SQLITE_?";
+}
+
+/* Records the connection's last error: the path, SQLite's message and its code's name. */
 static int fail(sq_t *q)
 {
-    snprintf(q->err, sizeof(q->err), "sqlite %.1024s: %.300s", q->path, q->db ? sqlite3_errmsg(q->db) : "not open");
+    int rc = q->db ? sqlite3_extended_errcode(q->db) : SQLITE_NOMEM;
+    q->fault = (rc & 0xff) == SQLITE_READONLY ? RP_STORE_FAULT_READ_ONLY : RP_STORE_FAULT_DOWN;
+    if (rc == (rc & 0xff))
+        snprintf(q->err, sizeof(q->err), "sqlite %.1024s: %.300s (%s)", q->path,
+                 q->db ? sqlite3_errmsg(q->db) : "out of memory", code_name(rc));
+    else
+        snprintf(q->err, sizeof(q->err), "sqlite %.1024s: %.300s (%s, extended code %d)", q->path,
+                 sqlite3_errmsg(q->db), code_name(rc), rc);
     return -1;
+}
+
+static void remember_files(sq_t *q)
+{
+    const char *names[2] = {q->path, q->wal};
+    for (size_t i = 0; i < 2; i++) {
+        struct stat st;
+        q->ids[i].known = stat(names[i], &st) == 0;
+        q->ids[i].dev = q->ids[i].known ? st.st_dev : 0;
+        q->ids[i].ino = q->ids[i].known ? st.st_ino : 0;
+    }
+}
+
+/* 0 while the path and path-wal still name the inodes the connection has open; else -1 with
+ * fault MOVED. In WAL mode SQLite goes on committing into a file that was unlinked or renamed
+ * (its own SQLITE_READONLY_DBMOVED check runs in rollback-journal mode only, and
+ * SQLITE_FCNTL_HAS_MOVED looks at the main file only, not at the log that holds the recent
+ * commits): every commit would "succeed" into an inode nobody can open again, and each ack
+ * would be a lie. Two stat calls; the open descriptors keep both inodes alive, so a new file
+ * at the same path cannot get the same number. */
+static int check_files(sq_t *q)
+{
+    const char *names[2] = {q->path, q->wal};
+    for (size_t i = 0; i < 2; i++) {
+        struct stat st;
+        if (!q->ids[i].known)
+            continue;
+        int rc = stat(names[i], &st);
+        if (rc == 0 && st.st_dev == q->ids[i].dev && st.st_ino == q->ids[i].ino)
+            continue;
+        if (rc < 0 && errno != ENOENT && errno != ENOTDIR) {
+            q->fault = RP_STORE_FAULT_DOWN;
+            snprintf(q->err, sizeof(q->err), "sqlite %.1024s: cannot check the file: %s", names[i], strerror(errno));
+            return -1;
+        }
+        q->fault = RP_STORE_FAULT_MOVED;
+        snprintf(q->err, sizeof(q->err),
+                 "sqlite %.1024s: %s was deleted or moved while open; writes are refused until it is back, as they"
+                 " would go to a file nobody can open again (put it back, or restart to start a new store)",
+                 q->path, i ? "its write-ahead log" : "the database file");
+        return -1;
+    }
+    return 0;
 }
 
 static int prepare(sq_t *q, const char *sql, sqlite3_stmt **st)
@@ -56,14 +139,33 @@ static void finalize_all(sq_t *q)
     }
 }
 
+static void close_db(sq_t *q)
+{
+    finalize_all(q);
+    sqlite3_close(q->db);
+    q->db = NULL;
+}
+
+/* Opens the file (creating it the first time only) and the schema. While open, a reconnect
+ * keeps the connection, refuses if the file moved (a new file under the old name would take
+ * acks a restart could not find next to those it lost), and reopens one that was opened
+ * read-only, so a file made writable again is used without a restart. */
 static int sq_connect(void *b)
 {
     sq_t *q = b;
-    if (q->db)
-        return 0;
-    if (sqlite3_open_v2(q->path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK)
-        return fail(q);
+    if (q->db) {
+        if (check_files(q) < 0)
+            return -1;
+        if (sqlite3_db_readonly(q->db, "main") != 1)
+            return 0;
+        close_db(q);
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (q->opened ? 0 : SQLITE_OPEN_CREATE);
+    if (sqlite3_open_v2(q->path, &q->db, flags, NULL) != SQLITE_OK) {
+        int rc = fail(q);
+        close_db(q);
+        return rc;
+    }
     sqlite3_busy_timeout(q->db, 5000);
     if (sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
         prepare(q, "INSERT INTO events (id, ts, type, pipeline_id, pipeline_type, file_id, payload)"
@@ -77,11 +179,12 @@ static int sq_connect(void *b)
                 &q->put_session) < 0 ||
         prepare(q, "DELETE FROM sessions WHERE pid = ?", &q->del_session) < 0) {
         int rc = fail(q);
-        finalize_all(q);
-        sqlite3_close(q->db);
-        q->db = NULL;
+        close_db(q);
         return rc;
     }
+    /* journal_mode=WAL above read the database, so its log is open too. */
+    remember_files(q);
+    q->opened = 1;
     return 0;
 }
 
@@ -90,14 +193,16 @@ static int exec(sq_t *q, const char *sql)
     return sqlite3_exec(q->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(q);
 }
 
+/* Nothing is written into a file that is gone. */
 static int sq_begin(void *b)
 {
-    return exec(b, "BEGIN IMMEDIATE");
+    return check_files(b) < 0 ? -1 : exec(b, "BEGIN IMMEDIATE");
 }
 
+/* Durable means durable in the file a restart opens: checked after the fsync, before the acks. */
 static int sq_commit(void *b)
 {
-    return exec(b, "COMMIT");
+    return exec(b, "COMMIT") < 0 ? -1 : check_files(b);
 }
 
 static void sq_rollback(void *b)
@@ -334,7 +439,17 @@ static int sq_snapshot_get(void *b, int64_t *version, rp_buf_t *out)
 
 static int sq_ping(void *b)
 {
-    return ((sq_t *)b)->db ? 0 : -1;
+    sq_t *q = b;
+    if (q->db == NULL || check_files(q) < 0)
+        return -1;
+    if (sqlite3_db_readonly(q->db, "main") == 1) {
+        q->fault = RP_STORE_FAULT_READ_ONLY;
+        snprintf(q->err, sizeof(q->err),
+                 "sqlite %.1024s: the database was opened read-only (SQLITE_READONLY): the file, its"
+                 " write-ahead log or its folder is not writable", q->path);
+        return -1;
+    }
+    return 0;
 }
 
 static const char *sq_error(void *b)
@@ -342,12 +457,15 @@ static const char *sq_error(void *b)
     return ((sq_t *)b)->err;
 }
 
+static rp_store_fault_t sq_fault(void *b)
+{
+    return ((sq_t *)b)->fault;
+}
+
 static void sq_free(void *b)
 {
     sq_t *q = b;
-    finalize_all(q);
-    if (q->db)
-        sqlite3_close(q->db);
+    close_db(q);
     rp_free(q);
 }
 
@@ -370,6 +488,7 @@ const rp_store_backend_ops_t rp_store_sqlite_ops = {
     .snapshot_get = sq_snapshot_get,
     .ping = sq_ping,
     .error = sq_error,
+    .fault = sq_fault,
     .free = sq_free,
 };
 
@@ -381,6 +500,7 @@ void *rp_store_sqlite_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     snprintf(q->path, sizeof(q->path), "%s", path);
+    snprintf(q->wal, sizeof(q->wal), "%s-wal", q->path);
     if (sq_connect(q) < 0) {
         snprintf(err, errlen, "%s", q->err);
         sq_free(q);

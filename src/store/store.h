@@ -19,6 +19,37 @@
 
 typedef struct rp_store rp_store_t;
 
+/* Why a store is not healthy: for /health, refusals, logs and metrics. */
+typedef enum rp_store_fault {
+    RP_STORE_FAULT_NONE,      /* working */
+    RP_STORE_FAULT_DOWN,      /* failing: unreachable, full, an I/O error (may come back alone) */
+    RP_STORE_FAULT_READ_ONLY, /* the database cannot be written (permissions, read-only mount) */
+    RP_STORE_FAULT_MOVED,     /* the SQLite file was deleted or moved away while open */
+    RP_STORE_FAULT_COUNT
+} rp_store_fault_t;
+
+/* The fault's name for metric labels: "none", "down", "read_only", "moved". */
+static inline const char *rp_store_fault_name(rp_store_fault_t f)
+{
+    static const char *const names[RP_STORE_FAULT_COUNT] = {"none", "down", "read_only", "moved"};
+    return f < RP_STORE_FAULT_COUNT ? names[f] : "down";
+}
+
+/* One sentence a producer or /health may show (no paths, no database text), or NULL for NONE
+ * and DOWN, whose answers stay "store unavailable" alone. */
+static inline const char *rp_store_fault_reason(rp_store_fault_t f)
+{
+    switch (f) {
+    case RP_STORE_FAULT_READ_ONLY:
+        return "the database is read-only: nothing can be stored until it is writable again";
+    case RP_STORE_FAULT_MOVED:
+        return "the database file was deleted or moved while the hub had it open: nothing more can be "
+               "stored (put the file back, or restart the hub to start a new one)";
+    default:
+        return NULL;
+    }
+}
+
 typedef struct rp_store_event {
     int64_t id;
     int64_t ts_ms;
@@ -84,6 +115,11 @@ typedef struct rp_store_ops {
     int (*ping)(rp_store_t *st);
     /* 1 if the last database operation worked, 0 if the database is unreachable. */
     int (*healthy)(rp_store_t *st);
+    /* Why it is not healthy, as of the last finished job (RP_STORE_FAULT_NONE while it is). */
+    rp_store_fault_t (*fault)(rp_store_t *st);
+    /* The last failure in one line, naming the database and giving the database's own reason,
+     * for the message of a failed start (after snapshot_get, replay or sessions). At start only. */
+    const char *(*error)(rp_store_t *st);
     /* "sqlite" or "postgres". */
     const char *(*kind)(rp_store_t *st);
     /* Finishes queued work, stops the thread, closes the database. Blocking. */
@@ -96,6 +132,8 @@ struct rp_store {
     unsigned long commits;
     unsigned long events_written;
     unsigned long errors;
+    unsigned long checks;                        /* liveness checks (ping) finished */
+    unsigned long faults[RP_STORE_FAULT_COUNT]; /* times the store entered each fault (logged once) */
 };
 
 #endif

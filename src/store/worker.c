@@ -4,7 +4,9 @@
  * queued job at once, runs the writes in one transaction (group commit: one fsync for all),
  * runs the reads, and hands finished jobs back through uv_async_send, whose callback runs
  * the completions on the loop thread in queue order. A failed connection fails the batch and
- * is retried on the next one, so a database that comes back is used again without a restart. */
+ * is retried on the next one, so a database that comes back is used again without a restart.
+ * The store's fault (none, down, read-only, moved) changes only at the end of a batch and is
+ * logged once per change: a store that stays broken while idle does not fill the log. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -47,7 +49,8 @@ typedef struct worker {
     int stop;
     int holding; /* the loop thread is queueing one all-or-nothing group */
     int connected;
-    atomic_int healthy;
+    atomic_int fault;                            /* rp_store_fault_t; written by the worker */
+    unsigned long entered[RP_STORE_FAULT_COUNT]; /* under mu: copied to base.faults */
     uv_async_t async;
 } worker_t;
 
@@ -73,14 +76,31 @@ static int is_write(const job_t *j)
     return j->kind <= J_PRUNE;
 }
 
+/* Publishes the fault after a batch (rc: the batch's result) and logs a change once: the
+ * first failure with the database's reason, the recovery as info. Worker thread, or the loop
+ * thread before the worker exists. */
+static void set_fault(worker_t *w, int rc)
+{
+    rp_store_fault_t f = RP_STORE_FAULT_NONE;
+    if (rc < 0)
+        f = w->ops->fault ? w->ops->fault(w->backend) : RP_STORE_FAULT_DOWN;
+    if ((int)f == atomic_load(&w->fault))
+        return;
+    if (f == RP_STORE_FAULT_NONE) {
+        RP_LOG_INFO("store", "%s: working again", w->ops->kind);
+    } else {
+        RP_LOG_ERROR("store", "%s: %s", w->ops->kind, w->ops->error(w->backend));
+        pthread_mutex_lock(&w->mu);
+        w->entered[f]++;
+        pthread_mutex_unlock(&w->mu);
+    }
+    atomic_store(&w->fault, (int)f);
+}
+
 static void run_batch(worker_t *w, job_t *list)
 {
-    if (!w->connected) {
-        if (w->ops->connect(w->backend) == 0) {
-            w->connected = 1;
-            RP_LOG_INFO("store", "%s: connected", w->ops->kind);
-        }
-    }
+    if (!w->connected && w->ops->connect(w->backend) == 0)
+        w->connected = 1;
     int rc = w->connected ? 0 : -1;
     int any_write = 0;
     for (job_t *j = list; j; j = j->next)
@@ -132,12 +152,10 @@ static void run_batch(worker_t *w, job_t *list)
         if (rc < 0)
             write_rc = rc;
     }
-    if (write_rc < 0 && w->connected) {
-        RP_LOG_ERROR("store", "%s: %s", w->ops->kind, w->ops->error(w->backend));
-        /* Reconnect before the next batch: a dropped server looks like this. */
+    /* Reconnect before the next batch: a dropped server looks like this. */
+    if (write_rc < 0)
         w->connected = 0;
-    }
-    atomic_store(&w->healthy, write_rc == 0);
+    set_fault(w, write_rc);
 }
 
 static void *thread_main(void *arg)
@@ -179,6 +197,7 @@ static void on_async(uv_async_t *h)
     pthread_mutex_lock(&w->mu);
     job_t *list = w->done;
     w->done = w->done_tail = NULL;
+    memcpy(w->base.faults, w->entered, sizeof(w->entered));
     pthread_mutex_unlock(&w->mu);
     while (list) {
         job_t *j = list;
@@ -193,6 +212,8 @@ static void on_async(uv_async_t *h)
                 j->done(j->ud, j->status);
         } else if (j->rows) {
             j->rows(j->ud, j->status, j->out.data ? j->out.data : "[]", j->out.data ? j->out.len : 2);
+        } else if (j->kind == J_PING) {
+            w->base.checks++;
         }
         rp_buf_deinit(&j->out);
         rp_free(j);
@@ -410,7 +431,18 @@ static int w_sessions(rp_store_t *st, int64_t now, void (*each)(void *, const rp
 
 static int w_healthy(rp_store_t *st)
 {
-    return atomic_load(&((worker_t *)st)->healthy);
+    return atomic_load(&((worker_t *)st)->fault) == RP_STORE_FAULT_NONE;
+}
+
+static rp_store_fault_t w_fault(rp_store_t *st)
+{
+    return (rp_store_fault_t)atomic_load(&((worker_t *)st)->fault);
+}
+
+static const char *w_error(rp_store_t *st)
+{
+    worker_t *w = (worker_t *)st;
+    return w->started ? "the store is running" : w->ops->error(w->backend);
 }
 
 static const char *w_kind(rp_store_t *st)
@@ -456,6 +488,8 @@ static const rp_store_ops_t worker_ops = {
     .snapshot_get = w_snapshot_get,
     .ping = w_ping,
     .healthy = w_healthy,
+    .fault = w_fault,
+    .error = w_error,
     .kind = w_kind,
     .close = w_close,
 };
@@ -471,9 +505,14 @@ rp_store_t *rp_store_worker_new(uv_loop_t *loop, const rp_store_backend_ops_t *o
     w->ops = ops;
     w->backend = backend;
     w->connected = 1; /* the backend's open connected it */
-    atomic_init(&w->healthy, 1);
+    atomic_init(&w->fault, RP_STORE_FAULT_NONE);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    /* A store that opened but cannot take a write (a read-only file) is degraded from the start. */
+    int rc = ops->ping(backend);
+    w->connected = rc == 0;
+    set_fault(w, rc);
+    memcpy(w->base.faults, w->entered, sizeof(w->entered));
     uv_async_init(loop, &w->async, on_async);
     w->async.data = w;
     uv_unref((uv_handle_t *)&w->async);

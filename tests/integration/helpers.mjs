@@ -76,12 +76,14 @@ let currentServers = [];
 /**
  * Starts the server under test.
  * @param {string[]} args  extra command-line arguments (a `--listen` is added unless given)
- * @param {{product?: boolean, bin?: string, timeoutMs?: number}} opt  product: run `ragpulse serve`
- *        instead; bin: run that program of the build directory (e.g. 'rp-bench-relay') instead
+ * @param {{product?: boolean, bin?: string, timeoutMs?: number, uid?: number, gid?: number}} opt
+ *        product: run `ragpulse serve` instead; bin: run that program of the build directory
+ *        (e.g. 'rp-bench-relay') instead; uid/gid (a test running as root): run it as that
+ *        user, so file permissions apply to it
  * @returns {Promise<{port:number,url:string,proc:import('node:child_process').ChildProcess,
  *           stderr:()=>string, stop:(signal?:string)=>Promise<void>}>}
  */
-export async function startServer(args = [], { product = false, bin = null, timeoutMs = 10000 } = {}) {
+export async function startServer(args = [], { product = false, bin = null, timeoutMs = 10000, uid, gid } = {}) {
   const fullArgs = [...args];
   if (!fullArgs.includes('--listen')) fullArgs.unshift('--listen', '127.0.0.1:0');
   let cmd, argv;
@@ -99,7 +101,7 @@ export async function startServer(args = [], { product = false, bin = null, time
   // `ragpulse serve` keeps its events in ./ragpulse.db unless told otherwise: tests get a
   // memory store (no file, no state shared between tests) unless they pass --store.
   const env = { ...process.env, RAGPULSE_STORE: process.env.RAGPULSE_STORE ?? 'memory' };
-  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env, ...(uid === undefined ? {} : { uid, gid }) });
   live.add(proc);
   let stderr = '';
   let stdout = '';

@@ -6,15 +6,21 @@
 //   and file registry match the log, and new ids continue after the old ones;
 // - replay: state (/api/rag-status), version/ETag, deltas, failures and history survive a kill;
 // - retention: --retain-events N keeps the last N events in the store; the live state stays right;
-// - the file registry: GET /api/files?pipeline=ID lists every file with its last status.
+// - the file registry: GET /api/files?pipeline=ID lists every file with its last status;
+// - a store that can no longer keep an ack: the file deleted or moved while serving (503 with
+//   the reason, error acks, /health degraded, one log line, counted; nothing acked after), a
+//   read-only file (one error line however long it stays so, one when it is writable again),
+//   a corrupt file at start (the message names the file and SQLite's reason; the file is kept).
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync,
+  writeFileSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
+import { BUILD_DIR, startServer, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
 import { requestJson as request, getJson, postEvents as post, sqlite3Cli as sqlite } from './hub-helpers.mjs';
 
 const T = 5000;
@@ -360,4 +366,193 @@ describe('file registry (SQLite)', () => {
     const h = await getJson(`${srv.url}/health`);
     assert.deepEqual(h.store, { kind: 'memory', ok: true });
   });
+});
+
+// ---- a store that can no longer keep an ack ------------------------------------------------
+
+/** The value of one sample of GET /metrics (`name` with its labels, as printed). */
+async function metric(base, name) {
+  const r = await request(`${base}/metrics`);
+  assert.equal(r.status, 200, r.text);
+  const line = r.text.split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `metric ${name} in /metrics`);
+  return Number(line.slice(name.length + 1));
+}
+
+/** The server's JSON log lines at `level` whose message matches `re`. */
+function logLines(srv, level, re) {
+  return srv.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    .filter((l) => l.level === level && re.test(l.msg));
+}
+
+/** Emits `ev` on the producer socket and resolves with its ack. */
+const emit = (sock, ev) => sock.timeout(T).emitWithAck(ev.type, ev);
+
+async function producer(base) {
+  const s = track(io(`${base}/pipeline`, { forceNew: true, reconnection: false, transports: ['websocket'] }));
+  await withTimeout(new Promise((r, j) => { s.once('connect', r); s.once('connect_error', j); }), T, 'producer connect');
+  return s;
+}
+
+const MOVED = /deleted or moved while the hub had it open/;
+
+/** What a producer gets from a store that refuses: HTTP 503 (single and batch) and an error ack. */
+async function assertRefused(base, sock, pid, reason) {
+  const r1 = await request(`${base}/api/events`, { method: 'POST', body: scripted(pid, 1) });
+  assert.equal(r1.status, 503, r1.text);
+  assert.equal(r1.json.error, 'store unavailable');
+  assert.match(r1.json.reason, reason);
+  assert.deepEqual(r1.json.ids, [null]);
+  assert.ok(r1.headers.get('retry-after'), 'Retry-After on 503');
+  const r2 = await request(`${base}/api/events`, { method: 'POST', body: [scripted(pid, 2), scripted(pid, 3)] });
+  assert.equal(r2.status, 503, r2.text);
+  assert.deepEqual(r2.json.ids, [null, null]);
+  assert.match(r2.json.reason, reason);
+  const a = await emit(sock, scripted(pid, 1));
+  assert.equal(a.error, 'store unavailable', JSON.stringify(a));
+  assert.match(a.reason, reason);
+  assert.equal(a.id, undefined, 'no id: nothing was acked');
+  const h = await request(`${base}/health`);
+  assert.equal(h.status, 503, h.text);
+  assert.equal(h.json.status, 'degraded');
+  assert.equal(h.json.store.kind, 'sqlite');
+  assert.equal(h.json.store.ok, false);
+  assert.match(h.json.store.reason, reason);
+  assert.equal(await metric(base, 'ragpulse_store_up'), 0);
+}
+
+describe('a store that can no longer keep an ack (SQLite)', () => {
+  it('the database deleted while serving: 503 with the reason, error acks, /health degraded, nothing acked after',
+    { timeout: 20000 }, async () => {
+      const db = tmpDbPath();
+      const srv = await startServer(['--store', `sqlite:${db}`], { product: true });
+      const sock = await producer(srv.url);
+      const before = [(await post(srv.url, scripted('del', 0))).id];
+      before.push((await emit(sock, scripted('del', 1))).id);
+      assert.equal(typeof before[1], 'number');
+      const version = (await getJson(`${srv.url}/health`)).version;
+
+      // The operator's doing: the file and its log go, the hub still has them open.
+      for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+      await assertRefused(srv.url, sock, 'del', MOVED);
+      assert.equal(await metric(srv.url, 'ragpulse_store_faults_total{fault="moved"}'), 1, 'counted once');
+      const snap = await getJson(`${srv.url}/api/rag-status`);
+      assert.equal(snap.version, version, 'nothing refused was applied');
+      // The periodic check keeps finding the file gone: still refused, logged once, no new file.
+      const checks = await metric(srv.url, 'ragpulse_store_checks_total');
+      await waitUntil(async () => (await metric(srv.url, 'ragpulse_store_checks_total')) >= checks + 2, 10000,
+        'two more liveness checks');
+      await assertRefused(srv.url, sock, 'del', MOVED);
+      assert.equal(existsSync(db), false, 'no fresh database was made under the old name');
+      const errors = logLines(srv, 'error', /was deleted or moved while open/);
+      assert.equal(errors.length, 1, `one error line: ${JSON.stringify(errors)}`);
+      assert.ok(errors[0].msg.includes(db), 'the line names the file');
+      assert.equal(await metric(srv.url, 'ragpulse_store_faults_total{fault="moved"}'), 1);
+      await srv.stop();
+      // What was acked before went with the file (the operator's doing); nothing after was acked.
+      const srv2 = await startServer(['--store', `sqlite:${db}`], { product: true });
+      assert.deepEqual((await getJson(`${srv2.url}/api/events?pipeline=del&limit=100`)).events, []);
+      assert.equal((await post(srv2.url, scripted('del', 0))).id, 1, 'a restart starts a new log');
+    });
+
+  it('the database or its log renamed while serving: refused until back under its name, then writes resume',
+    { timeout: 30000 }, async () => {
+      const db = tmpDbPath();
+      const srv = await startServer(['--store', `sqlite:${db}`], { product: true });
+      const sock = await producer(srv.url);
+      const acked = [(await post(srv.url, scripted('mv', 0))).id];
+      for (const f of [db, `${db}-wal`]) {
+        renameSync(f, `${f}.moved`);
+        await assertRefused(srv.url, sock, 'mv', MOVED);
+        renameSync(`${f}.moved`, f);
+        // Back under its name: the next liveness check (about every 2 s) finds it.
+        await waitUntil(async () => (await request(`${srv.url}/health`)).status === 200, 10000, '/health ok again');
+        acked.push((await post(srv.url, scripted('mv', acked.length))).id);
+        acked.push((await emit(sock, scripted('mv', acked.length))).id);
+      }
+      assert.equal(logLines(srv, 'error', /was deleted or moved while open/).length, 2, 'one error line per move');
+      assert.equal(logLines(srv, 'info', /working again/).length, 2, 'one line per recovery');
+      assert.equal(await metric(srv.url, 'ragpulse_store_faults_total{fault="moved"}'), 2);
+      await srv.stop();
+      // Every acked event is in the file a restart opens; the refused ones are not.
+      const srv2 = await startServer(['--store', `sqlite:${db}`], { product: true });
+      const log = await readLog(srv2.url, 'mv');
+      assert.deepEqual(log.map((e) => e.id), acked);
+      assert.equal(await sqlite(db, 'PRAGMA integrity_check'), 'ok');
+    });
+
+  // Tests run as root here, and root writes through any file mode: the server then runs as
+  // `nobody` (uid 65534, like a service account), so chmod 444 is a real read-only store, as a
+  // wrong owner or mode is in production. As any other user, the mode alone does it.
+  it('a read-only database: one error line however long it lasts, one line when writable again', { timeout: 40000 }, async () => {
+    const db = tmpDbPath();
+    const dir = path.dirname(db);
+    const seed = await startServer(['--store', `sqlite:${db}`], { product: true });
+    await post(seed.url, scripted('ro', 0));
+    await seed.stop(); // a clean stop: only the database file is left
+    const asUser = process.getuid() === 0 ? { uid: 65534, gid: 65534 } : {};
+    if (asUser.uid !== undefined) for (const f of [dir, db]) chownSync(f, asUser.uid, asUser.gid);
+    chmodSync(db, 0o444);
+    const srv = await startServer(['--store', `sqlite:${db}`], { product: true, ...asUser });
+    const sock = await producer(srv.url);
+    const RO = /read-only/;
+    await assertRefused(srv.url, sock, 'ro', RO);
+    assert.equal(await metric(srv.url, 'ragpulse_store_faults_total{fault="read_only"}'), 1);
+    // Idle and still read-only: the liveness checks fail too, and say nothing new.
+    const checks = await metric(srv.url, 'ragpulse_store_checks_total');
+    await waitUntil(async () => (await metric(srv.url, 'ragpulse_store_checks_total')) >= checks + 3, 15000,
+      'three more liveness checks');
+    await assertRefused(srv.url, sock, 'ro', RO);
+    const errors = logLines(srv, 'error', /^sqlite/);
+    assert.equal(errors.length, 1, `one error line: ${JSON.stringify(errors)}`);
+    assert.match(errors[0].msg, /read-?only/);
+    assert.ok(errors[0].msg.includes(db), 'the line names the file');
+
+    // Writable again (the file and the log SQLite made next to it with the same mode).
+    for (const f of readdirSync(dir)) chmodSync(path.join(dir, f), 0o644);
+    await waitUntil(async () => (await request(`${srv.url}/health`)).status === 200, 10000, '/health ok again');
+    const id = (await post(srv.url, scripted('ro', 1))).id;
+    assert.equal(typeof (await emit(sock, scripted('ro', 2))).id, 'number');
+    assert.equal(logLines(srv, 'error', /^sqlite/).length, 1, 'still one error line');
+    assert.equal(logLines(srv, 'info', /working again/).length, 1, 'one line for the recovery');
+    assert.equal(await metric(srv.url, 'ragpulse_store_up'), 1);
+    await srv.stop();
+    assert.equal(await sqlite(db, `SELECT count(*) FROM events WHERE id = ${id}`), '1', 'the write is in the file');
+  });
+
+  /** Runs `ragpulse serve` on db, which must refuse to start; resolves with its exit code and stderr. */
+  function failedStart(db) {
+    return new Promise((resolve) => {
+      execFile(path.join(BUILD_DIR, 'ragpulse'), ['serve', '--listen', '127.0.0.1:0', '--store', `sqlite:${db}`],
+        { timeout: 10000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => resolve({ code: err?.code ?? 0, stderr }));
+    });
+  }
+  const sha256 = (f) => createHash('sha256').update(readFileSync(f)).digest('hex');
+
+  it('a corrupt database at start: the message names the file and SQLite\'s reason; the file is left as it was',
+    { timeout: 20000 }, async () => {
+      // Not a database at all.
+      const junk = tmpDbPath();
+      writeFileSync(junk, randomBytes(8192));
+      const junkSum = sha256(junk);
+      const r1 = await failedStart(junk);
+      assert.equal(r1.code, 1, r1.stderr);
+      assert.ok(r1.stderr.includes(`sqlite ${junk}: file is not a database (SQLITE_NOTADB)`), r1.stderr);
+      assert.equal(sha256(junk), junkSum, 'the file is unchanged');
+
+      // A real store whose pages after the first two were overwritten: the header reads, the log does not.
+      const db = tmpDbPath();
+      const seed = await startServer(['--store', `sqlite:${db}`], { product: true });
+      await post(seed.url, Array.from({ length: 40 }, (_, i) => ({ ...scripted('bad', i), meta: { pad: 'x'.repeat(3000) } })));
+      await seed.stop();
+      const fd = openSync(db, 'r+');
+      writeSync(fd, Buffer.alloc(4096 * 6, 0xff), 0, 4096 * 6, 4096 * 2);
+      closeSync(fd);
+      const sum = sha256(db);
+      const r2 = await failedStart(db);
+      assert.equal(r2.code, 1, r2.stderr);
+      assert.match(r2.stderr, /cannot read the store: sqlite \S+: database disk image is malformed \(SQLITE_CORRUPT\)/);
+      assert.ok(r2.stderr.includes(db), 'the message names the file');
+      assert.equal(sha256(db), sum, 'the file is unchanged');
+    });
 });
