@@ -308,7 +308,8 @@ static int critical_headers(jwt_t *jwt, char *why, size_t whylen)
             bad = 1;
             break;
         }
-        int w = snprintf(names + n, sizeof(names) - n, "%s%.40s", n ? ", " : "", json_string_value(v));
+        int w =
+            snprintf(names + n, sizeof(names) - n, "%s%.40s", n ? ", " : "", json_string_value(v));
         n = w < 0 || (size_t)w >= sizeof(names) - n ? sizeof(names) - 1 : n + (size_t)w;
     }
     if (bad)

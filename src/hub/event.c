@@ -45,7 +45,7 @@ static int fail(rp_event_error_t *err, const char *field, const char *rule)
  * (`multiline`) keeps tab, newline and carriage return, so a traceback arrives intact. */
 typedef struct text_rule {
     size_t min, max;
-    const char *charset; /* the only (ASCII) characters allowed, or NULL */
+    const char *charset;       /* the only (ASCII) characters allowed, or NULL */
     const char *charset_words; /* how the refusal names charset */
     int multiline;
 } text_rule_t;
@@ -63,7 +63,8 @@ static int is_control(const unsigned char *s, size_t i, size_t n, int multiline)
 
 /* Checks the string v against r and returns 0, or -1 with err naming field and the first
  * rule that failed, in this order: type, UTF-8 (needed to count), length, characters. */
-static int check_text(rp_event_error_t *err, const char *field, const json_t *v, const text_rule_t *r)
+static int check_text(rp_event_error_t *err, const char *field, const json_t *v,
+                      const text_rule_t *r)
 {
     if (!json_is_string(v))
         return fail(err, field, "must be a string");
@@ -84,16 +85,19 @@ static int check_text(rp_event_error_t *err, const char *field, const json_t *v,
     if (chars < r->min || chars > r->max) {
         char rule[sizeof(err->rule)];
         if (r->min == 0)
-            snprintf(rule, sizeof(rule), "must be at most %zu characters (this one has %zu)", r->max, chars);
+            snprintf(rule, sizeof(rule), "must be at most %zu characters (this one has %zu)",
+                     r->max, chars);
         else
-            snprintf(rule, sizeof(rule), "must be %zu to %zu characters (this one has %zu)", r->min, r->max,
-                     chars);
+            snprintf(rule, sizeof(rule), "must be %zu to %zu characters (this one has %zu)", r->min,
+                     r->max, chars);
         return fail(err, field, rule);
     }
     if (control)
-        return fail(err, field,
-                    r->multiline ? "must not contain control characters other than tab, newline and carriage return"
-                                 : "must not contain control characters");
+        return fail(
+            err, field,
+            r->multiline
+                ? "must not contain control characters other than tab, newline and carriage return"
+                : "must not contain control characters");
     if (outside) {
         char rule[sizeof(err->rule)];
         snprintf(rule, sizeof(rule), "must contain only %s", r->charset_words);
@@ -103,15 +107,17 @@ static int check_text(rp_event_error_t *err, const char *field, const json_t *v,
 }
 
 /* check_text for a member that must be present: `absent` is the refusal when it is not. */
-static int check_required(rp_event_error_t *err, const char *field, const json_t *v, const text_rule_t *r,
-                          const char *absent)
+static int check_required(rp_event_error_t *err, const char *field, const json_t *v,
+                          const text_rule_t *r, const char *absent)
 {
     return v == NULL ? fail(err, field, absent) : check_text(err, field, v, r);
 }
 
-static const text_rule_t id_rule = {1, 128, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-",
-                                    "A-Z a-z 0-9 . _ : -", 0};
-static const text_rule_t type_rule = {1, 64, "abcdefghijklmnopqrstuvwxyz0123456789_", "a-z 0-9 _", 0};
+static const text_rule_t id_rule = {
+    1, 128, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-",
+    "A-Z a-z 0-9 . _ : -", 0};
+static const text_rule_t type_rule = {1, 64, "abcdefghijklmnopqrstuvwxyz0123456789_", "a-z 0-9 _",
+                                      0};
 static const text_rule_t file_id_rule = {1, 256, NULL, NULL, 0};
 static const text_rule_t name_rule = {1, 1024, NULL, NULL, 0};
 static const text_rule_t mime_rule = {1, 255, NULL, NULL, 0};
@@ -189,7 +195,8 @@ static int validate_file(const json_t *f, rp_event_type_t t, rp_event_error_t *e
         return -1;
     if ((v = json_object_get(f, "size")) && check_uint(v, 0) < 0)
         return fail(err, "file.size", "must be an integer >= 0 (bytes)");
-    if ((v = json_object_get(f, "mime_type")) && check_text(err, "file.mime_type", v, &mime_rule) < 0)
+    if ((v = json_object_get(f, "mime_type")) &&
+        check_text(err, "file.mime_type", v, &mime_rule) < 0)
         return -1;
     v = json_object_get(f, "progress");
     if (v && (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1))

@@ -1560,9 +1560,10 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "ragpulse_auth_refused_total{where=\"socket\",reason=\"unauthorized\"} %lu\n"
                   "ragpulse_auth_refused_total{where=\"socket\",reason=\"forbidden\"} %lu\n"
                   "ragpulse_auth_refused_total{where=\"socket\",reason=\"takeover\"} %lu\n",
-                  hub->auth_refused[WHERE_HTTP][DENY_UNAUTHORIZED], hub->auth_refused[WHERE_HTTP][DENY_FORBIDDEN],
-                  hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED], hub->auth_refused[WHERE_SOCKET][DENY_FORBIDDEN],
-                  sio->takeovers_refused);
+                  hub->auth_refused[WHERE_HTTP][DENY_UNAUTHORIZED],
+                  hub->auth_refused[WHERE_HTTP][DENY_FORBIDDEN],
+                  hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED],
+                  hub->auth_refused[WHERE_SOCKET][DENY_FORBIDDEN], sio->takeovers_refused);
     const rp_http_server_t *http = hub->cfg.http;
     rp_buf_printf(&b,
                   "# HELP ragpulse_limit_hits_total Inputs refused or connections closed by a limit.\n"

@@ -308,7 +308,8 @@ void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
 }
 
 void rp_sio_nsp_on_take_over(rp_sio_nsp_t *nsp,
-                             int (*cb)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud), void *ud)
+                             int (*cb)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud),
+                             void *ud)
 {
     nsp->take_over_allowed = cb;
     nsp->take_over_allowed_ud = ud;
@@ -866,7 +867,8 @@ static int no_emit(void *ctx, const char *event, const char *args, size_t args_l
  * leak (a shared screen, a log): the old socket is ended, as if its transport had closed
  * (which saves its session for find_saved to resume), only when the namespace's hook says s
  * may have it. Returns 1 when the old socket was ended. */
-static int take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, const char *auth, size_t len)
+static int take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, const char *auth,
+                     size_t len)
 {
     const char *pid, *off;
     size_t pl, ol;
@@ -887,8 +889,10 @@ static int take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, 
     rp_sio_client_t *oc = old->client;
     if (nsp->take_over_allowed && !nsp->take_over_allowed(s, old, nsp->take_over_allowed_ud)) {
         c->srv->takeovers_refused++;
-        RP_LOG_INFO("sio", "session %s presented the pid of live session %s with credentials that do not cover it; "
-                    "the live one stays, the newcomer gets a fresh session", c->eio->sid, oc->eio->sid);
+        RP_LOG_INFO("sio",
+                    "session %s presented the pid of live session %s with credentials that do not "
+                    "cover it; the live one stays, the newcomer gets a fresh session",
+                    c->eio->sid, oc->eio->sid);
         return 0;
     }
     RP_LOG_INFO("sio", "session %s: its pid came back on session %s; resuming it there", oc->eio->sid, c->eio->sid);

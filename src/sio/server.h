@@ -233,7 +233,8 @@ void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
  * only when cb(s, old) says 1; s has passed the connect hook (its data is set). Otherwise old
  * is left alone and s gets a fresh session. Without a hook the pid alone suffices. */
 void rp_sio_nsp_on_take_over(rp_sio_nsp_t *nsp,
-                             int (*cb)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud), void *ud);
+                             int (*cb)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud),
+                             void *ud);
 /* s->data of nsp's sockets is freed with fn when the socket is freed (also when a CONNECT
  * the connect hook accepted fails afterwards). */
 void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data));

@@ -168,7 +168,8 @@ static char *token_with_headers(const char *headers, const char *claims)
     assert_int_equal(jwt_new(&jwt), 0);
     assert_int_equal(jwt_add_grants_json(jwt, claims), 0);
     assert_int_equal(jwt_add_headers_json(jwt, headers), 0);
-    assert_int_equal(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
+    assert_int_equal(
+        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
     char *t = jwt_encode_str(jwt);
     jwt_free(jwt);
     assert_non_null(t);
@@ -255,7 +256,8 @@ static void covers_only_what_it_sees(void **state)
     assert_false(rp_principal_covers(viewer_ab, producer_all));
     assert_false(rp_principal_covers(producer_all, admin)); /* the admins' rooms */
     assert_true(rp_principal_covers(admin, admin));
-    rp_principal_t *all[] = {viewer_a, viewer_b, viewer_ab, producer_a, producer_all, viewer_none, admin};
+    rp_principal_t *all[] = {viewer_a,     viewer_b,    viewer_ab, producer_a,
+                             producer_all, viewer_none, admin};
     for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
         free_principal(all[i]);
 }

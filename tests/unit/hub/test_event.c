@@ -81,8 +81,9 @@ static json_t *repeat(const char *c, size_t n)
 
 static json_t *processing_with(const char *member, json_t *v)
 {
-    json_t *ev = parse("{\"type\":\"file:processing\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
-                       "\"file\":{\"id\":\"f1\",\"name\":\"a.pdf\"}}");
+    json_t *ev =
+        parse("{\"type\":\"file:processing\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
+              "\"file\":{\"id\":\"f1\",\"name\":\"a.pdf\"}}");
     json_object_set_new(json_object_get(ev, "file"), member, v);
     return ev;
 }
@@ -98,7 +99,8 @@ static void counts_characters_not_bytes(void **state)
     expect_refused(processing_with("name", repeat("\xe6\x96\x87", 1025)), "file.name",
                    "must be 1 to 1024 characters");
     expect_accepted(failed_with(repeat("\xc3\xa9", 8192)), RP_EV_FILE_FAILED);
-    expect_refused(failed_with(repeat("\xc3\xa9", 8193)), "file.error", "must be 1 to 8192 characters");
+    expect_refused(failed_with(repeat("\xc3\xa9", 8193)), "file.error",
+                   "must be 1 to 8192 characters");
     json_t *hb = parse("{\"type\":\"heartbeat\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\"}");
     json_object_set_new(hb, "message", repeat("\xc3\xa9", 4097));
     expect_refused(hb, "message", "must be at most 4096 characters");
@@ -108,7 +110,8 @@ static void refuses_control_characters_with_their_own_reason(void **state)
 {
     (void)state;
     /* Single-line fields refuse every control character, newline included. */
-    expect_refused(processing_with("id", json_string("a\nb")), "file.id", "must not contain control characters");
+    expect_refused(processing_with("id", json_string("a\nb")), "file.id",
+                   "must not contain control characters");
     expect_refused(processing_with("name", json_string("a\tb")), "file.name",
                    "must not contain control characters");
     expect_refused(processing_with("name", json_string("a\x7f")), "file.name",
@@ -118,26 +121,32 @@ static void refuses_control_characters_with_their_own_reason(void **state)
     expect_refused(processing_with("mime_type", json_string("text/\x01")), "file.mime_type",
                    "must not contain control characters");
     /* Free text keeps tab, newline and carriage return only. */
-    const char *rule = "must not contain control characters other than tab, newline and carriage return";
+    const char *rule =
+        "must not contain control characters other than tab, newline and carriage return";
     expect_refused(failed_with(json_string("red \x1b[31m text")), "file.error", rule);
-    expect_refused(failed_with(json_pack("{s:s}", "message", "bell\a")), "file.error.message", rule);
-    expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "kind", "a\nb")), "file.error.kind",
-                   "must not contain control characters");
-    expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "code", "E\r1")), "file.error.code",
-                   "must not contain control characters");
+    expect_refused(failed_with(json_pack("{s:s}", "message", "bell\a")), "file.error.message",
+                   rule);
+    expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "kind", "a\nb")),
+                   "file.error.kind", "must not contain control characters");
+    expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "code", "E\r1")),
+                   "file.error.code", "must not contain control characters");
     /* A NUL is a control character (jansson decodes none, but a caller could build one). */
     expect_refused(processing_with("id", json_stringn_nocheck("a\0b", 3)), "file.id",
                    "must not contain control characters");
     /* Allowed printable non-ASCII right next to the C1 range. */
-    expect_accepted(processing_with("name", json_string("\xc2\xa0\xc2\xbf")), RP_EV_FILE_PROCESSING);
+    expect_accepted(processing_with("name", json_string("\xc2\xa0\xc2\xbf")),
+                    RP_EV_FILE_PROCESSING);
 }
 
 static void refuses_invalid_utf8_with_its_own_reason(void **state)
 {
     (void)state;
-    expect_refused(processing_with("id", json_stringn_nocheck("a\xff", 2)), "file.id", "must be valid UTF-8");
-    expect_refused(processing_with("name", json_stringn_nocheck("\xc3", 1)), "file.name", "must be valid UTF-8");
-    expect_refused(failed_with(json_stringn_nocheck("\xed\xa0\x80", 3)), "file.error", "must be valid UTF-8");
+    expect_refused(processing_with("id", json_stringn_nocheck("a\xff", 2)), "file.id",
+                   "must be valid UTF-8");
+    expect_refused(processing_with("name", json_stringn_nocheck("\xc3", 1)), "file.name",
+                   "must be valid UTF-8");
+    expect_refused(failed_with(json_stringn_nocheck("\xed\xa0\x80", 3)), "file.error",
+                   "must be valid UTF-8");
 }
 
 static void names_the_rule_that_failed_for_ids(void **state)
@@ -148,7 +157,8 @@ static void names_the_rule_that_failed_for_ids(void **state)
     json_object_set_new(ev, "pipeline_id", json_string("caf\xc3\xa9"));
     expect_refused(json_deep_copy(ev), "pipeline_id", "must contain only A-Z a-z 0-9 . _ : -");
     json_object_set_new(ev, "pipeline_id", repeat("a", 129));
-    expect_refused(json_deep_copy(ev), "pipeline_id", "must be 1 to 128 characters (this one has 129)");
+    expect_refused(json_deep_copy(ev), "pipeline_id",
+                   "must be 1 to 128 characters (this one has 129)");
     json_object_set_new(ev, "pipeline_id", json_string("a\nb"));
     expect_refused(json_deep_copy(ev), "pipeline_id", "must not contain control characters");
     json_object_set_new(ev, "pipeline_id", json_integer(12));
@@ -157,10 +167,11 @@ static void names_the_rule_that_failed_for_ids(void **state)
     json_object_set_new(ev, "pipeline_type", json_string("Local"));
     expect_refused(json_deep_copy(ev), "pipeline_type", "must contain only a-z 0-9 _");
     json_object_set_new(ev, "pipeline_type", json_string(""));
-    expect_refused(json_deep_copy(ev), "pipeline_type", "must be 1 to 64 characters (this one has 0)");
+    expect_refused(json_deep_copy(ev), "pipeline_type",
+                   "must be 1 to 64 characters (this one has 0)");
     json_decref(ev);
-    expect_refused(failed_with(json_pack("{s:s,s:f}", "message", "m", "code", 1.5)), "file.error.code",
-                   "must be an integer or a string of 1 to 64 characters");
+    expect_refused(failed_with(json_pack("{s:s,s:f}", "message", "m", "code", 1.5)),
+                   "file.error.code", "must be an integer or a string of 1 to 64 characters");
 }
 
 int main(void)

@@ -658,7 +658,8 @@ static void delivers_close_frames_with_every_code_that_may_be_sent(void **state)
 static void rejects_close_codes_that_may_not_be_on_the_wire(void **state)
 {
     (void)state;
-    static const unsigned codes[] = {0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535};
+    static const unsigned codes[] = {0,    1,    999,  1004, 1005, 1006, 1015,
+                                     1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < ARRAY_LEN(codes); i++) {
         uint8_t in[32];
         const uint8_t code[5] = {(uint8_t)(codes[i] >> 8), (uint8_t)codes[i], 'b', 'y', 'e'};
@@ -675,7 +676,11 @@ static void close_reply_echoes_the_code_or_says_1000(void **state)
 {
     (void)state;
     uint8_t out[4];
-    assert_int_equal(rp_ws_close_reply(out, (const uint8_t *)"\x0f\xa0" "bye", 5), 4); /* 4000 */
+    assert_int_equal(rp_ws_close_reply(out,
+                                       (const uint8_t *)"\x0f\xa0"
+                                                        "bye",
+                                       5),
+                     4); /* 4000 */
     assert_memory_equal(out, "\x88\x02\x0f\xa0", 4);
     assert_int_equal(rp_ws_close_reply(out, NULL, 0), 4); /* no status: answered 1000 */
     assert_memory_equal(out, "\x88\x02\x03\xe8", 4);
