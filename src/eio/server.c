@@ -481,16 +481,19 @@ static int on_ws_message(void *ud, unsigned opcode, uint8_t *data, size_t len)
     rp_eio_session_t *s = w->s;
     switch (opcode) {
     case RP_WS_OP_CLOSE: {
-        unsigned code = len >= 2 ? (unsigned)data[0] << 8 | data[1] : RP_WS_CLOSE_NORMAL;
-        if (s && s->ws == w)
+        /* Answered with a close frame (the reader has refused invalid codes with 1002), so
+         * the session must let go of w first: session_end would close it bare. */
+        if (s && s->ws == w) {
+            s->ws = NULL;
             session_end(s, "transport close", NULL, 0);
+        }
         if (s && s->probe == w) {
             s->probe = NULL;
             s->upgrading = 0;
         }
         w->s = NULL;
         uint8_t frame[4];
-        rp_ws_close_frame(frame, code < 1000 || code >= 5000 ? RP_WS_CLOSE_PROTOCOL : code);
+        rp_ws_close_reply(frame, data, len);
         rp_net_conn_write(w->c, frame, 4);
         rp_net_conn_close_after_flush(w->c);
         return 1;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* JWT verification and signing over libjwt, and the principal a token grants. libjwt checks
- * the signature; everything else is checked here from the claims as JSON: the algorithm
- * against the key's kind (never the token's word for it), exp/nbf with leeway, iss, aud,
- * role and pipelines. Reasons given back are short and safe to show a client: they never
+ * the signature; everything else is checked here from the header and claims as JSON: the
+ * algorithm against the key's kind (never the token's word for it), critical header
+ * extensions (none is supported, so `crit` refuses), exp/nbf with leeway, iss, aud, role and
+ * pipelines. Reasons given back are short and safe to show a client: they never
  * echo the token. */
 #include "hub/auth.h"
 
@@ -277,6 +278,48 @@ static rp_principal_t *principal_from(const rp_auth_t *a, const json_t *claims, 
     return p;
 }
 
+/* RFC 7515 section 4.1.11: a recipient must refuse a token whose `crit` header lists
+ * extensions it does not understand. This hub understands none, so any `crit` refuses the
+ * token: the reason names the extensions (or says the header is malformed). Returns 0 or -1
+ * with why filled. */
+static int critical_headers(jwt_t *jwt, char *why, size_t whylen)
+{
+    char *text = jwt_get_headers_json(jwt, NULL);
+    json_t *h = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(text);
+    if (!json_is_object(h)) {
+        json_decref(h);
+        snprintf(why, whylen, "the token's header is not a JSON object");
+        return -1;
+    }
+    json_t *crit = json_object_get(h, "crit");
+    if (crit == NULL) {
+        json_decref(h);
+        return 0;
+    }
+    char names[96] = "";
+    size_t n = 0;
+    int bad = !json_is_array(crit) || json_array_size(crit) == 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(crit, i, v)
+    {
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            bad = 1;
+            break;
+        }
+        int w =
+            snprintf(names + n, sizeof(names) - n, "%s%.40s", n ? ", " : "", json_string_value(v));
+        n = w < 0 || (size_t)w >= sizeof(names) - n ? sizeof(names) - 1 : n + (size_t)w;
+    }
+    if (bad)
+        snprintf(why, whylen, "malformed crit header (a non-empty list of header names)");
+    else
+        snprintf(why, whylen, "unsupported critical header extension (crit: %s)", names);
+    json_decref(h);
+    return -1;
+}
+
 rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len, int64_t now_s,
                                char *why, size_t whylen)
 {
@@ -303,6 +346,10 @@ rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len
     if (jwt_get_alg(jwt) != a->alg) {
         snprintf(why, whylen, "token algorithm %s not accepted (%s expected)", jwt_alg_str(jwt_get_alg(jwt)),
                  jwt_alg_str(a->alg));
+        jwt_free(jwt);
+        return NULL;
+    }
+    if (critical_headers(jwt, why, whylen) < 0) {
         jwt_free(jwt);
         return NULL;
     }
@@ -351,6 +398,20 @@ int rp_principal_sees(const rp_principal_t *p, const char *pipeline_id)
 int rp_principal_produces(const rp_principal_t *p, const char *pipeline_id)
 {
     return p->role == RP_ROLE_ADMIN || (p->role == RP_ROLE_PRODUCER && listed(p, pipeline_id));
+}
+
+int rp_principal_covers(const rp_principal_t *p, const rp_principal_t *q)
+{
+    if (q->role == RP_ROLE_ADMIN)
+        return p->role == RP_ROLE_ADMIN;
+    if (rp_principal_sees_all(p))
+        return 1;
+    if (q->all_pipelines)
+        return 0;
+    for (size_t i = 0; i < q->npipelines; i++)
+        if (!rp_principal_sees(p, q->pipelines[i]))
+            return 0;
+    return 1;
 }
 
 char *rp_auth_sign(const char *secret, rp_role_t role, const char *pipelines, int64_t now_s,

@@ -66,6 +66,10 @@ static inline int rp_principal_sees_all(const rp_principal_t *p)
 int rp_principal_sees(const rp_principal_t *p, const char *pipeline_id);
 /* True when p may send events for pipeline_id (producers: listed or "*"; admins: all). */
 int rp_principal_produces(const rp_principal_t *p, const char *pipeline_id);
+/* True when p sees everything q sees: every pipeline q sees, and the admins' rooms if q is an
+ * admin (so a socket of q's may be handed over to p without p gaining or q losing a view).
+ * Producing is not seeing: a viewer of "a" covers a producer of "a". */
+int rp_principal_covers(const rp_principal_t *p, const rp_principal_t *q);
 /* "viewer", "producer", "admin". */
 const char *rp_role_name(rp_role_t r);
 /* Parses a role name; returns the role or -1. */

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Event validation and normalisation. The rules mirror docs/events.schema.json; a test
  * (tests/integration/hub-validation.test.mjs) runs every rule through the live server. Each
- * refusal names the field and the rule in words a producer's author can act on. */
+ * refusal names the field and the one rule that failed (type, UTF-8, length, characters), in
+ * words a producer's author can act on; a rule text never stands in for another. */
 #include "hub/event.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "util/utf8.h"
 
 static const char *const type_names[RP_EV_COUNT] = {
     "pipeline:online", "pipeline:offline", "file:processing", "file:progress",
@@ -36,25 +39,92 @@ static int fail(rp_event_error_t *err, const char *field, const char *rule)
     return -1;
 }
 
-/* A string of min..max bytes whose every byte is in `allowed` (NULL: any but control). */
-static int check_string(const json_t *v, size_t min, size_t max, const char *allowed)
+/* What a string field allows. Lengths count Unicode code points, as JSON Schema's
+ * minLength/maxLength do, so 200 × "é" (400 bytes) is 200 characters. Control characters are
+ * Unicode's Cc set (U+0000-U+001F, U+007F-U+009F): refused everywhere, except that free text
+ * (`multiline`) keeps tab, newline and carriage return, so a traceback arrives intact. */
+typedef struct text_rule {
+    size_t min, max;
+    const char *charset;       /* the only (ASCII) characters allowed, or NULL */
+    const char *charset_words; /* how the refusal names charset */
+    int multiline;
+} text_rule_t;
+
+/* U+0080-U+009F, the C1 controls, are 0xC2 0x80-0x9F in UTF-8. */
+static int is_control(const unsigned char *s, size_t i, size_t n, int multiline)
+{
+    unsigned c = s[i];
+    if (c < 0x20)
+        return !(multiline && (c == '\t' || c == '\n' || c == '\r'));
+    if (c == 0x7F)
+        return 1;
+    return c == 0xC2 && i + 1 < n && s[i + 1] < 0xA0;
+}
+
+/* Checks the string v against r and returns 0, or -1 with err naming field and the first
+ * rule that failed, in this order: type, UTF-8 (needed to count), length, characters. */
+static int check_text(rp_event_error_t *err, const char *field, const json_t *v,
+                      const text_rule_t *r)
 {
     if (!json_is_string(v))
-        return -1;
+        return fail(err, field, "must be a string");
+    const unsigned char *s = (const unsigned char *)json_string_value(v);
     size_t n = json_string_length(v);
-    const char *s = json_string_value(v);
-    if (n < min || n > max || memchr(s, '\0', n))
-        return -1;
+    rp_utf8_t u;
+    rp_utf8_init(&u);
+    if (rp_utf8_feed(&u, s, n) < 0 || !rp_utf8_complete(&u))
+        return fail(err, field, "must be valid UTF-8");
+    size_t chars = 0;
+    int control = 0;
+    int outside = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (allowed ? strchr(allowed, c) == NULL : c < 0x20)
-            return -1;
+        chars += (s[i] & 0xC0) != 0x80;
+        control |= is_control(s, i, n, r->multiline);
+        outside |= r->charset && strchr(r->charset, s[i]) == NULL;
+    }
+    if (chars < r->min || chars > r->max) {
+        char rule[sizeof(err->rule)];
+        if (r->min == 0)
+            snprintf(rule, sizeof(rule), "must be at most %zu characters (this one has %zu)",
+                     r->max, chars);
+        else
+            snprintf(rule, sizeof(rule), "must be %zu to %zu characters (this one has %zu)", r->min,
+                     r->max, chars);
+        return fail(err, field, rule);
+    }
+    if (control)
+        return fail(
+            err, field,
+            r->multiline
+                ? "must not contain control characters other than tab, newline and carriage return"
+                : "must not contain control characters");
+    if (outside) {
+        char rule[sizeof(err->rule)];
+        snprintf(rule, sizeof(rule), "must contain only %s", r->charset_words);
+        return fail(err, field, rule);
     }
     return 0;
 }
 
-static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";
-static const char type_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789_";
+/* check_text for a member that must be present: `absent` is the refusal when it is not. */
+static int check_required(rp_event_error_t *err, const char *field, const json_t *v,
+                          const text_rule_t *r, const char *absent)
+{
+    return v == NULL ? fail(err, field, absent) : check_text(err, field, v, r);
+}
+
+static const text_rule_t id_rule = {
+    1, 128, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-",
+    "A-Z a-z 0-9 . _ : -", 0};
+static const text_rule_t type_rule = {1, 64, "abcdefghijklmnopqrstuvwxyz0123456789_", "a-z 0-9 _",
+                                      0};
+static const text_rule_t file_id_rule = {1, 256, NULL, NULL, 0};
+static const text_rule_t name_rule = {1, 1024, NULL, NULL, 0};
+static const text_rule_t mime_rule = {1, 255, NULL, NULL, 0};
+static const text_rule_t word_rule = {1, 64, NULL, NULL, 0}; /* stage, error kind and code */
+static const text_rule_t hash_rule = {1, 128, NULL, NULL, 0};
+static const text_rule_t error_rule = {1, 8192, NULL, NULL, 1};
+static const text_rule_t message_rule = {0, 4096, NULL, NULL, 1};
 
 static int check_uint(const json_t *v, json_int_t min)
 {
@@ -72,9 +142,7 @@ static int known(const char *key, const char *const *keys)
 static int validate_error(const json_t *e, rp_event_error_t *err)
 {
     if (json_is_string(e))
-        return check_string(e, 1, 8192, NULL) == 0
-                   ? 0
-                   : fail(err, "file.error", "must be 1 to 8192 characters");
+        return check_text(err, "file.error", e, &error_rule);
     if (!json_is_object(e))
         return fail(err, "file.error", "must be a string or an object with a message");
     static const char *const keys[] = {"message", "kind", "code", "retryable", NULL};
@@ -85,14 +153,17 @@ static int validate_error(const json_t *e, rp_event_error_t *err)
         if (!known(key, keys))
             return fail(err, "file.error", "has an unknown field (allowed: message, kind, code, retryable)");
     }
-    if (check_string(json_object_get(e, "message"), 1, 8192, NULL) < 0)
-        return fail(err, "file.error.message", "is required: 1 to 8192 characters");
+    if (check_required(err, "file.error.message", json_object_get(e, "message"), &error_rule,
+                       "is required: 1 to 8192 characters") < 0)
+        return -1;
     v = json_object_get(e, "kind");
-    if (v && check_string(v, 1, 64, NULL) < 0)
-        return fail(err, "file.error.kind", "must be 1 to 64 characters");
+    if (v && check_text(err, "file.error.kind", v, &word_rule) < 0)
+        return -1;
     v = json_object_get(e, "code");
-    if (v && !json_is_integer(v) && check_string(v, 1, 64, NULL) < 0)
-        return fail(err, "file.error.code", "must be an integer or 1 to 64 characters");
+    if (v && !json_is_integer(v) && !json_is_string(v))
+        return fail(err, "file.error.code", "must be an integer or a string of 1 to 64 characters");
+    if (v && json_is_string(v) && check_text(err, "file.error.code", v, &word_rule) < 0)
+        return -1;
     v = json_object_get(e, "retryable");
     if (v && !json_is_boolean(v))
         return fail(err, "file.error.retryable", "must be true or false");
@@ -116,27 +187,30 @@ static int validate_file(const json_t *f, rp_event_type_t t, rp_event_error_t *e
             return fail(err, field, "is not a known field of a file");
         }
     }
-    if (check_string(json_object_get(f, "id"), 1, 256, NULL) < 0)
-        return fail(err, "file.id", "is required: 1 to 256 characters");
-    if (check_string(json_object_get(f, "name"), 1, 1024, NULL) < 0)
-        return fail(err, "file.name", "is required: 1 to 1024 characters");
+    if (check_required(err, "file.id", json_object_get(f, "id"), &file_id_rule,
+                       "is required: 1 to 256 characters") < 0)
+        return -1;
+    if (check_required(err, "file.name", json_object_get(f, "name"), &name_rule,
+                       "is required: 1 to 1024 characters") < 0)
+        return -1;
     if ((v = json_object_get(f, "size")) && check_uint(v, 0) < 0)
         return fail(err, "file.size", "must be an integer >= 0 (bytes)");
-    if ((v = json_object_get(f, "mime_type")) && check_string(v, 1, 255, NULL) < 0)
-        return fail(err, "file.mime_type", "must be 1 to 255 characters");
+    if ((v = json_object_get(f, "mime_type")) &&
+        check_text(err, "file.mime_type", v, &mime_rule) < 0)
+        return -1;
     v = json_object_get(f, "progress");
     if (v && (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1))
         return fail(err, "file.progress", "must be a number from 0 to 1");
     if (!v && t == RP_EV_FILE_PROGRESS)
         return fail(err, "file.progress", "is required for file:progress: a number from 0 to 1");
-    if ((v = json_object_get(f, "stage")) && check_string(v, 1, 64, NULL) < 0)
-        return fail(err, "file.stage", "must be 1 to 64 characters");
+    if ((v = json_object_get(f, "stage")) && check_text(err, "file.stage", v, &word_rule) < 0)
+        return -1;
     if ((v = json_object_get(f, "chunks")) && check_uint(v, 0) < 0)
         return fail(err, "file.chunks", "must be an integer >= 0");
     if ((v = json_object_get(f, "attempt")) && check_uint(v, 1) < 0)
         return fail(err, "file.attempt", "must be an integer >= 1");
-    if ((v = json_object_get(f, "hash")) && check_string(v, 1, 128, NULL) < 0)
-        return fail(err, "file.hash", "must be 1 to 128 characters");
+    if ((v = json_object_get(f, "hash")) && check_text(err, "file.hash", v, &hash_rule) < 0)
+        return -1;
     v = json_object_get(f, "error");
     if (v)
         return t == RP_EV_FILE_FAILED ? validate_error(v, err)
@@ -173,10 +247,12 @@ int rp_event_validate(const json_t *in, rp_event_error_t *err)
         return fail(err, "type",
                     "is required: one of pipeline:online, pipeline:offline, file:processing, "
                     "file:progress, file:completed, file:failed, status:update, heartbeat");
-    if (check_string(json_object_get(in, "pipeline_id"), 1, 128, id_chars) < 0)
-        return fail(err, "pipeline_id", "is required: 1 to 128 characters of A-Z a-z 0-9 . _ : -");
-    if (check_string(json_object_get(in, "pipeline_type"), 1, 64, type_chars) < 0)
-        return fail(err, "pipeline_type", "is required: 1 to 64 characters of a-z 0-9 _");
+    if (check_required(err, "pipeline_id", json_object_get(in, "pipeline_id"), &id_rule,
+                       "is required: 1 to 128 characters of A-Z a-z 0-9 . _ : -") < 0)
+        return -1;
+    if (check_required(err, "pipeline_type", json_object_get(in, "pipeline_type"), &type_rule,
+                       "is required: 1 to 64 characters of a-z 0-9 _") < 0)
+        return -1;
     v = json_object_get(in, "file");
     if (rp_event_is_file((rp_event_type_t)t)) {
         if (v == NULL)
@@ -186,8 +262,8 @@ int rp_event_validate(const json_t *in, rp_event_error_t *err)
     } else if (v) {
         return fail(err, "file", "is only allowed on file events");
     }
-    if ((v = json_object_get(in, "message")) && check_string(v, 0, 4096, NULL) < 0)
-        return fail(err, "message", "must be at most 4096 characters");
+    if ((v = json_object_get(in, "message")) && check_text(err, "message", v, &message_rule) < 0)
+        return -1;
     v = json_object_get(in, "status");
     if (t == RP_EV_STATUS_UPDATE) {
         int ok = 0;

@@ -341,6 +341,7 @@ static void filter_visible(json_t *j, const char *member, const rp_principal_t *
 static json_t *admin_stats(rp_hub_t *hub);
 static int on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud);
 static int restore_room_allowed(rp_sio_socket_t *s, const char *room, void *ud);
+static int take_over_allowed(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud);
 static void principal_release(void *p);
 enum { WHERE_HTTP, WHERE_SOCKET };
 enum { DENY_UNAUTHORIZED, DENY_FORBIDDEN };
@@ -684,6 +685,7 @@ static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
         return -1;
     rp_sio_nsp_on_connect(nsp, on_hub_connect, hub);
     rp_sio_nsp_on_restore_room(nsp, restore_room_allowed, hub);
+    rp_sio_nsp_on_take_over(nsp, take_over_allowed, hub);
     rp_sio_nsp_set_socket_data_free(nsp, principal_release);
     for (int t = 0; producers && t < RP_EV_COUNT; t++)
         if (rp_sio_nsp_on(nsp, rp_event_type_name((rp_event_type_t)t), on_produce, hub) < 0)
@@ -751,6 +753,19 @@ static int restore_room_allowed(rp_sio_socket_t *s, const char *room, void *ud)
 {
     (void)ud;
     return room_allowed(socket_principal(s), room);
+}
+
+/* May s end the live socket old, whose pid it presented, and resume its session? Only with
+ * the same principal or one that sees everything old's did: a leaked pid with a token for
+ * other pipelines must not cut a viewer off (nor hand its rooms' history to a narrower one). */
+static int take_over_allowed(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud)
+{
+    (void)ud;
+    const rp_principal_t *p = socket_principal(s);
+    const rp_principal_t *q = socket_principal(old);
+    if (q == NULL)
+        return 1; /* auth off */
+    return p && (strcmp(p->id, q->id) == 0 || rp_principal_covers(p, q));
 }
 
 /* Keeps, in a snapshot's "pipelines" or a delta's "events", only what p may see. */
@@ -1579,9 +1594,12 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "ragpulse_auth_refused_total{where=\"http\",reason=\"unauthorized\"} %lu\n"
                   "ragpulse_auth_refused_total{where=\"http\",reason=\"forbidden\"} %lu\n"
                   "ragpulse_auth_refused_total{where=\"socket\",reason=\"unauthorized\"} %lu\n"
-                  "ragpulse_auth_refused_total{where=\"socket\",reason=\"forbidden\"} %lu\n",
-                  hub->auth_refused[WHERE_HTTP][DENY_UNAUTHORIZED], hub->auth_refused[WHERE_HTTP][DENY_FORBIDDEN],
-                  hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED], hub->auth_refused[WHERE_SOCKET][DENY_FORBIDDEN]);
+                  "ragpulse_auth_refused_total{where=\"socket\",reason=\"forbidden\"} %lu\n"
+                  "ragpulse_auth_refused_total{where=\"socket\",reason=\"takeover\"} %lu\n",
+                  hub->auth_refused[WHERE_HTTP][DENY_UNAUTHORIZED],
+                  hub->auth_refused[WHERE_HTTP][DENY_FORBIDDEN],
+                  hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED],
+                  hub->auth_refused[WHERE_SOCKET][DENY_FORBIDDEN], sio->takeovers_refused);
     const rp_http_server_t *http = hub->cfg.http;
     rp_buf_printf(&b,
                   "# HELP ragpulse_limit_hits_total Inputs refused or connections closed by a limit.\n"

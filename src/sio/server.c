@@ -307,6 +307,14 @@ void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
     nsp->room_allowed_ud = ud;
 }
 
+void rp_sio_nsp_on_take_over(rp_sio_nsp_t *nsp,
+                             int (*cb)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud),
+                             void *ud)
+{
+    nsp->take_over_allowed = cb;
+    nsp->take_over_allowed_ud = ud;
+}
+
 void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data))
 {
     nsp->free_socket_data = fn;
@@ -847,19 +855,20 @@ static void client_fail(rp_sio_client_t *c, const char *why)
     rp_eio_session_close(c->eio);
 }
 
-/* The saved session the CONNECT auth asks to resume: {"pid": string, "offset": string}, known,
- * unexpired and of this namespace. Copies the offset out. */
-/* A CONNECT that presents the pid of a socket still connected on another Engine.IO session:
- * the client has moved (its polling request failed, its network changed) before this server
- * saw the old session drop. The pid is the client's secret, so the old socket is ended as if
- * its transport had closed, which saves its session for find_saved to resume. */
 static int no_emit(void *ctx, const char *event, const char *args, size_t args_len, const char *offset)
 {
     (void)ctx, (void)event, (void)args, (void)args_len, (void)offset;
     return 0;
 }
 
-static void take_over(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const char *auth, size_t len)
+/* A CONNECT (of s, on c) that presents the pid of a socket still connected on another
+ * Engine.IO session: the client has moved (its polling request failed, its network changed)
+ * before this server saw the old session drop. The pid is the client's secret, but secrets
+ * leak (a shared screen, a log): the old socket is ended, as if its transport had closed
+ * (which saves its session for find_saved to resume), only when the namespace's hook says s
+ * may have it. Returns 1 when the old socket was ended. */
+static int take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, const char *auth,
+                     size_t len)
 {
     const char *pid, *off;
     size_t pl, ol;
@@ -867,22 +876,34 @@ static void take_over(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const char *auth, s
     if (len == 0 || rp_json_object_get(auth, len, "pid", &pid, &pl) != 1 || pl != 22 || pid[0] != '"' ||
         rp_json_object_get(auth, len, "offset", &off, &ol) != 1 || off[0] != '"' || ol < 3 ||
         ol - 2 >= sizeof(offset) || memchr(off, '\\', ol))
-        return;
+        return 0;
     rp_map_entry_t *e = rp_map_get(&nsp->pids, pid + 1, 20);
     rp_sio_socket_t *old = e ? rp_container_of(e, rp_sio_socket_t, pid_entry) : NULL;
     if (old == NULL || old->client == c)
-        return;
+        return 0;
     /* Only for an offset the provider can serve: a pid with a junk offset ends nothing. */
     memcpy(offset, off + 1, ol - 2);
     offset[ol - 2] = '\0';
     if (nsp->recovery->missed(nsp->recovery_ud, nsp, NULL, 0, offset, no_emit, NULL) != 0)
-        return;
+        return 0;
     rp_sio_client_t *oc = old->client;
+    if (nsp->take_over_allowed && !nsp->take_over_allowed(s, old, nsp->take_over_allowed_ud)) {
+        c->srv->takeovers_refused++;
+        RP_LOG_INFO("sio",
+                    "session %s presented the pid of live session %s with credentials that do not "
+                    "cover it; the live one stays, the newcomer gets a fresh session",
+                    c->eio->sid, oc->eio->sid);
+        return 0;
+    }
     RP_LOG_INFO("sio", "session %s: its pid came back on session %s; resuming it there", oc->eio->sid, c->eio->sid);
     socket_remove(old, "transport close");
     if (rp_list_empty(&oc->sockets))
         rp_eio_session_close(oc->eio);
+    return 1;
 }
+
+/* The saved session the CONNECT auth asks to resume: {"pid": string, "offset": string}, known,
+ * unexpired and of this namespace. Copies the offset out. */
 
 static saved_t *find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *auth, size_t len,
                            char *offset, size_t offset_cap)
@@ -1011,6 +1032,18 @@ void rp_sio_cluster_detach(rp_sio_server_t *srv)
     }
 }
 
+/* Gives s (with fresh ids) the ids of the saved session sv, and returns sv; or leaves s fresh
+ * and returns NULL when there is none, or when a live socket still has that sid (the client
+ * came back before the drop was seen: no recovery, a fresh session). */
+static saved_t *adopt_saved(rp_sio_socket_t *s, saved_t *sv)
+{
+    if (sv == NULL || socket_find(s->nsp, sv->sid, 20))
+        return NULL;
+    memcpy(s->id, sv->sid, sizeof(s->id));
+    memcpy(s->pid, sv->pid, sizeof(s->pid));
+    return sv;
+}
+
 static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
 {
     rp_sio_server_t *srv = c->srv;
@@ -1043,25 +1076,12 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     char offset[64] = "";
     if (nsp->recovery) {
         sv = find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset));
-        if (sv == NULL) {
-            take_over(c, nsp, auth, auth_len);
-            sv = find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset));
-        }
-        if (sv) {
-            memcpy(s->id, sv->sid, sizeof(s->id));
-            memcpy(s->pid, sv->pid, sizeof(s->pid));
-        } else if (rp_rand_id(s->pid, 20) < 0) {
+        if (rp_rand_id(s->pid, 20) < 0) {
             rp_free(s);
             client_fail(c, "out of memory");
             return;
         }
-        /* A live socket with that sid (the client came back before the drop was seen):
-         * no recovery, a fresh session. */
-        if (sv && socket_find(nsp, s->id, 20)) {
-            sv = NULL;
-            rp_rand_id(s->id, 20);
-            rp_rand_id(s->pid, 20);
-        }
+        sv = adopt_saved(s, sv);
     }
     if (nsp->on_connect) {
         rp_buf_t err;
@@ -1078,6 +1098,9 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         }
         rp_buf_deinit(&err);
     }
+    /* A live socket's pid is taken over only once the newcomer's credentials are known. */
+    if (nsp->recovery && sv == NULL && take_over(c, s, nsp, auth, auth_len))
+        sv = adopt_saved(s, find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset)));
     s->entry.key = s->id;
     s->entry.keylen = 20;
     if (rp_map_put(&nsp->sockets, &s->entry) < 0 && socket_find(nsp, s->id, 20) != s) {

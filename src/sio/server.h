@@ -130,6 +130,8 @@ struct rp_sio_nsp {
     void *recovery_ud;
     int (*room_allowed)(rp_sio_socket_t *s, const char *room, void *ud);
     void *room_allowed_ud;
+    int (*take_over_allowed)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud);
+    void *take_over_allowed_ud;
     void (*free_socket_data)(void *data);
     void *data; /* the user's */
 };
@@ -184,6 +186,7 @@ struct rp_sio_server {
     unsigned long rate_limited;     /* packets dropped over the rate */
     unsigned long rate_disconnects; /* clients disconnected for going on */
     unsigned long protocol_errors;  /* clients closed for breaking the protocol (or a limit) */
+    unsigned long takeovers_refused; /* a live socket's pid presented by someone the hook refused */
     size_t nclients;
 };
 
@@ -225,6 +228,13 @@ void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, vo
  * credentials may allow less than the old); missed events are looked up for those rooms. */
 void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
                                 int (*cb)(rp_sio_socket_t *s, const char *room, void *ud), void *ud);
+/* A CONNECT that presents the pid of a socket still connected on another client (the client
+ * moved before its old connection was seen to drop) ends that socket and resumes its session
+ * only when cb(s, old) says 1; s has passed the connect hook (its data is set). Otherwise old
+ * is left alone and s gets a fresh session. Without a hook the pid alone suffices. */
+void rp_sio_nsp_on_take_over(rp_sio_nsp_t *nsp,
+                             int (*cb)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud),
+                             void *ud);
 /* s->data of nsp's sockets is freed with fn when the socket is freed (also when a CONNECT
  * the connect hook accepted fails afterwards). */
 void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data));

@@ -410,15 +410,20 @@ static void emit_failed(job_t *j, int retryable)
 {
     if (!j->reported)
         emit_processing(j);
-    /* One line: events refuse control characters (a command's stderr has several lines). */
+    /* One line (a command's stderr has several), and no control character, which events
+     * refuse (C0, DEL, and C1: 0xC2 0x80-0x9F in UTF-8). */
     char one[sizeof(j->why)];
     size_t o = 0;
     for (const char *c = j->why; *c && o + 4 < sizeof(one); c++) {
-        if (*c == '\n') {
+        unsigned char u = (unsigned char)*c;
+        if (u == '\n') {
             memcpy(one + o, " | ", 3);
             o += 3;
+        } else if (u == 0xC2 && (unsigned char)c[1] >= 0x80 && (unsigned char)c[1] < 0xA0) {
+            one[o++] = ' ';
+            c++;
         } else {
-            one[o++] = (unsigned char)*c < 0x20 ? ' ' : *c;
+            one[o++] = u < 0x20 || u == 0x7F ? ' ' : *c;
         }
     }
     one[o] = '\0';

@@ -37,6 +37,17 @@ size_t rp_ws_close_frame(uint8_t out[4], unsigned code)
     return 4;
 }
 
+int rp_ws_close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+size_t rp_ws_close_reply(uint8_t out[4], const uint8_t *p, size_t len)
+{
+    return rp_ws_close_frame(out, len >= 2 ? (unsigned)p[0] << 8 | p[1] : RP_WS_CLOSE_NORMAL);
+}
+
 long rp_ws_frame_header_decode(const uint8_t *p, size_t n, rp_ws_frame_t *f)
 {
     if (n < 2)
@@ -139,7 +150,10 @@ static int on_frame(rp_ws_reader_t *r, const rp_ws_frame_t *f, uint8_t *payload)
     size_t len = (size_t)f->len;
     if (f->opcode >= RP_WS_OP_CLOSE) {
         if (f->opcode == RP_WS_OP_CLOSE) {
-            if (len == 1)
+            /* No payload ("no status", 1005 to the application) is fine; one byte, or a code
+             * that may not be sent, is a protocol error (RFC 6455 sections 5.5.1, 7.4). */
+            if (len == 1 ||
+                (len >= 2 && !rp_ws_close_code_valid((unsigned)payload[0] << 8 | payload[1])))
                 return fail(r, RP_WS_CLOSE_PROTOCOL, RP_EPROTO);
             rp_utf8_t u;
             rp_utf8_init(&u);

@@ -93,4 +93,13 @@ int rp_ws_reader_feed(rp_ws_reader_t *r, uint8_t *data, size_t len);
 /* Writes a close frame with `code` (and no reason) into out (4 bytes); returns 4. */
 size_t rp_ws_close_frame(uint8_t out[4], unsigned code);
 
+/* True for a close code a peer may put on the wire (RFC 6455 section 7.4 and the IANA
+ * registry): 1000-1003, 1007-1014 and 3000-4999. 1004 is reserved, 1005, 1006 and 1015 are
+ * only reported locally, never sent, and below 1000, 1016-2999 and 5000 up are not codes. The
+ * reader refuses a close frame with any other code (RP_EPROTO, close_code 1002). */
+int rp_ws_close_code_valid(unsigned code);
+/* The close frame answering a peer's close payload p[0..len) that the reader delivered: its
+ * code echoed (RFC 6455 section 5.5.1), or 1000 when it carried none. Returns 4. */
+size_t rp_ws_close_reply(uint8_t out[4], const uint8_t *p, size_t len);
+
 #endif

@@ -4,7 +4,9 @@
 // refusal the test checks the named field and that nothing was stored or broadcast: a viewer
 // subscribed to everything got no event, /api/rag-status's version did not move, and the
 // history (/api/events and ?since) is unchanged. Also: malformed JSON, wrong content types,
-// unknown event types, oversize batches and bodies, all-or-nothing batches.
+// unknown event types, oversize batches and bodies, all-or-nothing batches. And text the schema
+// allows: a traceback (newlines, tabs) stored intact, lengths counted in characters, control
+// characters refused with a reason that names that rule.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -473,5 +475,165 @@ describe('bad input over Socket.IO (/pipeline, acked)', { skip: SKIP }, () => {
     const before = await observe(srv.url);
     const ack = await producer.timeout(T).emitWithAck('heartbeat', base);
     assert.equal(ack.id, before.version + 1, JSON.stringify(ack));
+  });
+});
+
+// ---- text the schema allows (issue 13, item 8) -------------------------------------------------
+// Free text (message, file.error and its message) keeps tab, newline and carriage return, so a
+// producer's traceback arrives intact; every other control character is refused, everywhere,
+// with a reason that says so; lengths count characters (code points), not UTF-8 bytes.
+
+const TRACEBACK = 'Traceback (most recent call last):\n'
+  + '  File "/srv/rag/ingest.py", line 42, in parse_pdf\r\n'
+  + '    pages = reader.pages()\n'
+  + '\tFile "/usr/lib/python3/dist-packages/pypdf/_reader.py", line 7, in pages\n'
+  + 'ValueError: could not read page 3: «invalid xref» — see ✓ log';
+const CONTROL_TEXT = 'must not contain control characters other than tab, newline and carriage return';
+const CONTROL_LINE = 'must not contain control characters';
+
+/** A file:failed event for file `id`. */
+const failedAs = (id, error, extra = {}) => ev('file:failed', { file: file({ id, error }), ...extra });
+
+/** This pipeline's stored events with these ids, as GET /api/events gives them back. */
+async function storedById(base, ids) {
+  const hist = await getJson(`${base}/api/events?pipeline=${PID}&limit=1000`);
+  return ids.map((id) => hist.events.find((e) => e.id === id));
+}
+
+describe('text the schema allows: tracebacks kept intact, lengths in characters, control characters named', { skip: SKIP }, () => {
+  let srv;
+  let viewer;
+  let producer;
+  before(async () => {
+    srv = await suiteHub();
+    const r = await post(srv.url, ev('pipeline:online', { heartbeat_interval: 30 }));
+    assert.equal(r.status, 200, r.text);
+    viewer = await suiteViewer(`${srv.url}/pipeline`, {});
+    producer = io(`${srv.url}/pipeline`, { forceNew: true, reconnection: false, timeout: T, transports: ['websocket'] });
+    await withTimeout(new Promise((resolve, reject) => {
+      producer.once('connect', resolve);
+      producer.once('connect_error', reject);
+    }), T, 'producer connect');
+  });
+  after(async () => {
+    producer?.disconnect();
+    viewer?.s.disconnect();
+    await srv?.stop();
+  });
+
+  it('a traceback in file:failed (string and object) and in message is accepted over HTTP and stored intact', { timeout: 10000 }, async () => {
+    await viewer.s.timeout(T).emitWithAck('ping');
+    viewer.got.length = 0;
+    const sent = [
+      failed(TRACEBACK, { message: TRACEBACK }),
+      failedAs('f2', { message: TRACEBACK, kind: 'ValueError', retryable: false }),
+    ];
+    const ids = [];
+    for (const e of sent) {
+      const r = await post(srv.url, e);
+      assert.equal(r.status, 200, `a traceback was refused: ${r.text}`);
+      ids.push(r.json.id);
+    }
+    const [a, b] = await storedById(srv.url, ids);
+    assert.equal(a?.file.error.message, TRACEBACK, 'the string error, read back');
+    assert.equal(a.message, TRACEBACK, 'the message, read back');
+    assert.equal(b?.file.error.message, TRACEBACK, 'the object error, read back');
+    assert.equal(b.file.error.kind, 'ValueError');
+    // and broadcast intact
+    await viewer.s.timeout(T).emitWithAck('ping');
+    const live = viewer.got.filter((g) => g.name === 'file:failed').map((g) => g.ev);
+    assert.deepEqual(live.map((e) => e.id), ids);
+    assert.deepEqual(live.map((e) => e.file.error.message), [TRACEBACK, TRACEBACK]);
+    // and in the failures view (grouped by cause)
+    const f = await getJson(`${srv.url}/api/failures?pipeline=${PID}`);
+    assert.ok(JSON.stringify(f).includes(JSON.stringify(TRACEBACK).slice(1, 40)), `failures: ${JSON.stringify(f).slice(0, 300)}`);
+  });
+
+  it('a traceback over Socket.IO (acked) is accepted and stored intact', { timeout: 10000 }, async () => {
+    const ack = await producer.timeout(T).emitWithAck('file:failed', {
+      pipeline_id: PID, pipeline_type: PTYPE, file: file({ id: 'f3', error: { message: TRACEBACK, kind: 'ValueError' } }),
+    });
+    assert.equal(typeof ack?.id, 'number', `refused: ${JSON.stringify(ack)}`);
+    const [e] = await storedById(srv.url, [ack.id]);
+    assert.equal(e?.file.error.message, TRACEBACK);
+  });
+
+  it('lengths count characters: 200 × é as file.id is accepted, 257 × é refused with the length rule', { timeout: 10000 }, async () => {
+    const id200 = 'é'.repeat(200); // 400 bytes of UTF-8
+    const r = await post(srv.url, ev('file:processing', { file: file({ id: id200, name: '文'.repeat(1024) }) }));
+    assert.equal(r.status, 200, r.text);
+    const [e] = await storedById(srv.url, [r.json.id]);
+    assert.equal(e?.file.id, id200);
+    assert.equal(e.file.name, '文'.repeat(1024));
+    const ack = await producer.timeout(T).emitWithAck('file:processing', { pipeline_id: PID, pipeline_type: PTYPE, file: file({ id: `s${id200}` }) });
+    assert.equal(typeof ack?.id, 'number', `refused over Socket.IO: ${JSON.stringify(ack)}`);
+
+    await viewer.s.timeout(T).emitWithAck('ping');
+    viewer.got.length = 0;
+    const before = await observe(srv.url);
+    const bad = await post(srv.url, ev('file:processing', { file: file({ id: 'é'.repeat(257) }) }));
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.json.field, 'file.id');
+    assert.equal(bad.json.rule, 'must be 1 to 256 characters (this one has 257)');
+    const sioBad = await producer.timeout(T).emitWithAck('file:processing', { pipeline_id: PID, pipeline_type: PTYPE, file: file({ id: 'é'.repeat(257) }) });
+    assert.equal(sioBad?.field, 'file.id', JSON.stringify(sioBad));
+    assert.equal(sioBad.rule, 'must be 1 to 256 characters (this one has 257)');
+    await assertNothingStored(srv.url, viewer, before, '257 × é');
+  });
+
+  const CONTROL = [
+    ['a bell in file.id', ev('file:processing', { file: file({ id: 'a\u0007b' }) }), 'file.id', CONTROL_LINE],
+    ['a newline in file.name', ev('file:processing', { file: file({ name: 'a\nb' }) }), 'file.name', CONTROL_LINE],
+    ['DEL in file.stage', progress({ stage: 'ocr\u007f' }), 'file.stage', CONTROL_LINE],
+    ['a C1 control (U+0085) in file.name', ev('file:processing', { file: file({ name: 'a\u0085b' }) }), 'file.name', CONTROL_LINE],
+    ['an ANSI colour escape in file.error', failed('\u001b[31mred\u001b[0m'), 'file.error', CONTROL_TEXT],
+    ['a form feed in file.error.message', failed({ message: 'page\fbreak' }), 'file.error.message', CONTROL_TEXT],
+    ['a SOH (U+0001) in message', ev('heartbeat', { message: 'a\u0001b' }), 'message', CONTROL_TEXT],
+    ['a newline in pipeline_id', ev('heartbeat', { pipeline_id: 'a\nb' }), 'pipeline_id', CONTROL_LINE],
+  ];
+  for (const [name, body, field, rule] of CONTROL) {
+    it(`${name} → 400 "${field}" ${rule}`, { timeout: 10000 }, async () => {
+      await viewer.s.timeout(T).emitWithAck('ping');
+      viewer.got.length = 0;
+      const before = await observe(srv.url);
+      const r = await post(srv.url, body);
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.field, field, r.text);
+      assert.equal(r.json.rule, rule, r.text);
+      const { type, ...data } = body;
+      const ack = await producer.timeout(T).emitWithAck(type, data);
+      assert.equal(ack?.field, field, JSON.stringify(ack));
+      assert.equal(ack.rule, rule, JSON.stringify(ack));
+      await assertNothingStored(srv.url, viewer, before, name);
+    });
+  }
+
+  it('a refused event in a batch: 400 with its index and rule, nothing of the batch stored, what was stored before kept intact', { timeout: 10000 }, async () => {
+    const first = await post(srv.url, [
+      failedAs('kept-1', TRACEBACK),
+      ev('heartbeat', { message: 'line 1\nline 2' }),
+    ]);
+    assert.equal(first.status, 200, first.text);
+    await viewer.s.timeout(T).emitWithAck('ping');
+    viewer.got.length = 0;
+    const before = await observe(srv.url);
+    const r = await post(srv.url, [
+      ev('heartbeat', { message: 'fine\ttoo' }),
+      failedAs('batch-2', TRACEBACK),
+      failedAs('batch-3', '\u001b[1mbold\u001b[0m'),
+      ev('heartbeat'),
+    ]);
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.index, 2);
+    assert.equal(r.json.field, 'file.error');
+    assert.equal(r.json.rule, CONTROL_TEXT);
+    await assertNothingStored(srv.url, viewer, before, 'batch with a control character');
+    const [a, b] = await storedById(srv.url, first.json.ids);
+    assert.equal(a?.file.error.message, TRACEBACK, 'the stored traceback is still there, intact');
+    assert.equal(b?.message, 'line 1\nline 2');
+    // and the hub goes on: the same batch without the bad event is accepted
+    const ok = await post(srv.url, [ev('heartbeat', { message: 'fine\ttoo' }), failedAs('batch-2', TRACEBACK)]);
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(ok.json.ids, [before.version + 1, before.version + 2]);
   });
 });

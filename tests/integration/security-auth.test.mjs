@@ -192,6 +192,103 @@ describe('auth with an HS256 secret', () => {
   });
 });
 
+describe('issue 13: a live socket\'s pid and critical JWT headers', () => {
+  let srv;
+  let tok;
+  before(async () => {
+    srv = await startSuiteServer(['--store', 'memory', '--jwt-secret', SECRET], { product: true });
+    tok = {
+      viewerA: await token('viewer', 'a'),
+      viewerB: await token('viewer', 'b'),
+      viewerAB: await token('viewer', 'a,b'),
+      producerAll: await token('producer', '*'),
+      admin: await token('admin', ''),
+    };
+  });
+  after(() => srv.stop());
+
+  const takeoversRefused = async () => {
+    const m = await request(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${tok.admin}` } });
+    return Number(/ragpulse_auth_refused_total\{where="socket",reason="takeover"\} (\d+)/.exec(m.text)?.[1]);
+  };
+
+  test('a pid presented with a token for other pipelines leaves the live socket alone; one that covers it takes over', async () => {
+    const url = `${srv.url}/pipeline`;
+    const prod = await connect(url, { auth: { token: tok.producerAll } });
+    let n = 0;
+    const send = async () => assert.ok((await prod.timeout(T).emitWithAck('heartbeat', ev('heartbeat', 'a', { message: `m${n++}` }))).id > 0);
+    const a = await connect(url, { auth: { token: tok.viewerA } });
+    const got = [];
+    a.on('heartbeat', (e) => e.pipeline_id === 'a' && got.push(e.message));
+    assert.equal((await a.timeout(T).emitWithAck('subscribe', { pipeline_id: 'a' })).ok, true);
+    await send();
+    await waitUntil(() => got.length === 1, T, 'the first event');
+    const aId = a.id;
+    const refusedBefore = await takeoversRefused();
+
+    // Someone with a viewer token for pipeline b presents a's pid (and a valid offset).
+    const intruder = await connect(url, { auth: { token: tok.viewerB, pid: a._pid, offset: a._lastOffset } });
+    assert.notEqual(intruder.id, aId, 'the intruder got a fresh session, not a\'s');
+    const stolen = [];
+    intruder.on('heartbeat', (e) => stolen.push(e));
+    await send();
+    await waitUntil(() => got.length === 2, T, 'the live socket still gets its events');
+    assert.equal(a.connected, true, 'the live socket was left alone');
+    assert.equal(a.id, aId);
+    // (the intruder's ping ack follows any broadcast queued to it before)
+    await intruder.timeout(T).emitWithAck('ping');
+    assert.deepEqual(stolen, [], 'the intruder got none of a\'s rooms');
+    assert.equal(await takeoversRefused(), refusedBefore + 1, 'the refusal is counted');
+
+    // A token that sees everything a's did (pipelines a and b) may take it over: the client moved.
+    const gone = once(a, 'disconnect', T);
+    const moved = await connect(url, { auth: { token: tok.viewerAB, pid: a._pid, offset: a._lastOffset } });
+    assert.equal(moved.id, aId, 'the session was resumed');
+    await gone;
+    const after = [];
+    moved.on('heartbeat', (e) => e.pipeline_id === 'a' && after.push(e.message));
+    await send();
+    await waitUntil(() => after.length === 1, T, 'the subscription came along');
+    assert.equal(await takeoversRefused(), refusedBefore + 1);
+  });
+
+  test('the same principal takes its own live socket over; an admin\'s socket is not taken by a viewer', async () => {
+    const url = `${srv.url}/pipeline`;
+    const prod = await connect(url, { auth: { token: tok.producerAll } });
+    const adm = await connect(url, { auth: { token: tok.admin } });
+    const seen = [];
+    adm.on('heartbeat', (e) => seen.push(e.id));
+    assert.equal((await adm.timeout(T).emitWithAck('subscribe', {})).ok, true);
+    const id1 = (await prod.timeout(T).emitWithAck('heartbeat', ev('heartbeat', 'a'))).id;
+    await waitUntil(() => seen.includes(id1), T, 'the admin socket got an event');
+    const intruder = await connect(url, { auth: { token: tok.viewerAB, pid: adm._pid, offset: adm._lastOffset } });
+    assert.notEqual(intruder.id, adm.id);
+    const id2 = (await prod.timeout(T).emitWithAck('heartbeat', ev('heartbeat', 'b'))).id;
+    await waitUntil(() => seen.includes(id2), T, 'the admin socket is still live');
+    assert.equal(adm.connected, true);
+    const admId = adm.id;
+    const gone = once(adm, 'disconnect', T);
+    const same = await connect(url, { auth: { token: tok.admin, pid: adm._pid, offset: adm._lastOffset } });
+    assert.equal(same.id, admId, 'the same token resumes its own session');
+    await gone;
+  });
+
+  test('a token with a crit header is refused with the reason (RFC 7515 section 4.1.11)', async () => {
+    const claims = { role: 'admin', pipelines: ['*'] };
+    const crit = jwt({ alg: 'HS256', typ: 'JWT', crit: ['x-tenant'], 'x-tenant': 't1' }, claims, hs256(SECRET));
+    const e = await connectError(`${srv.url}/pipeline`, { auth: { token: crit } });
+    assert.equal(e.message, 'unauthorized: unsupported critical header extension (crit: x-tenant)');
+    const r = await request(`${srv.url}/api/rag-status`, { headers: { authorization: `Bearer ${crit}` } });
+    assert.equal(r.status, 401, r.text);
+    assert.match(r.json.error, /unsupported critical header extension \(crit: x-tenant\)/);
+    const empty = jwt({ alg: 'HS256', typ: 'JWT', crit: [] }, claims, hs256(SECRET));
+    assert.match((await connectError(`${srv.url}/pipeline`, { auth: { token: empty } })).message, /^unauthorized: malformed crit header/);
+    // Header members that are not marked critical are ignored: the same claims are accepted.
+    const plain = jwt({ alg: 'HS256', typ: 'JWT', 'x-tenant': 't1' }, claims, hs256(SECRET));
+    assert.equal((await request(`${srv.url}/api/rag-status`, { headers: { authorization: `Bearer ${plain}` } })).status, 200);
+  });
+});
+
 describe('auth with a public key', () => {
   for (const kind of ['rsa', 'ec']) {
     test(`${kind === 'rsa' ? 'RS256' : 'ES256'} tokens verify; alg confusion and other algorithms are refused`, async () => {

@@ -275,3 +275,54 @@ def test_python_viewer_handlers_and_the_recovery_offset(recovery):
     finally:
         sio.disconnect()
         srv.stop()
+
+
+def _parse_page(n):
+    """Fails the way an ingest step does: a nested call, a non-ASCII message."""
+    def read_xref(offset):
+        raise ValueError(f'could not read page {n}: «invalid xref» at offset {offset}')
+    read_xref(n * 1024)
+
+
+def test_python_producer_reports_a_real_traceback(hub):
+    """A producer reporting a Python traceback (newlines, indentation, non-ASCII) keeps its
+    file:failed: acked, stored and broadcast intact; a control character other than tab,
+    newline and carriage return is refused with a reason that says so, and the stored one stays."""
+    try:
+        _parse_page(3)
+    except ValueError:
+        import traceback
+        tb = traceback.format_exc()
+    assert tb.startswith('Traceback (most recent call last):\n') and tb.count('\n') >= 5, tb
+    viewer = Viewer(hub.url, '/pipeline', {'pipeline_id': 'py-tb'})
+    sio = socketio.Client(reconnection=False)
+    sio.connect(hub.url, namespaces=['/pipeline'], transports=['websocket'], wait_timeout=T)
+    try:
+        base = {'pipeline_id': 'py-tb', 'pipeline_type': 'local_files'}
+        f = {'id': 'scan-3.pdf', 'name': 'inbox/scan-3.pdf'}
+        assert 'id' in sio.call('file:processing', dict(base, file=f), namespace='/pipeline', timeout=T)
+        ack = sio.call('file:failed', dict(base, message=tb, file=dict(f, error={
+            'message': tb, 'kind': 'ValueError', 'retryable': False})), namespace='/pipeline', timeout=T)
+        assert isinstance(ack.get('id'), int), f'the traceback was refused: {ack}'
+        viewer.wait_for_id(ack['id'])
+        [(_, live)] = [(n, d) for n, d in viewer.events if d.get('id') == ack['id']]
+        assert live['file']['error']['message'] == tb
+        assert live['message'] == tb
+        [stored] = [e for e in get(hub, '/api/events?pipeline=py-tb&limit=100')['events'] if e['id'] == ack['id']]
+        assert stored['file']['error']['message'] == tb
+        [p] = get(hub, '/api/rag-status')['pipelines']
+        assert p['recent_failed'][0]['error']['message'] == tb
+        assert p['counters']['failed'] == 1
+
+        # a colour escape is refused with its own rule; nothing else changes
+        version = get(hub, '/api/rag-status')['version']
+        bad = sio.call('file:failed', dict(base, file=dict(f, error='\x1b[31m' + tb)), namespace='/pipeline', timeout=T)
+        assert bad.get('error') == 'invalid event', bad
+        assert bad.get('field') == 'file.error', bad
+        assert bad.get('rule') == 'must not contain control characters other than tab, newline and carriage return', bad
+        assert get(hub, '/api/rag-status')['version'] == version
+        [again] = [e for e in get(hub, '/api/events?pipeline=py-tb&limit=100')['events'] if e['id'] == ack['id']]
+        assert again['file']['error']['message'] == tb
+    finally:
+        sio.disconnect()
+        viewer.close()

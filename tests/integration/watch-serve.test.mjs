@@ -286,7 +286,9 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
       'echo "some other output"',
       'echo "progress 0.75 embed"',
       'echo "chunks 7"',
-      'case "$1" in *bad*) echo "line one" >&2; echo "embedding service refused $(basename "$1")" >&2; exit 3;; esac',
+      'case "$1" in *bad*) echo "line one" >&2; echo "embedding service refused $(basename "$1")" >&2; exit 3;;',
+      // control characters events refuse (BEL, DEL, U+0085): replaced, so the failure is still reported
+      "  *ctl*) printf 'bell\\007 del\\177 nel\\302\\205 end\\n' >&2; exit 4;; esac",
       'exit 0', '',
     ].join('\n'));
     const srv = await startServer(['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch',
@@ -304,6 +306,10 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     assert.equal(bad.at(-1).name, 'file:failed');
     assert.equal(bad.at(-1).ev.file.error.kind, 'exec');
     assert.equal(bad.at(-1).ev.file.error.message, 'exit status 3: line one | embedding service refused bad.txt');
+    writeFileSync(path.join(work, 'inbox', 'ctl.txt'), 'x');
+    const ctl = await v.waitFile('ctl.txt');
+    assert.equal(ctl.at(-1).name, 'file:failed');
+    assert.equal(ctl.at(-1).ev.file.error.message, 'exit status 4: bell  del  nel  end');
     // Stopped while a command runs: the file is reported interrupted (retryable), the command's
     // whole process group is killed, and the hub hears pipeline:offline.
     writeFileSync(script, '#!/bin/sh\necho "progress 0.1 wait"\nsleep 30\n');

@@ -161,6 +161,107 @@ static void refuses_weak_or_wrong_keys(void **state)
     assert_non_null(strstr(err, "PEM"));
 }
 
+/* An HS256 token with extra header members (JSON) and claims. */
+static char *token_with_headers(const char *headers, const char *claims)
+{
+    jwt_t *jwt = NULL;
+    assert_int_equal(jwt_new(&jwt), 0);
+    assert_int_equal(jwt_add_grants_json(jwt, claims), 0);
+    assert_int_equal(jwt_add_headers_json(jwt, headers), 0);
+    assert_int_equal(
+        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
+    char *t = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    assert_non_null(t);
+    return t;
+}
+
+/* RFC 7515 4.1.11: extensions listed in crit that the recipient does not understand make the
+ * token invalid; this hub understands none. */
+static void refuses_critical_header_extensions(void **state)
+{
+    (void)state;
+    char why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    static const char claims[] = "{\"role\":\"admin\",\"pipelines\":[\"*\"]}";
+    static const struct {
+        const char *headers;
+        const char *why;
+    } cases[] = {
+        {"{\"crit\":[\"b64\"],\"b64\":false}", "unsupported critical header extension (crit: b64)"},
+        {"{\"crit\":[\"exp\",\"x-tenant\"],\"exp\":1,\"x-tenant\":\"t\"}",
+         "unsupported critical header extension (crit: exp, x-tenant)"},
+        {"{\"crit\":[]}", "malformed crit header (a non-empty list of header names)"},
+        {"{\"crit\":\"b64\"}", "malformed crit header (a non-empty list of header names)"},
+        {"{\"crit\":[7]}", "malformed crit header (a non-empty list of header names)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char *t = token_with_headers(cases[i].headers, claims);
+        why[0] = '\0';
+        assert_null(verify(a, t, why));
+        assert_string_equal(why, cases[i].why);
+        free(t);
+    }
+    /* Other header members that are not critical are ignored, as the RFC says. */
+    char *t = token_with_headers("{\"kid\":\"k1\",\"x-note\":\"n\"}", claims);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    rp_principal_free(p);
+    free(t);
+    rp_auth_free(a);
+}
+
+/* Principals by hand: role, "*" or a list. */
+static rp_principal_t *principal(rp_role_t role, int all, const char *p1, const char *p2)
+{
+    rp_principal_t *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    p->role = role;
+    p->all_pipelines = all;
+    p->pipelines = calloc(2, sizeof(char *));
+    assert_non_null(p->pipelines);
+    if (p1)
+        p->pipelines[p->npipelines++] = strdup(p1);
+    if (p2)
+        p->pipelines[p->npipelines++] = strdup(p2);
+    return p;
+}
+
+static void free_principal(rp_principal_t *p)
+{
+    for (size_t i = 0; i < p->npipelines; i++)
+        free(p->pipelines[i]);
+    free(p->pipelines);
+    free(p);
+}
+
+static void covers_only_what_it_sees(void **state)
+{
+    (void)state;
+    rp_principal_t *viewer_a = principal(RP_ROLE_VIEWER, 0, "a", NULL);
+    rp_principal_t *viewer_b = principal(RP_ROLE_VIEWER, 0, "b", NULL);
+    rp_principal_t *viewer_ab = principal(RP_ROLE_VIEWER, 0, "a", "b");
+    rp_principal_t *producer_a = principal(RP_ROLE_PRODUCER, 0, "a", NULL);
+    rp_principal_t *producer_all = principal(RP_ROLE_PRODUCER, 1, NULL, NULL);
+    rp_principal_t *viewer_none = principal(RP_ROLE_VIEWER, 0, NULL, NULL);
+    rp_principal_t *admin = principal(RP_ROLE_ADMIN, 0, NULL, NULL);
+    assert_true(rp_principal_covers(viewer_a, viewer_a));
+    assert_true(rp_principal_covers(viewer_ab, viewer_a));
+    assert_true(rp_principal_covers(viewer_a, producer_a)); /* seeing, not producing */
+    assert_true(rp_principal_covers(producer_all, viewer_ab));
+    assert_true(rp_principal_covers(admin, producer_all));
+    assert_true(rp_principal_covers(viewer_a, viewer_none));
+    assert_false(rp_principal_covers(viewer_b, viewer_a)); /* a token for other pipelines */
+    assert_false(rp_principal_covers(viewer_a, viewer_ab));
+    assert_false(rp_principal_covers(viewer_ab, producer_all));
+    assert_false(rp_principal_covers(producer_all, admin)); /* the admins' rooms */
+    assert_true(rp_principal_covers(admin, admin));
+    rp_principal_t *all[] = {viewer_a,     viewer_b,    viewer_ab, producer_a,
+                             producer_all, viewer_none, admin};
+    for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
+        free_principal(all[i]);
+}
+
 static void finds_the_bearer_credential(void **state)
 {
     (void)state;
@@ -225,6 +326,8 @@ int main(void)
         cmocka_unit_test(roles_and_star),
         cmocka_unit_test(refuses_what_it_must),
         cmocka_unit_test(refuses_weak_or_wrong_keys),
+        cmocka_unit_test(refuses_critical_header_extensions),
+        cmocka_unit_test(covers_only_what_it_sees),
         cmocka_unit_test(finds_the_bearer_credential),
         cmocka_unit_test(out_of_memory_at_every_step_fails_cleanly),
     };

@@ -639,6 +639,53 @@ static void delivers_close_frames_with_and_without_reason(void **state)
     check_reader(in, n, 1024, 0, &w0);
 }
 
+/* RFC 6455 section 7.4 and the IANA registry; the Autobahn suite's cases 7.7 and 7.9. */
+static void delivers_close_frames_with_every_code_that_may_be_sent(void **state)
+{
+    (void)state;
+    static const unsigned codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                     1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+    for (size_t i = 0; i < ARRAY_LEN(codes); i++) {
+        uint8_t in[32];
+        const uint8_t code[2] = {(uint8_t)(codes[i] >> 8), (uint8_t)codes[i]};
+        size_t n = client_frame(in, 1, RP_WS_OP_CLOSE, code, 2);
+        struct want w = {0, 0, 1, {{RP_WS_OP_CLOSE, code, 2}}};
+        assert_true(rp_ws_close_code_valid(codes[i]));
+        check_reader(in, n, 1024, 0, &w);
+    }
+}
+
+static void rejects_close_codes_that_may_not_be_on_the_wire(void **state)
+{
+    (void)state;
+    static const unsigned codes[] = {0,    1,    999,  1004, 1005, 1006, 1015,
+                                     1016, 1100, 2000, 2999, 5000, 65535};
+    for (size_t i = 0; i < ARRAY_LEN(codes); i++) {
+        uint8_t in[32];
+        const uint8_t code[5] = {(uint8_t)(codes[i] >> 8), (uint8_t)codes[i], 'b', 'y', 'e'};
+        struct want w = {RP_EPROTO, RP_WS_CLOSE_PROTOCOL, 0, {{0}}};
+        assert_false(rp_ws_close_code_valid(codes[i]));
+        size_t n = client_frame(in, 1, RP_WS_OP_CLOSE, code, 2);
+        check_reader(in, n, 1024, 0, &w);
+        n = client_frame(in, 1, RP_WS_OP_CLOSE, code, sizeof(code)); /* with a reason too */
+        check_reader(in, n, 1024, 0, &w);
+    }
+}
+
+static void close_reply_echoes_the_code_or_says_1000(void **state)
+{
+    (void)state;
+    uint8_t out[4];
+    assert_int_equal(rp_ws_close_reply(out,
+                                       (const uint8_t *)"\x0f\xa0"
+                                                        "bye",
+                                       5),
+                     4); /* 4000 */
+    assert_memory_equal(out, "\x88\x02\x0f\xa0", 4);
+    assert_int_equal(rp_ws_close_reply(out, NULL, 0), 4); /* no status: answered 1000 */
+    assert_memory_equal(out, "\x88\x02\x03\xe8", 4);
+}
+
 static void rejects_close_reason_with_invalid_utf8(void **state)
 {
     (void)state;
@@ -731,6 +778,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(encodes_header_for_each_length_form),
         cmocka_unit_test(encodes_close_frame),
+        cmocka_unit_test(delivers_close_frames_with_every_code_that_may_be_sent),
+        cmocka_unit_test(rejects_close_codes_that_may_not_be_on_the_wire),
+        cmocka_unit_test(close_reply_echoes_the_code_or_says_1000),
         cmocka_unit_test(decodes_rfc6455_example_headers),
         cmocka_unit_test(header_decode_rejects_reserved_bits),
         cmocka_unit_test(header_decode_rejects_unknown_opcodes),

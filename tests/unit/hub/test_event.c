@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/* hub/event: the string rules of event validation. Lengths count code points, free text keeps
+ * tab, newline and carriage return, other control characters and invalid UTF-8 are refused,
+ * and every refusal names the field and the rule that actually failed (never a length rule
+ * for a character, never a "required" for a wrong value). Strings jansson's decoder would
+ * never produce (invalid UTF-8, NUL) are built with json_stringn_nocheck. */
+#include "unit.h"
+
+#include <jansson.h>
+
+#include "hub/event.h"
+
+/* A file:failed event from JSON text; the caller validates it. */
+static json_t *parse(const char *text)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    if (j == NULL)
+        fail_msg("bad test JSON: %s", jerr.text);
+    return j;
+}
+
+static json_t *failed_with(json_t *error)
+{
+    json_t *ev = parse("{\"type\":\"file:failed\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
+                       "\"file\":{\"id\":\"f1\",\"name\":\"a.pdf\"}}");
+    json_object_set_new(json_object_get(ev, "file"), "error", error);
+    return ev;
+}
+
+/* Validates ev (and frees it): -1 with field and rule as given (rule: a prefix), or a type. */
+static void expect_refused(json_t *ev, const char *field, const char *rule)
+{
+    rp_event_error_t err;
+    assert_int_equal(rp_event_validate(ev, &err), -1);
+    assert_string_equal(err.field, field);
+    if (strncmp(err.rule, rule, strlen(rule)) != 0)
+        fail_msg("%s: rule \"%s\", expected \"%s...\"", field, err.rule, rule);
+    json_decref(ev);
+}
+
+static void expect_accepted(json_t *ev, int type)
+{
+    rp_event_error_t err = {"", ""};
+    int t = rp_event_validate(ev, &err);
+    if (t != type)
+        fail_msg("refused: %s %s", err.field, err.rule);
+    json_decref(ev);
+}
+
+static const char traceback[] = "Traceback (most recent call last):\n"
+                                "  File \"/srv/ingest.py\", line 42, in parse\r\n"
+                                "\traise ValueError(\"bad page\")\n"
+                                "ValueError: bad page";
+
+static void accepts_a_traceback_in_every_free_text_field(void **state)
+{
+    (void)state;
+    expect_accepted(failed_with(json_string(traceback)), RP_EV_FILE_FAILED);
+    expect_accepted(failed_with(json_pack("{s:s,s:s}", "message", traceback, "kind", "ValueError")),
+                    RP_EV_FILE_FAILED);
+    json_t *hb = parse("{\"type\":\"heartbeat\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\"}");
+    json_object_set_new(hb, "message", json_string(traceback));
+    expect_accepted(hb, RP_EV_HEARTBEAT);
+}
+
+/* n copies of the UTF-8 text c, as a JSON string (a new reference). */
+static json_t *repeat(const char *c, size_t n)
+{
+    size_t cl = strlen(c);
+    char *s = malloc(cl * n + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * cl, c, cl);
+    s[cl * n] = '\0';
+    json_t *j = json_string(s);
+    free(s);
+    assert_non_null(j);
+    return j;
+}
+
+static json_t *processing_with(const char *member, json_t *v)
+{
+    json_t *ev =
+        parse("{\"type\":\"file:processing\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
+              "\"file\":{\"id\":\"f1\",\"name\":\"a.pdf\"}}");
+    json_object_set_new(json_object_get(ev, "file"), member, v);
+    return ev;
+}
+
+static void counts_characters_not_bytes(void **state)
+{
+    (void)state;
+    expect_accepted(processing_with("id", repeat("\xc3\xa9", 200)), RP_EV_FILE_PROCESSING); /* é */
+    expect_accepted(processing_with("id", repeat("\xf0\x9f\x93\x84", 256)), RP_EV_FILE_PROCESSING);
+    expect_refused(processing_with("id", repeat("\xc3\xa9", 257)), "file.id",
+                   "must be 1 to 256 characters (this one has 257)");
+    expect_accepted(processing_with("name", repeat("\xe6\x96\x87", 1024)), RP_EV_FILE_PROCESSING);
+    expect_refused(processing_with("name", repeat("\xe6\x96\x87", 1025)), "file.name",
+                   "must be 1 to 1024 characters");
+    expect_accepted(failed_with(repeat("\xc3\xa9", 8192)), RP_EV_FILE_FAILED);
+    expect_refused(failed_with(repeat("\xc3\xa9", 8193)), "file.error",
+                   "must be 1 to 8192 characters");
+    json_t *hb = parse("{\"type\":\"heartbeat\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\"}");
+    json_object_set_new(hb, "message", repeat("\xc3\xa9", 4097));
+    expect_refused(hb, "message", "must be at most 4096 characters");
+}
+
+static void refuses_control_characters_with_their_own_reason(void **state)
+{
+    (void)state;
+    /* Single-line fields refuse every control character, newline included. */
+    expect_refused(processing_with("id", json_string("a\nb")), "file.id",
+                   "must not contain control characters");
+    expect_refused(processing_with("name", json_string("a\tb")), "file.name",
+                   "must not contain control characters");
+    expect_refused(processing_with("name", json_string("a\x7f")), "file.name",
+                   "must not contain control characters");
+    expect_refused(processing_with("name", json_string("a\xc2\x85")), "file.name", /* U+0085 */
+                   "must not contain control characters");
+    expect_refused(processing_with("mime_type", json_string("text/\x01")), "file.mime_type",
+                   "must not contain control characters");
+    /* Free text keeps tab, newline and carriage return only. */
+    const char *rule =
+        "must not contain control characters other than tab, newline and carriage return";
+    expect_refused(failed_with(json_string("red \x1b[31m text")), "file.error", rule);
+    expect_refused(failed_with(json_pack("{s:s}", "message", "bell\a")), "file.error.message",
+                   rule);
+    expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "kind", "a\nb")),
+                   "file.error.kind", "must not contain control characters");
+    expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "code", "E\r1")),
+                   "file.error.code", "must not contain control characters");
+    /* A NUL is a control character (jansson decodes none, but a caller could build one). */
+    expect_refused(processing_with("id", json_stringn_nocheck("a\0b", 3)), "file.id",
+                   "must not contain control characters");
+    /* Allowed printable non-ASCII right next to the C1 range. */
+    expect_accepted(processing_with("name", json_string("\xc2\xa0\xc2\xbf")),
+                    RP_EV_FILE_PROCESSING);
+}
+
+static void refuses_invalid_utf8_with_its_own_reason(void **state)
+{
+    (void)state;
+    expect_refused(processing_with("id", json_stringn_nocheck("a\xff", 2)), "file.id",
+                   "must be valid UTF-8");
+    expect_refused(processing_with("name", json_stringn_nocheck("\xc3", 1)), "file.name",
+                   "must be valid UTF-8");
+    expect_refused(failed_with(json_stringn_nocheck("\xed\xa0\x80", 3)), "file.error",
+                   "must be valid UTF-8");
+}
+
+static void names_the_rule_that_failed_for_ids(void **state)
+{
+    (void)state;
+    json_t *ev = parse("{\"type\":\"heartbeat\",\"pipeline_type\":\"t\"}");
+    expect_refused(json_deep_copy(ev), "pipeline_id", "is required");
+    json_object_set_new(ev, "pipeline_id", json_string("caf\xc3\xa9"));
+    expect_refused(json_deep_copy(ev), "pipeline_id", "must contain only A-Z a-z 0-9 . _ : -");
+    json_object_set_new(ev, "pipeline_id", repeat("a", 129));
+    expect_refused(json_deep_copy(ev), "pipeline_id",
+                   "must be 1 to 128 characters (this one has 129)");
+    json_object_set_new(ev, "pipeline_id", json_string("a\nb"));
+    expect_refused(json_deep_copy(ev), "pipeline_id", "must not contain control characters");
+    json_object_set_new(ev, "pipeline_id", json_integer(12));
+    expect_refused(json_deep_copy(ev), "pipeline_id", "must be a string");
+    json_object_set_new(ev, "pipeline_id", json_string("p"));
+    json_object_set_new(ev, "pipeline_type", json_string("Local"));
+    expect_refused(json_deep_copy(ev), "pipeline_type", "must contain only a-z 0-9 _");
+    json_object_set_new(ev, "pipeline_type", json_string(""));
+    expect_refused(json_deep_copy(ev), "pipeline_type",
+                   "must be 1 to 64 characters (this one has 0)");
+    json_decref(ev);
+    expect_refused(failed_with(json_pack("{s:s,s:f}", "message", "m", "code", 1.5)),
+                   "file.error.code", "must be an integer or a string of 1 to 64 characters");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(accepts_a_traceback_in_every_free_text_field),
+        cmocka_unit_test(counts_characters_not_bytes),
+        cmocka_unit_test(refuses_control_characters_with_their_own_reason),
+        cmocka_unit_test(refuses_invalid_utf8_with_its_own_reason),
+        cmocka_unit_test(names_the_rule_that_failed_for_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
