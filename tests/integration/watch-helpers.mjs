@@ -4,7 +4,7 @@
 // records every pipeline event it is sent.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BUILD_DIR, connect, track, waitUntil } from './helpers.mjs';
@@ -133,6 +133,34 @@ export async function viewer(base, filter = {}) {
         () => `the end of ${name}; got ${JSON.stringify(got.map((g) => [g.name, g.ev.file?.name]))}`);
       return this.fileEvents(name);
     },
+  };
+}
+
+/**
+ * A gated `--exec` command in `dir` (outside the watched folder): each run appends
+ * "start NAME" to its log, prints "progress P" when `progress` is given, waits until the test
+ * opens the gate, appends "end NAME", prints "chunks N" and exits 0. Returns `exec` (the
+ * command for --exec), `lines()` (the log so far), `started()` (the names whose run started,
+ * in order) and `open()` (lets every run, current and later, finish).
+ */
+export function gatedExec(dir, { progress = null, chunks = 1 } = {}) {
+  const log = path.join(dir, 'runs.log');
+  const gate = path.join(dir, 'gate');
+  const script = path.join(dir, 'gated.sh');
+  writeFileSync(script, [
+    '#!/bin/sh',
+    `echo "start $(basename "$1")" >> '${log}'`,
+    ...(progress === null ? [] : [`echo "progress ${progress}"`]),
+    `while [ ! -e '${gate}' ]; do sleep 0.05; done`,
+    `echo "end $(basename "$1")" >> '${log}'`,
+    `echo "chunks ${chunks}"`, '',
+  ].join('\n'));
+  const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+  return {
+    exec: `sh '${script}'`,
+    lines,
+    started: () => lines().filter((l) => l.startsWith('start ')).map((l) => l.slice('start '.length)),
+    open: () => writeFileSync(gate, ''),
   };
 }
 

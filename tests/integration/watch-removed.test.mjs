@@ -5,11 +5,11 @@
 // The registry keeps no row for it, the index no chunk; the file beside it completes.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startServer, waitUntil, USE_REF } from './helpers.mjs';
 import { getJson, sqlite3Cli } from './hub-helpers.mjs';
-import { scratch, search, assertFound, viewer } from './watch-helpers.mjs';
+import { scratch, search, assertFound, viewer, gatedExec } from './watch-helpers.mjs';
 
 const SKIP = USE_REF && 'the local-files pipeline exists only in ragpulse (RP_TEST_SERVER=ref)';
 const PID = 'removed-1';
@@ -19,34 +19,24 @@ describe('a file deleted mid-ingest', { skip: SKIP }, () => {
     const work = scratch('rp-removed-');
     const inbox = path.join(work, 'inbox');
     mkdirSync(inbox);
-    const log = path.join(work, 'runs.log');
-    const gate = path.join(work, 'gate');
-    const script = path.join(work, 'slow.sh');
-    // Each run notes its start, waits for the gate file (outside the inbox), says its chunks.
-    writeFileSync(script, [
-      '#!/bin/sh',
-      `echo "start $(basename "$1")" >> ${log}`,
-      'echo "progress 0.5 wait"',
-      `while [ ! -e ${gate} ]; do sleep 0.05; done`,
-      'echo "chunks 2"', '',
-    ].join('\n'));
+    // Each run notes its start, says it waits, waits for the gate, says its chunks.
+    const run = gatedExec(work, { progress: '0.5 wait', chunks: 2 });
     const db = path.join(work, 'ragpulse.db');
     const srv = await startServer(['--store', `sqlite:${db}`, '--watch', inbox, '--pipeline', PID,
-      '--settle', '0.2', '--exec', `sh ${script}`, '--jobs', '1'], { product: true });
+      '--settle', '0.2', '--exec', run.exec, '--jobs', '1'], { product: true });
     const v = await viewer(srv.url, { pipeline_id: PID });
     const names = ['a.txt', 'b.txt', 'c.txt'];
     for (const f of names) writeFileSync(path.join(inbox, f), `content of ${f}`);
     // One command runs (--jobs 1); the other two are reported processing and wait for the slot.
-    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
-    await waitUntil(() => lines().length === 1 && names.every((f) => v.fileEvents(f).length > 0), 15000,
-      () => `one run, three files processing: ${lines()} ${JSON.stringify(v.got.map((g) => [g.name, g.ev.file?.name]))}`);
-    const running = lines()[0].split(' ')[1];
+    await waitUntil(() => run.started().length === 1 && names.every((f) => v.fileEvents(f).length > 0), 15000,
+      () => `one run, three files processing: ${run.lines()} ${JSON.stringify(v.got.map((g) => [g.name, g.ev.file?.name]))}`);
+    const running = run.started()[0];
     await waitUntil(() => v.fileEvents(running).some((g) => g.ev.file.stage === 'wait'), 10000, `${running} waits`);
     const [waiting, kept] = names.filter((f) => f !== running);
     // Delete the running one and one waiting one, then let the command finish.
     rmSync(path.join(inbox, running));
     rmSync(path.join(inbox, waiting));
-    writeFileSync(gate, '');
+    run.open();
     for (const f of [running, waiting]) {
       const evs = await v.waitFile(f);
       const end = evs.at(-1);
@@ -59,8 +49,8 @@ describe('a file deleted mid-ingest', { skip: SKIP }, () => {
     const done = await v.waitFile(kept, ['file:completed']);
     assert.equal(done.at(-1).ev.file.chunks, 2, 'the file beside them completes as usual');
     // The waiting one's command never started; the kept one's did.
-    await waitUntil(() => lines().length === 2, 10000, () => `two runs: ${lines()}`);
-    assert.deepEqual(lines().map((l) => l.split(' ')[1]).sort(), [running, kept].sort());
+    await waitUntil(() => run.started().length === 2, 10000, () => `two runs: ${run.lines()}`);
+    assert.deepEqual(run.started().sort(), [running, kept].sort());
     // The hub's registry says failed for both, completed for the kept one; the watcher's
     // registry has no row for a file that is not there.
     const reg = await getJson(`${srv.url}/api/files?pipeline=${PID}`);

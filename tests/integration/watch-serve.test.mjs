@@ -7,14 +7,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync,
+  closeSync, copyFileSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync,
   writeFileSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { sleep, startServer, waitUntil, USE_REF } from './helpers.mjs';
 import { getJson, sqlite3Cli } from './hub-helpers.mjs';
 import {
-  scratch, writeDocuments, SENTENCES, search, assertFound, viewer, idleLine, GOOD_STEPS, steps, FILE_TYPES,
+  scratch, writeDocuments, SENTENCES, search, assertFound, viewer, idleLine, GOOD_STEPS, steps, FILE_TYPES, gatedExec,
 } from './watch-helpers.mjs';
 
 const SKIP = USE_REF && 'the local-files pipeline exists only in ragpulse (RP_TEST_SERVER=ref)';
@@ -239,30 +239,20 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     const work = scratch();
     const inbox = path.join(work, 'inbox');
     mkdirSync(inbox);
-    const log = path.join(work, 'runs.log');
-    const gate = path.join(work, 'gate');
-    const script = path.join(work, 'slow.sh');
-    // Each run notes its start, waits for the gate file (the test opens it once three runs are
-    // in), notes its end.
-    writeFileSync(script, [
-      '#!/bin/sh',
-      `echo "start $(basename "$1")" >> ${log}`,
-      `while [ ! -e ${gate} ]; do sleep 0.05; done`,
-      `echo "end $(basename "$1")" >> ${log}`,
-      'echo "chunks 1"', '',
-    ].join('\n'));
+    // Each run notes its start, waits for the gate (the test opens it once three runs are in),
+    // notes its end.
+    const run = gatedExec(work);
     const srv = await startServer(['--store', `sqlite:${path.join(work, 'ragpulse.db')}`, '--watch', inbox,
-      '--pipeline', 'jobs-1', '--settle', '0.2', '--exec', `sh ${script}`, '--jobs', '3'], { product: true });
+      '--pipeline', 'jobs-1', '--settle', '0.2', '--exec', run.exec, '--jobs', '3'], { product: true });
     const v = await viewer(srv.url, { pipeline_id: 'jobs-1' });
     for (const f of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) writeFileSync(path.join(inbox, f), f);
-    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
-    await waitUntil(() => lines().length === 3, 15000, () => `three runs at once: ${lines()}`);
+    await waitUntil(() => run.started().length === 3, 15000, () => `three runs at once: ${run.lines()}`);
     // a.txt changes while its command runs: it is taken again only after that run ends.
-    const running = lines().map((l) => l.split(' ')[1]);
+    const running = run.started();
     writeFileSync(path.join(inbox, running[0]), 'changed');
     await sleep(600); // absence window: a fourth run, were it started, would have logged by now
-    assert.equal(lines().length, 3, 'the fourth waits for a free slot');
-    writeFileSync(gate, '');
+    assert.equal(run.lines().length, 3, 'the fourth waits for a free slot');
+    run.open();
     for (const f of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) await v.waitFile(f, ['file:completed']);
     await waitUntil(() => v.fileEvents(running[0]).filter((g) => g.name === 'file:completed').length === 2, 15000,
       () => `${running[0]} again: ${JSON.stringify(v.fileEvents(running[0]).map((g) => g.name))}`);
@@ -272,7 +262,7 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
       const runs = f === running[0] ? 2 : 1;
       assert.deepEqual(names, Array(runs).fill(['file:processing', 'file:progress', 'file:completed']).flat(), f);
     }
-    assert.deepEqual(lines().slice(0, 3).map((l) => l.split(' ')[0]), ['start', 'start', 'start']);
+    assert.deepEqual(run.lines().slice(0, 3).map((l) => l.split(' ')[0]), ['start', 'start', 'start']);
     await srv.stop();
   });
 
