@@ -1,7 +1,7 @@
 // Fan-out under load: 200 concurrent websocket clients in one room, 1000 broadcasts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, withTimeout, sleep, waitUntil } from './helpers.mjs';
+import { startServer, connect, withTimeout, waitUntil } from './helpers.mjs';
 
 const CLIENTS = 200;
 const MESSAGES = 1000;
@@ -50,8 +50,12 @@ test(`${CLIENTS} websocket clients each receive ${MESSAGES} room broadcasts in o
     console.log(`fan-out: ${done}/${CLIENTS} clients complete after ${Date.now() - t0} ms; ` +
       `min next seq ${Math.min(...state.map((s) => s.next))}`);
   }
-  await sleep(200); // absence window: duplicates would arrive as seq >= MESSAGES
-  const bad = state.map((s, k) => ({ k, ...s })).filter((s) => s.errors.length || s.next !== MESSAGES);
+  // A marker broadcast after the last: once every client has it, anything the server sent
+  // before it (a duplicate, a late copy) has arrived too, on each client's one connection.
+  assert.equal(await producer.timeout(30000).emitWithAck('broadcast',
+    { room: 'r', event: 'tick', data: { seq: MESSAGES } }), true);
+  await waitUntil(() => state.every((s) => s.next >= MESSAGES + 1 || s.errors.length), 45000, 'every client to receive the marker');
+  const bad = state.map((s, k) => ({ k, ...s })).filter((s) => s.errors.length || s.next !== MESSAGES + 1);
   assert.deepEqual(bad.slice(0, 5), [], `${bad.length} clients saw gaps/duplicates/reordering`);
   assert.equal(producerGot, 0, 'the producer is not in room r');
   assert.ok(clients.every((c) => c.connected), 'all clients still connected');

@@ -44,7 +44,10 @@ test('two namespaces multiplexed over one Manager share the engine and stay sepa
   // message-back stays in its namespace too
   custom.emit('message', 'only-custom');
   await waitUntil(() => logCustom['message-back']?.length, 3000, 'message-back on /custom');
-  await sleep(200); // absence window: a stray broadcast to the other namespace would be here by now
+  // A round trip on each namespace of the one engine connection: the server handled the
+  // broadcasts and the message before these, so a stray packet would have come first.
+  assert.equal(await main.timeout(3000).emitWithAck('whoami'), main.id);
+  assert.equal(await custom.timeout(3000).emitWithAck('whoami'), custom.id);
   assert.deepEqual(logMain.news, [['main']]);
   assert.deepEqual(logCustom.news, [['custom']]);
   assert.equal(logMain['message-back'], undefined);

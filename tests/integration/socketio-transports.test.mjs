@@ -107,8 +107,11 @@ async function upgradeRun(url, { minBeforeUpgrade, startAt }) {
 
   await waitUntil(() => received.length >= N, 10000,
     () => `${N} message-back (got ${received.length}: ${JSON.stringify(received.slice(-5))}...)`);
-  await sleep(200); // absence window: catch duplicates arriving late
-  assert.deepEqual(received, Array.from({ length: N }, (_, i) => i));
+  // A marker message after the last, on the websocket: once its echo is back, a duplicate or
+  // a late echo of an earlier message (from the polling side of the upgrade) is in too.
+  s.emit('message', N);
+  await waitUntil(() => received.at(-1) === N, 10000, () => `the marker's echo (got ${JSON.stringify(received.slice(-5))})`);
+  assert.deepEqual(received, Array.from({ length: N + 1 }, (_, i) => i));
   assert.equal(s.io.engine.transport.name, 'websocket');
 }
 
