@@ -517,8 +517,9 @@ static int hub_missed(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, siz
             continue;
         char idstr[24];
         snprintf(idstr, sizeof(idstr), "%lld", (long long)h->id);
-        if (emit(ctx, rp_event_type_name(h->type), h->json, h->len, idstr) < 0)
-            return -1;
+        int rc = emit(ctx, rp_event_type_name(h->type), h->json, h->len, idstr);
+        if (rc != 0)
+            return rc < 0 ? -1 : 1;
     }
     return 0;
 }

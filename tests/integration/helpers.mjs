@@ -269,6 +269,9 @@ export async function tcpProxy(targetPort) {
     url: `http://127.0.0.1:${server.address().port}`,
     switchTo(port) { target = port; cutAll(); },
     cut(ms = 0) { refuseUntil = Date.now() + ms; cutAll(); },
+    /** Cuts every connection and refuses new ones until release(). */
+    hold() { refuseUntil = Infinity; cutAll(); },
+    release() { refuseUntil = 0; },
     close() { cutAll(); server.close(); },
   });
 }
