@@ -1047,6 +1047,9 @@ static void on_replay_timer(rp_timerq_node_t *n)
         /* The history moved past what was sent: the client starts over with a fresh session. */
         RP_LOG_INFO("sio", "recovery of %s overtaken by the history: fresh session", s->id);
         socket_renew(s);
+        srv->recovery_overtaken++;
+    } else {
+        srv->recovered_paced++;
     }
     connect_finish(s, auth ? auth : "", auth_len);
     rp_free(auth);
@@ -1250,10 +1253,13 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
             return;
         }
         rp_free(r);
-        if (rc == 0 && s->connected)
+        if (rc == 0 && s->connected) {
             s->recovered = 1;
-        else if (s->connected)
+            srv->recovered++;
+        } else if (s->connected) {
             socket_renew(s);
+            srv->recovery_refused++;
+        }
     }
     if (s->connected)
         connect_finish(s, auth, auth_len);

@@ -200,6 +200,9 @@ struct rp_sio_server {
     unsigned long rate_disconnects; /* clients disconnected for going on */
     unsigned long protocol_errors;  /* clients closed for breaking the protocol (or a limit) */
     unsigned long takeovers_refused; /* a live socket's pid presented by someone the hook refused */
+    /* Recoveries by outcome: resumed at once, resumed after a replay in rounds, fresh session
+     * because the offset could not be served, fresh because the history overtook the replay. */
+    unsigned long recovered, recovered_paced, recovery_refused, recovery_overtaken;
     size_t nclients;
 };
 

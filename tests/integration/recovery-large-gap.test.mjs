@@ -6,7 +6,8 @@
 // after one disconnect (the old hub dropped the replay at 1 MiB and the client retried forever).
 // Over websocket and over polling. When the gap is older than the history (--history), the
 // client gets a fresh session instead and, re-subscribing as the documents' clients do, the
-// right state from the snapshot.
+// right state from the snapshot; the same when the producer pushes the replay's position out of
+// the history while the viewer reads slowly. /metrics counts each outcome.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
@@ -57,6 +58,13 @@ function viewer(url, pid, transports) {
   return { s, log };
 }
 
+async function recoveries(url, outcome) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = text.match(new RegExp(`^ragpulse_recoveries_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm'));
+  assert.ok(m, `ragpulse_recoveries_total{outcome="${outcome}"} in /metrics`);
+  return Number(m[1]);
+}
+
 async function pipelineMessage(url, pid) {
   const j = await (await fetch(`${url}/api/rag-status`)).json();
   return j.pipelines.find((p) => p.id === pid)?.message;
@@ -98,6 +106,8 @@ for (const transports of [['websocket'], ['polling']]) {
       assert.equal(v.log.events.at(-1).message, await pipelineMessage(srv.url, pid));
       const health = await (await fetch(`${srv.url}/health`)).json();
       assert.equal(health.status, 'ok');
+      assert.equal(await recoveries(srv.url, 'resumed_in_rounds'), 1, 'counted as a recovery in rounds');
+      assert.equal(await recoveries(srv.url, 'resumed'), 0);
     });
 
     it('older than the history: a fresh session, and the re-subscribe brings the right state', { timeout: 60000 }, async () => {
@@ -125,6 +135,50 @@ for (const transports of [['websocket'], ['polling']]) {
       const p = snap.pipelines.find((x) => x.id === pid);
       assert.equal(p.message, update(pid, 10 + GAP - 1).message, 'the snapshot has the last state');
       assert.equal(v.log.events.length, 10, 'nothing of the old session was replayed');
+      assert.equal(await recoveries(srv.url, 'fresh'), 1, 'counted as a fresh session');
     });
   });
 }
+
+describe('a replay the history overtakes', () => {
+  it('ends in a fresh session and the right state, not a loop', { timeout: 60000 }, async () => {
+    // Polling, so the replay moves only as fast as the client's GETs come back: after 64 KB of
+    // the new connection the proxy stops passing the hub's answers on, the first round (512 KiB)
+    // stays queued, and the producer writes enough to push the replay's position out of the
+    // history (--history 2000) before the viewer reads again.
+    const srv = await startServer(['--event-rate', '100000', '--event-burst', '100000', '--history', '2000'], { product: true });
+    const proxy = await tcpProxy(srv.port);
+    const pid = 'overtaken';
+    const v = viewer(proxy.url, pid, ['polling']);
+    await waitUntil(() => v.log.snapshots.length === 1, T, 'first subscribe ack');
+    await produce(srv.url, pid, 0, 10);
+    await waitUntil(() => v.log.events.length === 10, T, 'the first 10 events live');
+    const pid0 = v.s._pid;
+
+    proxy.hold();
+    await waitUntil(() => v.log.disconnects.length === 1, T, 'the viewer to notice the cut');
+    await produce(srv.url, pid, 10, 10 + GAP);
+    proxy.stallAfter(64 * 1024);
+    proxy.release();
+    // The client is connecting and its replay has begun: the hub has queued a round for it.
+    // 64 KB of the new connection are replayed events (nothing else is that large before the
+    // CONNECT reply): the replay has begun and is held there.
+    await waitUntil(() => proxy.stalled(), T, 'the replay to begin and stall');
+    assert.equal(v.log.connects, 1, 'not connected again yet');
+    const later = await produce(srv.url, pid, 10 + GAP, 10 + GAP + 2500);
+    proxy.unstall();
+
+    await waitUntil(() => v.log.snapshots.length === 2, 40000,
+      () => `a fresh session and a second snapshot: ${v.log.connects} connects, ${v.log.disconnects.length} disconnects`);
+    assert.deepEqual(v.log.recovered, [false, false], 'the replay was overtaken: not a recovery');
+    assert.notEqual(v.s._pid, pid0, 'a new pid');
+    assert.equal(v.log.disconnects.length, 1, `one disconnect, no retry loop: ${v.log.disconnects}`);
+    const snap = v.log.snapshots[1];
+    assert.equal(snap.version, later.at(-1), 'the snapshot is as of the last event');
+    assert.equal(snap.pipelines.find((x) => x.id === pid).message, update(pid, 10 + GAP + 2500 - 1).message);
+    const ids = v.log.events.map((e) => e.id);
+    assert.deepEqual(ids, [...new Set(ids)].sort((a, b) => a - b), 'what the replay did send came once, in order');
+    assert.equal(await recoveries(srv.url, 'overtaken'), 1, 'counted as overtaken');
+    assert.equal(await recoveries(srv.url, 'resumed_in_rounds'), 0);
+  });
+});
