@@ -170,6 +170,26 @@ static int validate_error(const json_t *e, rp_event_error_t *err)
     return 0;
 }
 
+/* Refuses the first member of obj whose name is not in keys; prefix ("file." or "") names
+ * the object in the field reported. The hub's own fields (id, ts) get their own reason. */
+static int check_keys(const json_t *obj, const char *const *keys, const char *prefix,
+                      rp_event_error_t *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (known(key, keys))
+            continue;
+        char field[64];
+        snprintf(field, sizeof(field), "%s%.50s", prefix, key);
+        if (!*prefix && (strcmp(key, "id") == 0 || strcmp(key, "ts") == 0))
+            return fail(err, field, "is assigned by the hub; do not send it");
+        return fail(err, field, *prefix ? "is not a known field of a file" : "is not a known field of an event");
+    }
+    return 0;
+}
+
 static int validate_file(const json_t *f, rp_event_type_t t, rp_event_error_t *err)
 {
     static const char *const keys[] = {"id",     "name",  "size",    "mime_type", "progress",
@@ -177,16 +197,9 @@ static int validate_file(const json_t *f, rp_event_type_t t, rp_event_error_t *e
                                        NULL};
     if (!json_is_object(f))
         return fail(err, "file", "must be an object");
-    const char *key;
+    if (check_keys(f, keys, "file.", err) < 0)
+        return -1;
     json_t *v;
-    json_object_foreach((json_t *)f, key, v)
-    {
-        if (!known(key, keys)) {
-            char field[64];
-            snprintf(field, sizeof(field), "file.%.50s", key);
-            return fail(err, field, "is not a known field of a file");
-        }
-    }
     if (check_required(err, "file.id", json_object_get(f, "id"), &file_id_rule,
                        "is required: 1 to 256 characters") < 0)
         return -1;
@@ -228,19 +241,9 @@ int rp_event_validate(const json_t *in, rp_event_error_t *err)
                                        "meta",      NULL};
     if (!json_is_object(in))
         return fail(err, "", "an event must be a JSON object");
-    const char *key;
+    if (check_keys(in, keys, "", err) < 0)
+        return -1;
     json_t *v;
-    json_object_foreach((json_t *)in, key, v)
-    {
-        if (!known(key, keys)) {
-            char field[64];
-            snprintf(field, sizeof(field), "%.60s", key);
-            return fail(err, field,
-                        strcmp(key, "id") == 0 || strcmp(key, "ts") == 0
-                            ? "is assigned by the hub; do not send it"
-                            : "is not a known field of an event");
-        }
-    }
     v = json_object_get(in, "type");
     int t = json_is_string(v) ? rp_event_type_parse(json_string_value(v), json_string_length(v)) : -1;
     if (t < 0)

@@ -517,8 +517,9 @@ static int hub_missed(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, siz
             continue;
         char idstr[24];
         snprintf(idstr, sizeof(idstr), "%lld", (long long)h->id);
-        if (emit(ctx, rp_event_type_name(h->type), h->json, h->len, idstr) < 0)
-            return -1;
+        int rc = emit(ctx, rp_event_type_name(h->type), h->json, h->len, idstr);
+        if (rc != 0)
+            return rc < 0 ? -1 : 1;
     }
     return 0;
 }
@@ -1600,6 +1601,15 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   hub->auth_refused[WHERE_HTTP][DENY_FORBIDDEN],
                   hub->auth_refused[WHERE_SOCKET][DENY_UNAUTHORIZED],
                   hub->auth_refused[WHERE_SOCKET][DENY_FORBIDDEN], sio->takeovers_refused);
+    rp_buf_printf(&b,
+                  "# HELP ragpulse_recoveries_total Reconnections that asked to resume a session, by outcome:\n"
+                  "# resumed (at once, or after a replay in rounds), or a fresh session (the offset could not be\n"
+                  "# served, or the history overtook the replay).\n# TYPE ragpulse_recoveries_total counter\n"
+                  "ragpulse_recoveries_total{outcome=\"resumed\"} %lu\n"
+                  "ragpulse_recoveries_total{outcome=\"resumed_in_rounds\"} %lu\n"
+                  "ragpulse_recoveries_total{outcome=\"fresh\"} %lu\n"
+                  "ragpulse_recoveries_total{outcome=\"overtaken\"} %lu\n",
+                  sio->recovered, sio->recovered_paced, sio->recovery_refused, sio->recovery_overtaken);
     const rp_http_server_t *http = hub->cfg.http;
     rp_buf_printf(&b,
                   "# HELP ragpulse_limit_hits_total Inputs refused or connections closed by a limit.\n"

@@ -552,6 +552,8 @@ static void save_session(rp_sio_socket_t *s)
     rp_free(names);
 }
 
+static void replay_free(struct rp_sio_replay *r);
+
 /* Takes s out of its namespace, rooms and client; tells the namespace; frees it later. */
 static void socket_remove(rp_sio_socket_t *s, const char *reason)
 {
@@ -560,6 +562,7 @@ static void socket_remove(rp_sio_socket_t *s, const char *reason)
         return;
     if (nsp->recovery && s->pid[0] && rp_sio_reason_recoverable(reason))
         save_session(s);
+    replay_free(s->replay);
     s->connected = 0;
     rp_list_unlink(&s->client_node);
     rp_list_unlink(&s->nsp_node);
@@ -714,6 +717,12 @@ void rp_sio_disconnect(rp_sio_socket_t *s, int close_transport)
 
 /* ---- broadcast ---- */
 
+/* A broadcast's send: a socket still replaying what it missed gets it from the replay. */
+static int bcast_to(rp_sio_socket_t *s, const rp_eio_packet_t *pkts, size_t n)
+{
+    return s->replay ? RP_ESTATE : send_to(s, pkts, n);
+}
+
 /* Calls visit for each socket of a room (or the socket whose id the name is). */
 static void room_visit(rp_sio_nsp_t *nsp, const char *name, uint32_t gen, int send,
                        const rp_eio_packet_t *pkts, size_t npkts, int *count)
@@ -728,7 +737,7 @@ static void room_visit(rp_sio_nsp_t *nsp, const char *name, uint32_t gen, int se
             if (s->mark == gen)
                 continue;
             s->mark = gen;
-            if (send && send_to(s, pkts, npkts) == 0)
+            if (send && bcast_to(s, pkts, npkts) == 0)
                 (*count)++;
         }
         return;
@@ -736,7 +745,7 @@ static void room_visit(rp_sio_nsp_t *nsp, const char *name, uint32_t gen, int se
     rp_sio_socket_t *s = socket_find(nsp, name, len);
     if (s && s->mark != gen) {
         s->mark = gen;
-        if (send && send_to(s, pkts, npkts) == 0)
+        if (send && bcast_to(s, pkts, npkts) == 0)
             (*count)++;
     }
 }
@@ -759,7 +768,7 @@ static int deliver_local(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const rp
         rp_list_foreach_safe(it, tmp, &nsp->socket_list)
         {
             rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, nsp_node);
-            if (s->mark != gen && send_to(s, pkts, npkts) == 0)
+            if (s->mark != gen && bcast_to(s, pkts, npkts) == 0)
                 count++;
         }
     } else {
@@ -923,11 +932,75 @@ static saved_t *find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *
     return sv;
 }
 
-/* Sends one missed event to the socket being restored (ctx), offset as last argument. */
-static int missed_emit(void *ctx, const char *event, const char *args, size_t args_len,
+/* ---- replaying what a recovered socket missed, in rounds (see rp_sio_recovery_t) ---- */
+
+typedef struct rp_sio_replay {
+    rp_timerq_node_t timer; /* on srv->replayq while rounds remain */
+    rp_sio_socket_t *s;
+    char offset[64]; /* the last offset sent */
+    size_t sent;     /* events sent in this round */
+    char *auth;      /* the CONNECT auth, for on_connection once the replay is done */
+    size_t auth_len;
+} rp_sio_replay_t;
+
+/* Output a round fills up to; the next round waits until less than half of it is queued. */
+static size_t replay_budget(const rp_sio_socket_t *s)
+{
+    return s->nsp->srv->eio->cfg.max_queued / 2;
+}
+
+/* Sends one missed event to the socket being restored, offset as last argument, unless this
+ * round has filled its budget (every round sends at least one event). */
+static int replay_emit(void *ctx, const char *event, const char *args, size_t args_len,
                        const char *offset)
 {
-    return rp_sio_emit_offset(ctx, event, args, args_len, offset);
+    rp_sio_replay_t *r = ctx;
+    if (r->sent && rp_eio_session_queued(r->s->client->eio) >= replay_budget(r->s))
+        return 1;
+    int rc = rp_sio_emit_offset(r->s, event, args, args_len, offset);
+    if (rc < 0)
+        return rc;
+    r->sent++;
+    snprintf(r->offset, sizeof(r->offset), "%s", offset);
+    return 0;
+}
+
+static void replay_free(rp_sio_replay_t *r)
+{
+    if (r == NULL)
+        return;
+    rp_timerq_remove(&r->timer);
+    r->s->replay = NULL;
+    rp_free(r->auth);
+    rp_free(r);
+}
+
+/* The names of s's rooms (an array the caller frees), or NULL on out-of-memory. */
+static const char **socket_room_names(rp_sio_socket_t *s, size_t *n)
+{
+    const char **names = rp_calloc(s->nrooms + 1, sizeof(*names));
+    *n = 0;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &s->rooms)
+    if (names)
+        names[(*n)++] = rp_container_of(it, member_t, sock_node)->room->name;
+    return names;
+}
+
+/* One round of replay: 0 when everything missed has been sent, 1 when more remain, -1 when
+ * the provider can no longer serve it. */
+static int replay_round(rp_sio_replay_t *r)
+{
+    rp_sio_socket_t *s = r->s;
+    size_t n;
+    const char **rooms = socket_room_names(s, &n);
+    if (rooms == NULL)
+        return -1;
+    r->sent = 0;
+    int rc = s->nsp->recovery->missed(s->nsp->recovery_ud, s->nsp, rooms, n, r->offset,
+                                      replay_emit, r);
+    rp_free(rooms);
+    return rc < 0 ? -1 : rc > 0;
 }
 
 /* ---- recovery sessions kept by the cluster (another node's clients resuming here) ---- */
@@ -946,6 +1019,41 @@ static rp_list_node_t lookups = {&lookups, &lookups};
 static int resuming; /* handle_connect is replaying a held CONNECT: no second lookup */
 
 static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p);
+static void socket_renew(rp_sio_socket_t *s);
+static void connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len);
+
+/* The next round of a replay, once the peer has read most of the last one. */
+static void on_replay_timer(rp_timerq_node_t *n)
+{
+    rp_sio_replay_t *r = rp_container_of(n, rp_sio_replay_t, timer);
+    rp_sio_socket_t *s = r->s;
+    rp_sio_server_t *srv = s->nsp->srv;
+    if (rp_eio_session_queued(s->client->eio) >= replay_budget(s) / 2) {
+        rp_timerq_push(&srv->replayq, &r->timer);
+        return;
+    }
+    int rc = replay_round(r);
+    if (!s->connected || s->replay != r)
+        return; /* the socket went while sending (replay_free ran) */
+    if (rc > 0) {
+        rp_timerq_push(&srv->replayq, &r->timer);
+        return;
+    }
+    char *auth = r->auth;
+    size_t auth_len = r->auth_len;
+    r->auth = NULL;
+    replay_free(r);
+    if (rc < 0) {
+        /* The history moved past what was sent: the client starts over with a fresh session. */
+        RP_LOG_INFO("sio", "recovery of %s overtaken by the history: fresh session", s->id);
+        socket_renew(s);
+        srv->recovery_overtaken++;
+    } else {
+        srv->recovered_paced++;
+    }
+    connect_finish(s, auth ? auth : "", auth_len);
+    rp_free(auth);
+}
 
 static void lookup_free(lookup_t *lk)
 {
@@ -1117,34 +1225,64 @@ static void handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         /* Rooms back, then what was missed, then the CONNECT reply (the client buffers
          * events until it is connected). If the provider cannot serve the offset, the
          * socket becomes a fresh session instead. */
-        const char **rooms = rp_calloc(sv->nrooms + 1, sizeof(*rooms));
-        size_t nrooms = 0;
-        for (size_t i = 0; rooms && i < sv->nrooms; i++) {
+        for (size_t i = 0; i < sv->nrooms; i++) {
             if (nsp->room_allowed && !nsp->room_allowed(s, sv->rooms[i], nsp->room_allowed_ud))
                 continue;
-            rooms[nrooms++] = sv->rooms[i];
             rp_sio_join(s, sv->rooms[i], strlen(sv->rooms[i]));
         }
-        int ok = rooms && nsp->recovery->missed(nsp->recovery_ud, nsp, rooms, nrooms, offset,
-                                                missed_emit, s) == 0;
-        rp_free(rooms);
+        rp_sio_replay_t *r = rp_calloc(1, sizeof(*r));
+        int rc = -1;
+        if (r) {
+            r->s = s;
+            snprintf(r->offset, sizeof(r->offset), "%s", offset);
+            rp_timerq_node_init(&r->timer);
+            rc = replay_round(r);
+        }
         /* Used up when it worked; kept for its owner when the offset was refused (whoever
          * presented it gets a fresh session and nothing of this one). */
-        if (ok)
+        if (rc >= 0)
             saved_free(srv, sv);
-        if (ok && s->connected) {
+        if (rc > 0 && s->connected && (r->auth = rp_malloc(auth_len + 1)) != NULL) {
+            /* More than may be queued at once: the next rounds run from replayq, and the
+             * last one finishes the CONNECT. */
+            memcpy(r->auth, auth, auth_len);
+            r->auth_len = auth_len;
+            s->replay = r;
             s->recovered = 1;
+            rp_timerq_push(&srv->replayq, &r->timer);
+            return;
+        }
+        rp_free(r);
+        if (rc == 0 && s->connected) {
+            s->recovered = 1;
+            srv->recovered++;
         } else if (s->connected) {
-            while (!rp_list_empty(&s->rooms))
-                membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
-            rp_map_del(&nsp->sockets, &s->entry);
-            rp_rand_id(s->id, 20);
-            rp_rand_id(s->pid, 20);
-            rp_map_put(&nsp->sockets, &s->entry);
+            socket_renew(s);
+            srv->recovery_refused++;
         }
     }
-    if (!s->connected)
-        return;
+    if (s->connected)
+        connect_finish(s, auth, auth_len);
+}
+
+/* Drops the session s was restoring: no rooms, new sid and pid (a fresh session). */
+static void socket_renew(rp_sio_socket_t *s)
+{
+    rp_sio_nsp_t *nsp = s->nsp;
+    while (!rp_list_empty(&s->rooms))
+        membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
+    rp_map_del(&nsp->sockets, &s->entry);
+    rp_rand_id(s->id, 20);
+    rp_rand_id(s->pid, 20);
+    rp_map_put(&nsp->sockets, &s->entry);
+    s->recovered = 0;
+}
+
+/* The end of a CONNECT: s takes its pid, gets the CONNECT reply, and the namespace hears of it. */
+static void connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len)
+{
+    rp_sio_nsp_t *nsp = s->nsp;
+    rp_sio_client_t *c = s->client;
     if (nsp->recovery) {
         s->pid_entry.key = s->pid;
         s->pid_entry.keylen = 20;
@@ -1440,6 +1578,8 @@ rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg
     rp_map_init(&srv->saved);
     rp_timerq_init(net->loop, &srv->recoveryq, cfg->recovery_window, on_saved_expired);
     srv->recoveryq.owner = srv;
+    rp_timerq_init(net->loop, &srv->replayq, 2, on_replay_timer);
+    srv->replayq.owner = srv;
     rp_net_on_tick(net, on_tick, srv);
     return srv;
 }
@@ -1487,9 +1627,10 @@ void rp_sio_server_free(rp_sio_server_t *srv)
     graveyard = NULL;
     graveyard_cap = 0;
     rp_net_off_tick(net, on_tick, srv);
-    srv->closing_timer = 2;
+    srv->closing_timer = 3;
     rp_timerq_close(&srv->connectq, on_timerq_closed);
     rp_timerq_close(&srv->recoveryq, on_timerq_closed);
+    rp_timerq_close(&srv->replayq, on_timerq_closed);
 }
 
 static int is_space(char c)

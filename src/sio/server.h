@@ -81,13 +81,24 @@ typedef rp_sio_nsp_t *(*rp_sio_nsp_factory_cb)(rp_sio_server_t *srv, const char 
  * window; a client that comes back with {pid, offset} in its CONNECT auth gets the same sid
  * and rooms, every event it missed (asked of the provider, sent before the CONNECT reply, as
  * the client library expects), and the same pid back, which the client reads as recovered.
- * A stock socket.io-client does its part by itself. */
+ * A stock socket.io-client does its part by itself.
+ *
+ * A gap larger than a socket may have queued (max_queued) is replayed in rounds: each round
+ * sends missed events until half of max_queued is waiting, and the next starts once the peer
+ * has read most of it. Meanwhile the socket is in its rooms but skipped by broadcasts; the
+ * round that reaches the present sends the CONNECT reply in the same loop turn, so nothing is
+ * missed or doubled between the replay and live events (broadcasts that the provider does not
+ * keep, such as heartbeats, are not replayed). If the history moves past the replay before it
+ * catches up, the socket gets a fresh session instead. */
+/* Sends one event; returns 0, 1 when the socket has enough queued for this round (nothing
+ * sent: stop here, the next round resumes after the last offset sent), or a negative error. */
 typedef int (*rp_sio_missed_emit_cb)(void *ctx, const char *event, const char *args,
                                      size_t args_len, const char *offset);
 typedef struct rp_sio_recovery {
     /* Calls emit, in order, for every event after `offset` that a socket of nsp in `rooms`
-     * would have received. Returns 0, or -1 when it cannot (offset unknown, in the future, or
-     * older than what is kept): the client then gets a fresh session. */
+     * would have received. Returns 0 when all were sent, 1 when emit said to stop, or -1 when
+     * it cannot (offset unknown, in the future, or older than what is kept): the client then
+     * gets a fresh session. */
     int (*missed)(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
                   const char *offset, rp_sio_missed_emit_cb emit, void *ctx);
 } rp_sio_recovery_t;
@@ -151,6 +162,7 @@ struct rp_sio_socket {
     int connected;
     int recovered;  /* this socket resumed an earlier session */
     char pid[21];   /* private session id, when the namespace has recovery on */
+    struct rp_sio_replay *replay; /* a recovery being replayed in rounds, or NULL */
     rp_map_entry_t pid_entry; /* in nsp->pids while connected */
     void *data; /* the user's */
 };
@@ -174,6 +186,7 @@ struct rp_sio_server {
     void *nsp_factory_ud;
     rp_timerq_t connectq;
     rp_timerq_t recoveryq; /* saved sessions, by expiry */
+    rp_timerq_t replayq;   /* recoveries replayed in rounds, checked every few ms */
     rp_map_t saved;        /* pid -> saved session */
     uint32_t bcast_gen;
     int closing_timer;
@@ -187,6 +200,9 @@ struct rp_sio_server {
     unsigned long rate_disconnects; /* clients disconnected for going on */
     unsigned long protocol_errors;  /* clients closed for breaking the protocol (or a limit) */
     unsigned long takeovers_refused; /* a live socket's pid presented by someone the hook refused */
+    /* Recoveries by outcome: resumed at once, resumed after a replay in rounds, fresh session
+     * because the offset could not be served, fresh because the history overtook the replay. */
+    unsigned long recovered, recovered_paced, recovery_refused, recovery_overtaken;
     size_t nclients;
 };
 

@@ -256,19 +256,34 @@ export async function tcpProxy(targetPort) {
   let target = targetPort;
   let refuseUntil = 0;
   const cutAll = () => { for (const c of conns) c.destroy(); conns.clear(); };
+  // Server-to-client bytes allowed before the proxy stops reading from the server (stall()).
+  let budget = Infinity;
+  const stalled = new Set();
   const server = net.createServer((c) => {
     if (Date.now() < refuseUntil) { c.destroy(); return; }
     const up = net.connect(target, '127.0.0.1');
     conns.add(c); conns.add(up);
-    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
+    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); stalled.delete(up); };
     c.on('error', gone); up.on('error', gone); c.on('close', gone); up.on('close', gone);
-    c.pipe(up); up.pipe(c);
+    c.pipe(up);
+    up.on('data', (chunk) => {
+      c.write(chunk);
+      budget -= chunk.length;
+      if (budget <= 0) { up.pause(); stalled.add(up); }
+    });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return track({
     url: `http://127.0.0.1:${server.address().port}`,
     switchTo(port) { target = port; cutAll(); },
     cut(ms = 0) { refuseUntil = Date.now() + ms; cutAll(); },
+    /** Cuts every connection and refuses new ones until release(). */
+    hold() { refuseUntil = Infinity; cutAll(); },
+    release() { refuseUntil = 0; },
+    /** After `bytes` more from the server, stops reading from it (the client gets nothing more) until unstall(). */
+    stallAfter(bytes) { budget = bytes; },
+    stalled() { return stalled.size > 0; },
+    unstall() { budget = Infinity; for (const up of stalled) up.resume(); stalled.clear(); },
     close() { cutAll(); server.close(); },
   });
 }
