@@ -76,6 +76,9 @@ static void usage(FILE *f)
             "  --event-rate N            events a second one producer may send (default 2000)\n"
             "  --event-burst N           events a producer may send at once (default 5000)\n"
             "  --max-subscriptions N     subscriptions one socket may hold (default 64)\n"
+            "  --max-files-in-flight N   files in flight in one pipeline; an event adding one more is\n"
+            "                            refused (429 / ack error; default 10000, 0: no bound)\n"
+            "  --max-files-total N       files in flight in all pipelines (default 200000, 0: no bound)\n"
             "  --watch DIR               also run the local-files pipeline on DIR in this process (see\n"
             "                            `ragpulse watch --help`); its index goes in the --store SQLite\n"
             "                            file unless --index says otherwise. With --watch:\n%s",
@@ -240,6 +243,10 @@ int rp_cli_serve(int argc, char **argv)
             hc.event_burst = d;
         } else if (strcmp(a, "--max-subscriptions") == 0 && num_opt(a, v, 1, 100000, &d) == 0) {
             hc.max_subscriptions = (size_t)d;
+        } else if (strcmp(a, "--max-files-in-flight") == 0 && num_opt(a, v, 0, 1e9, &d) == 0) {
+            hc.max_files_in_flight = (size_t)d;
+        } else if (strcmp(a, "--max-files-total") == 0 && num_opt(a, v, 0, 1e9, &d) == 0) {
+            hc.max_files_total = (size_t)d;
         } else {
             if (strncmp(a, "--", 2) == 0 && (strcmp(a, "--namespaces") && strcmp(a, "--heartbeat-timeout") &&
                                              strcmp(a, "--heartbeat-interval") && strcmp(a, "--stall-timeout") &&
@@ -248,6 +255,7 @@ int rp_cli_serve(int argc, char **argv)
                                              strcmp(a, "--retain-events") && strcmp(a, "--retain-days") &&
                                              strcmp(a, "--jwt-leeway") && strcmp(a, "--event-rate") &&
                                              strcmp(a, "--event-burst") && strcmp(a, "--max-subscriptions") &&
+                                             strcmp(a, "--max-files-in-flight") && strcmp(a, "--max-files-total") &&
                                              strcmp(a, "--cluster"))) {
                 fprintf(stderr, "ragpulse serve: unknown option '%s'\n", a);
                 usage(stderr);

@@ -79,6 +79,7 @@ struct rp_hub {
     unsigned long auth_refused[2][2]; /* [http, socket][unauthorized, forbidden] */
     unsigned long rate_limited;       /* events refused over a producer's rate */
     unsigned long subs_refused;       /* subscribes past max_subscriptions or max_rooms */
+    unsigned long files_refused[RP_HUB_LIMIT_COUNT]; /* events past a bound on files in flight */
     rp_map_t producers;               /* rate buckets by producer */
     int64_t stats_at;                 /* last admin:stats */
     /* Several nodes (see the cluster section at the end). */
@@ -110,6 +111,8 @@ void rp_hub_config_defaults(rp_hub_config_t *cfg)
     cfg->recovery = 1;
     cfg->recovery_window_ms = 120000;
     cfg->max_subscriptions = 64;
+    cfg->max_files_in_flight = 10000;
+    cfg->max_files_total = 200000;
 }
 
 static int64_t now_ms(void)
@@ -242,6 +245,8 @@ static void commit_event(pending_t *pe)
     rp_free(pe);
 }
 
+static void settle_reservations(rp_hub_t *hub);
+
 static void on_stored(void *ud, int status)
 {
     pending_t *pe = ud;
@@ -253,6 +258,7 @@ static void on_stored(void *ud, int status)
     pe->hub->store_failures++;
     if (pe->done)
         pe->done(pe->ud, status, pe->id);
+    settle_reservations(pe->hub);
     free(pe->json);
     json_decref(pe->ev);
     rp_free(pe);
@@ -261,13 +267,49 @@ static void on_stored(void *ud, int status)
 static int cluster_ingest(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_hub_done_cb done, void *ud);
 static int submit(rp_hub_t *hub, pending_t *pe, int64_t ts);
 
-int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud)
+/* Checks a validated event against the bounds on files in flight (see rp_hub_state_admit).
+ * Returns 0, or RP_ETOOBIG with err filled, *limit (may be NULL) the bound and the hit
+ * counted; or UV_ENOMEM. */
+static int admit(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_event_error_t *err, int *reserved,
+                 int *limit)
+{
+    char why[sizeof(err->rule)];
+    int rc = rp_hub_state_admit(&hub->state, t, in, hub->cfg.max_files_in_flight, hub->cfg.max_files_total,
+                                reserved, why, sizeof(why));
+    if (rc <= 0)
+        return rc;
+    hub->files_refused[rc]++;
+    snprintf(err->field, sizeof(err->field), "file.id");
+    snprintf(err->rule, sizeof(err->rule), "%s", why);
+    if (limit)
+        *limit = rc;
+    return RP_ETOOBIG;
+}
+
+static const char *limit_name(int limit)
+{
+    return limit == RP_HUB_LIMIT_FILES_TOTAL ? "files_total" : "files_in_flight";
+}
+
+/* The answer to an event refused by a bound on files in flight: the validation error's shape
+ * ({error, field, rule}) plus the bound's name as in ragpulse_limit_hits_total. */
+static json_t *limit_json(const rp_event_error_t *err, int limit)
+{
+    return json_pack("{s:s,s:s,s:s,s:s}", "error", "too many files in flight", "field", err->field, "rule",
+                     err->rule, "limit", limit_name(limit));
+}
+
+static int ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud,
+                  int *limit)
 {
     int t = rp_event_validate(in, err);
     if (t < 0) {
         hub->refused[REFUSED_INVALID]++;
         return -1;
     }
+    int arc = admit(hub, (rp_event_type_t)t, in, err, NULL, limit);
+    if (arc < 0)
+        return arc;
     if (hub->cluster && !hub->cl_bypass) {
         int crc = cluster_ingest(hub, (rp_event_type_t)t, in, done, ud);
         if (crc != RP_ESTATE)
@@ -289,6 +331,19 @@ int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub
     hub->next_id++;
     *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, len, id, done, ud};
     return submit(hub, pe, ts);
+}
+
+int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud)
+{
+    return ingest(hub, in, err, done, ud, NULL);
+}
+
+/* No admitted event is waiting for the store or the shared log: reservations left by events
+ * that never got applied (a store failure) can go. */
+static void settle_reservations(rp_hub_t *hub)
+{
+    if (hub->in_flight == 0 && rp_list_empty(&hub->cl_pending) && hub->state.nreserved)
+        rp_hub_state_unreserve_all(&hub->state);
 }
 
 /* Commits pe (numbered, normalised) to the store, or applies it now without one. Returns 0,
@@ -346,10 +401,27 @@ static void principal_release(void *p);
 enum { WHERE_HTTP, WHERE_SOCKET };
 enum { DENY_UNAUTHORIZED, DENY_FORBIDDEN };
 
+/* What one snapshot may list of the files in flight, whatever their number: it is built and
+ * serialised in one loop turn, and a subscribe ack must fit in the subscriber's --max-queued
+ * (acks get an allowance past it, but only for a bounded answer). So at most a quarter of
+ * max_queued of file JSON, at most SNAPSHOT_MAX_FILES files, shared among the pipelines with
+ * at least SNAPSHOT_MIN_FILES each; the rest comes page by page (GET
+ * /api/pipelines/ID/files, the socket's `files`). */
+#define SNAPSHOT_MAX_FILES 1000
+#define SNAPSHOT_MIN_FILES 10
+#define FILES_PAGE_MAX 1000
+
+static size_t snapshot_bytes(const rp_hub_t *hub)
+{
+    return hub->sio->eio->cfg.max_queued / 4;
+}
+
 static json_t *snapshot(rp_hub_t *hub, const char *id, const char *type)
 {
     int64_t now = now_ms();
-    json_t *pipes = rp_hub_state_json(&hub->state, id, type, now);
+    size_t bytes = snapshot_bytes(hub);
+    size_t max_files = bytes / 256 < SNAPSHOT_MAX_FILES ? bytes / 256 : SNAPSHOT_MAX_FILES;
+    json_t *pipes = rp_hub_state_json(&hub->state, id, type, now, max_files, SNAPSHOT_MIN_FILES, bytes);
     if (pipes == NULL)
         return NULL;
     size_t i;
@@ -367,6 +439,46 @@ static json_t *snapshot(rp_hub_t *hub, const char *id, const char *type)
     rp_event_format_ts(now, ts);
     return json_pack("{s:I,s:s,s:o}", "version", (json_int_t)rp_hub_version(hub), "server_time", ts,
                      "pipelines", pipes);
+}
+
+/* One page of a pipeline's files in flight, for GET /api/pipelines/ID/files and the socket's
+ * `files`: {version, pipeline_id, in_flight, files, next} (next: the `after` of the next page,
+ * null on the last). `type`, when not NULL, is the only pipeline type the asker may read (a
+ * type namespace). Returns the answer, or NULL with *status (400, 404, 410, 500) and msg. */
+static json_t *files_page(rp_hub_t *hub, const char *pid, const char *type, const char *after, long long limit,
+                          int *status, char *msg, size_t msglen)
+{
+    rp_hub_pipeline_t *p = pid ? rp_hub_state_find(&hub->state, pid) : NULL;
+    if (limit < 1 || limit > FILES_PAGE_MAX) {
+        *status = 400;
+        snprintf(msg, msglen, "limit must be 1 to %d", FILES_PAGE_MAX);
+        return NULL;
+    }
+    if (p == NULL || (type && strcmp(type, p->type) != 0)) {
+        *status = 404;
+        snprintf(msg, msglen, "no pipeline %.128s", pid ? pid : "(give pipeline_id)");
+        return NULL;
+    }
+    const char *next;
+    int gone;
+    json_t *files = rp_hub_pipeline_files_json(p, after, (size_t)limit, &next, &gone);
+    if (files == NULL) {
+        *status = gone ? 410 : 500;
+        if (gone)
+            snprintf(msg, msglen, "file %.256s is not in flight any more: page again from the start (no after)", after);
+        else
+            snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    json_t *j = json_pack("{s:I,s:s,s:I,s:o,s:s?}", "version", (json_int_t)rp_hub_version(hub), "pipeline_id", p->id,
+                          "in_flight", (json_int_t)p->nfiles, "files", files, "next", next);
+    if (j && next == NULL)
+        json_object_set_new(j, "next", json_null());
+    if (j == NULL) {
+        *status = 500;
+        snprintf(msg, msglen, "out of memory");
+    }
+    return j;
 }
 
 static void ack_json(rp_sio_socket_t *s, int64_t ack_id, json_t *j)
@@ -545,6 +657,34 @@ static void on_unsubscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *u
     json_decref(filter);
 }
 
+/* files {pipeline_id, after?, limit?}: the next page of a pipeline's files in flight, for a
+ * viewer whose snapshot said files_more. Same rules as subscribing to that pipeline. */
+static void on_files(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    rp_hub_t *hub = ud;
+    json_t *q = arg0(ev);
+    const char *pid = json_string_value(json_object_get(q, "pipeline_id"));
+    json_t *after = json_object_get(q, "after");
+    json_t *limit = json_object_get(q, "limit");
+    const rp_principal_t *who = socket_principal(s);
+    char room[160];
+    snprintf(room, sizeof(room), "pipeline:%.140s", pid ? pid : "");
+    if (!json_is_object(q) || pid == NULL || (after && !json_is_string(after) && !json_is_null(after)) ||
+        (limit && !json_is_integer(limit))) {
+        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "files takes {pipeline_id, after?: file id, limit?: 1 to 1000}"));
+    } else if (expired(hub, who) || !room_allowed(who, room)) {
+        ack_denied(hub, s, ev->ack_id, expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
+                   expired(hub, who) ? "token expired" : "this token does not cover that pipeline");
+    } else {
+        int status;
+        char msg[400];
+        json_t *j = files_page(hub, pid, nsp_type(hub, s->nsp), json_string_value(after),
+                               limit ? (long long)json_integer_value(limit) : FILES_PAGE_MAX, &status, msg, sizeof(msg));
+        ack_json(s, ev->ack_id, j ? j : json_pack("{s:s}", "error", msg));
+    }
+    json_decref(q);
+}
+
 static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     (void)ud;
@@ -630,10 +770,13 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         memcpy(a->sid, s->id, sizeof(a->sid));
         a->ack_id = ev->ack_id;
     }
-    int rc = rp_hub_ingest(hub, in, &err, a ? on_produced : NULL, a);
+    int limit = 0;
+    int rc = ingest(hub, in, &err, a ? on_produced : NULL, a, &limit);
     if (rc < 0) {
         rp_free(a);
-        ack_json(s, ev->ack_id, error_json(rc == -1 ? "invalid event" : "server error", rc == -1 ? &err : NULL));
+        ack_json(s, ev->ack_id,
+                 rc == RP_ETOOBIG ? limit_json(&err, limit)
+                                  : error_json(rc == -1 ? "invalid event" : "server error", rc == -1 ? &err : NULL));
     }
     json_decref(in);
 }
@@ -681,7 +824,7 @@ static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
 {
     if (nsp == NULL || rp_sio_nsp_on(nsp, "subscribe", on_subscribe, hub) < 0 ||
         rp_sio_nsp_on(nsp, "unsubscribe", on_unsubscribe, hub) < 0 ||
-        rp_sio_nsp_on(nsp, "ping", on_ping, hub) < 0 ||
+        rp_sio_nsp_on(nsp, "ping", on_ping, hub) < 0 || rp_sio_nsp_on(nsp, "files", on_files, hub) < 0 ||
         rp_sio_nsp_on(nsp, "admin:disconnect", on_admin_disconnect, hub) < 0)
         return -1;
     rp_sio_nsp_on_connect(nsp, on_hub_connect, hub);
@@ -1245,6 +1388,14 @@ static void on_posted(void *ud, int status, int64_t id)
     rp_free(po);
 }
 
+/* Gives back the reservations made for the first n events of a batch that is refused. */
+static void unreserve_batch(rp_hub_t *hub, const json_t *body, int batch, const unsigned char *reserved, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (reserved[i])
+            rp_hub_state_unreserve(&hub->state, batch ? json_array_get(body, i) : body);
+}
+
 static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
 {
     size_t ctl;
@@ -1301,16 +1452,45 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
             return;
         }
     }
+    /* The bounds on files in flight, all or nothing too: the batch's new files are reserved
+     * one by one (so the batch is counted with itself), and given back if one is refused. */
+    unsigned char *reserved = rp_calloc(n, 1);
+    if (reserved == NULL) {
+        respond_error(hub, hc, 500, "out of memory", NULL, -1);
+        json_decref(body);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rp_event_error_t err;
+        const json_t *ev = batch ? json_array_get(body, i) : body;
+        int limit = 0, r = 0;
+        int t = rp_event_validate(ev, &err);
+        int rc = admit(hub, (rp_event_type_t)t, ev, &err, &r, &limit);
+        reserved[i] = (unsigned char)r;
+        if (rc < 0) {
+            unreserve_batch(hub, body, batch, reserved, i);
+            json_t *j = rc == RP_ETOOBIG ? limit_json(&err, limit) : json_pack("{s:s}", "error", "out of memory");
+            if (j && batch)
+                json_object_set_new(j, "index", json_integer((json_int_t)i));
+            respond_json(hub, hc, rc == RP_ETOOBIG ? 429 : 500, j, NULL);
+            rp_free(reserved);
+            json_decref(body);
+            return;
+        }
+    }
     char key[96];
     http_producer_key(hc, who, key, sizeof(key));
     uint64_t wait = producer_take(hub, key, (double)n);
     if (wait) {
+        unreserve_batch(hub, body, batch, reserved, n);
+        rp_free(reserved);
         char extra[64];
         snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n", (unsigned long long)((wait + 999) / 1000));
         respond_json(hub, hc, 429, json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait), extra);
         json_decref(body);
         return;
     }
+    rp_free(reserved);
     post_t *po = rp_calloc(1, sizeof(*po));
     if (po == NULL || (po->ids = json_array()) == NULL) {
         rp_free(po);
@@ -1395,6 +1575,49 @@ static void get_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
     rc->key = "files";
     hc->data = rc;
     hc->on_abort = held_abort;
+}
+
+/* The ID of /api/pipelines/ID/files, percent-decoded into out; returns 1, or 0 when the path
+ * is not of that form. */
+static int pipeline_files_path(const rp_http_request_t *req, char *out, size_t outlen)
+{
+    static const char head[] = "/api/pipelines/", tail[] = "/files";
+    size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1;
+    if (req->path_len <= hl + tl || memcmp(req->path, head, hl) != 0 ||
+        memcmp(req->path + req->path_len - tl, tail, tl) != 0)
+        return 0;
+    size_t idl = req->path_len - hl - tl;
+    char q[600];
+    if (idl + 3 > sizeof(q) || memchr(req->path + hl, '/', idl))
+        return 0;
+    /* The query decoder does the percent-decoding: "id=<segment>". */
+    memcpy(q, "id=", 3);
+    memcpy(q + 3, req->path + hl, idl);
+    return rp_http_query_get(q, idl + 3, "id", out, outlen) > 0;
+}
+
+/* GET /api/pipelines/ID/files?after=FILE_ID&limit=N: the files in flight page by page. */
+static void get_pipeline_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const char *pid,
+                               const rp_principal_t *who)
+{
+    char after[1100];
+    long al = rp_http_query_get(req->query, req->query_len, "after", after, sizeof(after));
+    long long limit = query_int(req, "limit", FILES_PAGE_MAX);
+    if (al == RP_ETOOBIG || al == RP_EPROTO || al == 0) {
+        respond_error(hub, hc, 400, "after must be the id of a file (the next of the previous page)", NULL, -1);
+        return;
+    }
+    if (who && !rp_principal_sees(who, pid)) {
+        respond_denied(hub, hc, DENY_FORBIDDEN, "this token does not cover that pipeline");
+        return;
+    }
+    int status;
+    char msg[400];
+    json_t *j = files_page(hub, pid, NULL, al > 0 ? after : NULL, limit == -2 ? 0 : limit, &status, msg, sizeof(msg));
+    if (j)
+        respond_json(hub, hc, 200, j, NULL);
+    else
+        respond_error(hub, hc, status, msg, NULL, -1);
 }
 
 static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
@@ -1628,11 +1851,19 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "ragpulse_limit_hits_total{limit=\"ws_too_big\"} %lu\n"
                   "ragpulse_limit_hits_total{limit=\"ws_protocol\"} %lu\n"
                   "ragpulse_limit_hits_total{limit=\"max_subscriptions\"} %lu\n"
-                  "ragpulse_limit_hits_total{limit=\"upgrade_timeout\"} %lu\n",
+                  "ragpulse_limit_hits_total{limit=\"upgrade_timeout\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"files_in_flight\"} %lu\n"
+                  "ragpulse_limit_hits_total{limit=\"files_total\"} %lu\n",
                   hub->net->refused_max_conns, hub->net->refused_per_ip, http ? http->refused_pending : 0,
                   http ? http->request_timeouts : 0, http ? http->idle_timeouts : 0, http ? http->bad_requests : 0,
                   sio->rate_limited, sio->rate_disconnects, hub->rate_limited, eio->drops, sio->protocol_errors,
-                  eio->ws_too_big, eio->ws_protocol, hub->subs_refused, eio->upgrade_timeouts);
+                  eio->ws_too_big, eio->ws_protocol, hub->subs_refused, eio->upgrade_timeouts,
+                  hub->files_refused[RP_HUB_LIMIT_FILES_IN_FLIGHT], hub->files_refused[RP_HUB_LIMIT_FILES_TOTAL]);
+    rp_buf_printf(&b,
+                  "# HELP ragpulse_files_in_flight Files being processed (file:processing seen, not completed or\n"
+                  "# failed yet), in all pipelines; bounded by --max-files-in-flight and --max-files-total.\n"
+                  "# TYPE ragpulse_files_in_flight gauge\nragpulse_files_in_flight %zu\n",
+                  hub->state.nfiles);
     rp_buf_printf(&b,
                   "# HELP ragpulse_origin_refused_total Requests refused with 403 for a browser Origin that is\n"
                   "# neither the hub's own nor in --cors-origin (kind: websocket for upgrades).\n"
@@ -1671,6 +1902,7 @@ static int pipeline_visible(rp_hub_t *hub, rp_http_conn_t *hc, const rp_http_req
 static void route_authorized(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
 {
     int get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    char pid[160];
     if (path_is(req, "/api/health")) {
         if (!get)
             respond_error(hub, hc, 405, "use GET", NULL, -1);
@@ -1691,8 +1923,12 @@ static void route_authorized(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_
     } else if (path_is(req, "/api/files")) {
         if (pipeline_visible(hub, hc, req, who))
             get_files(hub, hc, req);
+    } else if (pipeline_files_path(req, pid, sizeof(pid))) {
+        if (!get)
+            respond_error(hub, hc, 405, "use GET", NULL, -1);
+        else
+            get_pipeline_files(hub, hc, req, pid, who);
     } else if (path_is(req, "/api/failures")) {
-        char pid[160];
         long pl = rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid));
         if (pipeline_visible(hub, hc, req, who))
             respond_json(hub, hc, 200, json_pack("{s:o}", "groups", rp_hub_failures_json(&hub->state, pl >= 0 ? pid : NULL)), NULL);
@@ -1705,6 +1941,7 @@ static void route_authorized(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_
 
 int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
 {
+    char pid[160];
     int get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     int api = req->path_len >= 5 && memcmp(req->path, "/api/", 5) == 0;
     if (req->method == HTTP_OPTIONS && (api || path_is(req, "/status") || path_is(req, "/health"))) {
@@ -1733,6 +1970,7 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
     }
     int ours = path_is(req, "/api/health") || path_is(req, "/status") || path_is(req, "/api/rag-status") ||
                path_is(req, "/api/events") || path_is(req, "/api/files") || path_is(req, "/api/failures") ||
+               pipeline_files_path(req, pid, sizeof(pid)) ||
                (path_is(req, "/metrics") && !(hub->cfg.metrics_public && get));
     if (!ours) {
         if (!path_is(req, "/metrics"))
@@ -1763,11 +2001,15 @@ static void synthesize(rp_hub_t *hub, json_t *ev)
 
 static void cluster_check(rp_hub_t *hub);
 
+#define STALLS_PER_CHECK 1000
+
 static void on_check(uv_timer_t *t)
 {
     rp_hub_t *hub = t->data;
     int64_t now = now_ms();
+    size_t stalls = 0;
     cluster_check(hub);
+    settle_reservations(hub);
     /* About every 2 s, let the store prove it is reachable even when nothing is written. */
     if (hub->store && ++hub->checks % (2000 / (hub->cfg.check_interval_ms ? hub->cfg.check_interval_ms : 250) + 1) == 0)
         hub->store->ops->ping(hub->store);
@@ -1786,12 +2028,16 @@ static void on_check(uv_timer_t *t)
             synthesize(hub, json_pack("{s:s,s:s,s:s,s:s}", "type", "pipeline:offline", "pipeline_id", p->id,
                                       "pipeline_type", p->type, "message", msg));
         }
+        /* Least recent progress first: the walk ends at the first file that is not stalled,
+         * and a check fails at most STALLS_PER_CHECK files (a million stalled at once take
+         * many ticks, not one long one). */
         rp_list_node_t *fi, *ftmp;
-        rp_list_foreach_safe(fi, ftmp, &p->file_list)
+        rp_list_foreach_safe(fi, ftmp, &p->progress_list)
         {
-            rp_hub_file_t *f = rp_container_of(fi, rp_hub_file_t, node);
-            if (now - f->last_progress_at <= (int64_t)hub->cfg.stall_timeout_ms)
-                continue;
+            rp_hub_file_t *f = rp_container_of(fi, rp_hub_file_t, progress_node);
+            if (now - f->last_progress_at <= (int64_t)hub->cfg.stall_timeout_ms || stalls >= STALLS_PER_CHECK)
+                break;
+            stalls++;
             char msg[96];
             snprintf(msg, sizeof(msg), "stalled: no progress for %lld s", (long long)((now - f->last_progress_at) / 1000));
             char key[420];

@@ -46,6 +46,8 @@ typedef struct rp_hub_config {
     const rp_auth_t *auth;
     int metrics_public;           /* /metrics without a token even with auth on */
     size_t max_subscriptions;     /* rooms one socket may subscribe to, default 64 */
+    size_t max_files_in_flight;   /* files in flight in one pipeline, default 10000 (0: no bound) */
+    size_t max_files_total;       /* files in flight in all pipelines, default 200000 (0: no bound) */
     double event_rate;            /* events a second per producer (0: unlimited) */
     double event_burst;
     rp_http_server_t *http;       /* borrowed, for its counters in /metrics (may be NULL) */
@@ -74,7 +76,9 @@ typedef void (*rp_hub_done_cb)(void *ud, int status, int64_t id);
 
 /* Validates one producer event (the caller keeps its reference to `in`) and submits it.
  * Returns 0 (done runs later, or before this returns without a store), -1 with err filled
- * (refused: nothing stored or sent, done not called), or UV_ENOMEM. */
+ * (refused: nothing stored or sent, done not called), RP_ETOOBIG with err filled when the
+ * event would add a file past max_files_in_flight or max_files_total (refused the same way;
+ * events for files already in flight always pass), or UV_ENOMEM. */
 int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done,
                   void *ud);
 

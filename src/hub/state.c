@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Pipeline state. Every change comes from rp_hub_state_apply with a normalised event, so the
- * state is a pure function of the event log: the hub can rebuild it by replaying. */
+ * state is a pure function of the event log: the hub can rebuild it by replaying. Nothing
+ * here walks every file in flight: counts (per pipeline, in all, per stage) are kept as files
+ * come and go, snapshots list a budget of files, pages start from a file found in a map, and
+ * stall checks read the progress list from its stale end. The reservations of
+ * rp_hub_state_admit are the only part that is not a function of the log: they stand for
+ * events admitted and not applied yet. */
 #include "hub/state.h"
 
 #include <ctype.h>
@@ -30,6 +35,10 @@ void rp_hub_state_init(rp_hub_state_t *st)
     rp_map_init(&st->pipelines);
     rp_list_init(&st->pipeline_list);
     st->npipelines = 0;
+    st->nfiles = 0;
+    rp_map_init(&st->reserved);
+    rp_map_init(&st->reserved_pipe);
+    st->nreserved = 0;
     st->failure_groups = json_object();
     st->default_heartbeat_interval = 30;
 }
@@ -42,12 +51,124 @@ static void file_free(rp_hub_file_t *f)
     rp_free(f);
 }
 
-static void file_remove(rp_hub_pipeline_t *p, rp_hub_file_t *f)
+/* Moves one file of p into (+1) or out of (-1) the count of stage (a name, "" for queued).
+ * Past RP_HUB_MAX_STAGES names, new ones count as "other": a producer inventing a stage per
+ * file cannot make every snapshot carry a million names. */
+static void stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta)
 {
+    const char *name = f->stage[0] ? f->stage : "queued";
+    if (delta > 0)
+        f->stage_other = json_object_get(p->stages, name) == NULL && json_object_size(p->stages) >= RP_HUB_MAX_STAGES;
+    if (f->stage_other)
+        name = "other";
+    json_int_t n = json_integer_value(json_object_get(p->stages, name)) + delta;
+    if (n > 0)
+        json_object_set_new(p->stages, name, json_integer(n));
+    else
+        json_object_del(p->stages, name);
+}
+
+static void file_remove(rp_hub_state_t *st, rp_hub_pipeline_t *p, rp_hub_file_t *f)
+{
+    stage_count(p, f, -1);
     rp_map_del(&p->files, &f->entry);
     rp_list_unlink(&f->node);
+    rp_list_unlink(&f->progress_node);
     p->nfiles--;
+    st->nfiles--;
     file_free(f);
+}
+
+/* A reservation: "pipeline id \n file id" of a file an admitted event will add. */
+typedef struct reservation {
+    rp_map_entry_t entry;
+    size_t pid_len;
+    char key[];
+} reservation_t;
+
+typedef struct reserved_pipe {
+    rp_map_entry_t entry;
+    size_t n;
+    char id[];
+} reserved_pipe_t;
+
+static size_t reserved_in(const rp_hub_state_t *st, const char *pid)
+{
+    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, pid, strlen(pid));
+    return e ? rp_container_of(e, reserved_pipe_t, entry)->n : 0;
+}
+
+static void reservation_drop(rp_hub_state_t *st, reservation_t *r)
+{
+    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, r->key, r->pid_len);
+    reserved_pipe_t *rp = e ? rp_container_of(e, reserved_pipe_t, entry) : NULL;
+    if (rp && --rp->n == 0) {
+        rp_map_del(&st->reserved_pipe, &rp->entry);
+        rp_free(rp);
+    }
+    rp_map_del(&st->reserved, &r->entry);
+    rp_free(r);
+    st->nreserved--;
+}
+
+static reservation_t *reservation_find(const rp_hub_state_t *st, const char *pid, const char *fid)
+{
+    char key[800];
+    int n = snprintf(key, sizeof(key), "%s\n%s", pid, fid);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    rp_map_entry_t *e = rp_map_get(&st->reserved, key, (size_t)n);
+    return e ? rp_container_of(e, reservation_t, entry) : NULL;
+}
+
+/* Reserves a place for file fid of pipeline pid. Returns 0 or UV_ENOMEM. */
+static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
+{
+    size_t pl = strlen(pid), fl = strlen(fid);
+    reservation_t *r = rp_calloc(1, sizeof(*r) + pl + 1 + fl + 1);
+    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, pid, pl);
+    reserved_pipe_t *rp = e ? rp_container_of(e, reserved_pipe_t, entry) : rp_calloc(1, sizeof(*rp) + pl + 1);
+    if (r == NULL || rp == NULL) {
+        rp_free(r);
+        if (e == NULL)
+            rp_free(rp);
+        return UV_ENOMEM;
+    }
+    if (e == NULL) {
+        memcpy(rp->id, pid, pl + 1);
+        rp->entry.key = rp->id;
+        rp->entry.keylen = pl;
+        if (rp_map_put(&st->reserved_pipe, &rp->entry) < 0) {
+            rp_free(r);
+            rp_free(rp);
+            return UV_ENOMEM;
+        }
+    }
+    memcpy(r->key, pid, pl);
+    r->key[pl] = '\n';
+    memcpy(r->key + pl + 1, fid, fl + 1);
+    r->pid_len = pl;
+    r->entry.key = r->key;
+    r->entry.keylen = pl + 1 + fl;
+    if (rp_map_put(&st->reserved, &r->entry) < 0) {
+        if (rp->n == 0) {
+            rp_map_del(&st->reserved_pipe, &rp->entry);
+            rp_free(rp);
+        }
+        rp_free(r);
+        return UV_ENOMEM;
+    }
+    rp->n++;
+    st->nreserved++;
+    return 0;
+}
+
+void rp_hub_state_unreserve_all(rp_hub_state_t *st)
+{
+    size_t b;
+    rp_map_entry_t *e;
+    while ((e = rp_map_first(&st->reserved, &b)) != NULL)
+        reservation_drop(st, rp_container_of(e, reservation_t, entry));
 }
 
 void rp_hub_state_deinit(rp_hub_state_t *st)
@@ -56,14 +177,18 @@ void rp_hub_state_deinit(rp_hub_state_t *st)
         rp_hub_pipeline_t *p = rp_container_of(st->pipeline_list.next, rp_hub_pipeline_t, node);
         rp_list_unlink(&p->node);
         while (!rp_list_empty(&p->file_list))
-            file_remove(p, rp_container_of(p->file_list.next, rp_hub_file_t, node));
+            file_remove(st, p, rp_container_of(p->file_list.next, rp_hub_file_t, node));
         rp_map_deinit(&p->files);
+        json_decref(p->stages);
         json_decref(p->recent_completed);
         json_decref(p->recent_failed);
         rp_free(p->message);
         rp_free(p);
     }
     rp_map_deinit(&st->pipelines);
+    rp_hub_state_unreserve_all(st);
+    rp_map_deinit(&st->reserved);
+    rp_map_deinit(&st->reserved_pipe);
     json_decref(st->failure_groups);
 }
 
@@ -90,12 +215,15 @@ static rp_hub_pipeline_t *pipeline_get(rp_hub_state_t *st, const char *id, const
     p->files_total = p->files_pending = -1;
     rp_map_init(&p->files);
     rp_list_init(&p->file_list);
+    rp_list_init(&p->progress_list);
+    p->stages = json_object();
     p->recent_completed = json_array();
     p->recent_failed = json_array();
     p->entry.key = p->id;
     p->entry.keylen = strlen(p->id);
-    if (p->recent_completed == NULL || p->recent_failed == NULL ||
+    if (p->stages == NULL || p->recent_completed == NULL || p->recent_failed == NULL ||
         (rp_map_put(&st->pipelines, &p->entry) < 0 && rp_hub_state_find(st, id) != p)) {
+        json_decref(p->stages);
         json_decref(p->recent_completed);
         json_decref(p->recent_failed);
         rp_free(p);
@@ -112,7 +240,8 @@ static rp_hub_file_t *file_find(rp_hub_pipeline_t *p, const char *id)
     return e ? rp_container_of(e, rp_hub_file_t, entry) : NULL;
 }
 
-static rp_hub_file_t *file_get(rp_hub_pipeline_t *p, const json_t *jf, int64_t ts)
+/* The file jf names in p, added (and its reservation, if any, settled) if new. */
+static rp_hub_file_t *file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf, int64_t ts)
 {
     const char *id = json_string_value(json_object_get(jf, "id"));
     rp_hub_file_t *f = file_find(p, id);
@@ -138,12 +267,67 @@ static rp_hub_file_t *file_get(rp_hub_pipeline_t *p, const json_t *jf, int64_t t
         return NULL;
     }
     rp_list_push(&p->file_list, &f->node);
+    rp_list_push(&p->progress_list, &f->progress_node);
     p->nfiles++;
+    st->nfiles++;
+    stage_count(p, f, +1);
+    reservation_t *r = reservation_find(st, p->id, id);
+    if (r)
+        reservation_drop(st, r);
     return f;
 }
 
+/* f made progress at ts: it goes to the fresh end of the progress list. */
+static void file_touch(rp_hub_pipeline_t *p, rp_hub_file_t *f, int64_t ts)
+{
+    f->last_progress_at = ts;
+    rp_list_unlink(&f->progress_node);
+    rp_list_push(&p->progress_list, &f->progress_node);
+}
+
+int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev, size_t max_pipeline,
+                       size_t max_total, int *reserved, char *why, size_t whylen)
+{
+    if (reserved)
+        *reserved = 0;
+    if (type != RP_EV_FILE_PROCESSING && type != RP_EV_FILE_PROGRESS)
+        return 0;
+    const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
+    const char *fid = json_string_value(json_object_get(json_object_get(ev, "file"), "id"));
+    if (pid == NULL || fid == NULL)
+        return 0;
+    rp_hub_pipeline_t *p = rp_hub_state_find(st, pid);
+    if ((p && file_find(p, fid)) || reservation_find(st, pid, fid))
+        return 0;
+    size_t in_pipe = (p ? p->nfiles : 0) + reserved_in(st, pid);
+    if (max_pipeline && in_pipe >= max_pipeline) {
+        snprintf(why, whylen, "pipeline %.60s has %zu files in flight (at most %zu: --max-files-in-flight)", pid,
+                 in_pipe, max_pipeline);
+        return RP_HUB_LIMIT_FILES_IN_FLIGHT;
+    }
+    size_t in_all = st->nfiles + st->nreserved;
+    if (max_total && in_all >= max_total) {
+        snprintf(why, whylen, "%zu files are in flight in all pipelines (at most %zu: --max-files-total)", in_all,
+                 max_total);
+        return RP_HUB_LIMIT_FILES_TOTAL;
+    }
+    int rc = reservation_add(st, pid, fid);
+    if (rc == 0 && reserved)
+        *reserved = 1;
+    return rc;
+}
+
+void rp_hub_state_unreserve(rp_hub_state_t *st, const json_t *ev)
+{
+    const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
+    const char *fid = json_string_value(json_object_get(json_object_get(ev, "file"), "id"));
+    reservation_t *r = pid && fid ? reservation_find(st, pid, fid) : NULL;
+    if (r)
+        reservation_drop(st, r);
+}
+
 /* Takes what a file event says about the file. */
-static void file_update(rp_hub_file_t *f, const json_t *jf, int64_t ts)
+static void file_update(rp_hub_pipeline_t *p, rp_hub_file_t *f, const json_t *jf, int64_t ts)
 {
     json_t *v;
     if ((v = json_object_get(jf, "name")) && strcmp(json_string_value(v), f->name) != 0) {
@@ -159,12 +343,14 @@ static void file_update(rp_hub_file_t *f, const json_t *jf, int64_t ts)
             json_object_set(f->extra, *k, v);
     if ((v = json_object_get(jf, "progress"))) {
         f->progress = json_number_value(v);
-        f->last_progress_at = ts;
+        file_touch(p, f, ts);
     }
     if ((v = json_object_get(jf, "stage")) && strcmp(json_string_value(v), f->stage) != 0) {
+        stage_count(p, f, -1);
         snprintf(f->stage, sizeof(f->stage), "%s", json_string_value(v));
+        stage_count(p, f, +1);
         f->stage_started_at = ts;
-        f->last_progress_at = ts;
+        file_touch(p, f, ts);
     }
     if ((v = json_object_get(jf, "chunks")))
         f->chunks = json_integer_value(v);
@@ -351,7 +537,7 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
         break;
     case RP_EV_FILE_PROCESSING:
     case RP_EV_FILE_PROGRESS:
-        f = file_get(p, jf, ts);
+        f = file_get(st, p, jf, ts);
         if (f == NULL)
             return UV_ENOMEM;
         if (type == RP_EV_FILE_PROCESSING && f->started_at != ts) {
@@ -360,7 +546,7 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
             f->started_at = f->stage_started_at = ts;
             f->progress = 0;
         }
-        file_update(f, jf, ts);
+        file_update(p, f, jf, ts);
         p->status = RP_PIPE_RUNNING;
         p->last_heartbeat = ts;
         break;
@@ -394,7 +580,7 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
             group_failure(st, p, ev, jf, ts);
         }
         if (f)
-            file_remove(p, f);
+            file_remove(st, p, f);
         p->last_heartbeat = ts;
         if (p->status == RP_PIPE_RUNNING && p->nfiles == 0)
             p->status = RP_PIPE_IDLE;
@@ -426,19 +612,66 @@ static json_t *file_json(const rp_hub_file_t *f)
     return j;
 }
 
-json_t *rp_hub_pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms)
+/* A file's JSON takes at most about this much: fixed members, and its strings escaped. */
+static size_t file_json_bound(const rp_hub_file_t *f)
+{
+    const char *hash = json_string_value(json_object_get(f->extra, "hash"));
+    const char *mime = json_string_value(json_object_get(f->extra, "mime_type"));
+    return 320 + 2 * (strlen(f->id) + strlen(f->name) + strlen(f->stage) + (hash ? strlen(hash) : 0) +
+                      (mime ? strlen(mime) : 0));
+}
+
+/* Up to limit files of p from `from` (a node of p->file_list) on, and no more than max_bytes
+ * of JSON (at least one file, if limit allows); *next is the id of the last one listed when
+ * more follow, else NULL. */
+static json_t *files_page(const rp_hub_pipeline_t *p, const rp_list_node_t *from, size_t limit, size_t max_bytes,
+                          const char **next)
 {
     json_t *files = json_array();
-    json_t *stages = json_object();
-    rp_list_node_t *it;
-    rp_list_foreach(it, &p->file_list)
-    {
+    *next = NULL;
+    if (files == NULL)
+        return NULL;
+    const rp_hub_file_t *last = NULL;
+    const rp_list_node_t *it = from;
+    size_t bytes = 0;
+    for (size_t n = 0; it != &p->file_list && n < limit; it = it->next, n++) {
         const rp_hub_file_t *f = rp_container_of(it, rp_hub_file_t, node);
-        json_array_append_new(files, file_json(f));
-        const char *stage = f->stage[0] ? f->stage : "queued";
-        json_t *n = json_object_get(stages, stage);
-        json_object_set_new(stages, stage, json_integer(n ? json_integer_value(n) + 1 : 1));
+        bytes += file_json_bound(f);
+        if (n > 0 && bytes > max_bytes)
+            break;
+        last = f;
+        if (json_array_append_new(files, file_json(last)) < 0) {
+            json_decref(files);
+            return NULL;
+        }
     }
+    if (it != &p->file_list && last)
+        *next = last->id;
+    return files;
+}
+
+json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after, size_t limit, const char **next,
+                                   int *gone)
+{
+    *gone = 0;
+    *next = NULL;
+    const rp_list_node_t *from = p->file_list.next;
+    if (after) {
+        rp_map_entry_t *e = rp_map_get(&p->files, after, strlen(after));
+        if (e == NULL) {
+            *gone = 1;
+            return NULL;
+        }
+        from = rp_container_of(e, rp_hub_file_t, entry)->node.next;
+    }
+    return files_page(p, from, limit, SIZE_MAX, next);
+}
+
+static json_t *pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t max_files, size_t max_bytes)
+{
+    const char *next;
+    json_t *files = files_page(p, p->file_list.next, max_files, max_bytes, &next);
+    json_t *stages = json_copy(p->stages);
     json_t *completed = json_array(), *failed = json_array(), *chunks = json_array();
     int64_t now_slot = now_ms / RP_HUB_BUCKET_MS;
     for (int64_t s = now_slot - RP_HUB_BUCKETS + 1; s <= now_slot; s++) {
@@ -461,7 +694,8 @@ json_t *rp_hub_pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms)
         "activity", "bucket_seconds", RP_HUB_BUCKET_MS / 1000, "completed", completed, "failed",
         failed, "chunks", chunks, "recent_completed", p->recent_completed, "recent_failed",
         p->recent_failed);
-    if (j == NULL) {
+    if (j == NULL || files == NULL) {
+        json_decref(j);
         json_decref(files);
         return NULL;
     }
@@ -470,21 +704,67 @@ json_t *rp_hub_pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms)
     if (p->message)
         json_object_set_new(j, "message", json_string(p->message));
     json_object_set_new(j, "files", files);
+    json_object_set_new(j, "files_more", json_boolean(next != NULL));
+    if (next)
+        json_object_set_new(j, "files_next", json_string(next));
     return j;
 }
 
-json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms)
+json_t *rp_hub_pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t max_files)
+{
+    return pipeline_json(p, now_ms, max_files, SIZE_MAX);
+}
+
+static int matches(const rp_hub_pipeline_t *p, const char *id, const char *type)
+{
+    return !(id && strcmp(id, p->id) != 0) && !(type && strcmp(type, p->type) != 0);
+}
+
+/* The share of max_files each matching pipeline may list: the level L where the pipelines'
+ * min(files, L) add up to max_files (water filling), at least min_per. A few passes over the
+ * pipelines, none over files. */
+static size_t fair_share(rp_hub_state_t *st, const char *id, const char *type, size_t max_files, size_t min_per)
+{
+    size_t k = 0;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &st->pipeline_list) k += matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
+    if (k == 0)
+        return min_per;
+    size_t level = max_files / k;
+    for (int pass = 0; pass < 64; pass++) {
+        size_t used = 0, over = 0;
+        rp_list_foreach(it, &st->pipeline_list)
+        {
+            const rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
+            if (!matches(p, id, type))
+                continue;
+            used += p->nfiles < level ? p->nfiles : level;
+            over += p->nfiles > level;
+        }
+        if (over == 0 || used >= max_files || (max_files - used) / over == 0)
+            break;
+        level += (max_files - used) / over;
+    }
+    return level > min_per ? level : min_per;
+}
+
+json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms, size_t max_files,
+                          size_t min_per_pipeline, size_t max_bytes)
 {
     json_t *arr = json_array();
     if (arr == NULL)
         return NULL;
+    size_t share = fair_share(st, id, type, max_files, min_per_pipeline);
+    size_t k = 0;
     rp_list_node_t *it;
+    rp_list_foreach(it, &st->pipeline_list) k += matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
+    size_t share_bytes = k ? max_bytes / k : max_bytes;
     rp_list_foreach(it, &st->pipeline_list)
     {
         const rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
-        if ((id && strcmp(id, p->id) != 0) || (type && strcmp(type, p->type) != 0))
+        if (!matches(p, id, type))
             continue;
-        json_t *pj = rp_hub_pipeline_json(p, now_ms);
+        json_t *pj = pipeline_json(p, now_ms, share, share_bytes);
         if (pj == NULL || json_array_append_new(arr, pj) < 0) {
             json_decref(arr);
             return NULL;
@@ -564,6 +844,33 @@ json_t *rp_hub_state_export(const rp_hub_state_t *st)
     return json_pack("{s:i,s:o,s:O}", "format", 1, "pipelines", pipes, "failure_groups", st->failure_groups);
 }
 
+static int by_last_progress(const void *a, const void *b)
+{
+    int64_t x = (*(rp_hub_file_t *const *)a)->last_progress_at;
+    int64_t y = (*(rp_hub_file_t *const *)b)->last_progress_at;
+    return (x > y) - (x < y);
+}
+
+/* Puts p's progress list back in order of last progress (an import sets the times after the
+ * files are listed). Returns 0 or -1. */
+static int progress_sort(rp_hub_pipeline_t *p)
+{
+    if (p->nfiles < 2)
+        return 0;
+    rp_hub_file_t **v = rp_calloc(p->nfiles, sizeof(*v));
+    if (v == NULL)
+        return -1;
+    size_t n = 0;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &p->file_list) v[n++] = rp_container_of(it, rp_hub_file_t, node);
+    qsort(v, n, sizeof(*v), by_last_progress);
+    rp_list_init(&p->progress_list);
+    for (size_t i = 0; i < n; i++)
+        rp_list_push(&p->progress_list, &v[i]->progress_node);
+    rp_free(v);
+    return 0;
+}
+
 static int64_t jint(const json_t *o, const char *k)
 {
     return (int64_t)json_integer_value(json_object_get(o, k));
@@ -601,18 +908,22 @@ int rp_hub_state_import(rp_hub_state_t *st, const json_t *j)
         json_t *fj;
         json_array_foreach(json_object_get(pj, "files"), k, fj)
         {
-            rp_hub_file_t *f = file_get(p, fj, jint(fj, "started_at"));
+            rp_hub_file_t *f = file_get(st, p, fj, jint(fj, "started_at"));
             if (f == NULL)
                 return -1;
             json_object_update(f->extra, json_object_get(fj, "extra"));
             f->progress = json_number_value(json_object_get(fj, "progress"));
             const char *stage = json_string_value(json_object_get(fj, "stage"));
+            stage_count(p, f, -1);
             snprintf(f->stage, sizeof(f->stage), "%s", stage ? stage : "");
+            stage_count(p, f, +1);
             f->chunks = jint(fj, "chunks");
             f->attempt = (int)jint(fj, "attempt");
             f->stage_started_at = jint(fj, "stage_started_at");
             f->last_progress_at = jint(fj, "last_progress_at");
         }
+        if (progress_sort(p) < 0)
+            return -1;
         json_t *bj;
         json_array_foreach(json_object_get(pj, "buckets"), k, bj)
         {

@@ -279,7 +279,9 @@ int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t 
 int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args,
                          size_t args_len, const rp_sio_bin_t *att, size_t natt,
                          uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud);
-/* Answers a client's ack request (ev->ack_id). Same returns. */
+/* Answers a client's ack request (ev->ack_id). Same returns. The answer may pass the
+ * session's max_queued (rp_eio_session_allow): the caller bounds it; the hub's largest,
+ * a subscribe ack, lists at most a quarter of max_queued of files (see hub.c snapshot()). */
 int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args_len,
                const rp_sio_bin_t *att, size_t natt);
 

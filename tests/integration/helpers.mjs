@@ -91,7 +91,7 @@ export async function startServer(args = [], { product = false, bin = null, time
     cmd = process.execPath;
     argv = [REF_SERVER, ...(product ? ['--product'] : []), ...fullArgs];
   } else {
-    cmd = path.join(BUILD_DIR, bin ?? (product ? 'ragpulse' : 'rp-testserver'));
+    cmd = path.resolve(BUILD_DIR, bin ?? (product ? 'ragpulse' : 'rp-testserver')); // bin may be absolute
     if (!existsSync(cmd)) {
       throw new Error(`server binary ${cmd} does not exist (build it, set RAGPULSE_BUILD_DIR, ` +
         'or set RP_TEST_SERVER=ref to run against the Node reference server)');

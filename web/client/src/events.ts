@@ -156,7 +156,11 @@ export interface PipelineSnapshot {
   recent_failed: RecentFile[];
   heartbeat_age_ms: number | null;
   message?: string;
+  /** At most a page of the files in flight, oldest first (counters.in_flight: how many). */
   files: FileInFlight[];
+  /** More files are in flight than `files` lists; page on with after = files_next. */
+  files_more?: boolean;
+  files_next?: string;
   late: boolean;
 }
 

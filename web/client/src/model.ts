@@ -40,7 +40,15 @@ export interface PipelineState {
   filesTotal: number | null;
   filesPending: number | null;
   message: string | null;
+  /** The files the model knows: the snapshot's page, then those events told of. */
   files: Map<string, FileState>;
+  /**
+   * Files in flight the model does not list: a snapshot lists a page of each pipeline's files
+   * (files_more), so its counters.in_flight can be larger than files.size. In flight in all:
+   * files.size + unlisted. Events for a file the model does not know take one from here when
+   * they can only be about one of these (progress, completed, failed).
+   */
+  unlisted: number;
   /** slot (ts / BUCKET_MS) -> counts */
   buckets: Map<number, { completed: number; failed: number }>;
   recentFailed: RecentFile[];
@@ -87,8 +95,16 @@ export class StatusModel {
   private seq = 0;
   private inFlight = 0;
 
+  /** Files in flight in all pipelines, listed or not (see PipelineState.unlisted). */
   get filesInFlight(): number {
     return this.inFlight;
+  }
+
+  /** Files in flight the model does not list (the snapshot gave a page of them). */
+  get filesUnlisted(): number {
+    let n = 0;
+    for (const p of this.pipelines.values()) n += p.unlisted;
+    return n;
   }
 
   applySnapshot(snap: Snapshot): void {
@@ -122,7 +138,9 @@ export class StatusModel {
       if (f.size !== undefined) fs.size = f.size;
       files.set(f.id, fs);
     }
-    this.inFlight += files.size;
+    const total = p.counters?.in_flight ?? files.size;
+    const unlisted = Math.max(0, total - files.size);
+    this.inFlight += files.size + unlisted;
     const buckets = new Map<number, { completed: number; failed: number }>();
     const nowSlot = Math.floor(serverNow / BUCKET_MS);
     const n = p.activity.completed.length;
@@ -146,6 +164,7 @@ export class StatusModel {
       filesPending: p.files_pending,
       message: p.message ?? null,
       files,
+      unlisted,
       buckets,
       recentFailed: [...p.recent_failed],
       recentCompleted: [...p.recent_completed],
@@ -192,6 +211,7 @@ export class StatusModel {
         filesPending: null,
         message: null,
         files: new Map(),
+        unlisted: 0,
         buckets: new Map(),
         recentFailed: [],
         recentCompleted: [],
@@ -222,7 +242,7 @@ export class StatusModel {
         break;
       case 'heartbeat':
         p.lastHeartbeat = ts;
-        if (p.status === 'offline') p.status = p.files.size ? 'running' : 'online';
+        if (p.status === 'offline') p.status = p.files.size + p.unlisted ? 'running' : 'online';
         break;
       case 'status:update':
         if (ev.status) p.status = ev.status;
@@ -248,7 +268,9 @@ export class StatusModel {
             seq: ++this.seq,
           };
           p.files.set(jf.id, f);
-          this.inFlight++;
+          // Progress for a file the model never heard of is about one the snapshot left out.
+          if (ev.type === 'file:progress' && p.unlisted > 0) p.unlisted--;
+          else this.inFlight++;
           this.membershipRev++;
         } else if (ev.type === 'file:processing' && f.startedAt !== ts) {
           f.attempt++;
@@ -303,10 +325,14 @@ export class StatusModel {
           p.files.delete(jf.id);
           this.inFlight--;
           this.membershipRev++;
+        } else if (p.unlisted > 0) {
+          p.unlisted--;
+          this.inFlight--;
         }
         p.lastHeartbeat = ts;
-        if (p.status === 'running' && p.files.size === 0) p.status = 'idle';
-        else if (p.status === 'offline') p.status = p.files.size ? 'running' : 'idle';
+        const left = p.files.size + p.unlisted;
+        if (p.status === 'running' && left === 0) p.status = 'idle';
+        else if (p.status === 'offline') p.status = left ? 'running' : 'idle';
         break;
       }
     }

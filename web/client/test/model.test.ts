@@ -129,3 +129,38 @@ test('a snapshot is a baseline: files, buckets aligned to server time', () => {
   assert.deepEqual(m.activity(p, T0).completed, completed);
   assert.equal(p.files.get('x')?.progress, 0.25);
 });
+
+test('a snapshot that lists a page of the files: the model knows the total and what events tell', () => {
+  id = 10;
+  const file = (fid: string) => ({
+    id: fid, name: `${fid}.pdf`, progress: 0, attempt: 1,
+    started_at: new Date(T0).toISOString(), stage_started_at: new Date(T0).toISOString(), last_progress_at: new Date(T0).toISOString(),
+  });
+  const snap = {
+    version: 10, server_time: new Date(T0).toISOString(),
+    pipelines: [{
+      id: 'p1', type: 'local_files', status: 'running', heartbeat_interval: 30, last_heartbeat: null, last_event_id: 10,
+      last_event_at: null, counters: { processed: 0, failed: 0, in_flight: 5, chunks: 0 }, files_total: null,
+      files_pending: null, stages: { queued: 5 }, activity: { bucket_seconds: 10, completed: [], failed: [], chunks: [] },
+      recent_completed: [], recent_failed: [], heartbeat_age_ms: null, files: [file('a'), file('b')],
+      files_more: true, files_next: 'b', late: false,
+    }],
+  } as Snapshot;
+  const m = new StatusModel();
+  m.applySnapshot(snap);
+  const p = m.pipelines.get('p1');
+  assert.ok(p);
+  assert.equal(m.filesInFlight, 5);
+  assert.equal(m.filesUnlisted, 3);
+  // Progress for an unlisted file lists it; its completion, and an unlisted one's, count down.
+  m.applyEvents([ev('file:progress', { file: { id: 'c', name: 'c.pdf', progress: 0.5 } }, 10)]);
+  assert.deepEqual([m.filesInFlight, m.filesUnlisted, p.files.size], [5, 2, 3]);
+  m.applyEvents([ev('file:completed', { file: { id: 'd', name: 'd.pdf' } }, 20)]);
+  assert.deepEqual([m.filesInFlight, m.filesUnlisted], [4, 1]);
+  m.applyEvents([ev('file:processing', { file: { id: 'n', name: 'n.pdf' } }, 30)]);
+  assert.deepEqual([m.filesInFlight, m.filesUnlisted, p.files.size], [5, 1, 4]);
+  for (const fid of ['a', 'b', 'c', 'n', 'e']) m.applyEvents([ev('file:completed', { file: { id: fid, name: `${fid}.pdf` } }, 40)]);
+  assert.deepEqual([m.filesInFlight, m.filesUnlisted], [0, 0]);
+  assert.equal(p.status, 'idle', 'idle only once the unlisted files are done too');
+  assert.equal(m.stats.gaps, 0);
+});

@@ -354,6 +354,11 @@ export function App() {
             <h2 id="files-h">
               Files in flight <span className="muted small" data-testid="files-count">{num(computed.length)}</span>
             </h2>
+            {model.filesUnlisted > 0 && (
+              <p className="muted small" data-testid="files-unlisted">
+                {num(model.filesUnlisted)} more files in flight (not listed: the hub sends a page of each pipeline's files)
+              </p>
+            )}
             <FilesTable
               model={model}
               rows={rows}

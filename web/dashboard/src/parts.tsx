@@ -83,7 +83,7 @@ export function SummaryStrip({ model, pipelines, serverNow }: { model: StatusMod
     if (s === 'offline') offline++;
     else if (s === 'late') late++;
     else online++;
-    inFlight += p.files.size;
+    inFlight += p.files.size + p.unlisted; // the snapshot lists a page; the count is whole
   }
   const { completed, failed } = fiveMinuteTotals(model, pipelines, serverNow);
   const cells: [string, string, number, string][] = [
