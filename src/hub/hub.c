@@ -194,9 +194,9 @@ static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const ch
     rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 3, .offset = offset, .local = hub->cluster != NULL};
     rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0);
     rp_sio_broadcast(hub->nsp_root, &opts, name, json, len, NULL, 0);
-    /* A type namespace carries only its own type: no type rooms there. */
-    const char *type_rooms[] = {room_p, "all"};
-    rp_sio_bcast_t topts = {.rooms = type_rooms, .nrooms = 2, .offset = offset, .local = hub->cluster != NULL};
+    /* A type namespace carries only its own type; its type room is the subscription that
+     * connecting makes (auto_subscribe). */
+    rp_sio_bcast_t topts = opts;
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
             rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0);
@@ -398,6 +398,8 @@ static int on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len,
 static int restore_room_allowed(rp_sio_socket_t *s, const char *room, void *ud);
 static int take_over_allowed(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud);
 static void principal_release(void *p);
+static void emit_sync(rp_hub_t *hub, rp_sio_socket_t *s);
+static void auto_subscribe(rp_hub_t *hub, rp_sio_socket_t *s);
 enum { WHERE_HTTP, WHERE_SOCKET };
 enum { DENY_UNAUTHORIZED, DENY_FORBIDDEN };
 
@@ -582,6 +584,12 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         return;
     }
     hub->subscribes++;
+    if (ntype) {
+        /* The subscription connecting made (auto_subscribe) gives way to the one asked for. */
+        char auto_room[96];
+        snprintf(auto_room, sizeof(auto_room), "type:%s", ntype);
+        rp_sio_leave(s, auto_room, strlen(auto_room));
+    }
     json_t *snap = want_room ? admin_stats(hub) : snapshot(hub, pid, pid ? NULL : (type ? type : ntype));
     if (snap) {
         filter_visible(snap, "pipelines", who);
@@ -590,15 +598,64 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     }
     ack_json(s, ev->ack_id, snap);
     json_decref(filter);
-    if (s->nsp->recovery && !want_room) {
-        /* A first offset for the client: without one, a client that has seen no event yet
-         * could not recover (socket.io#4968). The snapshot above is as of this version. */
-        char args[48], offset[24];
-        int64_t v = rp_hub_version(hub);
-        snprintf(offset, sizeof(offset), "%lld", (long long)v);
-        int n = snprintf(args, sizeof(args), "{\"version\":%lld}", (long long)v);
-        rp_sio_emit_offset(s, "sync", args, (size_t)n, offset);
+    if (!want_room)
+        emit_sync(hub, s);
+    persist_session(hub, s);
+}
+
+/* `sync {version}` with the version as offset, right after a snapshot: without a first offset,
+ * a client that has seen no event yet could not recover (socket.io#4968). */
+static void emit_sync(rp_hub_t *hub, rp_sio_socket_t *s)
+{
+    if (s->nsp->recovery == NULL)
+        return;
+    char args[48], offset[24];
+    int64_t v = rp_hub_version(hub);
+    snprintf(offset, sizeof(offset), "%lld", (long long)v);
+    int n = snprintf(args, sizeof(args), "{\"version\":%lld}", (long long)v);
+    rp_sio_emit_offset(s, "sync", args, (size_t)n, offset);
+}
+
+/* On a type namespace, connecting is subscribing to the type, as the documents' clients expect
+ * (`io(".../google_drive")`, then listen): the socket joins the namespace's type room (with a
+ * token for some pipelines, each of those pipelines' rooms), gets the state as a first
+ * `snapshot` event (the subscribe ack's shape), then `sync`. The client's first `subscribe`
+ * replaces the type room (it narrows to what it asks for), and `unsubscribe {}` leaves it.
+ * Producer-only tokens view nothing, so they join nothing. */
+static void auto_subscribe(rp_hub_t *hub, rp_sio_socket_t *s)
+{
+    const char *ntype = nsp_type(hub, s->nsp);
+    const rp_principal_t *who = socket_principal(s);
+    if (ntype == NULL || (who && (who->role == RP_ROLE_PRODUCER || expired(hub, who))))
+        return;
+    char room[96];
+    snprintf(room, sizeof(room), "type:%s", ntype);
+    if (room_allowed(who, room)) {
+        rp_sio_join(s, room, strlen(room));
+    } else {
+        snprintf(room, sizeof(room), "pipelines");
+        for (size_t i = 0; i < who->npipelines && s->nrooms < hub->cfg.max_subscriptions; i++) {
+            char r[160];
+            snprintf(r, sizeof(r), "pipeline:%s", who->pipelines[i]);
+            rp_sio_join(s, r, strlen(r));
+        }
     }
+    if (s->nrooms == 0)
+        return;
+    hub->subscribes++;
+    json_t *snap = snapshot(hub, NULL, ntype);
+    if (snap) {
+        filter_visible(snap, "pipelines", who);
+        json_object_set_new(snap, "ok", json_true());
+        json_object_set_new(snap, "room", json_string(room));
+        size_t len;
+        char *text = rp_json_dump(snap, &len);
+        if (text)
+            rp_sio_emit(s, "snapshot", text, len, NULL, 0);
+        free(text);
+        json_decref(snap);
+    }
+    emit_sync(hub, s);
     persist_session(hub, s);
 }
 
@@ -623,7 +680,7 @@ static int hub_missed(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, siz
             const char *room = rooms[r];
             match = strcmp(room, "all") == 0 ||
                     (strncmp(room, "pipeline:", 9) == 0 && strcmp(room + 9, h->pipeline_id) == 0) ||
-                    (!ntype && strncmp(room, "type:", 5) == 0 && strcmp(room + 5, h->pipeline_type) == 0);
+                    (strncmp(room, "type:", 5) == 0 && strcmp(room + 5, h->pipeline_type) == 0);
         }
         if (!match)
             continue;
@@ -652,6 +709,11 @@ static void on_unsubscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *u
     else
         snprintf(room, sizeof(room), "all");
     rp_sio_leave(s, room, strlen(room));
+    if (!pid && nsp_type(hub, s->nsp)) {
+        char auto_room[96];
+        snprintf(auto_room, sizeof(auto_room), "type:%s", nsp_type(hub, s->nsp));
+        rp_sio_leave(s, auto_room, strlen(auto_room)); /* the subscription connecting made */
+    }
     persist_session(hub, s);
     ack_json(s, ev->ack_id, json_pack("{s:b,s:s}", "ok", 1, "room", room));
     json_decref(filter);
@@ -691,7 +753,6 @@ static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     ack_json(s, ev->ack_id, json_pack("{s:I}", "time", (json_int_t)now_ms()));
 }
 
-/* A producer's event on /pipeline: the Socket.IO event name is the event type. */
 /* Where to send a producer's ack once its event is stored: the socket may be gone by then,
  * so keep its id, not the pointer. */
 typedef struct ack_ctx {
@@ -723,7 +784,8 @@ static void on_produced(void *ud, int status, int64_t id)
     rp_free(a);
 }
 
-/* A producer's event on /pipeline: the Socket.IO event name is the event type. */
+/* A producer's event on /pipeline or a type namespace: the Socket.IO event name is the event
+ * type. */
 static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     rp_hub_t *hub = ud;
@@ -749,6 +811,21 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     uint64_t wait = who ? producer_take(hub, who->id, 1) : 0;
     if (wait) {
         ack_json(s, ev->ack_id, json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait));
+        json_decref(in);
+        return;
+    }
+    /* On a type namespace the type is the namespace's: taken from it when absent, and a
+     * different one is refused (it would be shown to the wrong namespace's viewers). */
+    const char *ntype = nsp_type(hub, s->nsp);
+    json_t *ptype = json_object_get(in, "pipeline_type");
+    if (ntype && ptype == NULL) {
+        json_object_set_new(in, "pipeline_type", json_string(ntype));
+    } else if (ntype && (!json_is_string(ptype) || strcmp(json_string_value(ptype), ntype) != 0)) {
+        hub->refused[REFUSED_INVALID]++;
+        snprintf(err.field, sizeof(err.field), "pipeline_type");
+        snprintf(err.rule, sizeof(err.rule), "must be %s on %s (or omitted: the namespace gives it)", ntype,
+                 s->nsp->name);
+        ack_json(s, ev->ack_id, error_json("invalid event", &err));
         json_decref(in);
         return;
     }
@@ -2200,6 +2277,8 @@ static void on_viewer_connection(rp_sio_socket_t *s, const char *auth, size_t au
     (void)auth_len;
     if (s->recovered)
         persist_session(ud, s);
+    else
+        auto_subscribe(ud, s);
 }
 
 static void cluster_session_del(rp_hub_t *hub, rp_sio_socket_t *s, const char *reason);
@@ -2267,7 +2346,7 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
         goto fail;
     for (size_t i = 0; i < cfg->ntype_namespaces && i < MAX_TYPE_NSPS; i++) {
         rp_sio_nsp_t *nsp = rp_sio_server_of(sio, cfg->type_namespaces[i]);
-        if (setup_nsp(hub, nsp, 0) < 0)
+        if (setup_nsp(hub, nsp, 1) < 0)
             goto fail;
         hub->type_nsps[hub->ntype_nsps++] = nsp;
     }
@@ -2275,9 +2354,11 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     size_t nviewers = 2;
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         viewers[nviewers++] = hub->type_nsps[i];
-    for (size_t i = 0; cfg->recovery && i < nviewers; i++) {
-        rp_sio_nsp_set_recovery(viewers[i], &hub_recovery, hub);
+    for (size_t i = 0; i < nviewers; i++) {
         rp_sio_nsp_on_connection(viewers[i], on_viewer_connection, hub);
+        if (!cfg->recovery)
+            continue;
+        rp_sio_nsp_set_recovery(viewers[i], &hub_recovery, hub);
         rp_sio_nsp_on_disconnect(viewers[i], on_viewer_disconnect, hub);
     }
     if (store) {

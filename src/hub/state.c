@@ -581,6 +581,14 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
         }
         if (f)
             file_remove(st, p, f);
+        /* A stall (what the hub reports for a file without progress) is news of silence, not
+         * a sign of life: it neither counts as a heartbeat nor brings an offline pipeline back. */
+        const char *kind = json_string_value(json_object_get(json_object_get(jf, "error"), "kind"));
+        if (type == RP_EV_FILE_FAILED && kind && strcmp(kind, "stalled") == 0) {
+            if (p->status == RP_PIPE_RUNNING && p->nfiles == 0)
+                p->status = RP_PIPE_IDLE;
+            break;
+        }
         p->last_heartbeat = ts;
         if (p->status == RP_PIPE_RUNNING && p->nfiles == 0)
             p->status = RP_PIPE_IDLE;

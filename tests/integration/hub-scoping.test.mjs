@@ -30,14 +30,16 @@ async function viewer(base, nsp, ...filters) {
   const got = [];
   const beats = [];
   const syncs = [];
+  const snapshots = [];
   s.onAny((name, arg, ...rest) => {
     if (name === 'heartbeat' && arg?.source === 'hub') beats.push(arg);
     else if (name === 'sync') syncs.push([arg, ...rest]); // recovery's first offset; see the test below
+    else if (name === 'snapshot') snapshots.push(arg); // connecting to a type namespace subscribes to it
     else got.push({ name, ev: arg });
   });
   const acks = [];
   for (const f of filters) acks.push(await s.timeout(T).emitWithAck('subscribe', f));
-  return { s, got, beats, syncs, acks, ack: acks[0], sync: () => s.timeout(T).emitWithAck('ping') };
+  return { s, got, beats, syncs, snapshots, acks, ack: acks[0], sync: () => s.timeout(T).emitWithAck('ping') };
 }
 
 const summary = (v) => v.got.map((g) => `${g.name} ${g.ev?.pipeline_id}${g.ev?.file ? `/${g.ev.file.id}` : ''}`);
@@ -122,7 +124,11 @@ describe('subscription scoping', { skip: SKIP }, () => {
     assert.deepEqual(gotIds(V.nspLocalIdB), expect((e) => e.pipeline_id === 'pipe-B'));
     assert.deepEqual(gotIds(V.nspLocalIdG), [], 'a google_drive pipeline is never sent on /local_files');
     assert.deepEqual(gotIds(V.nspDrive), expect((e) => e.pipeline_type === 'google_drive'), '/google_drive gets only google_drive events');
-    for (const k of ['nobody', 'nobodyRoot', 'nobodyNsp']) assert.deepEqual(V[k].got, [], `${k}: no events without a subscription`);
+    for (const k of ['nobody', 'nobodyRoot']) assert.deepEqual(V[k].got, [], `${k}: no events without a subscription`);
+    // Connecting to a type namespace is subscribing to its type (the documents' clients never
+    // send subscribe); an explicit subscribe replaces that (nspLocalIdB, nspLocalIdG above).
+    assert.deepEqual(gotIds(V.nobodyNsp), expect((e) => e.pipeline_type === 'local_files'), '/local_files without subscribe: its type');
+    for (const k of ['nobody', 'nobodyRoot', 'all', 'idA']) assert.deepEqual(V[k].snapshots, [], `${k}: no snapshot event outside type namespaces`);
     // events arrive under their type's name, with the normalised event
     for (const g of V.all.got) assert.equal(g.name, g.ev.type);
   });

@@ -46,7 +46,7 @@ function viewer(url, opts = {}) {
   });
   s.on('connect', () => { log.connects++; });
   s.on('disconnect', (reason) => log.disconnects.push(reason));
-  return { s, log, pipelineEvents: () => log.events.filter((e) => e.name !== 'sync') };
+  return { s, log, pipelineEvents: () => log.events.filter((e) => e.name !== 'sync' && e.name !== 'snapshot') };
 }
 
 async function subscribe(v, filter) {

@@ -34,7 +34,7 @@ function viewer(url, opts = {}) {
     log.events.push({ name, ev: args[0], args, phase: log.connects });
   });
   s.on('connect', () => { log.connects++; });
-  return { s, log, pipelineEvents: () => log.events.filter((e) => e.name !== 'sync') };
+  return { s, log, pipelineEvents: () => log.events.filter((e) => e.name !== 'sync' && e.name !== 'snapshot') };
 }
 
 /**

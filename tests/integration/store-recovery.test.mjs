@@ -63,7 +63,8 @@ function viewer(url, opts = {}) {
     log.pids.push(s._pid);
   });
   s.on('disconnect', (reason) => log.disconnects.push(reason));
-  const pipelineEvents = () => log.events.filter((e) => e.name !== 'sync');
+  // sync follows each snapshot; connecting to a type namespace sends a snapshot event first.
+  const pipelineEvents = () => log.events.filter((e) => e.name !== 'sync' && e.name !== 'snapshot');
   return { s, log, pipelineEvents };
 }
 

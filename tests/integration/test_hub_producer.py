@@ -62,8 +62,8 @@ class Viewer:
 
         @self.sio.on('*', namespace=namespace)
         def any_event(name, data=None, *_offset):  # catch-all; recovery may append an offset
-            if name == 'sync' or (name == 'heartbeat' and isinstance(data, dict) and data.get('source') == 'hub'):
-                return  # recovery's `sync` after subscribe, and the hub's own heartbeat
+            if name in ('sync', 'snapshot') or (name == 'heartbeat' and isinstance(data, dict) and data.get('source') == 'hub'):
+                return  # the state on connecting to a type namespace, recovery's `sync`, the hub's heartbeat
             with self.cond:
                 self.events.append((name, data))
                 self.cond.notify_all()
