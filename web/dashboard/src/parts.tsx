@@ -141,7 +141,7 @@ export function PipelineCard(props: {
     const s = f.stage || 'queued';
     byStage.set(s, (byStage.get(s) ?? 0) + 1);
   }
-  const total = p.files.size;
+  const total = p.files.size + p.unlisted; // a snapshot lists a page of the files; the count is all of them
   const act = model.activity(p, serverNow);
   return (
     <article className={`card${selected ? ' selected' : ''}`} data-testid="pipeline-card" data-pipeline={p.id} data-status={status}>
