@@ -777,8 +777,8 @@ static int open_path(const rp_http_server_t *srv, const rp_http_request_t *req)
 }
 
 /* Answers 403 and returns 1 when the server checks Origins and this request's is refused. The
- * refusal carries "Access-Control-Allow-Origin: *" (no credentials) so the page that was
- * refused can read why, and what to start the server with; it grants nothing else. */
+ * body and the log line say what to start the server with; the page itself cannot read the
+ * refusal (no CORS header): it learns why from an open path (the hub's /api/socket/info). */
 static int refuse_origin(rp_http_conn_t *hc)
 {
     rp_http_server_t *srv = hc->srv;
@@ -792,16 +792,15 @@ static int refuse_origin(rp_http_conn_t *hc)
     char o[201], h[201], body[1024];
     sanitize(origin, olen, o, sizeof(o));
     sanitize(host, hlen, h, sizeof(h));
-    RP_LOG_INFO("http", "conn %llu: %s from Origin %s refused (Host %s)",
-                (unsigned long long)hc->conn->id, req->upgrade ? "upgrade" : "request", o, h);
+    RP_LOG_INFO("http", "conn %llu: %s from Origin %s refused (Host %s); to allow it: --cors-origin %s",
+                (unsigned long long)hc->conn->id, req->upgrade ? "upgrade" : "request", o, h, o);
     int n = snprintf(body, sizeof(body),
                      "{\"code\":4,\"message\":\"Forbidden\",\"error\":\"cross-origin request refused: "
                      "Origin %s is not this server's own (Host %s) and not in its allowed origins; "
                      "to allow this page, start the server with --cors-origin %s (or "
                      "SOCKET_IO_CORS_ORIGIN=%s)\"}",
                      o, h, o, o);
-    rp_http_respond(hc, 403, "application/json",
-                    "Cache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n", body, (size_t)n);
+    rp_http_respond(hc, 403, "application/json", "Cache-Control: no-store\r\n", body, (size_t)n);
     return 1;
 }
 

@@ -8,12 +8,15 @@
 // `hub:heartbeat`, apart from a pipeline's `heartbeat`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { io } from 'socket.io-client';
 import { BUILD_DIR, USE_REF, startServer, track, waitUntil, withTimeout } from './helpers.mjs';
 import { T, getJson, hub, postEvents, request } from './hub-helpers.mjs';
+import { launch } from './dashboard-helpers.mjs';
 
 const SKIP = USE_REF && 'the pipeline hub exists only in ragpulse serve (RP_TEST_SERVER=ref)';
 const ev = (type, pipeline, ptype, extra = {}) => ({ type, pipeline_id: pipeline, pipeline_type: ptype, ...extra });
@@ -143,13 +146,14 @@ describe('/api/socket/test and cross-origin pages', { skip: SKIP }, () => {
     }
     const t = (await rawGet(`${srv.url}/api/socket/test`, { origin })).json;
     assert.deepEqual([t.ok, t.use], [false, 'none']);
-    // The policy itself is unchanged: the data and the socket are still refused, with a reason
-    // the page can read this time.
+    // The policy itself is unchanged: the data and the socket are still refused (the refusal
+    // unreadable by the page, as before), its body and the log saying what to start with.
     const before = (await getJson(`${srv.url}/api/rag-status`)).version;
     const st = await rawGet(`${srv.url}/api/rag-status`, { origin });
     assert.equal(st.status, 403);
-    assert.equal(st.headers['access-control-allow-origin'], '*', 'the refusal is readable');
-    assert.match(st.json.error, /--cors-origin http:\/\/localhost:3000/);
+    assert.equal(st.headers['access-control-allow-origin'], undefined, 'the refusal grants nothing');
+    assert.match(st.json.error, /start the server with --cors-origin http:\/\/localhost:3000 \(or SOCKET_IO_CORS_ORIGIN=/);
+    await waitUntil(() => /refused .*to allow it: --cors-origin http:\/\/localhost:3000/.test(srv.stderr()), T, 'the log line');
     const poll = await rawGet(`${srv.url}/socket.io/?EIO=4&transport=polling`, { origin });
     assert.equal(poll.status, 403);
     assert.equal((await getJson(`${srv.url}/api/rag-status`)).version, before, 'nothing stored');
@@ -277,6 +281,74 @@ describe('the hub\'s beat is hub:heartbeat', { skip: SKIP }, () => {
       if (legacy) assert.ok(fromHub.length >= 1, 'legacy: the old name too');
       else assert.equal(fromHub.length, 0, 'heartbeat is a pipeline\'s only');
       await srv.stop();
+    }
+  });
+});
+
+// The documents' Next.js page on another port, in Chromium: a node server on 127.0.0.2 stands in
+// for :3000. The page asks /api/socket/info first, as 004's "Connection Management" does, then
+// connects with io(websocket_url + namespace, {path}) and listens without subscribing.
+const require = createRequire(import.meta.url);
+const SIO_JS = readFileSync(path.join(path.dirname(require.resolve('socket.io-client/package.json')), 'dist', 'socket.io.min.js'));
+const PAGE = `<!doctype html><meta charset="utf-8"><title>next</title><script src="/sio.js"></script><script>
+const hub = new URLSearchParams(location.search).get('hub');
+const out = (window.__out = { events: [] });
+(async () => {
+  try {
+    out.info = await (await fetch(hub + '/api/socket/info?client_id=page-1')).json();
+    out.test = await (await fetch(hub + '/api/socket/test?t=page')).json();
+  } catch (e) { out.fetchError = String(e); }
+  if (!out.info || !out.info.origin_allowed) { out.done = true; return; }
+  const s = io(out.info.websocket_url + '/google_drive', { path: out.info.websocket_path, transports: ['websocket'] });
+  s.onAny((name, ev) => { if (name !== 'hub:heartbeat') out.events.push(name + ' ' + (ev && ev.pipeline_id || '')); });
+  s.on('connect_error', (e) => { out.connectError = String(e.message); out.done = true; });
+  s.on('snapshot', () => { out.done = true; });
+})();
+</script>`;
+
+async function startPageServer() {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/sio.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(SIO_JS);
+    } else {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(PAGE);
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.2', resolve));
+  return { url: `http://127.0.0.2:${server.address().port}`, close: () => { server.closeAllConnections(); server.close(); } };
+}
+
+describe('a dashboard on another port, in Chromium', { skip: SKIP }, () => {
+  it('reads why it may not connect; with --cors-origin it connects from socket/info alone', { timeout: 60000 }, async () => {
+    const browser = await launch();
+    const pages = await startPageServer();
+    try {
+      const run = async (srv) => {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        await page.goto(`${pages.url}/?hub=${encodeURIComponent(srv.url)}`);
+        await page.waitForFunction(() => window.__out && window.__out.done, null, { timeout: T * 2 });
+        const out = await page.evaluate(() => window.__out);
+        await context.close();
+        return out;
+      };
+      const refused = await run(await hub());
+      assert.equal(refused.fetchError, undefined, 'socket/info and socket/test are readable from another origin');
+      assert.equal(refused.info.origin_allowed, false);
+      assert.match(refused.info.cors_hint, new RegExp(`--cors-origin ${pages.url}`));
+      assert.deepEqual([refused.test.ok, refused.test.use, refused.test.echo], [false, 'none', 'page']);
+
+      const srv = await hub(['--cors-origin', pages.url]);
+      await postEvents(srv.url, ev('pipeline:online', 'gdrive-dev', 'google_drive'));
+      const allowed = await run(srv);
+      assert.equal(allowed.connectError, undefined);
+      assert.deepEqual([allowed.info.origin_allowed, allowed.test.ok, allowed.test.use], [true, true, 'websocket']);
+      assert.ok(allowed.events.includes('snapshot '), `events: ${allowed.events}`);
+    } finally {
+      pages.close();
+      await browser.close();
     }
   });
 });
