@@ -4,6 +4,7 @@
  * client (one request, Connection: close), and prints the id the hub assigned. Exit status:
  * 0 accepted, 1 refused (the hub's reason on stderr), 2 usage, 3 hub unreachable. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -21,10 +22,11 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ragpulse emit TYPE --pipeline ID [OPTIONS]\n\n"
+            "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n\n"
             "TYPE is one of pipeline:online, pipeline:offline, file:processing, file:progress,\n"
             "file:completed, file:failed, status:update, heartbeat.\n\noptions:\n"
-            "  --pipeline ID             pipeline id (env RAG_PIPELINE_ID)\n"
+            "  --pipeline ID             pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the\n"
+            "                            pipeline type and this host's name: the same on every run)\n"
             "  --type TYPE               pipeline type, e.g. local_files (env RAG_PIPELINE_TYPE; default custom)\n"
             "  --hub URL                 hub address (env RAGPULSE_HUB; default http://127.0.0.1:8103)\n"
             "  --token TOKEN             a producer token when the hub has auth on (env RAGPULSE_TOKEN)\n"
@@ -130,6 +132,25 @@ static int set_num(json_t *obj, const char *key, const char *v, int integer)
     return json_object_set_new(obj, key, json_real(d));
 }
 
+/* The pipeline id when neither --pipeline nor RAG_PIPELINE_ID gives one: "<type>:<host name>",
+ * in the characters a pipeline id allows (others become '_'), at most 128. Stable, so the
+ * emits of one script on one host report one pipeline. */
+static void default_pipeline_id(char *out, size_t outlen, const char *type)
+{
+    char host[256];
+    if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    int n = snprintf(out, outlen, "%.64s:%s", type, host);
+    size_t len = n < 0 ? 0 : (size_t)n < outlen ? (size_t)n : outlen - 1;
+    if (len > 128)
+        len = 128;
+    out[len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if (!(isalnum((unsigned char)out[i]) || strchr("._:-", out[i])))
+            out[i] = '_';
+}
+
 /* An environment variable's value, or def when it is unset or empty. */
 static const char *env_or(const char *name, const char *def)
 {
@@ -215,9 +236,10 @@ int rp_cli_emit(int argc, char **argv)
             goto out;
         }
     }
+    char auto_id[160];
     if (pid == NULL) {
-        fprintf(stderr, "ragpulse emit: --pipeline ID is required (or set RAG_PIPELINE_ID)\n");
-        goto out;
+        default_pipeline_id(auto_id, sizeof(auto_id), ptype);
+        pid = auto_id;
     }
     json_object_set_new(ev, "pipeline_id", json_string(pid));
     json_object_set_new(ev, "pipeline_type", json_string(ptype));

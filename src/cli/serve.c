@@ -40,7 +40,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ragpulse serve [OPTIONS]\n\noptions:\n%s"
             "  --namespaces LIST         pipeline-type namespaces (default /google_drive,/local_files)\n"
-            "  --legacy-events           also emit pipeline:status and pipeline:file_* for older dashboards\n"
+            "  --legacy-events           also emit pipeline:status and pipeline:file_* (and the hub's beat as\n"
+            "                            heartbeat) for older dashboards, and take them from producers\n"
             "  --recovery                Socket.IO connection-state recovery on the viewer namespaces (the\n"
             "                            default): events carry their id as a last argument; a client that\n"
             "                            reconnects within --recovery-window gets what it missed, also after\n"
@@ -52,7 +53,8 @@ static void usage(FILE *f)
             "  --stall-timeout S         a file with no progress for S seconds fails as stalled (default 600)\n"
             "  --server-heartbeat S      the hub's own heartbeat to viewers (default 30)\n"
             "  --history N               events kept for history and deltas (default 10000)\n"
-            "  --websocket-rollout PCT   percent of client ids told to use the websocket (default 100)\n"
+            "  --websocket-rollout PCT   percent of client ids told to use the websocket (default 100;\n"
+            "                            env WEBSOCKET_ROLLOUT_PERCENTAGE)\n"
             "  --store SPEC              sqlite:PATH (default sqlite:ragpulse.db), postgres://..., or memory\n"
             "                            (env RAGPULSE_STORE)\n"
             "  --retain-events N         keep at most N events in the store (default: all)\n"
@@ -145,6 +147,14 @@ int rp_cli_serve(int argc, char **argv)
     if (pk_env && *pk_env && (public_key = read_small_file("the public key", pk_env)) == NULL)
         return 2;
     rp_cli_watch_opts_init(&watch_opts);
+    /* The rollout as the documents set it; --websocket-rollout, parsed after, wins. */
+    const char *rollout_env = getenv("WEBSOCKET_ROLLOUT_PERCENTAGE");
+    if (rollout_env && *rollout_env) {
+        double d;
+        if (num_opt("WEBSOCKET_ROLLOUT_PERCENTAGE", rollout_env, 0, 100, &d) < 0)
+            return 2;
+        hc.websocket_rollout = (int)d;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -324,6 +334,7 @@ int rp_cli_serve(int argc, char **argv)
     }
     hc.recovery_window_ms = o.sio.recovery_window;
     hc.http = &app.http;
+    app.http.open_paths = rp_hub_open_paths; /* readable from any page: what a client needs first */
     the_hub = rp_hub_new(app.sio, &app.net, &hc, store, err, sizeof(err));
     if (the_hub == NULL) {
         fprintf(stderr, "ragpulse serve: cannot start the hub: %s\n", err);

@@ -765,27 +765,41 @@ static void sanitize(const char *v, size_t len, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-/* Answers 403 and returns 1 when the server checks Origins and this request's is refused. */
+/* True for a GET or HEAD of one of srv's open_paths. */
+static int open_path(const rp_http_server_t *srv, const rp_http_request_t *req)
+{
+    if (srv->open_paths == NULL || (req->method != HTTP_GET && req->method != HTTP_HEAD) || req->upgrade)
+        return 0;
+    for (const char *const *p = srv->open_paths; *p; p++)
+        if (req->path_len == strlen(*p) && memcmp(req->path, *p, req->path_len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Answers 403 and returns 1 when the server checks Origins and this request's is refused. The
+ * body and the log line say what to start the server with; the page itself cannot read the
+ * refusal (no CORS header): it learns why from an open path (the hub's /api/socket/info). */
 static int refuse_origin(rp_http_conn_t *hc)
 {
     rp_http_server_t *srv = hc->srv;
     const rp_http_request_t *req = &hc->req;
-    if (!srv->origin_check || rp_http_origin_allowed(srv->origins, req))
+    if (!srv->origin_check || rp_http_origin_allowed(srv->origins, req) || open_path(srv, req))
         return 0;
     srv->refused_origin[req->upgrade ? 1 : 0]++;
     size_t olen, hlen;
     const char *origin = rp_http_header(req, "origin", &olen);
     const char *host = rp_http_header(req, "host", &hlen);
-    char o[201], h[201], body[640];
+    char o[201], h[201], body[1024];
     sanitize(origin, olen, o, sizeof(o));
     sanitize(host, hlen, h, sizeof(h));
-    RP_LOG_INFO("http", "conn %llu: %s from Origin %s refused (Host %s)",
-                (unsigned long long)hc->conn->id, req->upgrade ? "upgrade" : "request", o, h);
+    RP_LOG_INFO("http", "conn %llu: %s from Origin %s refused (Host %s); to allow it: --cors-origin %s",
+                (unsigned long long)hc->conn->id, req->upgrade ? "upgrade" : "request", o, h, o);
     int n = snprintf(body, sizeof(body),
                      "{\"code\":4,\"message\":\"Forbidden\",\"error\":\"cross-origin request refused: "
-                     "Origin %s is not this server's own (Host %s) and not in its allowed origins "
-                     "(--cors-origin)\"}",
-                     o, h);
+                     "Origin %s is not this server's own (Host %s) and not in its allowed origins; "
+                     "to allow this page, start the server with --cors-origin %s (or "
+                     "SOCKET_IO_CORS_ORIGIN=%s)\"}",
+                     o, h, o, o);
     rp_http_respond(hc, 403, "application/json", "Cache-Control: no-store\r\n", body, (size_t)n);
     return 1;
 }

@@ -65,6 +65,9 @@ struct rp_http_server {
      * for (the API, Engine.IO polling, a WebSocket upgrade, a static file). */
     int origin_check;
     const char *origins; /* borrowed: the allow-list, or NULL for this server's own only */
+    /* Borrowed, NULL-terminated, may be NULL: paths whose GET and HEAD pass the Origin check
+     * (public answers any page may read; their handler adds the CORS header). */
+    const char *const *open_paths;
     rp_timerq_t _reqq; /* started on the first connection */
     rp_timerq_t _idleq;
     int _timers;

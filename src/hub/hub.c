@@ -202,11 +202,38 @@ static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const ch
             rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0);
     const char *legacy = hub->cfg.legacy_events ? legacy_name(t) : NULL;
     if (legacy) {
-        /* Dashboards written for the old names never subscribe: they get the whole namespace. */
+        /* Dashboards written for the old names never subscribe: on /pipeline and / they get
+         * the whole namespace; on a type namespace, where connecting subscribes, its type's
+         * room, as the current names (the documents' clients listen there). */
         rp_sio_bcast_t lopts = {.local = hub->cluster != NULL};
         rp_sio_broadcast(hub->nsp_pipeline, &lopts, legacy, json, len, NULL, 0);
         rp_sio_broadcast(hub->nsp_root, &lopts, legacy, json, len, NULL, 0);
+        for (size_t i = 0; i < hub->ntype_nsps; i++)
+            if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
+                rp_sio_broadcast(hub->type_nsps[i], &topts, legacy, json, len, NULL, 0);
     }
+}
+
+/* The current event type a producer's legacy event name stands for (--legacy-events), or
+ * NULL. pipeline:status means online or offline when its status says so, else status:update;
+ * for online and offline the status field is removed (those types carry none). */
+static const char *legacy_produced_name(const char *name, json_t *in)
+{
+    static const char *const map[][2] = {{"pipeline:file_processing_started", "file:processing"},
+                                         {"pipeline:file_completed", "file:completed"},
+                                         {"pipeline:file_failed", "file:failed"}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(name, map[i][0]) == 0)
+            return map[i][1];
+    if (strcmp(name, "pipeline:status") != 0)
+        return NULL;
+    const char *st = json_string_value(json_object_get(in, "status"));
+    if (st && (strcmp(st, "online") == 0 || strcmp(st, "offline") == 0)) {
+        const char *t = strcmp(st, "online") == 0 ? "pipeline:online" : "pipeline:offline";
+        json_object_del(in, "status");
+        return t;
+    }
+    return "status:update";
 }
 
 static void schedule_wake(rp_hub_t *hub)
@@ -747,10 +774,27 @@ static void on_files(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     json_decref(q);
 }
 
+/* ping: answered by its ack with {time: server ms}; without an ack callback by a `pong`
+ * event {time, echo?: ping's first argument}, so a client that only listens can time it. */
 static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     (void)ud;
-    ack_json(s, ev->ack_id, json_pack("{s:I}", "time", (json_int_t)now_ms()));
+    json_t *j = json_pack("{s:I}", "time", (json_int_t)now_ms());
+    if (ev->ack_id >= 0) {
+        ack_json(s, ev->ack_id, j);
+        return;
+    }
+    json_t *echo = arg0(ev);
+    if (j && echo)
+        json_object_set_new(j, "echo", echo);
+    else
+        json_decref(echo);
+    size_t len;
+    char *text = j ? rp_json_dump(j, &len) : NULL;
+    if (text)
+        rp_sio_emit(s, "pong", text, len, NULL, 0);
+    free(text);
+    json_decref(j);
 }
 
 /* Where to send a producer's ack once its event is stored: the socket may be gone by then,
@@ -784,12 +828,10 @@ static void on_produced(void *ud, int status, int64_t id)
     rp_free(a);
 }
 
-/* A producer's event on /pipeline or a type namespace: the Socket.IO event name is the event
- * type. */
-static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+/* A producer's event `in` (owned) on /pipeline or a type namespace, of type `name`: the
+ * Socket.IO event name, or the current name of a legacy one. */
+static void produce(rp_hub_t *hub, rp_sio_socket_t *s, const rp_sio_event_t *ev, json_t *in, const char *name)
 {
-    rp_hub_t *hub = ud;
-    json_t *in = arg0(ev);
     rp_event_error_t err = {"", ""};
     if (!json_is_object(in)) {
         hub->refused[in ? REFUSED_INVALID : REFUSED_JSON]++;
@@ -831,11 +873,11 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     }
     json_t *type = json_object_get(in, "type");
     if (type == NULL) {
-        json_object_set_new(in, "type", json_string(ev->name));
-    } else if (!json_is_string(type) || strcmp(json_string_value(type), ev->name) != 0) {
+        json_object_set_new(in, "type", json_string(name));
+    } else if (!json_is_string(type) || strcmp(json_string_value(type), name) != 0) {
         hub->refused[REFUSED_INVALID]++;
         snprintf(err.field, sizeof(err.field), "type");
-        snprintf(err.rule, sizeof(err.rule), "must match the Socket.IO event name (%s)", ev->name);
+        snprintf(err.rule, sizeof(err.rule), "must match the Socket.IO event name (%s)", name);
         ack_json(s, ev->ack_id, error_json("invalid event", &err));
         json_decref(in);
         return;
@@ -858,6 +900,23 @@ static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     json_decref(in);
 }
 
+static void on_produce(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    produce(ud, s, ev, arg0(ev), ev->name);
+}
+
+/* A legacy name from a producer under --legacy-events: taken as the current type it stands
+ * for (legacy_produced_name); a `type` field may give either name. */
+static void on_produce_legacy(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
+{
+    json_t *in = arg0(ev);
+    const char *name = json_is_object(in) ? legacy_produced_name(ev->name, in) : ev->name;
+    const char *type = json_string_value(json_object_get(in, "type"));
+    if (type && name && strcmp(type, ev->name) == 0)
+        json_object_del(in, "type");
+    produce(ud, s, ev, in, name ? name : ev->name);
+}
+
 /* Any other event name on /pipeline: a producer's typo deserves an answer, not silence. */
 static void on_unknown(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
@@ -866,10 +925,19 @@ static void on_unknown(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         return;
     hub->refused[REFUSED_INVALID]++;
     rp_event_error_t err = {"type", ""};
-    snprintf(err.rule, sizeof(err.rule), "'%.40s' is not an event type (pipeline:*, file:*, status:update, heartbeat)",
-             ev->name);
+    if (legacy_produced_name(ev->name, NULL))
+        snprintf(err.rule, sizeof(err.rule),
+                 "'%.40s' is a legacy name: serve --legacy-events takes it, or send the current type",
+                 ev->name);
+    else
+        snprintf(err.rule, sizeof(err.rule),
+                 "'%.40s' is not an event type (pipeline:*, file:*, status:update, heartbeat)", ev->name);
     ack_json(s, ev->ack_id, error_json("invalid event", &err));
 }
+
+/* The legacy names a producer may send under --legacy-events. */
+static const char *const legacy_produced[] = {"pipeline:status", "pipeline:file_processing_started",
+                                              "pipeline:file_completed", "pipeline:file_failed"};
 
 /* admin:disconnect {sid, namespace?}: an admin ends another socket's connection. */
 static void on_admin_disconnect(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
@@ -910,6 +978,9 @@ static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
     rp_sio_nsp_set_socket_data_free(nsp, principal_release);
     for (int t = 0; producers && t < RP_EV_COUNT; t++)
         if (rp_sio_nsp_on(nsp, rp_event_type_name((rp_event_type_t)t), on_produce, hub) < 0)
+            return -1;
+    for (size_t i = 0; producers && hub->cfg.legacy_events && i < sizeof(legacy_produced) / sizeof(legacy_produced[0]); i++)
+        if (rp_sio_nsp_on(nsp, legacy_produced[i], on_produce_legacy, hub) < 0)
             return -1;
     if (producers)
         rp_sio_nsp_on_any(nsp, on_unknown, hub);
@@ -1251,6 +1322,8 @@ typedef struct since_ctx {
 
 static void held_abort(rp_http_conn_t *hc);
 
+static const char *add_socket_fields(rp_hub_t *hub, json_t *j, const rp_http_request_t *req);
+
 static void on_since_rows(void *ud, int status, const char *json, size_t len)
 {
     since_ctx_t *sc = ud;
@@ -1271,6 +1344,7 @@ static void on_since_rows(void *ud, int status, const char *json, size_t len)
             json_t *j = json_pack("{s:I,s:I,s:o,s:b}", "version", (json_int_t)last, "since", (json_int_t)sc->since,
                                   "events", events, "more", last < rp_hub_version(sc->hub));
             filter_visible(j, "events", sc->who);
+            add_socket_fields(sc->hub, j, &hc->req);
             respond_json(sc->hub, hc, 200, j, NULL);
         }
     }
@@ -1297,6 +1371,147 @@ static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, co
     return 0;
 }
 
+/* ---- what a client needs before it connects ---- */
+
+const char *const rp_hub_open_paths[] = {"/api/socket/info", "/api/socket/test", NULL};
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* How a client should read the hub: "websocket", "polling" (Socket.IO) or "http" (GET
+ * /api/rag-status). With a client id the rollout decides, stable per id; without one, "http"
+ * only when the rollout is 0. "http" also when no Socket.IO transport is on. */
+static const char *client_mode(const rp_hub_t *hub, const char *client)
+{
+    unsigned tr = hub->sio->eio->cfg.transports;
+    int in_rollout = client ? (int)(fnv1a(client) % 100) < hub->cfg.websocket_rollout : hub->cfg.websocket_rollout > 0;
+    if (!in_rollout || (tr & (RP_EIO_WEBSOCKET | RP_EIO_POLLING)) == 0)
+        return "http";
+    return tr & RP_EIO_WEBSOCKET ? "websocket" : "polling";
+}
+
+/* Adds the fields the documents' clients decide by: websocket_available (the transport is
+ * on), websocket_url (a base URL io() takes: ws:// or wss:// and the request's Host, no path;
+ * null without a Host), websocket_path, websocket_namespaces, and fallback_mode (this client
+ * should poll over HTTP: client_mode for ?client_id=). Returns the mode. */
+static const char *add_socket_fields(rp_hub_t *hub, json_t *j, const rp_http_request_t *req)
+{
+    rp_eio_config_t *cfg = &hub->sio->eio->cfg;
+    char client[128];
+    long cl = rp_http_query_get(req->query, req->query_len, "client_id", client, sizeof(client));
+    const char *mode = client_mode(hub, cl >= 0 ? client : NULL);
+    size_t hl, pl;
+    const char *host = rp_http_header(req, "host", &hl);
+    const char *proto = rp_http_header(req, "x-forwarded-proto", &pl);
+    int tls = proto && pl == 5 && strncasecmp(proto, "https", 5) == 0;
+    char url[300];
+    snprintf(url, sizeof(url), "%s://%.*s", tls ? "wss" : "ws", host ? (int)(hl > 255 ? 255 : hl) : 0, host ? host : "");
+    json_t *nsps = json_pack("[s,s]", "/pipeline", "/");
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        json_array_append_new(nsps, json_string(hub->type_nsps[i]->name));
+    if (j == NULL) {
+        json_decref(nsps);
+        return mode;
+    }
+    json_object_set_new(j, "websocket_available", json_boolean((cfg->transports & RP_EIO_WEBSOCKET) != 0));
+    json_object_set_new(j, "websocket_url", host && hl ? json_string(url) : json_null());
+    json_object_set_new(j, "websocket_path", json_string(cfg->path));
+    json_object_set_new(j, "websocket_namespaces", nsps);
+    json_object_set_new(j, "fallback_mode", json_boolean(strcmp(mode, "http") == 0));
+    return mode;
+}
+
+/* Adds whether the request's Origin may use the hub ("origin", "origin_allowed"), and, when
+ * it may not, "cors_hint": what to start the hub with. Returns origin_allowed. */
+static int add_origin_fields(rp_hub_t *hub, json_t *j, const rp_http_request_t *req)
+{
+    size_t ol;
+    const char *origin = rp_http_header(req, "origin", &ol);
+    const rp_http_server_t *http = hub->cfg.http;
+    int allowed = http == NULL || !http->origin_check || rp_http_origin_allowed(http->origins, req);
+    if (j == NULL)
+        return allowed;
+    json_object_set_new(j, "origin", origin ? json_stringn(origin, ol > 200 ? 200 : ol) : json_null());
+    json_object_set_new(j, "origin_allowed", json_boolean(allowed));
+    if (!allowed) {
+        char hint[600];
+        snprintf(hint, sizeof(hint),
+                 "this page's Origin %.*s is not allowed: start the hub with --cors-origin %.*s (or "
+                 "SOCKET_IO_CORS_ORIGIN=%.*s)",
+                 (int)(ol > 150 ? 150 : ol), origin, (int)(ol > 150 ? 150 : ol), origin, (int)(ol > 150 ? 150 : ol),
+                 origin);
+        json_object_set_new(j, "cors_hint", json_string(hint));
+    }
+    return allowed;
+}
+
+/* Answers one of rp_hub_open_paths: readable by a page of any Origin (a listed one gets its
+ * usual CORS headers, with credentials). */
+static void respond_public(rp_hub_t *hub, rp_http_conn_t *hc, json_t *j)
+{
+    char cors[640];
+    int listed = rp_http_cors(hub->sio->eio->cfg.cors, &hc->req, cors, sizeof(cors)) > 0;
+    respond_json(hub, hc, 200, j, listed ? NULL : "Access-Control-Allow-Origin: *\r\n");
+}
+
+static void socket_info(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    rp_eio_config_t *cfg = &hub->sio->eio->cfg;
+    char client[128];
+    long cl = rp_http_query_get(req->query, req->query_len, "client_id", client, sizeof(client));
+    json_t *transports = json_array();
+    if (cfg->transports & RP_EIO_POLLING)
+        json_array_append_new(transports, json_string("polling"));
+    if (cfg->transports & RP_EIO_WEBSOCKET)
+        json_array_append_new(transports, json_string("websocket"));
+    json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:i}", "path", cfg->path, "transports", transports, "ping_interval",
+                          (json_int_t)cfg->ping_interval, "ping_timeout", (json_int_t)cfg->ping_timeout,
+                          "rollout_percent", hub->cfg.websocket_rollout);
+    const char *mode = add_socket_fields(hub, j, req);
+    if (j)
+        json_object_set(j, "namespaces", json_object_get(j, "websocket_namespaces"));
+    add_origin_fields(hub, j, req);
+    if (j && cl >= 0) {
+        json_object_set_new(j, "client_id", json_string(client));
+        json_object_set_new(j, "mode", json_string(mode));
+    }
+    respond_public(hub, hc, j);
+}
+
+/* GET /api/socket/test[?t=TOKEN][&client_id=ID]: the round trip a page makes before it
+ * connects. Answers {ok, use, server_time, echo: TOKEN, origin, origin_allowed, auth_required,
+ * the add_socket_fields, reason when !ok}: ok when a Socket.IO connection from this page would
+ * be accepted (its Origin allowed, a transport on); use is "websocket", "polling", "http" (poll
+ * /api/rag-status) or "none" (this Origin may use nothing: cors_hint says what to change). */
+static void socket_test(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
+{
+    char t[65], ts[32];
+    long tl = rp_http_query_get(req->query, req->query_len, "t", t, sizeof(t));
+    rp_event_format_ts(now_ms(), ts);
+    json_t *j = json_pack("{s:s,s:b}", "server_time", ts, "auth_required", hub->cfg.auth != NULL);
+    if (j && tl >= 0)
+        json_object_set_new(j, "echo", json_string(t));
+    const char *mode = add_socket_fields(hub, j, req);
+    int allowed = add_origin_fields(hub, j, req);
+    unsigned tr = hub->sio->eio->cfg.transports & (RP_EIO_WEBSOCKET | RP_EIO_POLLING);
+    int ok = allowed && tr != 0;
+    if (j) {
+        json_object_set_new(j, "ok", json_boolean(ok));
+        json_object_set_new(j, "use", json_string(allowed ? mode : "none"));
+        if (!ok)
+            json_object_set_new(j, "reason", json_string(!allowed ? "this page's Origin is not allowed (see cors_hint)"
+                                                                  : "no Socket.IO transport is enabled"));
+    }
+    respond_public(hub, hc, j);
+}
+
 /* Answers a status request now: snapshot (ETag, 304) or deltas since an event id. */
 static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, const rp_principal_t *who)
 {
@@ -1314,6 +1529,7 @@ static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, con
         }
         json_t *snap = snapshot(hub, NULL, NULL);
         filter_visible(snap, "pipelines", who);
+        add_socket_fields(hub, snap, &hc->req);
         respond_json(hub, hc, 200, snap, extra);
         return;
     }
@@ -1336,6 +1552,7 @@ static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, con
         j = json_pack("{s:I,s:I,s:o}", "version", (json_int_t)v, "since", (json_int_t)since, "events", events);
         filter_visible(j, "events", who);
     }
+    add_socket_fields(hub, j, &hc->req);
     respond_json(hub, hc, 200, j, extra);
 }
 
@@ -1743,47 +1960,6 @@ static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
     respond_json(hub, hc, 200, j, NULL);
 }
 
-static uint32_t fnv1a(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
-static void socket_info(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
-{
-    rp_eio_config_t *cfg = &hub->sio->eio->cfg;
-    char client[128];
-    long cl = rp_http_query_get(req->query, req->query_len, "client_id", client, sizeof(client));
-    size_t hl;
-    const char *host = rp_http_header(req, "host", &hl);
-    char url[300];
-    snprintf(url, sizeof(url), "ws://%.*s%s", host ? (int)hl : 0, host ? host : "", cfg->path);
-    int ws = (cfg->transports & RP_EIO_WEBSOCKET) != 0;
-    json_t *transports = json_array();
-    if (cfg->transports & RP_EIO_POLLING)
-        json_array_append_new(transports, json_string("polling"));
-    if (ws)
-        json_array_append_new(transports, json_string("websocket"));
-    json_t *nsps = json_pack("[s,s]", "/pipeline", "/");
-    for (size_t i = 0; i < hub->ntype_nsps; i++)
-        json_array_append_new(nsps, json_string(hub->type_nsps[i]->name));
-    json_t *j = json_pack("{s:b,s:s,s:s,s:o,s:o,s:I,s:I,s:i}", "websocket_available", ws, "websocket_url",
-                          url, "path", cfg->path, "namespaces", nsps, "transports", transports,
-                          "ping_interval", (json_int_t)cfg->ping_interval, "ping_timeout",
-                          (json_int_t)cfg->ping_timeout, "rollout_percent", hub->cfg.websocket_rollout);
-    if (j && cl >= 0) {
-        /* Stable per client id: the same id always lands on the same side of the rollout. */
-        int in_rollout = (int)(fnv1a(client) % 100) < hub->cfg.websocket_rollout;
-        json_object_set_new(j, "client_id", json_string(client));
-        json_object_set_new(j, "mode", json_string(!in_rollout ? "http" : ws ? "websocket" : "polling"));
-    }
-    respond_json(hub, hc, 200, j, NULL);
-}
-
 /* What admin:monitoring sees: connections, sockets, refusals, limits hit. */
 static json_t *admin_stats(rp_hub_t *hub)
 {
@@ -2041,8 +2217,13 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
             health(hub, hc, 0, NULL);
         return 1;
     }
-    if (path_is(req, "/api/socket/info")) {
-        socket_info(hub, hc, req);
+    if (path_is(req, "/api/socket/info") || path_is(req, "/api/socket/test")) {
+        if (!get)
+            respond_error(hub, hc, 405, "use GET", NULL, -1);
+        else if (path_is(req, "/api/socket/info"))
+            socket_info(hub, hc, req);
+        else
+            socket_test(hub, hc, req);
         return 1;
     }
     int ours = path_is(req, "/api/health") || path_is(req, "/status") || path_is(req, "/api/rag-status") ||
@@ -2168,13 +2349,18 @@ static void on_beat(uv_timer_t *t)
                           "connections", (json_int_t)hub->net->nconns);
     size_t len;
     char *text = j ? rp_json_dump(j, &len) : NULL;
-    if (text) {
-        /* Each node beats to its own viewers. */
-        rp_sio_bcast_t local = {.local = 1};
-        rp_sio_broadcast(hub->nsp_pipeline, &local, "heartbeat", text, len, NULL, 0);
-        rp_sio_broadcast(hub->nsp_root, &local, "heartbeat", text, len, NULL, 0);
-        for (size_t i = 0; i < hub->ntype_nsps; i++)
-            rp_sio_broadcast(hub->type_nsps[i], &local, "heartbeat", text, len, NULL, 0);
+    /* Each node beats to its own viewers, as hub:heartbeat: a pipeline's `heartbeat` is one of
+     * its events (id, pipeline_id). Under --legacy-events it also goes as `heartbeat` (with
+     * source "hub", the discriminator docs/events.schema.json names) for clients of the old name. */
+    rp_sio_nsp_t *all[2 + MAX_TYPE_NSPS] = {hub->nsp_pipeline, hub->nsp_root};
+    size_t nall = 2;
+    for (size_t i = 0; i < hub->ntype_nsps; i++)
+        all[nall++] = hub->type_nsps[i];
+    rp_sio_bcast_t local = {.local = 1};
+    for (size_t i = 0; text && i < nall; i++) {
+        rp_sio_broadcast(all[i], &local, "hub:heartbeat", text, len, NULL, 0);
+        if (hub->cfg.legacy_events)
+            rp_sio_broadcast(all[i], &local, "heartbeat", text, len, NULL, 0);
     }
     free(text);
     json_decref(j);

@@ -69,6 +69,11 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
 void rp_hub_free(rp_hub_t *hub);
 /* Serves the hub's HTTP routes; returns 1 if req was one of them. */
 int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req);
+/* The paths whose GET rp_hub_route answers to a page of any Origin, with
+ * "Access-Control-Allow-Origin: *": /api/socket/info and /api/socket/test, which hold no
+ * secrets and tell a page how (and whether) it may connect. NULL-terminated; for the HTTP
+ * server's open_paths. */
+extern const char *const rp_hub_open_paths[];
 
 /* Completion of an accepted event: status 0 once it is stored (and applied, broadcast), or
  * negative when the store could not take it (nothing was applied or sent). */

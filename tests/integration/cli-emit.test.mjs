@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { startServer, connect, withTimeout } from './helpers.mjs';
 
@@ -53,14 +54,32 @@ test('emit refuses a bad event with the field and the rule, and nothing reaches 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /file\.progress/);
   assert.match(r.stderr, /from 0 to 1/);
-  const r2 = await emit(['file:progress', '--file', 'x', '--progress', '0.5', '--hub', srv.url], { RAG_PIPELINE_ID: '' });
-  assert.equal(r2.code, 2);
-  assert.match(r2.stderr, /--pipeline/);
   const r3 = await emit(['nonsense:type', '--pipeline', 'p', '--hub', srv.url]);
   assert.equal(r3.code, 1);
   assert.match(r3.stderr, /type/);
   const after = (await (await fetch(srv.url + '/api/rag-status')).json()).version;
   assert.equal(after, before);
+});
+
+test('without --pipeline or RAG_PIPELINE_ID the id is TYPE:HOSTNAME, the same on every run', { skip: process.env.RP_TEST_SERVER === 'ref' }, async () => {
+  srv = await startServer([], { product: true });
+  const want = `local_files:${os.hostname()}`.slice(0, 128).replace(/[^A-Za-z0-9._:-]/g, '_');
+  for (const type of ['pipeline:online', 'heartbeat']) {
+    const r = await emit([type, '--type', 'local_files', '--hub', srv.url], { RAG_PIPELINE_ID: '' });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const r = await emit(['heartbeat', '--hub', srv.url], { RAG_PIPELINE_ID: '', RAG_PIPELINE_TYPE: '' });
+  assert.equal(r.code, 0, r.stderr);
+  const status = await (await fetch(srv.url + '/api/rag-status')).json();
+  assert.deepEqual(status.pipelines.map((p) => p.id).sort(), [`custom:${os.hostname()}`.slice(0, 128).replace(/[^A-Za-z0-9._:-]/g, '_'), want].sort(),
+    'one pipeline per type and host, whatever the number of runs');
+  const mine = status.pipelines.find((p) => p.id === want);
+  assert.equal(mine.type, 'local_files');
+  // RAG_PIPELINE_ID still names it when set.
+  const r2 = await emit(['heartbeat', '--type', 'local_files', '--hub', srv.url], { RAG_PIPELINE_ID: 'gdrive-dev' });
+  assert.equal(r2.code, 0, r2.stderr);
+  const ids = (await (await fetch(srv.url + '/api/rag-status')).json()).pipelines.map((p) => p.id);
+  assert.ok(ids.includes('gdrive-dev'));
 });
 
 test('emit says clearly when the hub cannot be reached', { skip: process.env.RP_TEST_SERVER === 'ref' }, async () => {

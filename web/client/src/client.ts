@@ -395,7 +395,10 @@ export class RagPulseClient {
     socket.onAny((name: string, ...args: unknown[]) => {
       if (!live()) return;
       const ev = args[0];
-      if (name === 'heartbeat' && typeof ev === 'object' && ev && (ev as HubBeat).source === 'hub') {
+      // The hub's beat is hub:heartbeat; a hub with --legacy-events also sends it as
+      // heartbeat with source 'hub' (a pipeline's heartbeat is an event: id, pipeline_id).
+      const hubBeat = name === 'hub:heartbeat' || (name === 'heartbeat' && (ev as HubBeat | null)?.source === 'hub');
+      if (hubBeat && typeof ev === 'object' && ev) {
         this.onBeat(ev as HubBeat);
         return;
       }

@@ -196,7 +196,11 @@ export interface FailureGroup {
 
 export interface SocketInfo {
   websocket_available: boolean;
-  websocket_url: string;
+  /** A base URL io() takes (ws:// or wss://, no path); null without a Host header. */
+  websocket_url: string | null;
+  websocket_path: string;
+  websocket_namespaces: string[];
+  fallback_mode: boolean;
   path: string;
   namespaces: string[];
   transports: ('polling' | 'websocket')[];
@@ -207,7 +211,7 @@ export interface SocketInfo {
   mode?: 'websocket' | 'polling' | 'http';
 }
 
-/** The hub's own `heartbeat` broadcast to viewers (no event id). */
+/** The hub's own beat to viewers, `hub:heartbeat` (no event id; also `heartbeat` under --legacy-events). */
 export interface HubBeat {
   source: 'hub';
   server_time: string;
