@@ -44,7 +44,7 @@ async function viewer(base, nsp, filter) {
   // `sync` {version} follows a subscribe when connection-state recovery is on (not part of
   // this issue; see hub-scoping.test.mjs); the hub's own heartbeat is not a pipeline event.
   return {
-    s, got, ack, events: () => got.filter((g) => g.name !== 'sync' && !(g.name === 'heartbeat' && g.ev?.source === 'hub')),
+    s, got, ack, events: () => got.filter((g) => g.name !== 'sync' && !((g.name === 'heartbeat' || g.name === 'hub:heartbeat') && g.ev?.source === 'hub')),
   };
 }
 

@@ -32,7 +32,7 @@ async function viewer(base, nsp, ...filters) {
   const syncs = [];
   const snapshots = [];
   s.onAny((name, arg, ...rest) => {
-    if (name === 'heartbeat' && arg?.source === 'hub') beats.push(arg);
+    if ((name === 'heartbeat' || name === 'hub:heartbeat') && arg?.source === 'hub') beats.push(arg);
     else if (name === 'sync') syncs.push([arg, ...rest]); // recovery's first offset; see the test below
     else if (name === 'snapshot') snapshots.push(arg); // connecting to a type namespace subscribes to it
     else got.push({ name, ev: arg });

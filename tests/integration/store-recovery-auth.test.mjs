@@ -30,7 +30,7 @@ function viewer(url, opts = {}) {
   }));
   const log = { events: [], connects: 0 };
   s.onAny((name, ...args) => {
-    if (name === 'heartbeat' && args[0]?.source === 'hub') return;
+    if ((name === 'heartbeat' || name === 'hub:heartbeat') && args[0]?.source === 'hub') return;
     log.events.push({ name, ev: args[0], args, phase: log.connects });
   });
   s.on('connect', () => { log.connects++; });

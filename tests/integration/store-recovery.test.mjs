@@ -50,7 +50,7 @@ function viewer(url, opts = {}) {
   }));
   const log = { events: [], connects: 0, disconnects: [], recoveredAt: [], sids: [], pids: [] };
   s.onAny((name, ...args) => {
-    if (name === 'heartbeat' && args[0]?.source === 'hub') return;
+    if ((name === 'heartbeat' || name === 'hub:heartbeat') && args[0]?.source === 'hub') return;
     // viaRecovery: between a disconnect and the next `connect`, which only the events a
     // recovery writes before its CONNECT reply can be (the client emits them just before `connect`).
     const viaRecovery = log.connects > 0 && log.disconnects.length >= log.connects;

@@ -62,7 +62,7 @@ class Viewer:
 
         @self.sio.on('*', namespace=namespace)
         def any_event(name, data=None, *_offset):  # catch-all; recovery may append an offset
-            if name in ('sync', 'snapshot') or (name == 'heartbeat' and isinstance(data, dict) and data.get('source') == 'hub'):
+            if name in ('sync', 'snapshot') or (name in ('heartbeat', 'hub:heartbeat') and isinstance(data, dict) and data.get('source') == 'hub'):
                 return  # the state on connecting to a type namespace, recovery's `sync`, the hub's heartbeat
             with self.cond:
                 self.events.append((name, data))

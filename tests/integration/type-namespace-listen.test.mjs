@@ -19,7 +19,7 @@ function listener(url, opts = {}) {
   const s = track(io(url, { forceNew: true, transports: ['websocket'], ...opts }));
   const got = [];
   s.onAny((name, data) => {
-    if (name === 'heartbeat' && data?.source === 'hub') return;
+    if ((name === 'heartbeat' || name === 'hub:heartbeat') && data?.source === 'hub') return;
     got.push({ name, data });
   });
   return { s, got, names: () => got.map((g) => g.name) };

@@ -118,7 +118,7 @@ export async function viewer(base, filter = {}) {
   const s = await connect(`${base}/pipeline`, { transports: ['websocket'] });
   const got = [];
   s.onAny((name, ev) => {
-    if (name === 'sync' || (name === 'heartbeat' && ev?.source === 'hub')) return;
+    if (name === 'sync' || ((name === 'heartbeat' || name === 'hub:heartbeat') && ev?.source === 'hub')) return;
     got.push({ name, ev });
   });
   await s.timeout(T).emitWithAck('subscribe', filter);
