@@ -538,16 +538,27 @@ rp_sio_socket_t *rp_sio_nsp_socket(rp_sio_nsp_t *nsp, const char *id)
     return s && s->connected ? s : NULL;
 }
 
+/* The names of s's rooms (an array the caller frees; the names are the rooms'), or NULL on
+ * out-of-memory. */
+static const char **socket_room_names(rp_sio_socket_t *s, size_t *n)
+{
+    const char **names = rp_calloc(s->nrooms + 1, sizeof(*names));
+    *n = 0;
+    if (names == NULL)
+        return NULL;
+    rp_list_node_t *it;
+    rp_list_foreach(it, &s->rooms)
+    names[(*n)++] = rp_container_of(it, member_t, sock_node)->room->name;
+    return names;
+}
+
 /* Keeps s's session for the recovery window (best effort: out of memory just forgets it). */
 static void save_session(rp_sio_socket_t *s)
 {
-    const char **names = rp_calloc(s->nrooms ? s->nrooms : 1, sizeof(*names));
+    size_t n;
+    const char **names = socket_room_names(s, &n);
     if (names == NULL)
         return;
-    size_t n = 0;
-    rp_list_node_t *it;
-    rp_list_foreach(it, &s->rooms)
-    names[n++] = rp_container_of(it, member_t, sock_node)->room->name;
     rp_sio_save_session(s->nsp, s->pid, s->id, names, n, s->nsp->srv->cfg.recovery_window);
     rp_free(names);
 }
@@ -973,18 +984,6 @@ static void replay_free(rp_sio_replay_t *r)
     r->s->replay = NULL;
     rp_free(r->auth);
     rp_free(r);
-}
-
-/* The names of s's rooms (an array the caller frees), or NULL on out-of-memory. */
-static const char **socket_room_names(rp_sio_socket_t *s, size_t *n)
-{
-    const char **names = rp_calloc(s->nrooms + 1, sizeof(*names));
-    *n = 0;
-    rp_list_node_t *it;
-    rp_list_foreach(it, &s->rooms)
-    if (names)
-        names[(*n)++] = rp_container_of(it, member_t, sock_node)->room->name;
-    return names;
 }
 
 /* One round of replay: 0 when everything missed has been sent, 1 when more remain, -1 when
