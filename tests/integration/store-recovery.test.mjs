@@ -158,7 +158,10 @@ describe('recovery after a dropped connection (SQLite store)', () => {
     const store = tmpDb();
     const dbFile = store.slice('sqlite:'.length);
     const srv1 = await startServer(['--store', store], { product: true });
-    const v = viewer(`${srv1.url}/pipeline`);
+    // The viewer goes through a proxy, so that it stays away until the events made after the
+    // restart are in (otherwise it may come back first and get them live).
+    const proxy = await tcpProxy(srv1.port);
+    const v = viewer(`${proxy.url}/pipeline`);
     await connected(v);
     await subscribe(v, { pipeline_id: 'rec-kill' });
     const sid0 = v.s.id;
@@ -172,6 +175,7 @@ describe('recovery after a dropped connection (SQLite store)', () => {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify([10, 11, 12].map((i) => scripted('rec-kill', i))),
     }).then(async (r) => (r.status === 200 ? (await r.json()).ids : null)).catch(() => null);
+    proxy.hold();
     await srv1.stop('SIGKILL');
     const lateAck = await inflight;
     if (lateAck) acked.push(...lateAck);
@@ -181,9 +185,10 @@ describe('recovery after a dropped connection (SQLite store)', () => {
 
     const srv2 = await startServer(['--listen', `127.0.0.1:${srv1.port}`, '--store', store], { product: true });
     assert.equal(srv2.port, srv1.port);
-    // Produce at once, while the viewer is still waiting for its next reconnection attempt.
+    // Produce while the viewer is held away, then let it back.
     const more = await post(srv2.url, [13, 14, 15, 16, 17].map((i) => scripted('rec-kill', i)));
     acked.push(...more.ids);
+    proxy.release();
     await connected(v, 8000);
     for (let i = 18; i < 25; i++) acked.push((await post(srv2.url, scripted('rec-kill', i))).id);
 
