@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServer, waitUntil, USE_REF } from './helpers.mjs';
 import { T, hub } from './hub-helpers.mjs';
-import { launch, openPage, producer, shot, stats } from './dashboard-helpers.mjs';
+import { axe, launch, openPage, producer, shot, stats } from './dashboard-helpers.mjs';
 import { scratch } from './watch-helpers.mjs';
 
 const SKIP = USE_REF && 'the local-files pipeline exists only in ragpulse (RP_TEST_SERVER=ref)';
@@ -74,6 +74,7 @@ describe('dashboard: completed files of a watched folder', { skip: SKIP }, () =>
       await table.evaluate((el) => { el.scrollTop = 0; });
       await page.mouse.move(0, 0);
       await shot(page, 'dashboard-completed');
+      assert.deepEqual(await axe(page), [], 'no accessibility violations with the completed list filled');
 
       // ---- search finds one ----
       await page.fill('[data-testid=search]', name(42));

@@ -162,10 +162,12 @@ export function CompletedTable(props: { rows: CompletedFile[]; q: string; now: n
       <div
         className="tbody"
         ref={scroller}
-        role="rowgroup"
+        // Empty, it holds a message, not rows: no rowgroup (it must hold rows) and no tab stop
+        // in the table (axe). It stays mounted so its pointerleave releases the hold.
+        role={shown.length ? 'rowgroup' : undefined}
         data-testid="completed-table"
         data-rows={shown.length}
-        tabIndex={0}
+        tabIndex={shown.length ? 0 : undefined}
         style={{ height: Math.max(4, Math.min(shown.length, 12)) * ROW_H }}
         onScroll={(e) => {
           setScrollTop(e.currentTarget.scrollTop);
