@@ -1,7 +1,7 @@
 // Completed files: the model's list (the snapshot's recent completions, those completed live)
 // filled in with older ones from the hub after each baseline — the file registry
-// (`/api/files?pipeline=`), or, when the hub keeps none (no store), the newest pages of the
-// history (`/api/events?pipeline=`). Shown in a virtualised table (only the rows in view plus
+// (`/api/files?pipeline=`), or, when the hub keeps none (`/health` says its store is
+// "memory"), the newest pages of the history (`/api/events?pipeline=`). Shown in a virtualised table (only the rows in view plus
 // a few are in the DOM) that holds its order while the pointer is over it or it is scrolled,
 // new completions waiting behind an "N new" pill; a row opens the file's timeline.
 
@@ -57,8 +57,19 @@ async function fromHistory(client: RagPulseClient, pid: string): Promise<Complet
   return [...decided.values()].filter((c): c is CompletedRow => c !== null);
 }
 
+/** Whether the hub keeps a file registry: its store is not "memory" (when unsure, yes). */
+async function hasRegistry(client: RagPulseClient): Promise<boolean> {
+  try {
+    const h = await client.fetchJson<{ store?: { kind?: string } }>('/health');
+    return h.store?.kind !== 'memory';
+  } catch {
+    return true; // a degraded store (503) still has its registry; a 404 below says otherwise
+  }
+}
+
 /** One pipeline's completed files from the hub (see the file comment). */
-export async function loadCompleted(client: RagPulseClient, pid: string): Promise<CompletedRow[]> {
+export async function loadCompleted(client: RagPulseClient, pid: string, registry = true): Promise<CompletedRow[]> {
+  if (!registry) return fromHistory(client, pid);
   try {
     const r = await client.fetchJson<{ files?: RegistryRow[] }>(`/api/files?pipeline=${encodeURIComponent(pid)}`);
     return fromRegistry(r.files ?? []);
@@ -76,15 +87,16 @@ export function useCompletedBackfill(live: LiveStatus, baselines: number): void 
   useEffect(() => {
     if (baselines === 0) return;
     const model = live.model;
-    for (const pid of [...model.pipelines.keys()]) {
-      const ticket = model.beginCompletedBackfill(pid);
-      loadCompleted(live.client, pid).then(
-        (rows) => {
-          if (model.mergeCompleted(pid, rows, ticket)) live.changed();
-        },
-        () => model.mergeCompleted(pid, [], ticket),
-      );
-    }
+    const tickets = [...model.pipelines.keys()].map((pid) => ({ pid, ticket: model.beginCompletedBackfill(pid) }));
+    void hasRegistry(live.client).then((registry) => {
+      for (const { pid, ticket } of tickets)
+        loadCompleted(live.client, pid, registry).then(
+          (rows) => {
+            if (model.mergeCompleted(pid, rows, ticket)) live.changed();
+          },
+          () => model.mergeCompleted(pid, [], ticket),
+        );
+    });
   }, [live, baselines]);
 }
 
