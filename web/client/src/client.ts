@@ -49,6 +49,74 @@ export interface ClientOptions extends Partial<FallbackConfig> {
   pingIntervalMs?: number;
   /** Socket.IO transports to offer (default: what /api/socket/info allows). */
   transports?: Transport[];
+
+  // The switches by the names the migration guide uses (its feature flags and its
+  // SocketFallbackHandler options); each also has a NEXT_PUBLIC_* variable (see optionsFromEnv).
+  // An option given here wins over the variable; the variable over the default.
+
+  /** false: HTTP only, the socket is never opened (alias of socketEnabled). Default true. */
+  websocketEnabled?: boolean;
+  /** false: never fall back to HTTP on failures (alias of fallbackEnabled). Default true. */
+  enablePolling?: boolean;
+  /**
+   * On the HTTP path, ask `/api/rag-status?since=` every this many ms (plain polls, the
+   * guide's `pollingInterval: 10000`) instead of holding a long-poll. Default: long-poll.
+   */
+  pollingInterval?: number;
+  /** Failed socket attempts in a row before HTTP takes over (alias of maxSocketFailures). */
+  maxFailures?: number;
+}
+
+/** Env values the guide's flags take: "true"/"1" and "false"/"0"; anything else is unset. */
+function flag(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  const t = v.trim().toLowerCase();
+  return t === 'true' || t === '1' ? true : t === 'false' || t === '0' ? false : undefined;
+}
+
+/**
+ * The client options the guide's environment sets: NEXT_PUBLIC_WEBSOCKET_ENABLED
+ * (websocketEnabled) and NEXT_PUBLIC_FALLBACK_ENABLED (fallbackEnabled), "true" or "false".
+ * `env` defaults to what the bundler inlined: Next.js replaces `process.env.NEXT_PUBLIC_*`
+ * written out literally, as below; elsewhere (no `process`) nothing is set.
+ */
+export function optionsFromEnv(env?: Record<string, string | undefined>): Partial<ClientOptions> {
+  let ws: string | undefined;
+  let fb: string | undefined;
+  if (env) {
+    ws = env.NEXT_PUBLIC_WEBSOCKET_ENABLED;
+    fb = env.NEXT_PUBLIC_FALLBACK_ENABLED;
+  } else {
+    try {
+      ws = process.env.NEXT_PUBLIC_WEBSOCKET_ENABLED;
+    } catch {
+      /* no process in this page */
+    }
+    try {
+      fb = process.env.NEXT_PUBLIC_FALLBACK_ENABLED;
+    } catch {
+      /* no process in this page */
+    }
+  }
+  const out: Partial<ClientOptions> = {};
+  const w = flag(ws);
+  const f = flag(fb);
+  if (w !== undefined) out.socketEnabled = w;
+  if (f !== undefined) out.fallbackEnabled = f;
+  return out;
+}
+
+/** The fallback config of options: the guide's names (aliases) and its variables folded in. */
+export function fallbackConfigOf(options: ClientOptions, env: Partial<ClientOptions> = optionsFromEnv()): FallbackConfig {
+  const pick = <T,>(...vs: (T | undefined)[]): T | undefined => vs.find((v) => v !== undefined);
+  return {
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_FALLBACK.connectTimeoutMs,
+    maxSocketFailures: Math.max(1, pick(options.maxSocketFailures, options.maxFailures) ?? DEFAULT_FALLBACK.maxSocketFailures),
+    retrySocketMinMs: options.retrySocketMinMs ?? DEFAULT_FALLBACK.retrySocketMinMs,
+    retrySocketMaxMs: options.retrySocketMaxMs ?? DEFAULT_FALLBACK.retrySocketMaxMs,
+    socketEnabled: pick(options.socketEnabled, options.websocketEnabled, env.socketEnabled) ?? DEFAULT_FALLBACK.socketEnabled,
+    fallbackEnabled: pick(options.fallbackEnabled, options.enablePolling, env.fallbackEnabled) ?? DEFAULT_FALLBACK.fallbackEnabled,
+  };
 }
 
 export interface Health {
@@ -117,7 +185,7 @@ function isAuthMessage(m: unknown): m is string {
 }
 
 export class RagPulseClient {
-  readonly options: Required<Omit<ClientOptions, 'token' | 'transports' | 'subscribe' | 'clientId'>> & ClientOptions;
+  readonly options: Required<Pick<ClientOptions, 'url' | 'pollWaitS' | 'pingIntervalMs'>> & ClientOptions;
   private cfg: FallbackConfig;
   private st: FallbackState;
   private socket: Socket | null = null;
@@ -149,15 +217,9 @@ export class RagPulseClient {
       url: options.url ?? (typeof location !== 'undefined' ? location.origin : 'http://127.0.0.1:8103'),
       pollWaitS: 25,
       pingIntervalMs: 5000,
-      ...DEFAULT_FALLBACK,
       ...options,
     };
-    this.cfg = {
-      connectTimeoutMs: this.options.connectTimeoutMs,
-      maxSocketFailures: this.options.maxSocketFailures,
-      retrySocketMinMs: this.options.retrySocketMinMs,
-      retrySocketMaxMs: this.options.retrySocketMaxMs,
-    };
+    this.cfg = fallbackConfigOf(options);
     this.token = options.token ?? null;
     this.st = initialState(this.cfg);
     this.health = {
@@ -179,6 +241,11 @@ export class RagPulseClient {
   on<K extends keyof ClientListeners>(event: K, fn: Listener<K>): () => void {
     (this.listeners[event] as Set<Listener<K>>).add(fn);
     return () => (this.listeners[event] as Set<Listener<K>>).delete(fn);
+  }
+
+  /** The fallback rules in force (options, the guide's aliases and variables, defaults). */
+  get fallbackConfig(): Readonly<FallbackConfig> {
+    return this.cfg;
   }
 
   getHealth(): Health {
@@ -338,7 +405,7 @@ export class RagPulseClient {
       this.info = await this.fetchJson<SocketInfo>(`/api/socket/info${q}`);
       const mode: 'websocket' | 'polling' | 'http' = this.info.mode ?? (this.info.websocket_available ? 'websocket' : 'polling');
       if (this.machineStarted) this.dispatch({ type: 'socket-info', mode });
-      else this.st = { ...this.st, socketAllowed: mode !== 'http' };
+      else this.st = { ...this.st, socketAllowed: this.cfg.socketEnabled && mode !== 'http' };
     } catch (e) {
       if (e instanceof HttpError && isAuthMessage(e.message)) this.dispatch({ type: 'http-error', auth: e.message });
       /* otherwise the socket attempt itself will tell */
@@ -564,7 +631,8 @@ export class RagPulseClient {
           if (signal.aborted) return;
           this.baseline(snap);
         } else {
-          const wait: number = more ? 0 : this.options.pollWaitS;
+          const interval = this.options.pollingInterval;
+          const wait: number = more || interval !== undefined ? 0 : this.options.pollWaitS;
           const since = this.lastId;
           const r: Deltas | Snapshot = await this.fetchJson<Deltas | Snapshot>(
             `/api/rag-status?since=${since}&wait=${wait}`,
@@ -584,6 +652,9 @@ export class RagPulseClient {
         }
         backoff = 500;
         this.dispatch({ type: 'http-ok' });
+        // Plain polling (pollingInterval): the next question after the interval, unless the
+        // hub said there is more to read now.
+        if (this.options.pollingInterval !== undefined && !more) await sleep(Math.max(0, this.options.pollingInterval), signal);
       } catch (e) {
         if (signal.aborted) return;
         if (e instanceof HttpError && isAuthMessage(e.message)) {

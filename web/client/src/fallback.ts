@@ -17,6 +17,17 @@ export interface FallbackConfig {
   /** While on HTTP, the socket is tried again after this delay, doubling up to the max. */
   retrySocketMinMs: number;
   retrySocketMaxMs: number;
+  /**
+   * false: the socket is never opened, HTTP is the only path (the documents'
+   * NEXT_PUBLIC_WEBSOCKET_ENABLED=false). Default true.
+   */
+  socketEnabled: boolean;
+  /**
+   * false: failures never hand over to HTTP; the socket keeps reconnecting on its own (the
+   * documents' NEXT_PUBLIC_FALLBACK_ENABLED=false, `enablePolling: false`). A hub that puts
+   * this client outside its websocket rollout still sends it to HTTP. Default true.
+   */
+  fallbackEnabled: boolean;
 }
 
 export const DEFAULT_FALLBACK: FallbackConfig = {
@@ -24,6 +35,8 @@ export const DEFAULT_FALLBACK: FallbackConfig = {
   maxSocketFailures: 3,
   retrySocketMinMs: 3000,
   retrySocketMaxMs: 30000,
+  socketEnabled: true,
+  fallbackEnabled: true,
 };
 
 export interface FallbackState {
@@ -74,7 +87,7 @@ export function initialState(cfg: FallbackConfig = DEFAULT_FALLBACK): FallbackSt
     socketFailures: 0,
     retryDelayMs: cfg.retrySocketMinMs,
     everConnected: false,
-    socketAllowed: true,
+    socketAllowed: cfg.socketEnabled,
     authError: null,
     fallbacks: 0,
   };
@@ -119,7 +132,7 @@ export function step(s: FallbackState, input: FallbackInput, cfg: FallbackConfig
       return { state: { ...base, mode: 'socket', socket: 'connecting', transport: null, http: 'idle' }, effects: fx };
     }
     case 'socket-info': {
-      const allowed = input.mode !== 'http';
+      const allowed = cfg.socketEnabled && input.mode !== 'http';
       if (allowed === s.socketAllowed) return { state: s, effects: fx };
       if (!allowed) {
         fx.push({ type: 'clear-retry-timer' });
@@ -158,7 +171,8 @@ export function step(s: FallbackState, input: FallbackInput, cfg: FallbackConfig
       }
       if (s.socket === 'idle') return { state: s, effects: fx }; // a late error from a closed socket
       const failures = s.socketFailures + 1;
-      if (s.mode === 'http' || failures >= cfg.maxSocketFailures) return { state: toHttp(s, cfg, fx), effects: fx };
+      const giveUp = s.mode === 'http' || (cfg.fallbackEnabled && failures >= cfg.maxSocketFailures);
+      if (giveUp) return { state: toHttp(s, cfg, fx), effects: fx };
       return { state: { ...s, socket: 'connecting', transport: null, socketFailures: failures }, effects: fx };
     }
     case 'socket-disconnected': {
@@ -169,6 +183,8 @@ export function step(s: FallbackState, input: FallbackInput, cfg: FallbackConfig
     }
     case 'connect-timeout':
       if (s.socket !== 'connecting') return { state: s, effects: fx };
+      // Without a fallback, socket.io-client's own reconnection goes on: nothing to hand over.
+      if (!cfg.fallbackEnabled && s.mode === 'socket') return { state: s, effects: fx };
       return { state: toHttp(s, cfg, fx), effects: fx };
     case 'retry-socket':
       if (s.mode !== 'http' || !s.socketAllowed || s.authError || s.socket !== 'idle') return { state: s, effects: fx };

@@ -2,12 +2,16 @@
 // every event applied with the same rules as the hub's src/hub/state.c (status transitions,
 // files in flight with stage timings, counters, 10-second activity buckets for 5 minutes), so
 // a page can show what changed without asking the server again. Mutations bump `rev`; a UI
-// reads the model when it renders (at most once per frame) instead of once per event.
+// reads the model when it renders (at most once per frame) instead of once per event. It also
+// keeps each pipeline's completed files (the snapshot's recent ones, those completed live, and
+// older ones a page merges from the hub's file registry), capped, for a list of finished work.
 
 import type { FileError, PipelineSnapshot, PipelineStatus, RagEvent, RecentFile, Snapshot } from './events.js';
 
 export const BUCKET_MS = 10_000;
 export const BUCKETS = 30;
+/** Completed files kept per pipeline (the newest completions win). */
+export const COMPLETED_MAX = 5000;
 
 export interface FileState {
   id: string;
@@ -24,6 +28,34 @@ export interface FileState {
   lastProgressAt: number;
   /** Order of arrival in this model (newest = largest). */
   seq: number;
+}
+
+/** A file whose latest outcome is completed. */
+export interface CompletedFile {
+  id: string;
+  name: string;
+  pipelineId: string;
+  /** The completing event's id (orders the list: newest = largest). */
+  eventId: number;
+  /** When it completed (ms since the epoch, the hub's clock). */
+  completedAt: number;
+  /** From its file:processing to its completion, when the model saw both (or the hub said). */
+  durationMs: number | null;
+  chunks: number | null;
+}
+
+/**
+ * A completed file as a page learned it outside the event stream (the hub's file registry,
+ * `/api/files`, or the history, `/api/events`): merged with StatusModel.mergeCompleted.
+ */
+export interface CompletedRow {
+  file_id: string;
+  name: string;
+  event_id: number;
+  /** RFC 3339, or ms since the epoch (the registry's `updated`). */
+  ts: string | number;
+  duration_ms?: number | null;
+  chunks?: number | null;
 }
 
 export interface PipelineState {
@@ -53,6 +85,11 @@ export interface PipelineState {
   buckets: Map<number, { completed: number; failed: number }>;
   recentFailed: RecentFile[];
   recentCompleted: RecentFile[];
+  /**
+   * Files whose latest outcome is completed, oldest completion first, at most COMPLETED_MAX.
+   * A later event for a file (processing again, failed) takes it out.
+   */
+  completed: Map<string, CompletedFile>;
 }
 
 /**
@@ -91,9 +128,13 @@ export class StatusModel {
   rev = 0;
   /** Bumped when files enter or leave flight (a table must rebuild its row list). */
   membershipRev = 0;
+  /** Bumped when a pipeline's completed files change (the completed list rebuilds). */
+  completedRev = 0;
   stats: ModelStats = { applied: 0, gaps: 0, duplicates: 0, baselines: 0 };
   private seq = 0;
   private inFlight = 0;
+  /** Per pipeline with a backfill under way: the files events told of since it began. */
+  private backfills = new Map<string, Set<string>>();
 
   /** Files in flight in all pipelines, listed or not (see PipelineState.unlisted). */
   get filesInFlight(): number {
@@ -110,12 +151,71 @@ export class StatusModel {
   applySnapshot(snap: Snapshot): void {
     const serverNow = Date.parse(snap.server_time);
     this.pipelines.clear();
+    this.backfills.clear();
     this.inFlight = 0;
     for (const p of snap.pipelines) this.pipelines.set(p.id, this.fromSnapshot(p, serverNow));
     this.version = snap.version;
     this.stats.baselines++;
     this.rev++;
     this.membershipRev++;
+    this.completedRev++;
+  }
+
+  /**
+   * Marks the start of a backfill of `pipelineId`'s completed files (a request to the hub is
+   * about to go out). Returns a ticket for mergeCompleted: from now until the merge, events
+   * about a file win over the rows, which may be older than they are.
+   */
+  beginCompletedBackfill(pipelineId: string): number {
+    this.backfills.set(pipelineId, new Set());
+    return this.stats.baselines;
+  }
+
+  /**
+   * Merges completed files learned outside the event stream (see CompletedRow) into
+   * `pipelineId`'s list: a row is skipped when its file is in flight, was told of by an event
+   * since beginCompletedBackfill, or is already listed with a newer completion; the list then
+   * keeps the newest COMPLETED_MAX. A ticket from before the latest snapshot is ignored (the
+   * snapshot replaced the state the backfill was for). Returns how many rows were added.
+   */
+  mergeCompleted(pipelineId: string, rows: readonly CompletedRow[], ticket: number): number {
+    const p = this.pipelines.get(pipelineId);
+    const seen = this.backfills.get(pipelineId);
+    this.backfills.delete(pipelineId);
+    if (!p || ticket !== this.stats.baselines) return 0;
+    const all = [...p.completed.values()];
+    let added = 0;
+    for (const r of rows) {
+      if (seen?.has(r.file_id) || p.files.has(r.file_id)) continue;
+      const cur = p.completed.get(r.file_id);
+      if (cur && cur.eventId >= r.event_id) continue;
+      const at = typeof r.ts === 'number' ? r.ts : Date.parse(r.ts);
+      const c: CompletedFile = {
+        id: r.file_id,
+        name: r.name || r.file_id,
+        pipelineId,
+        eventId: r.event_id,
+        completedAt: Number.isFinite(at) ? at : 0,
+        durationMs: r.duration_ms ?? cur?.durationMs ?? null,
+        chunks: r.chunks ?? cur?.chunks ?? null,
+      };
+      if (cur) all.splice(all.indexOf(cur), 1);
+      all.push(c);
+      added++;
+    }
+    if (added === 0) return 0;
+    all.sort((a, b) => a.eventId - b.eventId);
+    p.completed = new Map(all.slice(-COMPLETED_MAX).map((c) => [c.id, c]));
+    this.completedRev++;
+    this.rev++;
+    return added;
+  }
+
+  /** Every pipeline's completed files, newest completion first. */
+  completedFiles(): CompletedFile[] {
+    const out: CompletedFile[] = [];
+    for (const p of this.pipelines.values()) for (const c of p.completed.values()) out.push(c);
+    return out.sort((a, b) => b.eventId - a.eventId);
   }
 
   private fromSnapshot(p: PipelineSnapshot, serverNow: number): PipelineState {
@@ -168,6 +268,7 @@ export class StatusModel {
       buckets,
       recentFailed: [...p.recent_failed],
       recentCompleted: [...p.recent_completed],
+      completed: completedFromRecent(p.id, p.recent_completed, files),
     };
   }
 
@@ -215,6 +316,7 @@ export class StatusModel {
         buckets: new Map(),
         recentFailed: [],
         recentCompleted: [],
+        completed: new Map(),
       };
       this.pipelines.set(ev.pipeline_id, p);
       this.membershipRev++;
@@ -232,6 +334,10 @@ export class StatusModel {
     if (ev.files_pending !== undefined) p.filesPending = ev.files_pending;
     if (ev.message !== undefined) p.message = ev.message;
     const jf = ev.file;
+    if (jf) {
+      this.backfills.get(p.id)?.add(jf.id);
+      if (ev.type !== 'file:completed' && p.completed.delete(jf.id)) this.completedRev++;
+    }
     switch (ev.type) {
       case 'pipeline:online':
         p.status = 'online';
@@ -312,6 +418,18 @@ export class StatusModel {
           item.chunks = chunks;
           p.recentCompleted.push(item);
           if (p.recentCompleted.length > 20) p.recentCompleted.shift();
+          p.completed.delete(jf.id);
+          p.completed.set(jf.id, {
+            id: jf.id,
+            name: jf.name || jf.id,
+            pipelineId: p.id,
+            eventId: ev.id,
+            completedAt: ts,
+            durationMs: f ? ts - started : null,
+            chunks,
+          });
+          if (p.completed.size > COMPLETED_MAX) p.completed.delete(p.completed.keys().next().value as string);
+          this.completedRev++;
         } else {
           p.failed++;
           b.failed++;
@@ -350,6 +468,25 @@ export class StatusModel {
     }
     return { completed, failed };
   }
+}
+
+/** A snapshot's recent completions as the start of a pipeline's completed list. */
+function completedFromRecent(pipelineId: string, recent: readonly RecentFile[], inFlight: Map<string, FileState>): Map<string, CompletedFile> {
+  const out = new Map<string, CompletedFile>();
+  for (const r of [...recent].sort((a, b) => a.event_id - b.event_id)) {
+    if (inFlight.has(r.file_id)) continue; // processing again since
+    out.delete(r.file_id);
+    out.set(r.file_id, {
+      id: r.file_id,
+      name: r.name || r.file_id,
+      pipelineId,
+      eventId: r.event_id,
+      completedAt: Date.parse(r.ts),
+      durationMs: r.duration_ms,
+      chunks: r.chunks ?? null,
+    });
+  }
+  return out;
 }
 
 /** "late": the heartbeat is 1.5 intervals overdue but the hub has not said offline yet. */

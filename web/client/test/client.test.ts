@@ -1,10 +1,14 @@
 // The connection manager and the live model over a stubbed fetch (the hub's HTTP path, which
 // /api/socket/info can choose): the badge says "connecting" and `synced` stays false until the
 // first snapshot is applied; a limited token's answers (the hub leaves other pipelines' ids
-// out) move the model's version on without counting gaps, also while paused.
+// out) move the model's version on without counting gaps, also while paused; the migration
+// guide's switches (websocketEnabled, enablePolling/fallbackEnabled, pollingInterval,
+// maxFailures and the NEXT_PUBLIC_* variables) are taken under the guide's names.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { RagEvent, Snapshot } from '../src/events.js';
+import { DEFAULT_FALLBACK } from '../src/fallback.js';
+import { fallbackConfigOf, optionsFromEnv } from '../src/client.js';
 import { LiveStatus } from '../src/live.js';
 
 const realFetch = globalThis.fetch;
@@ -17,17 +21,18 @@ const snap = (version: number): Snapshot => ({ version, server_time: ts, pipelin
 const ev = (id: number): RagEvent => ({ id, ts, type: 'heartbeat', pipeline_id: 'a', pipeline_type: 'local_files' });
 
 /**
- * A hub that answers /api/socket/info with mode "http" and every /api/rag-status request
- * from a queue the test fills (each request waits for its answer, as a long-poll does).
+ * A hub that answers /api/socket/info with `mode` ("http" unless told) and every
+ * /api/rag-status request from a queue the test fills (each request waits for its answer, as
+ * a long-poll does).
  */
-function stubHub() {
+function stubHub(mode: 'http' | 'websocket' = 'http') {
   const asked: string[] = [];
   const answers: unknown[] = [];
   const waiting: ((v: unknown) => void)[] = [];
   globalThis.fetch = (async (input: string | URL, init?: RequestInit) => {
     const u = new URL(String(input));
     const json = (v: unknown) => new Response(JSON.stringify(v), { status: 200, headers: { 'content-type': 'application/json' } });
-    if (u.pathname === '/api/socket/info') return json({ mode: 'http', transports: ['polling'], path: '/socket.io/' });
+    if (u.pathname === '/api/socket/info') return json({ mode, transports: ['polling', 'websocket'], path: '/socket.io/' });
     if (u.pathname === '/health') return json({ status: 'ok' });
     asked.push(u.pathname + u.search);
     const body = answers.length ? answers.shift() : await new Promise((resolve, reject) => {
@@ -99,6 +104,56 @@ test('a limited token over HTTP: skipped ids and empty answers move the version,
     live.setPaused(false);
     assert.equal(live.model.version, 16);
     assert.deepEqual({ ...live.model.stats }, { applied: 4, gaps: 0, duplicates: 0, baselines: 1 });
+  } finally {
+    live.stop();
+  }
+});
+
+test("the guide's names: aliases and NEXT_PUBLIC_* variables set the fallback rules; explicit options win", () => {
+  assert.deepEqual(fallbackConfigOf({}, {}), DEFAULT_FALLBACK);
+  const cfg = fallbackConfigOf({ websocketEnabled: false, enablePolling: false, maxFailures: 5 }, {});
+  assert.equal(cfg.socketEnabled, false);
+  assert.equal(cfg.fallbackEnabled, false);
+  assert.equal(cfg.maxSocketFailures, 5);
+  // The guide's environment, as its flags are written ("true" / "false").
+  const env = optionsFromEnv({ NEXT_PUBLIC_WEBSOCKET_ENABLED: 'false', NEXT_PUBLIC_FALLBACK_ENABLED: 'true' });
+  assert.deepEqual(env, { socketEnabled: false, fallbackEnabled: true });
+  assert.equal(fallbackConfigOf({}, env).socketEnabled, false);
+  assert.equal(fallbackConfigOf({ websocketEnabled: true }, env).socketEnabled, true, 'an option wins over the variable');
+  assert.deepEqual(optionsFromEnv({ NEXT_PUBLIC_WEBSOCKET_ENABLED: 'maybe' }), {}, 'an unknown value leaves the default');
+  assert.deepEqual(optionsFromEnv({ NEXT_PUBLIC_FALLBACK_ENABLED: '0' }), { fallbackEnabled: false });
+  assert.deepEqual(optionsFromEnv(), {}, 'no variables here: nothing set');
+  assert.equal(fallbackConfigOf({ maxFailures: 0 }, {}).maxSocketFailures, 1, 'at least one attempt');
+});
+
+test('websocketEnabled: false never opens the socket, even when the hub offers websocket', async () => {
+  const hub = stubHub('websocket');
+  const live = new LiveStatus({ url: 'http://127.0.0.1:1', pingIntervalMs: 60000, websocketEnabled: false });
+  live.start();
+  try {
+    await until(() => hub.asked.length === 1, 'the snapshot request');
+    hub.answer(snap(3));
+    await until(() => live.client.getHealth().badge === 'http', 'the HTTP path');
+    assert.equal(live.client.getHealth().mode, 'http');
+    assert.equal(live.client.getHealth().fallbacks, 0, 'not a fallback: the only path');
+    assert.equal(live.client.fallbackConfig.socketEnabled, false);
+  } finally {
+    live.stop();
+  }
+});
+
+test('pollingInterval: the HTTP path polls (wait=0) every interval instead of holding a long-poll', async () => {
+  const hub = stubHub();
+  const live = new LiveStatus({ url: 'http://127.0.0.1:1', pingIntervalMs: 60000, pollingInterval: 20 });
+  live.start();
+  try {
+    hub.answer(snap(5));
+    hub.answer({ version: 6, since: 5, events: [ev(6)] });
+    hub.answer({ version: 6, since: 6, events: [] });
+    await until(() => hub.asked.includes('/api/rag-status?since=6&wait=0'), 'a poll from 6');
+    await until(() => hub.asked.filter((a) => a === '/api/rag-status?since=6&wait=0').length === 2, 'the next poll, an interval later');
+    assert.ok(hub.asked.every((a) => !/wait=25/.test(a)), `no long-poll: ${hub.asked}`);
+    assert.equal(live.model.version, 6);
   } finally {
     live.stop();
   }

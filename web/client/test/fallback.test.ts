@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { badgeOf, initialState, step, type Effect, type FallbackConfig, type FallbackInput, type FallbackState } from '../src/fallback.js';
 
-const cfg: FallbackConfig = { connectTimeoutMs: 1000, maxSocketFailures: 3, retrySocketMinMs: 100, retrySocketMaxMs: 350 };
+const cfg: FallbackConfig = {
+  connectTimeoutMs: 1000,
+  maxSocketFailures: 3,
+  retrySocketMinMs: 100,
+  retrySocketMaxMs: 350,
+  socketEnabled: true,
+  fallbackEnabled: true,
+};
 
 function run(inputs: FallbackInput[], s: FallbackState = initialState(cfg)) {
   let effects: Effect[] = [];
@@ -130,4 +137,38 @@ test('a late error from a closed socket changes nothing', () => {
   const r = step(s, { type: 'socket-error' }, cfg);
   assert.equal(r.state, s);
   assert.deepEqual(r.effects, []);
+});
+
+test('socketEnabled false: start goes to HTTP alone, no socket, no retry; the hub cannot re-allow it', () => {
+  const off: FallbackConfig = { ...cfg, socketEnabled: false };
+  let s = initialState(off);
+  let r = step(s, { type: 'start' }, off);
+  s = r.state;
+  assert.equal(s.mode, 'http');
+  assert.ok(r.effects.some((e) => e.type === 'http-start'));
+  assert.ok(!r.effects.some((e) => e.type === 'socket-open' || e.type === 'arm-retry-timer'));
+  r = step(s, { type: 'socket-info', mode: 'websocket' }, off);
+  assert.equal(r.state.socketAllowed, false);
+  assert.equal(step(r.state, { type: 'retry-socket' }, off).state.socket, 'idle');
+  assert.equal(badgeOf(step(s, { type: 'http-ok' }, off).state), 'http');
+});
+
+test('fallbackEnabled false: failures past the limit and connect timeouts keep to the socket', () => {
+  const nofb: FallbackConfig = { ...cfg, fallbackEnabled: false };
+  let s = initialState(nofb);
+  const types: string[] = [];
+  for (const i of [{ type: 'start' }, { type: 'socket-error' }, { type: 'socket-error' }, { type: 'socket-error' }, { type: 'socket-error' }, { type: 'connect-timeout' }] as FallbackInput[]) {
+    const r = step(s, i, nofb);
+    s = r.state;
+    types.push(...r.effects.map((e) => e.type));
+  }
+  assert.equal(s.mode, 'socket');
+  assert.equal(s.socket, 'connecting', 'socket.io-client goes on reconnecting');
+  assert.ok(!types.includes('http-start'));
+  assert.equal(s.fallbacks, 0);
+  // Once it connects it is the socket's as usual.
+  assert.equal(badgeOf(step(s, { type: 'socket-connected', transport: 'websocket' }, nofb).state), 'websocket');
+  // The hub's rollout still decides: a client outside it is sent to HTTP.
+  const out = step(s, { type: 'socket-info', mode: 'http' }, nofb).state;
+  assert.equal(out.mode, 'http');
 });

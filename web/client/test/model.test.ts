@@ -1,9 +1,10 @@
 // The viewer-side model applies events with the hub's rules (src/hub/state.c): files in
-// flight, stage timings, counters, buckets, status transitions; ids applied once, gaps counted.
+// flight, stage timings, counters, buckets, status transitions; ids applied once, gaps counted;
+// completed files kept (snapshot, live, merged from the hub's registry), capped, newest first.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RagEvent, Snapshot } from '../src/events.js';
-import { StatusModel, isLate } from '../src/model.js';
+import type { PipelineSnapshot, RagEvent, RecentFile, Snapshot } from '../src/events.js';
+import { COMPLETED_MAX, StatusModel, isLate, type CompletedRow } from '../src/model.js';
 
 let id = 0;
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
@@ -163,4 +164,86 @@ test('a snapshot that lists a page of the files: the model knows the total and w
   assert.deepEqual([m.filesInFlight, m.filesUnlisted], [0, 0]);
   assert.equal(p.status, 'idle', 'idle only once the unlisted files are done too');
   assert.equal(m.stats.gaps, 0);
+});
+
+/** A snapshot of pipeline p1 with these recent completions and files in flight. */
+function snapWith(version: number, recent: RecentFile[], inFlight: string[] = []): Snapshot {
+  const p: PipelineSnapshot = {
+    id: 'p1', type: 'local_files', status: 'idle', heartbeat_interval: 5, last_heartbeat: null,
+    last_event_id: version, last_event_at: null,
+    counters: { processed: recent.length, failed: 0, in_flight: inFlight.length, chunks: 0 },
+    files_total: null, files_pending: null, stages: {},
+    activity: { bucket_seconds: 10, completed: [], failed: [], chunks: [] },
+    recent_completed: recent, recent_failed: [], heartbeat_age_ms: null, late: false,
+    files: inFlight.map((fid) => ({
+      id: fid, name: `${fid}.txt`, progress: 0, stage: 'extract', attempt: 1,
+      started_at: new Date(T0).toISOString(), stage_started_at: new Date(T0).toISOString(), last_progress_at: new Date(T0).toISOString(),
+    })),
+  };
+  return { version, server_time: new Date(T0).toISOString(), pipelines: [p] };
+}
+const recent = (i: number): RecentFile => ({ file_id: `r${i}`, name: `r${i}.txt`, event_id: i, ts: new Date(T0 + i).toISOString(), duration_ms: 80, chunks: 1 });
+const row = (fid: string, eventId: number): CompletedRow => ({ file_id: fid, name: `${fid}.txt`, event_id: eventId, ts: T0 + eventId });
+
+test('completed files: the snapshot\'s recent ones, then live completions on top; a file processed again leaves', () => {
+  id = 100;
+  const m = new StatusModel();
+  m.applySnapshot(snapWith(100, [recent(1), recent(2)]));
+  assert.deepEqual(m.completedFiles().map((c) => c.id), ['r2', 'r1']);
+  assert.equal(m.completedFiles()[0]?.durationMs, 80);
+  const rev = m.completedRev;
+  m.applyEvents([
+    ev('file:processing', { file: { id: 'n', name: 'n.md' } }, 1000),
+    ev('file:completed', { file: { id: 'n', name: 'n.md', chunks: 3 } }, 1120),
+  ]);
+  assert.ok(m.completedRev > rev);
+  const n = m.completedFiles()[0];
+  assert.deepEqual({ id: n?.id, durationMs: n?.durationMs, chunks: n?.chunks }, { id: 'n', durationMs: 120, chunks: 3 });
+  m.applyEvents([ev('file:processing', { file: { id: 'r1', name: 'r1.txt' } }, 2000)]);
+  assert.deepEqual(m.completedFiles().map((c) => c.id), ['n', 'r2'], 'r1 is in flight again');
+  m.applyEvents([ev('file:failed', { file: { id: 'r1', name: 'r1.txt', error: { message: 'gone' } } }, 2100)]);
+  assert.ok(!m.completedFiles().some((c) => c.id === 'r1'), 'failed: not completed');
+});
+
+test('a backfill from the registry fills in older files; events since it began win over its rows', () => {
+  id = 100;
+  const m = new StatusModel();
+  m.applySnapshot(snapWith(100, [recent(90)], ['busy']));
+  const ticket = m.beginCompletedBackfill('p1');
+  // While the request is out: a completed file starts again, another completes anew.
+  m.applyEvents([
+    ev('file:processing', { file: { id: 'old3', name: 'old3.txt' } }, 10),
+    ev('file:completed', { file: { id: 'old4', name: 'old4.txt' } }, 20),
+  ]);
+  const rows = [row('old1', 5), row('old2', 6), row('old3', 7), row('old4', 8), row('busy', 9), row('r90', 90)];
+  assert.equal(m.mergeCompleted('p1', rows, ticket), 2, 'old1 and old2 only');
+  const ids = m.completedFiles().map((c) => c.id);
+  assert.deepEqual(ids, ['old4', 'r90', 'old2', 'old1'], 'newest completion first');
+  const old4 = m.completedFiles()[0];
+  assert.equal(old4?.eventId, 102, 'the live completion, not the row');
+  assert.equal(m.completedFiles().find((c) => c.id === 'old1')?.completedAt, T0 + 5, 'a registry row in ms');
+  assert.equal(m.completedFiles().find((c) => c.id === 'old1')?.durationMs, null, 'not known from the registry');
+  // After merge, events no longer are remembered for it, and a ticket from before a new snapshot is ignored.
+  const stale = m.beginCompletedBackfill('p1');
+  m.applySnapshot(snapWith(200, []));
+  assert.equal(m.mergeCompleted('p1', [row('x', 150)], stale), 0);
+  assert.equal(m.completedFiles().length, 0);
+});
+
+test('the completed list keeps the newest COMPLETED_MAX per pipeline', () => {
+  id = 0;
+  const m = new StatusModel();
+  m.applySnapshot(empty);
+  m.applyEvents([ev('pipeline:online')]);
+  const ticket = m.beginCompletedBackfill('p1');
+  const rows: CompletedRow[] = [];
+  for (let i = 1; i <= COMPLETED_MAX + 10; i++) rows.push(row(`f${i}`, i));
+  m.mergeCompleted('p1', rows, ticket);
+  assert.equal(m.completedFiles().length, COMPLETED_MAX);
+  assert.equal(m.completedFiles().at(-1)?.id, 'f11', 'the oldest ten dropped');
+  id = COMPLETED_MAX + 100;
+  m.applyEvents([ev('file:completed', { file: { id: 'live', name: 'live.txt' } })]);
+  assert.equal(m.completedFiles().length, COMPLETED_MAX);
+  assert.equal(m.completedFiles()[0]?.id, 'live');
+  assert.equal(m.completedFiles().at(-1)?.id, 'f12');
 });

@@ -1,5 +1,6 @@
 // The dashboard page: header (connection badge, last event, pause, theme), stale/auth banners,
-// the summary strip, pipeline cards, files in flight, failures by cause, a file's drill-down.
+// the summary strip, pipeline cards, files in flight, completed files, failures by cause, a
+// file's drill-down.
 // Filters and the open file live in the URL; the model renders at most once per frame.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
@@ -9,6 +10,7 @@ import { num } from './format.js';
 import { ConnectionBadge, PipelineCard, SummaryStrip, fiveMinuteTotals, shownStatus } from './parts.js';
 import { Drilldown, FailuresPanel } from './panels.js';
 import { FilesTable, fileKey, type RowKey } from './table.js';
+import { CompletedTable, useCompletedBackfill, useCompletedRows } from './completed.js';
 import { readView, saveToken, writeView, type ViewState } from './url.js';
 
 type Theme = 'system' | 'light' | 'dark';
@@ -115,6 +117,10 @@ export function App() {
     },
     [selected],
   );
+
+  // ---- completed files: the model's, filled in from the hub after each baseline ----
+  useCompletedBackfill(live, model.stats.baselines);
+  const completed = useCompletedRows(live, view.q, pipelines.map((p) => p.id));
 
   // ---- failures by cause ----
   const [groups, setGroups] = useState<FailureGroup[]>([]);
@@ -227,7 +233,14 @@ export function App() {
   // ---- test and debugging hook (read-only numbers) ----
   useEffect(() => {
     (window as unknown as { __ragpulse: unknown }).__ragpulse = {
-      stats: () => ({ ...model.stats, version: model.version, inFlight: model.filesInFlight, frame: live.frame, buffered: live.buffered.length }),
+      stats: () => ({
+        ...model.stats,
+        version: model.version,
+        inFlight: model.filesInFlight,
+        completed: model.completedFiles().length,
+        frame: live.frame,
+        buffered: live.buffered.length,
+      }),
       health: () => live.health,
       file: (pid: string, fid: string) => {
         const f = model.pipelines.get(pid)?.files.get(fid);
@@ -350,6 +363,7 @@ export function App() {
 
       <div className={`main${view.errors ? ' errors-only' : ''}`}>
         {!view.errors && (
+          <div className="col">
           <section className="panel files" aria-labelledby="files-h">
             <h2 id="files-h">
               Files in flight <span className="muted small" data-testid="files-count">{num(computed.length)}</span>
@@ -376,6 +390,13 @@ export function App() {
               stallMs={view.stall * 1000}
             />
           </section>
+          <section className="panel completed" aria-labelledby="done-h">
+            <h2 id="done-h">
+              Completed files <span className="muted small" data-testid="completed-count">{num(completed.length)}</span>
+            </h2>
+            <CompletedTable rows={completed} q={view.q} now={now} onOpen={(k) => setView({ file: k }, true)} />
+          </section>
+          </div>
         )}
         <FailuresPanel groups={shownGroups} now={now} q={view.q} onOpenFile={(k) => setView({ file: k }, true)} />
       </div>

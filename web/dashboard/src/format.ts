@@ -1,7 +1,11 @@
 // Small formatting helpers shared by the dashboard's components.
 
+/** A duration for people: "340 ms" under a second (local files take ~100 ms, never "0 s"),
+ * "2.4 s" under ten, then "42 s", "3m 05s", "2h 01m". */
 export function dur(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) ms = 0;
+  if (ms < 1000) return `${Math.min(999, Math.round(ms))} ms`;
+  if (ms < 10000) return `${(Math.floor(ms / 100) / 10).toFixed(1)} s`;
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);

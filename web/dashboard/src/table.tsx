@@ -82,10 +82,12 @@ export function FilesTable(props: {
       <div
         className="tbody"
         ref={scroller}
-        role="rowgroup"
+        // Empty, it holds a message, not rows: no rowgroup (it must hold rows) and no tab stop
+        // in the table (axe). It stays mounted so its pointerleave releases the hold.
+        role={rows.length ? 'rowgroup' : undefined}
         data-testid="files-table"
         data-rows={rows.length}
-        tabIndex={0}
+        tabIndex={rows.length ? 0 : undefined}
         style={{ height: Math.max(4, Math.min(rows.length, 18)) * ROW_H }}
         onScroll={(e) => {
           setScrollTop(e.currentTarget.scrollTop);
