@@ -482,7 +482,9 @@ static void emit_deleted_all(rp_watch_t *w, const json_t *paths)
     size_t i;
     const json_t *v;
     json_array_foreach(paths, i, v)
+    {
         emit_deleted(w, json_string_value(v));
+    }
 }
 
 static void emit_heartbeat(rp_watch_t *w, const char *type)

@@ -216,8 +216,8 @@ static void plain_words_read_no_operators(void **state)
     assert_int_equal(find_words(ix, "lantern glows", &h), 1);
     assert_int_equal(find_words(ix, "lantern zebra", &h), 0);
     /* Operators, parentheses, quotes, stars and colons are only text. */
-    static const char *const plain[] = {"AND", "NOT", "a OR", "(really)", "\"quoted", "quoted\"", "near(", "here:",
-                                        "words*", "NOT lantern"};
+    static const char *const plain[] = {"AND",      "NOT",   "a OR",  "(really)", "\"quoted",
+                                        "quoted\"", "near(", "here:", "words*",   "NOT lantern"};
     for (size_t i = 0; i < ARRAY_LEN(plain); i++) {
         long n = find_words(ix, plain[i], &h);
         if (n < 0)
