@@ -1,7 +1,9 @@
 # ragpulse: the two commands of the README, and a few more.
-#   make run    set up, build, and start `ragpulse serve --watch ./inbox` on 127.0.0.1:8103
-#   make test   set up, build (release + ASan/UBSan), and run every test
-# Everything the project needs is installed by scripts/bootstrap (idempotent).
+#   make run    set up what running needs, build the binary only, and start
+#               `ragpulse serve --watch ./inbox` on 127.0.0.1:8103
+#   make test   set up everything, build all (release + ASan/UBSan), and run every test
+# scripts/bootstrap installs the packages (idempotent): `bootstrap run` what building and
+# running need, `bootstrap test` (the default) that and what the tests need.
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
@@ -10,12 +12,15 @@ FUZZ_SECONDS ?= 600
 CI_FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc)
 
-.PHONY: all setup build build-asan run test test-unit fuzz fuzz-long conformance bench clean
+.PHONY: all setup setup-run build build-asan run test test-unit fuzz fuzz-long conformance bench clean
 
 all: build
 
 setup:
-	@bash scripts/bootstrap
+	@bash scripts/bootstrap test
+
+setup-run:
+	@bash scripts/bootstrap run
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -26,15 +31,22 @@ $(BUILD_ASAN)/build.ninja:
 $(BUILD_FUZZ)/build.ninja:
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRP_FUZZ=ON
 
+# A build dir `make run` configured has no tests (RP_TESTS=OFF): turned on here.
 build: setup $(BUILD)/build.ninja
+	@if grep -qs '^RP_TESTS:BOOL=OFF' $(BUILD)/CMakeCache.txt; then cmake -S . -B $(BUILD) -DRP_TESTS=ON; fi
 	ninja -C $(BUILD)
 
 build-asan: setup $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 
 # The hub and the local-files pipeline in one process: drop files into ./inbox and watch them
-# go through in the dashboard; `build/ragpulse search "words"` finds them afterwards.
-run: build
+# go through in the dashboard; `build/ragpulse search "words"` finds them afterwards. Only
+# what running needs is installed and only the binary is built (a fresh build dir is
+# configured without the tests, so cmocka is not needed).
+run: setup-run
+	@test -f $(BUILD)/build.ninja || \
+	  cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_TESTS=OFF
+	ninja -C $(BUILD) ragpulse
 	mkdir -p inbox
 	$(BUILD)/ragpulse serve --watch ./inbox
 

@@ -441,15 +441,19 @@ int rp_cli_watch(int argc, char **argv)
 
 static void search_usage(FILE *f)
 {
-    fprintf(f, "usage: ragpulse search QUERY [--limit N] [--index PATH] [--literal] [--json]\n\n"
+    fprintf(f, "usage: ragpulse search QUERY [--fts] [--limit N] [--index PATH] [--json]\n\n"
                "Prints the chunks of the local-files index that best match QUERY (BM25), with the\n"
                "file, the chunk's position and a snippet ([matches] in brackets).\n\n"
-               "QUERY uses SQLite FTS5 syntax: words (all must match), \"an exact phrase\", prefix*,\n"
-               "OR, NOT, NEAR(a b, 5). --literal searches the words as typed, no syntax.\n\n"
+               "QUERY is plain words, as typed: a chunk matches when it has every word (case and\n"
+               "accents aside); a word with punctuation inside, obsidian-lantern, matches as that\n"
+               "phrase. Nothing in QUERY is an operator.\n\n"
+               "  --fts          QUERY in SQLite FTS5 syntax instead: \"an exact phrase\", prefix*,\n"
+               "                 a OR b, a NOT b, NEAR(a b, 5), parentheses\n"
                "  --limit N      at most N results (default 10)\n"
                "  --index PATH   the index (default ./ragpulse.db, or the sqlite: file of RAGPULSE_STORE)\n"
                "  --json         one JSON object per result: path, chunk, start, end, score, snippet\n\n"
-               "Exit status: 0 found, 1 nothing found, 2 usage or query syntax error, 3 no index.\n");
+               "Exit status: 0 found, 1 nothing found, 2 usage or (with --fts) query syntax error,\n"
+               "3 no index.\n");
 }
 
 typedef struct search_out {
@@ -489,7 +493,7 @@ int rp_cli_search(int argc, char **argv)
     if (store && strncmp(store, "sqlite:", 7) == 0 && store[7])
         index = store + 7;
     double limit = 10;
-    int literal = 0;
+    rp_watch_query_syntax_t syntax = RP_WATCH_QUERY_WORDS;
     search_out_t so = {0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -497,8 +501,10 @@ int rp_cli_search(int argc, char **argv)
             search_usage(stdout);
             return 0;
         }
-        if (strcmp(a, "--literal") == 0) {
-            literal = 1;
+        if (strcmp(a, "--fts") == 0) {
+            syntax = RP_WATCH_QUERY_FTS5;
+        } else if (strcmp(a, "--literal") == 0) {
+            syntax = RP_WATCH_QUERY_WORDS; /* the default since plain words are; kept for old scripts */
         } else if (strcmp(a, "--json") == 0) {
             so.json = 1;
         } else if (strcmp(a, "--limit") == 0 || strcmp(a, "--index") == 0) {
@@ -527,31 +533,6 @@ int rp_cli_search(int argc, char **argv)
         search_usage(stderr);
         return 2;
     }
-    char *q = NULL;
-    if (literal) {
-        /* Every word as a quoted string: FTS5 then reads no operators. */
-        size_t ql = strlen(query);
-        q = rp_malloc(ql * 3 + 8);
-        if (q == NULL)
-            return 3;
-        size_t o = 0;
-        for (const char *c = query; *c;) {
-            while (*c && isspace((unsigned char)*c))
-                c++;
-            if (!*c)
-                break;
-            if (o)
-                q[o++] = ' ';
-            q[o++] = '"';
-            while (*c && !isspace((unsigned char)*c)) {
-                if (*c == '"')
-                    q[o++] = '"';
-                q[o++] = *c++;
-            }
-            q[o++] = '"';
-        }
-        q[o] = '\0';
-    }
     char err[1400];
     FILE *probe = fopen(index, "rb");
     if (probe == NULL) {
@@ -559,22 +540,21 @@ int rp_cli_search(int argc, char **argv)
                 "ragpulse search: no index at %s (run `ragpulse watch DIR` or `ragpulse serve --watch DIR`"
                 " first, or pass --index PATH)\n",
                 index);
-        rp_free(q);
         return 3;
     }
     fclose(probe);
     rp_watch_index_t *ix = rp_watch_index_open(index, 1, err, sizeof(err));
     if (ix == NULL) {
         fprintf(stderr, "ragpulse search: %s\n", err);
-        rp_free(q);
         return 3;
     }
-    long n = rp_watch_index_search(ix, q ? q : query, (int)limit, on_hit, &so);
+    long n = rp_watch_index_search(ix, query, syntax, (int)limit, on_hit, &so);
     int rc = n > 0 ? 0 : 1;
     if (n == -2) {
         fprintf(stderr,
-                "ragpulse search: the query is not valid FTS5 syntax: %s\n"
-                "  (words, \"exact phrase\", prefix*, OR, NOT, NEAR(a b); or --literal to search the words as typed)\n",
+                "ragpulse search: with --fts, the query is FTS5 syntax, and this one is not valid: %s\n"
+                "  (FTS5: words, \"exact phrase\", prefix*, OR, NOT, NEAR(a b); without --fts the words are\n"
+                "  searched as typed)\n",
                 rp_watch_index_error(ix));
         rc = 2;
     } else if (n < 0) {
@@ -584,6 +564,5 @@ int rp_cli_search(int argc, char **argv)
         fprintf(stderr, "ragpulse search: nothing matches\n");
     }
     rp_watch_index_close(ix);
-    rp_free(q);
     return rc;
 }

@@ -13,8 +13,8 @@
 #include "util/utf8.h"
 
 static const char *const type_names[RP_EV_COUNT] = {
-    "pipeline:online", "pipeline:offline", "file:processing", "file:progress",
-    "file:completed",  "file:failed",      "status:update",   "heartbeat",
+    "pipeline:online", "pipeline:offline", "file:processing", "file:progress", "file:completed",
+    "file:failed",     "file:deleted",     "status:update",   "heartbeat",
 };
 
 static const char *const statuses[] = {"online", "offline", "running", "idle", "error"};
@@ -249,7 +249,7 @@ int rp_event_validate(const json_t *in, rp_event_error_t *err)
     if (t < 0)
         return fail(err, "type",
                     "is required: one of pipeline:online, pipeline:offline, file:processing, "
-                    "file:progress, file:completed, file:failed, status:update, heartbeat");
+                    "file:progress, file:completed, file:failed, file:deleted, status:update, heartbeat");
     if (check_required(err, "pipeline_id", json_object_get(in, "pipeline_id"), &id_rule,
                        "is required: 1 to 128 characters of A-Z a-z 0-9 . _ : -") < 0)
         return -1;

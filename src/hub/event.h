@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Pipeline events: the eight types, and validation of what producers send against the rules
+/* Pipeline events: the nine types, and validation of what producers send against the rules
  * of docs/events.schema.json (the same rules, written in C). A validated event is
  * normalised into a new object with the hub's `id` and `ts` first and the known fields in
  * schema order, so every consumer sees one shape. */
@@ -18,6 +18,7 @@ typedef enum rp_event_type {
     RP_EV_FILE_PROGRESS,
     RP_EV_FILE_COMPLETED,
     RP_EV_FILE_FAILED,
+    RP_EV_FILE_DELETED, /* the file is gone from the source: its chunks went, it is no longer there */
     RP_EV_STATUS_UPDATE,
     RP_EV_HEARTBEAT,
     RP_EV_COUNT
@@ -29,7 +30,7 @@ const char *rp_event_type_name(rp_event_type_t t);
 int rp_event_type_parse(const char *name, size_t len);
 static inline int rp_event_is_file(rp_event_type_t t)
 {
-    return t >= RP_EV_FILE_PROCESSING && t <= RP_EV_FILE_FAILED;
+    return t >= RP_EV_FILE_PROCESSING && t <= RP_EV_FILE_DELETED;
 }
 
 /* Why an event was refused: the field (dotted path, "" for the event itself) and the rule. */

@@ -378,6 +378,16 @@ static void push_recent(json_t *arr, json_t *item)
         json_array_remove(arr, 0);
 }
 
+/* Takes file `id` out of a recent list: a deleted file is no longer there to show. */
+static void drop_recent(json_t *arr, const char *id)
+{
+    for (size_t i = json_array_size(arr); id && i-- > 0;) {
+        const char *fid = json_string_value(json_object_get(json_array_get(arr, i), "file_id"));
+        if (fid && strcmp(fid, id) == 0)
+            json_array_remove(arr, i);
+    }
+}
+
 static json_t *ts_json(int64_t ms)
 {
     char ts[32];
@@ -594,6 +604,20 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
             p->status = RP_PIPE_IDLE;
         else if (p->status == RP_PIPE_OFFLINE)
             p->status = p->nfiles ? RP_PIPE_RUNNING : RP_PIPE_IDLE;
+        break;
+    }
+    case RP_EV_FILE_DELETED: {
+        /* Gone from the source: no longer in flight nor among the recent files. The counts
+         * and failure groups keep what happened. */
+        const char *fid = json_string_value(json_object_get(jf, "id"));
+        f = file_find(p, fid);
+        if (f)
+            file_remove(p, f);
+        drop_recent(p->recent_completed, fid);
+        drop_recent(p->recent_failed, fid);
+        p->last_heartbeat = ts;
+        if (p->status == RP_PIPE_RUNNING && p->nfiles == 0)
+            p->status = RP_PIPE_IDLE;
         break;
     }
     default:

@@ -44,6 +44,7 @@ static inline const char *rp_store_file_status(const char *type)
 {
     return strcmp(type, "file:completed") == 0 ? "completed"
            : strcmp(type, "file:failed") == 0  ? "failed"
+           : strcmp(type, "file:deleted") == 0 ? "deleted"
                                                : "processing";
 }
 

@@ -307,16 +307,69 @@ int rp_watch_index_each(rp_watch_index_t *ix, const char *dir, int (*cb)(void *u
     return rc == SQLITE_DONE ? 0 : fail(ix);
 }
 
-long rp_watch_index_search(rp_watch_index_t *ix, const char *query, int limit,
+char *rp_watch_query_from_words(const char *words)
+{
+    /* Worst case: every byte a one-byte word ("a b" -> "\"a\" \"b\""), or a '"' doubled. */
+    size_t wl = strlen(words);
+    char *q = rp_malloc(wl * 3 + 1);
+    if (q == NULL)
+        return NULL;
+    size_t o = 0;
+    for (const char *c = words; *c;) {
+        while (*c == ' ' || (*c >= '\t' && *c <= '\r'))
+            c++;
+        if (*c == '\0')
+            break;
+        if (o)
+            q[o++] = ' ';
+        q[o++] = '"';
+        while (*c && *c != ' ' && !(*c >= '\t' && *c <= '\r')) {
+            if (*c == '"')
+                q[o++] = '"';
+            q[o++] = *c++;
+        }
+        q[o++] = '"';
+    }
+    q[o] = '\0';
+    return q;
+}
+
+/* FTS5's message for a query it cannot read, with the reason in words where FTS5's own is
+ * cryptic: "obsidian-lantern" says "no such column: lantern" (FTS5 reads `-word` and `word:`
+ * as column filters, and the index has one column). */
+static void syntax_error(rp_watch_index_t *ix, const char *msg)
+{
+    static const char col[] = "no such column: ";
+    if (strncmp(msg, col, sizeof(col) - 1) == 0)
+        snprintf(ix->err, sizeof(ix->err),
+                 "%.300s (FTS5 reads \"-%.200s\" and \"%.200s:\" as a filter on a column of that name, and the"
+                 " index has none: put words with - or : in double quotes, \"obsidian-lantern\")",
+                 msg, msg + sizeof(col) - 1, msg + sizeof(col) - 1);
+    else
+        snprintf(ix->err, sizeof(ix->err), "%s", msg);
+}
+
+long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_query_syntax_t syntax, int limit,
                            void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud)
 {
+    char *words = NULL;
+    if (syntax == RP_WATCH_QUERY_WORDS) {
+        words = rp_watch_query_from_words(query);
+        if (words == NULL) {
+            snprintf(ix->err, sizeof(ix->err), "out of memory");
+            return -1;
+        }
+        query = words;
+    }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(ix->db,
                            "SELECT path, seq, start, len, snippet(watch_chunks, 0, '[', ']', '...', 24),"
                            " bm25(watch_chunks) FROM watch_chunks WHERE watch_chunks MATCH ?1"
                            " ORDER BY bm25(watch_chunks) LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, &st, NULL) != SQLITE_OK) {
+        rp_free(words);
         return fail(ix);
+    }
     sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, limit);
     long n = 0;
@@ -340,14 +393,19 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, int limit,
     if (rc != SQLITE_DONE) {
         /* The statement is fixed, so a plain SQLITE_ERROR comes from the query text (FTS5's
          * "syntax error near", "unterminated string", "no such column", ...); busy, I/O or
-         * corruption errors have codes of their own. */
-        const char *m = sqlite3_errmsg(ix->db);
-        int syntax = (sqlite3_extended_errcode(ix->db) & 0xff) == SQLITE_ERROR;
-        snprintf(ix->err, sizeof(ix->err), "%s", m);
+         * corruption errors have codes of their own. Plain words are always valid FTS5, so
+         * for them any error is ours. */
+        int syntax_err = syntax == RP_WATCH_QUERY_FTS5 && (sqlite3_extended_errcode(ix->db) & 0xff) == SQLITE_ERROR;
+        if (syntax_err)
+            syntax_error(ix, sqlite3_errmsg(ix->db));
+        else
+            fail(ix);
         sqlite3_finalize(st);
-        return syntax ? -2 : -1;
+        rp_free(words);
+        return syntax_err ? -2 : -1;
     }
     sqlite3_finalize(st);
+    rp_free(words);
     return n;
 }
 

@@ -64,11 +64,25 @@ typedef struct rp_watch_hit {
     double score;        /* bm25: lower is better */
 } rp_watch_hit_t;
 
-/* Full-text search with FTS5 query syntax, best first (bm25), at most limit hits, each given
- * to cb (its strings are valid during the call). Returns the number of hits, -1 on an error
- * (rp_watch_index_error), or -2 when the query is not valid FTS5 syntax (err says where). */
-long rp_watch_index_search(rp_watch_index_t *ix, const char *query, int limit,
+/* How rp_watch_index_search reads its query. */
+typedef enum rp_watch_query_syntax {
+    RP_WATCH_QUERY_WORDS, /* plain words, as users type them: every word must be in the chunk
+                             (a word with punctuation inside, "obsidian-lantern", as that
+                             phrase); no operators, so no query is ever a syntax error */
+    RP_WATCH_QUERY_FTS5,  /* SQLite FTS5 query syntax: "phrase", prefix*, OR, NOT, NEAR() */
+} rp_watch_query_syntax_t;
+
+/* Full-text search, best first (bm25), at most limit hits, each given to cb (its strings are
+ * valid during the call). Returns the number of hits, -1 on an error (rp_watch_index_error),
+ * or -2 when an RP_WATCH_QUERY_FTS5 query is not valid FTS5 syntax (the error says why, in
+ * words: a column filter the index does not have, an unterminated string, ...). */
+long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_query_syntax_t syntax, int limit,
                            void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud);
+
+/* The FTS5 query that searches `words` as plain words: each run of non-space bytes as one
+ * FTS5 string ("a-b" stays a phrase, '"' doubled). Returns a new string (rp_free), or NULL
+ * for out-of-memory. */
+char *rp_watch_query_from_words(const char *words);
 
 /* Counts registered documents and chunks (for logs and tests). 0 or -1. */
 int rp_watch_index_counts(rp_watch_index_t *ix, int64_t *docs, int64_t *chunks);

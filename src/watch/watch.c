@@ -112,6 +112,7 @@ typedef struct job {
     scan_ent_t *ents;
     size_t nents, cap;
     long removed;
+    json_t *deleted; /* GONE, SCAN: paths of the documents removed, each reported file:deleted */
     /* child process (pdftotext or --exec) */
     uv_process_t proc;
     uv_pipe_t pout, perr;
@@ -323,21 +324,21 @@ static void emit(rp_watch_t *w, json_t *ev)
     w->sink->ops->emit(w->sink, ev);
 }
 
-/* The file object of j's events: id (the relative path, or a hash of it past 256 bytes),
- * name (the relative path), and what is known so far. */
-static json_t *file_obj(job_t *j)
+/* The file object of rel's events (rel: the path relative to the root), its identity only:
+ * id (rel, or a hash of it past 256 bytes) and name (rel, cut at 1024 bytes). */
+static json_t *file_ident(const char *rel)
 {
     json_t *f = json_object();
     if (f == NULL)
         return NULL;
-    size_t rl = strlen(j->rel);
+    size_t rl = strlen(rel);
     if (rl <= 256) {
-        json_object_set_new(f, "id", json_stringn(j->rel, rl));
+        json_object_set_new(f, "id", json_stringn(rel, rl));
     } else {
         unsigned char md[32];
         unsigned int mdl = 0;
         char id[80];
-        EVP_Digest(j->rel, rl, md, &mdl, EVP_sha256(), NULL);
+        EVP_Digest(rel, rl, md, &mdl, EVP_sha256(), NULL);
         int n = snprintf(id, sizeof(id), "path-sha256:");
         for (unsigned i = 0; i < 32; i++)
             n += snprintf(id + n, sizeof(id) - (size_t)n, "%02x", md[i]);
@@ -346,10 +347,19 @@ static json_t *file_obj(job_t *j)
     size_t nl = rl;
     if (nl > 1024) {
         nl = 1024;
-        while (nl > 0 && ((unsigned char)j->rel[nl] & 0xC0) == 0x80)
+        while (nl > 0 && ((unsigned char)rel[nl] & 0xC0) == 0x80)
             nl--;
     }
-    json_object_set_new(f, "name", json_stringn(j->rel, nl));
+    json_object_set_new(f, "name", json_stringn(rel, nl));
+    return f;
+}
+
+/* The file object of j's events: its identity and what is known so far. */
+static json_t *file_obj(job_t *j)
+{
+    json_t *f = file_ident(j->rel);
+    if (f == NULL)
+        return NULL;
     json_object_set_new(f, "size", json_integer(j->size));
     json_object_set_new(f, "mime_type",
                         json_string(j->w->cfg.exec_cmd && j->fkind == RP_WATCH_UNSUPPORTED
@@ -448,6 +458,33 @@ static void emit_removed(job_t *j)
     snprintf(j->why, sizeof(j->why), "%s", REMOVED_WHY);
     j->err_kind = "removed";
     emit_failed(j, 0);
+}
+
+/* The document registered for path is gone from the folder (and now from the index): the
+ * hub's registry then says `deleted`, and viewers drop it from their lists. */
+static void emit_deleted(rp_watch_t *w, const char *path)
+{
+    json_t *ev = ev_new(w, "file:deleted");
+    json_t *f = file_ident(rel_of(w, path));
+    if (ev == NULL || f == NULL) {
+        json_decref(ev);
+        json_decref(f);
+        ev = NULL;
+    } else {
+        json_object_set_new(ev, "file", f);
+    }
+    emit(w, ev);
+}
+
+/* emit_deleted for each path of `paths` (a JSON array of strings, or NULL). */
+static void emit_deleted_all(rp_watch_t *w, const json_t *paths)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(paths, i, v)
+    {
+        emit_deleted(w, json_string_value(v));
+    }
 }
 
 static void emit_heartbeat(rp_watch_t *w, const char *type)
@@ -629,7 +666,7 @@ static void step_flush(job_t *f)
         job_t *j = rp_container_of(it, job_t, node);
         j->gone = file_gone(j);
         if (j->gone)
-            rp_watch_index_remove(ix, j->path, 0);
+            j->removed = rp_watch_index_remove(ix, j->path, 0) > 0; /* an older version's document */
     }
     if (rp_watch_index_begin(ix) < 0) {
         fail_job(f, "index", "%s", rp_watch_index_error(ix));
@@ -659,7 +696,7 @@ static void step_record(job_t *j)
     if (file_gone(j)) {
         /* Deleted while processed: nothing to record, and what was recorded for it goes. */
         j->gone = 1;
-        rp_watch_index_remove(j->w->ix, j->path, 0);
+        j->removed = rp_watch_index_remove(j->w->ix, j->path, 0) > 0;
         return;
     }
     if (j->doc.hash[0] == '\0')
@@ -670,10 +707,26 @@ static void step_record(job_t *j)
         j->doc.chunks = j->nchunks;
 }
 
+static int collect_path(void *ud, const char *path)
+{
+    return json_array_append_new(ud, json_string(path)) < 0;
+}
+
+/* Removes the document at path, or every document under the directory that was there; their
+ * paths go in j->deleted (collected first: each is reported file:deleted). */
 static void step_gone(job_t *j)
 {
-    long n = rp_watch_index_remove(j->w->ix, j->path, 1);
+    rp_watch_index_t *ix = j->w->ix;
+    rp_watch_doc_t doc;
+    j->deleted = json_array();
+    if (j->deleted && rp_watch_index_lookup(ix, j->path, &doc) == 1)
+        collect_path(j->deleted, j->path);
+    if (j->deleted && rp_watch_index_each(ix, j->path, collect_path, j->deleted) < 0)
+        RP_LOG_ERROR("watch", "%s", rp_watch_index_error(ix));
+    long n = rp_watch_index_remove(ix, j->path, 1);
     j->removed = n > 0 ? n : 0;
+    if (n <= 0)
+        json_array_clear(j->deleted); /* nothing went */
 }
 
 /* Adds path (takes ownership) to the scan's list. 0, or -1 (out of memory: path freed). */
@@ -802,10 +855,13 @@ static void step_scan(job_t *j)
     rp_watch_index_each(j->w->ix, j->path, forget_vanished, j);
     size_t i;
     json_t *v;
+    j->deleted = json_array();
     json_array_foreach(list, i, v)
     {
         long n = rp_watch_index_remove(j->w->ix, json_string_value(v), 0);
         j->removed += n > 0 ? n : 0;
+        if (n > 0 && j->deleted)
+            json_array_append(j->deleted, v);
     }
     json_decref(list);
     j->data = NULL;
@@ -899,6 +955,7 @@ static void job_free(job_t *j)
         job_free(m);
     }
     rp_free(j->data);
+    json_decref(j->deleted);
     rp_buf_deinit(&j->text);
     rp_buf_deinit(&j->line);
     rp_buf_deinit(&j->etail);
@@ -1000,8 +1057,10 @@ static void on_work_done(uv_work_t *r, int status)
         if (j->out == OUT_SKIP) {
             if (j->link)
                 RP_LOG_INFO("watch", "%s: a symbolic link on its way, not followed", j->path);
-            if (j->removed)
+            if (j->removed) {
                 RP_LOG_INFO("watch", "%s is gone: its chunks were removed", j->rel);
+                emit_deleted(w, j->path);
+            }
             if (j->sqlite)
                 RP_LOG_DEBUG("watch", "%s is a SQLite database: not a document", j->rel);
             w->stats.removed += (uint64_t)j->removed;
@@ -1050,6 +1109,8 @@ static void on_work_done(uv_work_t *r, int status)
             rp_list_unlink(&m->node);
             if (m->gone) {
                 emit_removed(m);
+                if (m->removed)
+                    emit_deleted(w, m->path); /* its older version was indexed: gone too */
             } else if (j->out == OUT_FAIL) {
                 /* Not recorded: the file is tried again at the next start. */
                 snprintf(m->why, sizeof(m->why), "%s", j->why);
@@ -1067,12 +1128,15 @@ static void on_work_done(uv_work_t *r, int status)
             emit_removed(j);
         else if (j->out != OUT_FAIL)
             emit_completed(j);
+        if (j->gone && j->removed)
+            emit_deleted(w, j->path); /* its older version was indexed: gone too */
         job_free(j);
         break;
     case ST_GONE:
         if (j->removed)
             RP_LOG_INFO("watch", "%s is gone: %ld document(s) removed from the index", j->rel, j->removed);
         w->stats.removed += (uint64_t)j->removed;
+        emit_deleted_all(w, j->deleted);
         job_free(j);
         break;
     case ST_SCAN: {
@@ -1085,6 +1149,7 @@ static void on_work_done(uv_work_t *r, int status)
         if (j->removed)
             RP_LOG_INFO("watch", "%ld document(s) removed: their files vanished while not watched", j->removed);
         w->stats.removed += (uint64_t)j->removed;
+        emit_deleted_all(w, j->deleted);
         for (size_t i = 0; i < j->nents; i++) {
             scan_ent_t *e = &j->ents[i];
             if (e->is_dir) {

@@ -9,7 +9,8 @@
 
 /* The local-files pipeline: watches a directory tree, ingests every document that appears or
  * changes (extract → chunk → full-text index, or the user's own --exec command), forgets
- * deleted ones, and reports every step as pipeline events through a sink. It is a producer
+ * deleted ones (each document it held then says file:deleted), and reports every step as
+ * pipeline events through a sink. It is a producer
  * like any other: it knows nothing of the hub; cli gives it a sink that either calls the hub
  * in-process (`serve --watch`) or posts to one over HTTP (`watch --hub URL`).
  *

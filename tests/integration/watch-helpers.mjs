@@ -11,7 +11,7 @@ import { BUILD_DIR, connect, track, waitUntil } from './helpers.mjs';
 import { T } from './hub-helpers.mjs';
 
 export const RAGPULSE = path.join(BUILD_DIR, 'ragpulse');
-export const FILE_TYPES = ['file:processing', 'file:progress', 'file:completed', 'file:failed'];
+export const FILE_TYPES = ['file:processing', 'file:progress', 'file:completed', 'file:failed', 'file:deleted'];
 
 /** A fresh directory removed when the process exits. */
 export function scratch(prefix = 'rp-watch-') {

@@ -86,14 +86,15 @@ describe('serve --watch: the local-files pipeline in-process', { skip: SKIP }, (
     const cafe = await search(work, ['café', '--json']);
     assert.equal(cafe.code, 0);
     assert.match(cafe.hits[0].snippet, /\[café\] serving crème brûlée/);
-    // A query with FTS5 syntax errors: a clear message and exit status 2, never a crash.
-    const bad = await search(work, ['"unterminated']);
+    // With --fts, a query with FTS5 syntax errors: a clear message and exit status 2, never a
+    // crash (watch-search.test.mjs has the rest: plain words are the default).
+    const bad = await search(work, ['"unterminated', '--fts']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /not valid FTS5 syntax/);
-    const bad2 = await search(work, ['AND OR (']);
+    assert.match(bad.stderr, /FTS5 syntax, and this one is not valid/);
+    const bad2 = await search(work, ['AND OR (', '--fts']);
     assert.equal(bad2.code, 2);
-    // --literal searches the words as typed.
-    assert.equal((await search(work, ['penguins huddle?', '--literal'])).code, 0);
+    // Plain words are searched as typed.
+    assert.equal((await search(work, ['penguins huddle?'])).code, 0);
 
     // ---- restart without changes: nothing is ingested ----
     const firstIdle = srv.stderr().split('\n').filter((l) => l.includes('"msg":"idle:')).length;

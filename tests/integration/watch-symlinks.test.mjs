@@ -143,7 +143,9 @@ describe('the watcher never leaves its folder: symbolic links are not followed',
     await waitUntil(async () => (await search(work, ['narwhal'])).code === 1, 10000, 'the old chunks of swap.txt removed');
     assert.equal((await search(work, ['quokka zygomorphic'])).code, 1, 'the link target is not read');
     assert.match(await lastIdle(srv.stderr, 2), /^idle: 3 ingested, 0 failed, 0 unchanged, 1 removed/);
-    assert.deepEqual(v.got.slice(before).filter((g) => FILE_TYPES.includes(g.name)), [], 'no file event for the link');
+    // The old document is forgotten like a deleted one (file:deleted); the link itself gets no event.
+    assert.deepEqual(v.got.slice(before).filter((g) => FILE_TYPES.includes(g.name)).map((g) => [g.name, g.ev.file.name]),
+      [['file:deleted', 'swap.txt']], 'no file event for the link');
     assert.equal(await sqlite3Cli(path.join(work, 'ragpulse.db'),
       `SELECT count(*) FROM watch_documents WHERE path = '${path.join(inbox, 'swap.txt')}'`), '0');
     await srv.stop();
@@ -170,8 +172,11 @@ describe('the watcher never leaves its folder: symbolic links are not followed',
     writeFileSync(path.join(inbox, 'after.txt'), 'The pangolin rolls up.\n');
     await v.waitFile('after.txt', ['file:completed']);
     assert.match(await lastIdle(srv.stderr, 2), /^idle: 3 ingested, 0 failed/);
-    assert.deepEqual([...new Set(v.got.slice(before).filter((g) => FILE_TYPES.includes(g.name)).map((g) => g.ev.file.name))],
+    const later = v.got.slice(before).filter((g) => FILE_TYPES.includes(g.name));
+    assert.deepEqual([...new Set(later.filter((g) => g.name !== 'file:deleted').map((g) => g.ev.file.name))],
       ['after.txt'], 'no event for a file behind the link');
+    assert.deepEqual(later.filter((g) => g.name === 'file:deleted').map((g) => g.ev.file.name), ['sub/deep.md'],
+      'what sub/ held is forgotten like a deleted file');
     assert.equal((await search(work, ['wombat'])).code, 1, 'nothing behind the link is indexed');
     assert.equal((await search(work, ['axolotl'])).code, 1, 'what sub/ held is forgotten');
     const rows = await sqlite3Cli(path.join(work, 'ragpulse.db'), 'SELECT path FROM watch_documents ORDER BY path');

@@ -174,6 +174,21 @@ static void names_the_rule_that_failed_for_ids(void **state)
                    "file.error.code", "must be an integer or a string of 1 to 64 characters");
 }
 
+static void file_deleted_names_a_file_and_carries_no_error(void **state)
+{
+    (void)state;
+    expect_accepted(parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
+                          "\"file\":{\"id\":\"f1\",\"name\":\"a.txt\"}}"),
+                    RP_EV_FILE_DELETED);
+    assert_true(rp_event_is_file(RP_EV_FILE_DELETED));
+    assert_string_equal(rp_event_type_name(RP_EV_FILE_DELETED), "file:deleted");
+    expect_refused(parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\"}"), "file",
+                   "is required");
+    expect_refused(parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
+                         "\"file\":{\"id\":\"f1\",\"name\":\"a.txt\",\"error\":\"x\"}}"),
+                   "file.error", "is only allowed on file:failed");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +197,7 @@ int main(void)
         cmocka_unit_test(refuses_control_characters_with_their_own_reason),
         cmocka_unit_test(refuses_invalid_utf8_with_its_own_reason),
         cmocka_unit_test(names_the_rule_that_failed_for_ids),
+        cmocka_unit_test(file_deleted_names_a_file_and_carries_no_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

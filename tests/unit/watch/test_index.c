@@ -3,12 +3,14 @@
  * their words with path, chunk number and byte positions; replacing a document replaces its
  * chunks (rowid ranges do not leak into a neighbour's); removal by path and by tree; the
  * registry row (hash, size, mtime, error) and touch; several documents in one transaction,
- * and a rollback that leaves nothing; FTS5 syntax errors told apart from other errors; a
- * read-only open of a file without the tables says so. */
+ * and a rollback that leaves nothing; plain words (the default) read no operators and are
+ * never a syntax error, while FTS5 syntax errors are told apart from other errors, in words;
+ * a read-only open of a file without the tables says so. */
 #include "unit.h"
 
 #include <unistd.h>
 
+#include "util/alloc.h"
 #include "watch/index.h"
 
 typedef struct hits {
@@ -31,10 +33,18 @@ static void on_hit(void *ud, const rp_watch_hit_t *h)
     hs->n++;
 }
 
+/* Searches q in FTS5 syntax. */
 static long find(rp_watch_index_t *ix, const char *q, hits_t *hs)
 {
     memset(hs, 0, sizeof(*hs));
-    return rp_watch_index_search(ix, q, 8, on_hit, hs);
+    return rp_watch_index_search(ix, q, RP_WATCH_QUERY_FTS5, 8, on_hit, hs);
+}
+
+/* Searches q as plain words. */
+static long find_words(rp_watch_index_t *ix, const char *q, hits_t *hs)
+{
+    memset(hs, 0, sizeof(*hs));
+    return rp_watch_index_search(ix, q, RP_WATCH_QUERY_WORDS, 8, on_hit, hs);
 }
 
 /* Indexes text as path, cut at the '|' characters (the chunk boundaries). */
@@ -189,6 +199,58 @@ static void tells_query_errors_apart(void **state)
     assert_int_equal(find(ix, "words", &h), 1); /* still usable */
 }
 
+static void plain_words_read_no_operators(void **state)
+{
+    rp_watch_index_t *ix = *state;
+    put(ix, "/d/lamp.txt", "the obsidian-lantern glows at night", "h1");
+    put(ix, "/d/apart.txt", "obsidian is black; a lantern is not", "h2");
+    put(ix, "/d/ops.txt", "AND OR NOT NEAR are words here: (really) \"quoted\"", "h3");
+    hits_t h;
+    /* The issue's query: FTS5 reads it as a column filter; as words it is that phrase. */
+    assert_int_equal(find(ix, "obsidian-lantern", &h), -2);
+    assert_int_equal(find_words(ix, "obsidian-lantern", &h), 1);
+    assert_string_equal(h.path[0], "/d/lamp.txt");
+    assert_string_equal(h.snippet[0], "the [obsidian-lantern] glows at night");
+    /* Every word must match, anywhere in the chunk, case and accents aside. */
+    assert_int_equal(find_words(ix, "Lantern  OBSIDIAN", &h), 2);
+    assert_int_equal(find_words(ix, "lantern glows", &h), 1);
+    assert_int_equal(find_words(ix, "lantern zebra", &h), 0);
+    /* Operators, parentheses, quotes, stars and colons are only text. */
+    static const char *const plain[] = {"AND",      "NOT",   "a OR",  "(really)", "\"quoted",
+                                        "quoted\"", "near(", "here:", "words*",   "NOT lantern"};
+    for (size_t i = 0; i < ARRAY_LEN(plain); i++) {
+        long n = find_words(ix, plain[i], &h);
+        if (n < 0)
+            fail_msg("words %s: %ld (%s)", plain[i], n, rp_watch_index_error(ix));
+    }
+    assert_int_equal(find_words(ix, "AND NOT", &h), 1);
+    assert_string_equal(h.path[0], "/d/ops.txt");
+    assert_int_equal(find_words(ix, "NOT lantern", &h), 1); /* both words, not "lantern without" */
+    assert_string_equal(h.path[0], "/d/apart.txt");
+    /* Punctuation alone is no word: it narrows nothing, and alone it matches nothing. */
+    assert_int_equal(find_words(ix, "- lantern", &h), 2);
+    assert_int_equal(find_words(ix, "- : \"", &h), 0);
+    /* The query text: one FTS5 string per word, '"' doubled. */
+    char *q = rp_watch_query_from_words("  a-b\t\"c\" d*  ");
+    assert_non_null(q);
+    assert_string_equal(q, "\"a-b\" \"\"\"c\"\"\" \"d*\"");
+    rp_free(q);
+}
+
+static void fts5_errors_say_why(void **state)
+{
+    rp_watch_index_t *ix = *state;
+    put(ix, "/d/a.txt", "words", "h");
+    hits_t h;
+    assert_int_equal(find(ix, "obsidian-lantern", &h), -2);
+    const char *e = rp_watch_index_error(ix);
+    assert_non_null(strstr(e, "no such column: lantern"));
+    assert_non_null(strstr(e, "in double quotes"));
+    assert_int_equal(find(ix, "\"obsidian-lantern\"", &h), 0); /* quoted: valid, no match */
+    assert_int_equal(find(ix, "\"open", &h), -2);
+    assert_non_null(strstr(rp_watch_index_error(ix), "unterminated string"));
+}
+
 static void read_only_open_needs_the_tables(void **state)
 {
     (void)state;
@@ -213,6 +275,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(removes_by_path_and_by_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(a_batch_commits_together_or_not_at_all, setup, teardown),
         cmocka_unit_test_setup_teardown(tells_query_errors_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(plain_words_read_no_operators, setup, teardown),
+        cmocka_unit_test_setup_teardown(fts5_errors_say_why, setup, teardown),
         cmocka_unit_test_setup_teardown(read_only_open_needs_the_tables, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,12 +11,13 @@ export const EVENT_TYPES = [
   'file:progress',
   'file:completed',
   'file:failed',
+  'file:deleted',
   'status:update',
   'heartbeat',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-export const FILE_EVENT_TYPES = ['file:processing', 'file:progress', 'file:completed', 'file:failed'] as const;
+export const FILE_EVENT_TYPES = ['file:processing', 'file:progress', 'file:completed', 'file:failed', 'file:deleted'] as const;
 export type FileEventType = (typeof FILE_EVENT_TYPES)[number];
 
 export const PIPELINE_STATUSES = ['online', 'offline', 'running', 'idle', 'error'] as const;
@@ -85,7 +86,7 @@ interface EventBase<T extends EventType> {
 export type EventInput =
   | (EventBase<'pipeline:online' | 'pipeline:offline' | 'heartbeat'> & { file?: never; status?: never })
   | (EventBase<'status:update'> & { status: PipelineStatus; file?: never })
-  | (EventBase<'file:processing' | 'file:completed'> & { file: Omit<FileInput, 'error'>; status?: never })
+  | (EventBase<'file:processing' | 'file:completed' | 'file:deleted'> & { file: Omit<FileInput, 'error'>; status?: never })
   | (EventBase<'file:progress'> & { file: Omit<FileInput, 'error'> & { progress: number }; status?: never })
   | (EventBase<'file:failed'> & { file: FileInput & { error: string | FileError }; status?: never });
 

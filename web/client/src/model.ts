@@ -453,6 +453,19 @@ export class StatusModel {
         else if (p.status === 'offline') p.status = left ? 'running' : 'idle';
         break;
       }
+      case 'file:deleted': {
+        // Gone from the source: out of the lists (as the hub's state does), counts kept.
+        if (!jf) break;
+        if (p.files.delete(jf.id)) {
+          this.inFlight--;
+          this.membershipRev++;
+        }
+        p.recentCompleted = p.recentCompleted.filter((r) => r.file_id !== jf.id);
+        p.recentFailed = p.recentFailed.filter((r) => r.file_id !== jf.id);
+        p.lastHeartbeat = ts;
+        if (p.status === 'running' && p.files.size === 0) p.status = 'idle';
+        break;
+      }
     }
   }
 

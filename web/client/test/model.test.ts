@@ -60,6 +60,28 @@ test('a failure keeps its reason and stage; offline and heartbeat transitions', 
   assert.equal(p.status, 'online');
 });
 
+test('a deleted file leaves the recent lists and the files in flight; the counts stay', () => {
+  id = 0;
+  const m = new StatusModel();
+  m.applySnapshot(empty);
+  m.applyEvents([
+    ev('file:processing', { file: { id: 'a', name: 'a.txt' } }),
+    ev('file:completed', { file: { id: 'a', name: 'a.txt', chunks: 1 } }, 10),
+    ev('file:processing', { file: { id: 'b', name: 'b.txt' } }, 20),
+    ev('file:completed', { file: { id: 'b', name: 'b.txt', chunks: 1 } }, 30),
+    ev('file:processing', { file: { id: 'c', name: 'c.txt' } }, 40),
+  ]);
+  const p = m.pipelines.get('p1');
+  assert.ok(p);
+  assert.equal(m.filesInFlight, 1);
+  m.applyEvents([ev('file:deleted', { file: { id: 'a', name: 'a.txt' } }, 50), ev('file:deleted', { file: { id: 'c', name: 'c.txt' } }, 60)]);
+  assert.deepEqual(p.recentCompleted.map((r) => r.file_id), ['b']);
+  assert.equal(m.filesInFlight, 0);
+  assert.equal(p.files.size, 0);
+  assert.equal(p.processed, 2, 'what happened is still counted');
+  assert.equal(p.status, 'idle');
+});
+
 test('ids already applied are dropped and counted; a skipped id is counted as a gap', () => {
   id = 0;
   const m = new StatusModel();

@@ -246,6 +246,7 @@ export function App() {
         const f = model.pipelines.get(pid)?.files.get(fid);
         return f ? { progress: f.progress, stage: f.stage } : null;
       },
+      recentCompleted: (pid: string) => model.pipelines.get(pid)?.recentCompleted.map((r) => r.name) ?? null,
     };
   }, [model, live]);
 
