@@ -24,14 +24,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n\n"
             "TYPE is one of pipeline:online, pipeline:offline, file:processing, file:progress,\n"
-            "file:completed, file:failed, file:deleted, status:update, heartbeat.
-
-options:
-"
-            "  --pipeline ID             pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the
-"
-            "                            pipeline type and this host's name: the same on every run)
-"
+            "file:completed, file:failed, file:deleted, status:update, heartbeat.\n\noptions:\n"
+            "  --pipeline ID             pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the\n"
+            "                            pipeline type and this host's name: the same on every run)\n"
             "  --type TYPE               pipeline type, e.g. local_files (env RAG_PIPELINE_TYPE; default custom)\n"
             "  --hub URL                 hub address (env RAGPULSE_HUB; default http://127.0.0.1:8103)\n"
             "  --token TOKEN             a producer token when the hub has auth on (env RAGPULSE_TOKEN)\n"

@@ -612,7 +612,7 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
         const char *fid = json_string_value(json_object_get(jf, "id"));
         f = file_find(p, fid);
         if (f)
-            file_remove(p, f);
+            file_remove(st, p, f);
         drop_recent(p->recent_completed, fid);
         drop_recent(p->recent_failed, fid);
         p->last_heartbeat = ts;
