@@ -1840,7 +1840,8 @@ static void on_rows(void *ud, int status, const char *json, size_t len)
             json_t *j = json_pack("{s:o}", rc->key ? rc->key : "events", arr);
             size_t n = json_array_size(arr);
             if (j && rc->paged && (int)n == rc->limit && n > 0)
-                json_object_set(j, "next_before", json_object_get(json_array_get(arr, n - 1), "id"));
+                json_object_set(j, rc->key ? "next_after" : "next_before",
+                                json_object_get(json_array_get(arr, n - 1), rc->key ? "file_id" : "id"));
             respond_json(rc->hub, hc, 200, j, NULL);
         }
     }
@@ -1858,8 +1859,18 @@ static void get_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
         respond_error(hub, hc, 404, "the file registry needs a store (--store)", NULL, -1);
         return;
     }
+    /* A page at a time (a registry can hold millions of files): ?after=FILE_ID&limit=N. */
+    char after[520] = "";
+    long long limit = query_int(req, "limit", 1000);
+    long al = rp_http_query_get(req->query, req->query_len, "after", after, sizeof(after));
+    if (al == -1)
+        after[0] = '\0';
+    if (al < -1 || limit < 1 || limit > 1000) {
+        respond_error(hub, hc, 400, "limit must be an integer from 1 to 1000 (after: a file_id)", NULL, -1);
+        return;
+    }
     rows_ctx_t *rc = rp_calloc(1, sizeof(*rc));
-    if (rc == NULL || hub->store->ops->files(hub->store, pid, on_rows, rc) < 0) {
+    if (rc == NULL || hub->store->ops->files(hub->store, pid, after, (int)limit, on_rows, rc) < 0) {
         rp_free(rc);
         respond_error(hub, hc, 500, "out of memory", NULL, -1);
         return;
@@ -1867,6 +1878,8 @@ static void get_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
     rc->hub = hub;
     rc->hc = hc;
     rc->key = "files";
+    rc->limit = (int)limit;
+    rc->paged = 1;
     hc->data = rc;
     hc->on_abort = held_abort;
 }

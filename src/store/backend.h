@@ -26,7 +26,9 @@ typedef struct rp_store_backend_ops {
     /* Appends a JSON array to out. */
     int (*history)(void *b, const char *pipeline, const char *file, int64_t before, int limit,
                    rp_buf_t *out);
-    int (*files)(void *b, const char *pipeline, rp_buf_t *out);
+    /* At most limit rows of the pipeline's registry with file_id after `after` ("": from the
+     * first), in file_id order. */
+    int (*files)(void *b, const char *pipeline, const char *after, int limit, rp_buf_t *out);
     int (*since)(void *b, int64_t after, int limit, rp_buf_t *out);
     int (*replay)(void *b, int64_t after, void (*each)(void *ud, const rp_store_event_t *ev), void *ud);
     int (*sessions)(void *b, int64_t now_ms, void (*each)(void *ud, const rp_store_session_t *s), void *ud);

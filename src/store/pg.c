@@ -302,14 +302,16 @@ static int pg_since(void *b, int64_t after, int limit, rp_buf_t *out)
     return r ? json_rows(r, out) : -1;
 }
 
-static int pg_files(void *b, const char *pipeline, rp_buf_t *out)
+static int pg_files(void *b, const char *pipeline, const char *after, int limit, rp_buf_t *out)
 {
-    const char *params[] = {pipeline};
+    char l[16];
+    snprintf(l, sizeof(l), "%d", limit);
+    const char *params[] = {pipeline, after, l};
     PGresult *r = run(b,
                       "SELECT json_build_object('file_id', file_id, 'name', name, 'hash', hash, 'status', status,"
                       " 'event_id', event_id, 'updated', updated)::text FROM files WHERE pipeline_id = $1"
-                      " ORDER BY file_id",
-                      1, params, PGRES_TUPLES_OK);
+                      " AND file_id > $2 ORDER BY file_id LIMIT $3::int",
+                      3, params, PGRES_TUPLES_OK);
     return r ? json_rows(r, out) : -1;
 }
 

@@ -343,17 +343,19 @@ static int sq_since(void *b, int64_t after, int limit, rp_buf_t *out)
     return json_rows(q, st, out);
 }
 
-static int sq_files(void *b, const char *pipeline, rp_buf_t *out)
+static int sq_files(void *b, const char *pipeline, const char *after, int limit, rp_buf_t *out)
 {
     sq_t *q = b;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db,
                            "SELECT json_object('file_id', file_id, 'name', name, 'hash', hash, 'status', status,"
                            " 'event_id', event_id, 'updated', updated) FROM files WHERE pipeline_id = ?"
-                           " ORDER BY file_id",
+                           " AND file_id > ? ORDER BY file_id LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(q);
     bind_text(st, 1, pipeline);
+    bind_text(st, 2, after);
+    sqlite3_bind_int(st, 3, limit);
     return json_rows(q, st, out);
 }
 

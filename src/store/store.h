@@ -102,9 +102,11 @@ typedef struct rp_store_ops {
     /* At start only, blocking: every unexpired session (expires_ms 0: it was connected). */
     int (*sessions)(rp_store_t *st, int64_t now_ms,
                     void (*each)(void *ud, const rp_store_session_t *s), void *ud);
-    /* Queues a read of the file registry of one pipeline: a JSON array of {file_id, name,
-     * hash, status, event_id, updated}, so a restarted producer can ask what it already did. */
-    int (*files)(rp_store_t *st, const char *pipeline, rp_store_rows_cb done, void *ud);
+    /* Queues a read of one page of the file registry of one pipeline: a JSON array of at most
+     * limit {file_id, name, hash, status, event_id, updated}, in file_id order, after the file
+     * `after` ("": from the first), so a restarted producer can ask what it already did. */
+    int (*files)(rp_store_t *st, const char *pipeline, const char *after, int limit, rp_store_rows_cb done,
+                 void *ud);
     /* Queues a snapshot of the hub's state as of event `version` (replaces the previous one),
      * written in the same commit as the writes queued before it. */
     int (*snapshot_put)(rp_store_t *st, int64_t version, const char *json);

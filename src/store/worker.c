@@ -26,9 +26,9 @@ typedef struct job {
     int status;
     rp_store_event_t ev;
     rp_store_session_t session;
-    int64_t a, b; /* prune: keep, older_than; history: before, limit */
+    int64_t a, b; /* prune: keep, older_than; history: before, limit; files: -, limit */
     char *s1;     /* pipeline / pid */
-    char *s2;     /* file */
+    char *s2;     /* file; files: after */
     rp_store_done_cb done;
     rp_store_rows_cb rows;
     void *ud;
@@ -143,7 +143,7 @@ static void run_batch(worker_t *w, job_t *list)
         if (rc == 0 && j->kind == J_HISTORY)
             rc = w->ops->history(w->backend, j->s1, j->s2, j->a, (int)j->b, &j->out);
         else if (rc == 0 && j->kind == J_FILES)
-            rc = w->ops->files(w->backend, j->s1, &j->out);
+            rc = w->ops->files(w->backend, j->s1, j->s2, (int)j->b, &j->out);
         else if (rc == 0 && j->kind == J_SINCE)
             rc = w->ops->since(w->backend, j->a, (int)j->b, &j->out);
         else if (rc == 0)
@@ -343,14 +343,17 @@ static int w_history(rp_store_t *st, const char *pipeline, const char *file, int
     return enqueue(w, j);
 }
 
-static int w_files(rp_store_t *st, const char *pipeline, rp_store_rows_cb done, void *ud)
+static int w_files(rp_store_t *st, const char *pipeline, const char *after, int limit, rp_store_rows_cb done,
+                   void *ud)
 {
     worker_t *w = (worker_t *)st;
-    job_t *j = job_new(J_FILES, len0(pipeline));
+    job_t *j = job_new(J_FILES, len0(pipeline) + len0(after));
     if (j == NULL)
         return UV_ENOMEM;
     char *c = j->data;
     j->s1 = copy_str(&c, pipeline);
+    j->s2 = copy_str(&c, after);
+    j->b = limit;
     j->rows = done;
     j->ud = ud;
     return enqueue(w, j);

@@ -63,3 +63,42 @@ export function sqlite3Cli(db, sql) {
       (err, stdout, stderr) => (err ? reject(new Error(`sqlite3 ${sql}: ${err.message} ${stderr}`)) : resolve(stdout.trim())));
   });
 }
+
+/**
+ * The file registry is read a page at a time (GET /api/files?pipeline=&after=&limit=): 2,500
+ * files come back as pages of 1,000, 1,000 and 500, each file once, in file_id order, each page
+ * but the last with next_after; a bad limit is refused with the rule, and nothing is stored.
+ * Shared by the SQLite and PostgreSQL suites (the query is each backend's).
+ */
+export async function assertRegistryPages(url, assert) {
+  const pid = 'reg-pages';
+  const ids = Array.from({ length: 2500 }, (_, i) => `f${String(i).padStart(5, '0')}`);
+  for (let i = 0; i < ids.length; i += 1000) {
+    await postEvents(url, ids.slice(i, i + 1000).map((id) => ({
+      type: 'file:completed', pipeline_id: pid, pipeline_type: 'local_files', file: { id, name: `${id}.txt` },
+    })));
+  }
+  const seen = [];
+  const sizes = [];
+  let after = null;
+  for (;;) {
+    const page = await getJson(`${url}/api/files?pipeline=${pid}${after ? `&after=${after}` : ''}`);
+    sizes.push(page.files.length);
+    seen.push(...page.files.map((f) => f.file_id));
+    if (!page.next_after) break;
+    assert.equal(page.next_after, page.files.at(-1).file_id, 'next_after is the last file of the page');
+    after = page.next_after;
+  }
+  assert.deepEqual(sizes, [1000, 1000, 500]);
+  assert.deepEqual(seen, ids, 'every file once, in file_id order');
+  const small = await getJson(`${url}/api/files?pipeline=${pid}&after=f00010&limit=3`);
+  assert.deepEqual(small.files.map((f) => f.file_id), ['f00011', 'f00012', 'f00013']);
+  assert.equal(small.next_after, 'f00013');
+  const version = (await getJson(`${url}/api/rag-status`)).version;
+  for (const q of ['limit=0', 'limit=1001', 'limit=x']) {
+    const bad = await request(`${url}/api/files?pipeline=${pid}&${q}`);
+    assert.equal(bad.status, 400, q);
+    assert.match(JSON.parse(bad.text).error, /limit must be an integer from 1 to 1000/, q);
+  }
+  assert.equal((await getJson(`${url}/api/rag-status`)).version, version, 'a refused read changes nothing');
+}

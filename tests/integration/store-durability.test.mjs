@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { BUILD_DIR, startServer, track, waitUntil, withTimeout, sleep } from './helpers.mjs';
-import { requestJson as request, getJson, postEvents as post, sqlite3Cli as sqlite } from './hub-helpers.mjs';
+import { requestJson as request, getJson, postEvents as post, sqlite3Cli as sqlite, assertRegistryPages } from './hub-helpers.mjs';
 
 const T = 5000;
 const tmpDirs = [];
@@ -357,6 +357,11 @@ describe('file registry (SQLite)', () => {
     await srv1.stop('SIGKILL');
     const srv2 = await startServer(['--store', `sqlite:${db}`], { product: true });
     assert.deepEqual(await getJson(`${srv2.url}/api/files?pipeline=reg`), reg, 'the registry after a restart');
+  });
+
+  it('GET /api/files is read a page at a time', { timeout: 30000 }, async () => {
+    const srv = await startServer(['--store', `sqlite:${tmpDbPath()}`], { product: true });
+    await assertRegistryPages(srv.url, assert);
   });
 
   it('memory store: /api/files says it needs a store', { timeout: 10000 }, async () => {

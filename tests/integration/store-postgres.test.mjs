@@ -13,7 +13,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startServer, track, waitUntil, withTimeout } from './helpers.mjs';
-import { requestJson as request, getJson, postEvents as post } from './hub-helpers.mjs';
+import { requestJson as request, getJson, postEvents as post, assertRegistryPages } from './hub-helpers.mjs';
 import { startPostgres, pgUnavailable, freePort } from './pg.mjs';
 
 const T = 5000;
@@ -92,6 +92,11 @@ describe('PostgreSQL store', { skip: skip ? `PostgreSQL not available: ${skip}` 
     await srv.stop();
     const srv2 = await startServer(['--store', url], { product: true });
     assert.equal((await post(srv2.url, scripted('schema', 0))).id, 1);
+  });
+
+  it('GET /api/files is read a page at a time', { timeout: 30000 }, async () => {
+    const srv = await startServer(['--store', await newDb()], { product: true });
+    await assertRegistryPages(srv.url, assert);
   });
 
   it('an unreachable database at start is a clear error, not a silent memory store', { timeout: 10000 }, async () => {
