@@ -9,7 +9,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 600
-CI_FUZZ_SECONDS ?= 30
+CI_FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 
 .PHONY: all setup setup-run build build-asan run test test-unit fuzz fuzz-long conformance bench clean
@@ -62,7 +62,7 @@ test: build build-asan
 test-unit: build-asan
 	cd $(BUILD_ASAN) && ctest --output-on-failure -R '^(util|net|http|ws|eio|sio|hub|fuzz)\.'
 
-# Each libFuzzer target for FUZZ_SECONDS (default 10 minutes; `make test` gives each 30 s) on a
+# Each libFuzzer target for FUZZ_SECONDS (default 10 minutes; `make test` gives each 20 s) on a
 # scratch copy of its corpus (the committed corpus in tests/fuzz/corpus/ stays small and
 # curated). A crash stops the run with the reproducer's path: add it to the corpus and fix.
 fuzz: setup $(BUILD_FUZZ)/build.ninja
