@@ -4,13 +4,14 @@
 // latency histograms (producer to commit, commit to the last recipient's write, over
 // websocket and over polling); the client's reported switches to HTTP. Counters are read
 // before and after, so each assertion is about what this test did.
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { USE_REF, waitUntil, withTimeout } from './helpers.mjs';
 import { T, hub, request, postEvents } from './hub-helpers.mjs';
 import { produce, subscribe, viewer } from './cluster-helpers.mjs';
+import { badge, health, launch, openPage, startRefusingProxy } from './dashboard-helpers.mjs';
 
 const SKIP = USE_REF && 'the pipeline hub exists only in ragpulse serve (RP_TEST_SERVER=ref)';
 const online = (pid) => ({ type: 'pipeline:online', pipeline_id: pid, pipeline_type: 'local_files' });
@@ -195,5 +196,33 @@ describe('fallback activation', { skip: SKIP }, () => {
       assert.equal((await request(`${srv.url}/api/rag-status`, { headers: { 'X-RagPulse-Fallback': reason } })).status, 200);
     assert.equal((await request(`${srv.url}/api/rag-status`)).status, 200, 'plain requests are not switches');
     assert.deepEqual(await moved(srv.url, before, names), { [names[0]]: 1, [names[1]]: 2, [names[2]]: 1, [names[3]]: 1 });
+  });
+});
+
+describe('fallback activation from the dashboard in Chromium', { skip: SKIP }, () => {
+  let browser;
+  before(async () => { browser = await launch(); });
+  after(async () => { await browser?.close(); });
+
+  it('the TypeScript client reports its switch to HTTP once; /metrics counts it by reason', { timeout: 60000 }, async () => {
+    const srv = await hub();
+    const proxy = await startRefusingProxy(srv.port);
+    proxy.refuse(true); // the Socket.IO path is refused from the start
+    const reasons = ['connect_timeout', 'socket_errors', 'rollout', 'other'];
+    const names = reasons.map((r) => `ragpulse_client_fallbacks_total{reason="${r}"}`);
+    const before0 = await metrics(srv.url);
+    const { page, context } = await openPage(browser, `${proxy.url}/`);
+    try {
+      await waitUntil(async () => (await badge(page)) === 'http', 30000, 'HTTP fallback badge');
+      await waitUntil(async () => Object.values(await moved(srv.url, before0, names)).some((n) => n > 0), T, 'the switch counted');
+      const h = await health(page);
+      assert.equal(h.fallbacks, 1, 'one switch while the socket stays refused');
+      const d = await moved(srv.url, before0, names);
+      assert.equal(d[names[0]] + d[names[1]], 1, `one switch, for the socket's failure: ${JSON.stringify(d)}`);
+      assert.equal(d[names[2]] + d[names[3]], 0);
+    } finally {
+      await context.close();
+      proxy.close();
+    }
   });
 });
