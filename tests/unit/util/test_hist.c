@@ -14,8 +14,8 @@ static void buckets_are_cumulative_and_le_inclusive(void **state)
     (void)state;
     rp_hist_t h;
     memset(&h, 0, sizeof(h));
-    rp_hist_observe(&h, 1000000);       /* exactly 1 ms: le="0.001" */
-    rp_hist_observe(&h, 1000001);       /* just over: le="0.0025" */
+    rp_hist_observe(&h, 1000000);        /* exactly 1 ms: le="0.001" */
+    rp_hist_observe(&h, 1000001);        /* just over: le="0.0025" */
     rp_hist_observe(&h, 20000000000ULL); /* 20 s: only +Inf */
     rp_buf_t b;
     rp_buf_init(&b, 1 << 16);
