@@ -22,6 +22,7 @@ enum { S_OPEN = 1, S_CLOSED = 2, S_LINGER = 3 };
 typedef struct rp_eio_qpkt {
     struct rp_eio_qpkt *next;
     rp_eio_packet_t pkt;
+    int sampled; /* holds the delivery sample's mark until it is written (rp_eio_session_mark) */
 } qpkt_t;
 
 typedef struct rp_eio_wsconn {
@@ -72,6 +73,8 @@ static void queue_clear(rp_eio_session_t *s)
     while (s->qhead) {
         qpkt_t *q = s->qhead;
         s->qhead = q->next;
+        if (q->sampled)
+            rp_net_mark_release(s->srv->net);
         rp_eio_packet_release(&q->pkt);
         rp_free(q);
     }
@@ -85,6 +88,7 @@ static int queue_push(rp_eio_session_t *s, const rp_eio_packet_t *p)
     if (q == NULL)
         return UV_ENOMEM;
     q->next = NULL;
+    q->sampled = 0;
     rp_eio_packet_ref(&q->pkt, p);
     if (s->qtail)
         s->qtail->next = q;
@@ -140,9 +144,11 @@ static void respond_queue(rp_eio_session_t *s, rp_http_conn_t *hc)
     rp_net_queue_init(&body);
     unsigned limit = s->srv->cfg.poll_batch ? s->srv->cfg.poll_batch : UINT32_MAX;
     unsigned taken = 0;
+    int sampled = 0;
     int rc = 0;
     while (s->qhead && taken < limit && rc == 0) {
         qpkt_t *q = s->qhead;
+        sampled |= q->sampled;
         if (taken)
             rc = rp_net_queue_push(net, &body, &sb_sep, 0, 1);
         if (rc == 0)
@@ -156,19 +162,21 @@ static void respond_queue(rp_eio_session_t *s, rp_http_conn_t *hc)
         rp_free(q);
         taken++;
     }
+    char cors[640];
+    cors_of(s->srv, &hc->req, cors, sizeof(cors));
     if (rc < 0) {
         rp_net_queue_clear(net, &body);
         rp_http_close(hc);
-        return;
-    }
-    char cors[640];
-    cors_of(s->srv, &hc->req, cors, sizeof(cors));
-    if (rp_http_respond_head(hc, 200, "text/plain; charset=UTF-8", cors, body.bytes) < 0) {
+    } else if (rp_http_respond_head(hc, 200, "text/plain; charset=UTF-8", cors, body.bytes) < 0) {
         rp_net_queue_clear(net, &body);
-        return;
+    } else {
+        rp_net_conn_splice(hc->conn, &body);
+        if (sampled) /* the sampled packet is written with this response's last byte */
+            rp_net_conn_mark(hc->conn);
+        rp_http_respond_done(hc);
     }
-    rp_net_conn_splice(hc->conn, &body);
-    rp_http_respond_done(hc);
+    if (sampled)
+        rp_net_mark_release(net);
 }
 
 /* ---- session lifecycle ---- */
@@ -258,6 +266,18 @@ static void session_dispose(rp_eio_session_t *s)
     rp_list_push(&srv->dead, &s->tick_node);
 }
 
+/* Counts s's end in srv->session_errors when reason is an error. */
+static void count_error(rp_eio_session_t *s, const char *reason)
+{
+    int e = s->over_limit                            ? RP_EIO_ERR_MAX_QUEUED
+            : strcmp(reason, "transport error") == 0 ? RP_EIO_ERR_TRANSPORT
+            : strcmp(reason, "ping timeout") == 0    ? RP_EIO_ERR_PING_TIMEOUT
+            : strcmp(reason, "parse error") == 0     ? RP_EIO_ERR_PARSE
+                                                     : -1;
+    if (e >= 0)
+        s->srv->session_errors[s->transport == RP_EIO_TRANSPORT_WEBSOCKET][e]++;
+}
+
 /* Ends s: out of the sid table, upper layer told once, connections detached. get_reply, if
  * not NULL, answers a held GET; graceful closes the WebSocket with a close frame after its
  * output. */
@@ -270,6 +290,7 @@ static void session_end(rp_eio_session_t *s, const char *reason, const char *get
     int was_open = s->state == S_OPEN;
     s->state = S_CLOSED;
     s->close_reason = reason;
+    count_error(s, reason);
     rp_map_del(&srv->sessions, &s->entry);
     if (s->transport == RP_EIO_TRANSPORT_POLLING)
         srv->n_polling--;
@@ -352,6 +373,18 @@ int rp_eio_session_send(rp_eio_session_t *s, const rp_eio_packet_t *p)
     if (s->poll_get && !s->upgrading && !rp_list_linked(&s->tick_node))
         rp_list_push(&s->srv->flush, &s->tick_node);
     return 0;
+}
+
+void rp_eio_session_mark(rp_eio_session_t *s)
+{
+    if (s->state != S_OPEN)
+        return;
+    if (s->ws) {
+        rp_net_conn_mark(s->ws->c);
+    } else if (s->qtail && !s->qtail->sampled) {
+        s->qtail->sampled = 1;
+        rp_net_mark_hold(s->srv->net);
+    }
 }
 
 void rp_eio_session_allow(rp_eio_session_t *s, size_t len)
@@ -469,9 +502,14 @@ static void upgrade_complete(rp_eio_session_t *s, wsconn_t *w)
     rp_http_conn_t *hc = take_get(s);
     if (hc)
         respond_text(srv, hc, "6");
-    for (qpkt_t *q = s->qhead; q; q = q->next)
+    int sampled = 0;
+    for (qpkt_t *q = s->qhead; q; q = q->next) {
         if (rp_net_conn_queue(w->c, q->pkt.ws, q->pkt.ws_off, (uint32_t)pkt_ws_len(&q->pkt)) < 0)
             break;
+        sampled |= q->sampled;
+    }
+    if (sampled)
+        rp_net_conn_mark(w->c);
     queue_clear(s);
 }
 
@@ -531,6 +569,7 @@ static int on_ws_message(void *ud, unsigned opcode, uint8_t *data, size_t len)
             return 0;
         }
         /* Anything else fails the probe; the session goes on over polling. */
+        s->srv->ws_failures[RP_EIO_WSFAIL_PROBE_FAILED]++;
         rp_timerq_remove(&w->upgrade_timer);
         s->probe = NULL;
         s->upgrading = 0;
@@ -621,11 +660,13 @@ static wsconn_t *accept_websocket(rp_eio_server_t *srv, rp_http_conn_t *hc,
         rp_ws_accept_key(key, klen, accept) < 0 ||
         !rp_http_header_has_token(req, "upgrade", "websocket") ||
         !rp_http_header_has_token(req, "connection", "upgrade") || req->method != HTTP_GET) {
+        srv->ws_failures[RP_EIO_WSFAIL_BAD_HANDSHAKE]++;
         respond_error(srv, hc, 400, 3, "Bad request");
         return NULL;
     }
     wsconn_t *w = rp_calloc(1, sizeof(*w));
     if (w == NULL) {
+        srv->ws_failures[RP_EIO_WSFAIL_SERVER_ERROR]++;
         rp_http_close(hc);
         return NULL;
     }
@@ -635,10 +676,12 @@ static wsconn_t *accept_websocket(rp_eio_server_t *srv, rp_http_conn_t *hc,
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      accept);
     if (rp_net_conn_write(hc->conn, resp, (size_t)n) < 0) {
+        srv->ws_failures[RP_EIO_WSFAIL_SERVER_ERROR]++;
         rp_free(w);
         rp_http_close(hc);
         return NULL;
     }
+    srv->ws_handshakes++;
     w->c = hc->conn;
     w->srv = srv;
     rp_timerq_node_init(&w->upgrade_timer);
@@ -750,15 +793,21 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
                : strcmp(transport, "polling") == 0   ? RP_EIO_POLLING
                : strcmp(transport, "websocket") == 0 ? RP_EIO_WEBSOCKET
                                                      : 0;
+    /* A websocket request refused before the session is found is a bad handshake. */
+    int ws = tl > 0 && strcmp(transport, "websocket") == 0;
+    srv->ws_attempts += (unsigned long)ws;
     if (want == 0 || !(srv->cfg.transports & want)) {
+        srv->ws_failures[RP_EIO_WSFAIL_BAD_HANDSHAKE] += (unsigned long)ws;
         respond_error(srv, hc, 400, 0, "Transport unknown");
         return 1;
     }
     if (el != 1 || eio[0] != '4') {
+        srv->ws_failures[RP_EIO_WSFAIL_BAD_HANDSHAKE] += (unsigned long)ws;
         respond_error(srv, hc, 400, 5, "Unsupported protocol version");
         return 1;
     }
     if (sl == RP_ETOOBIG || sl == 0) {
+        srv->ws_failures[RP_EIO_WSFAIL_BAD_HANDSHAKE] += (unsigned long)ws;
         respond_error(srv, hc, 400, 1, "Session ID unknown");
         return 1;
     }
@@ -771,6 +820,7 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             s = NULL;
         }
         if (s == NULL) {
+            srv->ws_failures[RP_EIO_WSFAIL_BAD_HANDSHAKE] += (unsigned long)ws;
             respond_error(srv, hc, 400, 1, "Session ID unknown");
             return 1;
         }
@@ -782,6 +832,7 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
         if (!rp_http_origin_allowed(srv->cfg.cors, req)) {
             RP_LOG_INFO("eio", "conn %llu: websocket from a disallowed origin",
                         (unsigned long long)hc->conn->id);
+            srv->ws_failures[RP_EIO_WSFAIL_ORIGIN]++;
             respond_error(srv, hc, 403, 4, "Forbidden");
             return 1;
         }
@@ -793,6 +844,7 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             /* As the reference server does: finish the handshake, then close at once, so the
              * client sees a close rather than a failed handshake. */
             RP_LOG_INFO("eio", "session %s: second websocket refused", s->sid);
+            srv->ws_failures[RP_EIO_WSFAIL_REFUSED]++;
             wsconn_detach_close(w, 1, RP_WS_CLOSE_POLICY);
             return 1;
         }
@@ -869,6 +921,7 @@ static void on_tick(void *ud)
         rp_eio_session_t *s = rp_container_of(srv->doomed.next, rp_eio_session_t, tick_node);
         rp_list_unlink(&s->tick_node);
         srv->drops++;
+        s->over_limit = 1;
         RP_LOG_INFO("eio", "session %s: output queue over %zu bytes, closing", s->sid,
                     srv->cfg.max_queued);
         session_end(s, "transport error", "1", 0);

@@ -65,6 +65,7 @@ struct rp_eio_session {
     int state;
     unsigned upgrading : 1;
     unsigned hb_pong_wait : 1;
+    unsigned over_limit : 1; /* being closed for passing max_queued */
     rp_http_conn_t *poll_get;    /* a held polling GET, or NULL */
     struct rp_eio_wsconn *ws;    /* the WebSocket, when transport is websocket */
     struct rp_eio_wsconn *probe; /* a WebSocket being probed for upgrade */
@@ -76,6 +77,36 @@ struct rp_eio_session {
     size_t allowance; /* output allowed past max_queued (see rp_eio_session_allow) */
     rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->dead */
     const char *close_reason;
+};
+
+/* Why sessions ended in error, for ragpulse_session_errors_total: "transport error" (a
+ * transport broke: bad WebSocket frames, overlapping GETs, an oversized POST), "ping timeout",
+ * "parse error", and "transport error" for passing max_queued (counted apart). */
+enum {
+    RP_EIO_ERR_TRANSPORT,
+    RP_EIO_ERR_PING_TIMEOUT,
+    RP_EIO_ERR_PARSE,
+    RP_EIO_ERR_MAX_QUEUED,
+    RP_EIO_ERR_COUNT
+};
+static inline const char *rp_eio_error_name(int e)
+{
+    static const char *const names[] = {"transport_error", "ping_timeout", "parse_error", "max_queued"};
+    return e >= 0 && e < RP_EIO_ERR_COUNT ? names[e] : "other";
+}
+
+/* WebSocket connections that failed, by reason, for ragpulse_ws_failures_total; the three
+ * counters below (ws_too_big, ws_protocol, upgrade_timeouts) are the rest of that metric.
+ * Before the 101: a disallowed Origin, a bad handshake (headers, version, an unknown or
+ * closed session, the transport turned off), an allocation failure. After it: a second
+ * WebSocket for a session refused, a probe that sent something other than the upgrade. */
+enum {
+    RP_EIO_WSFAIL_ORIGIN,
+    RP_EIO_WSFAIL_BAD_HANDSHAKE,
+    RP_EIO_WSFAIL_SERVER_ERROR,
+    RP_EIO_WSFAIL_REFUSED,
+    RP_EIO_WSFAIL_PROBE_FAILED,
+    RP_EIO_WSFAIL_COUNT
 };
 
 struct rp_eio_server {
@@ -99,6 +130,10 @@ struct rp_eio_server {
     unsigned long ws_too_big;  /* WebSockets closed 1009: a frame or message over max_payload */
     unsigned long ws_protocol; /* WebSockets closed for broken framing or UTF-8 (1002, 1007) */
     unsigned long upgrade_timeouts; /* probes closed for not finishing the upgrade in time */
+    unsigned long ws_attempts;   /* requests for transport=websocket (upgrades and direct) */
+    unsigned long ws_handshakes; /* of those, answered 101 */
+    unsigned long ws_failures[RP_EIO_WSFAIL_COUNT];
+    unsigned long session_errors[2][RP_EIO_ERR_COUNT]; /* [polling, websocket][RP_EIO_ERR_…] */
     size_t n_polling;
     size_t n_websocket;
 };
@@ -127,6 +162,11 @@ void rp_eio_session_allow(rp_eio_session_t *s, size_t len);
 int rp_eio_session_send_message(rp_eio_session_t *s, const char *data, size_t len);
 /* Closes s after its queued output has gone out; on_close runs with "server close". */
 void rp_eio_session_close(rp_eio_session_t *s);
+/* Marks the packet just sent to s for the delivery sample in flight (rp_net_marks_begin):
+ * over WebSocket the mark is the connection's output so far; over polling the packet holds
+ * a mark until a GET response carrying it is queued, and the mark then moves to that
+ * response's last byte (or is released when the packet is dropped with the session). */
+void rp_eio_session_mark(rp_eio_session_t *s);
 /* Bytes waiting to go out to s (its polling queue or its WebSocket's output). */
 size_t rp_eio_session_queued(const rp_eio_session_t *s);
 static inline int rp_eio_session_open(const rp_eio_session_t *s)

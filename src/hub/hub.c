@@ -15,6 +15,7 @@
 #include "util/alloc.h"
 #include "util/bucket.h"
 #include "util/err.h"
+#include "util/hist.h"
 #include "util/log.h"
 
 #define MAX_TYPE_NSPS 16
@@ -40,6 +41,17 @@ typedef struct waiter {
     int64_t deadline;
     rp_principal_t *who; /* owned; NULL with auth off */
 } waiter_t;
+
+/* Where an event came from, for the commit-latency histogram (hub->via while ingesting). */
+enum { VIA_OTHER, VIA_HTTP, VIA_SOCKET };
+
+/* The TypeScript client's reasons for switching to HTTP (X-RagPulse-Fallback), bounded: any
+ * other value counts as "other". */
+enum { FB_CONNECT_TIMEOUT, FB_SOCKET_ERRORS, FB_ROLLOUT, FB_OTHER, FB_COUNT };
+static const char *const fallback_names[] = {"connect_timeout", "socket_errors", "rollout", "other"};
+
+/* At most one delivery sample in flight, and one started per this many ns. */
+#define DELIVERY_SAMPLE_NS 100000000ULL
 
 enum { REFUSED_INVALID, REFUSED_JSON, REFUSED_CONTENT_TYPE, REFUSED_TOO_BIG, REFUSED_COUNT };
 static const char *const refused_names[] = {"invalid_event", "malformed_json", "content_type", "too_large"};
@@ -74,6 +86,12 @@ struct rp_hub {
     unsigned long events_in[RP_EV_COUNT];
     unsigned long refused[REFUSED_COUNT];
     unsigned long http_fallback;
+    unsigned long fallbacks[FB_COUNT]; /* client switches to HTTP, by the reason it gave */
+    int via;                           /* VIA_… of the events being ingested now */
+    rp_hist_t commit_lat[2];           /* taken to committed: [http, socket] */
+    rp_hist_t delivery_lat;            /* committed to written to every local recipient */
+    uint64_t sample_t0;                /* the sample in flight's commit (uv_hrtime) */
+    uint64_t sample_at;                /* when the last sample started */
     unsigned long subscribes;
     unsigned long synthetic;
     unsigned long auth_refused[2][2]; /* [http, socket][unauthorized, forbidden] */
@@ -251,7 +269,36 @@ typedef struct pending {
     int64_t id;
     rp_hub_done_cb done;
     void *ud;
+    int via;       /* VIA_… */
+    uint64_t t_in; /* uv_hrtime when the hub took the event */
 } pending_t;
+
+/* The delivery sample's last recipient has been written to (or has gone). */
+static void on_delivered(void *ud)
+{
+    rp_hub_t *hub = ud;
+    rp_hist_observe(&hub->delivery_lat, uv_hrtime() - hub->sample_t0);
+}
+
+/* Broadcasts an event committed now; every DELIVERY_SAMPLE_NS, when no sample is in flight,
+ * its local recipients are marked so that on_delivered sees when the last is written. */
+static void fan_out_sampled(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json, size_t len,
+                            int64_t id)
+{
+    uint64_t now = uv_hrtime();
+    int sample = !hub->closing && !rp_net_marks_busy(hub->net) && now - hub->sample_at >= DELIVERY_SAMPLE_NS;
+    if (!sample) {
+        fan_out(hub, t, ev, json, len, id);
+        return;
+    }
+    rp_net_marks_begin(hub->net);
+    hub->sio->mark_recipients = 1;
+    fan_out(hub, t, ev, json, len, id);
+    hub->sio->mark_recipients = 0;
+    hub->sample_t0 = now;
+    if (rp_net_marks_end(hub->net, on_delivered, hub))
+        hub->sample_at = now;
+}
 
 /* The event is durable (or the hub has no store): apply, keep, broadcast, wake, complete. */
 static void commit_event(pending_t *pe)
@@ -264,7 +311,9 @@ static void commit_event(pending_t *pe)
     if (pe->id > hub->committed)
         hub->committed = pe->id;
     hist_push(hub, pe->id, pe->type, pe->json, pe->len, pe->ev);
-    fan_out(hub, pe->type, pe->ev, pe->json, pe->len, pe->id);
+    if (pe->via != VIA_OTHER)
+        rp_hist_observe(&hub->commit_lat[pe->via == VIA_SOCKET], uv_hrtime() - pe->t_in);
+    fan_out_sampled(hub, pe->type, pe->ev, pe->json, pe->len, pe->id);
     schedule_wake(hub);
     json_decref(pe->ev);
     if (pe->done)
@@ -356,7 +405,7 @@ static int ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub
         return UV_ENOMEM;
     }
     hub->next_id++;
-    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, len, id, done, ud};
+    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, len, id, done, ud, hub->via, uv_hrtime()};
     return submit(hub, pe, ts);
 }
 
@@ -890,7 +939,9 @@ static void produce(rp_hub_t *hub, rp_sio_socket_t *s, const rp_sio_event_t *ev,
         a->ack_id = ev->ack_id;
     }
     int limit = 0;
+    hub->via = VIA_SOCKET;
     int rc = ingest(hub, in, &err, a ? on_produced : NULL, a, &limit);
+    hub->via = VIA_OTHER;
     if (rc < 0) {
         rp_free(a);
         ack_json(s, ev->ack_id,
@@ -1581,9 +1632,23 @@ static void waiter_finish(waiter_t *w)
     rp_principal_free(who);
 }
 
+/* Counts the reason a client gave for switching to HTTP (X-RagPulse-Fallback), if any. */
+static void count_fallback(rp_hub_t *hub, const rp_http_request_t *req)
+{
+    size_t len;
+    const char *v = rp_http_header(req, "x-ragpulse-fallback", &len);
+    if (v == NULL)
+        return;
+    int r = 0;
+    while (r < FB_OTHER && !(strlen(fallback_names[r]) == len && memcmp(fallback_names[r], v, len) == 0))
+        r++;
+    hub->fallbacks[r]++;
+}
+
 static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
 {
     hub->http_fallback++;
+    count_fallback(hub, req);
     long long since = query_int(req, "since", -1);
     long long wait = query_int(req, "wait", 0);
     if (since == -2 || wait == -2) {
@@ -1800,6 +1865,7 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
     hc->on_abort = held_abort;
     if (hub->store)
         hub->store->ops->hold(hub->store, 1); /* one commit for the whole batch */
+    hub->via = VIA_HTTP;
     for (size_t i = 0; i < n; i++) {
         rp_event_error_t err;
         int64_t id = hub->next_id; /* the id this event gets if it is accepted */
@@ -1810,6 +1876,7 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
             po->remaining--;
         }
     }
+    hub->via = VIA_OTHER;
     if (hub->store)
         hub->store->ops->hold(hub->store, 0);
     json_decref(body);
@@ -2029,6 +2096,70 @@ static void store_metrics(rp_hub_t *hub, rp_buf_t *b)
                       st->faults[f]);
 }
 
+/* WebSocket success and failure, session errors by transport, client fallbacks. */
+static void transport_metrics(rp_hub_t *hub, rp_buf_t *b)
+{
+    const rp_eio_server_t *eio = hub->sio->eio;
+    const rp_http_server_t *http = hub->cfg.http;
+    /* The HTTP server refuses a bad Origin before Engine.IO sees the request: those are
+     * attempts too, and failures for "origin", counted once (Engine.IO never saw them). */
+    unsigned long http_origin = http ? http->refused_origin[1] : 0;
+    rp_buf_printf(b,
+                  "# HELP ragpulse_ws_attempts_total WebSocket requests (transport=websocket: upgrades and\n"
+                  "# direct opens), including those refused for their Origin.\n"
+                  "# TYPE ragpulse_ws_attempts_total counter\nragpulse_ws_attempts_total %lu\n"
+                  "# HELP ragpulse_ws_handshakes_total WebSocket requests answered 101 Switching Protocols.\n"
+                  "# TYPE ragpulse_ws_handshakes_total counter\nragpulse_ws_handshakes_total %lu\n",
+                  eio->ws_attempts + http_origin, eio->ws_handshakes);
+    static const char *const wsfail[] = {"origin", "bad_handshake", "server_error", "refused", "probe_failed"};
+    unsigned long fails[RP_EIO_WSFAIL_COUNT];
+    memcpy(fails, eio->ws_failures, sizeof(fails));
+    fails[RP_EIO_WSFAIL_ORIGIN] += http_origin;
+    rp_buf_printf(b, "# HELP ragpulse_ws_failures_total WebSockets that failed, by reason. Before the 101\n"
+                     "# (no handshake): origin, bad_handshake, server_error. After it: refused (a second\n"
+                     "# WebSocket for a session), probe_failed, upgrade_timeout (the probe did not finish\n"
+                     "# the upgrade), too_big (close 1009), protocol (close 1002/1007).\n"
+                     "# TYPE ragpulse_ws_failures_total counter\n");
+    for (int r = 0; r < RP_EIO_WSFAIL_COUNT; r++)
+        rp_buf_printf(b, "ragpulse_ws_failures_total{reason=\"%s\"} %lu\n", wsfail[r], fails[r]);
+    rp_buf_printf(b,
+                  "ragpulse_ws_failures_total{reason=\"upgrade_timeout\"} %lu\n"
+                  "ragpulse_ws_failures_total{reason=\"too_big\"} %lu\n"
+                  "ragpulse_ws_failures_total{reason=\"protocol\"} %lu\n",
+                  eio->upgrade_timeouts, eio->ws_too_big, eio->ws_protocol);
+    rp_buf_printf(b, "# HELP ragpulse_session_errors_total Engine.IO sessions ended by an error, by the\n"
+                     "# transport they were on and the error (max_queued: output over --max-queued).\n"
+                     "# TYPE ragpulse_session_errors_total counter\n");
+    static const char *const transports[] = {"polling", "websocket"};
+    for (int t = 0; t < 2; t++)
+        for (int e = 0; e < RP_EIO_ERR_COUNT; e++)
+            rp_buf_printf(b, "ragpulse_session_errors_total{transport=\"%s\",reason=\"%s\"} %lu\n", transports[t],
+                          rp_eio_error_name(e), eio->session_errors[t][e]);
+    rp_buf_printf(b, "# HELP ragpulse_client_fallbacks_total Switches to the HTTP path the TypeScript client\n"
+                     "# reported (X-RagPulse-Fallback on its next /api/rag-status), by reason.\n"
+                     "# TYPE ragpulse_client_fallbacks_total counter\n");
+    for (int r = 0; r < FB_COUNT; r++)
+        rp_buf_printf(b, "ragpulse_client_fallbacks_total{reason=\"%s\"} %lu\n", fallback_names[r],
+                      hub->fallbacks[r]);
+}
+
+/* The latency histograms. */
+static void latency_metrics(rp_hub_t *hub, rp_buf_t *b)
+{
+    rp_hist_print(&hub->commit_lat[0], b, "ragpulse_event_commit_seconds",
+                  "Producer events from the moment the hub took them (the HTTP request\n"
+                  "# read in full, the Socket.IO packet decoded) to their commit to the store (the ack), by\n"
+                  "# where they came from. Events relayed through a cluster's shared log are not counted.",
+                  "via=\"http\"");
+    rp_hist_print_samples(&hub->commit_lat[1], b, "ragpulse_event_commit_seconds", "via=\"socket\"");
+    rp_hist_print(&hub->delivery_lat, b, "ragpulse_event_delivery_seconds",
+                  "Sampled events (at most one in flight, one per 100 ms) from their commit\n"
+                  "# to the moment the kernel took the last byte of the frame for the last local recipient:\n"
+                  "# over WebSocket its frame, over polling the GET response that carried it (a recipient\n"
+                  "# that closes first counts as done). Sockets replaying a recovery are not sampled.",
+                  "");
+}
+
 static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
 {
     rp_buf_t b;
@@ -2137,6 +2268,8 @@ static void metrics(rp_hub_t *hub, rp_http_conn_t *hc)
                   "ragpulse_origin_refused_total{kind=\"http\"} %lu\n"
                   "ragpulse_origin_refused_total{kind=\"websocket\"} %lu\n",
                   http ? http->refused_origin[0] : 0, http ? http->refused_origin[1] : 0);
+    transport_metrics(hub, &b);
+    latency_metrics(hub, &b);
     store_metrics(hub, &b);
     cluster_metrics(hub, &b);
     char cors[640];
@@ -2216,7 +2349,7 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
             cors[0] = '\0';
         snprintf(extra, sizeof(extra),
                  "%sAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
-                 "Access-Control-Allow-Headers: content-type, authorization, if-none-match\r\n"
+                 "Access-Control-Allow-Headers: content-type, authorization, if-none-match, x-ragpulse-fallback\r\n"
                  "Access-Control-Expose-Headers: ETag, Retry-After\r\nAccess-Control-Max-Age: 86400\r\n",
                  cors);
         rp_http_respond(hc, 204, NULL, extra, NULL, 0);
@@ -2649,7 +2782,8 @@ void rp_hub_free(rp_hub_t *hub)
     rp_free(hub->ring);
     rp_hub_state_deinit(&hub->state);
     producers_clear(hub);
-    hub->closing += 2;
+    hub->closing += 2; /* from here on no delivery sample starts */
+    rp_net_marks_cancel(hub->net); /* and the one in flight must not call back into hub */
     uv_close((uv_handle_t *)&hub->check_timer, on_timer_closed);
     uv_close((uv_handle_t *)&hub->beat_timer, on_timer_closed);
 }
@@ -2812,7 +2946,7 @@ static void cluster_on_event(void *ud, const rp_cluster_event_t *e)
     memcpy(json, e->json, e->json_len);
     json[e->json_len] = '\0';
     hub->next_id = e->id + 1;
-    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, e->json_len, e->id, done, dud};
+    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, e->json_len, e->id, done, dud, VIA_OTHER, 0};
     if (submit(hub, pe, e->ts_ms ? e->ts_ms : now_ms()) < 0 && done)
         done(dud, UV_ENOMEM, 0);
 }

@@ -188,10 +188,65 @@ static int peer_admit(rp_net_t *net, rp_net_conn_t *c)
     return 0;
 }
 
+/* ---- delivery sampling ---- */
+
+void rp_net_marks_begin(rp_net_t *net)
+{
+    net->marks = 0;
+    net->marks_armed = 0;
+}
+
+int rp_net_marks_end(rp_net_t *net, void (*cb)(void *ud), void *ud)
+{
+    if (net->marks == 0)
+        return 0;
+    net->marks_cb = cb;
+    net->marks_ud = ud;
+    net->marks_armed = 1;
+    return 1;
+}
+
+void rp_net_mark_hold(rp_net_t *net)
+{
+    net->marks++;
+}
+
+void rp_net_mark_release(rp_net_t *net)
+{
+    if (net->marks == 0)
+        return;
+    if (--net->marks == 0 && net->marks_armed) {
+        net->marks_armed = 0;
+        net->marks_cb(net->marks_ud);
+    }
+}
+
+void rp_net_conn_mark(rp_net_conn_t *c)
+{
+    if (c->closing)
+        return;
+    if (c->mark == 0)
+        c->net->marks++;
+    c->mark = c->queued_total;
+}
+
+/* Passes c's mark once the kernel has taken every byte up to it. */
+static void check_mark(rp_net_conn_t *c)
+{
+    if (c->mark && c->queued_total - c->out.bytes >= c->mark) {
+        c->mark = 0;
+        rp_net_mark_release(c->net);
+    }
+}
+
 static void on_closed(uv_handle_t *h)
 {
     rp_net_conn_t *c = h->data;
     rp_net_t *net = c->net;
+    if (c->mark) {
+        c->mark = 0;
+        rp_net_mark_release(net);
+    }
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c);
     peer_release(net, c->peer);
@@ -245,6 +300,7 @@ int rp_net_conn_queue(rp_net_conn_t *c, rp_sbuf_t *sb, uint32_t off, uint32_t le
     int rc = rp_net_queue_push(c->net, &c->out, sb, off, len);
     if (rc < 0)
         return rc;
+    c->queued_total += len;
     mark_dirty(c);
     return 0;
 }
@@ -280,6 +336,7 @@ void rp_net_conn_splice(rp_net_conn_t *c, rp_net_queue_t *q)
         c->out.ring[(c->out.head + c->out.count) & (c->out.cap - 1)] = *src;
         c->out.count++;
         c->out.bytes += src->len;
+        c->queued_total += src->len;
         q->bytes -= src->len;
         q->head = (q->head + 1) & (q->cap - 1);
         q->count--;
@@ -335,6 +392,8 @@ static void on_write(uv_write_t *req, int status)
         queue_pop(&c->out);
     c->inflight = 0;
     c->writing = 0;
+    if (status == 0)
+        check_mark(c);
     if (c->closing)
         return;
     if (status < 0) {
@@ -396,6 +455,7 @@ static void flush_conn(rp_net_conn_t *c)
         }
         size_t done = w > 0 ? (size_t)w : 0;
         consume(c, done);
+        check_mark(c);
         /* The iovecs still point at the gathered bytes: skip the written prefix. */
         while (skip < n && done >= iov[skip].len) {
             done -= iov[skip].len;

@@ -72,6 +72,8 @@ struct rp_net_conn {
     unsigned close_when_flushed : 1;
     unsigned eof_seen : 1;
     uv_write_t wreq;
+    uint64_t queued_total; /* bytes ever put on out; written = queued_total - out.bytes */
+    uint64_t mark;         /* 0, or the queued_total the delivery sample waits for */
 };
 
 /* Called before each flush, for layers that batch their own output (polling responses). */
@@ -92,6 +94,12 @@ struct rp_net {
     rp_map_t peers; /* source address -> live connections, while max_conns_per_ip is set */
     unsigned long refused_max_conns;
     unsigned long refused_per_ip;
+    /* The delivery sample in flight (see rp_net_marks_begin): marks not yet passed, and the
+     * callback to run once they all have. */
+    size_t marks;
+    int marks_armed;
+    void (*marks_cb)(void *ud);
+    void *marks_ud;
     rp_net_tick_cb tick_cbs[8];
     void *tick_uds[8];
     int ntick;
@@ -150,6 +158,28 @@ void rp_net_conn_close_after_flush(rp_net_conn_t *c);
 void rp_net_close_all(rp_net_t *net);
 /* Writes the peer's address as "ip" into out (at least 46 bytes); "?" when unknown. */
 void rp_net_conn_peer(rp_net_conn_t *c, char *out, size_t outlen);
+
+/* Delivery sampling: one sample at a time, made of marks. A mark on a connection is passed
+ * when every byte queued on it so far has been taken by the kernel, or when it closes; a mark
+ * held with rp_net_mark_hold (output parked above this layer, a polling queue) is passed when
+ * its holder releases it. Between rp_net_marks_begin and rp_net_marks_end the caller places
+ * marks; rp_net_marks_end returns 0 when none was placed (cb is not called), else 1, and cb
+ * runs once, from the write path or a close, when the last is passed. Loop thread only. */
+static inline int rp_net_marks_busy(const rp_net_t *net)
+{
+    return net->marks_armed || net->marks != 0;
+}
+/* Drops the sample in flight's callback (its owner is going away); its marks still pass. */
+static inline void rp_net_marks_cancel(rp_net_t *net)
+{
+    net->marks_armed = 0;
+}
+void rp_net_marks_begin(rp_net_t *net);
+int rp_net_marks_end(rp_net_t *net, void (*cb)(void *ud), void *ud);
+/* Marks c at the bytes queued on it now (a second mark on c moves it to now, same sample). */
+void rp_net_conn_mark(rp_net_conn_t *c);
+void rp_net_mark_hold(rp_net_t *net);
+void rp_net_mark_release(rp_net_t *net);
 
 /* Queues of links not (yet) tied to a connection. */
 static inline void rp_net_queue_init(rp_net_queue_t *q)

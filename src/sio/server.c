@@ -728,10 +728,16 @@ void rp_sio_disconnect(rp_sio_socket_t *s, int close_transport)
 
 /* ---- broadcast ---- */
 
-/* A broadcast's send: a socket still replaying what it missed gets it from the replay. */
+/* A broadcast's send: a socket still replaying what it missed gets it from the replay (and
+ * is left out of a delivery sample). */
 static int bcast_to(rp_sio_socket_t *s, const rp_eio_packet_t *pkts, size_t n)
 {
-    return s->replay ? RP_ESTATE : send_to(s, pkts, n);
+    if (s->replay)
+        return RP_ESTATE;
+    int rc = send_to(s, pkts, n);
+    if (rc == 0 && s->client->srv->mark_recipients)
+        rp_eio_session_mark(s->client->eio);
+    return rc;
 }
 
 /* Calls visit for each socket of a room (or the socket whose id the name is). */

@@ -191,6 +191,9 @@ struct rp_sio_server {
     uint32_t bcast_gen;
     int closing_timer;
     rp_cluster_t *cluster; /* borrowed; NULL on a single node */
+    /* Set by the caller around the broadcasts of a sampled event: each recipient's packet is
+     * marked for the delivery sample (rp_eio_session_mark, rp_net_marks_begin). */
+    int mark_recipients;
     /* Counters for metrics. */
     unsigned long packets_in;
     unsigned long packets_out;

@@ -262,6 +262,79 @@ static void test_peer_gone_during_pending_write(void **state)
     finish(&f);
 }
 
+/* Delivery marks: the sample's callback runs once, when the kernel has taken every byte up to
+ * the mark (not before, while the peer reads nothing; bytes queued after the mark do not
+ * hold it back), or when the connection closes first. */
+static int samples;
+static uint64_t written_at_sample;
+static rp_net_conn_t *sampled_conn;
+static void on_sample(void *ud)
+{
+    (void)ud;
+    samples++;
+    if (sampled_conn) /* NULL once the conn is gone */
+        written_at_sample = sampled_conn->queued_total - sampled_conn->out.bytes;
+}
+
+static void test_mark_passes_when_written(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {65536};
+    struct fixture f;
+    setup(&f, 4096, 65536, 0);
+    samples = 0;
+    sampled_conn = f.c;
+    rp_net_marks_begin(&f.net);
+    assert_int_equal(rp_net_marks_end(&f.net, on_sample, NULL), 0); /* nothing marked: no sample */
+    size_t total;
+    char *want = queue_links(&f, 16, sizes, 1, &total);
+    rp_net_marks_begin(&f.net);
+    rp_net_conn_mark(f.c);
+    uint64_t mark = f.c->queued_total;
+    assert_int_equal(rp_net_marks_end(&f.net, on_sample, NULL), 1);
+    assert_true(rp_net_marks_busy(&f.net));
+    size_t more;
+    char *after = queue_links(&f, 16, sizes, 1, &more); /* queued after the mark */
+    while (!f.c->writing)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(samples, 0); /* the peer reads nothing: the mark is not passed */
+    assert_int_equal(pthread_create(&f.th, NULL, read_all, &f.rd), 0);
+    run_until(&f, &samples);
+    assert_int_equal(samples, 1);
+    assert_true(written_at_sample >= mark);
+    assert_false(rp_net_marks_busy(&f.net));
+    free(want);
+    free(after);
+    teardown(&f, 0);
+    assert_int_equal(samples, 1);
+}
+
+static void test_mark_passes_on_close(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {65536};
+    struct fixture f;
+    setup(&f, 4096, 1, 0);
+    samples = 0;
+    sampled_conn = f.c;
+    size_t total;
+    char *want = queue_links(&f, 16, sizes, 1, &total);
+    rp_net_marks_begin(&f.net);
+    rp_net_conn_mark(f.c);
+    rp_net_mark_hold(&f.net); /* a mark parked above net (a polling queue) */
+    assert_int_equal(rp_net_marks_end(&f.net, on_sample, NULL), 1);
+    while (!f.c->writing)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    rp_net_conn_close(f.c);
+    sampled_conn = NULL;
+    run_until(&f, &f.closed);
+    assert_int_equal(samples, 0); /* the held mark is still out */
+    rp_net_mark_release(&f.net);
+    assert_int_equal(samples, 1);
+    free(want);
+    teardown(&f, 1);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -271,6 +344,8 @@ int main(void)
         cmocka_unit_test(test_partial_writes),
         cmocka_unit_test(test_close_during_pending_write),
         cmocka_unit_test(test_peer_gone_during_pending_write),
+        cmocka_unit_test(test_mark_passes_when_written),
+        cmocka_unit_test(test_mark_passes_on_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@ import {
   type Effect,
   type FallbackConfig,
   type FallbackInput,
+  type FallbackReason,
   type FallbackState,
   type Transport,
 } from './fallback.js';
@@ -201,6 +202,8 @@ export class RagPulseClient {
     beat: new Set(),
   };
   /** Newest event id delivered; -1 until the first snapshot. */
+  /** A switch to HTTP not yet reported to the hub (X-RagPulse-Fallback on the next rag-status). */
+  private unreported: FallbackReason | null = null;
   private lastId = -1;
   /** A snapshot has been applied since start (or since the last setToken). */
   private synced = false;
@@ -308,9 +311,9 @@ export class RagPulseClient {
     this.dispatch({ type: 'token' });
   }
 
-  /** GET a JSON API path with the token; throws HttpError on a non-2xx answer. */
-  async fetchJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  /** GET a JSON API path with the token (and extra headers); throws HttpError on a non-2xx answer. */
+  async fetchJson<T>(path: string, signal?: AbortSignal, extra?: Record<string, string>): Promise<T> {
+    const headers: Record<string, string> = { ...extra, accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const init: RequestInit = { headers, cache: 'no-store' };
     if (signal) init.signal = signal;
@@ -335,6 +338,7 @@ export class RagPulseClient {
   private dispatch(input: FallbackInput): void {
     if (this.stopped) return;
     const { state, effects } = step(this.st, input, this.cfg);
+    if (state.fallbacks > this.st.fallbacks) this.unreported = state.fallbackReason;
     this.st = state;
     for (const e of effects) this.run(e);
     this.publishHealth();
@@ -621,13 +625,27 @@ export class RagPulseClient {
     this.httpAbort = null;
   }
 
+  /**
+   * The header that reports the last switch to HTTP, until the hub has answered a request
+   * that carried it (an answer of any status: the hub has counted it; a network failure
+   * leaves it for the next request).
+   */
+  private fallbackHeader(): Record<string, string> | undefined {
+    return this.unreported ? { 'x-ragpulse-fallback': this.unreported } : undefined;
+  }
+
+  private reported(e?: unknown): void {
+    if (e === undefined || e instanceof HttpError) this.unreported = null;
+  }
+
   private async httpLoop(signal: AbortSignal): Promise<void> {
     let backoff = 500;
     let more = false;
     while (!signal.aborted) {
       try {
         if (this.lastId < 0) {
-          const snap = await this.fetchJson<Snapshot>('/api/rag-status', signal);
+          const snap = await this.fetchJson<Snapshot>('/api/rag-status', signal, this.fallbackHeader());
+          this.reported();
           if (signal.aborted) return;
           this.baseline(snap);
         } else {
@@ -637,7 +655,9 @@ export class RagPulseClient {
           const r: Deltas | Snapshot = await this.fetchJson<Deltas | Snapshot>(
             `/api/rag-status?since=${since}&wait=${wait}`,
             signal,
+            this.fallbackHeader(),
           );
+          this.reported();
           if (signal.aborted) return;
           if (isSnapshot(r)) {
             this.baseline(r);
@@ -656,6 +676,7 @@ export class RagPulseClient {
         // hub said there is more to read now.
         if (this.options.pollingInterval !== undefined && !more) await sleep(Math.max(0, this.options.pollingInterval), signal);
       } catch (e) {
+        this.reported(e);
         if (signal.aborted) return;
         if (e instanceof HttpError && isAuthMessage(e.message)) {
           this.dispatch({ type: 'http-error', auth: e.message });

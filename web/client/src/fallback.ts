@@ -8,6 +8,12 @@ export type Mode = 'socket' | 'http';
 export type Transport = 'polling' | 'websocket';
 /** What a badge shows: the path in use, or why there is none. */
 export type Badge = 'connecting' | 'websocket' | 'polling' | 'http' | 'offline' | 'unauthorized';
+/**
+ * Why the data moved from the socket to HTTP: the socket did not connect in time, it failed
+ * maxSocketFailures times, or the hub put this client outside its websocket rollout. The
+ * client reports it to the hub (X-RagPulse-Fallback), which counts switches by reason.
+ */
+export type FallbackReason = 'connect_timeout' | 'socket_errors' | 'rollout';
 
 export interface FallbackConfig {
   /** The socket must connect within this long, else the HTTP path takes over. */
@@ -53,6 +59,8 @@ export interface FallbackState {
   authError: string | null;
   /** How many times the HTTP fallback took over (for the health monitor). */
   fallbacks: number;
+  /** Why it last took over (null until it has). */
+  fallbackReason: FallbackReason | null;
 }
 
 export type FallbackInput =
@@ -90,6 +98,7 @@ export function initialState(cfg: FallbackConfig = DEFAULT_FALLBACK): FallbackSt
     socketAllowed: cfg.socketEnabled,
     authError: null,
     fallbacks: 0,
+    fallbackReason: null,
   };
 }
 
@@ -99,7 +108,7 @@ interface Result {
 }
 
 /** Hand the data over to HTTP: close the socket, start polling, schedule the next try. */
-function toHttp(s: FallbackState, cfg: FallbackConfig, fx: Effect[]): FallbackState {
+function toHttp(s: FallbackState, cfg: FallbackConfig, fx: Effect[], reason: FallbackReason): FallbackState {
   fx.push({ type: 'clear-connect-timer' }, { type: 'socket-close' });
   const wasSocket = s.mode === 'socket';
   if (wasSocket) fx.push({ type: 'http-start' });
@@ -113,6 +122,7 @@ function toHttp(s: FallbackState, cfg: FallbackConfig, fx: Effect[]): FallbackSt
     socketFailures: 0,
     retryDelayMs: retry,
     fallbacks: s.fallbacks + (wasSocket ? 1 : 0),
+    fallbackReason: wasSocket ? reason : s.fallbackReason,
   };
 }
 
@@ -136,7 +146,7 @@ export function step(s: FallbackState, input: FallbackInput, cfg: FallbackConfig
       if (allowed === s.socketAllowed) return { state: s, effects: fx };
       if (!allowed) {
         fx.push({ type: 'clear-retry-timer' });
-        const next = toHttp({ ...s, socketAllowed: false }, cfg, fx);
+        const next = toHttp({ ...s, socketAllowed: false }, cfg, fx, 'rollout');
         return { state: next, effects: fx.filter((e) => e.type !== 'arm-retry-timer') };
       }
       // Back inside the rollout: the next retry (soon) tries the socket.
@@ -172,7 +182,7 @@ export function step(s: FallbackState, input: FallbackInput, cfg: FallbackConfig
       if (s.socket === 'idle') return { state: s, effects: fx }; // a late error from a closed socket
       const failures = s.socketFailures + 1;
       const giveUp = s.mode === 'http' || (cfg.fallbackEnabled && failures >= cfg.maxSocketFailures);
-      if (giveUp) return { state: toHttp(s, cfg, fx), effects: fx };
+      if (giveUp) return { state: toHttp(s, cfg, fx, 'socket_errors'), effects: fx };
       return { state: { ...s, socket: 'connecting', transport: null, socketFailures: failures }, effects: fx };
     }
     case 'socket-disconnected': {
@@ -185,7 +195,7 @@ export function step(s: FallbackState, input: FallbackInput, cfg: FallbackConfig
       if (s.socket !== 'connecting') return { state: s, effects: fx };
       // Without a fallback, socket.io-client's own reconnection goes on: nothing to hand over.
       if (!cfg.fallbackEnabled && s.mode === 'socket') return { state: s, effects: fx };
-      return { state: toHttp(s, cfg, fx), effects: fx };
+      return { state: toHttp(s, cfg, fx, 'connect_timeout'), effects: fx };
     case 'retry-socket':
       if (s.mode !== 'http' || !s.socketAllowed || s.authError || s.socket !== 'idle') return { state: s, effects: fx };
       fx.push({ type: 'socket-open' }, { type: 'arm-connect-timer', ms: cfg.connectTimeoutMs });

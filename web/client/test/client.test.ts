@@ -158,3 +158,27 @@ test('pollingInterval: the HTTP path polls (wait=0) every interval instead of ho
     live.stop();
   }
 });
+
+test('the first /api/rag-status after a switch to HTTP says why (X-RagPulse-Fallback), the next ones do not', async () => {
+  const headers: (string | null)[] = [];
+  const hub = stubHub('websocket');
+  const stubbed = globalThis.fetch;
+  globalThis.fetch = (async (input: string | URL, init?: RequestInit) => {
+    if (new URL(String(input)).pathname === '/api/rag-status')
+      headers.push(new Headers(init?.headers).get('x-ragpulse-fallback'));
+    return stubbed(input, init);
+  }) as typeof fetch;
+  // Port 1 refuses: the socket fails at once, and one failure is the limit.
+  const live = new LiveStatus({ url: 'http://127.0.0.1:1', pingIntervalMs: 60000, maxSocketFailures: 1, retrySocketMinMs: 60000 });
+  live.start();
+  try {
+    await until(() => hub.asked.length === 1, 'the snapshot request on the HTTP path');
+    assert.equal(live.client.getHealth().mode, 'http');
+    assert.equal(live.client.getHealth().fallbacks, 1);
+    hub.answer(snap(5));
+    await until(() => hub.asked.length === 2, 'the first long-poll');
+    assert.deepEqual(headers, ['socket_errors', null], 'reported once, on the request after the switch');
+  } finally {
+    live.stop();
+  }
+});

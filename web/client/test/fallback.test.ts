@@ -172,3 +172,18 @@ test('fallbackEnabled false: failures past the limit and connect timeouts keep t
   const out = step(s, { type: 'socket-info', mode: 'http' }, nofb).state;
   assert.equal(out.mode, 'http');
 });
+
+test('each switch to HTTP records its reason: connect timeout, socket errors, the rollout', () => {
+  assert.equal(initialState(cfg).fallbackReason, null);
+  assert.equal(run([{ type: 'start' }, { type: 'connect-timeout' }]).s.fallbackReason, 'connect_timeout');
+  const errs = run([{ type: 'start' }, { type: 'socket-error' }, { type: 'socket-error' }, { type: 'socket-error' }]);
+  assert.equal(errs.s.fallbackReason, 'socket_errors');
+  assert.equal(errs.s.fallbacks, 1);
+  const out = run([{ type: 'start' }, { type: 'socket-connected', transport: 'websocket' }, { type: 'socket-info', mode: 'http' }]);
+  assert.equal(out.s.mode, 'http');
+  assert.equal(out.s.fallbackReason, 'rollout');
+  // A failed retry while already on HTTP is not a new switch: the reason and count stay.
+  const again = run([{ type: 'retry-socket' }, { type: 'connect-timeout' }], errs.s);
+  assert.equal(again.s.fallbacks, 1);
+  assert.equal(again.s.fallbackReason, 'socket_errors');
+});
