@@ -175,8 +175,8 @@ describe('recovery after a dropped connection (SQLite store)', () => {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify([10, 11, 12].map((i) => scripted('rec-kill', i))),
     }).then(async (r) => (r.status === 200 ? (await r.json()).ids : null)).catch(() => null);
-    proxy.hold();
     await srv1.stop('SIGKILL');
+    proxy.hold(); // after the kill: the server must not see the viewer go (it was connected)
     const lateAck = await inflight;
     if (lateAck) acked.push(...lateAck);
     // The session is in the file: pid, namespace, sid, rooms (expires 0: it was connected).
