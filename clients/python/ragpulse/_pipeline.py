@@ -119,6 +119,8 @@ class Pipeline:
     a previous process could not deliver are sent first. on_error="continue" reports a
     failing file and goes on; "raise" (the default) re-raises after reporting it.
     flush_timeout bounds how long exit waits for the hub; what is left stays queued.
+    on_ack(event, id), if given, is called from the sender thread for each event the hub
+    acknowledged, with the id it got (the first id for a repeat).
     """
 
     def __init__(self, pipeline_id: str | None = None, pipeline_type: str = "local_files", *,
@@ -127,7 +129,8 @@ class Pipeline:
                  queue: str | None = None, max_queued: int = 100_000,
                  on_error: OnError = "raise", flush_timeout: float = 30.0,
                  validate: bool = True, timeout: float = 10.0,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None,
+                 on_ack: Callable[[dict[str, Any], int], None] | None = None) -> None:
         pid = pipeline_id or os.environ.get("RAG_PIPELINE_ID")
         if not pid:
             raise ValueError("no pipeline id: pass one or set RAG_PIPELINE_ID")
@@ -144,6 +147,7 @@ class Pipeline:
         self.validate = validate
         self.timeout = timeout
         self.meta = meta
+        self.on_ack = on_ack
         self.files_total: int | None = None
         self._run = uuid.uuid4().hex[:16]
         self._seq = 0
@@ -280,6 +284,7 @@ class Pipeline:
         """What `with` does on entry: the queue, the sender, pipeline:online, the ticker."""
         self._queue = DiskQueue(self.queue_path, self.max_queued)
         self._sender = Sender(self._queue, HttpTransport(self.hub, self.token, self.timeout))
+        self._sender.on_ack = self.on_ack
         self._sender.start()
         online: dict[str, Any] = {"heartbeat_interval": self.heartbeat_interval}
         if self.files_total is not None:
@@ -313,8 +318,9 @@ class Pipeline:
         self._raise_refused()
         return ok
 
-    def close(self, exc: BaseException | None = None) -> None:
-        """What `with` does on exit: offline, a bounded flush, threads stopped, queue closed."""
+    def close(self, exc: BaseException | None = None, message: str | None = None) -> None:
+        """What `with` does on exit: offline (with message, or the exception), a bounded flush,
+        threads stopped, queue closed. A second call does nothing."""
         if self._queue is None:
             return
         self._stop.set()
@@ -329,6 +335,8 @@ class Pipeline:
                 else:
                     t.fail(exc)
             fields: dict[str, Any] = {}
+            if message is not None:
+                fields["message"] = message
             if exc is not None:
                 fields["message"] = f"{type(exc).__name__}: {exc}"[:4096]
             self.emit("pipeline:offline", **fields)

@@ -9,7 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Callable
 
 from ._errors import EventRefused
 from ._queue import DiskQueue
@@ -63,6 +63,7 @@ class Sender:
         self.refused: list[EventRefused] = []
         self.last_error: str | None = None
         self.sent = 0
+        self.on_ack: Callable[[dict[str, Any], int], None] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ragpulse-sender", daemon=True)
@@ -102,6 +103,9 @@ class Sender:
             self.last_error = f"hub unreachable: {e}"
             return 0
         if status == 200:
+            if self.on_ack is not None:
+                for ev, i in zip(events, body.get("ids") or []):
+                    self.on_ack(ev, int(i))
             self.queue.ack(len(events))
             self.sent += len(events)
             self.last_error = None
