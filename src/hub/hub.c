@@ -99,6 +99,10 @@ struct rp_hub {
     unsigned long subs_refused;       /* subscribes past max_subscriptions or max_rooms */
     unsigned long files_refused[RP_HUB_LIMIT_COUNT]; /* events past a bound on files in flight */
     rp_map_t producers;               /* rate buckets by producer */
+    json_t *dedup;                    /* owned: "pipeline_id\x1fkey" -> committed id */
+    char **dedup_ring;                /* owned: the keys of dedup, oldest at dedup_head */
+    size_t dedup_head;
+    size_t dedup_len;
     int64_t stats_at;                 /* last admin:stats */
     /* Several nodes (see the cluster section at the end). */
     rp_cluster_t *cluster; /* borrowed from sio; NULL unless it has a shared log */
@@ -152,9 +156,90 @@ static hist_t *hist_at(rp_hub_t *hub, size_t i)
     return &hub->ring[(hub->ring_head + i) % hub->ring_cap];
 }
 
+/* ---- idempotency keys: meta.idempotency_key (docs/architecture.md "Idempotency keys") ----
+ * The keys of the last RP_DEDUP_KEYS committed events, per pipeline, each with its id: a
+ * POST /api/events repeating one is answered with that id and not stored again. Filled on
+ * commit and on the replay at start, so a restart keeps the window the store still holds. */
+
+#define RP_DEDUP_KEYS 100000
+#define RP_DEDUP_KEY_MAX 128
+
+/* The idempotency key of producer event ev, or NULL when it has none. */
+static const char *dedup_key_of(const json_t *ev)
+{
+    return json_string_value(json_object_get(json_object_get(ev, "meta"), "idempotency_key"));
+}
+
+/* Writes the map's key for ev into out (the pipeline scopes it); returns 0, or -1 when ev has
+ * no key. */
+static int dedup_slot(const json_t *ev, char *out, size_t outlen)
+{
+    const char *k = dedup_key_of(ev);
+    const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
+    if (k == NULL || pid == NULL)
+        return -1;
+    snprintf(out, outlen, "%s\x1f%s", pid, k);
+    return 0;
+}
+
+/* The id a committed event with ev's key got, or 0 when none in the window has it. */
+static int64_t dedup_find(const rp_hub_t *hub, const json_t *ev)
+{
+    char slot[160 + RP_DEDUP_KEY_MAX];
+    if (hub->dedup == NULL || dedup_slot(ev, slot, sizeof(slot)) < 0)
+        return 0;
+    return json_integer_value(json_object_get(hub->dedup, slot));
+}
+
+/* Remembers committed event ev's key (if any) with its id, forgetting the oldest past the
+ * window. Out of memory only shortens the window. */
+static void dedup_remember(rp_hub_t *hub, const json_t *ev, int64_t id)
+{
+    char slot[160 + RP_DEDUP_KEY_MAX];
+    if (hub->dedup == NULL || dedup_slot(ev, slot, sizeof(slot)) < 0 || json_object_get(hub->dedup, slot))
+        return;
+    char *copy = rp_strndup(slot, strlen(slot));
+    if (copy == NULL || json_object_set_new(hub->dedup, slot, json_integer(id)) < 0) {
+        rp_free(copy);
+        return;
+    }
+    if (hub->dedup_len == RP_DEDUP_KEYS) {
+        char *old = hub->dedup_ring[hub->dedup_head];
+        json_object_del(hub->dedup, old);
+        rp_free(old);
+        hub->dedup_head = (hub->dedup_head + 1) % RP_DEDUP_KEYS;
+        hub->dedup_len--;
+    }
+    hub->dedup_ring[(hub->dedup_head + hub->dedup_len) % RP_DEDUP_KEYS] = copy;
+    hub->dedup_len++;
+}
+
+/* Checks ev's idempotency key: absent, or a string of 1 to RP_DEDUP_KEY_MAX characters.
+ * Returns 0, or -1 with err filled. */
+static int dedup_validate(const json_t *ev, rp_event_error_t *err)
+{
+    const json_t *k = json_object_get(json_object_get(ev, "meta"), "idempotency_key");
+    if (k == NULL || (json_is_string(k) && json_string_length(k) >= 1 && json_string_length(k) <= RP_DEDUP_KEY_MAX))
+        return 0;
+    snprintf(err->field, sizeof(err->field), "meta.idempotency_key");
+    snprintf(err->rule, sizeof(err->rule), "must be a string of 1 to %d bytes", RP_DEDUP_KEY_MAX);
+    return -1;
+}
+
+static void dedup_free(rp_hub_t *hub)
+{
+    for (size_t i = 0; i < hub->dedup_len; i++)
+        rp_free(hub->dedup_ring[(hub->dedup_head + i) % RP_DEDUP_KEYS]);
+    rp_free(hub->dedup_ring);
+    json_decref(hub->dedup);
+    hub->dedup_ring = NULL;
+    hub->dedup = NULL;
+}
+
 static void hist_push(rp_hub_t *hub, int64_t id, rp_event_type_t type, char *json, size_t len,
                       const json_t *ev)
 {
+    dedup_remember(hub, ev, id);
     hist_t *h;
     if (hub->ring_len == hub->ring_cap) {
         h = hist_at(hub, 0);
@@ -1794,7 +1879,7 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
     for (size_t i = 0; i < n; i++) {
         rp_event_error_t err;
         const json_t *ev = batch ? json_array_get(body, i) : body;
-        if (rp_event_validate(ev, &err) < 0) {
+        if (rp_event_validate(ev, &err) < 0 || dedup_validate(ev, &err) < 0) {
             hub->refused[REFUSED_INVALID]++;
             respond_error(hub, hc, 400, "invalid event", &err, batch ? (long)i : -1);
             json_decref(body);
@@ -1823,6 +1908,8 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
         rp_event_error_t err;
         const json_t *ev = batch ? json_array_get(body, i) : body;
         int limit = 0, r = 0;
+        if (dedup_find(hub, ev))
+            continue; /* a repeat: answered with its first id below, never stored */
         int t = rp_event_validate(ev, &err);
         int rc = admit(hub, (rp_event_type_t)t, ev, &err, &r, &limit);
         reserved[i] = (unsigned char)r;
@@ -1868,9 +1955,16 @@ static void post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
     hub->via = VIA_HTTP;
     for (size_t i = 0; i < n; i++) {
         rp_event_error_t err;
+        const json_t *ev = batch ? json_array_get(body, i) : body;
+        int64_t first = dedup_find(hub, ev);
+        if (first) {
+            json_array_append_new(po->ids, json_integer(first));
+            po->remaining--;
+            continue;
+        }
         int64_t id = hub->next_id; /* the id this event gets if it is accepted */
         json_array_append_new(po->ids, json_integer(id));
-        if (rp_hub_ingest(hub, batch ? json_array_get(body, i) : body, &err, on_posted, po) < 0) {
+        if (rp_hub_ingest(hub, ev, &err, on_posted, po) < 0) {
             json_array_set_new(po->ids, i, json_null());
             po->failed = 1;
             po->remaining--;
@@ -2670,10 +2764,12 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     rp_map_init(&hub->producers);
     hub->ring_cap = cfg->history ? cfg->history : 1;
     hub->ring = rp_calloc(hub->ring_cap, sizeof(*hub->ring));
+    hub->dedup = json_object();
+    hub->dedup_ring = rp_calloc(RP_DEDUP_KEYS, sizeof(*hub->dedup_ring));
     hub->nsp_pipeline = rp_sio_server_of(sio, "/pipeline");
     hub->nsp_root = rp_sio_server_of(sio, "/");
     snprintf(err, errlen, "out of memory");
-    if (hub->ring == NULL || hub->state.failure_groups == NULL || setup_nsp(hub, hub->nsp_pipeline, 1) < 0 ||
+    if (hub->ring == NULL || hub->dedup == NULL || hub->dedup_ring == NULL || hub->state.failure_groups == NULL || setup_nsp(hub, hub->nsp_pipeline, 1) < 0 ||
         setup_nsp(hub, hub->nsp_root, 0) < 0)
         goto fail;
     for (size_t i = 0; i < cfg->ntype_namespaces && i < MAX_TYPE_NSPS; i++) {
@@ -2747,6 +2843,7 @@ fail:
         rp_free(hist_at(hub, i)->file_id);
     }
     rp_free(hub->ring);
+    dedup_free(hub);
     rp_hub_state_deinit(&hub->state);
     if (store)
         store->ops->close(store);
@@ -2780,6 +2877,7 @@ void rp_hub_free(rp_hub_t *hub)
         rp_free(h->file_id);
     }
     rp_free(hub->ring);
+    dedup_free(hub);
     rp_hub_state_deinit(&hub->state);
     producers_clear(hub);
     hub->closing += 2; /* from here on no delivery sample starts */
