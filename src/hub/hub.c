@@ -2769,8 +2769,8 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     hub->nsp_pipeline = rp_sio_server_of(sio, "/pipeline");
     hub->nsp_root = rp_sio_server_of(sio, "/");
     snprintf(err, errlen, "out of memory");
-    if (hub->ring == NULL || hub->dedup == NULL || hub->dedup_ring == NULL || hub->state.failure_groups == NULL || setup_nsp(hub, hub->nsp_pipeline, 1) < 0 ||
-        setup_nsp(hub, hub->nsp_root, 0) < 0)
+    if (hub->ring == NULL || hub->dedup == NULL || hub->dedup_ring == NULL || hub->state.failure_groups == NULL ||
+        setup_nsp(hub, hub->nsp_pipeline, 1) < 0 || setup_nsp(hub, hub->nsp_root, 0) < 0)
         goto fail;
     for (size_t i = 0; i < cfg->ntype_namespaces && i < MAX_TYPE_NSPS; i++) {
         rp_sio_nsp_t *nsp = rp_sio_server_of(sio, cfg->type_namespaces[i]);
