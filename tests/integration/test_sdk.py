@@ -307,3 +307,13 @@ def test_the_documents_pipeline_status_calls(hub, tmp_path, monkeypatch):
     assert evs[5]['file']['error']['message'] == 'unsupported encryption'
     [st] = get(hub.url, '/api/rag-status')['pipelines']
     assert st['type'] == 'google_drive' and st['counters']['processed'] == 1 and st['counters']['failed'] == 1
+
+
+def test_package_passes_mypy_strict():
+    """The package is typed (py.typed): Debian's mypy, installed by scripts/bootstrap, finds
+    nothing with --strict."""
+    pkg = os.path.join(REPO_DIR, 'clients', 'python', 'ragpulse')
+    res = subprocess.run(['/usr/bin/python3', '-m', 'mypy', '--strict', '--no-incremental', pkg],
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert 'Success: no issues found' in res.stdout

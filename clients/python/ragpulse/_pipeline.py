@@ -63,7 +63,7 @@ class File:
         """file:progress, coalesced: at most one per progress_interval s, the last always sent."""
         if stage is not None:
             self.stage = stage
-        f = {**self._ident(), "progress": value, **fields}
+        f: dict[str, Any] = {**self._ident(), "progress": value, **fields}
         if self.stage is not None:
             f["stage"] = self.stage
         if self.chunks is not None:
