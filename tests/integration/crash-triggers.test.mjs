@@ -11,7 +11,7 @@
 // A batch holds at most 1,000 events (the hub's fixed limit), which is what trigger (a) sends.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, waitUntil } from './helpers.mjs';
+import { connect, waitUntil, withTimeout } from './helpers.mjs';
 import { hub, postEvents, request, T } from './hub-helpers.mjs';
 import { launch, openPage } from './dashboard-helpers.mjs';
 
@@ -120,7 +120,7 @@ test('(b) 3,000 files in flight, then a stock client subscribe {}: ack over 512 
     if (f0) assert.equal(f0.name, fileOf(id, 0).name, `${id}: a listed file keeps its name`);
   }
 
-  const [sync] = await Promise.race([synced, new Promise((_, rej) => setTimeout(() => rej(new Error('no sync after the ack')), T).unref())]);
+  const [sync] = await withTimeout(synced, T, 'sync after the ack');
   assert.ok(sync.version >= last, `sync gives the snapshot's version (${JSON.stringify(sync)}, last id ${last})`);
   await assertAlive(srv);
 });

@@ -23,11 +23,9 @@ async function metric(base, name) {
   return Number(m[1]);
 }
 
+/** The ack of `event`, with the client's own deadline (socket.io-client's timeout()). */
 function emit(sock, event, arg) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ack for ${event}`)), T);
-    sock.emit(event, arg, (a) => { clearTimeout(t); resolve(a); });
-  });
+  return sock.timeout(T).emitWithAck(event, arg);
 }
 
 describe('bounds on files in flight', { skip: SKIP }, () => {

@@ -65,6 +65,23 @@ async function recoveries(url, outcome) {
   return Number(m[1]);
 }
 
+/**
+ * The viewer ended in a fresh session, not a recovery and not a retry loop (one disconnect,
+ * a new pid), and its re-subscribe brought the state as of event `lastId`, whose message is
+ * that of update number `lastIndex`.
+ */
+async function assertFreshWithState(v, pid0, pid, lastId, lastIndex) {
+  await waitUntil(() => v.log.snapshots.length === 2, 40000,
+    () => `a fresh session and a second snapshot: ${v.log.connects} connects, ${v.log.disconnects.length} disconnects`);
+  assert.deepEqual(v.log.recovered, [false, false], 'not a recovery');
+  assert.notEqual(v.s._pid, pid0, 'a new pid');
+  assert.equal(v.log.disconnects.length, 1, `one disconnect, no retry loop: ${v.log.disconnects}`);
+  const snap = v.log.snapshots[1];
+  assert.equal(snap.version, lastId, 'the snapshot is as of the last event');
+  const p = snap.pipelines.find((x) => x.id === pid);
+  assert.equal(p.message, update(pid, lastIndex).message, 'the snapshot has the last state');
+}
+
 async function pipelineMessage(url, pid) {
   const j = await (await fetch(`${url}/api/rag-status`)).json();
   return j.pipelines.find((p) => p.id === pid)?.message;
@@ -125,15 +142,7 @@ for (const transports of [['websocket'], ['polling']]) {
       const missed = await produce(srv.url, pid, 10, 10 + GAP);
       proxy.release();
 
-      await waitUntil(() => v.log.snapshots.length === 2, 40000,
-        () => `a fresh session and a second snapshot: ${v.log.connects} connects, ${v.log.disconnects.length} disconnects`);
-      assert.deepEqual(v.log.recovered, [false, false], 'the gap was too old to recover');
-      assert.notEqual(v.s._pid, pid0, 'a new pid');
-      assert.equal(v.log.disconnects.length, 1, `one disconnect, no retry loop: ${v.log.disconnects}`);
-      const snap = v.log.snapshots[1];
-      assert.equal(snap.version, missed.at(-1), 'the snapshot is as of the last event');
-      const p = snap.pipelines.find((x) => x.id === pid);
-      assert.equal(p.message, update(pid, 10 + GAP - 1).message, 'the snapshot has the last state');
+      await assertFreshWithState(v, pid0, pid, missed.at(-1), 10 + GAP - 1);
       assert.equal(v.log.events.length, 10, 'nothing of the old session was replayed');
       assert.equal(await recoveries(srv.url, 'fresh'), 1, 'counted as a fresh session');
     });
@@ -160,7 +169,6 @@ describe('a replay the history overtakes', () => {
     await produce(srv.url, pid, 10, 10 + GAP);
     proxy.stallAfter(64 * 1024);
     proxy.release();
-    // The client is connecting and its replay has begun: the hub has queued a round for it.
     // 64 KB of the new connection are replayed events (nothing else is that large before the
     // CONNECT reply): the replay has begun and is held there.
     await waitUntil(() => proxy.stalled(), T, 'the replay to begin and stall');
@@ -168,14 +176,7 @@ describe('a replay the history overtakes', () => {
     const later = await produce(srv.url, pid, 10 + GAP, 10 + GAP + 2500);
     proxy.unstall();
 
-    await waitUntil(() => v.log.snapshots.length === 2, 40000,
-      () => `a fresh session and a second snapshot: ${v.log.connects} connects, ${v.log.disconnects.length} disconnects`);
-    assert.deepEqual(v.log.recovered, [false, false], 'the replay was overtaken: not a recovery');
-    assert.notEqual(v.s._pid, pid0, 'a new pid');
-    assert.equal(v.log.disconnects.length, 1, `one disconnect, no retry loop: ${v.log.disconnects}`);
-    const snap = v.log.snapshots[1];
-    assert.equal(snap.version, later.at(-1), 'the snapshot is as of the last event');
-    assert.equal(snap.pipelines.find((x) => x.id === pid).message, update(pid, 10 + GAP + 2500 - 1).message);
+    await assertFreshWithState(v, pid0, pid, later.at(-1), 10 + GAP + 2500 - 1);
     const ids = v.log.events.map((e) => e.id);
     assert.deepEqual(ids, [...new Set(ids)].sort((a, b) => a - b), 'what the replay did send came once, in order');
     assert.equal(await recoveries(srv.url, 'overtaken'), 1, 'counted as overtaken');

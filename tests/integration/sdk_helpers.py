@@ -8,6 +8,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from conftest import REPO_DIR, start_server
 
 sys.path.insert(0, os.path.join(REPO_DIR, 'clients', 'python'))
@@ -38,7 +40,7 @@ def wait_for(cond, what, timeout=T):
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError(f'timeout waiting for {what}')
-        time.sleep(0.02)
+        time.sleep(0.02)  # the poll interval of this condition wait (the deadline bounds it)
 
 
 def free_port():
@@ -51,6 +53,14 @@ def start_hub(tmp_path=None, port=None, db=None):
     args = ['--listen', f'127.0.0.1:{port or 0}']
     args += ['--store', f'sqlite:{db}'] if db else ['--store', 'memory']
     return start_server(args, product=True)
+
+
+@pytest.fixture
+def hub():
+    """A fresh hub (memory store) for one test."""
+    srv = start_hub()
+    yield srv
+    srv.stop()
 
 
 class DropAnswerProxy:

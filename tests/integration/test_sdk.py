@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from conftest import REPO_DIR, USE_REF
-from sdk_helpers import T, DropAnswerProxy, all_events, free_port, get, start_hub, wait_for
+from sdk_helpers import T, DropAnswerProxy, all_events, free_port, get, hub, start_hub, wait_for  # noqa: F401 (hub: a fixture)
 
 import ragpulse
 from ragpulse.compat import PipelineStatus
@@ -26,11 +26,6 @@ from ragpulse.compat import PipelineStatus
 pytestmark = pytest.mark.skipif(USE_REF, reason='the hub exists only in ragpulse serve')
 
 
-@pytest.fixture
-def hub():
-    srv = start_hub()
-    yield srv
-    srv.stop()
 
 
 def types(events):
@@ -248,7 +243,7 @@ def test_the_hub_down_mid_stream_then_back_every_event_once_in_order(tmp_path):
 
 
 PRODUCER = textwrap.dedent('''
-    import sys, time
+    import sys
     sys.path.insert(0, sys.argv[1])
     import ragpulse
     p = ragpulse.Pipeline('killed', hub=sys.argv[2], queue=sys.argv[3])
@@ -256,7 +251,7 @@ PRODUCER = textwrap.dedent('''
     for i in range(50):
         p.heartbeat(files_pending=i)
     print('queued', flush=True)
-    time.sleep(60)
+    sys.stdin.read()  # stays alive, its queue unsent, until the test kills it
 ''')
 
 
@@ -264,7 +259,7 @@ def test_a_producer_killed_mid_run_delivers_its_queue_when_started_again(hub, tm
     q = str(tmp_path / 'q')
     dead = f'http://127.0.0.1:{free_port()}'  # nobody listens: nothing is delivered
     proc = subprocess.Popen([sys.executable, '-c', PRODUCER, os.path.join(REPO_DIR, 'clients', 'python'), dead, q],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == 'queued'
     finally:

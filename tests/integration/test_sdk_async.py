@@ -5,23 +5,18 @@ import asyncio
 import pytest
 
 from conftest import USE_REF
-from sdk_helpers import all_events, get, start_hub
+from sdk_helpers import all_events, get, hub  # noqa: F401 (hub: a fixture)
 
 import ragpulse
 
 pytestmark = pytest.mark.skipif(USE_REF, reason='the hub exists only in ragpulse serve')
 
 
-@pytest.fixture
-def hub():
-    srv = start_hub()
-    yield srv
-    srv.stop()
 
 
 def test_async_block_and_track(hub, tmp_path):
     async def ingest(n):
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # an await point (work that yields to the loop), not a wait
         if n % 10 == 3:
             raise RuntimeError(f'item {n}')
         return n

@@ -5,12 +5,11 @@
 // a few are in the DOM) that holds its order while the pointer is over it or it is scrolled,
 // new completions waiting behind an "N new" pill; a row opens the file's timeline.
 
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { HttpError, type CompletedFile, type CompletedRow, type LiveStatus, type RagEvent, type RagPulseClient } from '@ragpulse/client';
 import { ago, dur, num } from './format.js';
-import { ROW_H } from './table.js';
+import { ROW_H, useVirtualRows } from './table.js';
 
-const OVERSCAN = 8;
 /** History pages (of 1000 events) read per pipeline when the hub has no file registry. */
 const HISTORY_PAGES = 5;
 
@@ -114,20 +113,9 @@ export function useCompletedRows(live: LiveStatus, q: string, pipelineIds: strin
 
 export function CompletedTable(props: { rows: CompletedFile[]; q: string; now: number; onOpen: (key: string) => void }) {
   const { rows, now } = props;
-  const scroller = useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = useState(0);
-  const [height, setHeight] = useState(600);
   const [held, setHeld] = useState(false);
-  const hover = useRef(false);
   const [shown, setShown] = useState<CompletedFile[]>(rows);
-
-  useLayoutEffect(() => {
-    const el = scroller.current;
-    if (!el) return;
-    const ro = new ResizeObserver(() => setHeight(el.clientHeight || 600));
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
+  const { scroller, first, last, handlers } = useVirtualRows(shown.length, setHeld);
 
   // Live while nobody is looking; frozen under the pointer or when scrolled.
   useEffect(() => {
@@ -144,9 +132,6 @@ export function CompletedTable(props: { rows: CompletedFile[]; q: string; now: n
     return rows.reduce((n, c) => n + (ids.has(`${c.pipelineId}/${c.id}`) ? 0 : 1), 0);
   }, [held, rows, shown]);
 
-  const hold = () => setHeld(hover.current || (scroller.current?.scrollTop ?? 0) > 0);
-  const first = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
-  const last = Math.min(shown.length, Math.ceil((scrollTop + height) / ROW_H) + OVERSCAN);
   const visible = shown.slice(first, last);
 
   return (
@@ -181,18 +166,7 @@ export function CompletedTable(props: { rows: CompletedFile[]; q: string; now: n
         data-rows={shown.length}
         tabIndex={shown.length ? 0 : undefined}
         style={{ height: Math.max(4, Math.min(shown.length, 12)) * ROW_H }}
-        onScroll={(e) => {
-          setScrollTop(e.currentTarget.scrollTop);
-          hold();
-        }}
-        onPointerEnter={() => {
-          hover.current = true;
-          hold();
-        }}
-        onPointerLeave={() => {
-          hover.current = false;
-          hold();
-        }}
+        {...handlers}
       >
         <div role="presentation" style={{ height: shown.length * ROW_H, position: 'relative' }}>
           {visible.map((c, i) => {

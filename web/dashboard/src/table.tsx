@@ -11,6 +11,45 @@ import { stageClass } from './parts.js';
 export const ROW_H = 34;
 const OVERSCAN = 8;
 
+/**
+ * A virtualised list's scroller: the rows [first, last) to render for `count` rows of ROW_H,
+ * and the handlers for the scrolling element, which also tell `onHold` whether the list is
+ * held (the pointer over it, or scrolled away from the top) so its owner can freeze the order.
+ */
+export function useVirtualRows(count: number, onHold: (held: boolean) => void) {
+  const scroller = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  const hover = useRef(false);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setHeight(el.clientHeight || 600));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
+  const hold = () => onHold(hover.current || (scroller.current?.scrollTop ?? 0) > 0);
+  const first = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
+  const last = Math.min(count, Math.ceil((scrollTop + height) / ROW_H) + OVERSCAN);
+  const handlers = {
+    onScroll: (e: { currentTarget: HTMLDivElement }) => {
+      setScrollTop(e.currentTarget.scrollTop);
+      hold();
+    },
+    onPointerEnter: () => {
+      hover.current = true;
+      hold();
+    },
+    onPointerLeave: () => {
+      hover.current = false;
+      hold();
+    },
+  };
+  return { scroller, first, last, handlers };
+}
+
 export interface RowKey {
   key: string; // pipeline_id + "/" + file_id
   seq: number;
@@ -35,18 +74,7 @@ export function FilesTable(props: {
   stallMs: number;
 }) {
   const { model, rows, now, stages } = props;
-  const scroller = useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = useState(0);
-  const [height, setHeight] = useState(600);
-  const hover = useRef(false);
-
-  useLayoutEffect(() => {
-    const el = scroller.current;
-    if (!el) return;
-    const ro = new ResizeObserver(() => setHeight(el.clientHeight || 600));
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
+  const { scroller, first, last, handlers } = useVirtualRows(rows.length, props.onHold);
 
   // Keep the selected row in view when moving with the keyboard.
   useEffect(() => {
@@ -58,9 +86,6 @@ export function FilesTable(props: {
     else if (top + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_H - el.clientHeight;
   }, [props.selected, rows]);
 
-  const hold = () => props.onHold(hover.current || (scroller.current?.scrollTop ?? 0) > 0);
-  const first = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_H) + OVERSCAN);
   const visible = rows.slice(first, last);
 
   return (
@@ -89,18 +114,7 @@ export function FilesTable(props: {
         data-rows={rows.length}
         tabIndex={rows.length ? 0 : undefined}
         style={{ height: Math.max(4, Math.min(rows.length, 18)) * ROW_H }}
-        onScroll={(e) => {
-          setScrollTop(e.currentTarget.scrollTop);
-          hold();
-        }}
-        onPointerEnter={() => {
-          hover.current = true;
-          hold();
-        }}
-        onPointerLeave={() => {
-          hover.current = false;
-          hold();
-        }}
+        {...handlers}
       >
         <div role="presentation" style={{ height: rows.length * ROW_H, position: 'relative' }}>
           {visible.map((r, i) => (
