@@ -21,6 +21,12 @@ const char *rp_err_name(int err)
         return "RP_ENOTFOUND";
     case RP_ESTATE:
         return "RP_ESTATE";
+    case RP_EINVAL:
+        return "RP_EINVAL";
+    case RP_EREFUSED:
+        return "RP_EREFUSED";
+    case RP_EUNAVAIL:
+        return "RP_EUNAVAIL";
     default:
         return err < 0 && err > -4096 ? uv_err_name(err) : "unknown error";
     }
