@@ -39,7 +39,8 @@ static int add_cors(rp_cli_opts_t *o, const char *what, const char *v, int repla
     }
     size_t have = replace ? 0 : strlen(o->cors);
     if (have + 1 + len >= sizeof(o->cors)) {
-        fprintf(stderr, "ragpulse: %s: more than %zu bytes of origins\n", what, sizeof(o->cors) - 1);
+        fprintf(stderr, "ragpulse: %s: more than %zu bytes of origins\n", what,
+                sizeof(o->cors) - 1);
         return RP_EINVAL;
     }
     if (have && len)
@@ -73,8 +74,8 @@ static int parse_cors(void *target, const rp_cli_opt_t *opt, const char *v, cons
     return add_cors(o, what, v, replace);
 }
 
-static int parse_transports(void *target, const rp_cli_opt_t *opt, const char *v,
-                            const char *what, const char *prefix, int from_env)
+static int parse_transports(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                            const char *prefix, int from_env)
 {
     (void)opt;
     (void)from_env;
@@ -129,8 +130,8 @@ static int parse_listen(void *target, const rp_cli_opt_t *opt, const char *v, co
     return 0;
 }
 
-static int parse_log_level(void *target, const rp_cli_opt_t *opt, const char *v,
-                           const char *what, const char *prefix, int from_env)
+static int parse_log_level(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                           const char *prefix, int from_env)
 {
     (void)opt;
     (void)from_env;
@@ -192,8 +193,7 @@ const rp_cli_opt_t rp_cli_server_opts[] = {
     {"--reuseport", NULL, RP_CLI_FLAG, OFF(reuseport), 0, 0, NULL,
      "share the port with other processes (SO_REUSEPORT)", NULL, 1},
     {"--log-level", "LEVEL", RP_CLI_CUSTOM, 0, 0, 0, "RAGPULSE_LOG_LEVEL",
-     "debug, info, warn, error, off (default info; env RAGPULSE_LOG_LEVEL)",
-     parse_log_level, 0},
+     "debug, info, warn, error, off (default info; env RAGPULSE_LOG_LEVEL)", parse_log_level, 0},
 };
 const size_t rp_cli_server_nopts = RP_CLI_COUNT(rp_cli_server_opts);
 

@@ -35,8 +35,8 @@ static int parse_number(const rp_cli_opt_t *opt, const char *v, const char *what
         return RP_EINVAL;
     }
     if (is_integer_kind(opt->kind) && d != floor(d)) {
-        fprintf(stderr, "%s: %s wants a whole number from %.16g to %.16g, got '%s'\n", prefix,
-                what, opt->min, opt->max, v);
+        fprintf(stderr, "%s: %s wants a whole number from %.16g to %.16g, got '%s'\n", prefix, what,
+                opt->min, opt->max, v);
         return RP_EINVAL;
     }
     *out = d;

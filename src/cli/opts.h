@@ -38,8 +38,8 @@ struct rp_cli_opt {
     rp_cli_kind_t kind;
     size_t off; /* offsetof the field in the set's struct */
     double min, max;
-    const char *env;  /* environment variable read before argv (NULL: none) */
-    const char *help; /* help text; lines after a '\n' are indented to the text column */
+    const char *env;       /* environment variable read before argv (NULL: none) */
+    const char *help;      /* help text; lines after a '\n' are indented to the text column */
     rp_cli_parse_cb parse; /* RP_CLI_CUSTOM */
     int value;             /* RP_CLI_FLAG: what the field is set to */
 };

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* `ragpulse serve`: the hub (src/hub) on the Socket.IO server, one port for Socket.IO and the
- * HTTP API. This file parses serve's own options and wires the parts together; it is the only
- * place that picks implementations. */
+ * HTTP API. This file is wiring: serve's option table (read with the server's and the
+ * watcher's by cli/opts.c), then the store, the cluster adapter, the hub and the watcher,
+ * handed to the application shell (cli/app.c). It is the only place that picks
+ * implementations; everything it opens lives until the process exits. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>

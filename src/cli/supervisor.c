@@ -38,8 +38,8 @@ static int reserve_port(const char *host, int *port)
             close(fd);
         return -1;
     }
-    *port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                     : ((struct sockaddr_in *)&ss)->sin_port);
+    *port =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
     return fd;
 }
 

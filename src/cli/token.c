@@ -122,11 +122,13 @@ static int token_make(const token_args_t *t)
         return 2;
     }
     if (t->secret == NULL || strlen(t->secret) < 16) {
-        fprintf(stderr, "ragpulse token: no secret of at least 16 characters (--jwt-secret-file FILE or RAGPULSE_JWT_SECRET)\n");
+        fprintf(stderr, "ragpulse token: no secret of at least 16 characters (--jwt-secret-file "
+                        "FILE or RAGPULSE_JWT_SECRET)\n");
         return 2;
     }
     if (r != RP_ROLE_ADMIN && *t->pipelines == '\0')
-        fprintf(stderr, "ragpulse token: warning: no --pipelines: this token sees no pipeline (use * for all)\n");
+        fprintf(stderr, "ragpulse token: warning: no --pipelines: this token sees no pipeline "
+                        "(use * for all)\n");
     char err[128];
     char *tok = rp_auth_sign(t->secret, (rp_role_t)r, t->pipelines, (int64_t)time(NULL), t->ttl,
                              t->sub, t->iss, t->aud, err, sizeof(err));

@@ -81,8 +81,8 @@ static void run_init(run_t *r, int positional)
     r->s.num = 3;
     r->s.u = 50;
     r->set = (rp_cli_optset_t){sample_opts, RP_CLI_COUNT(sample_opts), &r->s, NULL};
-    r->cmd = (rp_cli_cmd_t){"test", "usage: test [OPTIONS]\n", "bye\n", &r->set, 1,
-                            positional ? on_word : NULL, r};
+    r->cmd = (rp_cli_cmd_t){"test", "usage: test [OPTIONS]\n",   "bye\n", &r->set,
+                            1,      positional ? on_word : NULL, r};
 }
 
 /* argv from a NULL-terminated list; argv[0] is the command's name. */
@@ -111,9 +111,10 @@ static void fills_every_kind(void **state)
     clear_env();
     run_t r;
     run_init(&r, 0);
-    const char *args[] = {"--flag", "--num", "-5", "--u", "100", "--u32", "4294967295",
-                          "--size", "1000000000000", "--i64", "1e15", "--d", "2.5",
-                          "--ms", "1.5", "--str", "hello", "--custom", "Word", NULL};
+    const char *args[] = {"--flag", "--num",      "-5",       "--u",           "100",
+                          "--u32",  "4294967295", "--size",   "1000000000000", "--i64",
+                          "1e15",   "--d",        "2.5",      "--ms",          "1.5",
+                          "--str",  "hello",      "--custom", "Word",          NULL};
     assert_int_equal(parse(&r, args), 0);
     assert_int_equal(r.s.flag, 7);
     assert_int_equal(r.s.num, -5);
@@ -152,11 +153,11 @@ static void refuses_values_out_of_bounds(void **state)
     (void)state;
     clear_env();
     static const char *const bad[][2] = {
-        {"--num", "11"},    {"--num", "-6"},      {"--num", "x"},      {"--num", ""},
-        {"--num", "2.5"},   {"--num", "3x"},      {"--u", "0"},        {"--u", "101"},
-        {"--u32", "-1"},    {"--u32", "4294967296"}, {"--size", "15"}, {"--size", "1e13"},
-        {"--i64", "0"},     {"--d", "0.4"},       {"--d", "2.6"},      {"--d", "nan"},
-        {"--d", "inf"},     {"--ms", "0.05"},     {"--ms", "86401"},   {"--custom", "lower"},
+        {"--num", "11"},  {"--num", "-6"},         {"--num", "x"},    {"--num", ""},
+        {"--num", "2.5"}, {"--num", "3x"},         {"--u", "0"},      {"--u", "101"},
+        {"--u32", "-1"},  {"--u32", "4294967296"}, {"--size", "15"},  {"--size", "1e13"},
+        {"--i64", "0"},   {"--d", "0.4"},          {"--d", "2.6"},    {"--d", "nan"},
+        {"--d", "inf"},   {"--ms", "0.05"},        {"--ms", "86401"}, {"--custom", "lower"},
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         run_t r;
@@ -181,7 +182,8 @@ static void accepts_the_bounds_themselves(void **state)
     clear_env();
     run_t r;
     run_init(&r, 0);
-    const char *low[] = {"--num", "-5", "--u", "1", "--size", "16", "--d", "0.5", "--ms", "0.1", NULL};
+    const char *low[] = {"--num", "-5",  "--u",  "1",   "--size", "16",
+                         "--d",   "0.5", "--ms", "0.1", NULL};
     assert_int_equal(parse(&r, low), 0);
     assert_int_equal(r.s.num, -5);
     assert_int_equal(r.s.u, 1);
@@ -328,9 +330,16 @@ static void server_table_keeps_its_bounds_and_serve_has_no_workers(void **state)
     assert_int_equal(rp_cli_parse(&serve, 3, workers), RP_EINVAL);
     assert_int_equal(o.workers, 1);
 
-    char *ok[] = {(char *)"rp-testserver", (char *)"--workers", (char *)"4",
-                  (char *)"--listen", (char *)"[::1]:0", (char *)"--max-header-bytes",
-                  (char *)"256", (char *)"--transports", (char *)"websocket", NULL};
+    char *ok[] = {(char *)"rp-testserver",
+                  (char *)"--workers",
+                  (char *)"4",
+                  (char *)"--listen",
+                  (char *)"[::1]:0",
+                  (char *)"--max-header-bytes",
+                  (char *)"256",
+                  (char *)"--transports",
+                  (char *)"websocket",
+                  NULL};
     assert_int_equal(rp_cli_opts_parse_server(&o, "rp-testserver", 9, ok), 0);
     assert_int_equal(o.workers, 4);
     assert_string_equal(o.host, "::1");
