@@ -319,10 +319,10 @@ static void on_signal(uv_signal_t *sig, int signum)
         app->hub_free(app->hub);
     app->hub = NULL;
     if (app->sio)
-        rp_sio_server_free(app->sio);
+        rp_sio_server_close(app->sio, NULL);
     app->sio = NULL;
     if (app->extra_eio)
-        rp_eio_server_free(app->extra_eio);
+        rp_eio_server_close(app->extra_eio, NULL);
     app->extra_eio = NULL;
     if (app->cluster)
         app->cluster->ops->close(app->cluster);

@@ -974,12 +974,16 @@ static void on_timer_closed(uv_handle_t *h)
 {
     rp_timerq_t *q = h->data;
     rp_eio_server_t *srv = q->owner;
-    if (--srv->closing_timers == 0)
-        rp_free(srv);
+    if (--srv->closing_timers > 0)
+        return;
+    if (srv->_close_cb)
+        srv->_close_cb(srv);
+    rp_free(srv);
 }
 
-void rp_eio_server_free(rp_eio_server_t *srv)
+void rp_eio_server_close(rp_eio_server_t *srv, void (*cb)(rp_eio_server_t *srv))
 {
+    srv->_close_cb = cb;
     size_t b;
     rp_map_entry_t *e;
     while ((e = rp_map_first(&srv->sessions, &b)) != NULL) {

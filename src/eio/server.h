@@ -123,6 +123,7 @@ struct rp_eio_server {
     rp_list_node_t dead;  /* closed sessions to free at the next tick */
     size_t path_len;
     int closing_timers;
+    void (*_close_cb)(rp_eio_server_t *srv);
     /* Counters for metrics. */
     unsigned long opened;
     unsigned long upgrades;
@@ -142,9 +143,10 @@ struct rp_eio_server {
  * on out-of-memory or when a libuv timer cannot start. */
 rp_eio_server_t *rp_eio_server_new(rp_net_t *net, const rp_eio_config_t *cfg,
                                    const rp_eio_callbacks_t *cb, void *ud);
-/* Closes every session ("server shutdown") and frees the server once its timers have closed
- * (run the loop afterwards). */
-void rp_eio_server_free(rp_eio_server_t *srv);
+/* Closes every session ("server shutdown") and closes the server: its memory stays valid until
+ * cb(srv) has run, from the loop once its timers have closed (run the loop afterwards); cb
+ * may be NULL. Call once. */
+void rp_eio_server_close(rp_eio_server_t *srv, void (*cb)(rp_eio_server_t *srv));
 
 /* Serves req if its path is under cfg.path: returns 1 (the request is answered, held or
  * upgraded), else 0 and leaves it alone. */

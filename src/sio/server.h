@@ -207,13 +207,22 @@ struct rp_sio_server {
      * because the offset could not be served, fresh because the history overtook the replay. */
     unsigned long recovered, recovered_paced, recovery_refused, recovery_overtaken;
     size_t nclients;
+    /* Private to src/sio (the globals of old, now per server). */
+    rp_sio_socket_t **_graveyard; /* sockets that left, freed at the next tick */
+    size_t _graveyard_len, _graveyard_cap;
+    rp_list_node_t _lookups; /* cluster session lookups in flight (recovery.c) */
+    int _resuming;           /* a held CONNECT is being replayed: no second lookup */
+    void (*_close_cb)(rp_sio_server_t *srv);
 };
 
-/* Creates a Socket.IO server with its own Engine.IO server on net. Returns NULL on failure. */
+/* Creates a Socket.IO server with its own Engine.IO server on net. Returns NULL on
+ * out-of-memory or when a libuv timer cannot start. */
 rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg,
                                    const rp_sio_config_t *cfg);
-/* Disconnects every client ("server shutdown") and frees the server (run the loop after). */
-void rp_sio_server_free(rp_sio_server_t *srv);
+/* Disconnects every client ("server shutdown") and closes the server: its memory stays valid
+ * until cb(srv) has run, from the loop once every handle has closed (run the loop after);
+ * cb may be NULL. The Engine.IO server goes with it. Call once. */
+void rp_sio_server_close(rp_sio_server_t *srv, void (*cb)(rp_sio_server_t *srv));
 /* Serves an HTTP request under the Engine.IO path; returns 1 if it did, 0 if not ours. */
 int rp_sio_server_handle(rp_sio_server_t *srv, rp_http_conn_t *hc, rp_http_request_t *req);
 
@@ -224,7 +233,7 @@ void rp_sio_server_set_cluster(rp_sio_server_t *srv, rp_cluster_t *c);
 /* Cluster recovery sessions: a CONNECT that asks to resume a pid this node does not know is
  * held while the cluster adapter is asked for it (session_take); if found, the session is put
  * back here and the CONNECT goes on as a local resume. rp_sio_cluster_detach forgets the
- * lookups still in flight (the server is being freed; their answers are dropped). */
+ * lookups still in flight (the server is being closed; their answers are dropped). */
 void rp_sio_cluster_detach(rp_sio_server_t *srv);
 /* Calls fn for each room of nsp with its local size (socket-id rooms included). */
 void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp, void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud);
