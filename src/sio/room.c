@@ -213,13 +213,24 @@ static int deliver_local(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const rp
     return count;
 }
 
-/* Hands a broadcast to the other nodes, as packet text (the Engine.IO type byte dropped). */
-static void publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
-                               const rp_eio_packet_t *pkt)
+/* Hands a broadcast to the other nodes, as packet text (the Engine.IO type byte dropped),
+ * with every exclusion: the except rooms and the sender's own id. Returns 0, or UV_ENOMEM or
+ * the adapter's error (counted in c->errors; the other nodes then miss this broadcast). */
+static int publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
+                              const rp_eio_packet_t *pkt)
 {
     rp_cluster_t *c = nsp->srv->cluster;
-    const char *except[65];
-    size_t nexcept = opts->nexcept < 64 ? opts->nexcept : 64;
+    const char *small[16];
+    const char **except = small;
+    size_t nexcept = opts->nexcept;
+    if (nexcept + 1 > sizeof(small) / sizeof(*small)) {
+        except = rp_calloc(nexcept + 1, sizeof(*except));
+        if (except == NULL) {
+            c->errors++;
+            RP_LOG_ERROR("sio", "out of memory publishing a broadcast to the cluster");
+            return UV_ENOMEM;
+        }
+    }
     if (nexcept)
         memcpy(except, opts->except, nexcept * sizeof(*except));
     if (opts->except_socket)
@@ -228,8 +239,12 @@ static void publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
         nsp->name, nsp->name_len, opts->rooms, opts->nrooms, except, nexcept,
         pkt->poll->data + pkt->poll_off + 1, pkt->poll->len - pkt->poll_off - 1,
     };
-    if (c->ops->publish(c, &m) < 0)
+    int rc = c->ops->publish(c, &m);
+    if (rc < 0)
         c->errors++;
+    if (except != small)
+        rp_free(except);
+    return rc < 0 ? rc : 0;
 }
 
 int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *event,
@@ -254,7 +269,7 @@ int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *
     int count = deliver_local(nsp, opts, pkts, 1 + natt);
     /* Binary broadcasts stay on this node: the cluster carries packet text only. */
     if (nsp->srv->cluster && natt == 0 && !opts->local)
-        publish_to_cluster(nsp, opts, &pkts[0]);
+        (void)publish_to_cluster(nsp, opts, &pkts[0]); /* counted there; local delivery stands */
     rp_sio_release_packets(pkts, 1 + natt);
     return count;
 }
