@@ -78,32 +78,41 @@ int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args
     struct rp_sio_pending_ack *a = rp_calloc(1, sizeof(*a));
     if (a == NULL)
         return UV_ENOMEM;
+    int rc;
+    if (timeout_ms) {
+        /* Armed before the send (it cannot fire before this returns), so nothing can fail
+         * once the packet is out. */
+        rc = uv_timer_init(s->client->eio->srv->net->loop, &a->timer);
+        if (rc < 0) {
+            rp_free(a);
+            return rc;
+        }
+        a->timer.data = a;
+        a->has_timer = 1;
+        rc = uv_timer_start(&a->timer, on_ack_timeout, timeout_ms, 0);
+        if (rc < 0)
+            goto undo_ack;
+    }
     int64_t id = s->next_ack_id++;
     rp_buf_t b;
-    int rc = rp_sio_encode_event(&b, s->nsp, id, event, args ? args : "", args ? args_len : 0, natt);
+    rc = rp_sio_encode_event(&b, s->nsp, id, event, args ? args : "", args ? args_len : 0, natt);
     if (rc < 0) {
         rp_buf_deinit(&b);
-        rp_free(a);
-        return rc;
+        goto undo_ack;
     }
     rc = rp_sio_send_buf(s, &b, att, natt);
-    if (rc < 0) {
-        rp_free(a);
-        return rc;
-    }
+    if (rc < 0)
+        goto undo_ack;
     a->id = id;
     a->cb = cb;
     a->ud = ud;
     a->s = s;
-    if (timeout_ms) {
-        uv_timer_init(s->client->eio->srv->net->loop, &a->timer);
-        a->timer.data = a;
-        a->has_timer = 1;
-        uv_timer_start(&a->timer, on_ack_timeout, timeout_ms, 0);
-    }
     a->next = s->acks;
     s->acks = a;
     return 0;
+undo_ack:
+    rp_sio_ack_free(a); /* closes its timer first, if it has one */
+    return rc;
 }
 
 int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args_len,

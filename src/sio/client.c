@@ -82,13 +82,15 @@ void rp_sio_disconnect(rp_sio_socket_t *s, int close_transport)
     if (!s->connected)
         return;
     rp_sio_client_t *c = s->client;
-    rp_sio_send_raw(c, RP_SIO_DISCONNECT, s->nsp->name, s->nsp->name_len, NULL, 0);
+    /* A client that cannot be told it left the namespace loses the whole connection. */
+    if (rp_sio_send_raw(c, RP_SIO_DISCONNECT, s->nsp->name, s->nsp->name_len, NULL, 0) < 0)
+        close_transport = 1;
     rp_sio_socket_remove(s, "server namespace disconnect");
     if (close_transport)
         rp_eio_session_close(c->eio);
 }
 
-static void client_fail(rp_sio_client_t *c, const char *why)
+void rp_sio_client_fail(rp_sio_client_t *c, const char *why)
 {
     c->srv->protocol_errors++;
     RP_LOG_INFO("sio", "session %s: %s, closing", c->eio->sid, why);
@@ -103,7 +105,8 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         nsp = srv->nsp_factory(srv, p->nsp, p->nsp_len, srv->nsp_factory_ud);
     if (nsp == NULL) {
         static const char msg[] = "{\"message\":\"Invalid namespace\"}";
-        rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, p->nsp, p->nsp_len, msg, sizeof(msg) - 1);
+        if (rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, p->nsp, p->nsp_len, msg, sizeof(msg) - 1) < 0)
+            rp_sio_client_fail(c, "cannot refuse a CONNECT");
         return;
     }
     if (client_socket(c, p->nsp, p->nsp_len))
@@ -113,7 +116,7 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     rp_sio_socket_t *s = rp_calloc(1, sizeof(*s));
     if (s == NULL || rp_rand_id(s->id, 20) < 0) {
         rp_free(s);
-        client_fail(c, "out of memory");
+        rp_sio_client_fail(c, "out of memory");
         return;
     }
     s->nsp = nsp;
@@ -129,7 +132,7 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         sv = rp_sio_find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset));
         if (rp_rand_id(s->pid, 20) < 0) {
             rp_free(s);
-            client_fail(c, "out of memory");
+            rp_sio_client_fail(c, "out of memory");
             return;
         }
         sv = rp_sio_adopt_saved(s, sv);
@@ -141,8 +144,10 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         if (rc < 0) {
             static const char dflt[] = "{\"message\":\"Not authorized\"}";
             int custom = err.len > 0 && rp_json_validate(err.data, err.len) == 0;
-            rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, nsp->name, nsp->name_len,
+            rc = rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, nsp->name, nsp->name_len,
                      custom ? err.data : dflt, custom ? err.len : sizeof(dflt) - 1);
+            if (rc < 0)
+                rp_sio_client_fail(c, "cannot refuse a CONNECT");
             rp_buf_deinit(&err);
             rp_sio_socket_free(s);
             return;
@@ -156,7 +161,7 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     s->entry.keylen = 20;
     if (rp_map_put(&nsp->sockets, &s->entry) < 0 && rp_sio_socket_find(nsp, s->id, 20) != s) {
         rp_sio_socket_free(s);
-        client_fail(c, "out of memory");
+        rp_sio_client_fail(c, "out of memory");
         return;
     }
     s->connected = 1;
@@ -168,13 +173,16 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         /* Rooms back, then what was missed, then the CONNECT reply (the client buffers
          * events until it is connected). If the provider cannot serve the offset, the
          * socket becomes a fresh session instead. */
-        for (size_t i = 0; i < sv->nrooms; i++) {
+        int rc = 0;
+        for (size_t i = 0; i < sv->nrooms && rc == 0; i++) {
             if (nsp->room_allowed && !nsp->room_allowed(s, sv->rooms[i], nsp->room_allowed_ud))
                 continue;
-            rp_sio_join(s, sv->rooms[i], strlen(sv->rooms[i]));
+            /* A room that cannot be restored would be a silent gap: fresh session instead. */
+            rc = rp_sio_join(s, sv->rooms[i], strlen(sv->rooms[i]));
         }
-        rp_sio_replay_t *r = rp_calloc(1, sizeof(*r));
-        int rc = -1;
+        rp_sio_replay_t *r = rc == 0 ? rp_calloc(1, sizeof(*r)) : NULL;
+        if (rc == 0 && r == NULL)
+            rc = UV_ENOMEM;
         if (r) {
             r->s = s;
             snprintf(r->offset, sizeof(r->offset), "%s", offset);
@@ -200,8 +208,11 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
             s->recovered = 1;
             srv->recovered++;
         } else if (s->connected) {
-            rp_sio_socket_renew(s);
             srv->recovery_refused++;
+            if (rp_sio_socket_renew(s) < 0) {
+                rp_sio_client_fail(c, "no fresh session id");
+                return;
+            }
         }
     }
     if (s->connected)
@@ -229,9 +240,12 @@ void rp_sio_connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len
         memcpy(reply + 28, "\"}", 2);
         rlen = 30;
     }
-    rp_sio_send_raw(c, RP_SIO_CONNECT, nsp->name, nsp->name_len, reply, rlen);
+    int rc = rp_sio_send_raw(c, RP_SIO_CONNECT, nsp->name, nsp->name_len, reply, rlen);
     if (nsp->on_connection)
         nsp->on_connection(s, auth, auth_len, nsp->on_connection_ud);
+    /* Told after on_connection, so the namespace hears of the socket before it leaves. */
+    if (rc < 0)
+        rp_sio_client_fail(c, "cannot send the CONNECT reply");
 }
 
 static void handle_event(rp_sio_socket_t *s, const rp_sio_packet_t *p, const rp_sio_bin_t *att,
@@ -285,7 +299,7 @@ static void dispatch(rp_sio_client_t *c, const rp_sio_packet_t *p, const rp_sio_
     }
     rp_sio_socket_t *s = client_socket(c, p->nsp, p->nsp_len);
     if (s == NULL || p->type == RP_SIO_CONNECT_ERROR) {
-        client_fail(c, "packet for a namespace it is not connected to");
+        rp_sio_client_fail(c, "packet for a namespace it is not connected to");
         return;
     }
     switch (p->type) {
@@ -303,8 +317,8 @@ static void dispatch(rp_sio_client_t *c, const rp_sio_packet_t *p, const rp_sio_
 }
 
 /* The per-connection rate: a packet (with its attachments) costs 1 + attachments tokens.
- * Returns 0 to let it through, 1 when it is dropped (an event wanting an ack is told so), -1
- * when the client was disconnected for going on. */
+ * Returns 0 to let it through, 1 when it is dropped (an event wanting an ack is told so),
+ * RP_EREFUSED when the client was disconnected for going on. */
 static int rate_refuse(rp_sio_client_t *c, const rp_sio_packet_t *p)
 {
     rp_sio_server_t *srv = c->srv;
@@ -325,8 +339,8 @@ static int rate_refuse(rp_sio_client_t *c, const rp_sio_packet_t *p)
     if (++c->over > (cfg->rate_burst > 1 ? cfg->rate_burst : 1)) {
         srv->rate_disconnects++;
         RP_LOG_INFO("sio", "session %s: disconnected for going on over the rate limit", c->eio->sid);
-        client_fail(c, "rate limit");
-        return -1;
+        rp_sio_client_fail(c, "rate limit");
+        return RP_EREFUSED;
     }
     rp_sio_socket_t *s = p->type == RP_SIO_EVENT || p->type == RP_SIO_BINARY_EVENT
                              ? client_socket(c, p->nsp, p->nsp_len)
@@ -335,7 +349,8 @@ static int rate_refuse(rp_sio_client_t *c, const rp_sio_packet_t *p)
         char args[96];
         int n = snprintf(args, sizeof(args), "{\"error\":\"rate limited\",\"retry_after_ms\":%llu}",
                          (unsigned long long)wait);
-        rp_sio_ack(s, p->id, args, (size_t)n, NULL, 0);
+        if (rp_sio_ack(s, p->id, args, (size_t)n, NULL, 0) < 0) /* over its limit: dropped anyway */
+            RP_LOG_INFO("sio", "session %s: the rate-limit answer was not queued", c->eio->sid);
     }
     return 1;
 }
@@ -362,12 +377,12 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
     if (binary) {
         struct rp_sio_partial *pa = c->partial;
         if (pa == NULL) {
-            client_fail(c, "binary data without a packet announcing it");
+            rp_sio_client_fail(c, "binary data without a packet announcing it");
             return;
         }
         void *copy = rp_malloc(len ? len : 1);
         if (copy == NULL) {
-            client_fail(c, "out of memory");
+            rp_sio_client_fail(c, "out of memory");
             return;
         }
         memcpy(copy, data, len);
@@ -383,12 +398,12 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
         return;
     }
     if (c->partial) {
-        client_fail(c, "text packet while binary attachments were expected");
+        rp_sio_client_fail(c, "text packet while binary attachments were expected");
         return;
     }
     rp_sio_packet_t p;
     if (rp_sio_packet_decode(data, len, c->srv->cfg.max_attachments, &p) < 0) {
-        client_fail(c, "invalid Socket.IO packet");
+        rp_sio_client_fail(c, "invalid Socket.IO packet");
         return;
     }
     int over = rate_refuse(c, &p);
@@ -406,7 +421,7 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
         rp_free(pa);
         rp_free(text);
         rp_free(att);
-        client_fail(c, "out of memory");
+        rp_sio_client_fail(c, "out of memory");
         return;
     }
     /* Re-point the packet into our copy of the text. */
@@ -457,7 +472,7 @@ void rp_sio_on_connect_timeout(rp_timerq_node_t *n)
 {
     rp_sio_client_t *c = rp_container_of(n, rp_sio_client_t, connect_timer);
     if (rp_list_empty(&c->sockets))
-        client_fail(c, "no CONNECT within the connect timeout");
+        rp_sio_client_fail(c, "no CONNECT within the connect timeout");
 }
 
 const rp_eio_callbacks_t rp_sio_eio_callbacks = {on_eio_open, on_eio_message, on_eio_close};

@@ -45,29 +45,40 @@ int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, con
                         size_t nrooms, uint32_t ttl_ms)
 {
     rp_sio_server_t *srv = nsp->srv;
-    if (strlen(pid) != 20 || strlen(sid) != 20 || rp_map_get(&srv->saved, pid, 20))
-        return RP_EPROTO;
+    if (strlen(pid) != 20 || strlen(sid) != 20)
+        return RP_EINVAL;
+    if (rp_map_get(&srv->saved, pid, 20))
+        return RP_ESTATE;
     saved_t *sv = rp_calloc(1, sizeof(*sv));
-    if (sv == NULL || (sv->rooms = rp_calloc(nrooms ? nrooms : 1, sizeof(*sv->rooms))) == NULL) {
-        rp_free(sv);
+    if (sv == NULL)
         return UV_ENOMEM;
-    }
+    sv->rooms = rp_calloc(nrooms ? nrooms : 1, sizeof(*sv->rooms));
+    if (sv->rooms == NULL)
+        goto undo_sv;
     memcpy(sv->pid, pid, 21);
     memcpy(sv->sid, sid, 21);
     sv->nsp = nsp;
     for (size_t i = 0; i < nrooms; i++) {
         char *r = rp_strndup(rooms[i], strlen(rooms[i]));
-        if (r)
-            sv->rooms[sv->nrooms++] = r;
+        if (r == NULL)
+            goto undo_rooms;
+        sv->rooms[sv->nrooms++] = r;
     }
     sv->entry.key = sv->pid;
     sv->entry.keylen = 20;
     rp_timerq_node_init(&sv->expiry);
-    rp_map_put(&srv->saved, &sv->entry);
+    (void)rp_map_put(&srv->saved, &sv->entry); /* UV_ENOMEM links it anyway (only slower) */
     /* The queue expires it after the configured window; a shorter ttl is checked at use. */
     rp_timerq_push(&srv->recoveryq, &sv->expiry);
     sv->expires = uv_now(srv->eio->net->loop) + (ttl_ms < srv->cfg.recovery_window ? ttl_ms : srv->cfg.recovery_window);
     return 0;
+undo_rooms:
+    for (size_t i = 0; i < sv->nrooms; i++)
+        rp_free(sv->rooms[i]);
+    rp_free(sv->rooms);
+undo_sv:
+    rp_free(sv);
+    return UV_ENOMEM;
 }
 
 /* Keeps s's session for the recovery window (best effort: out of memory just forgets it). */
@@ -75,9 +86,10 @@ void rp_sio_keep_session(rp_sio_socket_t *s)
 {
     size_t n;
     const char **names = rp_sio_socket_room_names(s, &n);
-    if (names == NULL)
-        return;
-    rp_sio_save_session(s->nsp, s->pid, s->id, names, n, s->nsp->srv->cfg.recovery_window);
+    int rc = names ? rp_sio_save_session(s->nsp, s->pid, s->id, names, n, s->nsp->srv->cfg.recovery_window)
+                   : UV_ENOMEM;
+    if (rc < 0)
+        RP_LOG_ERROR("sio", "socket %s: its session is not kept for recovery: %s", s->id, rp_err_name(rc));
     rp_free(names);
 }
 
@@ -178,20 +190,20 @@ void rp_sio_replay_free(rp_sio_replay_t *r)
     rp_free(r);
 }
 
-/* One round of replay: 0 when everything missed has been sent, 1 when more remain, -1 when
- * the provider can no longer serve it. */
+/* One round of replay: 0 when everything missed has been sent, 1 when more remain,
+ * RP_EUNAVAIL when the provider can no longer serve it, UV_ENOMEM. */
 int rp_sio_replay_round(rp_sio_replay_t *r)
 {
     rp_sio_socket_t *s = r->s;
     size_t n;
     const char **rooms = rp_sio_socket_room_names(s, &n);
     if (rooms == NULL)
-        return -1;
+        return UV_ENOMEM;
     r->sent = 0;
     int rc = s->nsp->recovery->missed(s->nsp->recovery_ud, s->nsp, rooms, n, r->offset,
                                       replay_emit, r);
     rp_free(rooms);
-    return rc < 0 ? -1 : rc > 0;
+    return rc < 0 ? RP_EUNAVAIL : rc > 0;
 }
 
 /* The next round of a replay, once the peer has read most of the last one. */
@@ -218,7 +230,11 @@ void rp_sio_on_replay_timer(rp_timerq_node_t *n)
     if (rc < 0) {
         /* The history moved past what was sent: the client starts over with a fresh session. */
         RP_LOG_INFO("sio", "recovery of %s overtaken by the history: fresh session", s->id);
-        rp_sio_socket_renew(s);
+        if (rp_sio_socket_renew(s) < 0) {
+            rp_free(auth);
+            rp_sio_client_fail(s->client, "no fresh session id");
+            return;
+        }
         srv->recovery_overtaken++;
     } else {
         srv->recovered_paced++;
@@ -246,8 +262,11 @@ static void on_session_found(void *ud, int found, const rp_cluster_session_t *cs
     rp_sio_nsp_t *nsp = rp_sio_server_find(srv, lk->nsp, lk->nsp_len);
     /* A session of another namespace is not this one's to resume (the Node adapter writes no
      * namespace: "" matches any). */
-    if (found && nsp && (cs->nsp[0] == '\0' || strcmp(cs->nsp, nsp->name) == 0))
-        rp_sio_save_session(nsp, cs->pid, cs->sid, cs->rooms, cs->nrooms, srv->cfg.recovery_window);
+    if (found && nsp && (cs->nsp[0] == '\0' || strcmp(cs->nsp, nsp->name) == 0)) {
+        int rc = rp_sio_save_session(nsp, cs->pid, cs->sid, cs->rooms, cs->nrooms, srv->cfg.recovery_window);
+        if (rc < 0) /* the CONNECT below then gets a fresh session */
+            RP_LOG_INFO("sio", "session %s from the cluster not resumed: %s", cs->pid, rp_err_name(rc));
+    }
     rp_map_entry_t *e = rp_map_get(&srv->eio->sessions, lk->sid, 20);
     rp_eio_session_t *es = e ? rp_container_of(e, rp_eio_session_t, entry) : NULL;
     rp_sio_client_t *c = es ? es->data : NULL;
@@ -316,14 +335,17 @@ saved_t *rp_sio_adopt_saved(rp_sio_socket_t *s, saved_t *sv)
 }
 
 /* Drops the session s was restoring: no rooms, new sid and pid (a fresh session). */
-void rp_sio_socket_renew(rp_sio_socket_t *s)
+int rp_sio_socket_renew(rp_sio_socket_t *s)
 {
     rp_sio_nsp_t *nsp = s->nsp;
     while (!rp_list_empty(&s->rooms))
         rp_sio_membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
     rp_map_del(&nsp->sockets, &s->entry);
-    rp_rand_id(s->id, 20);
-    rp_rand_id(s->pid, 20);
-    rp_map_put(&nsp->sockets, &s->entry);
+    int rc = rp_rand_id(s->id, 20);
+    if (rc == 0)
+        rc = rp_rand_id(s->pid, 20);
+    /* Back under its id (new or old): the socket stays consistent for its removal. */
+    (void)rp_map_put(&nsp->sockets, &s->entry); /* UV_ENOMEM links it anyway (only slower) */
     s->recovered = 0;
+    return rc;
 }

@@ -37,6 +37,10 @@ typedef struct rp_sio_nsp rp_sio_nsp_t;
 typedef struct rp_sio_socket rp_sio_socket_t;
 typedef struct rp_sio_client rp_sio_client_t;
 
+/* Binary attachments one outgoing packet (emit, ack, broadcast) may carry: more is
+ * RP_ETOOBIG. Incoming packets are bounded by rp_sio_config_t.max_attachments instead. */
+#define RP_SIO_MAX_ATTACHMENTS 64
+
 typedef struct rp_sio_bin {
     const void *data;
     size_t len;
@@ -267,7 +271,8 @@ void rp_sio_nsp_on_take_over(rp_sio_nsp_t *nsp,
  * the connect hook accepted fails afterwards). */
 void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data));
 /* Recovery sessions kept elsewhere (a durable store): puts a session back so a client can
- * resume it within ttl_ms. Returns 0 or UV_ENOMEM. */
+ * resume it within ttl_ms. Returns 0, RP_EINVAL when pid or sid is not 20 characters,
+ * RP_ESTATE when pid is already kept, or UV_ENOMEM. */
 int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, const char *const *rooms,
                         size_t nrooms, uint32_t ttl_ms);
 /* True for the disconnect reasons after which a session is kept for recovery. */
@@ -282,7 +287,8 @@ int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, 
 
 /* Emits to one socket. args is JSON text without brackets ("" or NULL for none); att are
  * binary attachments referenced by placeholders in args. Returns 0, RP_ESTATE if s is gone,
- * RP_ETOOBIG if s's output is over its limit (its connection is then dropped), UV_ENOMEM. */
+ * RP_ETOOBIG if s's output is over its limit (its connection is then dropped) or natt is over
+ * RP_SIO_MAX_ATTACHMENTS, UV_ENOMEM. */
 int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
                 const rp_sio_bin_t *att, size_t natt);
 /* Emits and waits for the client's ack; cb runs once (with the ack, or NULL on timeout or
@@ -311,7 +317,8 @@ typedef struct rp_sio_bcast {
  * on this node and (through the cluster adapter, for events without binary attachments) on
  * every other. A room name that is a socket id reaches that socket. Returns the number of
  * local recipients, or UV_ENOMEM. Recipients over their output limit are dropped at the next
- * tick. */
+ * tick; RP_ETOOBIG when natt is over RP_SIO_MAX_ATTACHMENTS. A broadcast the cluster adapter
+ * cannot take is counted in its errors (local delivery stands). */
 int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *event,
                      const char *args, size_t args_len, const rp_sio_bin_t *att, size_t natt);
 

@@ -8,11 +8,6 @@
 
 #include "sio/server.h"
 
-/* Binary attachments one packet may carry, in or out: the bound of the stack arrays the
- * encoder builds a packet's Engine.IO packets in (rp_sio_config_t.max_attachments, the
- * incoming limit, may only be lower). */
-#define RP_SIO_MAX_ATTACHMENTS 64
-
 struct rp_sio_handler {
     struct rp_sio_handler *next;
     rp_sio_event_cb cb;
@@ -134,12 +129,15 @@ int rp_sio_replay_round(rp_sio_replay_t *r);
 void rp_sio_on_replay_timer(rp_timerq_node_t *n);
 int rp_sio_lookup_elsewhere(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const rp_sio_packet_t *p);
 saved_t *rp_sio_adopt_saved(rp_sio_socket_t *s, saved_t *sv);
-void rp_sio_socket_renew(rp_sio_socket_t *s);
+/* Drops the session s was restoring: no rooms, new sid and pid. Returns 0, or the error of
+ * rp_rand_id (the caller then closes s's client). */
+int rp_sio_socket_renew(rp_sio_socket_t *s);
 
 /* ---- client.c: Engine.IO glue, CONNECT, dispatch ---- */
 
 void rp_sio_socket_remove(rp_sio_socket_t *s, const char *reason);
 void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p);
+void rp_sio_client_fail(rp_sio_client_t *c, const char *why);
 void rp_sio_connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len);
 void rp_sio_on_connect_timeout(rp_timerq_node_t *n);
 /* What the Engine.IO server calls (ud is the rp_sio_server_t). */
