@@ -140,6 +140,8 @@ int rp_sio_take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, 
     return 1;
 }
 
+/* The saved session the CONNECT auth asks to resume: {"pid": string, "offset": string}, known,
+ * unexpired and of this namespace. Copies the offset out. */
 saved_t *rp_sio_find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *auth, size_t len,
                            char *offset, size_t offset_cap)
 {
