@@ -9,8 +9,8 @@
  * is echoed as "message-back", "message-with-ack" is acked with its arguments, and the
  * helpers join, leave, broadcast, ask, disconnect-me and whoami exist for the integration
  * tests (tests/integration/README.md); broadcast's "except" is a room or an array of rooms, and
- * --cluster redis://HOST:PORT shares broadcasts with other nodes through Redis. Defaults are the suites': port 3000, pingInterval
- * 300, pingTimeout 200, connect timeout 1000. */
+ * --cluster redis://HOST:PORT shares broadcasts with other nodes through Redis. Defaults are the
+ * suites': port 3000, pingInterval 300, pingTimeout 200, connect timeout 1000. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +20,8 @@
 #include "util/json.h"
 #include "util/log.h"
 
-static int on_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud)
+static int on_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err,
+                      void *ud)
 {
     (void)ud;
     if (strcmp(s->nsp->name, "/private") != 0)

@@ -9,7 +9,11 @@
 #include "eio/server.h"
 #include "ws/ws.h"
 
-enum { S_OPEN = 1, S_CLOSED = 2, S_LINGER = 3 };
+enum {
+    S_OPEN = 1,
+    S_CLOSED = 2,
+    S_LINGER = 3
+};
 
 /* A packet parked in a session's queue. */
 typedef struct rp_eio_qpkt {

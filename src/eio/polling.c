@@ -187,10 +187,11 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
     }
 
     char transport[16], eio[8], sid[32];
-    long tl = rp_http_query_get(req->query, req->query_len, "transport", transport, sizeof(transport));
+    long tl =
+        rp_http_query_get(req->query, req->query_len, "transport", transport, sizeof(transport));
     long el = rp_http_query_get(req->query, req->query_len, "EIO", eio, sizeof(eio));
     long sl = rp_http_query_get(req->query, req->query_len, "sid", sid, sizeof(sid));
-    int want = tl < 0 ? 0
+    int want = tl < 0                                ? 0
                : strcmp(transport, "polling") == 0   ? RP_EIO_POLLING
                : strcmp(transport, "websocket") == 0 ? RP_EIO_WEBSOCKET
                                                      : 0;
@@ -237,7 +238,8 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             rp_eio_respond_error(srv, hc, 403, 4, "Forbidden");
             return 1;
         }
-        int refused = s && (s->state != S_OPEN || s->transport != RP_EIO_TRANSPORT_POLLING || s->probe);
+        int refused =
+            s && (s->state != S_OPEN || s->transport != RP_EIO_TRANSPORT_POLLING || s->probe);
         wsconn_t *w = rp_eio_accept_websocket(srv, hc, req);
         if (w == NULL)
             return 1;
@@ -268,8 +270,12 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
         rp_eio_keep_credential(s, req);
         w->s = s;
         s->ws = w;
-        rp_eio_session_send(s, &open);
+        int rc = rp_eio_session_send(s, &open);
         rp_eio_packet_release(&open);
+        if (rc < 0) {
+            rp_eio_session_end(s, "server error", NULL, 0); /* closes the WebSocket too */
+            return 1;
+        }
         if (srv->cb.on_open)
             srv->cb.on_open(s, srv->ud);
         return 1;
@@ -293,8 +299,13 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             return 1;
         }
         rp_eio_keep_credential(s, req);
-        rp_eio_queue_push(s, &open);
+        int rc = rp_eio_queue_push(s, &open);
         rp_eio_packet_release(&open);
+        if (rc < 0) {
+            rp_eio_session_end(s, "server error", NULL, 0);
+            rp_eio_respond_error(srv, hc, 500, 3, "Internal error");
+            return 1;
+        }
         rp_eio_respond_queue(s, hc);
         if (srv->cb.on_open && s->state == S_OPEN)
             srv->cb.on_open(s, srv->ud);

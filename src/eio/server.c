@@ -19,9 +19,12 @@
 #include "eio/eio_int.h"
 
 /* Packets every session sends, framed once for the life of the process. */
-static rp_sbuf_t sb_ping = RP_SBUF_STATIC("\x81\x01" "2");
-static rp_sbuf_t sb_pong = RP_SBUF_STATIC("\x81\x01" "3");
-static rp_sbuf_t sb_close = RP_SBUF_STATIC("\x81\x01" "1");
+static rp_sbuf_t sb_ping = RP_SBUF_STATIC("\x81\x01"
+                                          "2");
+static rp_sbuf_t sb_pong = RP_SBUF_STATIC("\x81\x01"
+                                          "3");
+static rp_sbuf_t sb_close = RP_SBUF_STATIC("\x81\x01"
+                                           "1");
 static const rp_eio_packet_t pkt_ping = {&sb_ping, 0, &sb_ping, 2};
 static const rp_eio_packet_t pkt_close = {&sb_close, 0, &sb_close, 2};
 
@@ -111,7 +114,8 @@ rp_eio_session_t *rp_eio_session_new(rp_eio_server_t *srv, int transport)
     s->entry.keylen = 20;
     rp_timerq_node_init(&s->hb);
     rp_list_init(&s->tick_node);
-    if (rp_map_put(&srv->sessions, &s->entry) < 0 && rp_map_get(&srv->sessions, s->sid, 20) != &s->entry) {
+    if (rp_map_put(&srv->sessions, &s->entry) < 0 &&
+        rp_map_get(&srv->sessions, s->sid, 20) != &s->entry) {
         rp_free(s);
         return NULL;
     }
@@ -132,8 +136,8 @@ int rp_eio_open_packet(rp_eio_session_t *s, rp_eio_packet_t *p)
     int n = snprintf(json, sizeof(json),
                      "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u,"
                      "\"maxPayload\":%zu}",
-                     s->sid, upgrades ? "\"websocket\"" : "", cfg->ping_interval,
-                     cfg->ping_timeout, cfg->max_payload);
+                     s->sid, upgrades ? "\"websocket\"" : "", cfg->ping_interval, cfg->ping_timeout,
+                     cfg->max_payload);
     return rp_eio_packet_text(p, RP_EIO_OPEN, json, (size_t)n);
 }
 
@@ -314,7 +318,9 @@ static void on_ping_due(rp_timerq_node_t *n)
         return;
     s->hb_pong_wait = 1;
     rp_timerq_push(&s->srv->pongq, &s->hb);
-    rp_eio_session_send(s, &pkt_ping);
+    /* Not sent (over max_queued: closed at the next tick; out of memory): the pong deadline
+     * just queued ends the session. */
+    (void)rp_eio_session_send(s, &pkt_ping);
 }
 
 static void on_pong_due(rp_timerq_node_t *n)
@@ -345,7 +351,7 @@ int rp_eio_handle_packet(rp_eio_session_t *s, const rp_eio_in_t *pkt)
         return 0;
     case RP_EIO_PING: {
         static const rp_eio_packet_t pong = {&sb_pong, 0, &sb_pong, 2};
-        rp_eio_session_send(s, &pong);
+        (void)rp_eio_session_send(s, &pong); /* a lost pong is the client's ping timeout */
         return 0;
     }
     case RP_EIO_CLOSE:

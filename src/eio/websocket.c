@@ -12,7 +12,8 @@
 #include "util/log.h"
 
 /* The probe's answer, framed once for the life of the process. */
-static rp_sbuf_t sb_probe = RP_SBUF_STATIC("\x81\x06" "3probe");
+static rp_sbuf_t sb_probe = RP_SBUF_STATIC("\x81\x06"
+                                           "3probe");
 
 static const rp_net_conn_ops_t ws_ops;
 
@@ -50,7 +51,8 @@ static void upgrade_complete(rp_eio_session_t *s, wsconn_t *w)
         rp_eio_respond_text(srv, hc, "6");
     int sampled = 0;
     for (qpkt_t *q = s->qhead; q; q = q->next) {
-        if (rp_net_conn_queue(w->c, q->pkt.ws, q->pkt.ws_off, (uint32_t)rp_eio_pkt_ws_len(&q->pkt)) < 0)
+        if (rp_net_conn_queue(w->c, q->pkt.ws, q->pkt.ws_off,
+                              (uint32_t)rp_eio_pkt_ws_len(&q->pkt)) < 0)
             break;
         sampled |= q->sampled;
     }
@@ -130,7 +132,8 @@ static int on_ws_message(void *ud, unsigned opcode, uint8_t *data, size_t len)
     }
     if (opcode == RP_WS_OP_BINARY) {
         rp_eio_in_t pkt = {1, RP_EIO_MESSAGE, (char *)data, len};
-        rp_eio_handle_packet(s, &pkt);
+        if (rp_eio_handle_packet(s, &pkt) < 0)
+            return 1; /* the session has ended */
         return w->s ? 0 : 1;
     }
     rp_eio_in_t pkt;
@@ -140,7 +143,8 @@ static int on_ws_message(void *ud, unsigned opcode, uint8_t *data, size_t len)
         rp_eio_session_end(s, "parse error", NULL, 1);
         return 1;
     }
-    rp_eio_handle_packet(s, &pkt);
+    if (rp_eio_handle_packet(s, &pkt) < 0)
+        return 1;
     return w->s ? 0 : 1;
 }
 

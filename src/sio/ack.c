@@ -32,7 +32,7 @@ int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, 
         return RP_ESTATE;
     rp_buf_t b;
     int rc = rp_sio_encode_event_offset(&b, s->nsp, event, args ? args : "", args ? args_len : 0, 0,
-                                 s->nsp->recovery ? offset : NULL);
+                                        s->nsp->recovery ? offset : NULL);
     if (rc < 0) {
         rp_buf_deinit(&b);
         return rc;
@@ -46,7 +46,8 @@ int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t 
     if (!s->connected)
         return RP_ESTATE;
     rp_buf_t b;
-    int rc = rp_sio_encode_event(&b, s->nsp, -1, event, args ? args : "", args ? args_len : 0, natt);
+    int rc =
+        rp_sio_encode_event(&b, s->nsp, -1, event, args ? args : "", args ? args_len : 0, natt);
     if (rc < 0) {
         rp_buf_deinit(&b);
         return rc;
@@ -69,9 +70,9 @@ static void on_ack_timeout(uv_timer_t *t)
     cb(s, NULL, ud);
 }
 
-int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args,
-                         size_t args_len, const rp_sio_bin_t *att, size_t natt,
-                         uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud)
+int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
+                         const rp_sio_bin_t *att, size_t natt, uint32_t timeout_ms,
+                         rp_sio_ack_cb cb, void *ud)
 {
     if (!s->connected)
         return RP_ESTATE;
@@ -121,8 +122,8 @@ int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args
     if (!s->connected)
         return RP_ESTATE;
     rp_buf_t b;
-    int rc = rp_sio_encode_begin(&b, natt ? RP_SIO_BINARY_ACK : RP_SIO_ACK, (unsigned)natt, s->nsp->name,
-                                 s->nsp->name_len, ack_id);
+    int rc = rp_sio_encode_begin(&b, natt ? RP_SIO_BINARY_ACK : RP_SIO_ACK, (unsigned)natt,
+                                 s->nsp->name, s->nsp->name_len, ack_id);
     if (rc == 0)
         rc = rp_buf_append_char(&b, '[');
     if (rc == 0 && args && args_len)

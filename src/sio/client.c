@@ -145,7 +145,7 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
             static const char dflt[] = "{\"message\":\"Not authorized\"}";
             int custom = err.len > 0 && rp_json_validate(err.data, err.len) == 0;
             rc = rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, nsp->name, nsp->name_len,
-                     custom ? err.data : dflt, custom ? err.len : sizeof(dflt) - 1);
+                                 custom ? err.data : dflt, custom ? err.len : sizeof(dflt) - 1);
             if (rc < 0)
                 rp_sio_client_fail(c, "cannot refuse a CONNECT");
             rp_buf_deinit(&err);
@@ -156,7 +156,8 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     }
     /* A live socket's pid is taken over only once the newcomer's credentials are known. */
     if (nsp->recovery && sv == NULL && rp_sio_take_over(c, s, nsp, auth, auth_len))
-        sv = rp_sio_adopt_saved(s, rp_sio_find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset)));
+        sv = rp_sio_adopt_saved(
+            s, rp_sio_find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset)));
     s->entry.key = s->id;
     s->entry.keylen = 20;
     if (rp_map_put(&nsp->sockets, &s->entry) < 0 && rp_sio_socket_find(nsp, s->id, 20) != s) {
@@ -227,13 +228,15 @@ void rp_sio_connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len
     if (nsp->recovery) {
         s->pid_entry.key = s->pid;
         s->pid_entry.keylen = 20;
-        if (rp_map_put(&nsp->pids, &s->pid_entry) < 0 && rp_map_get(&nsp->pids, s->pid, 20) != &s->pid_entry)
+        if (rp_map_put(&nsp->pids, &s->pid_entry) < 0 &&
+            rp_map_get(&nsp->pids, s->pid, 20) != &s->pid_entry)
             s->pid_entry.key = NULL; /* out of memory: this socket cannot be taken over */
     }
     char reply[80];
     size_t rlen;
     if (nsp->recovery) {
-        rlen = (size_t)snprintf(reply, sizeof(reply), "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
+        rlen = (size_t)snprintf(reply, sizeof(reply), "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id,
+                                s->pid);
     } else {
         memcpy(reply, "{\"sid\":\"", 8);
         memcpy(reply + 8, s->id, 20);
@@ -338,7 +341,8 @@ static int rate_refuse(rp_sio_client_t *c, const rp_sio_packet_t *p)
     srv->rate_limited++;
     if (++c->over > (cfg->rate_burst > 1 ? cfg->rate_burst : 1)) {
         srv->rate_disconnects++;
-        RP_LOG_INFO("sio", "session %s: disconnected for going on over the rate limit", c->eio->sid);
+        RP_LOG_INFO("sio", "session %s: disconnected for going on over the rate limit",
+                    c->eio->sid);
         rp_sio_client_fail(c, "rate limit");
         return RP_EREFUSED;
     }
@@ -461,7 +465,8 @@ static void on_eio_close(rp_eio_session_t *es, const char *reason, void *ud)
         return;
     es->data = NULL;
     while (!rp_list_empty(&c->sockets))
-        rp_sio_socket_remove(rp_container_of(c->sockets.next, rp_sio_socket_t, client_node), reason);
+        rp_sio_socket_remove(rp_container_of(c->sockets.next, rp_sio_socket_t, client_node),
+                             reason);
     rp_timerq_remove(&c->connect_timer);
     partial_free(c);
     rp_free(c);

@@ -35,8 +35,8 @@ int rp_sio_encode_begin(rp_buf_t *b, int type, unsigned natt, const char *nsp, s
 int rp_sio_encode_event(rp_buf_t *b, const rp_sio_nsp_t *nsp, int64_t id, const char *event,
                         const char *args, size_t args_len, size_t natt)
 {
-    int rc = rp_sio_encode_begin(b, natt ? RP_SIO_BINARY_EVENT : RP_SIO_EVENT, (unsigned)natt, nsp->name,
-                                 nsp->name_len, id);
+    int rc = rp_sio_encode_begin(b, natt ? RP_SIO_BINARY_EVENT : RP_SIO_EVENT, (unsigned)natt,
+                                 nsp->name, nsp->name_len, id);
     if (rc == 0)
         rc = rp_buf_append_char(b, '[');
     if (rc == 0)

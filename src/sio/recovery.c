@@ -41,8 +41,8 @@ int rp_sio_reason_recoverable(const char *reason)
     return 0;
 }
 
-int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, const char *const *rooms,
-                        size_t nrooms, uint32_t ttl_ms)
+int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid,
+                        const char *const *rooms, size_t nrooms, uint32_t ttl_ms)
 {
     rp_sio_server_t *srv = nsp->srv;
     if (strlen(pid) != 20 || strlen(sid) != 20)
@@ -70,7 +70,8 @@ int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, con
     (void)rp_map_put(&srv->saved, &sv->entry); /* UV_ENOMEM links it anyway (only slower) */
     /* The queue expires it after the configured window; a shorter ttl is checked at use. */
     rp_timerq_push(&srv->recoveryq, &sv->expiry);
-    sv->expires = uv_now(srv->eio->net->loop) + (ttl_ms < srv->cfg.recovery_window ? ttl_ms : srv->cfg.recovery_window);
+    sv->expires = uv_now(srv->eio->net->loop) +
+                  (ttl_ms < srv->cfg.recovery_window ? ttl_ms : srv->cfg.recovery_window);
     return 0;
 undo_rooms:
     for (size_t i = 0; i < sv->nrooms; i++)
@@ -86,14 +87,17 @@ void rp_sio_keep_session(rp_sio_socket_t *s)
 {
     size_t n;
     const char **names = rp_sio_socket_room_names(s, &n);
-    int rc = names ? rp_sio_save_session(s->nsp, s->pid, s->id, names, n, s->nsp->srv->cfg.recovery_window)
+    int rc = names ? rp_sio_save_session(s->nsp, s->pid, s->id, names, n,
+                                         s->nsp->srv->cfg.recovery_window)
                    : UV_ENOMEM;
     if (rc < 0)
-        RP_LOG_ERROR("sio", "socket %s: its session is not kept for recovery: %s", s->id, rp_err_name(rc));
+        RP_LOG_ERROR("sio", "socket %s: its session is not kept for recovery: %s", s->id,
+                     rp_err_name(rc));
     rp_free(names);
 }
 
-static int no_emit(void *ctx, const char *event, const char *args, size_t args_len, const char *offset)
+static int no_emit(void *ctx, const char *event, const char *args, size_t args_len,
+                   const char *offset)
 {
     (void)ctx, (void)event, (void)args, (void)args_len, (void)offset;
     return 0;
@@ -111,9 +115,9 @@ int rp_sio_take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, 
     const char *pid, *off;
     size_t pl, ol;
     char offset[64];
-    if (len == 0 || rp_json_object_get(auth, len, "pid", &pid, &pl) != 1 || pl != 22 || pid[0] != '"' ||
-        rp_json_object_get(auth, len, "offset", &off, &ol) != 1 || off[0] != '"' || ol < 3 ||
-        ol - 2 >= sizeof(offset) || memchr(off, '\\', ol))
+    if (len == 0 || rp_json_object_get(auth, len, "pid", &pid, &pl) != 1 || pl != 22 ||
+        pid[0] != '"' || rp_json_object_get(auth, len, "offset", &off, &ol) != 1 || off[0] != '"' ||
+        ol < 3 || ol - 2 >= sizeof(offset) || memchr(off, '\\', ol))
         return 0;
     rp_map_entry_t *e = rp_map_get(&nsp->pids, pid + 1, 20);
     rp_sio_socket_t *old = e ? rp_container_of(e, rp_sio_socket_t, pid_entry) : NULL;
@@ -133,7 +137,8 @@ int rp_sio_take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, 
                     c->eio->sid, oc->eio->sid);
         return 0;
     }
-    RP_LOG_INFO("sio", "session %s: its pid came back on session %s; resuming it there", oc->eio->sid, c->eio->sid);
+    RP_LOG_INFO("sio", "session %s: its pid came back on session %s; resuming it there",
+                oc->eio->sid, c->eio->sid);
     rp_sio_socket_remove(old, "transport close");
     if (rp_list_empty(&oc->sockets))
         rp_eio_session_close(oc->eio);
@@ -202,8 +207,8 @@ int rp_sio_replay_round(rp_sio_replay_t *r)
     if (rooms == NULL)
         return UV_ENOMEM;
     r->sent = 0;
-    int rc = s->nsp->recovery->missed(s->nsp->recovery_ud, s->nsp, rooms, n, r->offset,
-                                      replay_emit, r);
+    int rc =
+        s->nsp->recovery->missed(s->nsp->recovery_ud, s->nsp, rooms, n, r->offset, replay_emit, r);
     rp_free(rooms);
     return rc < 0 ? RP_EUNAVAIL : rc > 0;
 }
@@ -265,9 +270,11 @@ static void on_session_found(void *ud, int found, const rp_cluster_session_t *cs
     /* A session of another namespace is not this one's to resume (the Node adapter writes no
      * namespace: "" matches any). */
     if (found && nsp && (cs->nsp[0] == '\0' || strcmp(cs->nsp, nsp->name) == 0)) {
-        int rc = rp_sio_save_session(nsp, cs->pid, cs->sid, cs->rooms, cs->nrooms, srv->cfg.recovery_window);
+        int rc = rp_sio_save_session(nsp, cs->pid, cs->sid, cs->rooms, cs->nrooms,
+                                     srv->cfg.recovery_window);
         if (rc < 0) /* the CONNECT below then gets a fresh session */
-            RP_LOG_INFO("sio", "session %s from the cluster not resumed: %s", cs->pid, rp_err_name(rc));
+            RP_LOG_INFO("sio", "session %s from the cluster not resumed: %s", cs->pid,
+                        rp_err_name(rc));
     }
     rp_map_entry_t *e = rp_map_get(&srv->eio->sessions, lk->sid, 20);
     rp_eio_session_t *es = e ? rp_container_of(e, rp_eio_session_t, entry) : NULL;
@@ -289,9 +296,10 @@ int rp_sio_lookup_elsewhere(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const rp_sio_
     rp_cluster_t *cl = srv->cluster;
     const char *pid;
     size_t pl;
-    if (srv->_resuming || nsp->recovery == NULL || cl == NULL || cl->ops->session_take == NULL || p->data_len == 0 ||
-        rp_json_object_get(p->data, p->data_len, "pid", &pid, &pl) != 1 || pl != 22 || pid[0] != '"' ||
-        memchr(pid + 1, '\\', 20) || memchr(pid + 1, '"', 20) || rp_map_get(&srv->saved, pid + 1, 20))
+    if (srv->_resuming || nsp->recovery == NULL || cl == NULL || cl->ops->session_take == NULL ||
+        p->data_len == 0 || rp_json_object_get(p->data, p->data_len, "pid", &pid, &pl) != 1 ||
+        pl != 22 || pid[0] != '"' || memchr(pid + 1, '\\', 20) || memchr(pid + 1, '"', 20) ||
+        rp_map_get(&srv->saved, pid + 1, 20))
         return 0;
     lookup_t *lk = rp_calloc(1, sizeof(*lk));
     if (lk == NULL)
@@ -306,7 +314,8 @@ int rp_sio_lookup_elsewhere(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const rp_sio_
     char key[21];
     memcpy(key, pid + 1, 20);
     key[20] = '\0';
-    if (lk->nsp == NULL || lk->data == NULL || cl->ops->session_take(cl, key, on_session_found, lk) < 0) {
+    if (lk->nsp == NULL || lk->data == NULL ||
+        cl->ops->session_take(cl, key, on_session_found, lk) < 0) {
         lookup_free(lk);
         return 0;
     }

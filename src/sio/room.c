@@ -103,7 +103,8 @@ int rp_sio_leave(rp_sio_socket_t *s, const char *room, size_t len)
     return 0;
 }
 
-void rp_sio_socket_rooms(const rp_sio_socket_t *s, void (*fn)(const char *, size_t, void *), void *ud)
+void rp_sio_socket_rooms(const rp_sio_socket_t *s, void (*fn)(const char *, size_t, void *),
+                         void *ud)
 {
     rp_list_node_t *it;
     rp_list_foreach(it, &s->rooms)
@@ -130,15 +131,17 @@ const char **rp_sio_socket_room_names(rp_sio_socket_t *s, size_t *n)
     if (names == NULL)
         return NULL;
     rp_list_node_t *it;
-    rp_list_foreach(it, &s->rooms)
-    names[(*n)++] = rp_container_of(it, member_t, sock_node)->room->name;
+    rp_list_foreach(it, &s->rooms) names[(*n)++] =
+        rp_container_of(it, member_t, sock_node)->room->name;
     return names;
 }
 
-void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp, void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud)
+void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp,
+                      void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud)
 {
     size_t b;
-    for (rp_map_entry_t *e = rp_map_first(&nsp->rooms, &b); e; e = rp_map_next(&nsp->rooms, e, &b)) {
+    for (rp_map_entry_t *e = rp_map_first(&nsp->rooms, &b); e;
+         e = rp_map_next(&nsp->rooms, e, &b)) {
         room_t *r = rp_container_of(e, room_t, entry);
         fn(r->name, r->name_len, r->count, ud);
     }
@@ -236,8 +239,14 @@ static int publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
     if (opts->except_socket)
         except[nexcept++] = opts->except_socket->id;
     rp_cluster_msg_t m = {
-        nsp->name, nsp->name_len, opts->rooms, opts->nrooms, except, nexcept,
-        pkt->poll->data + pkt->poll_off + 1, pkt->poll->len - pkt->poll_off - 1,
+        nsp->name,
+        nsp->name_len,
+        opts->rooms,
+        opts->nrooms,
+        except,
+        nexcept,
+        pkt->poll->data + pkt->poll_off + 1,
+        pkt->poll->len - pkt->poll_off - 1,
     };
     int rc = c->ops->publish(c, &m);
     if (rc < 0)
@@ -257,7 +266,7 @@ int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *
         return RP_ETOOBIG;
     rp_buf_t b;
     int rc = rp_sio_encode_event_offset(&b, nsp, event, args ? args : "", args ? args_len : 0, natt,
-                                 nsp->recovery ? opts->offset : NULL);
+                                        nsp->recovery ? opts->offset : NULL);
     if (rc < 0) {
         rp_buf_deinit(&b);
         return rc;
@@ -287,7 +296,8 @@ static void on_cluster_deliver(void *ud, const rp_cluster_msg_t *m)
         rp_buf_deinit(&b);
         return;
     }
-    rp_sio_bcast_t opts = {.rooms = m->rooms, .nrooms = m->nrooms, .except = m->except, .nexcept = m->nexcept};
+    rp_sio_bcast_t opts = {
+        .rooms = m->rooms, .nrooms = m->nrooms, .except = m->except, .nexcept = m->nexcept};
     deliver_local(nsp, &opts, &pkt, 1);
     rp_eio_packet_release(&pkt);
 }

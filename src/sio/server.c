@@ -7,11 +7,11 @@
 
 #include <string.h>
 
+#include "sio/sio_int.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "sio/sio_int.h"
 
 void rp_sio_config_defaults(rp_sio_config_t *cfg)
 {
@@ -196,9 +196,11 @@ rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg
     srv->connectq.owner = srv;
     srv->recoveryq.owner = srv;
     srv->replayq.owner = srv;
-    if (rp_timerq_init(net->loop, &srv->connectq, cfg->connect_timeout, rp_sio_on_connect_timeout) < 0)
+    if (rp_timerq_init(net->loop, &srv->connectq, cfg->connect_timeout, rp_sio_on_connect_timeout) <
+        0)
         goto undo_eio;
-    if (rp_timerq_init(net->loop, &srv->recoveryq, cfg->recovery_window, rp_sio_on_saved_expired) < 0)
+    if (rp_timerq_init(net->loop, &srv->recoveryq, cfg->recovery_window, rp_sio_on_saved_expired) <
+        0)
         goto undo_connectq;
     if (rp_timerq_init(net->loop, &srv->replayq, 2, rp_sio_on_replay_timer) < 0)
         goto undo_recoveryq;

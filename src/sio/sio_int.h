@@ -73,7 +73,7 @@ typedef struct rp_sio_replay {
 
 /* A CONNECT held while the cluster is asked for the session it wants to resume. */
 typedef struct lookup {
-    rp_list_node_t node; /* in srv->_lookups; self-linked once the server is gone */
+    rp_list_node_t node;  /* in srv->_lookups; self-linked once the server is gone */
     rp_sio_server_t *srv; /* NULL once the server is gone */
     char sid[21];         /* the Engine.IO session that sent the CONNECT */
     char *nsp;            /* owned copies of the CONNECT */

@@ -146,7 +146,8 @@ static void built_packets_frame_the_text_once_per_transport(void **state)
     assert_int_equal(bin[0], 0x82);
     assert_int_equal(bin[1], 3);
     assert_memory_equal(bin + 2, "\x01\x02\x03", 3);
-    assert_span(pkts[1].poll->data + pkts[1].poll_off, pkts[1].poll->len - pkts[1].poll_off, "bAQID");
+    assert_span(pkts[1].poll->data + pkts[1].poll_off, pkts[1].poll->len - pkts[1].poll_off,
+                "bAQID");
     rp_sio_release_packets(pkts, 2);
 }
 

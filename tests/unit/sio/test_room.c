@@ -172,7 +172,9 @@ static void except_rooms_and_the_sender_are_skipped(void **state)
     assert_int_equal(queued(f, 3), 0);
     /* Rooms a and c minus b. */
     const char *rooms[] = {"a", "c"};
-    assert_int_equal(bcast(f, &(rp_sio_bcast_t){.rooms = rooms, .nrooms = 2, .except = except, .nexcept = 1}), 1);
+    assert_int_equal(
+        bcast(f, &(rp_sio_bcast_t){.rooms = rooms, .nrooms = 2, .except = except, .nexcept = 1}),
+        1);
     assert_int_equal(queued(f, 0), 0);
     assert_int_equal(queued(f, 2), 2);
     /* An unknown except room excludes nobody. */
@@ -252,14 +254,17 @@ static void cluster_gets_every_except_room_and_the_sender(void **state)
     assert_string_equal(published.except[99], "r99");
     assert_string_equal(published.except[100], f->s[3]->id);
     /* A few exclusions fit the small array; the sender still comes last. */
-    assert_int_equal(bcast(f, &(rp_sio_bcast_t){.except = except, .nexcept = 2, .except_socket = f->s[1]}), NSOCK - 1);
+    assert_int_equal(
+        bcast(f, &(rp_sio_bcast_t){.except = except, .nexcept = 2, .except_socket = f->s[1]}),
+        NSOCK - 1);
     assert_int_equal(published.nexcept, 3);
     assert_string_equal(published.except[2], f->s[1]->id);
     /* Local-only and binary broadcasts stay on this node. */
     assert_int_equal(bcast(f, &(rp_sio_bcast_t){.local = 1}), NSOCK);
     rp_sio_bin_t att = {"x", 1};
-    assert_int_equal(rp_sio_broadcast(f->nsp, NULL, "bin", "{\"_placeholder\":true,\"num\":0}", 29, &att, 1),
-                     NSOCK);
+    assert_int_equal(
+        rp_sio_broadcast(f->nsp, NULL, "bin", "{\"_placeholder\":true,\"num\":0}", 29, &att, 1),
+        NSOCK);
     assert_int_equal(published.calls, 2);
     assert_int_equal(cluster.errors, 0);
     f->srv.cluster = NULL;
@@ -269,23 +274,28 @@ static void too_many_attachments_are_refused(void **state)
 {
     fixture_t *f = *state;
     static rp_sio_bin_t att[RP_SIO_MAX_ATTACHMENTS + 1];
-    assert_int_equal(rp_sio_broadcast(f->nsp, NULL, "bin", "", 0, att, RP_SIO_MAX_ATTACHMENTS + 1), RP_ETOOBIG);
-    assert_int_equal(rp_sio_emit(f->s[0], "bin", "", 0, att, RP_SIO_MAX_ATTACHMENTS + 1), RP_ETOOBIG);
+    assert_int_equal(rp_sio_broadcast(f->nsp, NULL, "bin", "", 0, att, RP_SIO_MAX_ATTACHMENTS + 1),
+                     RP_ETOOBIG);
+    assert_int_equal(rp_sio_emit(f->s[0], "bin", "", 0, att, RP_SIO_MAX_ATTACHMENTS + 1),
+                     RP_ETOOBIG);
     assert_int_equal(queued(f, 0), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(joining_twice_is_one_membership_and_rooms_go_with_their_last_member,
+        cmocka_unit_test_setup_teardown(
+            joining_twice_is_one_membership_and_rooms_go_with_their_last_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(join_refuses_past_the_room_limit_and_on_a_socket_that_left,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(join_refuses_past_the_room_limit_and_on_a_socket_that_left, setup,
+        cmocka_unit_test_setup_teardown(broadcast_to_rooms_reaches_each_member_once, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(broadcast_to_rooms_reaches_each_member_once, setup, teardown),
         cmocka_unit_test_setup_teardown(except_rooms_and_the_sender_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(a_socket_id_is_a_room_of_that_socket, setup, teardown),
-        cmocka_unit_test_setup_teardown(socket_rooms_lists_memberships_in_join_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(cluster_gets_every_except_room_and_the_sender, setup, teardown),
+        cmocka_unit_test_setup_teardown(socket_rooms_lists_memberships_in_join_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(cluster_gets_every_except_room_and_the_sender, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(too_many_attachments_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
