@@ -245,8 +245,13 @@ int main(int argc, char **argv)
         {rp_cli_workers_opts, rp_cli_workers_nopts, &o, NULL},
         {cluster_opt, RP_CLI_COUNT(cluster_opt), &cluster_url, NULL},
     };
-    rp_cli_cmd_t cmd = {"rp-testserver", "usage: rp-testserver [OPTIONS]\n\noptions:\n", NULL,
-                        sets, RP_CLI_COUNT(sets), NULL, NULL};
+    rp_cli_cmd_t cmd = {"rp-testserver",
+                        "usage: rp-testserver [OPTIONS]\n\noptions:\n",
+                        NULL,
+                        sets,
+                        RP_CLI_COUNT(sets),
+                        NULL,
+                        NULL};
     int rc = rp_cli_parse(&cmd, argc, argv);
     if (rc != 0)
         return rc == RP_CLI_HELP ? 0 : 2;
