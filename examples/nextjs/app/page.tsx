@@ -16,7 +16,9 @@ export default function Page() {
       <h1>
         Pipeline <code>{pipelineId}</code>
       </h1>
-      <RagPulseProvider url={url} token={token} options={{ websocketEnabled: true, enablePolling: true }}>
+      {/* options={{ websocketEnabled, enablePolling, pollingInterval, ... }} would set the switches
+          in code; without them NEXT_PUBLIC_WEBSOCKET_ENABLED / NEXT_PUBLIC_FALLBACK_ENABLED decide. */}
+      <RagPulseProvider url={url} token={token}>
         <StatusPanel pipelineId={pipelineId} />
       </RagPulseProvider>
     </main>
