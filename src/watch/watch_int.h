@@ -5,6 +5,8 @@
 /* Private to src/watch/watch.c, events.c, steps.c, jobs.c, child.c and pending.c: the watcher
  * struct, its jobs and the functions the parts call across files. Loop thread unless a
  * function says it runs on the thread pool (steps.c). Nothing outside src/watch includes it. */
+#include "http/client.h"
+#include "watch/sink.h"
 #include "watch/watch.h"
 
 
@@ -242,5 +244,63 @@ size_t rp_watch_utf8_seq(const unsigned char *p, size_t n);
 int rp_watch_put_clean(rp_buf_t *out, const char *p, size_t n);
 /* HTML to text (html.c): 0 or the buffer's error. */
 int rp_watch_extract_html(const char *s, size_t len, rp_buf_t *out);
+
+/* ---- the network sink (sink.c) and its outbox (outbox.c) ---- */
+
+#define SINK_BATCH_EVENTS 500
+#define SINK_BATCH_BYTES (512 * 1024)
+
+enum req_mode { REQ_NONE, REQ_POST, REQ_VERIFY };
+
+typedef struct net_sink {
+    rp_watch_sink_t base;
+    uv_loop_t *loop;
+    rp_url_t url;
+    char *auth; /* "Authorization: Bearer ...\r\n" or NULL; owned */
+    char *agent; /* "User-Agent: ...\r\n"; owned */
+    char pipeline_id[129];
+    /* queue */
+    char qpath[PATH_MAX];
+    char spath[PATH_MAX + 8];
+    int qfd;
+    uint64_t qsize;    /* bytes in the file */
+    uint64_t roff;     /* everything before is delivered */
+    uint64_t roff_seq; /* seq of the record at roff */
+    uint64_t next_seq;
+    char key[24];
+    size_t max_bytes;
+    uint64_t dropped;
+    /* sending */
+    enum req_mode mode;
+    int down;
+    int verify; /* read the hub's log back before the next POST */
+    uint64_t batch_end;
+    size_t batch_n;
+    size_t batch_limit;
+    uint32_t backoff_ms;
+    int in_backoff;
+    int auth_warned;
+    uv_timer_t retry;
+    rp_http_client_t http;
+    rp_buf_t req; /* the body of the request in flight */
+    /* closing */
+    int closing;
+    int finished;
+    void (*done)(void *ud);
+    void *done_ud;
+    uv_timer_t drain;
+    int handles;
+} net_sink_t;
+
+/* Writes the state file (temporary file, then rename). 0 or -1 (logged). */
+int rp_watch_outbox_save(net_sink_t *s);
+/* Reads the state file and checks the queue: drops a torn last line, finds the seqs. 0, or
+ * -1 with err filled. */
+int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen);
+/* Drops everything before roff from the file (when all of it is delivered, or when the
+ * delivered part is large): the file stays bounded by what is pending. */
+void rp_watch_outbox_compact(net_sink_t *s);
+/* Advances past the first `count` records from roff. */
+void rp_watch_outbox_skip(net_sink_t *s, size_t count);
 
 #endif
