@@ -12,7 +12,8 @@ FUZZ_SECONDS ?= 600
 CI_FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 
-.PHONY: all setup setup-run build build-asan run test test-unit fuzz fuzz-long conformance bench clean
+.PHONY: all setup setup-run build build-asan run test test-unit fuzz fuzz-long conformance bench clean \
+        format format-check tidy
 
 all: build
 
@@ -58,6 +59,18 @@ test: build build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 1
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
+
+# Layout belongs to clang-format (.clang-format, STYLE.md §1): `make format` applies it,
+# `make format-check` (part of make test) fails on any file it would change.
+FORMAT_FILES = git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/corpus/'
+format:
+	@$(FORMAT_FILES) | xargs clang-format -i
+format-check:
+	@$(FORMAT_FILES) | xargs clang-format --dry-run --Werror && echo "format: clean"
+
+# clang-tidy with .clang-tidy (part of make test): no ignored result of a call that can fail.
+tidy: build
+	@bash scripts/tidy $(BUILD)
 
 test-unit: build-asan
 	cd $(BUILD_ASAN) && ctest --output-on-failure -R '^(util|net|http|ws|eio|sio|hub|fuzz)\.'

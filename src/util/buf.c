@@ -15,6 +15,14 @@ void rp_buf_init(rp_buf_t *b, size_t limit)
     b->len = 0;
     b->cap = 0;
     b->limit = limit;
+    b->err = 0;
+}
+
+static int failed(rp_buf_t *b, int rc)
+{
+    if (b->err == 0)
+        b->err = rc;
+    return rc;
 }
 
 void rp_buf_deinit(rp_buf_t *b)
@@ -22,12 +30,13 @@ void rp_buf_deinit(rp_buf_t *b)
     rp_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = 0;
 }
 
 int rp_buf_reserve(rp_buf_t *b, size_t n)
 {
     if (n > b->limit || b->len > b->limit - n)
-        return RP_ETOOBIG;
+        return failed(b, RP_ETOOBIG);
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return 0;
@@ -36,7 +45,7 @@ int rp_buf_reserve(rp_buf_t *b, size_t n)
         cap *= 2;
     char *p = rp_realloc(b->data, cap);
     if (p == NULL)
-        return UV_ENOMEM;
+        return failed(b, UV_ENOMEM);
     b->data = p;
     b->cap = cap;
     return 0;
@@ -72,7 +81,7 @@ int rp_buf_printf(rp_buf_t *b, const char *fmt, ...)
     int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0)
-        return RP_EPROTO;
+        return failed(b, RP_EPROTO);
     if ((size_t)n < sizeof(small))
         return rp_buf_append(b, small, (size_t)n);
     int rc = rp_buf_reserve(b, (size_t)n);

@@ -123,6 +123,29 @@ static void over_limit_is_etoobig_and_leaves_buffer_unchanged(void **state)
     rp_buf_deinit(&b);
 }
 
+/* A builder of many lines checks b.err once: it holds the first failure, later successful
+ * appends do not clear it, reset and deinit do. */
+static void err_records_the_first_failure_until_reset(void **state)
+{
+    (void)state;
+    rp_buf_t b;
+    rp_buf_init(&b, 8);
+    assert_int_equal(b.err, 0);
+    assert_int_equal(rp_buf_append_str(&b, "abc"), 0);
+    assert_int_equal(b.err, 0);
+    assert_int_equal(rp_buf_printf(&b, "%s", "too long"), RP_ETOOBIG);
+    assert_int_equal(b.err, RP_ETOOBIG);
+    assert_int_equal(rp_buf_append_char(&b, 'd'), 0);
+    assert_int_equal(b.err, RP_ETOOBIG);
+    assert_string_equal(b.data, "abcd");
+    rp_buf_reset(&b);
+    assert_int_equal(b.err, 0);
+    assert_int_equal(rp_buf_append(&b, "123456789", 9), RP_ETOOBIG);
+    assert_int_equal(b.err, RP_ETOOBIG);
+    rp_buf_deinit(&b);
+    assert_int_equal(b.err, 0);
+}
+
 static void limit_zero_refuses_any_byte(void **state)
 {
     (void)state;
@@ -230,6 +253,7 @@ int main(void)
         cmocka_unit_test(grows_across_many_appends),
         cmocka_unit_test(fills_exactly_to_limit),
         cmocka_unit_test(over_limit_is_etoobig_and_leaves_buffer_unchanged),
+        cmocka_unit_test(err_records_the_first_failure_until_reset),
         cmocka_unit_test(limit_zero_refuses_any_byte),
         cmocka_unit_test(printf_longer_than_stack_buffer),
         cmocka_unit_test(growth_failure_is_enomem_and_leaves_buffer_unchanged),
