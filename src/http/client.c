@@ -256,11 +256,13 @@ static int bad_headers(const char *h)
     size_t n = h ? strlen(h) : 0;
     if (n == 0)
         return 0;
-    return n < 2 || strcmp(h + n - 2, "\r\n") != 0 || strncmp(h, "\r\n", 2) == 0 || strstr(h, "\r\n\r\n") != NULL;
+    return n < 2 || strcmp(h + n - 2, "\r\n") != 0 || strncmp(h, "\r\n", 2) == 0 ||
+           strstr(h, "\r\n\r\n") != NULL;
 }
 
-int rp_http_client_request(rp_http_client_t *c, const char *method, const char *path, const char *headers,
-                           const char *body, size_t body_len, uint64_t timeout_ms, rp_http_client_cb cb, void *ud)
+int rp_http_client_request(rp_http_client_t *c, const char *method, const char *path,
+                           const char *headers, const char *body, size_t body_len,
+                           uint64_t timeout_ms, rp_http_client_cb cb, void *ud)
 {
     if (c->_busy || c->_closing)
         return RP_ESTATE;
@@ -268,10 +270,11 @@ int rp_http_client_request(rp_http_client_t *c, const char *method, const char *
         return RP_EINVAL;
     rp_buf_deinit(&c->_req);
     rp_buf_init(&c->_req, body_len + 65536);
-    int rc = rp_buf_printf(&c->_req, "%s %s%s HTTP/1.1\r\nHost: %s\r\n%s", method, c->_url.prefix, path,
-                           c->_authority, headers ? headers : "");
+    int rc = rp_buf_printf(&c->_req, "%s %s%s HTTP/1.1\r\nHost: %s\r\n%s", method, c->_url.prefix,
+                           path, c->_authority, headers ? headers : "");
     if (rc == 0 && body)
-        rc = rp_buf_printf(&c->_req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+        rc = rp_buf_printf(&c->_req, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+                           body_len);
     if (rc == 0)
         rc = rp_buf_append_str(&c->_req, "Connection: close\r\n\r\n");
     if (rc == 0 && body)

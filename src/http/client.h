@@ -19,11 +19,11 @@
 typedef struct rp_http_client rp_http_client_t;
 
 typedef struct rp_http_answer {
-    int status;              /* the HTTP status, 0 when no answer came */
-    const char *body;        /* borrowed until the callback returns; "" when empty */
+    int status;       /* the HTTP status, 0 when no answer came */
+    const char *body; /* borrowed until the callback returns; "" when empty */
     size_t body_len;
     uint32_t retry_after_ms; /* a Retry-After header in seconds, 0 when none */
-    int sent;                /* the whole request went out (a failed request may have been served) */
+    int sent; /* the whole request went out (a failed request may have been served) */
 } rp_http_answer_t;
 
 /* Called once per request, on the loop thread, after the connection is closed: `rc` is 0
@@ -70,8 +70,9 @@ int rp_http_client_init(rp_http_client_t *c, uv_loop_t *loop, const rp_url_t *ur
  * bounds the whole exchange (0: none). Returns 0, RP_ESTATE when a request is in flight or
  * the client is closing, RP_EINVAL for a method, path or header with CR, LF or NUL where
  * they do not belong, or a libuv code (then cb will not run). */
-int rp_http_client_request(rp_http_client_t *c, const char *method, const char *path, const char *headers,
-                           const char *body, size_t body_len, uint64_t timeout_ms, rp_http_client_cb cb, void *ud);
+int rp_http_client_request(rp_http_client_t *c, const char *method, const char *path,
+                           const char *headers, const char *body, size_t body_len,
+                           uint64_t timeout_ms, rp_http_client_cb cb, void *ud);
 
 /* True while a request is in flight. */
 int rp_http_client_busy(const rp_http_client_t *c);

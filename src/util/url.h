@@ -12,11 +12,11 @@
  * prefix + "/api/events" is the request path. Pure: no allocation, no lookup. */
 
 typedef struct rp_url {
-    char host[256];   /* without the brackets of an IPv6 literal */
-    char port[6];     /* decimal, "80" when the URL names none */
+    char host[256];    /* without the brackets of an IPv6 literal */
+    char port[6];      /* decimal, "80" when the URL names none */
     uint16_t port_num; /* the same, 1..65535 */
-    int ipv6;         /* host was a bracketed literal: the Host header needs the brackets back */
-    char prefix[512]; /* "" or "/a/b": starts with '/', never ends with one */
+    int ipv6;          /* host was a bracketed literal: the Host header needs the brackets back */
+    char prefix[512];  /* "" or "/a/b": starts with '/', never ends with one */
 } rp_url_t;
 
 /* Parses `s` into `u`. Returns 0, or RP_EINVAL with *why (if why is not NULL) set to a static

@@ -23,13 +23,15 @@ static void on_proc_closed(uv_handle_t *h)
     /* Everything of the child is closed: decide. */
     if (j->timed_out) {
         char t[32];
-        snprintf(t, sizeof(t), "%g", w->cfg.exec_cmd ? w->cfg.exec_timeout_s : w->cfg.pdf_timeout_s);
+        snprintf(t, sizeof(t), "%g",
+                 w->cfg.exec_cmd ? w->cfg.exec_timeout_s : w->cfg.pdf_timeout_s);
         rp_watch_fail_job(j, "timeout",
-                 w->cfg.exec_cmd ? "the command ran longer than %s s (--exec-timeout)"
-                                 : "pdftotext ran longer than %s s",
-                 t);
+                          w->cfg.exec_cmd ? "the command ran longer than %s s (--exec-timeout)"
+                                          : "pdftotext ran longer than %s s",
+                          t);
     } else if (j->too_much) {
-        rp_watch_fail_job(j, "too_large", "%s", "the extracted text is larger than --max-file-size");
+        rp_watch_fail_job(j, "too_large", "%s",
+                          "the extracted text is larger than --max-file-size");
     } else if (j->exit_status != 0 || j->term_signal != 0) {
         /* The last non-empty line of stderr is the reason (pdftotext prints one per problem). */
         char *t = j->etail.data ? j->etail.data : "";
@@ -50,7 +52,8 @@ static void on_proc_closed(uv_handle_t *h)
         if (w->cfg.exec_cmd)
             snprintf(j->why, sizeof(j->why), "%s%s%s", status, *last ? ": " : "", last);
         else
-            snprintf(j->why, sizeof(j->why), "pdftotext (%s): %s", status, *last ? last : "no reason given");
+            snprintf(j->why, sizeof(j->why), "pdftotext (%s): %s", status,
+                     *last ? last : "no reason given");
         j->err_kind = w->cfg.exec_cmd ? "exec" : "corrupt";
         j->out = OUT_FAIL;
     } else {
@@ -257,7 +260,8 @@ static void spawn_child(job_t *j, char **args, double timeout_s, int in_fd)
     int rc = uv_spawn(w->loop, &j->proc, &o);
     if (rc < 0) {
         if (rc == UV_ENOENT && !w->cfg.exec_cmd)
-            snprintf(j->why, sizeof(j->why), "pdftotext is not installed (Debian package poppler-utils)");
+            snprintf(j->why, sizeof(j->why),
+                     "pdftotext is not installed (Debian package poppler-utils)");
         else
             snprintf(j->why, sizeof(j->why), "cannot start %s: %s", args[0], uv_strerror(rc));
         j->exit_status = 127;

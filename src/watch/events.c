@@ -9,8 +9,8 @@
 
 static json_t *ev_new(rp_watch_t *w, const char *type)
 {
-    return json_pack("{s:s,s:s,s:s}", "type", type, "pipeline_id", w->cfg.pipeline_id, "pipeline_type",
-                     w->cfg.pipeline_type);
+    return json_pack("{s:s,s:s,s:s}", "type", type, "pipeline_id", w->cfg.pipeline_id,
+                     "pipeline_type", w->cfg.pipeline_type);
 }
 
 static void emit(rp_watch_t *w, json_t *ev)
@@ -144,8 +144,9 @@ void rp_watch_emit_failed(job_t *j, int retryable)
     if (ev) {
         json_t *f = json_object_get(ev, "file");
         json_object_set_new(f, "error",
-                            json_pack("{s:s,s:s,s:b}", "message", j->why[0] ? j->why : "failed", "kind",
-                                      j->err_kind ? j->err_kind : "error", "retryable", retryable));
+                            json_pack("{s:s,s:s,s:b}", "message", j->why[0] ? j->why : "failed",
+                                      "kind", j->err_kind ? j->err_kind : "error", "retryable",
+                                      retryable));
     }
     j->ended = 1;
     j->w->stats.failed++;
@@ -195,11 +196,13 @@ void rp_watch_emit_heartbeat(rp_watch_t *w, const char *type)
     if (ev) {
         json_object_set_new(ev, "heartbeat_interval", json_real(w->cfg.heartbeat_s));
         json_object_set_new(ev, "files_pending",
-                            json_integer((json_int_t)(w->nready + w->pending.count + w->nbatch + (w->cur != NULL))));
+                            json_integer((json_int_t)(w->nready + w->pending.count + w->nbatch +
+                                                      (w->cur != NULL))));
         if (strcmp(type, "heartbeat") != 0) {
             char msg[PATH_MAX + 64];
             snprintf(msg, sizeof(msg), "%s %.4000s",
-                     strcmp(type, "pipeline:online") == 0 ? "watching" : "stopped watching", w->root);
+                     strcmp(type, "pipeline:online") == 0 ? "watching" : "stopped watching",
+                     w->root);
             json_object_set_new(ev, "message", json_string(msg));
         }
     }

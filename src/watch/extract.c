@@ -4,7 +4,7 @@
  * output is always valid UTF-8 without NUL bytes (invalid sequences become U+FFFD), with
  * paragraphs separated by one blank line, which is what the chunker and the FTS5 index want.
  * Everything here is pure and bounded by the caller's rp_buf_t limit; PDF text comes from
- * pdftotext in watch.c. The parsers never look past len: they are fuzzed with exact-size
+ * pdftotext in child.c. The parsers never look past len: they are fuzzed with exact-size
  * inputs. */
 #include "watch/extract.h"
 
@@ -133,13 +133,14 @@ static int looks_binary(const char *data, size_t len, char *why, size_t whylen)
     const char *nul = memchr(data, '\0', len);
     if (nul) {
         if (why && whylen)
-            snprintf(why, whylen, "binary content (a NUL byte at offset %zu)", (size_t)(nul - data));
+            snprintf(why, whylen, "binary content (a NUL byte at offset %zu)",
+                     (size_t)(nul - data));
         return 1;
     }
     size_t n = len < 4096 ? len : 4096, bad = 0;
     for (size_t i = 0; i < n;) {
-        if (u[i] < 0x20 && u[i] != '\t' && u[i] != '\n' && u[i] != '\r' && u[i] != '\f' && u[i] != '\v' &&
-            u[i] != 0x1b) {
+        if (u[i] < 0x20 && u[i] != '\t' && u[i] != '\n' && u[i] != '\r' && u[i] != '\f' &&
+            u[i] != '\v' && u[i] != 0x1b) {
             bad++;
             i++;
         } else if (u[i] >= 0x80) {
@@ -154,7 +155,8 @@ static int looks_binary(const char *data, size_t len, char *why, size_t whylen)
     }
     if (n > 0 && bad * 10 > n) {
         if (why && whylen)
-            snprintf(why, whylen, "binary content (%zu of the first %zu bytes are not text)", bad, n);
+            snprintf(why, whylen, "binary content (%zu of the first %zu bytes are not text)", bad,
+                     n);
         return 1;
     }
     return 0;
@@ -193,9 +195,11 @@ rp_watch_kind_t rp_watch_kind_detect(const char *name, const char *head, size_t 
     size_t skip = 0;
     if (len >= 3 && memcmp(head, "\xEF\xBB\xBF", 3) == 0)
         skip = 3;
-    while (skip < len && (head[skip] == ' ' || head[skip] == '\n' || head[skip] == '\r' || head[skip] == '\t'))
+    while (skip < len &&
+           (head[skip] == ' ' || head[skip] == '\n' || head[skip] == '\r' || head[skip] == '\t'))
         skip++;
-    if (starts_with_ci(head + skip, len - skip, "<!doctype html") || starts_with_ci(head + skip, len - skip, "<html"))
+    if (starts_with_ci(head + skip, len - skip, "<!doctype html") ||
+        starts_with_ci(head + skip, len - skip, "<html"))
         return RP_WATCH_HTML;
     if (len > 0 && !looks_binary(head, len, NULL, 0))
         return RP_WATCH_TEXT;
@@ -212,7 +216,8 @@ const char *rp_watch_kind_mime(rp_watch_kind_t k)
 
 const char *rp_watch_kind_name(rp_watch_kind_t k)
 {
-    static const char *const m[] = {"text", "markdown", "csv", "json", "html", "pdf", "unsupported"};
+    static const char *const m[] = {"text", "markdown", "csv",        "json",
+                                    "html", "pdf",      "unsupported"};
     return (unsigned)k <= RP_WATCH_UNSUPPORTED ? m[k] : m[RP_WATCH_UNSUPPORTED];
 }
 
@@ -482,7 +487,8 @@ static int extract_json(const char *data, size_t len, rp_buf_t *out, char *why, 
     json_t *j = json_loadb(data, len, JSON_DECODE_ANY, &jerr);
     if (j == NULL) {
         if (why && whylen)
-            snprintf(why, whylen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+            snprintf(why, whylen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                     jerr.text);
         return -1;
     }
     int rc = json_text(out, j, NULL, 0);
@@ -490,7 +496,8 @@ static int extract_json(const char *data, size_t len, rp_buf_t *out, char *why, 
     return rc;
 }
 
-int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *out, char *why, size_t whylen)
+int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *out, char *why,
+                     size_t whylen)
 {
     if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) {
         data += 3;

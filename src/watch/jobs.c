@@ -112,13 +112,12 @@ void rp_watch_job_push(rp_watch_t *w, enum job_kind kind, const char *path, int 
         rp_watch_job_next(w);
 }
 
-
 /* A step failed or the file is done: record the failure (so an unchanged failing file is not
  * retried) and report it. */
 void rp_watch_finish_failed(job_t *j)
 {
     rp_watch_emit_failed(j, strcmp(j->err_kind ? j->err_kind : "", "io") == 0 ||
-                       strcmp(j->err_kind ? j->err_kind : "", "timeout") == 0);
+                                strcmp(j->err_kind ? j->err_kind : "", "timeout") == 0);
     j->out = OUT_FAIL;
     rp_watch_run_step(j, ST_RECORD);
 }
@@ -228,7 +227,8 @@ static void on_work_done(uv_work_t *r, int status)
         break;
     case ST_GONE:
         if (j->removed)
-            RP_LOG_INFO("watch", "%s is gone: %ld document(s) removed from the index", j->rel, j->removed);
+            RP_LOG_INFO("watch", "%s is gone: %ld document(s) removed from the index", j->rel,
+                        j->removed);
         w->stats.removed += (uint64_t)j->removed;
         rp_watch_emit_deleted_all(w, j->deleted);
         rp_watch_job_free(j);
@@ -241,7 +241,8 @@ static void on_work_done(uv_work_t *r, int status)
                 rp_watch_unwatch_tree(w, j->path);
         }
         if (j->removed)
-            RP_LOG_INFO("watch", "%ld document(s) removed: their files vanished while not watched", j->removed);
+            RP_LOG_INFO("watch", "%ld document(s) removed: their files vanished while not watched",
+                        j->removed);
         w->stats.removed += (uint64_t)j->removed;
         rp_watch_emit_deleted_all(w, j->deleted);
         for (size_t i = 0; i < j->nents; i++) {
@@ -309,7 +310,6 @@ static int path_busy(rp_watch_t *w, const char *path)
     return 0;
 }
 
-
 void rp_watch_job_next(rp_watch_t *w)
 {
     if (w->cur || w->stopping)
@@ -335,13 +335,16 @@ void rp_watch_job_next(rp_watch_t *w)
         rp_watch_after_child(r);
         return;
     }
-    if (!rp_list_empty(&w->ready) && path_busy(w, rp_container_of(w->ready.next, qent_t, node)->path))
+    if (!rp_list_empty(&w->ready) &&
+        path_busy(w, rp_container_of(w->ready.next, qent_t, node)->path))
         return; /* the same file is still with its child: after it, in order */
     if (rp_list_empty(&w->ready)) {
-        if (!w->idle_logged && w->pending.count == 0 && w->nchildren == 0 && rp_list_empty(&w->waiting)) {
+        if (!w->idle_logged && w->pending.count == 0 && w->nchildren == 0 &&
+            rp_list_empty(&w->waiting)) {
             w->idle_logged = 1;
             RP_LOG_INFO("watch",
-                        "idle: %llu ingested, %llu failed, %llu unchanged, %llu removed, %llu bytes, %llu chunks",
+                        "idle: %llu ingested, %llu failed, %llu unchanged, %llu removed, %llu "
+                        "bytes, %llu chunks",
                         (unsigned long long)w->stats.ingested, (unsigned long long)w->stats.failed,
                         (unsigned long long)w->stats.skipped, (unsigned long long)w->stats.removed,
                         (unsigned long long)w->stats.bytes, (unsigned long long)w->stats.chunks);

@@ -27,8 +27,8 @@ int rp_watch_outbox_save(net_sink_t *s)
     FILE *f = fopen(tmp, "w");
     if (f == NULL)
         return -1;
-    fprintf(f, "RPQ1 %s %llu %llu %llu\n", s->key, (unsigned long long)s->roff, (unsigned long long)s->roff_seq,
-            (unsigned long long)s->next_seq);
+    fprintf(f, "RPQ1 %s %llu %llu %llu\n", s->key, (unsigned long long)s->roff,
+            (unsigned long long)s->roff_seq, (unsigned long long)s->next_seq);
     int bad = fflush(f) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, s->spath) < 0) {
@@ -58,7 +58,8 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
     }
     /* One writer per queue: two watchers appending and sending the same file would interleave. */
     if (flock(s->qfd, LOCK_EX | LOCK_NB) < 0) {
-        snprintf(err, errlen, "the queue %s is in use by another `ragpulse watch` (give this one --queue PATH)",
+        snprintf(err, errlen,
+                 "the queue %s is in use by another `ragpulse watch` (give this one --queue PATH)",
                  s->qpath);
         return -1;
     }
@@ -88,7 +89,9 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
     /* What is left: the first and the last record (seqs count up by one per record, so they
      * say it all), and a torn tail from a crash mid-append. Two bounded reads, not the file. */
     if (s->qsize > s->roff) {
-        enum { WIN = 1 << 20 };
+        enum {
+            WIN = 1 << 20
+        };
         char *buf = rp_malloc(WIN + 1);
         if (buf == NULL) {
             snprintf(err, errlen, "out of memory");
@@ -101,7 +104,8 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
             end--;
         long long first = -1, last = -1;
         if (got > 0 && (size_t)got > end) {
-            RP_LOG_WARN("watch", "queue %s: dropping a torn last record (%zu bytes)", s->qpath, (size_t)got - end);
+            RP_LOG_WARN("watch", "queue %s: dropping a torn last record (%zu bytes)", s->qpath,
+                        (size_t)got - end);
             if (ftruncate(s->qfd, (off_t)(tail_off + end)) < 0)
                 RP_LOG_ERROR("watch", "queue %s: ftruncate: %s", s->qpath, strerror(errno));
             s->qsize = tail_off + end;
@@ -113,7 +117,8 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
             last = record_seq(buf + ls, end - 1 - ls);
         }
         if (s->qsize > s->roff) {
-            got = pread(s->qfd, buf, WIN < s->qsize - s->roff ? WIN : (size_t)(s->qsize - s->roff), (off_t)s->roff);
+            got = pread(s->qfd, buf, WIN < s->qsize - s->roff ? WIN : (size_t)(s->qsize - s->roff),
+                        (off_t)s->roff);
             char *nl = got > 0 ? memchr(buf, '\n', (size_t)got) : NULL;
             if (nl)
                 first = record_seq(buf, (size_t)(nl - buf));
@@ -126,8 +131,8 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
         if (s->qsize > s->roff) {
             /* A previous run may have been answered without saving the offset. */
             s->verify = 1;
-            RP_LOG_INFO("watch", "queue %s: %llu bytes of events from an earlier run to deliver", s->qpath,
-                        (unsigned long long)(s->qsize - s->roff));
+            RP_LOG_INFO("watch", "queue %s: %llu bytes of events from an earlier run to deliver",
+                        s->qpath, (unsigned long long)(s->qsize - s->roff));
         }
     }
     if (s->roff == s->qsize && s->qsize > 0) {
@@ -155,7 +160,8 @@ void rp_watch_outbox_compact(net_sink_t *s)
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof(tmp), "%s.tmp", s->qpath);
     int fd = buf ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    if (fd < 0 || pread(s->qfd, buf, n, (off_t)s->roff) != (ssize_t)n || write(fd, buf, n) != (ssize_t)n) {
+    if (fd < 0 || pread(s->qfd, buf, n, (off_t)s->roff) != (ssize_t)n ||
+        write(fd, buf, n) != (ssize_t)n) {
         if (fd >= 0)
             close(fd);
         rp_free(buf);

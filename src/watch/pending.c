@@ -59,7 +59,9 @@ static void on_stat(uv_fs_t *req)
     int is_dir = exists && S_ISDIR(req->statbuf.st_mode);
     int is_reg = exists && S_ISREG(req->statbuf.st_mode);
     int64_t size = exists ? (int64_t)req->statbuf.st_size : -1;
-    int64_t mtime = exists ? (int64_t)req->statbuf.st_mtim.tv_sec * 1000000000 + req->statbuf.st_mtim.tv_nsec : -1;
+    int64_t mtime =
+        exists ? (int64_t)req->statbuf.st_mtim.tv_sec * 1000000000 + req->statbuf.st_mtim.tv_nsec
+               : -1;
     uv_fs_req_cleanup(req);
     if (p->dead || w->stopping) {
         pend_free(p);
@@ -131,7 +133,8 @@ void rp_watch_on_tick(uv_timer_t *t)
     rp_watch_t *w = t->data;
     uint64_t now = rp_watch_now_ms(w), settle = (uint64_t)(w->cfg.settle_s * 1000);
     size_t b;
-    for (rp_map_entry_t *e = rp_map_first(&w->pending, &b); e; e = rp_map_next(&w->pending, e, &b)) {
+    for (rp_map_entry_t *e = rp_map_first(&w->pending, &b); e;
+         e = rp_map_next(&w->pending, e, &b)) {
         pend_t *p = rp_container_of(e, pend_t, entry);
         if (!p->busy && now - p->stable_since >= settle)
             pend_stat(w, p);

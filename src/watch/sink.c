@@ -12,6 +12,8 @@
  * stored; a POST batch is stored all or nothing and in order, so the highest seq seen is
  * enough. The queue file is appended on the loop thread (small writes to the page cache, no
  * fsync per event). */
+#include "watch/sink.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +26,10 @@
 #include "util/log.h"
 #include "watch/watch_int.h"
 
-#define BACKOFF_MIN_MS 200
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS     200
+#define BACKOFF_MAX_MS     5000
 #define REQUEST_TIMEOUT_MS 15000
-#define DRAIN_MS 3000
+#define DRAIN_MS           3000
 
 static void kick(net_sink_t *s);
 static void finish(net_sink_t *s);
@@ -82,10 +84,12 @@ static void backoff(net_sink_t *s, uint32_t at_least_ms)
 static void request_failed(net_sink_t *s, int rc, int sent)
 {
     if (!s->down)
-        RP_LOG_WARN("watch", "hub %s:%s unreachable (%s): events wait in %s", s->url.host, s->url.port,
-                    rc == UV_ETIMEDOUT ? "no answer in 15 s"
+        RP_LOG_WARN("watch", "hub %s:%s unreachable (%s): events wait in %s", s->url.host,
+                    s->url.port,
+                    rc == UV_ETIMEDOUT                ? "no answer in 15 s"
                     : rc == RP_EPROTO || rc == UV_EOF ? "no complete HTTP answer"
-                                                      : rc == RP_ETOOBIG ? "answer too large" : uv_strerror(rc),
+                    : rc == RP_ETOOBIG                ? "answer too large"
+                                                      : uv_strerror(rc),
                     s->qpath);
     if (s->mode == REQ_POST && sent)
         s->verify = 1;
@@ -115,8 +119,8 @@ static void on_post_answer(net_sink_t *s, int status, json_t *body, uint32_t ret
         if (k <= 0 || (size_t)k >= s->batch_n) {
             const char *field = json_string_value(json_object_get(body, "field"));
             const char *rule = json_string_value(json_object_get(body, "rule"));
-            RP_LOG_ERROR("watch", "the hub refused an event (dropped): %s %s %s", msg ? msg : "", field ? field : "",
-                         rule ? rule : "");
+            RP_LOG_ERROR("watch", "the hub refused an event (dropped): %s %s %s", msg ? msg : "",
+                         field ? field : "", rule ? rule : "");
             rp_watch_outbox_skip(s, 1);
             rp_watch_outbox_save(s);
         } else {
@@ -156,7 +160,9 @@ static void on_verify_answer(net_sink_t *s, int status, json_t *body)
 {
     if (status != 200) {
         /* A producer token may not read the log: send again, a duplicate is possible. */
-        RP_LOG_WARN("watch", "cannot read the hub's log back (HTTP %d) to rule out duplicates; resending", status);
+        RP_LOG_WARN("watch",
+                    "cannot read the hub's log back (HTTP %d) to rule out duplicates; resending",
+                    status);
         s->verify = 0;
         return;
     }
@@ -174,7 +180,9 @@ static void on_verify_answer(net_sink_t *s, int status, json_t *body)
     s->verify = 0;
     if (max >= 0 && (uint64_t)max >= s->roff_seq) {
         size_t n = (size_t)((uint64_t)max - s->roff_seq + 1);
-        RP_LOG_INFO("watch", "the hub already has %zu queued event(s) (its answer was lost): not resending them", n);
+        RP_LOG_INFO(
+            "watch",
+            "the hub already has %zu queued event(s) (its answer was lost): not resending them", n);
         rp_watch_outbox_skip(s, n);
         rp_watch_outbox_compact(s);
         rp_watch_outbox_save(s);
@@ -210,8 +218,8 @@ static void request_start(net_sink_t *s, enum req_mode mode, const char *path)
     snprintf(headers, sizeof(headers), "%s%s", s->auth ? s->auth : "", s->agent);
     s->mode = mode;
     int rc = rp_http_client_request(&s->http, mode == REQ_POST ? "POST" : "GET", path, headers,
-                                    mode == REQ_POST ? s->req.data : NULL, s->req.len, REQUEST_TIMEOUT_MS, on_answer,
-                                    s);
+                                    mode == REQ_POST ? s->req.data : NULL, s->req.len,
+                                    REQUEST_TIMEOUT_MS, on_answer, s);
     if (rc < 0)
         request_failed(s, rc, 0);
 }
@@ -246,7 +254,8 @@ static int post_batch(net_sink_t *s)
     rp_free(buf);
     if (count == 0) {
         /* One record larger than a batch: the hub would refuse it anyway. */
-        RP_LOG_ERROR("watch", "queue %s: a record larger than %d bytes (dropped)", s->qpath, SINK_BATCH_BYTES);
+        RP_LOG_ERROR("watch", "queue %s: a record larger than %d bytes (dropped)", s->qpath,
+                     SINK_BATCH_BYTES);
         rp_watch_outbox_skip(s, 1);
         rp_buf_reset(body);
         return 1;
@@ -316,15 +325,16 @@ static int net_emit(rp_watch_sink_t *base, json_t *ev)
     line[n] = '\n'; /* json_dumps leaves room for the NUL: write it as the line end */
     if (s->qsize - s->roff + n + 1 > s->max_bytes) {
         if (s->dropped++ % 1000 == 0)
-            RP_LOG_ERROR("watch", "queue %s is full (--queue-max %zu bytes): %llu event(s) dropped", s->qpath,
-                         s->max_bytes, (unsigned long long)s->dropped);
+            RP_LOG_ERROR("watch", "queue %s is full (--queue-max %zu bytes): %llu event(s) dropped",
+                         s->qpath, s->max_bytes, (unsigned long long)s->dropped);
         free(line);
         return RP_ETOOBIG;
     }
     ssize_t w = write(s->qfd, line, n + 1);
     free(line);
     if (w != (ssize_t)(n + 1)) {
-        RP_LOG_ERROR("watch", "cannot append to the queue %s: %s", s->qpath, w < 0 ? strerror(errno) : "short write");
+        RP_LOG_ERROR("watch", "cannot append to the queue %s: %s", s->qpath,
+                     w < 0 ? strerror(errno) : "short write");
         if (w > 0 && ftruncate(s->qfd, (off_t)s->qsize) < 0)
             RP_LOG_ERROR("watch", "queue %s: ftruncate: %s", s->qpath, strerror(errno));
         return UV_EIO;
@@ -364,7 +374,8 @@ static void net_close(rp_watch_sink_t *base, void (*done)(void *ud), void *ud)
     s->done = done;
     s->done_ud = ud;
     /* Deliver what is pending for a moment if the hub is there; the rest stays queued. */
-    if (s->roff >= s->qsize || s->down || uv_timer_start(&s->drain, on_drain_timeout, DRAIN_MS, 0) < 0) {
+    if (s->roff >= s->qsize || s->down ||
+        uv_timer_start(&s->drain, on_drain_timeout, DRAIN_MS, 0) < 0) {
         finish(s);
         return;
     }
@@ -391,8 +402,9 @@ static void on_undo_client_closed(rp_http_client_t *c)
 }
 
 rp_watch_sink_t *rp_watch_net_sink_new(uv_loop_t *loop, const char *hub_url, const char *token,
-                                       const char *pipeline_id, const char *queue_path, size_t max_bytes,
-                                       const char *user_agent, char *err, size_t errlen)
+                                       const char *pipeline_id, const char *queue_path,
+                                       size_t max_bytes, const char *user_agent, char *err,
+                                       size_t errlen)
 {
     rp_url_t url;
     const char *why = NULL;
@@ -465,7 +477,8 @@ undo_client:
     snprintf(err, errlen, "cannot start the network sink: %s", uv_strerror(rc));
     return NULL;
 undo_sink:
-    snprintf(err, errlen, "cannot start the network sink: %s", rc == RP_EINVAL ? "bad hub address" : uv_strerror(rc));
+    snprintf(err, errlen, "cannot start the network sink: %s",
+             rc == RP_EINVAL ? "bad hub address" : uv_strerror(rc));
     rp_watch_net_sink_free(&s->base);
     return NULL;
 }

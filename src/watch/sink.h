@@ -17,8 +17,9 @@
  * as a Bearer token; user_agent names the program in the User-Agent header. Returns the
  * sink, or NULL with err filled (a sentence for the user). */
 rp_watch_sink_t *rp_watch_net_sink_new(uv_loop_t *loop, const char *hub_url, const char *token,
-                                       const char *pipeline_id, const char *queue_path, size_t max_bytes,
-                                       const char *user_agent, char *err, size_t errlen);
+                                       const char *pipeline_id, const char *queue_path,
+                                       size_t max_bytes, const char *user_agent, char *err,
+                                       size_t errlen);
 /* Frees the sink after its close callback has run (or when it never started sending). */
 void rp_watch_net_sink_free(rp_watch_sink_t *s);
 

@@ -71,7 +71,8 @@ static void step_probe(job_t *j)
         close(fd);
         char lim[64];
         snprintf(lim, sizeof(lim), "%zu", w->cfg.max_file_size);
-        rp_watch_fail_job(j, "too_large", "the file is larger than the limit of %s bytes (--max-file-size)", lim);
+        rp_watch_fail_job(j, "too_large",
+                          "the file is larger than the limit of %s bytes (--max-file-size)", lim);
         snprintf(j->doc.hash, sizeof(j->doc.hash), "size:%lld", (long long)j->size);
         j->doc.size = j->size;
         j->doc.mtime_ns = j->mtime_ns;
@@ -131,7 +132,8 @@ static void step_extract(job_t *j)
         while (i < j->text.len && strchr(" \t\n\f\v", j->text.data[i]))
             i++;
         if (i == j->text.len) {
-            rp_watch_fail_job(j, "no_text", "%s", "the PDF has no text layer (a scanned PDF needs OCR first)");
+            rp_watch_fail_job(j, "no_text", "%s",
+                              "the PDF has no text layer (a scanned PDF needs OCR first)");
             return;
         }
     }
@@ -161,7 +163,8 @@ static void step_flush(job_t *f)
         job_t *j = rp_container_of(it, job_t, node);
         j->gone = rp_watch_file_gone(j);
         if (j->gone)
-            j->removed = rp_watch_index_remove(ix, j->path, 0) > 0; /* an older version's document */
+            j->removed =
+                rp_watch_index_remove(ix, j->path, 0) > 0; /* an older version's document */
     }
     if (rp_watch_index_begin(ix) < 0) {
         rp_watch_fail_job(f, "index", "%s", rp_watch_index_error(ix));
@@ -173,7 +176,8 @@ static void step_flush(job_t *f)
         if (j->gone)
             continue;
         if (rp_watch_index_replace(ix, j->path, &j->doc, rp_watch_kind_name(j->fkind), NULL,
-                                   j->text.data ? j->text.data : "", j->chunks, (size_t)j->nchunks) < 0) {
+                                   j->text.data ? j->text.data : "", j->chunks,
+                                   (size_t)j->nchunks) < 0) {
             rp_watch_fail_job(f, "index", "%s", rp_watch_index_error(ix));
             rp_watch_index_rollback(ix);
             return;
@@ -196,7 +200,8 @@ static void step_record(job_t *j)
     }
     if (j->doc.hash[0] == '\0')
         return; /* failed before the content was known: try again next time */
-    if (rp_watch_index_replace(j->w->ix, j->path, &j->doc, kind, j->out == OUT_FAIL ? j->why : NULL, "", NULL, 0) < 0)
+    if (rp_watch_index_replace(j->w->ix, j->path, &j->doc, kind, j->out == OUT_FAIL ? j->why : NULL,
+                               "", NULL, 0) < 0)
         RP_LOG_ERROR("watch", "%s", rp_watch_index_error(j->w->ix));
     if (j->out != OUT_FAIL)
         j->doc.chunks = j->nchunks;
@@ -238,7 +243,8 @@ static int scan_add(job_t *j, char *path, int is_dir, const struct stat *st)
         j->cap = nc;
     }
     j->ents[j->nents++] =
-        (scan_ent_t){path, is_dir, 0, st->st_size, (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+        (scan_ent_t){path, is_dir, 0, st->st_size,
+                     (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
     return 0;
 }
 
@@ -334,8 +340,8 @@ static void step_scan(job_t *j)
     for (size_t i = 0; i < j->nents; i++) {
         scan_ent_t *e = &j->ents[i];
         rp_watch_doc_t doc;
-        if (!e->is_dir && rp_watch_index_lookup(j->w->ix, e->path, &doc) == 1 && doc.size == e->size &&
-            doc.mtime_ns == e->mtime_ns)
+        if (!e->is_dir && rp_watch_index_lookup(j->w->ix, e->path, &doc) == 1 &&
+            doc.size == e->size && doc.mtime_ns == e->mtime_ns)
             e->known = 1;
     }
     if (!j->initial)
@@ -370,7 +376,8 @@ void rp_watch_on_work(uv_work_t *r)
         step_probe(j);
         /* A small document: extract and chunk now, one thread hand-off instead of three (the
          * hand-offs cost more than the work); the events still mark each stage. */
-        if (j->out == OUT_CHANGED && !j->w->cfg.exec_cmd && j->fkind != RP_WATCH_PDF && j->len <= FUSE_BYTES) {
+        if (j->out == OUT_CHANGED && !j->w->cfg.exec_cmd && j->fkind != RP_WATCH_PDF &&
+            j->len <= FUSE_BYTES) {
             j->fused = 1;
             step_extract(j);
             if (j->out == OUT_FAIL) {

@@ -3,6 +3,8 @@
  * (ignore rules, paths relative to the root, opens beneath the root's descriptor). The
  * watcher frees itself when its last reference goes (unref): handles, jobs and stats in
  * flight each hold one, and rp_watch_stop drops the first. See watch_int.h for the parts. */
+#include "watch/watch.h"
+
 #include "watch/watch_int.h"
 
 /* ---- helpers ---- */
@@ -137,13 +139,14 @@ int rp_watch_file_gone(const job_t *j)
     return rp_watch_not_in_tree(rc) || (rc == 0 && !S_ISREG(st.st_mode));
 }
 
-
 /* ---- life cycle ---- */
 
-rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch_sink_t *sink, char *err, size_t errlen)
+rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch_sink_t *sink,
+                         char *err, size_t errlen)
 {
     if (cfg->chunk_size < 16 || cfg->chunk_overlap >= cfg->chunk_size / 2) {
-        snprintf(err, errlen, "--chunk-overlap must be less than half of --chunk-size (and the size >= 16)");
+        snprintf(err, errlen,
+                 "--chunk-overlap must be less than half of --chunk-size (and the size >= 16)");
         return NULL;
     }
     rp_watch_t *w = rp_calloc(1, sizeof(*w));
@@ -172,7 +175,8 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
     }
     w->root_fd = open(w->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (w->root_fd < 0) {
-        snprintf(err, errlen, "cannot watch %s: %s", cfg->dir, errno == ENOTDIR ? "not a directory" : strerror(errno));
+        snprintf(err, errlen, "cannot watch %s: %s", cfg->dir,
+                 errno == ENOTDIR ? "not a directory" : strerror(errno));
         goto undo;
     }
     /* Own copies of the strings: the config may be on the caller's stack. */
@@ -187,8 +191,9 @@ rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch
         goto undo;
     }
     char *o = w->strs;
-    const char **dst[] = {&w->cfg.pipeline_id, &w->cfg.pipeline_type, &w->cfg.exec_cmd, &w->cfg.ignore[0],
-                          &w->cfg.ignore[1],   &w->cfg.ignore[2],     &w->cfg.ignore[3]};
+    const char **dst[] = {&w->cfg.pipeline_id, &w->cfg.pipeline_type, &w->cfg.exec_cmd,
+                          &w->cfg.ignore[0],   &w->cfg.ignore[1],     &w->cfg.ignore[2],
+                          &w->cfg.ignore[3]};
     for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
         if (strs[i] == NULL)
             continue;
@@ -252,12 +257,14 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
 {
     if (w->stopping)
         return;
-    w->stopping = 1; /* from here on nothing starts: rp_watch_job_free no longer runs the next job */
+    w->stopping =
+        1; /* from here on nothing starts: rp_watch_job_free no longer runs the next job */
     w->done = done;
     w->done_ud = ud;
     job_t *j = w->cur;
     if (j && j->kind == JOB_FILE && j->reported && !j->ended) {
-        snprintf(j->why, sizeof(j->why), "interrupted: the pipeline stopped while processing the file");
+        snprintf(j->why, sizeof(j->why),
+                 "interrupted: the pipeline stopped while processing the file");
         j->err_kind = "interrupted";
         rp_watch_emit_failed(j, 1);
     }
@@ -274,7 +281,8 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
             job_t *m = rp_container_of(it, job_t, node);
             if (!m->reported || m->ended)
                 continue;
-            snprintf(m->why, sizeof(m->why), "interrupted: the pipeline stopped while processing the file");
+            snprintf(m->why, sizeof(m->why),
+                     "interrupted: the pipeline stopped while processing the file");
             m->err_kind = "interrupted";
             rp_watch_emit_failed(m, 1);
         }

@@ -4,11 +4,25 @@
 
 /* Private to src/watch/watch.c, events.c, steps.c, jobs.c, child.c and pending.c: the watcher
  * struct, its jobs and the functions the parts call across files. Loop thread unless a
- * function says it runs on the thread pool (steps.c). Nothing outside src/watch includes it. */
-#include "http/client.h"
-#include "watch/sink.h"
+ * function says it runs on the thread pool (steps.c). Nothing outside src/watch includes it.
+ *
+ * The design, for all the parts. Paths move through three places on the loop thread: `pending`
+ * (seen by a directory scan or an inotify event, waiting to be quiet for settle_s: two stats
+ * settle_s apart with the same size and mtime), `ready` (a FIFO of jobs), and `cur` (the one job in
+ * flight). A job runs its steps on libuv's thread pool (probe: read + SHA-256 + registry;
+ * extract; chunk; index) or as a child process (pdftotext, --exec), and each step's result
+ * comes back to the loop, which emits the events and starts the next step. One job at a time
+ * keeps the SQLite connection on one thread at a time and the events of a file together.
+ *
+ * Linux inotify is not recursive, so every directory has its own uv_fs_event_t; a new
+ * directory is watched and then scanned (files created before the watch are not missed), and
+ * a directory that disappears takes its watches and its documents with it.
+ *
+ * The watcher never leaves its folder: a symbolic link is never followed (the scan and the
+ * live path see it with lstat and pass it by; a file that becomes one is forgotten like a
+ * deleted one), and every file and directory is opened through watch/beneath.h from the
+ * root's descriptor, so a link swapped in on the way after a check cannot lead outside. */
 #include "watch/watch.h"
-
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http/client.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/list.h"
@@ -32,12 +47,13 @@
 #include "watch/chunk.h"
 #include "watch/extract.h"
 #include "watch/index.h"
+#include "watch/sink.h"
 
-#define EXEC_TAIL 2048 /* bytes of a command's stderr kept for the error text */
-#define MAX_DEPTH 64   /* directory nesting followed by scans */
-#define BATCH_FILES 64 /* files indexed in one transaction, at most */
+#define EXEC_TAIL   2048 /* bytes of a command's stderr kept for the error text */
+#define MAX_DEPTH   64   /* directory nesting followed by scans */
+#define BATCH_FILES 64   /* files indexed in one transaction, at most */
 #define BATCH_BYTES (16u << 20)
-#define FUSE_BYTES (64u << 10) /* smaller files are probed, extracted and chunked in one step */
+#define FUSE_BYTES  (64u << 10) /* smaller files are probed, extracted and chunked in one step */
 #define REMOVED_WHY "the file was deleted while it was being processed"
 
 typedef struct dirw {
@@ -67,9 +83,27 @@ typedef struct scan_ent {
     int64_t size, mtime_ns;
 } scan_ent_t;
 
-enum job_kind { JOB_FILE, JOB_GONE, JOB_SCAN, JOB_FLUSH };
-enum step { ST_PROBE, ST_EXTRACT, ST_CHUNK, ST_FLUSH, ST_RECORD, ST_GONE, ST_SCAN };
-enum outcome { OUT_SKIP, OUT_CHANGED, OUT_FAIL, OUT_OK };
+enum job_kind {
+    JOB_FILE,
+    JOB_GONE,
+    JOB_SCAN,
+    JOB_FLUSH
+};
+enum step {
+    ST_PROBE,
+    ST_EXTRACT,
+    ST_CHUNK,
+    ST_FLUSH,
+    ST_RECORD,
+    ST_GONE,
+    ST_SCAN
+};
+enum outcome {
+    OUT_SKIP,
+    OUT_CHANGED,
+    OUT_FAIL,
+    OUT_OK
+};
 
 typedef struct job {
     rp_list_node_t node;
@@ -136,7 +170,7 @@ struct rp_watch {
     uv_loop_t *loop;
     rp_watch_config_t cfg;
     char root[PATH_MAX];
-    int root_fd;           /* O_PATH descriptor of root: every open walks from it (watch/beneath.h) */
+    int root_fd; /* O_PATH descriptor of root: every open walks from it (watch/beneath.h) */
     rp_watch_sink_t *sink; /* borrowed; NULL once stopped */
     rp_watch_index_t *ix;
     uv_timer_t tick, heartbeat;
@@ -197,7 +231,8 @@ void rp_watch_on_heartbeat(uv_timer_t *t);
 
 /* ---- thread-pool steps (steps.c) ---- */
 
-int rp_watch_fail_job(job_t *j, const char *kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int rp_watch_fail_job(job_t *j, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void rp_watch_on_work(uv_work_t *r);
 
 /* ---- jobs on the loop (jobs.c) ---- */
@@ -248,15 +283,19 @@ int rp_watch_extract_html(const char *s, size_t len, rp_buf_t *out);
 /* ---- the network sink (sink.c) and its outbox (outbox.c) ---- */
 
 #define SINK_BATCH_EVENTS 500
-#define SINK_BATCH_BYTES (512 * 1024)
+#define SINK_BATCH_BYTES  (512 * 1024)
 
-enum req_mode { REQ_NONE, REQ_POST, REQ_VERIFY };
+enum req_mode {
+    REQ_NONE,
+    REQ_POST,
+    REQ_VERIFY
+};
 
 typedef struct net_sink {
     rp_watch_sink_t base;
     uv_loop_t *loop;
     rp_url_t url;
-    char *auth; /* "Authorization: Bearer ...\r\n" or NULL; owned */
+    char *auth;  /* "Authorization: Bearer ...\r\n" or NULL; owned */
     char *agent; /* "User-Agent: ...\r\n"; owned */
     char pipeline_id[129];
     /* queue */

@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     snprintf(again, sizeof(again), "http://%s%s", auth, u.prefix);
     rp_url_t v;
-    if (rp_url_parse(&v, again, NULL) != 0 || strcmp(u.host, v.host) != 0 || strcmp(u.port, v.port) != 0 ||
-        u.ipv6 != v.ipv6 || strcmp(u.prefix, v.prefix) != 0)
+    if (rp_url_parse(&v, again, NULL) != 0 || strcmp(u.host, v.host) != 0 ||
+        strcmp(u.port, v.port) != 0 || u.ipv6 != v.ipv6 || strcmp(u.prefix, v.prefix) != 0)
         abort();
     free(s);
     return 0;

@@ -134,7 +134,7 @@ static int srv_start(srv_t *s, uv_loop_t *loop, const char *ip, const char *answ
 static void on_answer(rp_http_client_t *c, int rc, const rp_http_answer_t *a, void *ud)
 {
     got_t *g = ud;
-    assert_false(g->done); /* once per request */
+    assert_false(g->done);                /* once per request */
     assert_false(rp_http_client_busy(c)); /* idle when it calls back */
     g->done = 1;
     g->rc = rc;
@@ -180,8 +180,9 @@ static void teardown_all(uv_loop_t *loop, rp_http_client_t *c, srv_t *s)
 
 /* One request of `method` to http://URL_HOST:PORT/URL_TAIL (PORT: the server's) against a
  * server on ip answering `answer`. Returns 0, or the server's bind error. */
-static int exchange(const char *ip, const char *url_host, const char *url_tail, const char *answer, const char *method, const char *path,
-                    const char *body, uint64_t timeout_ms, size_t max_body, srv_t *s, got_t *g)
+static int exchange(const char *ip, const char *url_host, const char *url_tail, const char *answer,
+                    const char *method, const char *path, const char *body, uint64_t timeout_ms,
+                    size_t max_body, srv_t *s, got_t *g)
 {
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -198,8 +199,8 @@ static int exchange(const char *ip, const char *url_host, const char *url_tail, 
     rp_http_client_t c;
     assert_int_equal(rp_http_client_init(&c, &loop, &u, max_body), 0);
     memset(g, 0, sizeof(*g));
-    assert_int_equal(rp_http_client_request(&c, method, path, "X-Test: 1\r\n", body, body ? strlen(body) : 0,
-                                            timeout_ms, on_answer, g),
+    assert_int_equal(rp_http_client_request(&c, method, path, "X-Test: 1\r\n", body,
+                                            body ? strlen(body) : 0, timeout_ms, on_answer, g),
                      0);
     assert_false(g->done); /* never before the call returns */
     assert_true(rp_http_client_busy(&c));
@@ -213,15 +214,17 @@ static void post_with_content_length_answer(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", "HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhello",
-                              "POST", "/api/events", "[{\"a\":1}]", 5000, 1024, &s, &g),
+    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "",
+                              "HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhello", "POST",
+                              "/api/events", "[{\"a\":1}]", 5000, 1024, &s, &g),
                      0);
     assert_int_equal(g.rc, 0);
     assert_int_equal(g.status, 201);
     assert_span(g.body, g.body_len, "hello");
     assert_true(g.sent);
     char want[128];
-    snprintf(want, sizeof(want), "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Test: 1\r\n", s.port);
+    snprintf(want, sizeof(want), "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Test: 1\r\n",
+             s.port);
     assert_memory_equal(s.req, want, strlen(want));
     assert_non_null(strstr(s.req, "Content-Length: 9\r\n"));
     assert_non_null(strstr(s.req, "Connection: close\r\n"));
@@ -233,11 +236,13 @@ static void chunked_answer_is_reassembled(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "",
-                              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n"
-                              "0\r\n\r\n",
-                              "GET", "/api/events?pipeline=p", NULL, 5000, 1024, &s, &g),
-                     0);
+    assert_int_equal(
+        exchange(
+            "127.0.0.1", "127.0.0.1", "",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n"
+            "0\r\n\r\n",
+            "GET", "/api/events?pipeline=p", NULL, 5000, 1024, &s, &g),
+        0);
     assert_int_equal(g.rc, 0);
     assert_int_equal(g.status, 200);
     assert_span(g.body, g.body_len, "hello world");
@@ -249,8 +254,9 @@ static void body_until_close_and_retry_after(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", "HTTP/1.0 503 Busy\r\nRetry-After: 7\r\n\r\n{\"x\":1}",
-                              "GET", "/", NULL, 5000, 1024, &s, &g),
+    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "",
+                              "HTTP/1.0 503 Busy\r\nRetry-After: 7\r\n\r\n{\"x\":1}", "GET", "/",
+                              NULL, 5000, 1024, &s, &g),
                      0);
     assert_int_equal(g.rc, 0);
     assert_int_equal(g.status, 503);
@@ -263,8 +269,9 @@ static void path_prefix_goes_in_front(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "/behind/proxy/", "HTTP/1.1 204 No Content\r\n\r\n",
-                              "GET", "/api/events?limit=1", NULL, 5000, 1024, &s, &g),
+    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "/behind/proxy/",
+                              "HTTP/1.1 204 No Content\r\n\r\n", "GET", "/api/events?limit=1", NULL,
+                              5000, 1024, &s, &g),
                      0);
     assert_int_equal(g.rc, 0);
     assert_int_equal(g.status, 204);
@@ -278,8 +285,8 @@ static void ipv6_literal(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    int rc = exchange("::1", "[::1]", "/v6", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "POST",
-                      "/api/events", "[]", 5000, 1024, &s, &g);
+    int rc = exchange("::1", "[::1]", "/v6", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                      "POST", "/api/events", "[]", 5000, 1024, &s, &g);
     if (rc < 0) {
         printf("ipv6_literal: skipped: cannot listen on ::1 here (%s)\n", uv_err_name(rc));
         skip();
@@ -298,7 +305,8 @@ static void slow_server_times_out(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", NULL, "POST", "/api/events", "[]", 200, 1024, &s, &g),
+    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", NULL, "POST", "/api/events", "[]", 200,
+                              1024, &s, &g),
                      0);
     assert_int_equal(g.rc, UV_ETIMEDOUT);
     assert_int_equal(g.status, 0);
@@ -311,8 +319,8 @@ static void garbage_is_eproto(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", "SSH-2.0-OpenSSH_9.2\r\n\r\n", "GET", "/", NULL, 5000,
-                              1024, &s, &g),
+    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", "SSH-2.0-OpenSSH_9.2\r\n\r\n", "GET",
+                              "/", NULL, 5000, 1024, &s, &g),
                      0);
     assert_int_equal(g.rc, RP_EPROTO);
     assert_int_equal(g.status, 0);
@@ -323,8 +331,9 @@ static void truncated_answer_is_eproto(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
-                              "GET", "/", NULL, 5000, 1024, &s, &g),
+    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "",
+                              "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "GET", "/", NULL,
+                              5000, 1024, &s, &g),
                      0);
     assert_int_equal(g.rc, RP_EPROTO);
 }
@@ -334,8 +343,9 @@ static void body_over_limit_is_etoobig(void **state)
     (void)state;
     srv_t s;
     got_t g;
-    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
-                              "GET", "/", NULL, 5000, 4, &s, &g),
+    assert_int_equal(exchange("127.0.0.1", "127.0.0.1", "",
+                              "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", "GET", "/",
+                              NULL, 5000, 4, &s, &g),
                      0);
     assert_int_equal(g.rc, RP_ETOOBIG);
 }
@@ -370,7 +380,8 @@ static void one_request_at_a_time_and_bad_lines_refused(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     srv_t s;
-    assert_int_equal(srv_start(&s, &loop, "127.0.0.1", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), 0);
+    assert_int_equal(
+        srv_start(&s, &loop, "127.0.0.1", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), 0);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
     rp_url_t u;
@@ -378,13 +389,18 @@ static void one_request_at_a_time_and_bad_lines_refused(void **state)
     rp_http_client_t c;
     assert_int_equal(rp_http_client_init(&c, &loop, &u, 1024), 0);
     got_t g = {0}, g2 = {0};
-    assert_int_equal(rp_http_client_request(&c, "GET", "/a\r\nX: y", NULL, NULL, 0, 0, on_answer, &g), RP_EINVAL);
-    assert_int_equal(rp_http_client_request(&c, "GET", "/", "X: y", NULL, 0, 0, on_answer, &g), RP_EINVAL);
-    assert_int_equal(rp_http_client_request(&c, "GET", "/", "X: y\r\n\r\nZ: 1\r\n", NULL, 0, 0, on_answer, &g),
+    assert_int_equal(
+        rp_http_client_request(&c, "GET", "/a\r\nX: y", NULL, NULL, 0, 0, on_answer, &g),
+        RP_EINVAL);
+    assert_int_equal(rp_http_client_request(&c, "GET", "/", "X: y", NULL, 0, 0, on_answer, &g),
                      RP_EINVAL);
+    assert_int_equal(
+        rp_http_client_request(&c, "GET", "/", "X: y\r\n\r\nZ: 1\r\n", NULL, 0, 0, on_answer, &g),
+        RP_EINVAL);
     assert_false(rp_http_client_busy(&c));
     assert_int_equal(rp_http_client_request(&c, "GET", "/", NULL, NULL, 0, 5000, on_answer, &g), 0);
-    assert_int_equal(rp_http_client_request(&c, "GET", "/", NULL, NULL, 0, 5000, on_answer, &g2), RP_ESTATE);
+    assert_int_equal(rp_http_client_request(&c, "GET", "/", NULL, NULL, 0, 5000, on_answer, &g2),
+                     RP_ESTATE);
     run_until_done(&loop, &g);
     assert_int_equal(g.rc, 0);
     assert_int_equal(g.status, 200);
@@ -406,7 +422,8 @@ static void close_in_flight_never_calls_back(void **state)
     rp_http_client_t c;
     assert_int_equal(rp_http_client_init(&c, &loop, &u, 1024), 0);
     got_t g = {0};
-    assert_int_equal(rp_http_client_request(&c, "POST", "/api/events", NULL, "[]", 2, 5000, on_answer, &g), 0);
+    assert_int_equal(
+        rp_http_client_request(&c, "POST", "/api/events", NULL, "[]", 2, 5000, on_answer, &g), 0);
     /* Until the server has the whole request: the client is mid-exchange when it closes. */
     uint64_t deadline = uv_now(&loop) + 5000;
     while (!request_complete(&s) && uv_now(&loop) < deadline)

@@ -82,10 +82,14 @@ static void bad_urls_are_einval_with_a_reason(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "https://h/",     "ws://h",       "",           "http://",       "http://:80",   "http:///p",
-        "http://h:",      "http://h:0",   "http://h:65536", "http://h:123456", "http://h:8x", "http://h:-1",
-        "http://[::1",    "http://[]:80", "http://[::1]x", "http://[zz::1]", "http://h p",  "http://h/p?q=1",
-        "http://h/#f",    "http://u@h",   "http://h\r\n", "http://h/\x7f", NULL,
+        "https://h/",      "ws://h",       "",
+        "http://",         "http://:80",   "http:///p",
+        "http://h:",       "http://h:0",   "http://h:65536",
+        "http://h:123456", "http://h:8x",  "http://h:-1",
+        "http://[::1",     "http://[]:80", "http://[::1]x",
+        "http://[zz::1]",  "http://h p",   "http://h/p?q=1",
+        "http://h/#f",     "http://u@h",   "http://h\r\n",
+        "http://h/\x7f",   NULL,
     };
     for (size_t i = 0; bad[i]; i++) {
         rp_url_t u;
