@@ -216,7 +216,8 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
     j->exited = 1;
     /* A grandchild may hold the pipes open: give them 2 s after the exit, then close. */
     uv_timer_stop(&j->timer);
-    uv_timer_start(&j->timer, on_child_timeout, 2000, 0);
+    /* Fails only when the timer is closing: the child is being closed already. */
+    (void)uv_timer_start(&j->timer, on_child_timeout, 2000, 0);
     maybe_close_child(j);
 }
 
@@ -236,10 +237,33 @@ static void on_child_timeout(uv_timer_t *t)
 static void spawn_child(job_t *j, char **args, double timeout_s, int in_fd)
 {
     rp_watch_t *w = j->w;
-    uv_pipe_init(w->loop, &j->pout, 0);
-    uv_pipe_init(w->loop, &j->perr, 0);
-    uv_timer_init(w->loop, &j->timer);
+    uv_handle_t *made[3];
+    size_t nmade = 0;
+    int rc = uv_pipe_init(w->loop, &j->pout, 0);
+    if (rc == 0) {
+        made[nmade++] = (uv_handle_t *)&j->pout;
+        rc = uv_pipe_init(w->loop, &j->perr, 0);
+    }
+    if (rc == 0) {
+        made[nmade++] = (uv_handle_t *)&j->perr;
+        rc = uv_timer_init(w->loop, &j->timer);
+    }
     j->pout.data = j->perr.data = j->timer.data = j->proc.data = j;
+    if (rc < 0) {
+        /* No child: the job fails as a child that could not start, once what was made is
+         * closed (on_proc_closed decides, as for every child). */
+        snprintf(j->why, sizeof(j->why), "cannot start %s: %s", args[0], uv_strerror(rc));
+        j->exit_status = 127;
+        rp_buf_reset(&j->etail);
+        rp_buf_append_str(&j->etail, j->why);
+        w->refs++;
+        j->proc_open = nmade ? (int)nmade : 1;
+        for (size_t i = 0; i < nmade; i++)
+            uv_close(made[i], on_proc_closed);
+        if (nmade == 0)
+            on_proc_closed((uv_handle_t *)&j->pout); /* reads only h->data */
+        return;
+    }
     uv_stdio_container_t io[3] = {
         {.flags = UV_INHERIT_FD, .data.fd = in_fd},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&j->pout},
@@ -257,7 +281,7 @@ static void spawn_child(job_t *j, char **args, double timeout_s, int in_fd)
     rp_buf_init(&j->text, w->cfg.max_file_size);
     j->proc_open = 4;
     w->refs++;
-    int rc = uv_spawn(w->loop, &j->proc, &o);
+    rc = uv_spawn(w->loop, &j->proc, &o);
     if (rc < 0) {
         if (rc == UV_ENOENT && !w->cfg.exec_cmd)
             snprintf(j->why, sizeof(j->why),
@@ -271,10 +295,16 @@ static void spawn_child(job_t *j, char **args, double timeout_s, int in_fd)
         rp_watch_close_child(j);
         return;
     }
-    uv_read_start((uv_stream_t *)&j->pout, on_alloc, on_out);
-    uv_read_start((uv_stream_t *)&j->perr, on_alloc, on_err);
-    if (timeout_s > 0)
-        uv_timer_start(&j->timer, on_child_timeout, (uint64_t)(timeout_s * 1000), 0);
+    rc = uv_read_start((uv_stream_t *)&j->pout, on_alloc, on_out);
+    if (rc == 0)
+        rc = uv_read_start((uv_stream_t *)&j->perr, on_alloc, on_err);
+    if (rc == 0 && timeout_s > 0)
+        rc = uv_timer_start(&j->timer, on_child_timeout, (uint64_t)(timeout_s * 1000), 0);
+    if (rc < 0) {
+        /* Unread or unbounded, the child cannot be run as asked: it is killed, and fails. */
+        RP_LOG_ERROR("watch", "cannot follow %s for %s: %s", args[0], j->rel, uv_strerror(rc));
+        rp_watch_kill_child(j);
+    }
 }
 
 static void run_pdftotext(job_t *j, int fd)

@@ -24,7 +24,7 @@ pend_t *rp_watch_pend_get(rp_watch_t *w, const char *path, int *fresh)
     p->w = w;
     p->entry.key = p->path;
     p->entry.keylen = strlen(p->path);
-    rp_map_put(&w->pending, &p->entry);
+    (void)rp_map_put(&w->pending, &p->entry); /* UV_ENOMEM still links it: only slower */
     return p;
 }
 
@@ -103,7 +103,7 @@ void rp_watch_job_push(rp_watch_t *w, enum job_kind kind, const char *path, int 
     if (kind == JOB_FILE) {
         q->entry.key = q->path;
         q->entry.keylen = pl;
-        rp_map_put(&w->queued, &q->entry);
+        (void)rp_map_put(&w->queued, &q->entry); /* UV_ENOMEM still links it: only slower */
     }
     rp_list_push(&w->ready, &q->node);
     w->nready++;

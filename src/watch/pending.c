@@ -174,17 +174,23 @@ void rp_watch_scan_queue(rp_watch_t *w, const char *dir, int scan)
         d->w = w;
         d->entry.key = d->path;
         d->entry.keylen = strlen(d->path);
-        uv_fs_event_init(w->loop, &d->ev);
+        int rc = uv_fs_event_init(w->loop, &d->ev);
+        if (rc < 0) {
+            RP_LOG_WARN("watch", "cannot watch %s: %s", dir, uv_strerror(rc));
+            rp_free(d->path);
+            rp_free(d);
+            return;
+        }
         d->ev.data = d;
         w->refs++;
-        int rc = uv_fs_event_start(&d->ev, on_fs_event, dir, 0);
+        rc = uv_fs_event_start(&d->ev, on_fs_event, dir, 0);
         if (rc < 0) {
             RP_LOG_WARN("watch", "cannot watch %s: %s%s", dir, uv_strerror(rc),
                         rc == UV_ENOSPC ? " (raise fs.inotify.max_user_watches)" : "");
             uv_close((uv_handle_t *)&d->ev, rp_watch_dir_closed);
             return;
         }
-        rp_map_put(&w->dirs, &d->entry);
+        (void)rp_map_put(&w->dirs, &d->entry); /* UV_ENOMEM still links it: only slower */
     }
     if (scan >= 0)
         rp_watch_job_push(w, JOB_SCAN, dir, scan > 0);

@@ -34,6 +34,14 @@
 static void kick(net_sink_t *s);
 static void finish(net_sink_t *s);
 
+/* Saves the outbox state. A failure (logged by outbox.c) is safe to go on from: the file
+ * on disk keeps an older offset, so a restart reads the hub's log back (verify) before it
+ * sends again, and nothing is stored twice. */
+static void save_state(net_sink_t *s)
+{
+    (void)rp_watch_outbox_save(s);
+}
+
 /* ---- sending ---- */
 
 /* One of the sink's three handles (retry, drain, the client) is closed. */
@@ -109,7 +117,7 @@ static void on_post_answer(net_sink_t *s, int status, json_t *body, uint32_t ret
         s->auth_warned = 0;
         s->backoff_ms = 0;
         rp_watch_outbox_compact(s);
-        rp_watch_outbox_save(s);
+        save_state(s);
         return;
     }
     const char *msg = json_string_value(json_object_get(body, "error"));
@@ -122,7 +130,7 @@ static void on_post_answer(net_sink_t *s, int status, json_t *body, uint32_t ret
             RP_LOG_ERROR("watch", "the hub refused an event (dropped): %s %s %s", msg ? msg : "",
                          field ? field : "", rule ? rule : "");
             rp_watch_outbox_skip(s, 1);
-            rp_watch_outbox_save(s);
+            save_state(s);
         } else {
             s->batch_limit = (size_t)k; /* send the good ones before it first */
         }
@@ -142,7 +150,7 @@ static void on_post_answer(net_sink_t *s, int status, json_t *body, uint32_t ret
             stored++;
         }
         rp_watch_outbox_skip(s, stored);
-        rp_watch_outbox_save(s);
+        save_state(s);
     }
     if ((status == 401 || status == 403) && !s->auth_warned) {
         s->auth_warned = 1;
@@ -185,7 +193,7 @@ static void on_verify_answer(net_sink_t *s, int status, json_t *body)
             "the hub already has %zu queued event(s) (its answer was lost): not resending them", n);
         rp_watch_outbox_skip(s, n);
         rp_watch_outbox_compact(s);
-        rp_watch_outbox_save(s);
+        save_state(s);
     }
 }
 
@@ -352,7 +360,7 @@ static void finish(net_sink_t *s)
     if (s->finished)
         return;
     s->finished = 1;
-    rp_watch_outbox_save(s);
+    save_state(s);
     if (s->roff < s->qsize)
         RP_LOG_INFO("watch", "%llu bytes of events stay in %s for the next run",
                     (unsigned long long)(s->qsize - s->roff), s->qpath);

@@ -7,7 +7,7 @@
 
 /* ---- thread-pool steps (no loop access, no events: results go in the job) ---- */
 
-int rp_watch_fail_job(job_t *j, const char *kind, const char *fmt, ...)
+void rp_watch_fail_job(job_t *j, const char *kind, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -15,7 +15,6 @@ int rp_watch_fail_job(job_t *j, const char *kind, const char *fmt, ...)
     va_end(ap);
     j->err_kind = kind;
     j->out = OUT_FAIL;
-    return -1;
 }
 
 static void hash_hex(const unsigned char *md, char *out)
@@ -108,7 +107,8 @@ static void step_probe(job_t *j)
     j->doc.size = j->size;
     j->doc.mtime_ns = j->mtime_ns;
     if (k == 1 && strcmp(known.hash, j->doc.hash) == 0) {
-        rp_watch_index_touch(w->ix, j->path, j->size, j->mtime_ns);
+        /* A failed touch only means the next scan probes (and hashes) the file again. */
+        (void)rp_watch_index_touch(w->ix, j->path, j->size, j->mtime_ns);
         j->out = OUT_SKIP;
         return;
     }
@@ -353,7 +353,9 @@ static void step_scan(job_t *j)
     if (list == NULL)
         return;
     j->data = (char *)list;
-    rp_watch_index_each(j->w->ix, j->path, forget_vanished, j);
+    if (rp_watch_index_each(j->w->ix, j->path, forget_vanished, j) < 0)
+        RP_LOG_ERROR("watch", "cannot list the index under %s: %s", j->path,
+                     rp_watch_index_error(j->w->ix));
     size_t i;
     json_t *v;
     j->deleted = json_array();

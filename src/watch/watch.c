@@ -230,19 +230,34 @@ static void timer_closed(uv_handle_t *h)
 
 int rp_watch_start(rp_watch_t *w, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
     rp_watch_emit_heartbeat(w, "pipeline:online");
     RP_LOG_INFO("watch", "watching %s (pipeline %s)", w->root, w->cfg.pipeline_id);
-    uv_timer_init(w->loop, &w->tick);
-    uv_timer_init(w->loop, &w->heartbeat);
+    /* Both timers or neither: rp_watch_stop closes the two once tick is initialised. */
+    int rc = uv_timer_init(w->loop, &w->tick);
+    if (rc == 0) {
+        w->tick.data = w;
+        rc = uv_timer_init(w->loop, &w->heartbeat);
+        if (rc < 0) { /* tick alone: closed now, and rp_watch_stop sees it closing */
+            w->refs++;
+            uv_close((uv_handle_t *)&w->tick, timer_closed);
+        }
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the watcher's timers: %s", uv_strerror(rc));
+        return rc;
+    }
     w->tick.data = w->heartbeat.data = w;
     w->refs += 2;
     uint64_t tick = (uint64_t)(w->cfg.settle_s * 250);
     tick = tick < 20 ? 20 : tick > 250 ? 250 : tick;
-    uv_timer_start(&w->tick, rp_watch_on_tick, tick, tick);
     uint64_t hb = (uint64_t)(w->cfg.heartbeat_s * 1000);
-    uv_timer_start(&w->heartbeat, rp_watch_on_heartbeat, hb, hb);
+    rc = uv_timer_start(&w->tick, rp_watch_on_tick, tick, tick);
+    if (rc == 0)
+        rc = uv_timer_start(&w->heartbeat, rp_watch_on_heartbeat, hb, hb);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the watcher's timers: %s", uv_strerror(rc));
+        return rc;
+    }
     rp_watch_scan_queue(w, w->root, 1);
     return 0;
 }
@@ -297,7 +312,8 @@ void rp_watch_stop(rp_watch_t *w, void (*done)(void *ud), void *ud)
         RP_LOG_INFO("watch", "stopped watching %s", w->root);
     }
     w->sink = NULL;
-    if (uv_is_active((uv_handle_t *)&w->tick) || w->tick.loop) {
+    if ((uv_is_active((uv_handle_t *)&w->tick) || w->tick.loop) &&
+        !uv_is_closing((uv_handle_t *)&w->tick)) {
         uv_close((uv_handle_t *)&w->tick, timer_closed);
         uv_close((uv_handle_t *)&w->heartbeat, timer_closed);
     }

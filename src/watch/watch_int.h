@@ -231,7 +231,8 @@ void rp_watch_on_heartbeat(uv_timer_t *t);
 
 /* ---- thread-pool steps (steps.c) ---- */
 
-int rp_watch_fail_job(job_t *j, const char *kind, const char *fmt, ...)
+/* Records j's failure (kind, and the reason from fmt) for the loop to report. */
+void rp_watch_fail_job(job_t *j, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void rp_watch_on_work(uv_work_t *r);
 
