@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/opts.h"
+#include "cli/app.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -195,21 +195,14 @@ static void on_raw_message(rp_eio_session_t *s, int binary, char *data, size_t l
 
 int main(int argc, char **argv)
 {
-    rp_cli_opts_t o;
-    if (rp_cli_opts_init(&o, 3000) < 0)
-        return 2;
+    static rp_cli_opts_t o; /* the app borrows it until exit */
+    rp_cli_opts_init(&o, 3000);
     o.eio.ping_interval = 300;
     o.eio.ping_timeout = 200;
     o.sio.connect_timeout = 1000;
-    for (int i = 1; i < argc; i++) {
-        int rc = rp_cli_opts_parse(&o, argc, argv, &i);
-        if (rc <= 0) {
-            if (rc == 0)
-                fprintf(stderr, "rp-testserver: unknown option '%s'\noptions:\n%s", argv[i],
-                        rp_cli_opts_usage);
-            return 2;
-        }
-    }
+    int rc = rp_cli_opts_parse_server(&o, "rp-testserver", argc, argv);
+    if (rc != 0)
+        return rc == RP_CLI_HELP ? 0 : 2;
     rp_app_t app;
     if (rp_app_init(&app, &o) < 0)
         return 1;

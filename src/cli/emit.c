@@ -6,6 +6,7 @@
  * 0 accepted, 1 refused (the hub's reason on stderr), 2 usage, 3 hub unreachable. */
 #include <ctype.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,29 +14,12 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "http/client.h"
 #include "hub/event.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/url.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n\n"
-            "TYPE is one of pipeline:online, pipeline:offline, file:processing, file:progress,\n"
-            "file:completed, file:failed, file:deleted, status:update, heartbeat.\n\noptions:\n"
-            "  --pipeline ID             pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the\n"
-            "                            pipeline type and this host's name: the same on every run)\n"
-            "  --type TYPE               pipeline type, e.g. local_files (env RAG_PIPELINE_TYPE; default custom)\n"
-            "  --hub URL                 hub address (env RAGPULSE_HUB; default http://127.0.0.1:8103)\n"
-            "  --token TOKEN             a producer token when the hub has auth on (env RAGPULSE_TOKEN)\n"
-            "  --file NAME               the file (file events); --file-id ID defaults to NAME\n"
-            "  --size BYTES --mime TYPE --progress 0..1 --stage NAME --chunks N --attempt N\n"
-            "  --error MESSAGE [--error-kind KIND] [--error-code CODE] [--retryable]   (file:failed)\n"
-            "  --status STATUS           online, offline, running, idle, error (status:update)\n"
-            "  --message TEXT --heartbeat-interval SECONDS --files-total N --files-pending N\n");
-}
 
 /* One POST through the HTTP client, on a loop of its own run until the answer is in. */
 typedef struct post {
@@ -134,91 +118,140 @@ static void default_pipeline_id(char *out, size_t outlen, const char *type)
             out[i] = '_';
 }
 
-/* An environment variable's value, or def when it is unset or empty. */
-static const char *env_or(const char *name, const char *def)
+/* What emit's command line gives: strings as typed (numbers are checked when the event is
+ * built, so the error names the option). */
+typedef struct emit_args {
+    const char *type;
+    const char *hub;
+    const char *token;
+    const char *pid;
+    const char *ptype;
+    const char *file_name;
+    const char *file_id;
+    const char *size, *mime, *progress, *stage, *chunks, *attempt;
+    const char *error, *error_kind, *error_code;
+    int retryable;
+    const char *status, *message, *heartbeat_interval, *files_total, *files_pending;
+} emit_args_t;
+
+#define EOFF(f) offsetof(emit_args_t, f)
+#define EMIT_STR(name, arg, field, env, help) \
+    {name, arg, RP_CLI_STRING, EOFF(field), 0, 0, env, help, NULL, 0}
+
+static const rp_cli_opt_t emit_opts[] = {
+    EMIT_STR("--pipeline", "ID", pid, "RAG_PIPELINE_ID",
+             "pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the\n"
+             "pipeline type and this host's name: the same on every run)"),
+    EMIT_STR("--type", "TYPE", ptype, "RAG_PIPELINE_TYPE",
+             "pipeline type, e.g. local_files (env RAG_PIPELINE_TYPE; default custom)"),
+    EMIT_STR("--hub", "URL", hub, "RAGPULSE_HUB",
+             "hub address (env RAGPULSE_HUB; default http://127.0.0.1:8103)"),
+    EMIT_STR("--token", "TOKEN", token, "RAGPULSE_TOKEN",
+             "a producer token when the hub has auth on (env RAGPULSE_TOKEN)"),
+    EMIT_STR("--file", "NAME", file_name, NULL, "the file (file events); --file-id defaults to it"),
+    EMIT_STR("--file-id", "ID", file_id, NULL, "the file's id (default: --file)"),
+    EMIT_STR("--size", "BYTES", size, NULL, "the file's size"),
+    EMIT_STR("--mime", "TYPE", mime, NULL, "the file's MIME type"),
+    EMIT_STR("--progress", "0..1", progress, NULL, "progress of file:progress"),
+    EMIT_STR("--stage", "NAME", stage, NULL, "the stage the file is in"),
+    EMIT_STR("--chunks", "N", chunks, NULL, "chunks made from the file"),
+    EMIT_STR("--attempt", "N", attempt, NULL, "which attempt this is"),
+    EMIT_STR("--error", "MESSAGE", error, NULL, "why the file failed (file:failed)"),
+    EMIT_STR("--error-kind", "KIND", error_kind, NULL, "the failure's kind"),
+    EMIT_STR("--error-code", "CODE", error_code, NULL, "the failure's code"),
+    {"--retryable", NULL, RP_CLI_FLAG, EOFF(retryable), 0, 0, NULL, "the failure may be retried",
+     NULL, 1},
+    EMIT_STR("--status", "STATUS", status, NULL,
+             "online, offline, running, idle, error (status:update)"),
+    EMIT_STR("--message", "TEXT", message, NULL, "a status message"),
+    EMIT_STR("--heartbeat-interval", "SECONDS", heartbeat_interval, NULL,
+             "how often the pipeline beats"),
+    EMIT_STR("--files-total", "N", files_total, NULL, "files the pipeline knows"),
+    EMIT_STR("--files-pending", "N", files_pending, NULL, "files waiting"),
+};
+
+static const char emit_usage[] =
+    "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n\n"
+    "TYPE is one of pipeline:online, pipeline:offline, file:processing, file:progress,\n"
+    "file:completed, file:failed, file:deleted, status:update, heartbeat.\n\noptions:\n";
+
+static int emit_type_arg(void *ud, const char *arg, const char *prefix)
 {
-    const char *v = getenv(name);
-    return v && *v ? v : def;
+    emit_args_t *ea = ud;
+    if (ea->type) {
+        fprintf(stderr, "%s: one event type only (got '%s' and '%s')\n", prefix, ea->type, arg);
+        return RP_EINVAL;
+    }
+    ea->type = arg;
+    return 0;
+}
+
+/* Fills ev, file and err from the arguments. Returns 0, or RP_EINVAL after printing which
+ * number is not one. */
+static int emit_build(const emit_args_t *ea, json_t *ev, json_t *file, json_t *err)
+{
+    const struct {
+        const char *opt, *v, *key;
+        json_t *obj;
+        int integer;
+    } nums[] = {
+        {"--size", ea->size, "size", file, 1},
+        {"--progress", ea->progress, "progress", file, 0},
+        {"--chunks", ea->chunks, "chunks", file, 1},
+        {"--attempt", ea->attempt, "attempt", file, 1},
+        {"--heartbeat-interval", ea->heartbeat_interval, "heartbeat_interval", ev, 0},
+        {"--files-total", ea->files_total, "files_total", ev, 1},
+        {"--files-pending", ea->files_pending, "files_pending", ev, 1},
+    };
+    const struct {
+        const char *v, *key;
+        json_t *obj;
+    } strs[] = {
+        {ea->mime, "mime_type", file},   {ea->stage, "stage", file},
+        {ea->error, "message", err},     {ea->error_kind, "kind", err},
+        {ea->error_code, "code", err},   {ea->status, "status", ev},
+        {ea->message, "message", ev},
+    };
+    json_object_set_new(ev, "type", json_string(ea->type));
+    for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
+        if (nums[k].v && set_num(nums[k].obj, nums[k].key, nums[k].v, nums[k].integer)) {
+            fprintf(stderr, "ragpulse emit: %s wants a number, got '%s'\n", nums[k].opt, nums[k].v);
+            return RP_EINVAL;
+        }
+    }
+    for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
+        if (strs[k].v)
+            json_object_set_new(strs[k].obj, strs[k].key, json_string(strs[k].v));
+    if (ea->retryable)
+        json_object_set_new(err, "retryable", json_true());
+    return 0;
 }
 
 int rp_cli_emit(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    emit_args_t ea = {0};
+    ea.hub = "http://127.0.0.1:8103";
+    ea.ptype = "custom";
+    rp_cli_optset_t sets[] = {{emit_opts, RP_CLI_COUNT(emit_opts), &ea, NULL}};
+    rp_cli_cmd_t cmd = {"ragpulse emit", emit_usage, NULL, sets, 1, emit_type_arg, &ea};
+    int prc = rp_cli_parse(&cmd, argc, argv);
+    if (prc != 0)
+        return prc == RP_CLI_HELP ? 0 : 2;
+    if (ea.type == NULL) {
+        rp_cli_help(&cmd, stderr);
+        return 2;
     }
-    const char *hub = env_or("RAGPULSE_HUB", "http://127.0.0.1:8103");
-    const char *token = env_or("RAGPULSE_TOKEN", NULL);
-    const char *pid = env_or("RAG_PIPELINE_ID", NULL);
-    const char *ptype = env_or("RAG_PIPELINE_TYPE", "custom");
-    const char *file_name = NULL, *file_id = NULL;
+    const char *hub = ea.hub;
+    const char *token = ea.token;
+    const char *pid = ea.pid;
+    const char *ptype = ea.ptype;
+    const char *file_name = ea.file_name, *file_id = ea.file_id;
     json_t *ev = json_object();
     json_t *file = json_object();
     json_t *err = json_object();
     int rc = 2;
-    json_object_set_new(ev, "type", json_string(argv[1]));
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--retryable") == 0) {
-            json_object_set_new(err, "retryable", json_true());
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ragpulse emit: %s needs a value\n", a);
-            goto out;
-        }
-        const char *v = argv[++i];
-        int bad = 0;
-        if (strcmp(a, "--pipeline") == 0)
-            pid = v;
-        else if (strcmp(a, "--type") == 0)
-            ptype = v;
-        else if (strcmp(a, "--hub") == 0)
-            hub = v;
-        else if (strcmp(a, "--token") == 0)
-            token = v;
-        else if (strcmp(a, "--file") == 0)
-            file_name = v;
-        else if (strcmp(a, "--file-id") == 0)
-            file_id = v;
-        else if (strcmp(a, "--size") == 0)
-            bad = set_num(file, "size", v, 1);
-        else if (strcmp(a, "--mime") == 0)
-            json_object_set_new(file, "mime_type", json_string(v));
-        else if (strcmp(a, "--progress") == 0)
-            bad = set_num(file, "progress", v, 0);
-        else if (strcmp(a, "--stage") == 0)
-            json_object_set_new(file, "stage", json_string(v));
-        else if (strcmp(a, "--chunks") == 0)
-            bad = set_num(file, "chunks", v, 1);
-        else if (strcmp(a, "--attempt") == 0)
-            bad = set_num(file, "attempt", v, 1);
-        else if (strcmp(a, "--error") == 0)
-            json_object_set_new(err, "message", json_string(v));
-        else if (strcmp(a, "--error-kind") == 0)
-            json_object_set_new(err, "kind", json_string(v));
-        else if (strcmp(a, "--error-code") == 0)
-            json_object_set_new(err, "code", json_string(v));
-        else if (strcmp(a, "--status") == 0)
-            json_object_set_new(ev, "status", json_string(v));
-        else if (strcmp(a, "--message") == 0)
-            json_object_set_new(ev, "message", json_string(v));
-        else if (strcmp(a, "--heartbeat-interval") == 0)
-            bad = set_num(ev, "heartbeat_interval", v, 0);
-        else if (strcmp(a, "--files-total") == 0)
-            bad = set_num(ev, "files_total", v, 1);
-        else if (strcmp(a, "--files-pending") == 0)
-            bad = set_num(ev, "files_pending", v, 1);
-        else {
-            fprintf(stderr, "ragpulse emit: unknown option '%s'\n", a);
-            usage(stderr);
-            goto out;
-        }
-        if (bad) {
-            fprintf(stderr, "ragpulse emit: %s wants a number, got '%s'\n", a, v);
-            goto out;
-        }
-    }
+    if (emit_build(&ea, ev, file, err) < 0)
+        goto out;
     char auto_id[160];
     if (pid == NULL) {
         default_pipeline_id(auto_id, sizeof(auto_id), ptype);
