@@ -1,105 +1,87 @@
 /* SPDX-License-Identifier: MIT */
 /* `ragpulse emit TYPE --pipeline ID [...]`: report one pipeline event to a hub from a shell
- * script. Builds the event, POSTs it to the hub's /api/events with a small blocking HTTP/1.1
- * client (one request, Connection: close), and prints the id the hub assigned. Exit status:
+ * script. Builds the event, POSTs it to the hub's /api/events with the HTTP client
+ * (http/client.h) on a loop of its own, run once until the answer is in, and prints the id
+ * the hub assigned. Exit status:
  * 0 accepted, 1 refused (the hub's reason on stderr), 2 usage, 3 hub unreachable. */
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <stddef.h>
 #include <jansson.h>
-#include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "http/client.h"
 #include "hub/event.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/url.h"
 
-/* Connects to host:port; returns a socket or -1. */
-static int dial(const char *host, const char *port)
+/* One POST through the HTTP client, on a loop of its own run until the answer is in. */
+typedef struct post {
+    rp_http_client_t http;
+    int rc;     /* the client's outcome: 0 or negative */
+    int status; /* the HTTP status when rc is 0 */
+    rp_buf_t *out;
+} post_t;
+
+static void on_posted(rp_http_client_t *c, int rc, const rp_http_answer_t *a, void *ud)
 {
-    struct addrinfo hints, *res;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, 0);
-        if (fd < 0)
-            continue;
-        struct timeval tv = {10, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return fd;
+    post_t *p = ud;
+    (void)c;
+    p->rc = rc;
+    p->status = a->status;
+    if (rc == 0 && rp_buf_append(p->out, a->body, a->body_len) < 0)
+        p->rc = RP_ETOOBIG;
 }
 
-/* POSTs body to url + path; returns the HTTP status and the response body in out, or -1. */
-static int http_post(const char *url, const char *path, const char *body, const char *token, rp_buf_t *out)
+/* POSTs body to url's prefix + path; returns the HTTP status with the response body in out,
+ * or a negative code (*why then says what went wrong, for the user). */
+static int http_post(const char *url, const char *path, const char *body, const char *token, rp_buf_t *out,
+                     const char **why)
 {
-    char host[256], port[8] = "80";
-    const char *p = url;
-    if (strncmp(p, "http://", 7) == 0)
-        p += 7;
-    else if (strstr(p, "://")) {
-        fprintf(stderr, "ragpulse emit: only http:// hub URLs are supported (put TLS in front)\n");
-        return -1;
+    rp_url_t u;
+    if (rp_url_parse(&u, url, why) < 0)
+        return RP_EINVAL;
+    if (token && (strpbrk(token, "\r\n") || strlen(token) > 8192)) {
+        *why = "the token is not a token";
+        return RP_EINVAL;
     }
-    size_t hl = strcspn(p, ":/");
-    if (hl == 0 || hl >= sizeof(host))
-        return -1;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    if (p[hl] == ':')
-        snprintf(port, sizeof(port), "%.*s", (int)strcspn(p + hl + 1, "/"), p + hl + 1);
-    int fd = dial(host, port);
-    if (fd < 0)
-        return -1;
-    rp_buf_t req;
-    rp_buf_init(&req, 1 << 20);
-    rp_buf_printf(&req,
-                  "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n%s%s%s"
-                  "Content-Length: %zu\r\nConnection: close\r\nUser-Agent: ragpulse-emit/" RP_VERSION "\r\n\r\n%s",
-                  path, host, port, token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "",
-                  strlen(body), body);
-    size_t off = 0;
-    while (off < req.len) {
-        ssize_t w = write(fd, req.data + off, req.len - off);
-        if (w <= 0) {
-            rp_buf_deinit(&req);
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
+    char headers[8400];
+    snprintf(headers, sizeof(headers), "%s%s%sUser-Agent: ragpulse-emit/" RP_VERSION "\r\n",
+             token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    if (rc < 0) {
+        *why = uv_strerror(rc);
+        return rc;
     }
-    rp_buf_deinit(&req);
-    char chunk[4096];
-    ssize_t r;
-    while ((r = read(fd, chunk, sizeof(chunk))) > 0)
-        if (rp_buf_append(out, chunk, (size_t)r) < 0)
-            break;
-    close(fd);
-    if (out->len < 12 || strncmp(out->data, "HTTP/1.", 7) != 0)
-        return -1;
-    int status = atoi(out->data + 9);
-    char *bodystart = strstr(out->data, "\r\n\r\n");
-    if (bodystart)
-        rp_buf_consume(out, (size_t)(bodystart + 4 - out->data));
-    return status;
+    post_t p = {.rc = 1, .out = out};
+    rc = rp_http_client_init(&p.http, &loop, &u, 1 << 20);
+    if (rc < 0) {
+        *why = uv_strerror(rc);
+        goto undo_loop;
+    }
+    rc = rp_http_client_request(&p.http, "POST", path, headers, body, strlen(body), 10000, on_posted, &p);
+    if (rc == 0) {
+        (void)uv_run(&loop, UV_RUN_DEFAULT); /* returns once the request has called back */
+        rc = p.rc < 0 ? p.rc : p.status;
+    }
+    if (rc < 0)
+        *why = rc == UV_ETIMEDOUT ? "no answer in 10 s"
+               : rc == RP_EPROTO || rc == UV_EOF ? "bad response"
+               : rc == RP_ETOOBIG ? "the answer is too large"
+                                  : uv_strerror(rc);
+    rp_http_client_close(&p.http, NULL);
+    (void)uv_run(&loop, UV_RUN_DEFAULT); /* runs the close callbacks */
+undo_loop:
+    if (uv_loop_close(&loop) < 0 && rc >= 0)
+        rc = UV_EBUSY; /* a handle left open: our bug, not the hub's */
+    return rc;
 }
 
 static int set_num(json_t *obj, const char *key, const char *v, int integer)
@@ -295,10 +277,11 @@ int rp_cli_emit(int argc, char **argv)
     char *body = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
     rp_buf_t resp;
     rp_buf_init(&resp, 1 << 20);
-    int status = body ? http_post(hub, "/api/events", body, token, &resp) : -1;
+    const char *why = "out of memory";
+    int status = body ? http_post(hub, "/api/events", body, token, &resp, &why) : UV_ENOMEM;
     free(body);
     if (status < 0) {
-        fprintf(stderr, "ragpulse emit: cannot reach the hub at %s: %s\n", hub, errno ? strerror(errno) : "bad response");
+        fprintf(stderr, "ragpulse emit: cannot reach the hub at %s: %s\n", hub, why);
         rc = 3;
     } else if (status == 200) {
         json_t *r = json_loadb(resp.data ? resp.data : "", resp.len, 0, NULL);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `ragpulse watch DIR`, `ragpulse search QUERY`, and the in-process side of `serve --watch`.
  * This file parses the local-files pipeline's options, picks its sink (the hub in this
- * process, or one over HTTP: watch_net.c), and runs the watcher (src/watch) until SIGINT or
+ * process, or one over HTTP: watch/sink.c), and runs the watcher (src/watch) until SIGINT or
  * SIGTERM, after which pipeline:offline is sent and what the sink still holds is delivered
  * or left in its on-disk queue. Exit status of watch: 0 clean stop, 1 runtime error, 2
  * usage. */
@@ -21,6 +21,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "watch/index.h"
+#include "watch/sink.h"
 
 void rp_cli_watch_opts_init(rp_cli_watch_opts_t *o)
 {
@@ -354,7 +355,8 @@ int rp_cli_watch(int argc, char **argv)
     watch_run_t r = {0};
     r.loop = uv_default_loop();
     char err[1400];
-    r.sink = rp_cli_net_sink_new(r.loop, hub, token, o.pipeline_id, queue, wa.queue_max, err, sizeof(err));
+    r.sink = rp_watch_net_sink_new(r.loop, hub, token, o.pipeline_id, queue, wa.queue_max,
+                                   "ragpulse-watch/" RP_VERSION, err, sizeof(err));
     if (r.sink == NULL) {
         fprintf(stderr, "ragpulse watch: %s\n", err);
         return 1;
@@ -364,7 +366,7 @@ int rp_cli_watch(int argc, char **argv)
     r.w = rp_watch_new(r.loop, &o.cfg, r.sink, err, sizeof(err));
     if (r.w == NULL) {
         fprintf(stderr, "ragpulse watch: %s\n", err);
-        rp_cli_net_sink_free(r.sink);
+        rp_watch_net_sink_free(r.sink);
         return 1;
     }
     uv_signal_init(r.loop, &r.sigint);
@@ -379,7 +381,7 @@ int rp_cli_watch(int argc, char **argv)
     printf("watching %s (pipeline %s) -> %s\n", real_dir, o.pipeline_id, hub);
     fflush(stdout);
     uv_run(r.loop, UV_RUN_DEFAULT);
-    rp_cli_net_sink_free(r.sink);
+    rp_watch_net_sink_free(r.sink);
     uv_loop_close(r.loop);
     return 0;
 }

@@ -29,12 +29,6 @@ extern const size_t rp_cli_watch_nopts;
  * (and its -wal, -shm) when it lies inside. 0 or -1 (printed). */
 int rp_cli_watch_opts_finish(rp_cli_watch_opts_t *o, const char *prefix);
 
-/* The network sink: POSTs batches to hub_url/api/events, through the append-only queue
- * file queue_path (bounded by max_bytes). NULL with err filled. */
-rp_watch_sink_t *rp_cli_net_sink_new(uv_loop_t *loop, const char *hub_url, const char *token, const char *pipeline_id,
-                                     const char *queue_path, size_t max_bytes, char *err, size_t errlen);
-void rp_cli_net_sink_free(rp_watch_sink_t *s);
-
 /* `serve --watch DIR`: starts a watcher reporting into hub (an rp_hub_t *) in-process.
  * Returns 0 or -1 (printed). */
 int rp_cli_watch_serve_start(uv_loop_t *loop, void *hub, rp_cli_watch_opts_t *o);
