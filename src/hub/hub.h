@@ -64,9 +64,11 @@ typedef struct rp_hub rp_hub_t;
  * on failure (err says why). */
 rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t *cfg,
                      rp_store_t *store, char *err, size_t errlen);
-/* Finishes the store's queued writes, stops timers, answers held requests, frees everything
- * (run the loop afterwards). */
-void rp_hub_free(rp_hub_t *hub);
+typedef void (*rp_hub_close_cb)(rp_hub_t *hub);
+/* Finishes the store's queued writes and the events accepted without one, answers held
+ * requests, points the namespaces' handlers away from the hub, and closes its handles. The
+ * memory stays valid until cb (may be NULL) has run from the loop; run the loop afterwards. */
+void rp_hub_close(rp_hub_t *hub, rp_hub_close_cb cb);
 /* Serves the hub's HTTP routes; returns 1 if req was one of them. */
 int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req);
 /* The paths whose GET rp_hub_route answers to a page of any Origin, with
@@ -80,10 +82,11 @@ extern const char *const rp_hub_open_paths[];
 typedef void (*rp_hub_done_cb)(void *ud, int status, int64_t id);
 
 /* Validates one producer event (the caller keeps its reference to `in`) and submits it.
- * Returns 0 (done runs later, or before this returns without a store), -1 with err filled
- * (refused: nothing stored or sent, done not called), RP_ETOOBIG with err filled when the
+ * Returns 0 (done runs later, from the loop, never before this returns), RP_EINVAL with err
+ * filled (refused: nothing stored or sent, done not called), RP_ETOOBIG with err filled when the
  * event would add a file past max_files_in_flight or max_files_total (refused the same way;
- * events for files already in flight always pass), or UV_ENOMEM. */
+ * events for files already in flight always pass), UV_ENOMEM, or the store's or the
+ * cluster's error (nothing sent). */
 int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done,
                   void *ud);
 
