@@ -263,4 +263,10 @@ void rp_hub_watchdog_start(rp_hub_t *hub);
 /* Before each flush: answers the long-polls that events of this loop turn woke. */
 void rp_hub_on_tick(void *ud);
 
+/* state.c, for state_json.c (the import builds the state with the same calls as apply). */
+void rp_hub_state_stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta);
+rp_hub_pipeline_t *rp_hub_state_pipeline_get(rp_hub_state_t *st, const char *id, const char *type);
+rp_hub_file_t *rp_hub_state_file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf, int64_t ts);
+json_t *rp_hub_state_ts_json(int64_t ms);
+
 #endif
