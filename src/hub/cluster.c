@@ -15,7 +15,7 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ---- several nodes: the shared event log (docs/architecture.md "Several nodes on Redis") ----
+/* Several nodes: the shared event log (docs/architecture.md "Several nodes on Redis").
  *
  * With an adapter that has a shared log, an accepted event is not numbered here: it is
  * appended to the log, which numbers it for the whole cluster, and comes back to every node
@@ -256,7 +256,7 @@ void rp_hub_cluster_session_del(rp_hub_t *hub, rp_sio_socket_t *s, const char *r
 {
     if (hub->cl.log == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0' || rp_sio_reason_recoverable(reason))
         return; /* a recoverable drop keeps the copy for the window */
-    hub->cl.log->ops->session_take(hub->cl.log, s->pid, discard_session, NULL);
+    rp_hub_failed(hub->cl.log->ops->session_take(hub->cl.log, s->pid, discard_session, NULL), "drop a cluster session");
 }
 
 /* From on_check: refresh the sessions (a quarter window) and this node's figures. */

@@ -15,18 +15,15 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ---- history ---- */
-
 hist_t *rp_hub_hist_at(rp_hub_t *hub, size_t i)
 {
     return &hub->ring[(hub->ring_head + i) % hub->ring_cap];
 }
 
-/* ---- idempotency keys: meta.idempotency_key (docs/architecture.md "Idempotency keys") ----
+/* Idempotency keys: meta.idempotency_key (docs/architecture.md "Idempotency keys").
  * The keys of the last RP_DEDUP_KEYS committed events, per pipeline, each with its id: a
  * POST /api/events repeating one is answered with that id and not stored again. Filled on
  * commit and on the replay at start, so a restart keeps the window the store still holds. */
-
 
 /* The idempotency key of producer event ev, or NULL when it has none. */
 static const char *dedup_key_of(const json_t *ev)

@@ -16,8 +16,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ---- HTTP API ---- */
-
 void rp_hub_respond_json(rp_hub_t *hub, rp_http_conn_t *hc, int status, json_t *j, const char *extra)
 {
     char headers[1024];
@@ -62,7 +60,6 @@ static long long query_int(const rp_http_request_t *req, const char *key, long l
     long long v = strtoll(buf, &end, 10);
     return *end || n == 0 || v < 0 ? -2 : v;
 }
-
 
 static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed, const rp_principal_t *who)
 {
@@ -119,7 +116,6 @@ typedef struct since_ctx {
 
 #define SINCE_LIMIT 10000
 
-
 static const char *add_socket_fields(rp_hub_t *hub, json_t *j, const rp_http_request_t *req);
 
 static void on_since_rows(void *ud, int status, const char *json, size_t len)
@@ -169,7 +165,7 @@ static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, co
     return 0;
 }
 
-/* ---- what a client needs before it connects ---- */
+/* What a client needs before it connects. */
 
 const char *const rp_hub_open_paths[] = {"/api/socket/info", "/api/socket/test", NULL};
 
@@ -449,7 +445,6 @@ void rp_hub_held_abort(rp_http_conn_t *hc)
     hc->data = NULL;
 }
 
-
 /* A held request answered by a store read. */
 typedef struct rows_ctx {
     rp_http_conn_t *hc; /* first: see held_abort */
@@ -458,7 +453,6 @@ typedef struct rows_ctx {
     int paged; /* history: add next_before */
     const char *key; /* the member the rows go in */
 } rows_ctx_t;
-
 
 static void on_rows(void *ud, int status, const char *json, size_t len)
 {
@@ -606,7 +600,6 @@ static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
         json_object_set_new(j, "next_before", json_integer(last));
     rp_hub_respond_json(hub, hc, 200, j, NULL);
 }
-
 
 /* A request for one pipeline's data: ?pipeline=ID must be one `who` may see. Returns 1 when
  * it may go on, 0 after answering 403. */

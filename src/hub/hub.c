@@ -19,7 +19,6 @@
 #include "util/hist.h"
 #include "util/log.h"
 
-
 void rp_hub_config_defaults(rp_hub_config_t *cfg)
 {
     static const char *const types[] = {"/google_drive", "/local_files"};
@@ -49,12 +48,26 @@ int64_t rp_hub_now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+int rp_hub_failed(int rc, const char *what)
+{
+    if (rc < 0)
+        RP_LOG_ERROR("hub", "cannot %s: %s", what, rp_err_name(rc));
+    return rc;
+}
+
+int rp_hub_peer_failed(int rc, const char *what)
+{
+    if (rc < 0)
+        RP_LOG_INFO("hub", "cannot %s: %s", what, rp_err_name(rc));
+    return rc;
+}
+
 int64_t rp_hub_version(const rp_hub_t *hub)
 {
     return hub->committed;
 }
 
-/* ---- fan-out ---- */
+/* Fan-out: one broadcast per namespace that carries the event. */
 
 static const char *legacy_name(rp_event_type_t t)
 {
@@ -87,25 +100,25 @@ static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const ch
     const char *rooms[] = {room_p, room_t, "all"};
     const char *name = rp_event_type_name(t);
     rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 3, .offset = offset, .local = rp_hub_cluster_shared(hub)};
-    rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0);
-    rp_sio_broadcast(hub->nsp_root, &opts, name, json, len, NULL, 0);
+    rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0), "broadcast");
+    rp_hub_failed(rp_sio_broadcast(hub->nsp_root, &opts, name, json, len, NULL, 0), "broadcast");
     /* A type namespace carries only its own type; its type room is the subscription that
      * connecting makes (auto_subscribe). */
     rp_sio_bcast_t topts = opts;
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
-            rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0);
+            rp_hub_failed(rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0), "broadcast");
     const char *legacy = hub->cfg.legacy_events ? legacy_name(t) : NULL;
     if (legacy) {
         /* Dashboards written for the old names never subscribe: on /pipeline and / they get
          * the whole namespace; on a type namespace, where connecting subscribes, its type's
          * room, as the current names (the documents' clients listen there). */
         rp_sio_bcast_t lopts = {.local = rp_hub_cluster_shared(hub)};
-        rp_sio_broadcast(hub->nsp_pipeline, &lopts, legacy, json, len, NULL, 0);
-        rp_sio_broadcast(hub->nsp_root, &lopts, legacy, json, len, NULL, 0);
+        rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &lopts, legacy, json, len, NULL, 0), "broadcast");
+        rp_hub_failed(rp_sio_broadcast(hub->nsp_root, &lopts, legacy, json, len, NULL, 0), "broadcast");
         for (size_t i = 0; i < hub->ntype_nsps; i++)
             if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
-                rp_sio_broadcast(hub->type_nsps[i], &topts, legacy, json, len, NULL, 0);
+                rp_hub_failed(rp_sio_broadcast(hub->type_nsps[i], &topts, legacy, json, len, NULL, 0), "broadcast");
     }
 }
 
@@ -135,8 +148,6 @@ static void schedule_wake(rp_hub_t *hub)
 {
     hub->wake_pending = 1;
 }
-
-
 
 /* The delivery sample's last recipient has been written to (or has gone). */
 static void on_delivered(void *ud)
@@ -184,7 +195,6 @@ static void commit_event(pending_t *pe)
     rp_free(pe);
 }
 
-
 static void on_stored(void *ud, int status)
 {
     pending_t *pe = ud;
@@ -201,7 +211,6 @@ static void on_stored(void *ud, int status)
     json_decref(pe->ev);
     rp_free(pe);
 }
-
 
 /* Checks a validated event against the bounds on files in flight (see rp_hub_state_admit).
  * Returns 0, or RP_ETOOBIG with err filled, *limit (may be NULL) the bound and the hit
@@ -363,7 +372,6 @@ int rp_hub_submit(rp_hub_t *hub, pending_t *pe)
     hub->in_flight++;
     return 0;
 }
-
 
 /* Frees what rp_hub_new built before any handle or handler: the history, the keys, the
  * state, the producers' buckets. */

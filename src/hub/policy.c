@@ -14,8 +14,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ---- who may do what ---- */
-
 /* The principal of a socket: NULL when auth is off (everyone may do everything). */
 const rp_principal_t *rp_hub_socket_principal(const rp_sio_socket_t *s)
 {

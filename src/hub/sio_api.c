@@ -15,8 +15,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ---- Socket.IO: subscriptions and producers ---- */
-
 static void emit_sync(rp_hub_t *hub, rp_sio_socket_t *s);
 
 /* What one snapshot may list of the files in flight, whatever their number: it is built and
@@ -107,7 +105,7 @@ static void ack_json(rp_sio_socket_t *s, int64_t ack_id, json_t *j)
     size_t len;
     char *text = rp_json_dump(j, &len);
     if (text)
-        rp_sio_ack(s, ack_id, text, len, NULL, 0);
+        rp_hub_peer_failed(rp_sio_ack(s, ack_id, text, len, NULL, 0), "ack");
     free(text);
     json_decref(j);
 }
@@ -203,7 +201,7 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         /* The subscription connecting made (auto_subscribe) gives way to the one asked for. */
         char auto_room[96];
         snprintf(auto_room, sizeof(auto_room), "type:%s", ntype);
-        rp_sio_leave(s, auto_room, strlen(auto_room));
+        rp_hub_peer_failed(rp_sio_leave(s, auto_room, strlen(auto_room)), "leave");
     }
     json_t *snap = want_room ? rp_hub_admin_stats(hub) : rp_hub_snapshot(hub, pid, pid ? NULL : (type ? type : ntype));
     if (snap) {
@@ -228,7 +226,7 @@ static void emit_sync(rp_hub_t *hub, rp_sio_socket_t *s)
     int64_t v = rp_hub_version(hub);
     snprintf(offset, sizeof(offset), "%lld", (long long)v);
     int n = snprintf(args, sizeof(args), "{\"version\":%lld}", (long long)v);
-    rp_sio_emit_offset(s, "sync", args, (size_t)n, offset);
+    rp_hub_peer_failed(rp_sio_emit_offset(s, "sync", args, (size_t)n, offset), "sync");
 }
 
 /* On a type namespace, connecting is subscribing to the type, as the documents' clients expect
@@ -246,13 +244,13 @@ void rp_hub_auto_subscribe(rp_hub_t *hub, rp_sio_socket_t *s)
     char room[96];
     snprintf(room, sizeof(room), "type:%s", ntype);
     if (rp_hub_room_allowed(who, room)) {
-        rp_sio_join(s, room, strlen(room));
+        rp_hub_peer_failed(rp_sio_join(s, room, strlen(room)), "join");
     } else {
         snprintf(room, sizeof(room), "pipelines");
         for (size_t i = 0; i < who->npipelines && s->nrooms < hub->cfg.max_subscriptions; i++) {
             char r[160];
             snprintf(r, sizeof(r), "pipeline:%s", who->pipelines[i]);
-            rp_sio_join(s, r, strlen(r));
+            rp_hub_peer_failed(rp_sio_join(s, r, strlen(r)), "join");
         }
     }
     if (s->nrooms == 0)
@@ -266,7 +264,7 @@ void rp_hub_auto_subscribe(rp_hub_t *hub, rp_sio_socket_t *s)
         size_t len;
         char *text = rp_json_dump(snap, &len);
         if (text)
-            rp_sio_emit(s, "snapshot", text, len, NULL, 0);
+            rp_hub_peer_failed(rp_sio_emit(s, "snapshot", text, len, NULL, 0), "emit");
         free(text);
         json_decref(snap);
     }
@@ -323,11 +321,11 @@ static void on_unsubscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *u
         snprintf(room, sizeof(room), "type:%s", type);
     else
         snprintf(room, sizeof(room), "all");
-    rp_sio_leave(s, room, strlen(room));
+    rp_hub_peer_failed(rp_sio_leave(s, room, strlen(room)), "leave");
     if (!pid && nsp_type(hub, s->nsp)) {
         char auto_room[96];
         snprintf(auto_room, sizeof(auto_room), "type:%s", nsp_type(hub, s->nsp));
-        rp_sio_leave(s, auto_room, strlen(auto_room)); /* the subscription connecting made */
+        rp_hub_peer_failed(rp_sio_leave(s, auto_room, strlen(auto_room)), "leave"); /* the subscription connecting made */
     }
     rp_hub_persist_session(hub, s);
     ack_json(s, ev->ack_id, json_pack("{s:b,s:s}", "ok", 1, "room", room));
@@ -380,7 +378,7 @@ static void on_ping(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     size_t len;
     char *text = j ? rp_json_dump(j, &len) : NULL;
     if (text)
-        rp_sio_emit(s, "pong", text, len, NULL, 0);
+        rp_hub_peer_failed(rp_sio_emit(s, "pong", text, len, NULL, 0), "emit");
     free(text);
     json_decref(j);
 }

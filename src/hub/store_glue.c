@@ -15,8 +15,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ---- the store: replay at start, recovery sessions, retention ---- */
-
 static void on_replayed(void *ud, const rp_store_event_t *se)
 {
     rp_hub_t *hub = ud;
@@ -70,7 +68,7 @@ static void on_session_loaded(void *ud, const rp_store_session_t *ss)
         /* Connected when the hub stopped (expires 0): the window starts now. */
         int64_t ttl = ss->expires_ms ? ss->expires_ms - rp_hub_now_ms() : (int64_t)hub->cfg.recovery_window_ms;
         if (ttl > 0)
-            rp_sio_save_session(nsp, ss->pid, ss->sid, names, n, (uint32_t)ttl);
+            rp_hub_failed(rp_sio_save_session(nsp, ss->pid, ss->sid, names, n, (uint32_t)ttl), "restore a saved session");
     }
     json_decref(rooms);
 }
@@ -93,7 +91,7 @@ void rp_hub_persist_session(rp_hub_t *hub, rp_sio_socket_t *s)
     char *text = rooms ? json_dumps(rooms, JSON_COMPACT) : NULL;
     if (text) {
         rp_store_session_t ss = {s->pid, s->nsp->name, s->id, text, 0};
-        hub->store->ops->session_put(hub->store, &ss);
+        rp_hub_failed(hub->store->ops->session_put(hub->store, &ss), "store a session");
     }
     free(text);
     json_decref(rooms);
@@ -109,7 +107,6 @@ void rp_hub_on_viewer_connection(rp_sio_socket_t *s, const char *auth, size_t au
         rp_hub_auto_subscribe(ud, s);
 }
 
-
 void rp_hub_on_viewer_disconnect(rp_sio_socket_t *s, const char *reason, void *ud)
 {
     rp_hub_t *hub = ud;
@@ -119,9 +116,9 @@ void rp_hub_on_viewer_disconnect(rp_sio_socket_t *s, const char *reason, void *u
     if (rp_sio_reason_recoverable(reason)) {
         /* Kept for the window: rooms as last recorded, now with an expiry. */
         rp_store_session_t ss = {s->pid, s->nsp->name, s->id, NULL, rp_hub_now_ms() + hub->cfg.recovery_window_ms};
-        hub->store->ops->session_put(hub->store, &ss);
+        rp_hub_failed(hub->store->ops->session_put(hub->store, &ss), "store a session");
     } else {
-        hub->store->ops->session_del(hub->store, s->pid);
+        rp_hub_failed(hub->store->ops->session_del(hub->store, s->pid), "drop a session");
     }
 }
 
@@ -138,7 +135,7 @@ static void on_prune(uv_timer_t *t)
     }
     free(text);
     int64_t cutoff = hub->cfg.retain_days > 0 ? rp_hub_now_ms() - (int64_t)(hub->cfg.retain_days * 86400000.0) : 0;
-    hub->store->ops->prune(hub->store, hub->cfg.retain_events, cutoff);
+    rp_hub_failed(hub->store->ops->prune(hub->store, hub->cfg.retain_events, cutoff), "prune the store");
 }
 
 int rp_hub_store_load(rp_hub_t *hub, char *err, size_t errlen)

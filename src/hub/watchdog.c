@@ -15,8 +15,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ---- watchdogs and ticks ---- */
-
 /* Sends a watchdog's event (taken over; NULL: out of memory) down the producers' road;
  * dedup is its key for the cluster, which keeps the first node's event only. */
 static void synthesize(rp_hub_t *hub, json_t *ev, const char *dedup)
@@ -31,7 +29,6 @@ static void synthesize(rp_hub_t *hub, json_t *ev, const char *dedup)
     json_decref(ev);
 }
 
-
 #define STALLS_PER_CHECK 1000
 
 static void on_check(uv_timer_t *t)
@@ -43,7 +40,7 @@ static void on_check(uv_timer_t *t)
     rp_hub_settle_reservations(hub);
     /* About every 2 s, let the store prove it is reachable even when nothing is written. */
     if (hub->store && ++hub->checks % (2000 / (hub->cfg.check_interval_ms ? hub->cfg.check_interval_ms : 250) + 1) == 0)
-        hub->store->ops->ping(hub->store);
+        rp_hub_peer_failed(hub->store->ops->ping(hub->store), "ping the store");
     rp_list_node_t *it, *tmp;
     rp_list_foreach_safe(it, tmp, &hub->state.pipeline_list)
     {
@@ -93,8 +90,8 @@ static void on_check(uv_timer_t *t)
             size_t len;
             char *text = j ? rp_json_dump(j, &len) : NULL;
             if (text)
-                rp_sio_broadcast(hub->nsp_pipeline, &(rp_sio_bcast_t){.rooms = mon, .nrooms = 1}, "admin:stats", text,
-                                 len, NULL, 0);
+                rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &(rp_sio_bcast_t){.rooms = mon, .nrooms = 1}, "admin:stats", text,
+                                 len, NULL, 0), "broadcast");
             free(text);
             json_decref(j);
         }
@@ -129,9 +126,9 @@ static void on_beat(uv_timer_t *t)
         all[nall++] = hub->type_nsps[i];
     rp_sio_bcast_t local = {.local = 1};
     for (size_t i = 0; text && i < nall; i++) {
-        rp_sio_broadcast(all[i], &local, "hub:heartbeat", text, len, NULL, 0);
+        rp_hub_failed(rp_sio_broadcast(all[i], &local, "hub:heartbeat", text, len, NULL, 0), "broadcast");
         if (hub->cfg.legacy_events)
-            rp_sio_broadcast(all[i], &local, "heartbeat", text, len, NULL, 0);
+            rp_hub_failed(rp_sio_broadcast(all[i], &local, "heartbeat", text, len, NULL, 0), "broadcast");
     }
     free(text);
     json_decref(j);
