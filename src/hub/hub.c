@@ -290,7 +290,7 @@ int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub
  * that never got applied (a store failure) can go. */
 void rp_hub_settle_reservations(rp_hub_t *hub)
 {
-    if (hub->in_flight == 0 && rp_hub_cluster_idle(hub) && hub->state.nreserved)
+    if (hub->in_flight == 0 && rp_hub_cluster_idle(hub))
         rp_hub_state_unreserve_all(&hub->state);
 }
 

@@ -34,13 +34,13 @@ static int status_parse(const char *s)
 
 void rp_hub_state_init(rp_hub_state_t *st)
 {
-    rp_map_init(&st->pipelines);
+    rp_map_init(&st->_pipelines);
     rp_list_init(&st->pipeline_list);
     st->npipelines = 0;
     st->nfiles = 0;
-    rp_map_init(&st->reserved);
-    rp_map_init(&st->reserved_pipe);
-    st->nreserved = 0;
+    rp_map_init(&st->_reserved);
+    rp_map_init(&st->_reserved_pipe);
+    st->_nreserved = 0;
     st->failure_groups = json_object();
     st->default_heartbeat_interval = 30;
 }
@@ -60,8 +60,8 @@ void rp_hub_state_stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta)
 {
     const char *name = f->stage[0] ? f->stage : "queued";
     if (delta > 0)
-        f->stage_other = json_object_get(p->stages, name) == NULL && json_object_size(p->stages) >= RP_HUB_MAX_STAGES;
-    if (f->stage_other)
+        f->_stage_other = json_object_get(p->stages, name) == NULL && json_object_size(p->stages) >= RP_HUB_MAX_STAGES;
+    if (f->_stage_other)
         name = "other";
     json_int_t n = json_integer_value(json_object_get(p->stages, name)) + delta;
     if (n > 0)
@@ -73,7 +73,7 @@ void rp_hub_state_stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta)
 static void file_remove(rp_hub_state_t *st, rp_hub_pipeline_t *p, rp_hub_file_t *f)
 {
     rp_hub_state_stage_count(p, f, -1);
-    rp_map_del(&p->files, &f->entry);
+    rp_map_del(&p->_files, &f->_entry);
     rp_list_unlink(&f->node);
     rp_list_unlink(&f->progress_node);
     p->nfiles--;
@@ -96,21 +96,21 @@ typedef struct reserved_pipe {
 
 static size_t reserved_in(const rp_hub_state_t *st, const char *pid)
 {
-    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, pid, strlen(pid));
+    rp_map_entry_t *e = rp_map_get(&st->_reserved_pipe, pid, strlen(pid));
     return e ? rp_container_of(e, reserved_pipe_t, entry)->n : 0;
 }
 
 static void reservation_drop(rp_hub_state_t *st, reservation_t *r)
 {
-    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, r->key, r->pid_len);
+    rp_map_entry_t *e = rp_map_get(&st->_reserved_pipe, r->key, r->pid_len);
     reserved_pipe_t *rp = e ? rp_container_of(e, reserved_pipe_t, entry) : NULL;
     if (rp && --rp->n == 0) {
-        rp_map_del(&st->reserved_pipe, &rp->entry);
+        rp_map_del(&st->_reserved_pipe, &rp->entry);
         rp_free(rp);
     }
-    rp_map_del(&st->reserved, &r->entry);
+    rp_map_del(&st->_reserved, &r->entry);
     rp_free(r);
-    st->nreserved--;
+    st->_nreserved--;
 }
 
 static reservation_t *reservation_find(const rp_hub_state_t *st, const char *pid, const char *fid)
@@ -119,7 +119,7 @@ static reservation_t *reservation_find(const rp_hub_state_t *st, const char *pid
     int n = snprintf(key, sizeof(key), "%s\n%s", pid, fid);
     if (n < 0 || (size_t)n >= sizeof(key))
         return NULL;
-    rp_map_entry_t *e = rp_map_get(&st->reserved, key, (size_t)n);
+    rp_map_entry_t *e = rp_map_get(&st->_reserved, key, (size_t)n);
     return e ? rp_container_of(e, reservation_t, entry) : NULL;
 }
 
@@ -128,7 +128,7 @@ static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
 {
     size_t pl = strlen(pid), fl = strlen(fid);
     reservation_t *r = rp_calloc(1, sizeof(*r) + pl + 1 + fl + 1);
-    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, pid, pl);
+    rp_map_entry_t *e = rp_map_get(&st->_reserved_pipe, pid, pl);
     reserved_pipe_t *rp = e ? rp_container_of(e, reserved_pipe_t, entry) : rp_calloc(1, sizeof(*rp) + pl + 1);
     if (r == NULL || rp == NULL) {
         rp_free(r);
@@ -140,7 +140,7 @@ static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
         memcpy(rp->id, pid, pl + 1);
         rp->entry.key = rp->id;
         rp->entry.keylen = pl;
-        if (rp_map_put(&st->reserved_pipe, &rp->entry) < 0) {
+        if (rp_map_put(&st->_reserved_pipe, &rp->entry) < 0) {
             rp_free(r);
             rp_free(rp);
             return UV_ENOMEM;
@@ -152,24 +152,26 @@ static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
     r->pid_len = pl;
     r->entry.key = r->key;
     r->entry.keylen = pl + 1 + fl;
-    if (rp_map_put(&st->reserved, &r->entry) < 0) {
+    if (rp_map_put(&st->_reserved, &r->entry) < 0) {
         if (rp->n == 0) {
-            rp_map_del(&st->reserved_pipe, &rp->entry);
+            rp_map_del(&st->_reserved_pipe, &rp->entry);
             rp_free(rp);
         }
         rp_free(r);
         return UV_ENOMEM;
     }
     rp->n++;
-    st->nreserved++;
+    st->_nreserved++;
     return 0;
 }
 
 void rp_hub_state_unreserve_all(rp_hub_state_t *st)
 {
+    if (st->_nreserved == 0)
+        return; /* the common case, from every watchdog check: no walk of an empty map */
     size_t b;
     rp_map_entry_t *e;
-    while ((e = rp_map_first(&st->reserved, &b)) != NULL)
+    while ((e = rp_map_first(&st->_reserved, &b)) != NULL)
         reservation_drop(st, rp_container_of(e, reservation_t, entry));
 }
 
@@ -180,24 +182,24 @@ void rp_hub_state_deinit(rp_hub_state_t *st)
         rp_list_unlink(&p->node);
         while (!rp_list_empty(&p->file_list))
             file_remove(st, p, rp_container_of(p->file_list.next, rp_hub_file_t, node));
-        rp_map_deinit(&p->files);
+        rp_map_deinit(&p->_files);
         json_decref(p->stages);
         json_decref(p->recent_completed);
         json_decref(p->recent_failed);
         rp_free(p->message);
         rp_free(p);
     }
-    rp_map_deinit(&st->pipelines);
+    rp_map_deinit(&st->_pipelines);
     rp_hub_state_unreserve_all(st);
-    rp_map_deinit(&st->reserved);
-    rp_map_deinit(&st->reserved_pipe);
+    rp_map_deinit(&st->_reserved);
+    rp_map_deinit(&st->_reserved_pipe);
     json_decref(st->failure_groups);
 }
 
 rp_hub_pipeline_t *rp_hub_state_find(rp_hub_state_t *st, const char *id)
 {
-    rp_map_entry_t *e = rp_map_get(&st->pipelines, id, strlen(id));
-    return e ? rp_container_of(e, rp_hub_pipeline_t, entry) : NULL;
+    rp_map_entry_t *e = rp_map_get(&st->_pipelines, id, strlen(id));
+    return e ? rp_container_of(e, rp_hub_pipeline_t, _entry) : NULL;
 }
 
 rp_hub_pipeline_t *rp_hub_state_pipeline_get(rp_hub_state_t *st, const char *id, const char *type)
@@ -215,16 +217,16 @@ rp_hub_pipeline_t *rp_hub_state_pipeline_get(rp_hub_state_t *st, const char *id,
     p->status = RP_PIPE_OFFLINE;
     p->heartbeat_interval = st->default_heartbeat_interval;
     p->files_total = p->files_pending = -1;
-    rp_map_init(&p->files);
+    rp_map_init(&p->_files);
     rp_list_init(&p->file_list);
     rp_list_init(&p->progress_list);
     p->stages = json_object();
     p->recent_completed = json_array();
     p->recent_failed = json_array();
-    p->entry.key = p->id;
-    p->entry.keylen = strlen(p->id);
+    p->_entry.key = p->id;
+    p->_entry.keylen = strlen(p->id);
     if (p->stages == NULL || p->recent_completed == NULL || p->recent_failed == NULL ||
-        (rp_map_put(&st->pipelines, &p->entry) < 0 && rp_hub_state_find(st, id) != p)) {
+        (rp_map_put(&st->_pipelines, &p->_entry) < 0 && rp_hub_state_find(st, id) != p)) {
         json_decref(p->stages);
         json_decref(p->recent_completed);
         json_decref(p->recent_failed);
@@ -238,8 +240,8 @@ rp_hub_pipeline_t *rp_hub_state_pipeline_get(rp_hub_state_t *st, const char *id,
 
 static rp_hub_file_t *file_find(rp_hub_pipeline_t *p, const char *id)
 {
-    rp_map_entry_t *e = rp_map_get(&p->files, id, strlen(id));
-    return e ? rp_container_of(e, rp_hub_file_t, entry) : NULL;
+    rp_map_entry_t *e = rp_map_get(&p->_files, id, strlen(id));
+    return e ? rp_container_of(e, rp_hub_file_t, _entry) : NULL;
 }
 
 /* The file jf names in p, added (and its reservation, if any, settled) if new. */
@@ -262,9 +264,9 @@ rp_hub_file_t *rp_hub_state_file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, c
     }
     f->attempt = 1;
     f->started_at = f->stage_started_at = f->last_progress_at = ts;
-    f->entry.key = f->id;
-    f->entry.keylen = strlen(f->id);
-    if (rp_map_put(&p->files, &f->entry) < 0 && file_find(p, id) != f) {
+    f->_entry.key = f->id;
+    f->_entry.keylen = strlen(f->id);
+    if (rp_map_put(&p->_files, &f->_entry) < 0 && file_find(p, id) != f) {
         file_free(f);
         return NULL;
     }
@@ -307,7 +309,7 @@ int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
                  in_pipe, max_pipeline);
         return RP_HUB_LIMIT_FILES_IN_FLIGHT;
     }
-    size_t in_all = st->nfiles + st->nreserved;
+    size_t in_all = st->nfiles + st->_nreserved;
     if (max_total && in_all >= max_total) {
         snprintf(why, whylen, "%zu files are in flight in all pipelines (at most %zu: --max-files-total)", in_all,
                  max_total);

@@ -25,8 +25,9 @@ enum { RP_PIPE_ONLINE, RP_PIPE_OFFLINE, RP_PIPE_RUNNING, RP_PIPE_IDLE, RP_PIPE_E
 #define RP_HUB_RECENT 20
 #define RP_HUB_MAX_STAGES 32      /* distinct stage names counted by name; the rest as "other" */
 
+/* Fields starting with `_` are state.c's own: other modules read the rest. */
 typedef struct rp_hub_file {
-    rp_map_entry_t entry;
+    rp_map_entry_t _entry;
     rp_list_node_t node;          /* pipeline's files, oldest first */
     rp_list_node_t progress_node; /* pipeline's files, least recent progress first */
     char *id;
@@ -39,7 +40,7 @@ typedef struct rp_hub_file {
     int64_t started_at;
     int64_t stage_started_at;
     int64_t last_progress_at;
-    int stage_other; /* counted under "other" in the pipeline's stages */
+    int _stage_other; /* counted under "other" in the pipeline's stages */
 } rp_hub_file_t;
 
 typedef struct rp_hub_bucket {
@@ -50,7 +51,7 @@ typedef struct rp_hub_bucket {
 } rp_hub_bucket_t;
 
 typedef struct rp_hub_pipeline {
-    rp_map_entry_t entry;
+    rp_map_entry_t _entry;
     char id[129];
     char type[65];
     int status;
@@ -64,7 +65,7 @@ typedef struct rp_hub_pipeline {
     int64_t files_total; /* -1: not reported */
     int64_t files_pending;
     char *message;
-    rp_map_t files;
+    rp_map_t _files; /* by id */
     rp_list_node_t file_list;
     rp_list_node_t progress_list; /* the same files by last_progress_at: stalls are at the head */
     size_t nfiles;
@@ -76,13 +77,13 @@ typedef struct rp_hub_pipeline {
 } rp_hub_pipeline_t;
 
 typedef struct rp_hub_state {
-    rp_map_t pipelines;
+    rp_map_t _pipelines; /* by id */
     rp_list_node_t pipeline_list;
     size_t npipelines;
     size_t nfiles;          /* files in flight in all pipelines */
-    rp_map_t reserved;      /* new files of admitted events not applied yet (reservation_t) */
-    rp_map_t reserved_pipe; /* how many of those each pipeline has (reserved_pipe_t) */
-    size_t nreserved;
+    rp_map_t _reserved;      /* new files of admitted events not applied yet (reservation_t) */
+    rp_map_t _reserved_pipe; /* how many of those each pipeline has (reserved_pipe_t) */
+    size_t _nreserved;
     json_t *failure_groups; /* object: pipeline_id + "\n" + normalised message -> group */
     double default_heartbeat_interval; /* seconds, for pipelines that never said */
 } rp_hub_state_t;

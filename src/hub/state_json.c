@@ -75,12 +75,12 @@ json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after
     *next = NULL;
     const rp_list_node_t *from = p->file_list.next;
     if (after) {
-        rp_map_entry_t *e = rp_map_get(&p->files, after, strlen(after));
+        rp_map_entry_t *e = rp_map_get(&p->_files, after, strlen(after));
         if (e == NULL) {
             *gone = 1;
             return NULL;
         }
-        from = rp_container_of(e, rp_hub_file_t, entry)->node.next;
+        from = rp_container_of(e, rp_hub_file_t, _entry)->node.next;
     }
     return files_page(p, from, limit, SIZE_MAX, next);
 }
