@@ -31,14 +31,14 @@ static const char *dedup_key_of(const json_t *ev)
     return json_string_value(json_object_get(json_object_get(ev, "meta"), "idempotency_key"));
 }
 
-/* Writes the map's key for ev into out (the pipeline scopes it); returns 0, or -1 when ev has
- * no key. */
+/* Writes the map's key for ev into out (the pipeline scopes it); returns 0, or RP_ENOTFOUND when
+ * ev has no key. */
 static int dedup_slot(const json_t *ev, char *out, size_t outlen)
 {
     const char *k = dedup_key_of(ev);
     const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
     if (k == NULL || pid == NULL)
-        return -1;
+        return RP_ENOTFOUND;
     snprintf(out, outlen, "%s\x1f%s", pid, k);
     return 0;
 }
@@ -76,7 +76,7 @@ static void dedup_remember(rp_hub_t *hub, const json_t *ev, int64_t id)
 }
 
 /* Checks ev's idempotency key: absent, or a string of 1 to RP_DEDUP_KEY_MAX characters.
- * Returns 0, or -1 with err filled. */
+ * Returns 0, or RP_EINVAL with err filled. */
 int rp_hub_dedup_validate(const json_t *ev, rp_event_error_t *err)
 {
     const json_t *k = json_object_get(json_object_get(ev, "meta"), "idempotency_key");
@@ -84,7 +84,7 @@ int rp_hub_dedup_validate(const json_t *ev, rp_event_error_t *err)
         return 0;
     snprintf(err->field, sizeof(err->field), "meta.idempotency_key");
     snprintf(err->rule, sizeof(err->rule), "must be a string of 1 to %d bytes", RP_DEDUP_KEY_MAX);
-    return -1;
+    return RP_EINVAL;
 }
 
 void rp_hub_dedup_free(rp_hub_t *hub)

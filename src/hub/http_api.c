@@ -150,15 +150,17 @@ static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, co
 {
     since_ctx_t *sc = rp_calloc(1, sizeof(*sc));
     if (sc == NULL)
-        return -1;
+        return UV_ENOMEM;
     sc->hc = hc;
     sc->hub = hub;
     sc->since = since;
-    if ((who && (sc->who = rp_principal_dup(who)) == NULL) ||
-        hub->store->ops->since(hub->store, since, SINCE_LIMIT, on_since_rows, sc) < 0) {
+    int rc = who && (sc->who = rp_principal_dup(who)) == NULL ? UV_ENOMEM : 0;
+    if (rc == 0)
+        rc = hub->store->ops->since(hub->store, since, SINCE_LIMIT, on_since_rows, sc);
+    if (rc < 0) {
         rp_principal_free(sc->who);
         rp_free(sc);
-        return -1;
+        return rc;
     }
     hc->data = sc;
     hc->on_abort = rp_hub_held_abort;
