@@ -30,11 +30,11 @@ typedef struct cl_pending {
     rp_list_node_t node; /* in hub->cl.pending */
     rp_hub_t *hub;       /* NULL once the hub is gone */
     uint64_t ticket;
-    json_t *in;          /* the producer's event, to go on alone if the append fails */
+    json_t *in; /* the producer's event, to go on alone if the append fails */
     rp_hub_done_cb done;
     void *ud;
-    int taken;           /* came back through the log: done belongs to the commit now */
-    int appended;        /* the append's answer came (it may come before or after the log's) */
+    int taken;    /* came back through the log: done belongs to the commit now */
+    int appended; /* the append's answer came (it may come before or after the log's) */
 } cl_pending_t;
 
 static void cl_pending_free(cl_pending_t *cp)
@@ -91,7 +91,8 @@ int rp_hub_cluster_ingest(rp_hub_t *hub, rp_event_type_t t, const json_t *in, co
         snprintf(room_p, sizeof(room_p), "pipeline:%s", pid);
         snprintf(room_t, sizeof(room_t), "type:%s", ptype);
         const char *rooms[] = {room_p, room_t, "all"};
-        *cp = (cl_pending_t){.hub = hub, .ticket = ++hub->cl.ticket, .in = copy, .done = done, .ud = ud};
+        *cp = (cl_pending_t){
+            .hub = hub, .ticket = ++hub->cl.ticket, .in = copy, .done = done, .ud = ud};
         rp_cluster_append_t a = {
             .nsp = hub->nsp_pipeline->name,
             .name = rp_event_type_name(t),
@@ -164,10 +165,12 @@ static void cluster_on_event(void *ud, const rp_cluster_event_t *e)
     char *json = malloc(e->json_len + 1);
     pending_t *pe = rp_calloc(1, sizeof(*pe));
     json_t *jid = json_object_get(ev, "id");
-    if (t < 0 || json == NULL || pe == NULL || !json_is_integer(jid) || json_integer_value(jid) != e->id ||
+    if (t < 0 || json == NULL || pe == NULL || !json_is_integer(jid) ||
+        json_integer_value(jid) != e->id ||
         strlen(rp_event_type_name((rp_event_type_t)t)) != e->name_len ||
         memcmp(rp_event_type_name((rp_event_type_t)t), e->name, e->name_len) != 0) {
-        RP_LOG_ERROR("hub", "event %lld from the cluster is not a valid event; skipped", (long long)e->id);
+        RP_LOG_ERROR("hub", "event %lld from the cluster is not a valid event; skipped",
+                     (long long)e->id);
         json_decref(ev);
         free(json);
         rp_free(pe);
@@ -179,7 +182,8 @@ static void cluster_on_event(void *ud, const rp_cluster_event_t *e)
     json[e->json_len] = '\0';
     hub->next_id = e->id + 1;
     int64_t ts = e->ts_ms ? e->ts_ms : rp_hub_now_ms();
-    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, e->json_len, e->id, done, dud, VIA_OTHER, 0, ts, {0}};
+    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, e->json_len, e->id, done,
+                      dud, VIA_OTHER,          0,  ts,   {0}};
     int rc = rp_hub_submit(hub, pe);
     if (rc < 0 && done)
         done(dud, rc, 0);
@@ -188,7 +192,9 @@ static void cluster_on_event(void *ud, const rp_cluster_event_t *e)
 static void collect_room_size(const char *room, size_t len, size_t size, void *ud)
 {
     json_t *rooms = ud;
-    if (json_object_size(rooms) < 100 && len < 200 && !(len == 20 && strspn(room, "-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == 20)) {
+    if (json_object_size(rooms) < 100 && len < 200 &&
+        !(len == 20 &&
+          strspn(room, "-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == 20)) {
         char name[200];
         memcpy(name, room, len);
         name[len] = '\0';
@@ -208,14 +214,16 @@ static void cluster_publish_stats(rp_hub_t *hub)
     for (size_t i = 0; i < nall && nsps; i++) {
         json_t *rooms = json_object();
         rp_sio_nsp_rooms(all[i], collect_room_size, rooms);
-        json_object_set_new(nsps, all[i]->name,
-                            json_pack("{s:I,s:o}", "sockets", (json_int_t)all[i]->nsockets, "rooms", rooms));
+        json_object_set_new(
+            nsps, all[i]->name,
+            json_pack("{s:I,s:o}", "sockets", (json_int_t)all[i]->nsockets, "rooms", rooms));
     }
     char ts[32];
     rp_event_format_ts(rp_hub_now_ms(), ts);
     json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:o,s:s}", "version", (json_int_t)rp_hub_version(hub),
-                          "connections", (json_int_t)hub->net->nconns, "websocket", (json_int_t)eio->n_websocket,
-                          "polling", (json_int_t)eio->n_polling, "namespaces", nsps, "at", ts);
+                          "connections", (json_int_t)hub->net->nconns, "websocket",
+                          (json_int_t)eio->n_websocket, "polling", (json_int_t)eio->n_polling,
+                          "namespaces", nsps, "at", ts);
     size_t len;
     char *text = j ? rp_json_dump(j, &len) : NULL;
     if (text)
@@ -254,9 +262,11 @@ static void discard_session(void *ud, int found, const rp_cluster_session_t *s)
 
 void rp_hub_cluster_session_del(rp_hub_t *hub, rp_sio_socket_t *s, const char *reason)
 {
-    if (hub->cl.log == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0' || rp_sio_reason_recoverable(reason))
+    if (hub->cl.log == NULL || s->nsp->recovery == NULL || s->pid[0] == '\0' ||
+        rp_sio_reason_recoverable(reason))
         return; /* a recoverable drop keeps the copy for the window */
-    rp_hub_failed(hub->cl.log->ops->session_take(hub->cl.log, s->pid, discard_session, NULL), "drop a cluster session");
+    rp_hub_failed(hub->cl.log->ops->session_take(hub->cl.log, s->pid, discard_session, NULL),
+                  "drop a cluster session");
 }
 
 /* From on_check: refresh the sessions (a quarter window) and this node's figures. */
@@ -345,10 +355,12 @@ int rp_hub_cluster_health(rp_hub_t *hub, json_t *j)
             sockets += json_integer_value(json_object_get(v, "sockets"));
         }
     }
-    json_object_set_new(j, "cluster", json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o}", "kind", hub->cl.log->kind, "ok", ok,
-                                                 "nodes_count", (json_int_t)json_array_size(nodes), "sockets",
-                                                 sockets, "connections", conns, "local_events",
-                                                 (json_int_t)hub->cl.local, "nodes", nodes ? nodes : json_array()));
+    json_object_set_new(j, "cluster",
+                        json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o}", "kind", hub->cl.log->kind, "ok",
+                                  ok, "nodes_count", (json_int_t)json_array_size(nodes), "sockets",
+                                  sockets, "connections", conns, "local_events",
+                                  (json_int_t)hub->cl.local, "nodes",
+                                  nodes ? nodes : json_array()));
     if (!ok)
         json_object_set_new(j, "status", json_string("degraded"));
     return ok;
@@ -360,25 +372,34 @@ void rp_hub_cluster_metrics(rp_hub_t *hub, rp_buf_t *b)
     if (c == NULL)
         return;
     json_t *nodes = json_loads(c->ops->nodes(c), 0, NULL);
+    rp_buf_printf(
+        b,
+        "# HELP ragpulse_cluster_up 1 while the cluster's shared log is reachable and this node "
+        "caught up.\n"
+        "# TYPE ragpulse_cluster_up gauge\nragpulse_cluster_up %d\n"
+        "# HELP ragpulse_cluster_nodes Live nodes (those that reported in the last 10 s).\n"
+        "# TYPE ragpulse_cluster_nodes gauge\nragpulse_cluster_nodes %zu\n"
+        "# HELP ragpulse_cluster_published_total Entries this node wrote to the shared log.\n"
+        "# TYPE ragpulse_cluster_published_total counter\nragpulse_cluster_published_total %lu\n"
+        "# HELP ragpulse_cluster_received_total Entries this node read from the shared log.\n"
+        "# TYPE ragpulse_cluster_received_total counter\nragpulse_cluster_received_total %lu\n"
+        "# HELP ragpulse_cluster_errors_total Malformed entries or failed publishes.\n"
+        "# TYPE ragpulse_cluster_errors_total counter\nragpulse_cluster_errors_total %lu\n"
+        "# HELP ragpulse_cluster_local_events_total Events numbered on this node alone (log "
+        "unreachable).\n"
+        "# TYPE ragpulse_cluster_local_events_total counter\nragpulse_cluster_local_events_total "
+        "%lu\n",
+        c->ops->healthy(c), json_array_size(nodes), c->published, c->delivered, c->errors,
+        hub->cl.local);
+    rp_buf_printf(
+        b,
+        "# HELP ragpulse_cluster_skipped_total Log events with an id this node already had "
+        "(catch-up, or used alone during an outage).\n"
+        "# TYPE ragpulse_cluster_skipped_total counter\nragpulse_cluster_skipped_total %lu\n",
+        hub->cl.skipped);
     rp_buf_printf(b,
-                  "# HELP ragpulse_cluster_up 1 while the cluster's shared log is reachable and this node caught up.\n"
-                  "# TYPE ragpulse_cluster_up gauge\nragpulse_cluster_up %d\n"
-                  "# HELP ragpulse_cluster_nodes Live nodes (those that reported in the last 10 s).\n"
-                  "# TYPE ragpulse_cluster_nodes gauge\nragpulse_cluster_nodes %zu\n"
-                  "# HELP ragpulse_cluster_published_total Entries this node wrote to the shared log.\n"
-                  "# TYPE ragpulse_cluster_published_total counter\nragpulse_cluster_published_total %lu\n"
-                  "# HELP ragpulse_cluster_received_total Entries this node read from the shared log.\n"
-                  "# TYPE ragpulse_cluster_received_total counter\nragpulse_cluster_received_total %lu\n"
-                  "# HELP ragpulse_cluster_errors_total Malformed entries or failed publishes.\n"
-                  "# TYPE ragpulse_cluster_errors_total counter\nragpulse_cluster_errors_total %lu\n"
-                  "# HELP ragpulse_cluster_local_events_total Events numbered on this node alone (log unreachable).\n"
-                  "# TYPE ragpulse_cluster_local_events_total counter\nragpulse_cluster_local_events_total %lu\n",
-                  c->ops->healthy(c), json_array_size(nodes), c->published, c->delivered, c->errors, hub->cl.local);
-    rp_buf_printf(b, "# HELP ragpulse_cluster_skipped_total Log events with an id this node already had (catch-up, or used alone during an outage).\n"
-                     "# TYPE ragpulse_cluster_skipped_total counter\nragpulse_cluster_skipped_total %lu\n",
-                  hub->cl.skipped);
-    rp_buf_printf(b, "# HELP ragpulse_cluster_node_sockets Connected sockets per node and namespace.\n"
-                     "# TYPE ragpulse_cluster_node_sockets gauge\n");
+                  "# HELP ragpulse_cluster_node_sockets Connected sockets per node and namespace.\n"
+                  "# TYPE ragpulse_cluster_node_sockets gauge\n");
     size_t i;
     json_t *n;
     json_array_foreach(nodes, i, n)
@@ -388,9 +409,11 @@ void rp_hub_cluster_metrics(rp_hub_t *hub, rp_buf_t *b)
         json_t *v;
         json_object_foreach(json_object_get(n, "namespaces"), k, v)
         {
-            if (node && strspn(node, "0123456789abcdef") == strlen(node) && strlen(k) < 128 && !strpbrk(k, "\"\\\n"))
-                rp_buf_printf(b, "ragpulse_cluster_node_sockets{node=\"%s\",namespace=\"%s\"} %lld\n", node, k,
-                              (long long)json_integer_value(json_object_get(v, "sockets")));
+            if (node && strspn(node, "0123456789abcdef") == strlen(node) && strlen(k) < 128 &&
+                !strpbrk(k, "\"\\\n"))
+                rp_buf_printf(
+                    b, "ragpulse_cluster_node_sockets{node=\"%s\",namespace=\"%s\"} %lld\n", node,
+                    k, (long long)json_integer_value(json_object_get(v, "sockets")));
         }
     }
     json_decref(nodes);

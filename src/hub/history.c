@@ -57,7 +57,8 @@ int64_t rp_hub_dedup_find(const rp_hub_t *hub, const json_t *ev)
 static void dedup_remember(rp_hub_t *hub, const json_t *ev, int64_t id)
 {
     char slot[160 + RP_DEDUP_KEY_MAX];
-    if (hub->dedup == NULL || dedup_slot(ev, slot, sizeof(slot)) < 0 || json_object_get(hub->dedup, slot))
+    if (hub->dedup == NULL || dedup_slot(ev, slot, sizeof(slot)) < 0 ||
+        json_object_get(hub->dedup, slot))
         return;
     char *copy = rp_strndup(slot, strlen(slot));
     if (copy == NULL || json_object_set_new(hub->dedup, slot, json_integer(id)) < 0) {
@@ -80,7 +81,8 @@ static void dedup_remember(rp_hub_t *hub, const json_t *ev, int64_t id)
 int rp_hub_dedup_validate(const json_t *ev, rp_event_error_t *err)
 {
     const json_t *k = json_object_get(json_object_get(ev, "meta"), "idempotency_key");
-    if (k == NULL || (json_is_string(k) && json_string_length(k) >= 1 && json_string_length(k) <= RP_DEDUP_KEY_MAX))
+    if (k == NULL || (json_is_string(k) && json_string_length(k) >= 1 &&
+                      json_string_length(k) <= RP_DEDUP_KEY_MAX))
         return 0;
     snprintf(err->field, sizeof(err->field), "meta.idempotency_key");
     snprintf(err->rule, sizeof(err->rule), "must be a string of 1 to %d bytes", RP_DEDUP_KEY_MAX);

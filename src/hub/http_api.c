@@ -16,7 +16,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
-void rp_hub_respond_json(rp_hub_t *hub, rp_http_conn_t *hc, int status, json_t *j, const char *extra)
+void rp_hub_respond_json(rp_hub_t *hub, rp_http_conn_t *hc, int status, json_t *j,
+                         const char *extra)
 {
     char headers[1024];
     char cors[640];
@@ -65,13 +66,13 @@ static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed, const rp_pri
 {
     rp_eio_server_t *eio = hub->sio->eio;
     int store_ok = hub->store == NULL || hub->store->ops->healthy(hub->store);
-    json_t *j = json_pack("{s:s,s:b,s:b,s:{s:s,s:b},s:I,s:{s:I,s:I,s:I}}", "status", store_ok ? "ok" : "degraded",
-                          "websocket", (eio->cfg.transports & RP_EIO_WEBSOCKET) != 0, "polling",
-                          (eio->cfg.transports & RP_EIO_POLLING) != 0, "store", "kind",
-                          hub->store ? hub->store->ops->kind(hub->store) : "memory", "ok", store_ok, "version",
-                          (json_int_t)rp_hub_version(hub), "sessions", "websocket",
-                          (json_int_t)eio->n_websocket, "polling", (json_int_t)eio->n_polling,
-                          "connections", (json_int_t)hub->net->nconns);
+    json_t *j = json_pack(
+        "{s:s,s:b,s:b,s:{s:s,s:b},s:I,s:{s:I,s:I,s:I}}", "status", store_ok ? "ok" : "degraded",
+        "websocket", (eio->cfg.transports & RP_EIO_WEBSOCKET) != 0, "polling",
+        (eio->cfg.transports & RP_EIO_POLLING) != 0, "store", "kind",
+        hub->store ? hub->store->ops->kind(hub->store) : "memory", "ok", store_ok, "version",
+        (json_int_t)rp_hub_version(hub), "sessions", "websocket", (json_int_t)eio->n_websocket,
+        "polling", (json_int_t)eio->n_polling, "connections", (json_int_t)hub->net->nconns);
     rp_hub_with_store_reason(hub, json_object_get(j, "store"));
     if (j && detailed) {
         json_t *snap = rp_hub_snapshot(hub, NULL, NULL);
@@ -88,18 +89,21 @@ static void health(rp_hub_t *hub, rp_http_conn_t *hc, int detailed, const rp_pri
             offline += strcmp(st, "offline") == 0;
             online += strcmp(st, "offline") != 0;
             late += is_late;
-            inflight += json_integer_value(json_object_get(json_object_get(p, "counters"), "in_flight"));
-            json_array_append_new(pipes, json_pack("{s:O,s:O,s:O,s:O,s:O,s:b}", "id", json_object_get(p, "id"),
-                                                   "type", json_object_get(p, "type"), "status",
-                                                   json_object_get(p, "status"), "last_heartbeat",
-                                                   json_object_get(p, "last_heartbeat"), "heartbeat_age_ms",
-                                                   json_object_get(p, "heartbeat_age_ms"), "late", is_late));
+            inflight +=
+                json_integer_value(json_object_get(json_object_get(p, "counters"), "in_flight"));
+            json_array_append_new(
+                pipes, json_pack("{s:O,s:O,s:O,s:O,s:O,s:b}", "id", json_object_get(p, "id"),
+                                 "type", json_object_get(p, "type"), "status",
+                                 json_object_get(p, "status"), "last_heartbeat",
+                                 json_object_get(p, "last_heartbeat"), "heartbeat_age_ms",
+                                 json_object_get(p, "heartbeat_age_ms"), "late", is_late));
         }
         json_object_set_new(j, "pipelines", pipes);
-        json_object_set_new(j, "counts", json_pack("{s:I,s:i,s:i,s:i,s:I}", "pipelines",
-                                                   (json_int_t)json_array_size(pipes), "online", online,
-                                                   "offline", offline, "late", late, "files_in_flight",
-                                                   (json_int_t)inflight));
+        json_object_set_new(j, "counts",
+                            json_pack("{s:I,s:i,s:i,s:i,s:I}", "pipelines",
+                                      (json_int_t)json_array_size(pipes), "online", online,
+                                      "offline", offline, "late", late, "files_in_flight",
+                                      (json_int_t)inflight));
         json_decref(snap);
     }
     rp_hub_cluster_health(hub, j);
@@ -132,11 +136,14 @@ static void on_since_rows(void *ud, int status, const char *json, size_t len)
             /* The version is the last event returned, not the hub's newest: the client's next
              * `since` continues exactly where this answer stops (more: true until caught up). */
             size_t n = json_array_size(events);
-            int64_t last = n ? json_integer_value(json_object_get(json_array_get(events, n - 1), "id")) : sc->since;
+            int64_t last =
+                n ? json_integer_value(json_object_get(json_array_get(events, n - 1), "id"))
+                  : sc->since;
             if (n == 0)
                 last = rp_hub_version(sc->hub);
-            json_t *j = json_pack("{s:I,s:I,s:o,s:b}", "version", (json_int_t)last, "since", (json_int_t)sc->since,
-                                  "events", events, "more", last < rp_hub_version(sc->hub));
+            json_t *j = json_pack("{s:I,s:I,s:o,s:b}", "version", (json_int_t)last, "since",
+                                  (json_int_t)sc->since, "events", events, "more",
+                                  last < rp_hub_version(sc->hub));
             rp_hub_filter_visible(j, "events", sc->who);
             add_socket_fields(sc->hub, j, &hc->req);
             rp_hub_respond_json(sc->hub, hc, 200, j, NULL);
@@ -146,7 +153,8 @@ static void on_since_rows(void *ud, int status, const char *json, size_t len)
     rp_free(sc);
 }
 
-static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, const rp_principal_t *who)
+static int since_from_store(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since,
+                            const rp_principal_t *who)
 {
     since_ctx_t *sc = rp_calloc(1, sizeof(*sc));
     if (sc == NULL)
@@ -187,7 +195,8 @@ static uint32_t fnv1a(const char *s)
 static const char *client_mode(const rp_hub_t *hub, const char *client)
 {
     unsigned tr = hub->sio->eio->cfg.transports;
-    int in_rollout = client ? (int)(fnv1a(client) % 100) < hub->cfg.websocket_rollout : hub->cfg.websocket_rollout > 0;
+    int in_rollout = client ? (int)(fnv1a(client) % 100) < hub->cfg.websocket_rollout
+                            : hub->cfg.websocket_rollout > 0;
     if (!in_rollout || (tr & (RP_EIO_WEBSOCKET | RP_EIO_POLLING)) == 0)
         return "http";
     return tr & RP_EIO_WEBSOCKET ? "websocket" : "polling";
@@ -208,7 +217,8 @@ static const char *add_socket_fields(rp_hub_t *hub, json_t *j, const rp_http_req
     const char *proto = rp_http_header(req, "x-forwarded-proto", &pl);
     int tls = proto && pl == 5 && strncasecmp(proto, "https", 5) == 0;
     char url[300];
-    snprintf(url, sizeof(url), "%s://%.*s", tls ? "wss" : "ws", host ? (int)(hl > 255 ? 255 : hl) : 0, host ? host : "");
+    snprintf(url, sizeof(url), "%s://%.*s", tls ? "wss" : "ws",
+             host ? (int)(hl > 255 ? 255 : hl) : 0, host ? host : "");
     json_t *nsps = json_pack("[s,s]", "/pipeline", "/");
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         json_array_append_new(nsps, json_string(hub->type_nsps[i]->name));
@@ -216,7 +226,8 @@ static const char *add_socket_fields(rp_hub_t *hub, json_t *j, const rp_http_req
         json_decref(nsps);
         return mode;
     }
-    json_object_set_new(j, "websocket_available", json_boolean((cfg->transports & RP_EIO_WEBSOCKET) != 0));
+    json_object_set_new(j, "websocket_available",
+                        json_boolean((cfg->transports & RP_EIO_WEBSOCKET) != 0));
     json_object_set_new(j, "websocket_url", host && hl ? json_string(url) : json_null());
     json_object_set_new(j, "websocket_path", json_string(cfg->path));
     json_object_set_new(j, "websocket_namespaces", nsps);
@@ -234,15 +245,17 @@ static int add_origin_fields(rp_hub_t *hub, json_t *j, const rp_http_request_t *
     int allowed = http == NULL || !http->origin_check || rp_http_origin_allowed(http->origins, req);
     if (j == NULL)
         return allowed;
-    json_object_set_new(j, "origin", origin ? json_stringn(origin, ol > 200 ? 200 : ol) : json_null());
+    json_object_set_new(j, "origin",
+                        origin ? json_stringn(origin, ol > 200 ? 200 : ol) : json_null());
     json_object_set_new(j, "origin_allowed", json_boolean(allowed));
     if (!allowed) {
         char hint[600];
-        snprintf(hint, sizeof(hint),
-                 "this page's Origin %.*s is not allowed: start the hub with --cors-origin %.*s (or "
-                 "SOCKET_IO_CORS_ORIGIN=%.*s)",
-                 (int)(ol > 150 ? 150 : ol), origin, (int)(ol > 150 ? 150 : ol), origin, (int)(ol > 150 ? 150 : ol),
-                 origin);
+        snprintf(
+            hint, sizeof(hint),
+            "this page's Origin %.*s is not allowed: start the hub with --cors-origin %.*s (or "
+            "SOCKET_IO_CORS_ORIGIN=%.*s)",
+            (int)(ol > 150 ? 150 : ol), origin, (int)(ol > 150 ? 150 : ol), origin,
+            (int)(ol > 150 ? 150 : ol), origin);
         json_object_set_new(j, "cors_hint", json_string(hint));
     }
     return allowed;
@@ -267,9 +280,10 @@ static void socket_info(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
         json_array_append_new(transports, json_string("polling"));
     if (cfg->transports & RP_EIO_WEBSOCKET)
         json_array_append_new(transports, json_string("websocket"));
-    json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:i}", "path", cfg->path, "transports", transports, "ping_interval",
-                          (json_int_t)cfg->ping_interval, "ping_timeout", (json_int_t)cfg->ping_timeout,
-                          "rollout_percent", hub->cfg.websocket_rollout);
+    json_t *j =
+        json_pack("{s:s,s:o,s:I,s:I,s:i}", "path", cfg->path, "transports", transports,
+                  "ping_interval", (json_int_t)cfg->ping_interval, "ping_timeout",
+                  (json_int_t)cfg->ping_timeout, "rollout_percent", hub->cfg.websocket_rollout);
     const char *mode = add_socket_fields(hub, j, req);
     if (j)
         json_object_set(j, "namespaces", json_object_get(j, "websocket_namespaces"));
@@ -302,14 +316,17 @@ static void socket_test(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
         json_object_set_new(j, "ok", json_boolean(ok));
         json_object_set_new(j, "use", json_string(allowed ? mode : "none"));
         if (!ok)
-            json_object_set_new(j, "reason", json_string(!allowed ? "this page's Origin is not allowed (see cors_hint)"
-                                                                  : "no Socket.IO transport is enabled"));
+            json_object_set_new(
+                j, "reason",
+                json_string(!allowed ? "this page's Origin is not allowed (see cors_hint)"
+                                     : "no Socket.IO transport is enabled"));
     }
     respond_public(hub, hc, j);
 }
 
 /* Answers a status request now: snapshot (ETag, 304) or deltas since an event id. */
-static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, const rp_principal_t *who)
+static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since,
+                           const rp_principal_t *who)
 {
     int64_t v = rp_hub_version(hub);
     char etag[48];
@@ -345,7 +362,8 @@ static void status_respond(rp_hub_t *hub, rp_http_conn_t *hc, int64_t since, con
         if (j)
             json_object_set_new(j, "reset", json_true());
     } else {
-        j = json_pack("{s:I,s:I,s:o}", "version", (json_int_t)v, "since", (json_int_t)since, "events", events);
+        j = json_pack("{s:I,s:I,s:o}", "version", (json_int_t)v, "since", (json_int_t)since,
+                      "events", events);
         rp_hub_filter_visible(j, "events", who);
     }
     add_socket_fields(hub, j, &hc->req);
@@ -385,19 +403,22 @@ static void count_fallback(rp_hub_t *hub, const rp_http_request_t *req)
     if (v == NULL)
         return;
     int r = 0;
-    while (r < FB_OTHER && !(strlen(rp_hub_fallback_names[r]) == len && memcmp(rp_hub_fallback_names[r], v, len) == 0))
+    while (r < FB_OTHER && !(strlen(rp_hub_fallback_names[r]) == len &&
+                             memcmp(rp_hub_fallback_names[r], v, len) == 0))
         r++;
     hub->fallbacks[r]++;
 }
 
-static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
+static void rag_status(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req,
+                       const rp_principal_t *who)
 {
     hub->http_fallback++;
     count_fallback(hub, req);
     long long since = query_int(req, "since", -1);
     long long wait = query_int(req, "wait", 0);
     if (since == -2 || wait == -2) {
-        rp_hub_respond_error(hub, hc, 400, "since and wait must be non-negative integers", NULL, -1);
+        rp_hub_respond_error(hub, hc, 400, "since and wait must be non-negative integers", NULL,
+                             -1);
         return;
     }
     if (wait > hub->cfg.max_wait_s)
@@ -452,7 +473,7 @@ typedef struct rows_ctx {
     rp_http_conn_t *hc; /* first: see held_abort */
     rp_hub_t *hub;
     int limit;
-    int paged; /* history: add next_before */
+    int paged;       /* history: add next_before */
     const char *key; /* the member the rows go in */
 } rows_ctx_t;
 
@@ -470,8 +491,9 @@ static void on_rows(void *ud, int status, const char *json, size_t len)
             json_t *j = json_pack("{s:o}", rc->key ? rc->key : "events", arr);
             size_t n = json_array_size(arr);
             if (j && rc->paged && (int)n == rc->limit && n > 0)
-                json_object_set(j, rc->key ? "next_after" : "next_before",
-                                json_object_get(json_array_get(arr, n - 1), rc->key ? "file_id" : "id"));
+                json_object_set(
+                    j, rc->key ? "next_after" : "next_before",
+                    json_object_get(json_array_get(arr, n - 1), rc->key ? "file_id" : "id"));
             rp_hub_respond_json(rc->hub, hc, 200, j, NULL);
         }
     }
@@ -496,7 +518,8 @@ static void get_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
     if (al == -1)
         after[0] = '\0';
     if (al < -1 || limit < 1 || limit > 1000) {
-        rp_hub_respond_error(hub, hc, 400, "limit must be an integer from 1 to 1000 (after: a file_id)", NULL, -1);
+        rp_hub_respond_error(
+            hub, hc, 400, "limit must be an integer from 1 to 1000 (after: a file_id)", NULL, -1);
         return;
     }
     rows_ctx_t *rc = rp_calloc(1, sizeof(*rc));
@@ -534,14 +557,16 @@ static int pipeline_files_path(const rp_http_request_t *req, char *out, size_t o
 }
 
 /* GET /api/pipelines/ID/files?after=FILE_ID&limit=N: the files in flight page by page. */
-static void get_pipeline_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const char *pid,
-                               const rp_principal_t *who)
+static void get_pipeline_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req,
+                               const char *pid, const rp_principal_t *who)
 {
     char after[1100];
     long al = rp_http_query_get(req->query, req->query_len, "after", after, sizeof(after));
     long long limit = query_int(req, "limit", FILES_PAGE_MAX);
     if (al == RP_ETOOBIG || al == RP_EPROTO || al == 0) {
-        rp_hub_respond_error(hub, hc, 400, "after must be the id of a file (the next of the previous page)", NULL, -1);
+        rp_hub_respond_error(hub, hc, 400,
+                             "after must be the id of a file (the next of the previous page)", NULL,
+                             -1);
         return;
     }
     if (who && !rp_principal_sees(who, pid)) {
@@ -550,7 +575,8 @@ static void get_pipeline_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_reques
     }
     int status;
     char msg[400];
-    json_t *j = rp_hub_files_page(hub, pid, NULL, al > 0 ? after : NULL, limit == -2 ? 0 : limit, &status, msg, sizeof(msg));
+    json_t *j = rp_hub_files_page(hub, pid, NULL, al > 0 ? after : NULL, limit == -2 ? 0 : limit,
+                                  &status, msg, sizeof(msg));
     if (j)
         rp_hub_respond_json(hub, hc, 200, j, NULL);
     else
@@ -564,14 +590,18 @@ static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
     long fl = rp_http_query_get(req->query, req->query_len, "file", fid, sizeof(fid));
     long long before = query_int(req, "before", -1);
     long long limit = query_int(req, "limit", 100);
-    if (pl < 0 || fl == RP_ETOOBIG || fl == RP_EPROTO || before == -2 || limit <= 0 || limit > 1000) {
-        rp_hub_respond_error(hub, hc, 400, "use ?pipeline=ID[&file=FID][&before=EVENT_ID][&limit=1..1000]", NULL, -1);
+    if (pl < 0 || fl == RP_ETOOBIG || fl == RP_EPROTO || before == -2 || limit <= 0 ||
+        limit > 1000) {
+        rp_hub_respond_error(hub, hc, 400,
+                             "use ?pipeline=ID[&file=FID][&before=EVENT_ID][&limit=1..1000]", NULL,
+                             -1);
         return;
     }
     if (hub->store) {
         rows_ctx_t *rc = rp_calloc(1, sizeof(*rc));
-        if (rc && hub->store->ops->history(hub->store, pid, fl >= 0 ? fid : NULL, before >= 0 ? before : 0,
-                                           (int)limit, on_rows, rc) == 0) {
+        if (rc &&
+            hub->store->ops->history(hub->store, pid, fl >= 0 ? fid : NULL,
+                                     before >= 0 ? before : 0, (int)limit, on_rows, rc) == 0) {
             rc->hub = hub;
             rc->hc = hc;
             rc->limit = (int)limit;
@@ -590,7 +620,8 @@ static void get_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req
         hist_t *h = rp_hub_hist_at(hub, k);
         if (before >= 0 && h->id >= before)
             continue;
-        if (strcmp(h->pipeline_id, pid) != 0 || (fl >= 0 && (h->file_id == NULL || strcmp(h->file_id, fid) != 0)))
+        if (strcmp(h->pipeline_id, pid) != 0 ||
+            (fl >= 0 && (h->file_id == NULL || strcmp(h->file_id, fid) != 0)))
             continue;
         json_t *e = json_loadb(h->json, h->len, 0, NULL);
         if (e)
@@ -612,7 +643,8 @@ static int pipeline_visible(rp_hub_t *hub, rp_http_conn_t *hc, const rp_http_req
         return 1;
     char pid[160];
     if (rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid)) < 0) {
-        rp_hub_respond_denied(hub, hc, DENY_FORBIDDEN, "this token covers some pipelines only: give ?pipeline=ID");
+        rp_hub_respond_denied(hub, hc, DENY_FORBIDDEN,
+                              "this token covers some pipelines only: give ?pipeline=ID");
         return 0;
     }
     if (!rp_principal_sees(who, pid)) {
@@ -622,7 +654,8 @@ static int pipeline_visible(rp_hub_t *hub, rp_http_conn_t *hc, const rp_http_req
     return 1;
 }
 
-static void route_authorized(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
+static void route_authorized(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req,
+                             const rp_principal_t *who)
 {
     int get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     char pid[160];
@@ -654,9 +687,13 @@ static void route_authorized(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_
     } else if (path_is(req, "/api/failures")) {
         long pl = rp_http_query_get(req->query, req->query_len, "pipeline", pid, sizeof(pid));
         if (pipeline_visible(hub, hc, req, who))
-            rp_hub_respond_json(hub, hc, 200, json_pack("{s:o}", "groups", rp_hub_failures_json(&hub->state, pl >= 0 ? pid : NULL)), NULL);
+            rp_hub_respond_json(hub, hc, 200,
+                                json_pack("{s:o}", "groups",
+                                          rp_hub_failures_json(&hub->state, pl >= 0 ? pid : NULL)),
+                                NULL);
     } else if (who && who->role != RP_ROLE_ADMIN && !hub->cfg.metrics_public) {
-        rp_hub_respond_denied(hub, hc, DENY_FORBIDDEN, "/metrics is for admins (or run serve with --metrics-public)");
+        rp_hub_respond_denied(hub, hc, DENY_FORBIDDEN,
+                              "/metrics is for admins (or run serve with --metrics-public)");
     } else {
         rp_hub_metrics(hub, hc);
     }
@@ -667,15 +704,18 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
     char pid[160];
     int get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     int api = req->path_len >= 5 && memcmp(req->path, "/api/", 5) == 0;
-    if (req->method == HTTP_OPTIONS && (api || path_is(req, "/status") || path_is(req, "/health"))) {
+    if (req->method == HTTP_OPTIONS &&
+        (api || path_is(req, "/status") || path_is(req, "/health"))) {
         char cors[640], extra[1024];
         if (rp_http_cors(hub->sio->eio->cfg.cors, req, cors, sizeof(cors)) <= 0)
             cors[0] = '\0';
-        snprintf(extra, sizeof(extra),
-                 "%sAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
-                 "Access-Control-Allow-Headers: content-type, authorization, if-none-match, x-ragpulse-fallback\r\n"
-                 "Access-Control-Expose-Headers: ETag, Retry-After\r\nAccess-Control-Max-Age: 86400\r\n",
-                 cors);
+        snprintf(
+            extra, sizeof(extra),
+            "%sAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+            "Access-Control-Allow-Headers: content-type, authorization, if-none-match, "
+            "x-ragpulse-fallback\r\n"
+            "Access-Control-Expose-Headers: ETag, Retry-After\r\nAccess-Control-Max-Age: 86400\r\n",
+            cors);
         rp_http_respond(hc, 204, NULL, extra, NULL, 0);
         return 1;
     }
@@ -696,8 +736,9 @@ int rp_hub_route(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
             socket_test(hub, hc, req);
         return 1;
     }
-    int ours = path_is(req, "/api/health") || path_is(req, "/status") || path_is(req, "/api/rag-status") ||
-               path_is(req, "/api/events") || path_is(req, "/api/files") || path_is(req, "/api/failures") ||
+    int ours = path_is(req, "/api/health") || path_is(req, "/status") ||
+               path_is(req, "/api/rag-status") || path_is(req, "/api/events") ||
+               path_is(req, "/api/files") || path_is(req, "/api/failures") ||
                pipeline_files_path(req, pid, sizeof(pid)) ||
                (path_is(req, "/metrics") && !(hub->cfg.metrics_public && get));
     if (!ours) {

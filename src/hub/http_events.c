@@ -25,7 +25,6 @@ typedef struct post {
     int failed;
 } post_t;
 
-
 static void on_posted(void *ud, int status, int64_t id)
 {
     post_t *po = ud;
@@ -47,14 +46,16 @@ static void on_posted(void *ud, int status, int64_t id)
         hc->on_abort = NULL;
         hc->data = NULL;
         if (po->failed) {
-            json_t *j = json_pack("{s:s,s:s,s:O}", "error", "store unavailable", "rule",
-                                  "events with a null id were not stored; send them again", "ids", po->ids);
-            rp_hub_respond_json(po->hub, hc, 503, rp_hub_with_store_reason(po->hub, j), "Retry-After: 1\r\n");
+            json_t *j =
+                json_pack("{s:s,s:s,s:O}", "error", "store unavailable", "rule",
+                          "events with a null id were not stored; send them again", "ids", po->ids);
+            rp_hub_respond_json(po->hub, hc, 503, rp_hub_with_store_reason(po->hub, j),
+                                "Retry-After: 1\r\n");
         } else {
             rp_hub_respond_json(po->hub, hc, 200,
-                         po->batch ? json_pack("{s:O}", "ids", po->ids)
-                                   : json_pack("{s:O}", "id", json_array_get(po->ids, 0)),
-                         NULL);
+                                po->batch ? json_pack("{s:O}", "ids", po->ids)
+                                          : json_pack("{s:O}", "id", json_array_get(po->ids, 0)),
+                                NULL);
         }
     }
     json_decref(po->ids);
@@ -62,14 +63,16 @@ static void on_posted(void *ud, int status, int64_t id)
 }
 
 /* Gives back the reservations made for the first n events of a batch that is refused. */
-static void unreserve_batch(rp_hub_t *hub, const json_t *body, int batch, const unsigned char *reserved, size_t n)
+static void unreserve_batch(rp_hub_t *hub, const json_t *body, int batch,
+                            const unsigned char *reserved, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (reserved[i])
             rp_hub_state_unreserve(&hub->state, batch ? json_array_get(body, i) : body);
 }
 
-void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who)
+void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req,
+                        const rp_principal_t *who)
 {
     size_t ctl;
     const char *ct = rp_http_header(req, "content-type", &ctl);
@@ -81,11 +84,13 @@ void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
         return;
     }
     json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body =
+        json_loadb(req->body, req->body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL) {
         hub->refused[REFUSED_JSON]++;
         char msg[256];
-        snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
         rp_hub_respond_error(hub, hc, 400, msg, NULL, -1);
         return;
     }
@@ -118,7 +123,9 @@ void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
         if (who && !rp_principal_produces(who, pid)) {
             char why[200];
             snprintf(why, sizeof(why), "%s (event %zu, pipeline %.100s)",
-                     who->role == RP_ROLE_VIEWER ? "viewers cannot send events" : "this token may not send events for that pipeline",
+                     who->role == RP_ROLE_VIEWER
+                         ? "viewers cannot send events"
+                         : "this token may not send events for that pipeline",
                      i, pid);
             rp_hub_respond_denied(hub, hc, DENY_FORBIDDEN, why);
             json_decref(body);
@@ -144,7 +151,8 @@ void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
         reserved[i] = (unsigned char)r;
         if (rc < 0) {
             unreserve_batch(hub, body, batch, reserved, i);
-            json_t *j = rc == RP_ETOOBIG ? rp_hub_limit_json(&err, limit) : json_pack("{s:s}", "error", "out of memory");
+            json_t *j = rc == RP_ETOOBIG ? rp_hub_limit_json(&err, limit)
+                                         : json_pack("{s:s}", "error", "out of memory");
             if (j && batch)
                 json_object_set_new(j, "index", json_integer((json_int_t)i));
             rp_hub_respond_json(hub, hc, rc == RP_ETOOBIG ? 429 : 500, j, NULL);
@@ -160,8 +168,12 @@ void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
         unreserve_batch(hub, body, batch, reserved, n);
         rp_free(reserved);
         char extra[64];
-        snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n", (unsigned long long)((wait + 999) / 1000));
-        rp_hub_respond_json(hub, hc, 429, json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait), extra);
+        snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n",
+                 (unsigned long long)((wait + 999) / 1000));
+        rp_hub_respond_json(
+            hub, hc, 429,
+            json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait),
+            extra);
         json_decref(body);
         return;
     }

@@ -87,8 +87,8 @@ static const char *legacy_name(rp_event_type_t t)
     }
 }
 
-static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json, size_t len,
-                    int64_t id)
+static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json,
+                    size_t len, int64_t id)
 {
     char offset[24];
     snprintf(offset, sizeof(offset), "%lld", (long long)id);
@@ -99,26 +99,33 @@ static void fan_out(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const ch
     snprintf(room_t, sizeof(room_t), "type:%s", ptype);
     const char *rooms[] = {room_p, room_t, "all"};
     const char *name = rp_event_type_name(t);
-    rp_sio_bcast_t opts = {.rooms = rooms, .nrooms = 3, .offset = offset, .local = rp_hub_cluster_shared(hub)};
-    rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0), "broadcast");
+    rp_sio_bcast_t opts = {
+        .rooms = rooms, .nrooms = 3, .offset = offset, .local = rp_hub_cluster_shared(hub)};
+    rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &opts, name, json, len, NULL, 0),
+                  "broadcast");
     rp_hub_failed(rp_sio_broadcast(hub->nsp_root, &opts, name, json, len, NULL, 0), "broadcast");
     /* A type namespace carries only its own type; its type room is the subscription that
      * connecting makes (auto_subscribe). */
     rp_sio_bcast_t topts = opts;
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
-            rp_hub_failed(rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0), "broadcast");
+            rp_hub_failed(rp_sio_broadcast(hub->type_nsps[i], &topts, name, json, len, NULL, 0),
+                          "broadcast");
     const char *legacy = hub->cfg.legacy_events ? legacy_name(t) : NULL;
     if (legacy) {
         /* Dashboards written for the old names never subscribe: on /pipeline and / they get
          * the whole namespace; on a type namespace, where connecting subscribes, its type's
          * room, as the current names (the documents' clients listen there). */
         rp_sio_bcast_t lopts = {.local = rp_hub_cluster_shared(hub)};
-        rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &lopts, legacy, json, len, NULL, 0), "broadcast");
-        rp_hub_failed(rp_sio_broadcast(hub->nsp_root, &lopts, legacy, json, len, NULL, 0), "broadcast");
+        rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &lopts, legacy, json, len, NULL, 0),
+                      "broadcast");
+        rp_hub_failed(rp_sio_broadcast(hub->nsp_root, &lopts, legacy, json, len, NULL, 0),
+                      "broadcast");
         for (size_t i = 0; i < hub->ntype_nsps; i++)
             if (strcmp(hub->type_nsps[i]->name + 1, ptype) == 0)
-                rp_hub_failed(rp_sio_broadcast(hub->type_nsps[i], &topts, legacy, json, len, NULL, 0), "broadcast");
+                rp_hub_failed(
+                    rp_sio_broadcast(hub->type_nsps[i], &topts, legacy, json, len, NULL, 0),
+                    "broadcast");
     }
 }
 
@@ -158,11 +165,12 @@ static void on_delivered(void *ud)
 
 /* Broadcasts an event committed now; every DELIVERY_SAMPLE_NS, when no sample is in flight,
  * its local recipients are marked so that on_delivered sees when the last is written. */
-static void fan_out_sampled(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json, size_t len,
-                            int64_t id)
+static void fan_out_sampled(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, const char *json,
+                            size_t len, int64_t id)
 {
     uint64_t now = uv_hrtime();
-    int sample = !hub->closing && !rp_net_marks_busy(hub->net) && now - hub->sample_at >= DELIVERY_SAMPLE_NS;
+    int sample =
+        !hub->closing && !rp_net_marks_busy(hub->net) && now - hub->sample_at >= DELIVERY_SAMPLE_NS;
     if (!sample) {
         fan_out(hub, t, ev, json, len, id);
         return;
@@ -215,12 +223,12 @@ static void on_stored(void *ud, int status)
 /* Checks a validated event against the bounds on files in flight (see rp_hub_state_admit).
  * Returns 0, or RP_ETOOBIG with err filled, *limit (may be NULL) the bound and the hit
  * counted; or UV_ENOMEM. */
-int rp_hub_admit(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_event_error_t *err, int *reserved,
-                 int *limit)
+int rp_hub_admit(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_event_error_t *err,
+                 int *reserved, int *limit)
 {
     char why[sizeof(err->rule)];
-    int rc = rp_hub_state_admit(&hub->state, t, in, hub->cfg.max_files_in_flight, hub->cfg.max_files_total,
-                                reserved, why, sizeof(why));
+    int rc = rp_hub_state_admit(&hub->state, t, in, hub->cfg.max_files_in_flight,
+                                hub->cfg.max_files_total, reserved, why, sizeof(why));
     if (rc <= 0)
         return rc;
     hub->files_refused[rc]++;
@@ -240,12 +248,12 @@ static const char *limit_name(int limit)
  * ({error, field, rule}) plus the bound's name as in ragpulse_limit_hits_total. */
 json_t *rp_hub_limit_json(const rp_event_error_t *err, int limit)
 {
-    return json_pack("{s:s,s:s,s:s,s:s}", "error", "too many files in flight", "field", err->field, "rule",
-                     err->rule, "limit", limit_name(limit));
+    return json_pack("{s:s,s:s,s:s,s:s}", "error", "too many files in flight", "field", err->field,
+                     "rule", err->rule, "limit", limit_name(limit));
 }
 
-int rp_hub_ingest_as(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud,
-                     const rp_hub_ingest_opts_t *opts)
+int rp_hub_ingest_as(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done,
+                     void *ud, const rp_hub_ingest_opts_t *opts)
 {
     static const rp_hub_ingest_opts_t none;
     if (opts == NULL)
@@ -277,11 +285,13 @@ int rp_hub_ingest_as(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_
         return UV_ENOMEM;
     }
     hub->next_id++;
-    *pe = (pending_t){hub, (rp_event_type_t)t, ev, json, len, id, done, ud, hub->via, uv_hrtime(), ts, {0}};
+    *pe = (pending_t){hub, (rp_event_type_t)t, ev,          json, len, id, done,
+                      ud,  hub->via,           uv_hrtime(), ts,   {0}};
     return rp_hub_submit(hub, pe);
 }
 
-int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud)
+int rp_hub_ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done,
+                  void *ud)
 {
     return rp_hub_ingest_as(hub, in, err, done, ud, NULL);
 }
@@ -426,7 +436,8 @@ static int init_handles(rp_hub_t *hub, int *handles)
     if (rc < 0)
         return rc;
     (*handles)++;
-    hub->defer_idle.data = hub->check_timer.data = hub->beat_timer.data = hub->prune_timer.data = hub;
+    hub->defer_idle.data = hub->check_timer.data = hub->beat_timer.data = hub->prune_timer.data =
+        hub;
     return 0;
 }
 
@@ -452,7 +463,8 @@ rp_hub_t *rp_hub_new(rp_sio_server_t *sio, rp_net_t *net, const rp_hub_config_t 
     hub->ring = rp_calloc(hub->ring_cap, sizeof(*hub->ring));
     hub->dedup = json_object();
     hub->dedup_ring = rp_calloc(RP_DEDUP_KEYS, sizeof(*hub->dedup_ring));
-    if (hub->ring == NULL || hub->dedup == NULL || hub->dedup_ring == NULL || hub->state.failure_groups == NULL)
+    if (hub->ring == NULL || hub->dedup == NULL || hub->dedup_ring == NULL ||
+        hub->state.failure_groups == NULL)
         goto undo_memory;
     /* The namespaces exist before the store is read (sessions are saved on them), but no
      * handler points at the hub until nothing after them can fail but rp_hub_sio_attach. */
@@ -517,6 +529,6 @@ void rp_hub_close(rp_hub_t *hub, rp_hub_close_cb cb)
     rp_net_off_tick(hub->net, rp_hub_on_tick, hub);
     rp_hub_sio_detach(hub);
     free_memory(hub);
-    close_handles(hub, 4); /* from here on no delivery sample starts (closing > 0) */
+    close_handles(hub, 4);         /* from here on no delivery sample starts (closing > 0) */
     rp_net_marks_cancel(hub->net); /* and the one in flight must not call back into hub */
 }

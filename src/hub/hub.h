@@ -27,30 +27,30 @@
 typedef struct rp_hub_config {
     const char *const *type_namespaces; /* "/google_drive", ...: one namespace per type */
     size_t ntype_namespaces;
-    int legacy_events;            /* also emit pipeline:status, pipeline:file_* */
-    double heartbeat_timeout;     /* x the pipeline's heartbeat interval, default 3 */
+    int legacy_events;                 /* also emit pipeline:status, pipeline:file_* */
+    double heartbeat_timeout;          /* x the pipeline's heartbeat interval, default 3 */
     double default_heartbeat_interval; /* s, for pipelines that never said, default 30 */
-    uint32_t stall_timeout_ms;    /* a file with no progress this long fails, default 600000 */
-    uint32_t server_heartbeat_ms; /* hub heartbeat to viewers, default 30000 */
-    uint32_t check_interval_ms;   /* how often silence and stalls are checked, default 250 */
-    size_t history;               /* events kept in memory, default 10000 */
-    int websocket_rollout;        /* 0..100: percent of client ids told to use the websocket */
-    size_t max_batch;             /* events in one POST /api/events, default 1000 */
-    uint32_t max_wait_s;          /* longest long-poll, default 60 */
-    int recovery;                 /* connection-state recovery on the viewer namespaces */
-    uint32_t recovery_window_ms;  /* how long a dropped session is kept (sio's window) */
-    int64_t retain_events;        /* keep at most this many events in the store (0: all) */
-    double retain_days;           /* and none older (0: no limit) */
+    uint32_t stall_timeout_ms;         /* a file with no progress this long fails, default 600000 */
+    uint32_t server_heartbeat_ms;      /* hub heartbeat to viewers, default 30000 */
+    uint32_t check_interval_ms;        /* how often silence and stalls are checked, default 250 */
+    size_t history;                    /* events kept in memory, default 10000 */
+    int websocket_rollout;             /* 0..100: percent of client ids told to use the websocket */
+    size_t max_batch;                  /* events in one POST /api/events, default 1000 */
+    uint32_t max_wait_s;               /* longest long-poll, default 60 */
+    int recovery;                      /* connection-state recovery on the viewer namespaces */
+    uint32_t recovery_window_ms;       /* how long a dropped session is kept (sio's window) */
+    int64_t retain_events;             /* keep at most this many events in the store (0: all) */
+    double retain_days;                /* and none older (0: no limit) */
     /* Who may do what (see hub/auth.h). NULL: auth off, everyone may do everything (only
      * allowed while every listen address is loopback: cli checks). Borrowed. */
     const rp_auth_t *auth;
-    int metrics_public;           /* /metrics without a token even with auth on */
-    size_t max_subscriptions;     /* rooms one socket may subscribe to, default 64 */
-    size_t max_files_in_flight;   /* files in flight in one pipeline, default 10000 (0: no bound) */
-    size_t max_files_total;       /* files in flight in all pipelines, default 200000 (0: no bound) */
-    double event_rate;            /* events a second per producer (0: unlimited) */
+    int metrics_public;         /* /metrics without a token even with auth on */
+    size_t max_subscriptions;   /* rooms one socket may subscribe to, default 64 */
+    size_t max_files_in_flight; /* files in flight in one pipeline, default 10000 (0: no bound) */
+    size_t max_files_total;     /* files in flight in all pipelines, default 200000 (0: no bound) */
+    double event_rate;          /* events a second per producer (0: unlimited) */
     double event_burst;
-    rp_http_server_t *http;       /* borrowed, for its counters in /metrics (may be NULL) */
+    rp_http_server_t *http; /* borrowed, for its counters in /metrics (may be NULL) */
 } rp_hub_config_t;
 
 void rp_hub_config_defaults(rp_hub_config_t *cfg);

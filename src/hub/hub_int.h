@@ -17,7 +17,7 @@
 #define MAX_TYPE_NSPS 16
 
 /* The idempotency keys kept (history.c), and the longest key. */
-#define RP_DEDUP_KEYS 100000
+#define RP_DEDUP_KEYS    100000
 #define RP_DEDUP_KEY_MAX 128
 
 /* One event in the in-memory history. */
@@ -43,16 +43,32 @@ typedef struct waiter {
 } waiter_t;
 
 /* Where an event came from, for the commit-latency histogram (hub->via while ingesting). */
-enum { VIA_OTHER, VIA_HTTP, VIA_SOCKET };
+enum {
+    VIA_OTHER,
+    VIA_HTTP,
+    VIA_SOCKET
+};
 
 /* The TypeScript client's reasons for switching to HTTP (X-RagPulse-Fallback), bounded: any
  * other value counts as "other". */
-enum { FB_CONNECT_TIMEOUT, FB_SOCKET_ERRORS, FB_ROLLOUT, FB_OTHER, FB_COUNT };
+enum {
+    FB_CONNECT_TIMEOUT,
+    FB_SOCKET_ERRORS,
+    FB_ROLLOUT,
+    FB_OTHER,
+    FB_COUNT
+};
 extern const char *const rp_hub_fallback_names[FB_COUNT];
 
 /* Where a refusal happened, and which (hub->auth_refused). */
-enum { WHERE_HTTP, WHERE_SOCKET };
-enum { DENY_UNAUTHORIZED, DENY_FORBIDDEN };
+enum {
+    WHERE_HTTP,
+    WHERE_SOCKET
+};
+enum {
+    DENY_UNAUTHORIZED,
+    DENY_FORBIDDEN
+};
 
 /* The most files one page of GET /api/pipelines/ID/files or `files` holds. */
 #define FILES_PAGE_MAX 1000
@@ -60,13 +76,19 @@ enum { DENY_UNAUTHORIZED, DENY_FORBIDDEN };
 /* At most one delivery sample in flight, and one started per this many ns. */
 #define DELIVERY_SAMPLE_NS 100000000ULL
 
-enum { REFUSED_INVALID, REFUSED_JSON, REFUSED_CONTENT_TYPE, REFUSED_TOO_BIG, REFUSED_COUNT };
+enum {
+    REFUSED_INVALID,
+    REFUSED_JSON,
+    REFUSED_CONTENT_TYPE,
+    REFUSED_TOO_BIG,
+    REFUSED_COUNT
+};
 extern const char *const rp_hub_refused_names[REFUSED_COUNT];
 
 /* Several nodes on one shared log (cluster.c; docs/architecture.md "Several nodes on Redis").
  * Owned by cluster.c: the rest of the hub asks it through the rp_hub_cluster_* calls. */
 typedef struct rp_hub_cluster {
-    rp_cluster_t *log;     /* borrowed from sio; NULL unless it has a shared log */
+    rp_cluster_t *log;      /* borrowed from sio; NULL unless it has a shared log */
     rp_list_node_t pending; /* cl_pending_t: appends waiting for their event to come back */
     uint64_t ticket;
     unsigned checks;
@@ -79,13 +101,13 @@ struct rp_hub {
     rp_net_t *net;        /* borrowed */
     rp_store_t *store;    /* owned; NULL: memory only */
     uv_timer_t prune_timer;
-    size_t in_flight;     /* events submitted to the store (or deferred), not yet committed */
+    size_t in_flight;        /* events submitted to the store (or deferred), not yet committed */
     rp_list_node_t deferred; /* pending_t waiting for defer_idle (no store) */
     uv_idle_t defer_idle;
     rp_hub_config_t cfg;
     rp_hub_state_t state;
     int64_t next_id;
-    int64_t committed; /* newest committed id: the version viewers and ETags see */
+    int64_t committed;        /* newest committed id: the version viewers and ETags see */
     int64_t snapshot_version; /* the state snapshot loaded at start covers events up to here */
     unsigned checks;
     unsigned long store_failures;
@@ -97,8 +119,8 @@ struct rp_hub {
     int wake_pending;
     uv_timer_t check_timer;
     uv_timer_t beat_timer;
-    int closing;               /* handles still closing; the last close frees the hub */
-    rp_hub_close_cb close_cb;  /* rp_hub_close's, may be NULL */
+    int closing;              /* handles still closing; the last close frees the hub */
+    rp_hub_close_cb close_cb; /* rp_hub_close's, may be NULL */
     rp_sio_nsp_t *nsp_pipeline;
     rp_sio_nsp_t *nsp_root;
     rp_sio_nsp_t *type_nsps[MAX_TYPE_NSPS];
@@ -119,12 +141,12 @@ struct rp_hub {
     unsigned long rate_limited;       /* events refused over a producer's rate */
     unsigned long subs_refused;       /* subscribes past max_subscriptions or max_rooms */
     unsigned long files_refused[RP_HUB_LIMIT_COUNT]; /* events past a bound on files in flight */
-    rp_map_t producers;               /* rate buckets by producer */
-    json_t *dedup;                    /* owned: "pipeline_id\x1fkey" -> committed id */
-    char **dedup_ring;                /* owned: the keys of dedup, oldest at dedup_head */
+    rp_map_t producers;                              /* rate buckets by producer */
+    json_t *dedup;     /* owned: "pipeline_id\x1fkey" -> committed id */
+    char **dedup_ring; /* owned: the keys of dedup, oldest at dedup_head */
     size_t dedup_head;
     size_t dedup_len;
-    int64_t stats_at;                 /* last admin:stats */
+    int64_t stats_at;    /* last admin:stats */
     rp_hub_cluster_t cl; /* the Redis road: cluster.c alone reads or writes it */
 };
 
@@ -138,9 +160,9 @@ typedef struct pending {
     int64_t id;
     rp_hub_done_cb done;
     void *ud;
-    int via;       /* VIA_… */
-    uint64_t t_in; /* uv_hrtime when the hub took the event */
-    int64_t ts_ms; /* the event's time, for the state (the JSON carries it as text) */
+    int via;             /* VIA_… */
+    uint64_t t_in;       /* uv_hrtime when the hub took the event */
+    int64_t ts_ms;       /* the event's time, for the state (the JSON carries it as text) */
     rp_list_node_t node; /* in hub->deferred while it waits for its turn (no store) */
 } pending_t;
 
@@ -184,14 +206,16 @@ void rp_hub_hist_push(rp_hub_t *hub, int64_t id, rp_event_type_t type, char *jso
 json_t *rp_hub_events_since(rp_hub_t *hub, int64_t since, int *reset);
 
 /* http_api.c */
-void rp_hub_respond_json(rp_hub_t *hub, rp_http_conn_t *hc, int status, json_t *j, const char *extra);
+void rp_hub_respond_json(rp_hub_t *hub, rp_http_conn_t *hc, int status, json_t *j,
+                         const char *extra);
 void rp_hub_respond_error(rp_hub_t *hub, rp_http_conn_t *hc, int status, const char *msg,
                           const rp_event_error_t *err, long index);
 void rp_hub_waiter_finish(waiter_t *w);
 void rp_hub_held_abort(rp_http_conn_t *hc);
 
 /* http_events.c */
-void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req, const rp_principal_t *who);
+void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req,
+                        const rp_principal_t *who);
 
 /* hub.c */
 /* Logs a failed call the hub goes on without (rc < 0): rp_hub_failed at error (ours: a
@@ -200,12 +224,12 @@ int rp_hub_failed(int rc, const char *what);
 int rp_hub_peer_failed(int rc, const char *what);
 int64_t rp_hub_now_ms(void);
 const char *rp_hub_legacy_produced_name(const char *name, json_t *in);
-int rp_hub_admit(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_event_error_t *err, int *reserved,
-                 int *limit);
+int rp_hub_admit(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_event_error_t *err,
+                 int *reserved, int *limit);
 json_t *rp_hub_limit_json(const rp_event_error_t *err, int limit);
 /* rp_hub_ingest with opts (may be NULL); the same returns. */
-int rp_hub_ingest_as(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done, void *ud,
-                     const rp_hub_ingest_opts_t *opts);
+int rp_hub_ingest_as(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub_done_cb done,
+                     void *ud, const rp_hub_ingest_opts_t *opts);
 void rp_hub_settle_reservations(rp_hub_t *hub);
 /* Commits pe (numbered, normalised, pe->ts_ms set): to the store, or on the next loop turn
  * without one. Returns 0, or an error with pe freed (done not called). */
@@ -223,18 +247,21 @@ int rp_hub_restore_room_allowed(rp_sio_socket_t *s, const char *room, void *ud);
 int rp_hub_take_over_allowed(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud);
 void rp_hub_filter_visible(json_t *j, const char *member, const rp_principal_t *p);
 int rp_hub_expired(const rp_hub_t *hub, const rp_principal_t *p);
-int rp_hub_on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud);
+int rp_hub_on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err,
+                          void *ud);
 void rp_hub_respond_denied(rp_hub_t *hub, rp_http_conn_t *hc, int kind, const char *why);
-rp_principal_t *rp_hub_http_principal(rp_hub_t *hub, rp_http_conn_t *hc, const rp_http_request_t *req, int *denied);
+rp_principal_t *rp_hub_http_principal(rp_hub_t *hub, rp_http_conn_t *hc,
+                                      const rp_http_request_t *req, int *denied);
 uint64_t rp_hub_producer_take(rp_hub_t *hub, const char *who, double n);
 void rp_hub_producers_prune(rp_hub_t *hub);
 void rp_hub_producers_clear(rp_hub_t *hub);
-void rp_hub_http_producer_key(rp_http_conn_t *hc, const rp_principal_t *p, char *out, size_t outlen);
+void rp_hub_http_producer_key(rp_http_conn_t *hc, const rp_principal_t *p, char *out,
+                              size_t outlen);
 
 /* sio_api.c */
 json_t *rp_hub_snapshot(rp_hub_t *hub, const char *id, const char *type);
-json_t *rp_hub_files_page(rp_hub_t *hub, const char *pid, const char *type, const char *after, long long limit,
-                          int *status, char *msg, size_t msglen);
+json_t *rp_hub_files_page(rp_hub_t *hub, const char *pid, const char *type, const char *after,
+                          long long limit, int *status, char *msg, size_t msglen);
 json_t *rp_hub_error_json(const char *error, const rp_event_error_t *err);
 void rp_hub_auto_subscribe(rp_hub_t *hub, rp_sio_socket_t *s);
 json_t *rp_hub_with_store_reason(rp_hub_t *hub, json_t *j);
@@ -270,7 +297,8 @@ void rp_hub_on_tick(void *ud);
 /* state.c, for state_json.c (the import builds the state with the same calls as apply). */
 void rp_hub_state_stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta);
 rp_hub_pipeline_t *rp_hub_state_pipeline_get(rp_hub_state_t *st, const char *id, const char *type);
-rp_hub_file_t *rp_hub_state_file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf, int64_t ts);
+rp_hub_file_t *rp_hub_state_file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf,
+                                     int64_t ts);
 json_t *rp_hub_state_ts_json(int64_t ms);
 
 #endif

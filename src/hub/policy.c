@@ -78,7 +78,8 @@ int rp_hub_expired(const rp_hub_t *hub, const rp_principal_t *p)
 
 /* Socket.IO CONNECT on every hub namespace: the token from the CONNECT auth ({token}), else
  * the one the Engine.IO handshake carried (Authorization: Bearer, or ?token=). */
-int rp_hub_on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud)
+int rp_hub_on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err,
+                          void *ud)
 {
     rp_hub_t *hub = ud;
     if (hub->cfg.auth == NULL)
@@ -88,7 +89,9 @@ int rp_hub_on_hub_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len,
     if (tok == NULL)
         tok = s->client->eio->credential;
     char why[160];
-    rp_principal_t *p = tok ? rp_auth_verify(hub->cfg.auth, tok, strlen(tok), rp_hub_now_ms() / 1000, why, sizeof(why)) : NULL;
+    rp_principal_t *p = tok ? rp_auth_verify(hub->cfg.auth, tok, strlen(tok),
+                                             rp_hub_now_ms() / 1000, why, sizeof(why))
+                            : NULL;
     if (tok == NULL)
         snprintf(why, sizeof(why), "no token (send {token} in the auth, or Authorization: Bearer)");
     json_decref(a);
@@ -112,15 +115,18 @@ void rp_hub_respond_denied(rp_hub_t *hub, rp_http_conn_t *hc, int kind, const ch
 {
     hub->auth_refused[WHERE_HTTP][kind]++;
     char msg[256];
-    snprintf(msg, sizeof(msg), "%s: %s", kind == DENY_UNAUTHORIZED ? "unauthorized" : "forbidden", why);
-    rp_hub_respond_json(hub, hc, kind == DENY_UNAUTHORIZED ? 401 : 403, json_pack("{s:s}", "error", msg),
-                 kind == DENY_UNAUTHORIZED ? "WWW-Authenticate: Bearer realm=\"ragpulse\"\r\n" : NULL);
+    snprintf(msg, sizeof(msg), "%s: %s", kind == DENY_UNAUTHORIZED ? "unauthorized" : "forbidden",
+             why);
+    rp_hub_respond_json(
+        hub, hc, kind == DENY_UNAUTHORIZED ? 401 : 403, json_pack("{s:s}", "error", msg),
+        kind == DENY_UNAUTHORIZED ? "WWW-Authenticate: Bearer realm=\"ragpulse\"\r\n" : NULL);
 }
 
 /* The principal of an HTTP request (a new one; the caller frees it). With auth off, returns
  * NULL and *denied 0. When the request has no valid token it is answered 401 and *denied is
  * 1. */
-rp_principal_t *rp_hub_http_principal(rp_hub_t *hub, rp_http_conn_t *hc, const rp_http_request_t *req, int *denied)
+rp_principal_t *rp_hub_http_principal(rp_hub_t *hub, rp_http_conn_t *hc,
+                                      const rp_http_request_t *req, int *denied)
 {
     *denied = 0;
     if (hub->cfg.auth == NULL)
@@ -177,7 +183,8 @@ uint64_t rp_hub_producer_take(rp_hub_t *hub, const char *who, double n)
 void rp_hub_producers_prune(rp_hub_t *hub)
 {
     uint64_t now = (uint64_t)rp_hub_now_ms();
-    double refill_ms = hub->cfg.event_rate > 0 ? hub->cfg.event_burst * 1000.0 / hub->cfg.event_rate : 0;
+    double refill_ms =
+        hub->cfg.event_rate > 0 ? hub->cfg.event_burst * 1000.0 / hub->cfg.event_rate : 0;
     size_t b;
     rp_map_entry_t *e = rp_map_first(&hub->producers, &b);
     while (e) {

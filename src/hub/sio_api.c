@@ -36,7 +36,8 @@ json_t *rp_hub_snapshot(rp_hub_t *hub, const char *id, const char *type)
     int64_t now = rp_hub_now_ms();
     size_t bytes = snapshot_bytes(hub);
     size_t max_files = bytes / 256 < SNAPSHOT_MAX_FILES ? bytes / 256 : SNAPSHOT_MAX_FILES;
-    json_t *pipes = rp_hub_state_json(&hub->state, id, type, now, max_files, SNAPSHOT_MIN_FILES, bytes);
+    json_t *pipes =
+        rp_hub_state_json(&hub->state, id, type, now, max_files, SNAPSHOT_MIN_FILES, bytes);
     if (pipes == NULL)
         return NULL;
     size_t i;
@@ -60,8 +61,8 @@ json_t *rp_hub_snapshot(rp_hub_t *hub, const char *id, const char *type)
  * `files`: {version, pipeline_id, in_flight, files, next} (next: the `after` of the next page,
  * null on the last). `type`, when not NULL, is the only pipeline type the asker may read (a
  * type namespace). Returns the answer, or NULL with *status (400, 404, 410, 500) and msg. */
-json_t *rp_hub_files_page(rp_hub_t *hub, const char *pid, const char *type, const char *after, long long limit,
-                          int *status, char *msg, size_t msglen)
+json_t *rp_hub_files_page(rp_hub_t *hub, const char *pid, const char *type, const char *after,
+                          long long limit, int *status, char *msg, size_t msglen)
 {
     rp_hub_pipeline_t *p = pid ? rp_hub_state_find(&hub->state, pid) : NULL;
     if (limit < 1 || limit > FILES_PAGE_MAX) {
@@ -80,13 +81,16 @@ json_t *rp_hub_files_page(rp_hub_t *hub, const char *pid, const char *type, cons
     if (files == NULL) {
         *status = gone ? 410 : 500;
         if (gone)
-            snprintf(msg, msglen, "file %.256s is not in flight any more: page again from the start (no after)", after);
+            snprintf(msg, msglen,
+                     "file %.256s is not in flight any more: page again from the start (no after)",
+                     after);
         else
             snprintf(msg, msglen, "out of memory");
         return NULL;
     }
-    json_t *j = json_pack("{s:I,s:s,s:I,s:o,s:s?}", "version", (json_int_t)rp_hub_version(hub), "pipeline_id", p->id,
-                          "in_flight", (json_int_t)p->nfiles, "files", files, "next", next);
+    json_t *j = json_pack("{s:I,s:s,s:I,s:o,s:s?}", "version", (json_int_t)rp_hub_version(hub),
+                          "pipeline_id", p->id, "in_flight", (json_int_t)p->nfiles, "files", files,
+                          "next", next);
     if (j && next == NULL)
         json_object_set_new(j, "next", json_null());
     if (j == NULL) {
@@ -150,17 +154,21 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     const char *ntype = nsp_type(hub, s->nsp);
     const rp_principal_t *who = rp_hub_socket_principal(s);
     if (filter && !json_is_object(filter)) {
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "subscribe takes {pipeline_id} or {pipeline_type}"));
+        ack_json(s, ev->ack_id,
+                 json_pack("{s:s}", "error", "subscribe takes {pipeline_id} or {pipeline_type}"));
         json_decref(filter);
         return;
     }
     if (ntype && type && strcmp(type, ntype) != 0) {
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "this namespace serves one pipeline type"));
+        ack_json(s, ev->ack_id,
+                 json_pack("{s:s}", "error", "this namespace serves one pipeline type"));
         json_decref(filter);
         return;
     }
     if (want_room && (strcmp(want_room, "admin:monitoring") != 0 || s->nsp != hub->nsp_pipeline)) {
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "the only room to ask for by name is admin:monitoring, on /pipeline"));
+        ack_json(s, ev->ack_id,
+                 json_pack("{s:s}", "error",
+                           "the only room to ask for by name is admin:monitoring, on /pipeline"));
         json_decref(filter);
         return;
     }
@@ -174,11 +182,12 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     else
         snprintf(room, sizeof(room), "all");
     if (rp_hub_expired(hub, who) || !rp_hub_room_allowed(who, room)) {
-        ack_denied(hub, s, ev->ack_id, rp_hub_expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
-                   rp_hub_expired(hub, who) ? "token expired"
-                   : want_room       ? "admin:monitoring is for admins"
-                   : pid             ? "this token does not cover that pipeline"
-                                     : "this token covers some pipelines only: subscribe to each by pipeline_id");
+        ack_denied(
+            hub, s, ev->ack_id, rp_hub_expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
+            rp_hub_expired(hub, who) ? "token expired"
+            : want_room              ? "admin:monitoring is for admins"
+            : pid                    ? "this token does not cover that pipeline"
+                  : "this token covers some pipelines only: subscribe to each by pipeline_id");
         json_decref(filter);
         return;
     }
@@ -189,10 +198,13 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         char msg[96];
         hub->subs_refused += rc == RP_ETOOBIG;
         if (s->nrooms >= hub->cfg.max_subscriptions)
-            snprintf(msg, sizeof(msg), "too many subscriptions (at most %zu a socket)", hub->cfg.max_subscriptions);
+            snprintf(msg, sizeof(msg), "too many subscriptions (at most %zu a socket)",
+                     hub->cfg.max_subscriptions);
         else
-            snprintf(msg, sizeof(msg), "too many rooms for one socket (at most %u)", hub->sio->cfg.max_rooms_per_socket);
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", rc == RP_ETOOBIG ? msg : "cannot subscribe"));
+            snprintf(msg, sizeof(msg), "too many rooms for one socket (at most %u)",
+                     hub->sio->cfg.max_rooms_per_socket);
+        ack_json(s, ev->ack_id,
+                 json_pack("{s:s}", "error", rc == RP_ETOOBIG ? msg : "cannot subscribe"));
         json_decref(filter);
         return;
     }
@@ -203,7 +215,8 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
         snprintf(auto_room, sizeof(auto_room), "type:%s", ntype);
         rp_hub_peer_failed(rp_sio_leave(s, auto_room, strlen(auto_room)), "leave");
     }
-    json_t *snap = want_room ? rp_hub_admin_stats(hub) : rp_hub_snapshot(hub, pid, pid ? NULL : (type ? type : ntype));
+    json_t *snap = want_room ? rp_hub_admin_stats(hub)
+                             : rp_hub_snapshot(hub, pid, pid ? NULL : (type ? type : ntype));
     if (snap) {
         rp_hub_filter_visible(snap, "pipelines", who);
         json_object_set_new(snap, "ok", json_true());
@@ -325,7 +338,8 @@ static void on_unsubscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *u
     if (!pid && nsp_type(hub, s->nsp)) {
         char auto_room[96];
         snprintf(auto_room, sizeof(auto_room), "type:%s", nsp_type(hub, s->nsp));
-        rp_hub_peer_failed(rp_sio_leave(s, auto_room, strlen(auto_room)), "leave"); /* the subscription connecting made */
+        rp_hub_peer_failed(rp_sio_leave(s, auto_room, strlen(auto_room)),
+                           "leave"); /* the subscription connecting made */
     }
     rp_hub_persist_session(hub, s);
     ack_json(s, ev->ack_id, json_pack("{s:b,s:s}", "ok", 1, "room", room));
@@ -344,17 +358,22 @@ static void on_files(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     const rp_principal_t *who = rp_hub_socket_principal(s);
     char room[160];
     snprintf(room, sizeof(room), "pipeline:%.140s", pid ? pid : "");
-    if (!json_is_object(q) || pid == NULL || (after && !json_is_string(after) && !json_is_null(after)) ||
+    if (!json_is_object(q) || pid == NULL ||
+        (after && !json_is_string(after) && !json_is_null(after)) ||
         (limit && !json_is_integer(limit))) {
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "files takes {pipeline_id, after?: file id, limit?: 1 to 1000}"));
+        ack_json(s, ev->ack_id,
+                 json_pack("{s:s}", "error",
+                           "files takes {pipeline_id, after?: file id, limit?: 1 to 1000}"));
     } else if (rp_hub_expired(hub, who) || !rp_hub_room_allowed(who, room)) {
-        ack_denied(hub, s, ev->ack_id, rp_hub_expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
-                   rp_hub_expired(hub, who) ? "token expired" : "this token does not cover that pipeline");
+        ack_denied(
+            hub, s, ev->ack_id, rp_hub_expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
+            rp_hub_expired(hub, who) ? "token expired" : "this token does not cover that pipeline");
     } else {
         int status;
         char msg[400];
         json_t *j = rp_hub_files_page(hub, pid, nsp_type(hub, s->nsp), json_string_value(after),
-                               limit ? (long long)json_integer_value(limit) : FILES_PAGE_MAX, &status, msg, sizeof(msg));
+                                      limit ? (long long)json_integer_value(limit) : FILES_PAGE_MAX,
+                                      &status, msg, sizeof(msg));
         ack_json(s, ev->ack_id, j ? j : json_pack("{s:s}", "error", msg));
     }
     json_decref(q);
@@ -408,15 +427,18 @@ static void on_produced(void *ud, int status, int64_t id)
     rp_sio_socket_t *s = rp_sio_nsp_socket(a->nsp, a->sid);
     if (s)
         ack_json(s, a->ack_id,
-                 status == 0 ? json_pack("{s:I}", "id", (json_int_t)id)
-                             : rp_hub_with_store_reason(a->hub, json_pack("{s:s,s:s}", "error", "store unavailable", "rule",
-                                                                   "the event was not stored; send it again")));
+                 status == 0
+                     ? json_pack("{s:I}", "id", (json_int_t)id)
+                     : rp_hub_with_store_reason(
+                           a->hub, json_pack("{s:s,s:s}", "error", "store unavailable", "rule",
+                                             "the event was not stored; send it again")));
     rp_free(a);
 }
 
 /* A producer's event `in` (owned) on /pipeline or a type namespace, of type `name`: the
  * Socket.IO event name, or the current name of a legacy one. */
-static void produce(rp_hub_t *hub, rp_sio_socket_t *s, const rp_sio_event_t *ev, json_t *in, const char *name)
+static void produce(rp_hub_t *hub, rp_sio_socket_t *s, const rp_sio_event_t *ev, json_t *in,
+                    const char *name)
 {
     rp_event_error_t err = {"", ""};
     if (!json_is_object(in)) {
@@ -428,17 +450,21 @@ static void produce(rp_hub_t *hub, rp_sio_socket_t *s, const rp_sio_event_t *ev,
     }
     const rp_principal_t *who = rp_hub_socket_principal(s);
     const char *pipeline = json_string_value(json_object_get(in, "pipeline_id"));
-    if (who && (rp_hub_expired(hub, who) || !rp_principal_produces(who, pipeline ? pipeline : ""))) {
-        ack_denied(hub, s, ev->ack_id, rp_hub_expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
-                   rp_hub_expired(hub, who)               ? "token expired"
-                   : who->role == RP_ROLE_VIEWER ? "viewers cannot send events"
-                                                 : "this token may not send events for that pipeline");
+    if (who &&
+        (rp_hub_expired(hub, who) || !rp_principal_produces(who, pipeline ? pipeline : ""))) {
+        ack_denied(
+            hub, s, ev->ack_id, rp_hub_expired(hub, who) ? DENY_UNAUTHORIZED : DENY_FORBIDDEN,
+            rp_hub_expired(hub, who)      ? "token expired"
+            : who->role == RP_ROLE_VIEWER ? "viewers cannot send events"
+                                          : "this token may not send events for that pipeline");
         json_decref(in);
         return;
     }
     uint64_t wait = who ? rp_hub_producer_take(hub, who->id, 1) : 0;
     if (wait) {
-        ack_json(s, ev->ack_id, json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait));
+        ack_json(
+            s, ev->ack_id,
+            json_pack("{s:s,s:I}", "error", "rate limited", "retry_after_ms", (json_int_t)wait));
         json_decref(in);
         return;
     }
@@ -451,8 +477,8 @@ static void produce(rp_hub_t *hub, rp_sio_socket_t *s, const rp_sio_event_t *ev,
     } else if (ntype && (!json_is_string(ptype) || strcmp(json_string_value(ptype), ntype) != 0)) {
         hub->refused[REFUSED_INVALID]++;
         snprintf(err.field, sizeof(err.field), "pipeline_type");
-        snprintf(err.rule, sizeof(err.rule), "must be %s on %s (or omitted: the namespace gives it)", ntype,
-                 s->nsp->name);
+        snprintf(err.rule, sizeof(err.rule),
+                 "must be %s on %s (or omitted: the namespace gives it)", ntype, s->nsp->name);
         ack_json(s, ev->ack_id, rp_hub_error_json("invalid event", &err));
         json_decref(in);
         return;
@@ -483,8 +509,10 @@ static void produce(rp_hub_t *hub, rp_sio_socket_t *s, const rp_sio_event_t *ev,
     if (rc < 0) {
         rp_free(a);
         ack_json(s, ev->ack_id,
-                 rc == RP_ETOOBIG ? rp_hub_limit_json(&err, limit)
-                                  : rp_hub_error_json(rc == RP_EINVAL ? "invalid event" : "server error", rc == RP_EINVAL ? &err : NULL));
+                 rc == RP_ETOOBIG
+                     ? rp_hub_limit_json(&err, limit)
+                     : rp_hub_error_json(rc == RP_EINVAL ? "invalid event" : "server error",
+                                         rc == RP_EINVAL ? &err : NULL));
     }
     json_decref(in);
 }
@@ -515,12 +543,14 @@ static void on_unknown(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     hub->refused[REFUSED_INVALID]++;
     rp_event_error_t err = {"type", ""};
     if (rp_hub_legacy_produced_name(ev->name, NULL))
-        snprintf(err.rule, sizeof(err.rule),
-                 "'%.40s' is a legacy name: serve --legacy-events takes it, or send the current type",
-                 ev->name);
+        snprintf(
+            err.rule, sizeof(err.rule),
+            "'%.40s' is a legacy name: serve --legacy-events takes it, or send the current type",
+            ev->name);
     else
         snprintf(err.rule, sizeof(err.rule),
-                 "'%.40s' is not an event type (pipeline:*, file:*, status:update, heartbeat)", ev->name);
+                 "'%.40s' is not an event type (pipeline:*, file:*, status:update, heartbeat)",
+                 ev->name);
     ack_json(s, ev->ack_id, rp_hub_error_json("invalid event", &err));
 }
 
@@ -540,12 +570,15 @@ static void on_admin_disconnect(rp_sio_socket_t *s, const rp_sio_event_t *ev, vo
     json_t *a = arg0(ev);
     const char *sid = json_string_value(json_object_get(a, "sid"));
     const char *nsp_name = json_string_value(json_object_get(a, "namespace"));
-    rp_sio_nsp_t *nsp = nsp_name ? rp_sio_server_find(hub->sio, nsp_name, strlen(nsp_name)) : s->nsp;
+    rp_sio_nsp_t *nsp =
+        nsp_name ? rp_sio_server_find(hub->sio, nsp_name, strlen(nsp_name)) : s->nsp;
     rp_sio_socket_t *target = nsp && sid && strlen(sid) == 20 ? rp_sio_nsp_socket(nsp, sid) : NULL;
     if (target == NULL) {
-        ack_json(s, ev->ack_id, json_pack("{s:s}", "error", "no such socket (give {sid, namespace})"));
+        ack_json(s, ev->ack_id,
+                 json_pack("{s:s}", "error", "no such socket (give {sid, namespace})"));
     } else {
-        RP_LOG_INFO("hub", "admin %s disconnected socket %s of %s", who ? who->id : "(auth off)", sid, nsp->name);
+        RP_LOG_INFO("hub", "admin %s disconnected socket %s of %s", who ? who->id : "(auth off)",
+                    sid, nsp->name);
         int self = target == s;
         ack_json(s, ev->ack_id, json_pack("{s:b}", "ok", 1));
         if (!self)
@@ -560,7 +593,8 @@ static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
 {
     if (rp_sio_nsp_on(nsp, "subscribe", on_subscribe, hub) < 0 ||
         rp_sio_nsp_on(nsp, "unsubscribe", on_unsubscribe, hub) < 0 ||
-        rp_sio_nsp_on(nsp, "ping", on_ping, hub) < 0 || rp_sio_nsp_on(nsp, "files", on_files, hub) < 0 ||
+        rp_sio_nsp_on(nsp, "ping", on_ping, hub) < 0 ||
+        rp_sio_nsp_on(nsp, "files", on_files, hub) < 0 ||
         rp_sio_nsp_on(nsp, "admin:disconnect", on_admin_disconnect, hub) < 0)
         return UV_ENOMEM;
     rp_sio_nsp_on_connect(nsp, rp_hub_on_hub_connect, hub);
@@ -570,7 +604,9 @@ static int setup_nsp(rp_hub_t *hub, rp_sio_nsp_t *nsp, int producers)
     for (int t = 0; producers && t < RP_EV_COUNT; t++)
         if (rp_sio_nsp_on(nsp, rp_event_type_name((rp_event_type_t)t), on_produce, hub) < 0)
             return UV_ENOMEM;
-    for (size_t i = 0; producers && hub->cfg.legacy_events && i < sizeof(legacy_produced) / sizeof(legacy_produced[0]); i++)
+    for (size_t i = 0; producers && hub->cfg.legacy_events &&
+                       i < sizeof(legacy_produced) / sizeof(legacy_produced[0]);
+         i++)
         if (rp_sio_nsp_on(nsp, legacy_produced[i], on_produce_legacy, hub) < 0)
             return UV_ENOMEM;
     if (producers)
@@ -587,7 +623,8 @@ static void on_hub_gone(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 }
 
 /* CONNECT once the hub has gone: refused (no principal could be checked). */
-static int on_connect_gone(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud)
+static int on_connect_gone(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err,
+                           void *ud)
 {
     (void)s;
     (void)auth;
@@ -648,7 +685,8 @@ int rp_hub_sio_attach(rp_hub_t *hub)
 
 void rp_hub_sio_detach(rp_hub_t *hub)
 {
-    static const char *const names[] = {"subscribe", "unsubscribe", "ping", "files", "admin:disconnect"};
+    static const char *const names[] = {"subscribe", "unsubscribe", "ping", "files",
+                                        "admin:disconnect"};
     rp_sio_nsp_t *all[2 + MAX_TYPE_NSPS];
     size_t n = rp_hub_sio_all(hub, all);
     for (size_t i = 0; i < n; i++) {
@@ -661,7 +699,9 @@ void rp_hub_sio_detach(rp_hub_t *hub)
         for (int t = 0; t < RP_EV_COUNT; t++)
             if (rp_sio_nsp_on(nsp, rp_event_type_name((rp_event_type_t)t), on_hub_gone, NULL) < 0)
                 continue;
-        for (size_t k = 0; hub->cfg.legacy_events && k < sizeof(legacy_produced) / sizeof(legacy_produced[0]); k++)
+        for (size_t k = 0;
+             hub->cfg.legacy_events && k < sizeof(legacy_produced) / sizeof(legacy_produced[0]);
+             k++)
             if (rp_sio_nsp_on(nsp, legacy_produced[k], on_hub_gone, NULL) < 0)
                 continue;
         rp_sio_nsp_on_any(nsp, NULL, NULL);

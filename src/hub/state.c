@@ -60,7 +60,8 @@ void rp_hub_state_stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta)
 {
     const char *name = f->stage[0] ? f->stage : "queued";
     if (delta > 0)
-        f->_stage_other = json_object_get(p->stages, name) == NULL && json_object_size(p->stages) >= RP_HUB_MAX_STAGES;
+        f->_stage_other = json_object_get(p->stages, name) == NULL &&
+                          json_object_size(p->stages) >= RP_HUB_MAX_STAGES;
     if (f->_stage_other)
         name = "other";
     json_int_t n = json_integer_value(json_object_get(p->stages, name)) + delta;
@@ -129,7 +130,8 @@ static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
     size_t pl = strlen(pid), fl = strlen(fid);
     reservation_t *r = rp_calloc(1, sizeof(*r) + pl + 1 + fl + 1);
     rp_map_entry_t *e = rp_map_get(&st->_reserved_pipe, pid, pl);
-    reserved_pipe_t *rp = e ? rp_container_of(e, reserved_pipe_t, entry) : rp_calloc(1, sizeof(*rp) + pl + 1);
+    reserved_pipe_t *rp =
+        e ? rp_container_of(e, reserved_pipe_t, entry) : rp_calloc(1, sizeof(*rp) + pl + 1);
     if (r == NULL || rp == NULL) {
         rp_free(r);
         if (e == NULL)
@@ -245,7 +247,8 @@ static rp_hub_file_t *file_find(rp_hub_pipeline_t *p, const char *id)
 }
 
 /* The file jf names in p, added (and its reservation, if any, settled) if new. */
-rp_hub_file_t *rp_hub_state_file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf, int64_t ts)
+rp_hub_file_t *rp_hub_state_file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf,
+                                     int64_t ts)
 {
     const char *id = json_string_value(json_object_get(jf, "id"));
     rp_hub_file_t *f = file_find(p, id);
@@ -289,8 +292,9 @@ static void file_touch(rp_hub_pipeline_t *p, rp_hub_file_t *f, int64_t ts)
     rp_list_push(&p->progress_list, &f->progress_node);
 }
 
-int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev, size_t max_pipeline,
-                       size_t max_total, int *reserved, char *why, size_t whylen)
+int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev,
+                       size_t max_pipeline, size_t max_total, int *reserved, char *why,
+                       size_t whylen)
 {
     if (reserved)
         *reserved = 0;
@@ -305,14 +309,16 @@ int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
         return 0;
     size_t in_pipe = (p ? p->nfiles : 0) + reserved_in(st, pid);
     if (max_pipeline && in_pipe >= max_pipeline) {
-        snprintf(why, whylen, "pipeline %.60s has %zu files in flight (at most %zu: --max-files-in-flight)", pid,
+        snprintf(why, whylen,
+                 "pipeline %.60s has %zu files in flight (at most %zu: --max-files-in-flight)", pid,
                  in_pipe, max_pipeline);
         return RP_HUB_LIMIT_FILES_IN_FLIGHT;
     }
     size_t in_all = st->nfiles + st->_nreserved;
     if (max_total && in_all >= max_total) {
-        snprintf(why, whylen, "%zu files are in flight in all pipelines (at most %zu: --max-files-total)", in_all,
-                 max_total);
+        snprintf(why, whylen,
+                 "%zu files are in flight in all pipelines (at most %zu: --max-files-total)",
+                 in_all, max_total);
         return RP_HUB_LIMIT_FILES_TOTAL;
     }
     int rc = reservation_add(st, pid, fid);
@@ -449,7 +455,8 @@ void rp_hub_normalize_message(const char *msg, char *out, size_t outlen)
         }
         while (p < end && o + 8 < outlen) {
             unsigned char c = (unsigned char)*p;
-            if ((c == '"' || c == '\'') && strchr(p + 1, (char)c) && strchr(p + 1, (char)c) - p < 200) {
+            if ((c == '"' || c == '\'') && strchr(p + 1, (char)c) &&
+                strchr(p + 1, (char)c) - p < 200) {
                 o = put(out, o, outlen, "<str>");
                 p = strchr(p + 1, (char)c) + 1;
                 end = p;
@@ -466,8 +473,8 @@ void rp_hub_normalize_message(const char *msg, char *out, size_t outlen)
             if (isdigit(c)) {
                 /* Numbers anywhere, decimals included: "30s", "page 17", "scan-0458". */
                 o = put(out, o, outlen, "<n>");
-                while (p < end && (isdigit((unsigned char)*p) ||
-                                   (*p == '.' && isdigit((unsigned char)p[1]))))
+                while (p < end &&
+                       (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1]))))
                     p++;
                 continue;
             }
@@ -493,11 +500,13 @@ static void group_failure(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t
     if (g == NULL) {
         g = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o,s:O?,s:[]}", "pipeline_id", p->id, "cause", norm,
                       "sample", msg, "count", (json_int_t)0, "first_seen", rp_hub_state_ts_json(ts),
-                      "last_seen", rp_hub_state_ts_json(ts), "kind", json_object_get(err, "kind"), "files");
+                      "last_seen", rp_hub_state_ts_json(ts), "kind", json_object_get(err, "kind"),
+                      "files");
         if (g == NULL || json_object_set_new(st->failure_groups, key, g) < 0)
             return;
     }
-    json_object_set_new(g, "count", json_integer(json_integer_value(json_object_get(g, "count")) + 1));
+    json_object_set_new(g, "count",
+                        json_integer(json_integer_value(json_object_get(g, "count")) + 1));
     json_object_set_new(g, "last_seen", rp_hub_state_ts_json(ts));
     json_object_set_new(g, "sample", json_string(msg));
     json_t *files = json_object_get(g, "files");
@@ -568,11 +577,13 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
     case RP_EV_FILE_FAILED: {
         f = file_find(p, json_string_value(json_object_get(jf, "id")));
         int64_t started = f ? f->started_at : ts;
-        int64_t chunks = (v = json_object_get(jf, "chunks")) ? json_integer_value(v) : (f ? f->chunks : 0);
+        int64_t chunks =
+            (v = json_object_get(jf, "chunks")) ? json_integer_value(v) : (f ? f->chunks : 0);
         rp_hub_bucket_t *b = bucket(p, ts);
-        json_t *item = json_pack("{s:O,s:O,s:O,s:o,s:I}", "file_id", json_object_get(jf, "id"), "name",
-                                 json_object_get(jf, "name"), "event_id", json_object_get(ev, "id"),
-                                 "ts", rp_hub_state_ts_json(ts), "duration_ms", (json_int_t)(ts - started));
+        json_t *item =
+            json_pack("{s:O,s:O,s:O,s:o,s:I}", "file_id", json_object_get(jf, "id"), "name",
+                      json_object_get(jf, "name"), "event_id", json_object_get(ev, "id"), "ts",
+                      rp_hub_state_ts_json(ts), "duration_ms", (json_int_t)(ts - started));
         if (type == RP_EV_FILE_COMPLETED) {
             p->processed++;
             p->chunks += (uint64_t)chunks;

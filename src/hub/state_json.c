@@ -35,15 +35,15 @@ static size_t file_json_bound(const rp_hub_file_t *f)
 {
     const char *hash = json_string_value(json_object_get(f->extra, "hash"));
     const char *mime = json_string_value(json_object_get(f->extra, "mime_type"));
-    return 320 + 2 * (strlen(f->id) + strlen(f->name) + strlen(f->stage) + (hash ? strlen(hash) : 0) +
-                      (mime ? strlen(mime) : 0));
+    return 320 + 2 * (strlen(f->id) + strlen(f->name) + strlen(f->stage) +
+                      (hash ? strlen(hash) : 0) + (mime ? strlen(mime) : 0));
 }
 
 /* Up to limit files of p from `from` (a node of p->file_list) on, and no more than max_bytes
  * of JSON (at least one file, if limit allows); *next is the id of the last one listed when
  * more follow, else NULL. */
-static json_t *files_page(const rp_hub_pipeline_t *p, const rp_list_node_t *from, size_t limit, size_t max_bytes,
-                          const char **next)
+static json_t *files_page(const rp_hub_pipeline_t *p, const rp_list_node_t *from, size_t limit,
+                          size_t max_bytes, const char **next)
 {
     json_t *files = json_array();
     *next = NULL;
@@ -68,8 +68,8 @@ static json_t *files_page(const rp_hub_pipeline_t *p, const rp_list_node_t *from
     return files;
 }
 
-json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after, size_t limit, const char **next,
-                                   int *gone)
+json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after, size_t limit,
+                                   const char **next, int *gone)
 {
     *gone = 0;
     *next = NULL;
@@ -85,7 +85,8 @@ json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after
     return files_page(p, from, limit, SIZE_MAX, next);
 }
 
-static json_t *pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t max_files, size_t max_bytes)
+static json_t *pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t max_files,
+                             size_t max_bytes)
 {
     const char *next;
     json_t *files = files_page(p, p->file_list.next, max_files, max_bytes, &next);
@@ -93,7 +94,8 @@ static json_t *pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t 
     json_t *completed = json_array(), *failed = json_array(), *chunks = json_array();
     int64_t now_slot = now_ms / RP_HUB_BUCKET_MS;
     for (int64_t s = now_slot - RP_HUB_BUCKETS + 1; s <= now_slot; s++) {
-        const rp_hub_bucket_t *b = &p->buckets[((s % RP_HUB_BUCKETS) + RP_HUB_BUCKETS) % RP_HUB_BUCKETS];
+        const rp_hub_bucket_t *b =
+            &p->buckets[((s % RP_HUB_BUCKETS) + RP_HUB_BUCKETS) % RP_HUB_BUCKETS];
         int live = b->slot == s;
         json_array_append_new(completed, json_integer(live ? b->completed : 0));
         json_array_append_new(failed, json_integer(live ? b->failed : 0));
@@ -101,12 +103,13 @@ static json_t *pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t 
     }
     json_t *j = json_pack(
         "{s:s,s:s,s:s,s:f,s:o,s:I,s:o,s:{s:I,s:I,s:I,s:I},s:o,s:o,s:o,s:{s:i,s:o,s:o,s:o},s:O,s:O}",
-        "id", p->id, "type", p->type, "status", rp_hub_status_name(p->status),
-        "heartbeat_interval", p->heartbeat_interval, "last_heartbeat",
+        "id", p->id, "type", p->type, "status", rp_hub_status_name(p->status), "heartbeat_interval",
+        p->heartbeat_interval, "last_heartbeat",
         p->last_heartbeat ? rp_hub_state_ts_json(p->last_heartbeat) : json_null(), "last_event_id",
-        (json_int_t)p->last_event_id, "last_event_at", p->last_event_at ? rp_hub_state_ts_json(p->last_event_at) : json_null(),
-        "counters", "processed", (json_int_t)p->processed, "failed", (json_int_t)p->failed,
-        "in_flight", (json_int_t)p->nfiles, "chunks", (json_int_t)p->chunks, "files_total",
+        (json_int_t)p->last_event_id, "last_event_at",
+        p->last_event_at ? rp_hub_state_ts_json(p->last_event_at) : json_null(), "counters",
+        "processed", (json_int_t)p->processed, "failed", (json_int_t)p->failed, "in_flight",
+        (json_int_t)p->nfiles, "chunks", (json_int_t)p->chunks, "files_total",
         p->files_total >= 0 ? json_integer(p->files_total) : json_null(), "files_pending",
         p->files_pending >= 0 ? json_integer(p->files_pending) : json_null(), "stages", stages,
         "activity", "bucket_seconds", RP_HUB_BUCKET_MS / 1000, "completed", completed, "failed",
@@ -141,11 +144,13 @@ static int matches(const rp_hub_pipeline_t *p, const char *id, const char *type)
 /* The share of max_files each matching pipeline may list: the level L where the pipelines'
  * min(files, L) add up to max_files (water filling), at least min_per. A few passes over the
  * pipelines, none over files. */
-static size_t fair_share(rp_hub_state_t *st, const char *id, const char *type, size_t max_files, size_t min_per)
+static size_t fair_share(rp_hub_state_t *st, const char *id, const char *type, size_t max_files,
+                         size_t min_per)
 {
     size_t k = 0;
     rp_list_node_t *it;
-    rp_list_foreach(it, &st->pipeline_list) k += matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
+    rp_list_foreach(it, &st->pipeline_list) k +=
+        matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
     if (k == 0)
         return min_per;
     size_t level = max_files / k;
@@ -166,8 +171,8 @@ static size_t fair_share(rp_hub_state_t *st, const char *id, const char *type, s
     return level > min_per ? level : min_per;
 }
 
-json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms, size_t max_files,
-                          size_t min_per_pipeline, size_t max_bytes)
+json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms,
+                          size_t max_files, size_t min_per_pipeline, size_t max_bytes)
 {
     json_t *arr = json_array();
     if (arr == NULL)
@@ -175,7 +180,8 @@ json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, 
     size_t share = fair_share(st, id, type, max_files, min_per_pipeline);
     size_t k = 0;
     rp_list_node_t *it;
-    rp_list_foreach(it, &st->pipeline_list) k += matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
+    rp_list_foreach(it, &st->pipeline_list) k +=
+        matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
     size_t share_bytes = k ? max_bytes / k : max_bytes;
     rp_list_foreach(it, &st->pipeline_list)
     {
@@ -236,30 +242,34 @@ json_t *rp_hub_state_export(const rp_hub_state_t *st)
         rp_list_foreach(fi, &p->file_list)
         {
             const rp_hub_file_t *f = rp_container_of(fi, rp_hub_file_t, node);
-            json_array_append_new(files, json_pack("{s:s,s:s,s:O,s:f,s:s,s:I,s:i,s:I,s:I,s:I}", "id", f->id,
-                                                   "name", f->name, "extra", f->extra, "progress", f->progress,
-                                                   "stage", f->stage, "chunks", (json_int_t)f->chunks, "attempt",
-                                                   f->attempt, "started_at", (json_int_t)f->started_at,
-                                                   "stage_started_at", (json_int_t)f->stage_started_at,
-                                                   "last_progress_at", (json_int_t)f->last_progress_at));
+            json_array_append_new(
+                files, json_pack("{s:s,s:s,s:O,s:f,s:s,s:I,s:i,s:I,s:I,s:I}", "id", f->id, "name",
+                                 f->name, "extra", f->extra, "progress", f->progress, "stage",
+                                 f->stage, "chunks", (json_int_t)f->chunks, "attempt", f->attempt,
+                                 "started_at", (json_int_t)f->started_at, "stage_started_at",
+                                 (json_int_t)f->stage_started_at, "last_progress_at",
+                                 (json_int_t)f->last_progress_at));
         }
         for (int i = 0; i < RP_HUB_BUCKETS; i++) {
             const rp_hub_bucket_t *b = &p->buckets[i];
-            json_array_append_new(buckets, json_pack("[I,i,i,I]", (json_int_t)b->slot, (int)b->completed,
-                                                     (int)b->failed, (json_int_t)b->chunks));
+            json_array_append_new(buckets,
+                                  json_pack("[I,i,i,I]", (json_int_t)b->slot, (int)b->completed,
+                                            (int)b->failed, (json_int_t)b->chunks));
         }
         json_array_append_new(
-            pipes, json_pack("{s:s,s:s,s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o,s:o,s:O,s:O}", "id", p->id,
-                             "type", p->type, "status", p->status, "heartbeat_interval", p->heartbeat_interval,
-                             "last_heartbeat", (json_int_t)p->last_heartbeat, "last_event_at",
-                             (json_int_t)p->last_event_at, "last_event_id", (json_int_t)p->last_event_id,
-                             "processed", (json_int_t)p->processed, "failed", (json_int_t)p->failed, "chunks",
-                             (json_int_t)p->chunks, "files_total", (json_int_t)p->files_total, "files_pending",
-                             (json_int_t)p->files_pending, "message", p->message, "files", files, "buckets",
-                             buckets, "recent_completed", p->recent_completed, "recent_failed",
-                             p->recent_failed));
+            pipes,
+            json_pack("{s:s,s:s,s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o,s:o,s:O,s:O}",
+                      "id", p->id, "type", p->type, "status", p->status, "heartbeat_interval",
+                      p->heartbeat_interval, "last_heartbeat", (json_int_t)p->last_heartbeat,
+                      "last_event_at", (json_int_t)p->last_event_at, "last_event_id",
+                      (json_int_t)p->last_event_id, "processed", (json_int_t)p->processed, "failed",
+                      (json_int_t)p->failed, "chunks", (json_int_t)p->chunks, "files_total",
+                      (json_int_t)p->files_total, "files_pending", (json_int_t)p->files_pending,
+                      "message", p->message, "files", files, "buckets", buckets, "recent_completed",
+                      p->recent_completed, "recent_failed", p->recent_failed));
     }
-    return json_pack("{s:i,s:o,s:O}", "format", 1, "pipelines", pipes, "failure_groups", st->failure_groups);
+    return json_pack("{s:i,s:o,s:O}", "format", 1, "pipelines", pipes, "failure_groups",
+                     st->failure_groups);
 }
 
 static int by_last_progress(const void *a, const void *b)

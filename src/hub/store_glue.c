@@ -66,9 +66,11 @@ static void on_session_loaded(void *ud, const rp_store_session_t *ss)
                 names[n++] = json_string_value(r);
         }
         /* Connected when the hub stopped (expires 0): the window starts now. */
-        int64_t ttl = ss->expires_ms ? ss->expires_ms - rp_hub_now_ms() : (int64_t)hub->cfg.recovery_window_ms;
+        int64_t ttl = ss->expires_ms ? ss->expires_ms - rp_hub_now_ms()
+                                     : (int64_t)hub->cfg.recovery_window_ms;
         if (ttl > 0)
-            rp_hub_failed(rp_sio_save_session(nsp, ss->pid, ss->sid, names, n, (uint32_t)ttl), "restore a saved session");
+            rp_hub_failed(rp_sio_save_session(nsp, ss->pid, ss->sid, names, n, (uint32_t)ttl),
+                          "restore a saved session");
     }
     json_decref(rooms);
 }
@@ -115,7 +117,8 @@ void rp_hub_on_viewer_disconnect(rp_sio_socket_t *s, const char *reason, void *u
         return;
     if (rp_sio_reason_recoverable(reason)) {
         /* Kept for the window: rooms as last recorded, now with an expiry. */
-        rp_store_session_t ss = {s->pid, s->nsp->name, s->id, NULL, rp_hub_now_ms() + hub->cfg.recovery_window_ms};
+        rp_store_session_t ss = {s->pid, s->nsp->name, s->id, NULL,
+                                 rp_hub_now_ms() + hub->cfg.recovery_window_ms};
         rp_hub_failed(hub->store->ops->session_put(hub->store, &ss), "store a session");
     } else {
         rp_hub_failed(hub->store->ops->session_del(hub->store, s->pid), "drop a session");
@@ -134,8 +137,11 @@ static void on_prune(uv_timer_t *t)
         return; /* no snapshot, no pruning */
     }
     free(text);
-    int64_t cutoff = hub->cfg.retain_days > 0 ? rp_hub_now_ms() - (int64_t)(hub->cfg.retain_days * 86400000.0) : 0;
-    rp_hub_failed(hub->store->ops->prune(hub->store, hub->cfg.retain_events, cutoff), "prune the store");
+    int64_t cutoff = hub->cfg.retain_days > 0
+                         ? rp_hub_now_ms() - (int64_t)(hub->cfg.retain_days * 86400000.0)
+                         : 0;
+    rp_hub_failed(hub->store->ops->prune(hub->store, hub->cfg.retain_events, cutoff),
+                  "prune the store");
 }
 
 int rp_hub_store_load(rp_hub_t *hub, char *err, size_t errlen)

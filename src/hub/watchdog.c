@@ -25,7 +25,8 @@ static void synthesize(rp_hub_t *hub, json_t *ev, const char *dedup)
     if (rc == 0)
         hub->synthetic++;
     else
-        RP_LOG_ERROR("hub", "synthetic event refused (%s): %s %s", rp_err_name(rc), err.field, err.rule);
+        RP_LOG_ERROR("hub", "synthetic event refused (%s): %s %s", rp_err_name(rc), err.field,
+                     err.rule);
     json_decref(ev);
 }
 
@@ -39,21 +40,28 @@ static void on_check(uv_timer_t *t)
     rp_hub_cluster_check(hub);
     rp_hub_settle_reservations(hub);
     /* About every 2 s, let the store prove it is reachable even when nothing is written. */
-    if (hub->store && ++hub->checks % (2000 / (hub->cfg.check_interval_ms ? hub->cfg.check_interval_ms : 250) + 1) == 0)
+    if (hub->store &&
+        ++hub->checks %
+                (2000 / (hub->cfg.check_interval_ms ? hub->cfg.check_interval_ms : 250) + 1) ==
+            0)
         rp_hub_peer_failed(hub->store->ops->ping(hub->store), "ping the store");
     rp_list_node_t *it, *tmp;
     rp_list_foreach_safe(it, tmp, &hub->state.pipeline_list)
     {
         rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
         double limit = p->heartbeat_interval * hub->cfg.heartbeat_timeout * 1000.0;
-        if (p->status != RP_PIPE_OFFLINE && p->last_heartbeat && (double)(now - p->last_heartbeat) > limit) {
+        if (p->status != RP_PIPE_OFFLINE && p->last_heartbeat &&
+            (double)(now - p->last_heartbeat) > limit) {
             char msg[96];
-            snprintf(msg, sizeof(msg), "no heartbeat for %.1f s", (double)(now - p->last_heartbeat) / 1000.0);
+            snprintf(msg, sizeof(msg), "no heartbeat for %.1f s",
+                     (double)(now - p->last_heartbeat) / 1000.0);
             /* Every node sees the silence; the cluster keeps the first node's event only. */
             char key[200];
             snprintf(key, sizeof(key), "offline:%.128s:%lld", p->id, (long long)p->last_heartbeat);
-            synthesize(hub, json_pack("{s:s,s:s,s:s,s:s}", "type", "pipeline:offline", "pipeline_id", p->id,
-                                      "pipeline_type", p->type, "message", msg), key);
+            synthesize(hub,
+                       json_pack("{s:s,s:s,s:s,s:s}", "type", "pipeline:offline", "pipeline_id",
+                                 p->id, "pipeline_type", p->type, "message", msg),
+                       key);
         }
         /* Least recent progress first: the walk ends at the first file that is not stalled,
          * and a check fails at most STALLS_PER_CHECK files (a million stalled at once take
@@ -62,17 +70,22 @@ static void on_check(uv_timer_t *t)
         rp_list_foreach_safe(fi, ftmp, &p->progress_list)
         {
             rp_hub_file_t *f = rp_container_of(fi, rp_hub_file_t, progress_node);
-            if (now - f->last_progress_at <= (int64_t)hub->cfg.stall_timeout_ms || stalls >= STALLS_PER_CHECK)
+            if (now - f->last_progress_at <= (int64_t)hub->cfg.stall_timeout_ms ||
+                stalls >= STALLS_PER_CHECK)
                 break;
             stalls++;
             char msg[96];
-            snprintf(msg, sizeof(msg), "stalled: no progress for %lld s", (long long)((now - f->last_progress_at) / 1000));
+            snprintf(msg, sizeof(msg), "stalled: no progress for %lld s",
+                     (long long)((now - f->last_progress_at) / 1000));
             char key[420];
-            snprintf(key, sizeof(key), "stalled:%.128s:%.256s:%lld", p->id, f->id, (long long)f->last_progress_at);
-            synthesize(hub, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:b}}}", "type", "file:failed",
-                                      "pipeline_id", p->id, "pipeline_type", p->type, "file", "id", f->id,
-                                      "name", f->name, "error", "message", msg, "kind", "stalled",
-                                      "retryable", 1), key);
+            snprintf(key, sizeof(key), "stalled:%.128s:%.256s:%lld", p->id, f->id,
+                     (long long)f->last_progress_at);
+            synthesize(hub,
+                       json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:b}}}", "type", "file:failed",
+                                 "pipeline_id", p->id, "pipeline_type", p->type, "file", "id",
+                                 f->id, "name", f->name, "error", "message", msg, "kind", "stalled",
+                                 "retryable", 1),
+                       key);
         }
     }
     rp_list_foreach_safe(it, tmp, &hub->waiters)
@@ -90,8 +103,10 @@ static void on_check(uv_timer_t *t)
             size_t len;
             char *text = j ? rp_json_dump(j, &len) : NULL;
             if (text)
-                rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline, &(rp_sio_bcast_t){.rooms = mon, .nrooms = 1}, "admin:stats", text,
-                                 len, NULL, 0), "broadcast");
+                rp_hub_failed(rp_sio_broadcast(hub->nsp_pipeline,
+                                               &(rp_sio_bcast_t){.rooms = mon, .nrooms = 1},
+                                               "admin:stats", text, len, NULL, 0),
+                              "broadcast");
             free(text);
             json_decref(j);
         }
@@ -111,24 +126,28 @@ static void on_beat(uv_timer_t *t)
         online += p->status != RP_PIPE_OFFLINE;
         inflight += p->nfiles;
     }
-    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "source", "hub", "server_time", ts, "version",
-                          (json_int_t)rp_hub_version(hub), "pipelines", (json_int_t)hub->state.npipelines,
-                          "online", (json_int_t)online, "files_in_flight", (json_int_t)inflight,
-                          "connections", (json_int_t)hub->net->nconns);
+    json_t *j =
+        json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "source", "hub", "server_time", ts, "version",
+                  (json_int_t)rp_hub_version(hub), "pipelines", (json_int_t)hub->state.npipelines,
+                  "online", (json_int_t)online, "files_in_flight", (json_int_t)inflight,
+                  "connections", (json_int_t)hub->net->nconns);
     size_t len;
     char *text = j ? rp_json_dump(j, &len) : NULL;
     /* Each node beats to its own viewers, as hub:heartbeat: a pipeline's `heartbeat` is one of
      * its events (id, pipeline_id). Under --legacy-events it also goes as `heartbeat` (with
-     * source "hub", the discriminator docs/events.schema.json names) for clients of the old name. */
+     * source "hub", the discriminator docs/events.schema.json names) for clients of the old name.
+     */
     rp_sio_nsp_t *all[2 + MAX_TYPE_NSPS] = {hub->nsp_pipeline, hub->nsp_root};
     size_t nall = 2;
     for (size_t i = 0; i < hub->ntype_nsps; i++)
         all[nall++] = hub->type_nsps[i];
     rp_sio_bcast_t local = {.local = 1};
     for (size_t i = 0; text && i < nall; i++) {
-        rp_hub_failed(rp_sio_broadcast(all[i], &local, "hub:heartbeat", text, len, NULL, 0), "broadcast");
+        rp_hub_failed(rp_sio_broadcast(all[i], &local, "hub:heartbeat", text, len, NULL, 0),
+                      "broadcast");
         if (hub->cfg.legacy_events)
-            rp_hub_failed(rp_sio_broadcast(all[i], &local, "heartbeat", text, len, NULL, 0), "broadcast");
+            rp_hub_failed(rp_sio_broadcast(all[i], &local, "heartbeat", text, len, NULL, 0),
+                          "broadcast");
     }
     free(text);
     json_decref(j);

@@ -99,8 +99,8 @@ static void env_stop(env_t *e)
 
 static json_t *online(const char *pid)
 {
-    json_t *j = json_pack("{s:s,s:s,s:s}", "type", "pipeline:online", "pipeline_id", pid, "pipeline_type",
-                          "local_files");
+    json_t *j = json_pack("{s:s,s:s,s:s}", "type", "pipeline:online", "pipeline_id", pid,
+                          "pipeline_type", "local_files");
     assert_non_null(j);
     return j;
 }
