@@ -48,18 +48,16 @@ int64_t rp_hub_now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-int rp_hub_failed(int rc, const char *what)
+void rp_hub_failed(int rc, const char *what)
 {
     if (rc < 0)
         RP_LOG_ERROR("hub", "cannot %s: %s", what, rp_err_name(rc));
-    return rc;
 }
 
-int rp_hub_peer_failed(int rc, const char *what)
+void rp_hub_peer_failed(int rc, const char *what)
 {
     if (rc < 0)
         RP_LOG_INFO("hub", "cannot %s: %s", what, rp_err_name(rc));
-    return rc;
 }
 
 int64_t rp_hub_version(const rp_hub_t *hub)
@@ -188,7 +186,8 @@ static void fan_out_sampled(rp_hub_t *hub, rp_event_type_t t, const json_t *ev, 
 static void commit_event(pending_t *pe)
 {
     rp_hub_t *hub = pe->hub;
-    rp_hub_state_apply(&hub->state, pe->type, pe->ev, pe->ts_ms);
+    /* Out of memory here leaves the state short of this event; the log and history have it. */
+    rp_hub_failed(rp_hub_state_apply(&hub->state, pe->type, pe->ev, pe->ts_ms), "apply an event");
     hub->events_in[pe->type]++;
     if (pe->id > hub->committed)
         hub->committed = pe->id;

@@ -191,7 +191,7 @@ void rp_hub_cluster_init(rp_hub_t *hub);
 /* Takes the shared log's events (when sio's adapter has one); nothing fails. */
 void rp_hub_cluster_attach(rp_hub_t *hub);
 void rp_hub_cluster_detach(rp_hub_t *hub);
-int rp_hub_cluster_health(rp_hub_t *hub, json_t *j);
+void rp_hub_cluster_health(rp_hub_t *hub, json_t *j);
 void rp_hub_cluster_metrics(rp_hub_t *hub, rp_buf_t *b);
 
 /* history.c */
@@ -219,9 +219,9 @@ void rp_hub_post_events(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *re
 
 /* hub.c */
 /* Logs a failed call the hub goes on without (rc < 0): rp_hub_failed at error (ours: a
- * broadcast, the store), rp_hub_peer_failed at info (one socket's queue or room). Returns rc. */
-int rp_hub_failed(int rc, const char *what);
-int rp_hub_peer_failed(int rc, const char *what);
+ * broadcast, the store), rp_hub_peer_failed at info (one socket's queue or room). */
+void rp_hub_failed(int rc, const char *what);
+void rp_hub_peer_failed(int rc, const char *what);
 int64_t rp_hub_now_ms(void);
 const char *rp_hub_legacy_produced_name(const char *name, json_t *in);
 int rp_hub_admit(rp_hub_t *hub, rp_event_type_t t, const json_t *in, rp_event_error_t *err,

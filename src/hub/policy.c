@@ -171,7 +171,10 @@ uint64_t rp_hub_producer_take(rp_hub_t *hub, const char *who, double n)
         pr->entry.key = pr->key;
         pr->entry.keylen = strlen(pr->key);
         rp_bucket_init(&pr->bucket, hub->cfg.event_burst, now);
-        rp_map_put(&hub->producers, &pr->entry);
+        if (rp_map_put(&hub->producers, &pr->entry) < 0) {
+            rp_free(pr);
+            return 1000; /* the same: no bucket, no unmetered events */
+        }
     }
     uint64_t wait = rp_bucket_take(&pr->bucket, n, hub->cfg.event_rate, hub->cfg.event_burst, now);
     if (wait)

@@ -31,7 +31,8 @@ static void on_replayed(void *ud, const rp_store_event_t *se)
     memcpy(copy, se->json, se->json_len);
     copy[se->json_len] = '\0';
     if (applied)
-        rp_hub_state_apply(&hub->state, (rp_event_type_t)t, ev, se->ts_ms);
+        rp_hub_failed(rp_hub_state_apply(&hub->state, (rp_event_type_t)t, ev, se->ts_ms),
+                      "apply an event");
     rp_hub_hist_push(hub, se->id, (rp_event_type_t)t, copy, se->json_len, ev);
     json_decref(ev);
     if (se->id >= hub->next_id)
