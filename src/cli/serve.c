@@ -26,7 +26,12 @@ static rp_hub_t *the_hub;
 static void hub_free_with_watch(void *hub)
 {
     rp_cli_watch_serve_stop();
-    rp_hub_free(hub);
+    rp_hub_close(hub, NULL);
+}
+
+static void hub_close(void *hub)
+{
+    rp_hub_close(hub, NULL);
 }
 
 static int route(rp_app_t *app, rp_http_conn_t *hc, rp_http_request_t *req)
@@ -315,7 +320,7 @@ int rp_cli_serve(int argc, char **argv)
         return 1;
     }
     app.route = route;
-    app.hub_free = (void (*)(void *))rp_hub_free;
+    app.hub_free = hub_close;
     app.hub = the_hub;
     if (so.watch.dir) {
         if (!so.watch.index_given && strncmp(so.store_spec, "sqlite:", 7) == 0)

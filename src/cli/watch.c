@@ -179,7 +179,7 @@ static int hub_sink_emit(rp_watch_sink_t *s, json_t *ev)
     hub_sink_t *hs = (hub_sink_t *)s;
     rp_event_error_t err;
     int rc = rp_hub_ingest(hs->hub, ev, &err, on_hub_done, NULL);
-    if (rc == -1)
+    if (rc == RP_EINVAL)
         RP_LOG_ERROR("watch", "the hub refused a %s event: %s %s", json_string_value(json_object_get(ev, "type")),
                      err.field, err.rule);
     else if (rc < 0)

@@ -5,7 +5,8 @@
  * come and go, snapshots list a budget of files, pages start from a file found in a map, and
  * stall checks read the progress list from its stale end. The reservations of
  * rp_hub_state_admit are the only part that is not a function of the log: they stand for
- * events admitted and not applied yet. */
+ * events admitted and not applied yet. The JSON views, export and import are in
+ * state_json.c. */
 #include "hub/state.h"
 
 #include <ctype.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "hub/hub_int.h"
 #include "util/alloc.h"
 
 static const char *const status_names[] = {"online", "offline", "running", "idle", "error"};
@@ -32,13 +34,13 @@ static int status_parse(const char *s)
 
 void rp_hub_state_init(rp_hub_state_t *st)
 {
-    rp_map_init(&st->pipelines);
+    rp_map_init(&st->_pipelines);
     rp_list_init(&st->pipeline_list);
     st->npipelines = 0;
     st->nfiles = 0;
-    rp_map_init(&st->reserved);
-    rp_map_init(&st->reserved_pipe);
-    st->nreserved = 0;
+    rp_map_init(&st->_reserved);
+    rp_map_init(&st->_reserved_pipe);
+    st->_nreserved = 0;
     st->failure_groups = json_object();
     st->default_heartbeat_interval = 30;
 }
@@ -54,12 +56,13 @@ static void file_free(rp_hub_file_t *f)
 /* Moves one file of p into (+1) or out of (-1) the count of stage (a name, "" for queued).
  * Past RP_HUB_MAX_STAGES names, new ones count as "other": a producer inventing a stage per
  * file cannot make every snapshot carry a million names. */
-static void stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta)
+void rp_hub_state_stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta)
 {
     const char *name = f->stage[0] ? f->stage : "queued";
     if (delta > 0)
-        f->stage_other = json_object_get(p->stages, name) == NULL && json_object_size(p->stages) >= RP_HUB_MAX_STAGES;
-    if (f->stage_other)
+        f->_stage_other = json_object_get(p->stages, name) == NULL &&
+                          json_object_size(p->stages) >= RP_HUB_MAX_STAGES;
+    if (f->_stage_other)
         name = "other";
     json_int_t n = json_integer_value(json_object_get(p->stages, name)) + delta;
     if (n > 0)
@@ -70,8 +73,8 @@ static void stage_count(rp_hub_pipeline_t *p, rp_hub_file_t *f, int delta)
 
 static void file_remove(rp_hub_state_t *st, rp_hub_pipeline_t *p, rp_hub_file_t *f)
 {
-    stage_count(p, f, -1);
-    rp_map_del(&p->files, &f->entry);
+    rp_hub_state_stage_count(p, f, -1);
+    rp_map_del(&p->_files, &f->_entry);
     rp_list_unlink(&f->node);
     rp_list_unlink(&f->progress_node);
     p->nfiles--;
@@ -94,21 +97,21 @@ typedef struct reserved_pipe {
 
 static size_t reserved_in(const rp_hub_state_t *st, const char *pid)
 {
-    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, pid, strlen(pid));
+    rp_map_entry_t *e = rp_map_get(&st->_reserved_pipe, pid, strlen(pid));
     return e ? rp_container_of(e, reserved_pipe_t, entry)->n : 0;
 }
 
 static void reservation_drop(rp_hub_state_t *st, reservation_t *r)
 {
-    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, r->key, r->pid_len);
+    rp_map_entry_t *e = rp_map_get(&st->_reserved_pipe, r->key, r->pid_len);
     reserved_pipe_t *rp = e ? rp_container_of(e, reserved_pipe_t, entry) : NULL;
     if (rp && --rp->n == 0) {
-        rp_map_del(&st->reserved_pipe, &rp->entry);
+        rp_map_del(&st->_reserved_pipe, &rp->entry);
         rp_free(rp);
     }
-    rp_map_del(&st->reserved, &r->entry);
+    rp_map_del(&st->_reserved, &r->entry);
     rp_free(r);
-    st->nreserved--;
+    st->_nreserved--;
 }
 
 static reservation_t *reservation_find(const rp_hub_state_t *st, const char *pid, const char *fid)
@@ -117,7 +120,7 @@ static reservation_t *reservation_find(const rp_hub_state_t *st, const char *pid
     int n = snprintf(key, sizeof(key), "%s\n%s", pid, fid);
     if (n < 0 || (size_t)n >= sizeof(key))
         return NULL;
-    rp_map_entry_t *e = rp_map_get(&st->reserved, key, (size_t)n);
+    rp_map_entry_t *e = rp_map_get(&st->_reserved, key, (size_t)n);
     return e ? rp_container_of(e, reservation_t, entry) : NULL;
 }
 
@@ -126,8 +129,9 @@ static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
 {
     size_t pl = strlen(pid), fl = strlen(fid);
     reservation_t *r = rp_calloc(1, sizeof(*r) + pl + 1 + fl + 1);
-    rp_map_entry_t *e = rp_map_get(&st->reserved_pipe, pid, pl);
-    reserved_pipe_t *rp = e ? rp_container_of(e, reserved_pipe_t, entry) : rp_calloc(1, sizeof(*rp) + pl + 1);
+    rp_map_entry_t *e = rp_map_get(&st->_reserved_pipe, pid, pl);
+    reserved_pipe_t *rp =
+        e ? rp_container_of(e, reserved_pipe_t, entry) : rp_calloc(1, sizeof(*rp) + pl + 1);
     if (r == NULL || rp == NULL) {
         rp_free(r);
         if (e == NULL)
@@ -138,7 +142,7 @@ static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
         memcpy(rp->id, pid, pl + 1);
         rp->entry.key = rp->id;
         rp->entry.keylen = pl;
-        if (rp_map_put(&st->reserved_pipe, &rp->entry) < 0) {
+        if (rp_map_put(&st->_reserved_pipe, &rp->entry) < 0) {
             rp_free(r);
             rp_free(rp);
             return UV_ENOMEM;
@@ -150,24 +154,26 @@ static int reservation_add(rp_hub_state_t *st, const char *pid, const char *fid)
     r->pid_len = pl;
     r->entry.key = r->key;
     r->entry.keylen = pl + 1 + fl;
-    if (rp_map_put(&st->reserved, &r->entry) < 0) {
+    if (rp_map_put(&st->_reserved, &r->entry) < 0) {
         if (rp->n == 0) {
-            rp_map_del(&st->reserved_pipe, &rp->entry);
+            rp_map_del(&st->_reserved_pipe, &rp->entry);
             rp_free(rp);
         }
         rp_free(r);
         return UV_ENOMEM;
     }
     rp->n++;
-    st->nreserved++;
+    st->_nreserved++;
     return 0;
 }
 
 void rp_hub_state_unreserve_all(rp_hub_state_t *st)
 {
+    if (st->_nreserved == 0)
+        return; /* the common case, from every watchdog check: no walk of an empty map */
     size_t b;
     rp_map_entry_t *e;
-    while ((e = rp_map_first(&st->reserved, &b)) != NULL)
+    while ((e = rp_map_first(&st->_reserved, &b)) != NULL)
         reservation_drop(st, rp_container_of(e, reservation_t, entry));
 }
 
@@ -178,27 +184,27 @@ void rp_hub_state_deinit(rp_hub_state_t *st)
         rp_list_unlink(&p->node);
         while (!rp_list_empty(&p->file_list))
             file_remove(st, p, rp_container_of(p->file_list.next, rp_hub_file_t, node));
-        rp_map_deinit(&p->files);
+        rp_map_deinit(&p->_files);
         json_decref(p->stages);
         json_decref(p->recent_completed);
         json_decref(p->recent_failed);
         rp_free(p->message);
         rp_free(p);
     }
-    rp_map_deinit(&st->pipelines);
+    rp_map_deinit(&st->_pipelines);
     rp_hub_state_unreserve_all(st);
-    rp_map_deinit(&st->reserved);
-    rp_map_deinit(&st->reserved_pipe);
+    rp_map_deinit(&st->_reserved);
+    rp_map_deinit(&st->_reserved_pipe);
     json_decref(st->failure_groups);
 }
 
 rp_hub_pipeline_t *rp_hub_state_find(rp_hub_state_t *st, const char *id)
 {
-    rp_map_entry_t *e = rp_map_get(&st->pipelines, id, strlen(id));
-    return e ? rp_container_of(e, rp_hub_pipeline_t, entry) : NULL;
+    rp_map_entry_t *e = rp_map_get(&st->_pipelines, id, strlen(id));
+    return e ? rp_container_of(e, rp_hub_pipeline_t, _entry) : NULL;
 }
 
-static rp_hub_pipeline_t *pipeline_get(rp_hub_state_t *st, const char *id, const char *type)
+rp_hub_pipeline_t *rp_hub_state_pipeline_get(rp_hub_state_t *st, const char *id, const char *type)
 {
     rp_hub_pipeline_t *p = rp_hub_state_find(st, id);
     if (p) {
@@ -213,16 +219,16 @@ static rp_hub_pipeline_t *pipeline_get(rp_hub_state_t *st, const char *id, const
     p->status = RP_PIPE_OFFLINE;
     p->heartbeat_interval = st->default_heartbeat_interval;
     p->files_total = p->files_pending = -1;
-    rp_map_init(&p->files);
+    rp_map_init(&p->_files);
     rp_list_init(&p->file_list);
     rp_list_init(&p->progress_list);
     p->stages = json_object();
     p->recent_completed = json_array();
     p->recent_failed = json_array();
-    p->entry.key = p->id;
-    p->entry.keylen = strlen(p->id);
+    p->_entry.key = p->id;
+    p->_entry.keylen = strlen(p->id);
     if (p->stages == NULL || p->recent_completed == NULL || p->recent_failed == NULL ||
-        (rp_map_put(&st->pipelines, &p->entry) < 0 && rp_hub_state_find(st, id) != p)) {
+        (rp_map_put(&st->_pipelines, &p->_entry) < 0 && rp_hub_state_find(st, id) != p)) {
         json_decref(p->stages);
         json_decref(p->recent_completed);
         json_decref(p->recent_failed);
@@ -236,12 +242,13 @@ static rp_hub_pipeline_t *pipeline_get(rp_hub_state_t *st, const char *id, const
 
 static rp_hub_file_t *file_find(rp_hub_pipeline_t *p, const char *id)
 {
-    rp_map_entry_t *e = rp_map_get(&p->files, id, strlen(id));
-    return e ? rp_container_of(e, rp_hub_file_t, entry) : NULL;
+    rp_map_entry_t *e = rp_map_get(&p->_files, id, strlen(id));
+    return e ? rp_container_of(e, rp_hub_file_t, _entry) : NULL;
 }
 
 /* The file jf names in p, added (and its reservation, if any, settled) if new. */
-static rp_hub_file_t *file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf, int64_t ts)
+rp_hub_file_t *rp_hub_state_file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t *jf,
+                                     int64_t ts)
 {
     const char *id = json_string_value(json_object_get(jf, "id"));
     rp_hub_file_t *f = file_find(p, id);
@@ -260,9 +267,9 @@ static rp_hub_file_t *file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const j
     }
     f->attempt = 1;
     f->started_at = f->stage_started_at = f->last_progress_at = ts;
-    f->entry.key = f->id;
-    f->entry.keylen = strlen(f->id);
-    if (rp_map_put(&p->files, &f->entry) < 0 && file_find(p, id) != f) {
+    f->_entry.key = f->id;
+    f->_entry.keylen = strlen(f->id);
+    if (rp_map_put(&p->_files, &f->_entry) < 0 && file_find(p, id) != f) {
         file_free(f);
         return NULL;
     }
@@ -270,7 +277,7 @@ static rp_hub_file_t *file_get(rp_hub_state_t *st, rp_hub_pipeline_t *p, const j
     rp_list_push(&p->progress_list, &f->progress_node);
     p->nfiles++;
     st->nfiles++;
-    stage_count(p, f, +1);
+    rp_hub_state_stage_count(p, f, +1);
     reservation_t *r = reservation_find(st, p->id, id);
     if (r)
         reservation_drop(st, r);
@@ -285,8 +292,9 @@ static void file_touch(rp_hub_pipeline_t *p, rp_hub_file_t *f, int64_t ts)
     rp_list_push(&p->progress_list, &f->progress_node);
 }
 
-int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev, size_t max_pipeline,
-                       size_t max_total, int *reserved, char *why, size_t whylen)
+int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev,
+                       size_t max_pipeline, size_t max_total, int *reserved, char *why,
+                       size_t whylen)
 {
     if (reserved)
         *reserved = 0;
@@ -301,14 +309,16 @@ int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
         return 0;
     size_t in_pipe = (p ? p->nfiles : 0) + reserved_in(st, pid);
     if (max_pipeline && in_pipe >= max_pipeline) {
-        snprintf(why, whylen, "pipeline %.60s has %zu files in flight (at most %zu: --max-files-in-flight)", pid,
+        snprintf(why, whylen,
+                 "pipeline %.60s has %zu files in flight (at most %zu: --max-files-in-flight)", pid,
                  in_pipe, max_pipeline);
         return RP_HUB_LIMIT_FILES_IN_FLIGHT;
     }
-    size_t in_all = st->nfiles + st->nreserved;
+    size_t in_all = st->nfiles + st->_nreserved;
     if (max_total && in_all >= max_total) {
-        snprintf(why, whylen, "%zu files are in flight in all pipelines (at most %zu: --max-files-total)", in_all,
-                 max_total);
+        snprintf(why, whylen,
+                 "%zu files are in flight in all pipelines (at most %zu: --max-files-total)",
+                 in_all, max_total);
         return RP_HUB_LIMIT_FILES_TOTAL;
     }
     int rc = reservation_add(st, pid, fid);
@@ -346,9 +356,9 @@ static void file_update(rp_hub_pipeline_t *p, rp_hub_file_t *f, const json_t *jf
         file_touch(p, f, ts);
     }
     if ((v = json_object_get(jf, "stage")) && strcmp(json_string_value(v), f->stage) != 0) {
-        stage_count(p, f, -1);
+        rp_hub_state_stage_count(p, f, -1);
         snprintf(f->stage, sizeof(f->stage), "%s", json_string_value(v));
-        stage_count(p, f, +1);
+        rp_hub_state_stage_count(p, f, +1);
         f->stage_started_at = ts;
         file_touch(p, f, ts);
     }
@@ -388,7 +398,7 @@ static void drop_recent(json_t *arr, const char *id)
     }
 }
 
-static json_t *ts_json(int64_t ms)
+json_t *rp_hub_state_ts_json(int64_t ms)
 {
     char ts[32];
     rp_event_format_ts(ms, ts);
@@ -445,7 +455,8 @@ void rp_hub_normalize_message(const char *msg, char *out, size_t outlen)
         }
         while (p < end && o + 8 < outlen) {
             unsigned char c = (unsigned char)*p;
-            if ((c == '"' || c == '\'') && strchr(p + 1, (char)c) && strchr(p + 1, (char)c) - p < 200) {
+            if ((c == '"' || c == '\'') && strchr(p + 1, (char)c) &&
+                strchr(p + 1, (char)c) - p < 200) {
                 o = put(out, o, outlen, "<str>");
                 p = strchr(p + 1, (char)c) + 1;
                 end = p;
@@ -462,8 +473,8 @@ void rp_hub_normalize_message(const char *msg, char *out, size_t outlen)
             if (isdigit(c)) {
                 /* Numbers anywhere, decimals included: "30s", "page 17", "scan-0458". */
                 o = put(out, o, outlen, "<n>");
-                while (p < end && (isdigit((unsigned char)*p) ||
-                                   (*p == '.' && isdigit((unsigned char)p[1]))))
+                while (p < end &&
+                       (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1]))))
                     p++;
                 continue;
             }
@@ -488,18 +499,20 @@ static void group_failure(rp_hub_state_t *st, rp_hub_pipeline_t *p, const json_t
     json_t *g = json_object_get(st->failure_groups, key);
     if (g == NULL) {
         g = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o,s:O?,s:[]}", "pipeline_id", p->id, "cause", norm,
-                      "sample", msg, "count", (json_int_t)0, "first_seen", ts_json(ts),
-                      "last_seen", ts_json(ts), "kind", json_object_get(err, "kind"), "files");
+                      "sample", msg, "count", (json_int_t)0, "first_seen", rp_hub_state_ts_json(ts),
+                      "last_seen", rp_hub_state_ts_json(ts), "kind", json_object_get(err, "kind"),
+                      "files");
         if (g == NULL || json_object_set_new(st->failure_groups, key, g) < 0)
             return;
     }
-    json_object_set_new(g, "count", json_integer(json_integer_value(json_object_get(g, "count")) + 1));
-    json_object_set_new(g, "last_seen", ts_json(ts));
+    json_object_set_new(g, "count",
+                        json_integer(json_integer_value(json_object_get(g, "count")) + 1));
+    json_object_set_new(g, "last_seen", rp_hub_state_ts_json(ts));
     json_object_set_new(g, "sample", json_string(msg));
     json_t *files = json_object_get(g, "files");
     json_t *item = json_pack("{s:O,s:O,s:O,s:o}", "file_id", json_object_get(jf, "id"), "name",
                              json_object_get(jf, "name"), "event_id", json_object_get(ev, "id"),
-                             "ts", ts_json(ts));
+                             "ts", rp_hub_state_ts_json(ts));
     push_recent(files, item);
 }
 
@@ -507,7 +520,7 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
 {
     const char *pid = json_string_value(json_object_get(ev, "pipeline_id"));
     const char *ptype = json_string_value(json_object_get(ev, "pipeline_type"));
-    rp_hub_pipeline_t *p = pipeline_get(st, pid, ptype);
+    rp_hub_pipeline_t *p = rp_hub_state_pipeline_get(st, pid, ptype);
     if (p == NULL)
         return UV_ENOMEM;
     json_t *v;
@@ -547,7 +560,7 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
         break;
     case RP_EV_FILE_PROCESSING:
     case RP_EV_FILE_PROGRESS:
-        f = file_get(st, p, jf, ts);
+        f = rp_hub_state_file_get(st, p, jf, ts);
         if (f == NULL)
             return UV_ENOMEM;
         if (type == RP_EV_FILE_PROCESSING && f->started_at != ts) {
@@ -564,11 +577,13 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
     case RP_EV_FILE_FAILED: {
         f = file_find(p, json_string_value(json_object_get(jf, "id")));
         int64_t started = f ? f->started_at : ts;
-        int64_t chunks = (v = json_object_get(jf, "chunks")) ? json_integer_value(v) : (f ? f->chunks : 0);
+        int64_t chunks =
+            (v = json_object_get(jf, "chunks")) ? json_integer_value(v) : (f ? f->chunks : 0);
         rp_hub_bucket_t *b = bucket(p, ts);
-        json_t *item = json_pack("{s:O,s:O,s:O,s:o,s:I}", "file_id", json_object_get(jf, "id"), "name",
-                                 json_object_get(jf, "name"), "event_id", json_object_get(ev, "id"),
-                                 "ts", ts_json(ts), "duration_ms", (json_int_t)(ts - started));
+        json_t *item =
+            json_pack("{s:O,s:O,s:O,s:o,s:I}", "file_id", json_object_get(jf, "id"), "name",
+                      json_object_get(jf, "name"), "event_id", json_object_get(ev, "id"), "ts",
+                      rp_hub_state_ts_json(ts), "duration_ms", (json_int_t)(ts - started));
         if (type == RP_EV_FILE_COMPLETED) {
             p->processed++;
             p->chunks += (uint64_t)chunks;
@@ -623,354 +638,5 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
     default:
         break;
     }
-    return 0;
-}
-
-static json_t *file_json(const rp_hub_file_t *f)
-{
-    json_t *j = json_pack("{s:s,s:s}", "id", f->id, "name", f->name);
-    if (j == NULL)
-        return NULL;
-    json_object_update(j, f->extra);
-    json_object_set_new(j, "progress", json_real(f->progress));
-    if (f->stage[0])
-        json_object_set_new(j, "stage", json_string(f->stage));
-    if (f->chunks)
-        json_object_set_new(j, "chunks", json_integer(f->chunks));
-    json_object_set_new(j, "attempt", json_integer(f->attempt));
-    json_object_set_new(j, "started_at", ts_json(f->started_at));
-    json_object_set_new(j, "stage_started_at", ts_json(f->stage_started_at));
-    json_object_set_new(j, "last_progress_at", ts_json(f->last_progress_at));
-    return j;
-}
-
-/* A file's JSON takes at most about this much: fixed members, and its strings escaped. */
-static size_t file_json_bound(const rp_hub_file_t *f)
-{
-    const char *hash = json_string_value(json_object_get(f->extra, "hash"));
-    const char *mime = json_string_value(json_object_get(f->extra, "mime_type"));
-    return 320 + 2 * (strlen(f->id) + strlen(f->name) + strlen(f->stage) + (hash ? strlen(hash) : 0) +
-                      (mime ? strlen(mime) : 0));
-}
-
-/* Up to limit files of p from `from` (a node of p->file_list) on, and no more than max_bytes
- * of JSON (at least one file, if limit allows); *next is the id of the last one listed when
- * more follow, else NULL. */
-static json_t *files_page(const rp_hub_pipeline_t *p, const rp_list_node_t *from, size_t limit, size_t max_bytes,
-                          const char **next)
-{
-    json_t *files = json_array();
-    *next = NULL;
-    if (files == NULL)
-        return NULL;
-    const rp_hub_file_t *last = NULL;
-    const rp_list_node_t *it = from;
-    size_t bytes = 0;
-    for (size_t n = 0; it != &p->file_list && n < limit; it = it->next, n++) {
-        const rp_hub_file_t *f = rp_container_of(it, rp_hub_file_t, node);
-        bytes += file_json_bound(f);
-        if (n > 0 && bytes > max_bytes)
-            break;
-        last = f;
-        if (json_array_append_new(files, file_json(last)) < 0) {
-            json_decref(files);
-            return NULL;
-        }
-    }
-    if (it != &p->file_list && last)
-        *next = last->id;
-    return files;
-}
-
-json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after, size_t limit, const char **next,
-                                   int *gone)
-{
-    *gone = 0;
-    *next = NULL;
-    const rp_list_node_t *from = p->file_list.next;
-    if (after) {
-        rp_map_entry_t *e = rp_map_get(&p->files, after, strlen(after));
-        if (e == NULL) {
-            *gone = 1;
-            return NULL;
-        }
-        from = rp_container_of(e, rp_hub_file_t, entry)->node.next;
-    }
-    return files_page(p, from, limit, SIZE_MAX, next);
-}
-
-static json_t *pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t max_files, size_t max_bytes)
-{
-    const char *next;
-    json_t *files = files_page(p, p->file_list.next, max_files, max_bytes, &next);
-    json_t *stages = json_copy(p->stages);
-    json_t *completed = json_array(), *failed = json_array(), *chunks = json_array();
-    int64_t now_slot = now_ms / RP_HUB_BUCKET_MS;
-    for (int64_t s = now_slot - RP_HUB_BUCKETS + 1; s <= now_slot; s++) {
-        const rp_hub_bucket_t *b = &p->buckets[((s % RP_HUB_BUCKETS) + RP_HUB_BUCKETS) % RP_HUB_BUCKETS];
-        int live = b->slot == s;
-        json_array_append_new(completed, json_integer(live ? b->completed : 0));
-        json_array_append_new(failed, json_integer(live ? b->failed : 0));
-        json_array_append_new(chunks, json_integer(live ? (json_int_t)b->chunks : 0));
-    }
-    json_t *j = json_pack(
-        "{s:s,s:s,s:s,s:f,s:o,s:I,s:o,s:{s:I,s:I,s:I,s:I},s:o,s:o,s:o,s:{s:i,s:o,s:o,s:o},s:O,s:O}",
-        "id", p->id, "type", p->type, "status", rp_hub_status_name(p->status),
-        "heartbeat_interval", p->heartbeat_interval, "last_heartbeat",
-        p->last_heartbeat ? ts_json(p->last_heartbeat) : json_null(), "last_event_id",
-        (json_int_t)p->last_event_id, "last_event_at", p->last_event_at ? ts_json(p->last_event_at) : json_null(),
-        "counters", "processed", (json_int_t)p->processed, "failed", (json_int_t)p->failed,
-        "in_flight", (json_int_t)p->nfiles, "chunks", (json_int_t)p->chunks, "files_total",
-        p->files_total >= 0 ? json_integer(p->files_total) : json_null(), "files_pending",
-        p->files_pending >= 0 ? json_integer(p->files_pending) : json_null(), "stages", stages,
-        "activity", "bucket_seconds", RP_HUB_BUCKET_MS / 1000, "completed", completed, "failed",
-        failed, "chunks", chunks, "recent_completed", p->recent_completed, "recent_failed",
-        p->recent_failed);
-    if (j == NULL || files == NULL) {
-        json_decref(j);
-        json_decref(files);
-        return NULL;
-    }
-    json_object_set_new(j, "heartbeat_age_ms",
-                        p->last_heartbeat ? json_integer(now_ms - p->last_heartbeat) : json_null());
-    if (p->message)
-        json_object_set_new(j, "message", json_string(p->message));
-    json_object_set_new(j, "files", files);
-    json_object_set_new(j, "files_more", json_boolean(next != NULL));
-    if (next)
-        json_object_set_new(j, "files_next", json_string(next));
-    return j;
-}
-
-json_t *rp_hub_pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t max_files)
-{
-    return pipeline_json(p, now_ms, max_files, SIZE_MAX);
-}
-
-static int matches(const rp_hub_pipeline_t *p, const char *id, const char *type)
-{
-    return !(id && strcmp(id, p->id) != 0) && !(type && strcmp(type, p->type) != 0);
-}
-
-/* The share of max_files each matching pipeline may list: the level L where the pipelines'
- * min(files, L) add up to max_files (water filling), at least min_per. A few passes over the
- * pipelines, none over files. */
-static size_t fair_share(rp_hub_state_t *st, const char *id, const char *type, size_t max_files, size_t min_per)
-{
-    size_t k = 0;
-    rp_list_node_t *it;
-    rp_list_foreach(it, &st->pipeline_list) k += matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
-    if (k == 0)
-        return min_per;
-    size_t level = max_files / k;
-    for (int pass = 0; pass < 64; pass++) {
-        size_t used = 0, over = 0;
-        rp_list_foreach(it, &st->pipeline_list)
-        {
-            const rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
-            if (!matches(p, id, type))
-                continue;
-            used += p->nfiles < level ? p->nfiles : level;
-            over += p->nfiles > level;
-        }
-        if (over == 0 || used >= max_files || (max_files - used) / over == 0)
-            break;
-        level += (max_files - used) / over;
-    }
-    return level > min_per ? level : min_per;
-}
-
-json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms, size_t max_files,
-                          size_t min_per_pipeline, size_t max_bytes)
-{
-    json_t *arr = json_array();
-    if (arr == NULL)
-        return NULL;
-    size_t share = fair_share(st, id, type, max_files, min_per_pipeline);
-    size_t k = 0;
-    rp_list_node_t *it;
-    rp_list_foreach(it, &st->pipeline_list) k += matches(rp_container_of(it, rp_hub_pipeline_t, node), id, type);
-    size_t share_bytes = k ? max_bytes / k : max_bytes;
-    rp_list_foreach(it, &st->pipeline_list)
-    {
-        const rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
-        if (!matches(p, id, type))
-            continue;
-        json_t *pj = pipeline_json(p, now_ms, share, share_bytes);
-        if (pj == NULL || json_array_append_new(arr, pj) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-static int by_last_seen_desc(const void *a, const void *b)
-{
-    const char *la = json_string_value(json_object_get(*(json_t *const *)a, "last_seen"));
-    const char *lb = json_string_value(json_object_get(*(json_t *const *)b, "last_seen"));
-    return strcmp(lb ? lb : "", la ? la : "");
-}
-
-json_t *rp_hub_failures_json(rp_hub_state_t *st, const char *pipeline_id)
-{
-    size_t n = json_object_size(st->failure_groups);
-    json_t **groups = rp_calloc(n ? n : 1, sizeof(*groups));
-    json_t *arr = json_array();
-    if (groups == NULL || arr == NULL) {
-        rp_free(groups);
-        json_decref(arr);
-        return NULL;
-    }
-    size_t k = 0;
-    const char *key;
-    json_t *g;
-    json_object_foreach(st->failure_groups, key, g)
-    {
-        const char *pid = json_string_value(json_object_get(g, "pipeline_id"));
-        if (pipeline_id == NULL || (pid && strcmp(pid, pipeline_id) == 0))
-            groups[k++] = g;
-    }
-    qsort(groups, k, sizeof(*groups), by_last_seen_desc);
-    for (size_t i = 0; i < k; i++)
-        json_array_append(arr, groups[i]);
-    rp_free(groups);
-    return arr;
-}
-
-json_t *rp_hub_state_export(const rp_hub_state_t *st)
-{
-    json_t *pipes = json_array();
-    rp_list_node_t *it;
-    rp_list_foreach(it, &st->pipeline_list)
-    {
-        const rp_hub_pipeline_t *p = rp_container_of(it, rp_hub_pipeline_t, node);
-        json_t *files = json_array(), *buckets = json_array();
-        rp_list_node_t *fi;
-        rp_list_foreach(fi, &p->file_list)
-        {
-            const rp_hub_file_t *f = rp_container_of(fi, rp_hub_file_t, node);
-            json_array_append_new(files, json_pack("{s:s,s:s,s:O,s:f,s:s,s:I,s:i,s:I,s:I,s:I}", "id", f->id,
-                                                   "name", f->name, "extra", f->extra, "progress", f->progress,
-                                                   "stage", f->stage, "chunks", (json_int_t)f->chunks, "attempt",
-                                                   f->attempt, "started_at", (json_int_t)f->started_at,
-                                                   "stage_started_at", (json_int_t)f->stage_started_at,
-                                                   "last_progress_at", (json_int_t)f->last_progress_at));
-        }
-        for (int i = 0; i < RP_HUB_BUCKETS; i++) {
-            const rp_hub_bucket_t *b = &p->buckets[i];
-            json_array_append_new(buckets, json_pack("[I,i,i,I]", (json_int_t)b->slot, (int)b->completed,
-                                                     (int)b->failed, (json_int_t)b->chunks));
-        }
-        json_array_append_new(
-            pipes, json_pack("{s:s,s:s,s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o,s:o,s:O,s:O}", "id", p->id,
-                             "type", p->type, "status", p->status, "heartbeat_interval", p->heartbeat_interval,
-                             "last_heartbeat", (json_int_t)p->last_heartbeat, "last_event_at",
-                             (json_int_t)p->last_event_at, "last_event_id", (json_int_t)p->last_event_id,
-                             "processed", (json_int_t)p->processed, "failed", (json_int_t)p->failed, "chunks",
-                             (json_int_t)p->chunks, "files_total", (json_int_t)p->files_total, "files_pending",
-                             (json_int_t)p->files_pending, "message", p->message, "files", files, "buckets",
-                             buckets, "recent_completed", p->recent_completed, "recent_failed",
-                             p->recent_failed));
-    }
-    return json_pack("{s:i,s:o,s:O}", "format", 1, "pipelines", pipes, "failure_groups", st->failure_groups);
-}
-
-static int by_last_progress(const void *a, const void *b)
-{
-    int64_t x = (*(rp_hub_file_t *const *)a)->last_progress_at;
-    int64_t y = (*(rp_hub_file_t *const *)b)->last_progress_at;
-    return (x > y) - (x < y);
-}
-
-/* Puts p's progress list back in order of last progress (an import sets the times after the
- * files are listed). Returns 0 or -1. */
-static int progress_sort(rp_hub_pipeline_t *p)
-{
-    if (p->nfiles < 2)
-        return 0;
-    rp_hub_file_t **v = rp_calloc(p->nfiles, sizeof(*v));
-    if (v == NULL)
-        return -1;
-    size_t n = 0;
-    rp_list_node_t *it;
-    rp_list_foreach(it, &p->file_list) v[n++] = rp_container_of(it, rp_hub_file_t, node);
-    qsort(v, n, sizeof(*v), by_last_progress);
-    rp_list_init(&p->progress_list);
-    for (size_t i = 0; i < n; i++)
-        rp_list_push(&p->progress_list, &v[i]->progress_node);
-    rp_free(v);
-    return 0;
-}
-
-static int64_t jint(const json_t *o, const char *k)
-{
-    return (int64_t)json_integer_value(json_object_get(o, k));
-}
-
-int rp_hub_state_import(rp_hub_state_t *st, const json_t *j)
-{
-    if (json_integer_value(json_object_get(j, "format")) != 1)
-        return -1;
-    size_t i;
-    json_t *pj;
-    json_array_foreach(json_object_get(j, "pipelines"), i, pj)
-    {
-        const char *id = json_string_value(json_object_get(pj, "id"));
-        const char *type = json_string_value(json_object_get(pj, "type"));
-        if (id == NULL || type == NULL)
-            return -1;
-        rp_hub_pipeline_t *p = pipeline_get(st, id, type);
-        if (p == NULL)
-            return -1;
-        p->status = (int)jint(pj, "status");
-        p->heartbeat_interval = json_number_value(json_object_get(pj, "heartbeat_interval"));
-        p->last_heartbeat = jint(pj, "last_heartbeat");
-        p->last_event_at = jint(pj, "last_event_at");
-        p->last_event_id = jint(pj, "last_event_id");
-        p->processed = (uint64_t)jint(pj, "processed");
-        p->failed = (uint64_t)jint(pj, "failed");
-        p->chunks = (uint64_t)jint(pj, "chunks");
-        p->files_total = jint(pj, "files_total");
-        p->files_pending = jint(pj, "files_pending");
-        const char *msg = json_string_value(json_object_get(pj, "message"));
-        if (msg)
-            p->message = rp_strndup(msg, strlen(msg));
-        size_t k;
-        json_t *fj;
-        json_array_foreach(json_object_get(pj, "files"), k, fj)
-        {
-            rp_hub_file_t *f = file_get(st, p, fj, jint(fj, "started_at"));
-            if (f == NULL)
-                return -1;
-            json_object_update(f->extra, json_object_get(fj, "extra"));
-            f->progress = json_number_value(json_object_get(fj, "progress"));
-            const char *stage = json_string_value(json_object_get(fj, "stage"));
-            stage_count(p, f, -1);
-            snprintf(f->stage, sizeof(f->stage), "%s", stage ? stage : "");
-            stage_count(p, f, +1);
-            f->chunks = jint(fj, "chunks");
-            f->attempt = (int)jint(fj, "attempt");
-            f->stage_started_at = jint(fj, "stage_started_at");
-            f->last_progress_at = jint(fj, "last_progress_at");
-        }
-        if (progress_sort(p) < 0)
-            return -1;
-        json_t *bj;
-        json_array_foreach(json_object_get(pj, "buckets"), k, bj)
-        {
-            if (k >= RP_HUB_BUCKETS)
-                break;
-            p->buckets[k].slot = (int64_t)json_integer_value(json_array_get(bj, 0));
-            p->buckets[k].completed = (uint32_t)json_integer_value(json_array_get(bj, 1));
-            p->buckets[k].failed = (uint32_t)json_integer_value(json_array_get(bj, 2));
-            p->buckets[k].chunks = (uint64_t)json_integer_value(json_array_get(bj, 3));
-        }
-        json_array_extend(p->recent_completed, json_object_get(pj, "recent_completed"));
-        json_array_extend(p->recent_failed, json_object_get(pj, "recent_failed"));
-    }
-    json_t *groups = json_object_get(j, "failure_groups");
-    if (json_is_object(groups))
-        json_object_update(st->failure_groups, groups);
     return 0;
 }

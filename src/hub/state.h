@@ -18,15 +18,22 @@
  * flight; the rest is read page by page (rp_hub_pipeline_files_json). The state also
  * bounds the files in flight (rp_hub_state_admit), per pipeline and in all. Loop thread only. */
 
-enum { RP_PIPE_ONLINE, RP_PIPE_OFFLINE, RP_PIPE_RUNNING, RP_PIPE_IDLE, RP_PIPE_ERROR };
+enum {
+    RP_PIPE_ONLINE,
+    RP_PIPE_OFFLINE,
+    RP_PIPE_RUNNING,
+    RP_PIPE_IDLE,
+    RP_PIPE_ERROR
+};
 
-#define RP_HUB_BUCKETS 30        /* 30 x 10 s = 5 minutes */
-#define RP_HUB_BUCKET_MS 10000
-#define RP_HUB_RECENT 20
-#define RP_HUB_MAX_STAGES 32      /* distinct stage names counted by name; the rest as "other" */
+#define RP_HUB_BUCKETS    30 /* 30 x 10 s = 5 minutes */
+#define RP_HUB_BUCKET_MS  10000
+#define RP_HUB_RECENT     20
+#define RP_HUB_MAX_STAGES 32 /* distinct stage names counted by name; the rest as "other" */
 
+/* Fields starting with `_` are state.c's own: other modules read the rest. */
 typedef struct rp_hub_file {
-    rp_map_entry_t entry;
+    rp_map_entry_t _entry;
     rp_list_node_t node;          /* pipeline's files, oldest first */
     rp_list_node_t progress_node; /* pipeline's files, least recent progress first */
     char *id;
@@ -39,7 +46,7 @@ typedef struct rp_hub_file {
     int64_t started_at;
     int64_t stage_started_at;
     int64_t last_progress_at;
-    int stage_other; /* counted under "other" in the pipeline's stages */
+    int _stage_other; /* counted under "other" in the pipeline's stages */
 } rp_hub_file_t;
 
 typedef struct rp_hub_bucket {
@@ -50,7 +57,7 @@ typedef struct rp_hub_bucket {
 } rp_hub_bucket_t;
 
 typedef struct rp_hub_pipeline {
-    rp_map_entry_t entry;
+    rp_map_entry_t _entry;
     char id[129];
     char type[65];
     int status;
@@ -64,7 +71,7 @@ typedef struct rp_hub_pipeline {
     int64_t files_total; /* -1: not reported */
     int64_t files_pending;
     char *message;
-    rp_map_t files;
+    rp_map_t _files; /* by id */
     rp_list_node_t file_list;
     rp_list_node_t progress_list; /* the same files by last_progress_at: stalls are at the head */
     size_t nfiles;
@@ -76,13 +83,13 @@ typedef struct rp_hub_pipeline {
 } rp_hub_pipeline_t;
 
 typedef struct rp_hub_state {
-    rp_map_t pipelines;
+    rp_map_t _pipelines; /* by id */
     rp_list_node_t pipeline_list;
     size_t npipelines;
-    size_t nfiles;          /* files in flight in all pipelines */
-    rp_map_t reserved;      /* new files of admitted events not applied yet (reservation_t) */
-    rp_map_t reserved_pipe; /* how many of those each pipeline has (reserved_pipe_t) */
-    size_t nreserved;
+    size_t nfiles;           /* files in flight in all pipelines */
+    rp_map_t _reserved;      /* new files of admitted events not applied yet (reservation_t) */
+    rp_map_t _reserved_pipe; /* how many of those each pipeline has (reserved_pipe_t) */
+    size_t _nreserved;
     json_t *failure_groups; /* object: pipeline_id + "\n" + normalised message -> group */
     double default_heartbeat_interval; /* seconds, for pipelines that never said */
 } rp_hub_state_t;
@@ -95,7 +102,12 @@ int rp_hub_state_apply(rp_hub_state_t *st, rp_event_type_t type, const json_t *e
 rp_hub_pipeline_t *rp_hub_state_find(rp_hub_state_t *st, const char *id);
 
 /* Bounds on files in flight: 0 admitted, else the bound an event would pass. */
-enum { RP_HUB_LIMIT_NONE, RP_HUB_LIMIT_FILES_IN_FLIGHT, RP_HUB_LIMIT_FILES_TOTAL, RP_HUB_LIMIT_COUNT };
+enum {
+    RP_HUB_LIMIT_NONE,
+    RP_HUB_LIMIT_FILES_IN_FLIGHT,
+    RP_HUB_LIMIT_FILES_TOTAL,
+    RP_HUB_LIMIT_COUNT
+};
 
 /* May the event `ev` (validated, of `type`) go on, given at most max_pipeline files in flight
  * in its pipeline and max_total in all (0: no bound)? Only an event that would add a file not
@@ -107,8 +119,9 @@ enum { RP_HUB_LIMIT_NONE, RP_HUB_LIMIT_FILES_IN_FLIGHT, RP_HUB_LIMIT_FILES_TOTAL
  * option (e.g. "pipeline docs-1 has 10000 files in flight (at most 10000:
  * --max-files-in-flight)"), or UV_ENOMEM. Applying events (a replay, other nodes' events)
  * never checks bounds. */
-int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev, size_t max_pipeline,
-                       size_t max_total, int *reserved, char *why, size_t whylen);
+int rp_hub_state_admit(rp_hub_state_t *st, rp_event_type_t type, const json_t *ev,
+                       size_t max_pipeline, size_t max_total, int *reserved, char *why,
+                       size_t whylen);
 /* Gives back the reservation rp_hub_state_admit made for the file of `ev` (an event refused
  * after all, as the rest of an all-or-nothing batch). */
 void rp_hub_state_unreserve(rp_hub_state_t *st, const json_t *ev);
@@ -129,15 +142,15 @@ json_t *rp_hub_pipeline_json(const rp_hub_pipeline_t *p, int64_t now_ms, size_t 
  * bound is max(max_files, pipelines x min_per_pipeline)). The files' JSON is also kept under
  * about max_bytes in all (max_bytes / pipelines each, at least one file each), whatever the
  * lengths of their ids and names. Returns a new reference or NULL. */
-json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms, size_t max_files,
-                          size_t min_per_pipeline, size_t max_bytes);
+json_t *rp_hub_state_json(rp_hub_state_t *st, const char *id, const char *type, int64_t now_ms,
+                          size_t max_files, size_t min_per_pipeline, size_t max_bytes);
 /* One page of p's files in flight, oldest first: at most limit files after the file `after`
  * (NULL: from the oldest). Returns a new array, with *next the id to ask after for the next
  * page (NULL: this is the last; borrowed from the state until it changes), or NULL with
  * *gone 1 when `after` is not in flight (it finished since: start again), or 0 on
  * out-of-memory. O(limit): `after` is found in the pipeline's map. */
-json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after, size_t limit, const char **next,
-                                   int *gone);
+json_t *rp_hub_pipeline_files_json(const rp_hub_pipeline_t *p, const char *after, size_t limit,
+                                   const char **next, int *gone);
 /* Failure groups, optionally of one pipeline, most recent first. */
 json_t *rp_hub_failures_json(rp_hub_state_t *st, const char *pipeline_id);
 

@@ -87,17 +87,17 @@ static void reservations_count_admitted_events_not_applied_yet(void **state)
     /* ... a new one is counted with it. */
     assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)),
                      RP_HUB_LIMIT_FILES_IN_FLIGHT);
-    assert_int_equal(st.nreserved, 1);
+    assert_int_equal(st._nreserved, 1);
     /* Applying settles the reservation; giving one back frees its place. */
     assert_int_equal(rp_hub_state_apply(&st, RP_EV_FILE_PROCESSING, a, 1000), 0);
-    assert_int_equal(st.nreserved, 0);
+    assert_int_equal(st._nreserved, 0);
     assert_int_equal(feed(&st, "file:completed", "p", "a", 1, 0), 0);
     assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)), 0);
     rp_hub_state_unreserve(&st, b);
-    assert_int_equal(st.nreserved, 0);
+    assert_int_equal(st._nreserved, 0);
     assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)), 0);
     rp_hub_state_unreserve_all(&st);
-    assert_int_equal(st.nreserved, 0);
+    assert_int_equal(st._nreserved, 0);
     json_decref(a);
     json_decref(a2);
     json_decref(b);
