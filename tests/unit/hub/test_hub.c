@@ -88,7 +88,7 @@ static void env_stop(env_t *e)
         rp_hub_close(e->hub, on_closed);
         run_until(e, &closed_calls);
     }
-    rp_sio_server_free(e->sio);
+    rp_sio_server_close(e->sio, NULL);
     rp_net_close_all(&e->net);
     rp_net_deinit(&e->net);
     /* Every handle is closing now: one run of the loop finishes them all. */
