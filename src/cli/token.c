@@ -116,7 +116,7 @@ static const char token_usage[] =
 /* The token from the parsed arguments; 0, 1 signing failed, 2 usage. */
 static int token_make(const token_args_t *t)
 {
-    int r = t->role ? rp_role_parse(t->role) : -1;
+    int r = t->role ? rp_role_parse(t->role) : RP_EINVAL;
     if (r < 0) {
         fprintf(stderr, "ragpulse token: --role must be viewer, producer or admin\n");
         return 2;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "util/alloc.h"
 #include "util/err.h"
@@ -48,9 +49,9 @@ static int pem_alg(const char *pem, char *err, size_t errlen)
     BIO_free(bio);
     if (k == NULL) {
         snprintf(err, errlen, "the public key is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
-        return -1;
+        return RP_EINVAL;
     }
-    int alg = -1;
+    int alg = RP_EINVAL;
     if (EVP_PKEY_base_id(k) == EVP_PKEY_RSA) {
         alg = JWT_ALG_RS256;
     } else if (EVP_PKEY_base_id(k) == EVP_PKEY_EC) {
@@ -149,10 +150,10 @@ int rp_role_parse(const char *name)
         return RP_ROLE_PRODUCER;
     if (strcmp(name, "admin") == 0)
         return RP_ROLE_ADMIN;
-    return -1;
+    return RP_EINVAL;
 }
 
-/* Adds one pipeline id to p ("*" means all). Returns 0 or -1 (out of memory). */
+/* Adds one pipeline id to p ("*" means all). Returns 0 or UV_ENOMEM. */
 static int add_pipeline(rp_principal_t *p, const char *id, size_t len)
 {
     if (len == 1 && id[0] == '*') {
@@ -163,26 +164,26 @@ static int add_pipeline(rp_principal_t *p, const char *id, size_t len)
         return 0;
     char **grown = rp_realloc(p->pipelines, (p->npipelines + 1) * sizeof(*grown));
     if (grown == NULL)
-        return -1;
+        return UV_ENOMEM;
     p->pipelines = grown;
     char *copy = rp_malloc(len + 1);
     if (copy == NULL)
-        return -1;
+        return UV_ENOMEM;
     memcpy(copy, id, len);
     copy[len] = '\0';
     p->pipelines[p->npipelines++] = copy;
     return 0;
 }
 
-/* A NumericDate claim: 1 and *out when present and a number, 0 when absent, -1 when not a
- * number. */
+/* A NumericDate claim: 1 and *out when present and a number, 0 when absent, RP_EINVAL when
+ * not a number. */
 static int numeric_date(const json_t *claims, const char *name, int64_t *out)
 {
     json_t *v = json_object_get(claims, name);
     if (v == NULL)
         return 0;
     if (!json_is_number(v))
-        return -1;
+        return RP_EINVAL;
     *out = (int64_t)json_number_value(v);
     return 1;
 }
@@ -232,7 +233,7 @@ static rp_principal_t *principal_from(const rp_auth_t *a, const json_t *claims, 
         return NULL;
     }
     const char *role = json_string_value(json_object_get(claims, "role"));
-    int r = role ? rp_role_parse(role) : -1;
+    int r = role ? rp_role_parse(role) : RP_EINVAL;
     if (r < 0) {
         snprintf(why, whylen, "the token's role must be viewer, producer or admin");
         return NULL;
@@ -280,7 +281,7 @@ static rp_principal_t *principal_from(const rp_auth_t *a, const json_t *claims, 
 
 /* RFC 7515 section 4.1.11: a recipient must refuse a token whose `crit` header lists
  * extensions it does not understand. This hub understands none, so any `crit` refuses the
- * token: the reason names the extensions (or says the header is malformed). Returns 0 or -1
+ * token: the reason names the extensions (or says the header is malformed). Returns 0 or RP_EAUTH
  * with why filled. */
 static int critical_headers(jwt_t *jwt, char *why, size_t whylen)
 {
@@ -290,7 +291,7 @@ static int critical_headers(jwt_t *jwt, char *why, size_t whylen)
     if (!json_is_object(h)) {
         json_decref(h);
         snprintf(why, whylen, "the token's header is not a JSON object");
-        return -1;
+        return RP_EAUTH;
     }
     json_t *crit = json_object_get(h, "crit");
     if (crit == NULL) {
@@ -317,7 +318,7 @@ static int critical_headers(jwt_t *jwt, char *why, size_t whylen)
     else
         snprintf(why, whylen, "unsupported critical header extension (crit: %s)", names);
     json_decref(h);
-    return -1;
+    return RP_EAUTH;
 }
 
 rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len, int64_t now_s,

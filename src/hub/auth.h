@@ -72,7 +72,7 @@ int rp_principal_produces(const rp_principal_t *p, const char *pipeline_id);
 int rp_principal_covers(const rp_principal_t *p, const rp_principal_t *q);
 /* "viewer", "producer", "admin". */
 const char *rp_role_name(rp_role_t r);
-/* Parses a role name; returns the role or -1. */
+/* Parses a role name; returns the role or RP_EINVAL. */
 int rp_role_parse(const char *name);
 
 /* Signs a token (HS256 with secret) for role and pipelines (a comma-separated list, "*" for

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/err.h"
 #include "util/utf8.h"
 
 static const char *const type_names[RP_EV_COUNT] = {
@@ -29,14 +30,14 @@ int rp_event_type_parse(const char *name, size_t len)
     for (int i = 0; i < RP_EV_COUNT; i++)
         if (strlen(type_names[i]) == len && memcmp(type_names[i], name, len) == 0)
             return i;
-    return -1;
+    return RP_ENOTFOUND;
 }
 
 static int fail(rp_event_error_t *err, const char *field, const char *rule)
 {
     snprintf(err->field, sizeof(err->field), "%s", field);
     snprintf(err->rule, sizeof(err->rule), "%s", rule);
-    return -1;
+    return RP_EINVAL;
 }
 
 /* What a string field allows. Lengths count Unicode code points, as JSON Schema's
@@ -61,7 +62,7 @@ static int is_control(const unsigned char *s, size_t i, size_t n, int multiline)
     return c == 0xC2 && i + 1 < n && s[i + 1] < 0xA0;
 }
 
-/* Checks the string v against r and returns 0, or -1 with err naming field and the first
+/* Checks the string v against r and returns 0, or RP_EINVAL with err naming field and the first
  * rule that failed, in this order: type, UTF-8 (needed to count), length, characters. */
 static int check_text(rp_event_error_t *err, const char *field, const json_t *v,
                       const text_rule_t *r)
@@ -128,7 +129,7 @@ static const text_rule_t message_rule = {0, 4096, NULL, NULL, 1};
 
 static int check_uint(const json_t *v, json_int_t min)
 {
-    return json_is_integer(v) && json_integer_value(v) >= min ? 0 : -1;
+    return json_is_integer(v) && json_integer_value(v) >= min ? 0 : RP_EINVAL;
 }
 
 static int known(const char *key, const char *const *keys)
@@ -155,15 +156,15 @@ static int validate_error(const json_t *e, rp_event_error_t *err)
     }
     if (check_required(err, "file.error.message", json_object_get(e, "message"), &error_rule,
                        "is required: 1 to 8192 characters") < 0)
-        return -1;
+        return RP_EINVAL;
     v = json_object_get(e, "kind");
     if (v && check_text(err, "file.error.kind", v, &word_rule) < 0)
-        return -1;
+        return RP_EINVAL;
     v = json_object_get(e, "code");
     if (v && !json_is_integer(v) && !json_is_string(v))
         return fail(err, "file.error.code", "must be an integer or a string of 1 to 64 characters");
     if (v && json_is_string(v) && check_text(err, "file.error.code", v, &word_rule) < 0)
-        return -1;
+        return RP_EINVAL;
     v = json_object_get(e, "retryable");
     if (v && !json_is_boolean(v))
         return fail(err, "file.error.retryable", "must be true or false");
@@ -198,32 +199,32 @@ static int validate_file(const json_t *f, rp_event_type_t t, rp_event_error_t *e
     if (!json_is_object(f))
         return fail(err, "file", "must be an object");
     if (check_keys(f, keys, "file.", err) < 0)
-        return -1;
+        return RP_EINVAL;
     json_t *v;
     if (check_required(err, "file.id", json_object_get(f, "id"), &file_id_rule,
                        "is required: 1 to 256 characters") < 0)
-        return -1;
+        return RP_EINVAL;
     if (check_required(err, "file.name", json_object_get(f, "name"), &name_rule,
                        "is required: 1 to 1024 characters") < 0)
-        return -1;
+        return RP_EINVAL;
     if ((v = json_object_get(f, "size")) && check_uint(v, 0) < 0)
         return fail(err, "file.size", "must be an integer >= 0 (bytes)");
     if ((v = json_object_get(f, "mime_type")) &&
         check_text(err, "file.mime_type", v, &mime_rule) < 0)
-        return -1;
+        return RP_EINVAL;
     v = json_object_get(f, "progress");
     if (v && (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1))
         return fail(err, "file.progress", "must be a number from 0 to 1");
     if (!v && t == RP_EV_FILE_PROGRESS)
         return fail(err, "file.progress", "is required for file:progress: a number from 0 to 1");
     if ((v = json_object_get(f, "stage")) && check_text(err, "file.stage", v, &word_rule) < 0)
-        return -1;
+        return RP_EINVAL;
     if ((v = json_object_get(f, "chunks")) && check_uint(v, 0) < 0)
         return fail(err, "file.chunks", "must be an integer >= 0");
     if ((v = json_object_get(f, "attempt")) && check_uint(v, 1) < 0)
         return fail(err, "file.attempt", "must be an integer >= 1");
     if ((v = json_object_get(f, "hash")) && check_text(err, "file.hash", v, &hash_rule) < 0)
-        return -1;
+        return RP_EINVAL;
     v = json_object_get(f, "error");
     if (v)
         return t == RP_EV_FILE_FAILED ? validate_error(v, err)
@@ -242,31 +243,31 @@ int rp_event_validate(const json_t *in, rp_event_error_t *err)
     if (!json_is_object(in))
         return fail(err, "", "an event must be a JSON object");
     if (check_keys(in, keys, "", err) < 0)
-        return -1;
+        return RP_EINVAL;
     json_t *v;
     v = json_object_get(in, "type");
-    int t = json_is_string(v) ? rp_event_type_parse(json_string_value(v), json_string_length(v)) : -1;
+    int t = json_is_string(v) ? rp_event_type_parse(json_string_value(v), json_string_length(v)) : RP_ENOTFOUND;
     if (t < 0)
         return fail(err, "type",
                     "is required: one of pipeline:online, pipeline:offline, file:processing, "
                     "file:progress, file:completed, file:failed, file:deleted, status:update, heartbeat");
     if (check_required(err, "pipeline_id", json_object_get(in, "pipeline_id"), &id_rule,
                        "is required: 1 to 128 characters of A-Z a-z 0-9 . _ : -") < 0)
-        return -1;
+        return RP_EINVAL;
     if (check_required(err, "pipeline_type", json_object_get(in, "pipeline_type"), &type_rule,
                        "is required: 1 to 64 characters of a-z 0-9 _") < 0)
-        return -1;
+        return RP_EINVAL;
     v = json_object_get(in, "file");
     if (rp_event_is_file((rp_event_type_t)t)) {
         if (v == NULL)
             return fail(err, "file", "is required for file events");
         if (validate_file(v, (rp_event_type_t)t, err) < 0)
-            return -1;
+            return RP_EINVAL;
     } else if (v) {
         return fail(err, "file", "is only allowed on file events");
     }
     if ((v = json_object_get(in, "message")) && check_text(err, "message", v, &message_rule) < 0)
-        return -1;
+        return RP_EINVAL;
     v = json_object_get(in, "status");
     if (t == RP_EV_STATUS_UPDATE) {
         int ok = 0;

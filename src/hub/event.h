@@ -26,7 +26,7 @@ typedef enum rp_event_type {
 
 /* "pipeline:online", ... */
 const char *rp_event_type_name(rp_event_type_t t);
-/* Returns the type for name[0..len), or -1. */
+/* Returns the type for name[0..len), or RP_ENOTFOUND. */
 int rp_event_type_parse(const char *name, size_t len);
 static inline int rp_event_is_file(rp_event_type_t t)
 {
@@ -39,7 +39,7 @@ typedef struct rp_event_error {
     char rule[160];
 } rp_event_error_t;
 
-/* Checks `in` (a producer's event object). Returns the type, or -1 with err filled. */
+/* Checks `in` (a producer's event object). Returns the type, or RP_EINVAL with err filled. */
 int rp_event_validate(const json_t *in, rp_event_error_t *err);
 
 /* Builds the normalised event: {"id","ts","type","pipeline_id","pipeline_type",...}. `in`

@@ -293,9 +293,9 @@ static int hub_missed(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, siz
     char *end;
     long long off = strtoll(offset, &end, 10);
     if (*offset == '\0' || *end || off < 0 || off > rp_hub_version(hub))
-        return -1;
+        return RP_ENOTFOUND;
     if (off < rp_hub_version(hub) && (hub->ring_len == 0 || off < rp_hub_hist_at(hub, 0)->id - 1))
-        return -1; /* older than the history: cannot tell what was missed */
+        return RP_ENOTFOUND; /* older than the history: cannot tell what was missed */
     const char *ntype = nsp_type(hub, nsp);
     for (size_t i = 0; i < hub->ring_len; i++) {
         hist_t *h = rp_hub_hist_at(hub, i);

@@ -156,7 +156,8 @@ json_t *rp_hub_failures_json(rp_hub_state_t *st, const char *pipeline_id);
 
 /* The whole state as JSON for a durable snapshot (internal form, not the API's), and back:
  * retention prunes old events, so a restart rebuilds from the last snapshot plus the events
- * after it. rp_hub_state_import expects an empty state; returns 0 or -1. */
+ * after it. rp_hub_state_import expects an empty state; returns 0, RP_EINVAL (not an export of
+ * this format) or UV_ENOMEM. */
 json_t *rp_hub_state_export(const rp_hub_state_t *st);
 int rp_hub_state_import(rp_hub_state_t *st, const json_t *j);
 

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "hub/hub_int.h"
 #include "util/alloc.h"
+#include "util/err.h"
 
 static json_t *file_json(const rp_hub_file_t *f)
 {
@@ -280,14 +282,14 @@ static int by_last_progress(const void *a, const void *b)
 }
 
 /* Puts p's progress list back in order of last progress (an import sets the times after the
- * files are listed). Returns 0 or -1. */
+ * files are listed). Returns 0 or UV_ENOMEM. */
 static int progress_sort(rp_hub_pipeline_t *p)
 {
     if (p->nfiles < 2)
         return 0;
     rp_hub_file_t **v = rp_calloc(p->nfiles, sizeof(*v));
     if (v == NULL)
-        return -1;
+        return UV_ENOMEM;
     size_t n = 0;
     rp_list_node_t *it;
     rp_list_foreach(it, &p->file_list) v[n++] = rp_container_of(it, rp_hub_file_t, node);
@@ -307,7 +309,7 @@ static int64_t jint(const json_t *o, const char *k)
 int rp_hub_state_import(rp_hub_state_t *st, const json_t *j)
 {
     if (json_integer_value(json_object_get(j, "format")) != 1)
-        return -1;
+        return RP_EINVAL;
     size_t i;
     json_t *pj;
     json_array_foreach(json_object_get(j, "pipelines"), i, pj)
@@ -315,10 +317,10 @@ int rp_hub_state_import(rp_hub_state_t *st, const json_t *j)
         const char *id = json_string_value(json_object_get(pj, "id"));
         const char *type = json_string_value(json_object_get(pj, "type"));
         if (id == NULL || type == NULL)
-            return -1;
+            return RP_EINVAL;
         rp_hub_pipeline_t *p = rp_hub_state_pipeline_get(st, id, type);
         if (p == NULL)
-            return -1;
+            return UV_ENOMEM;
         p->status = (int)jint(pj, "status");
         p->heartbeat_interval = json_number_value(json_object_get(pj, "heartbeat_interval"));
         p->last_heartbeat = jint(pj, "last_heartbeat");
@@ -338,7 +340,7 @@ int rp_hub_state_import(rp_hub_state_t *st, const json_t *j)
         {
             rp_hub_file_t *f = rp_hub_state_file_get(st, p, fj, jint(fj, "started_at"));
             if (f == NULL)
-                return -1;
+                return UV_ENOMEM;
             json_object_update(f->extra, json_object_get(fj, "extra"));
             f->progress = json_number_value(json_object_get(fj, "progress"));
             const char *stage = json_string_value(json_object_get(fj, "stage"));
@@ -351,7 +353,7 @@ int rp_hub_state_import(rp_hub_state_t *st, const json_t *j)
             f->last_progress_at = jint(fj, "last_progress_at");
         }
         if (progress_sort(p) < 0)
-            return -1;
+            return UV_ENOMEM;
         json_t *bj;
         json_array_foreach(json_object_get(pj, "buckets"), k, bj)
         {

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "hub/event.h"
+#include "util/err.h"
 
 /* A file:failed event from JSON text; the caller validates it. */
 static json_t *parse(const char *text)
@@ -35,7 +36,7 @@ static json_t *failed_with(json_t *error)
 static void expect_refused(json_t *ev, const char *field, const char *rule)
 {
     rp_event_error_t err;
-    assert_int_equal(rp_event_validate(ev, &err), -1);
+    assert_int_equal(rp_event_validate(ev, &err), RP_EINVAL);
     assert_string_equal(err.field, field);
     if (strncmp(err.rule, rule, strlen(rule)) != 0)
         fail_msg("%s: rule \"%s\", expected \"%s...\"", field, err.rule, rule);
@@ -230,8 +231,8 @@ static void every_kind_is_accepted_in_its_smallest_form(void **state)
         }
         expect_accepted(ev, t);
     }
-    assert_int_equal(rp_event_type_parse("file:progres", 12), -1);
-    assert_int_equal(rp_event_type_parse("file:progress", 12), -1); /* a span, not a C string */
+    assert_int_equal(rp_event_type_parse("file:progres", 12), RP_ENOTFOUND);
+    assert_int_equal(rp_event_type_parse("file:progress", 12), RP_ENOTFOUND); /* a span, not a C string */
     assert_string_equal(rp_event_type_name(RP_EV_COUNT), "?");
 }
 
