@@ -263,7 +263,8 @@ static void on_request(rp_http_conn_t *hc, rp_http_request_t *req, void *ud)
 static void on_accept(rp_net_listener_t *l, rp_net_conn_t *c)
 {
     rp_app_t *app = l->data;
-    rp_http_conn_start(&app->http, c);
+    /* On failure c is closed by rp_http_conn_start and counted there: nothing left to undo. */
+    (void)rp_http_conn_start(&app->http, c);
 }
 
 int rp_app_init(rp_app_t *app, const rp_cli_opts_t *o)

@@ -369,11 +369,19 @@ int rp_cli_watch(int argc, char **argv)
         rp_watch_net_sink_free(r.sink);
         return 1;
     }
-    uv_signal_init(r.loop, &r.sigint);
-    uv_signal_init(r.loop, &r.sigterm);
+    int src = uv_signal_init(r.loop, &r.sigint);
+    if (src == 0)
+        src = uv_signal_init(r.loop, &r.sigterm);
     r.sigint.data = r.sigterm.data = &r;
-    uv_signal_start(&r.sigint, on_watch_signal, SIGINT);
-    uv_signal_start(&r.sigterm, on_watch_signal, SIGTERM);
+    if (src == 0)
+        src = uv_signal_start(&r.sigint, on_watch_signal, SIGINT);
+    if (src == 0)
+        src = uv_signal_start(&r.sigterm, on_watch_signal, SIGTERM);
+    if (src < 0) {
+        /* Without the handlers SIGTERM would kill the watcher before its queue is saved. */
+        fprintf(stderr, "ragpulse watch: cannot handle signals: %s\n", uv_strerror(src));
+        return 1;
+    }
     if (rp_watch_start(r.w, err, sizeof(err)) < 0) {
         fprintf(stderr, "ragpulse watch: %s\n", err);
         return 1;
