@@ -521,7 +521,7 @@ int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name,
                       const char **value, size_t *value_len)
 {
     if (i >= rp_http_header_count(req))
-        return -1;
+        return RP_ENOTFOUND;
     const rp_http_conn_t *hc = req->_hc;
     const uint16_t *o = hc->hdr_off[i];
     *name = hc->head.data + o[0];
@@ -656,14 +656,14 @@ static int host_char_ok(char ch)
            ch != '\\' && ch != ',' && ch != '"';
 }
 
-/* Splits s[0..len) into host and port. Returns 0, or -1 when it is not an authority. */
+/* Splits s[0..len) into host and port. Returns 0, or RP_EPROTO when it is not an authority. */
 static int split_hostport(const char *s, size_t len, struct hostport *hp)
 {
     size_t i = 0;
     if (len && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (close == NULL)
-            return -1;
+            return RP_EPROTO;
         i = (size_t)(close - s) + 1;
     } else {
         while (i < len && s[i] != ':')
@@ -671,24 +671,24 @@ static int split_hostport(const char *s, size_t len, struct hostport *hp)
     }
     for (size_t k = 0; k < i; k++)
         if (!host_char_ok(s[k]))
-            return -1;
+            return RP_EPROTO;
     hp->host = s;
     hp->host_len = i;
     hp->port = 0;
     if (i == 0)
-        return -1;
+        return RP_EPROTO;
     if (i == len)
         return 0;
     if (s[i] != ':' || i + 1 == len || len - i > 6)
-        return -1;
+        return RP_EPROTO;
     unsigned port = 0;
     for (size_t k = i + 1; k < len; k++) {
         if (s[k] < '0' || s[k] > '9')
-            return -1;
+            return RP_EPROTO;
         port = port * 10 + (unsigned)(s[k] - '0');
     }
     if (port == 0 || port > 65535)
-        return -1;
+        return RP_EPROTO;
     hp->port = port;
     return 0;
 }
@@ -700,16 +700,16 @@ static int scheme_char(char ch, int first)
     return alpha || (!first && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
 }
 
-/* Splits an Origin "scheme://host[:port]" (no path). Returns the scheme's length, or -1. */
+/* Splits an Origin "scheme://host[:port]" (no path). Returns the scheme's length, or RP_EPROTO. */
 static long split_origin(const char *s, size_t len, struct hostport *hp)
 {
     size_t i = 0;
     while (i < len && scheme_char(s[i], i == 0))
         i++;
     if (i == 0 || len - i < 3 || memcmp(s + i, "://", 3) != 0)
-        return -1;
+        return RP_EPROTO;
     if (split_hostport(s + i + 3, len - i - 3, hp) < 0)
-        return -1;
+        return RP_EPROTO;
     return (long)i;
 }
 
@@ -811,7 +811,7 @@ int rp_http_cors(const char *allow_list, const rp_http_request_t *req, char *out
     if (allow_list == NULL || origin == NULL)
         return 0;
     if (!listed(allow_list, origin, olen))
-        return -1;
+        return RP_EREFUSED;
     snprintf(out, outlen,
              "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: true\r\n"
              "Vary: Origin\r\n",

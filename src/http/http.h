@@ -113,7 +113,7 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c);
  * or returns NULL. */
 const char *rp_http_header(const rp_http_request_t *req, const char *name, size_t *len);
 /* The number of headers, and header i (name and value, not NUL-terminated), in arrival
- * order. rp_http_header_at returns 0, or -1 when i is out of range. */
+ * order. rp_http_header_at returns 0, or RP_ENOTFOUND when i is out of range. */
 size_t rp_http_header_count(const rp_http_request_t *req);
 int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name, size_t *name_len,
                       const char **value, size_t *value_len);
@@ -151,13 +151,13 @@ void rp_http_server_stop(rp_http_server_t *srv);
 const char *rp_http_status_text(int status);
 
 /* Query strings: finds `key` in q[0..qlen) and percent-decodes its value into out (room for
- * outlen bytes incl. the NUL). Returns the value length, -1 if absent, RP_ETOOBIG if it does
+ * outlen bytes incl. the NUL). Returns the value length, RP_ENOTFOUND if absent, RP_ETOOBIG if it does
  * not fit, RP_EPROTO for bad escapes. */
 long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t outlen);
 
 /* The bearer credential of a request: `Authorization: Bearer T`, else `?token=T`. Copies it
- * into out (room for outlen bytes incl. the NUL) and returns its length; -1 when there is
- * none; RP_ETOOBIG when it does not fit; RP_EPROTO for a malformed header or escape. */
+ * into out (room for outlen bytes incl. the NUL) and returns its length; RP_ENOTFOUND when
+ * there is none; RP_ETOOBIG when it does not fit; RP_EPROTO for a malformed header or escape. */
 long rp_http_credential(const rp_http_request_t *req, char *out, size_t outlen);
 /* The same from raw parts: the Authorization header's value (NULL: none) and the query. */
 long rp_http_credential_from(const char *authz, size_t authz_len, const char *query,
@@ -175,7 +175,7 @@ int rp_http_origin_entry_valid(const char *s, size_t len);
 
 /* CORS against an allow-list (comma-separated origins, or "*" for any; NULL = CORS off).
  * Returns 1 and writes the response headers into out when the request's Origin is allowed,
- * 0 when the request has no Origin or CORS is off (nothing written), -1 when an Origin is
- * present and not allowed. */
+ * 0 when the request has no Origin or CORS is off (nothing written), RP_EREFUSED when an
+ * Origin is present and not allowed. */
 int rp_http_cors(const char *allow_list, const rp_http_request_t *req, char *out, size_t outlen);
 #endif

@@ -319,7 +319,7 @@ static void header_lookup_is_case_insensitive(void **state)
     assert_int_equal(rp_http_header_at(req, 2, &name, &name_len, &value, &value_len), 0);
     assert_span(name, name_len, "content-type");
     assert_span(value, value_len, "text/plain");
-    assert_int_equal(rp_http_header_at(req, 3, &name, &name_len, &value, &value_len), -1);
+    assert_int_equal(rp_http_header_at(req, 3, &name, &name_len, &value, &value_len), RP_ENOTFOUND);
     /* A request with no headers at all. */
     req = request_with(NULL, NULL);
     assert_int_equal(rp_http_header_count(req), 0);
@@ -1015,7 +1015,7 @@ static void cors_matches_allow_list(void **state)
     };
     for (size_t i = 0; i < ARRAY_LEN(deny); i++) {
         out[0] = '#';
-        if (rp_http_cors(deny[i], req, out, sizeof(out)) != -1) {
+        if (rp_http_cors(deny[i], req, out, sizeof(out)) != RP_EREFUSED) {
             print_error("allowed by \"%s\"\n", deny[i]);
             fail();
         }
@@ -1030,7 +1030,7 @@ static void cors_matches_allow_list(void **state)
     memcpy(longo, "http://", 7);
     memset(longo + 7, 'o', sizeof(longo) - 8);
     longo[sizeof(longo) - 1] = '\0';
-    assert_int_equal(rp_http_cors("*", request_with("Origin", longo), out, sizeof(out)), -1);
+    assert_int_equal(rp_http_cors("*", request_with("Origin", longo), out, sizeof(out)), RP_EREFUSED);
     /* The output is truncated, never overrun. */
     char small[20];
     assert_int_equal(rp_http_cors("*", req, small, sizeof(small)), 1);
