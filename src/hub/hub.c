@@ -473,7 +473,7 @@ static int ingest(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_hub
         return arc;
     if (hub->cluster && !hub->cl_bypass) {
         int crc = cluster_ingest(hub, (rp_event_type_t)t, in, done, ud);
-        if (crc != RP_ESTATE)
+        if (crc != RP_EUNAVAIL)
             return crc;
         hub->cl_local++; /* the log is unreachable: this node goes on alone */
     }
