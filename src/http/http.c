@@ -166,8 +166,9 @@ static int on_headers_complete(http_parser *p)
         return 1;
     }
     resolve_headers(hc);
+    /* Optional (RFC 9110 §10.1.1): a client that gets no 100 sends its body after a pause. */
     if (rp_http_header_has_token(&hc->req, "expect", "100-continue"))
-        rp_net_conn_write(hc->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        (void)rp_net_conn_write(hc->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     return 0;
 }
 
@@ -236,16 +237,27 @@ static void timer_closed(uv_handle_t *h)
     (void)h;
 }
 
-/* Starts the timer queues the first time they are needed (the server has no init call). */
+/* Starts the timer queues the first time they are needed (the server has no init call).
+ * When libuv refuses a timer, the server goes on without deadlines (logged once): turning the
+ * timeouts off keeps a half-made queue from being started again. */
 static void start_timers(rp_http_server_t *srv)
 {
     if (srv->_timers)
         return;
+    int rc = rp_timerq_init(srv->net->loop, &srv->_reqq, srv->request_timeout ? srv->request_timeout : 1,
+                            on_request_timeout);
+    if (rc < 0)
+        goto undo_timeouts;
+    rc = rp_timerq_init(srv->net->loop, &srv->_idleq, srv->idle_timeout ? srv->idle_timeout : 1, on_idle_timeout);
+    if (rc < 0)
+        goto undo_reqq;
     srv->_timers = 1;
-    rp_timerq_init(srv->net->loop, &srv->_reqq, srv->request_timeout ? srv->request_timeout : 1, on_request_timeout);
-    rp_timerq_init(srv->net->loop, &srv->_idleq, srv->idle_timeout ? srv->idle_timeout : 1, on_idle_timeout);
-    uv_unref((uv_handle_t *)&srv->_reqq.timer);
-    uv_unref((uv_handle_t *)&srv->_idleq.timer);
+    return;
+undo_reqq:
+    rp_timerq_close(&srv->_reqq, timer_closed);
+undo_timeouts:
+    RP_LOG_ERROR("http", "request and idle deadlines off: %s", uv_strerror(rc));
+    srv->request_timeout = srv->idle_timeout = 0;
 }
 
 void rp_http_server_stop(rp_http_server_t *srv)
@@ -392,10 +404,12 @@ static void refuse(rp_http_conn_t *hc, int status)
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                      "Connection: close\r\n\r\n",
                      status, rp_http_status_text(status), n);
-    rp_net_conn_write(hc->conn, head, (size_t)h);
-    rp_net_conn_write(hc->conn, body, (size_t)n);
     hc->state = ST_CLOSED;
-    rp_net_conn_close_after_flush(hc->conn);
+    /* The connection ends either way: a reply that cannot be queued only ends it sooner. */
+    if (rp_net_conn_write(hc->conn, head, (size_t)h) < 0 || rp_net_conn_write(hc->conn, body, (size_t)n) < 0)
+        rp_net_conn_close(hc->conn);
+    else
+        rp_net_conn_close_after_flush(hc->conn);
 }
 
 /* Between requests (no deadline running, nothing dispatched) the idle deadline runs; a

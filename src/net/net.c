@@ -93,10 +93,13 @@ int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued)
     net->prepare.data = net;
     rc = uv_prepare_start(&net->prepare, on_prepare);
     if (rc < 0)
-        return rc;
+        goto undo_prepare;
     /* The prepare handle must not keep the loop alive by itself. */
     uv_unref((uv_handle_t *)&net->prepare);
     return 0;
+undo_prepare:
+    uv_close((uv_handle_t *)&net->prepare, NULL);
+    return rc;
 }
 
 void rp_net_deinit(rp_net_t *net)
@@ -181,7 +184,8 @@ static int peer_admit(rp_net_t *net, rp_net_conn_t *c)
         p->keylen = (uint8_t)klen;
         p->entry.key = p->key;
         p->entry.keylen = klen;
-        rp_map_put(&net->peers, &p->entry);
+        /* UV_ENOMEM here is harmless: the entry is linked anyway, the map only stays slower. */
+        (void)rp_map_put(&net->peers, &p->entry);
     }
     p->n++;
     c->peer = p;
@@ -521,7 +525,10 @@ rp_net_conn_t *rp_net_conn_new(rp_net_t *net)
     rp_net_conn_t *c = rp_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    uv_tcp_init(net->loop, &c->tcp);
+    if (uv_tcp_init(net->loop, &c->tcp) < 0) {
+        rp_free(c); /* no handle was registered: a plain free */
+        return NULL;
+    }
     c->tcp.data = c;
     c->net = net;
     c->max_queued = net->default_max_queued;
@@ -560,10 +567,16 @@ static void on_connection(uv_stream_t *server, int status)
         rp_net_conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    /* Best effort: without TCP_NODELAY small frames only wait a little longer. */
+    (void)uv_tcp_nodelay(&c->tcp, 1);
     l->on_accept(l, c);
-    if (!c->closing)
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (c->closing)
+        return;
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        RP_LOG_INFO("net", "conn %llu: cannot read: %s", (unsigned long long)c->id, uv_strerror(rc));
+        rp_net_conn_close(c);
+    }
 }
 
 int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int port, int reuseport,
@@ -589,32 +602,38 @@ int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int por
         /* libuv 1.44 has no UV_TCP_REUSEPORT: make the socket ourselves. */
         int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int one = 1;
-        if (fd < 0)
-            return -errno;
+        if (fd < 0) {
+            rc = -errno;
+            goto undo_tcp;
+        }
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
             rc = -errno;
             close(fd);
-            return rc;
+            goto undo_tcp;
         }
         rc = uv_tcp_open(&l->tcp, fd);
         if (rc < 0) {
             close(fd);
-            return rc;
+            goto undo_tcp;
         }
     }
     rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
-    if (rc < 0) {
-        uv_close((uv_handle_t *)&l->tcp, NULL);
-        return rc;
-    }
+    if (rc < 0)
+        goto undo_tcp;
+    rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
+    if (rc < 0)
+        goto undo_tcp;
     int len = sizeof(ss);
-    uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+    rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+    if (rc < 0)
+        goto undo_tcp;
     l->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
     return 0;
+undo_tcp:
+    uv_close((uv_handle_t *)&l->tcp, NULL);
+    return rc;
 }
 
 void rp_net_listener_close(rp_net_listener_t *l)

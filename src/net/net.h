@@ -117,7 +117,8 @@ struct rp_net_listener {
 };
 
 /* Initialises net on loop. default_max_queued bounds each conn's queued output bytes.
- * Returns 0 or a libuv error. */
+ * Returns 0 or a libuv error (the prepare handle is then closing: net stays valid until the
+ * loop has run once). */
 int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued);
 /* Stops the prepare handle; close every conn and listener first. */
 void rp_net_deinit(rp_net_t *net);
@@ -127,14 +128,16 @@ void rp_net_off_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud);
 
 /* Binds host:port (IPv4 or IPv6 literal) and listens. With reuseport, SO_REUSEPORT is set so
  * several processes can share the port. on_accept must set c->ops (and c->data) and start
- * nothing else; reading starts after it returns. Returns 0 or a libuv error. */
+ * nothing else; reading starts after it returns. Returns 0 or a libuv error (l's handle is then
+ * closing: l stays valid until the loop has run once). */
 int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int port, int reuseport,
                   rp_net_accept_cb on_accept, void *data);
 void rp_net_listener_close(rp_net_listener_t *l);
 
 /* Makes a connection object with an initialised but unconnected TCP handle (ops NULL): the
  * accept path uses it before uv_accept; unit tests and fuzz drivers use it as a sink whose
- * output stays in c->out because the loop never flushes it. NULL on out-of-memory. */
+ * output stays in c->out because the loop never flushes it. NULL on out-of-memory (of ours or
+ * of uv_tcp_init). */
 rp_net_conn_t *rp_net_conn_new(rp_net_t *net);
 
 /* Queues sb[off..off+len) on c and takes its own reference; the caller keeps theirs.
