@@ -1024,7 +1024,7 @@ static void cors_matches_allow_list(void **state)
     /* A prefix of an allowed origin is not allowed. */
     assert_int_equal(
         rp_http_cors("http://b.example", request_with("Origin", "http://b.ex"), out, sizeof(out)),
-        -1);
+        RP_EREFUSED);
     /* Overlong origins are refused even with "*". */
     char longo[600];
     memcpy(longo, "http://", 7);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/backend.h"
+#include "util/err.h"
 
 static char dir[64];
 static char db[96], wal[100], shm[100], away[100];
@@ -89,11 +90,11 @@ static void refuses_every_write_once_the_file_is_deleted(void **state)
     assert_int_equal(unlink(db), 0);
     assert_int_equal(unlink(wal), 0);
     unlink(shm);
-    assert_int_equal(write_one(b, 2), -1);
+    assert_int_equal(write_one(b, 2), RP_EUNAVAIL);
     assert_moved(b);
-    assert_int_equal(ops->ping(b), -1);
+    assert_int_equal(ops->ping(b), RP_EUNAVAIL);
     assert_moved(b);
-    assert_int_equal(ops->connect(b), -1);
+    assert_int_equal(ops->connect(b), RP_EUNAVAIL);
     assert_false(exists(db)); /* never a new, empty store under the old name */
     ops->free(b);
 }
@@ -106,7 +107,7 @@ static void a_commit_after_the_file_went_is_not_durable(void **state)
     assert_int_equal(ops->begin(b), 0);
     assert_int_equal(ops->append(b, &ev), 0);
     assert_int_equal(rename(db, away), 0);
-    assert_int_equal(ops->commit(b), -1); /* committed, but into a file a restart does not open */
+    assert_int_equal(ops->commit(b), RP_EUNAVAIL); /* committed, but into a file a restart does not open */
     assert_moved(b);
     ops->free(b);
 }
@@ -119,7 +120,7 @@ static void the_file_put_back_is_used_again(void **state)
     const char *names[] = {db, wal};
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(rename(names[i], away), 0);
-        assert_int_equal(write_one(b, 2 + (int64_t)i), -1);
+        assert_int_equal(write_one(b, 2 + (int64_t)i), RP_EUNAVAIL);
         assert_moved(b);
         assert_int_equal(rename(away, names[i]), 0);
         assert_int_equal(ops->connect(b), 0);
