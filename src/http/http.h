@@ -83,26 +83,26 @@ struct rp_http_server {
 struct rp_http_conn {
     rp_net_conn_t *conn; /* borrowed; owns hc until upgrade */
     rp_http_server_t *srv;
-    http_parser parser;
-    rp_buf_t in;   /* received, not yet parsed */
-    rp_buf_t head; /* url and header bytes of the current request */
-    rp_buf_t body;
-    uint32_t url_len;
-    uint16_t hdr_off[RP_HTTP_MAX_HEADERS][4]; /* name off/len, value off/len in head */
-    uint16_t nhdr;
-    int last_was_value;
-    int state;
-    int pending; /* counted in srv->npending */
-    rp_timerq_node_t timer; /* on srv->_reqq or srv->_idleq */
-    int error_status; /* set by a parser callback to refuse the request */
+    http_parser _parser;
+    rp_buf_t _in;   /* received, not yet parsed */
+    rp_buf_t _head; /* url and header bytes of the current request */
+    rp_buf_t _body;
+    uint32_t _url_len;
+    uint16_t _hdr_off[RP_HTTP_MAX_HEADERS][4]; /* name off/len, value off/len in head */
+    uint16_t _nhdr;
+    int _last_was_value;
+    int _state;
+    int _pending; /* counted in srv->npending */
+    rp_timerq_node_t _timer; /* on srv->_reqq or srv->_idleq */
+    int _error_status; /* set by a parser callback to refuse the request */
     rp_http_request_t req;
     /* Set by a handler that holds the request: called once if the connection goes away
      * before the response is finished. */
     void (*on_abort)(rp_http_conn_t *hc);
     void *data;
     /* Set by rp_http_upgrade. */
-    const rp_net_conn_ops_t *up_ops;
-    void *up_data;
+    const rp_net_conn_ops_t *_up_ops;
+    void *_up_data;
 };
 
 /* Starts serving HTTP on c (call from a listener's accept callback). Returns 0, UV_ENOMEM or
