@@ -434,15 +434,24 @@ const rp_store_backend_ops_t rp_store_pg_ops = {
 void *rp_store_pg_open(const char *url, char *err, size_t errlen)
 {
     pg_t *p = rp_calloc(1, sizeof(*p));
-    if (p == NULL || (p->url = rp_strndup(url, strlen(url))) == NULL) {
-        rp_free(p);
+    if (p == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    p->url = rp_strndup(url, strlen(url));
+    if (p->url == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto undo_pg;
+    }
     if (pg_connect(p) < 0) {
         snprintf(err, errlen, "%s", p->err);
-        pg_free(p);
-        return NULL;
+        goto undo_connection;
     }
     return p;
+undo_connection:
+    pg_free(p); /* the half-open connection, the url and p */
+    return NULL;
+undo_pg:
+    rp_free(p);
+    return NULL;
 }

@@ -510,8 +510,10 @@ void *rp_store_sqlite_open(const char *path, char *err, size_t errlen)
     snprintf(q->wal, sizeof(q->wal), "%s-wal", q->path);
     if (sq_connect(q) < 0) {
         snprintf(err, errlen, "%s", q->err);
-        sq_free(q);
-        return NULL;
+        goto undo_connection;
     }
     return q;
+undo_connection:
+    sq_free(q); /* what sq_connect opened, and q */
+    return NULL;
 }
