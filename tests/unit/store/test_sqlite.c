@@ -4,7 +4,8 @@
  * the batch begins, and after the commit when it went between the two), the liveness check
  * and a reconnect say the same and create nothing under the old name, and the file put back
  * is used again; a renamed write-ahead log counts as moved; a file that is not a database is
- * refused at open with its path, SQLite's message and the code's name. */
+ * refused at open with its path, SQLite's message and the code's name; rows that outgrow the
+ * caller's buffer fail with RP_ETOOBIG, not a cut-off array. */
 #include "unit.h"
 
 #include <sys/stat.h>
@@ -156,6 +157,29 @@ static void a_file_that_is_not_a_database_is_named_with_sqlites_reason(void **st
     assert_string_equal(err, want);
 }
 
+/* A read whose rows outgrow the caller's buffer fails with the buffer's error instead of
+ * handing back a cut-off JSON array, and the database stays usable (the worker does not take
+ * RP_ETOOBIG for a broken connection). */
+static void rows_that_do_not_fit_fail_with_etoobig(void **state)
+{
+    (void)state;
+    void *b = open_db();
+    for (int64_t id = 1; id <= 3; id++)
+        assert_int_equal(write_one(b, id), 0);
+    rp_buf_t small;
+    rp_buf_init(&small, 6); /* "[{},{},{}]" is 10 bytes */
+    assert_int_equal(ops->since(b, 0, 10, &small), RP_ETOOBIG);
+    assert_int_equal(ops->history(b, "p", NULL, 0, 10, &small), RP_ETOOBIG);
+    rp_buf_deinit(&small);
+    assert_int_equal(ops->ping(b), 0);
+    rp_buf_t out;
+    rp_buf_init(&out, 1 << 16);
+    assert_int_equal(ops->since(b, 0, 10, &out), 0);
+    assert_string_equal(out.data, "[{},{},{}]");
+    rp_buf_deinit(&out);
+    ops->free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +187,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_commit_after_the_file_went_is_not_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(the_file_put_back_is_used_again, setup, teardown),
         cmocka_unit_test_setup_teardown(a_file_that_is_not_a_database_is_named_with_sqlites_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(rows_that_do_not_fit_fail_with_etoobig, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
