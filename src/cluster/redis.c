@@ -578,7 +578,8 @@ static int publish(rp_cluster_t *c, const rp_cluster_msg_t *m)
         const char *argv[] = {"XADD", STREAM, "MAXLEN", "~", MAXLEN, "*", "uid", r->uid, "nsp", nsp, "type", "3",
                               "data", data.data};
         size_t lens[] = {4, strlen(STREAM), 6, 1, strlen(MAXLEN), 1, 3, 16, 3, nl, 4, 1, 4, data.len};
-        rc = redisAsyncCommandArgv(r->cmd, NULL, NULL, 14, argv, lens) == REDIS_OK ? 0 : RP_EUNAVAIL;
+        rc =
+            redisAsyncCommandArgv(r->cmd, NULL, NULL, 14, argv, lens) == REDIS_OK ? 0 : RP_EUNAVAIL;
     }
     rp_buf_deinit(&data);
     if (rc == 0)
@@ -649,7 +650,9 @@ static int append(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appe
             lens[i] = strlen(argv[i]);
         lens[9] = head.len;
         lens[10] = tail.len;
-        rc = redisAsyncCommandArgv(r->cmd, on_appended, q, 15, argv, lens) == REDIS_OK ? 0 : RP_EUNAVAIL;
+        rc = redisAsyncCommandArgv(r->cmd, on_appended, q, 15, argv, lens) == REDIS_OK
+                 ? 0
+                 : RP_EUNAVAIL;
     }
     rp_buf_deinit(&head);
     rp_buf_deinit(&tail);

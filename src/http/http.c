@@ -244,11 +244,12 @@ static void start_timers(rp_http_server_t *srv)
 {
     if (srv->_timers)
         return;
-    int rc = rp_timerq_init(srv->net->loop, &srv->_reqq, srv->request_timeout ? srv->request_timeout : 1,
-                            on_request_timeout);
+    int rc = rp_timerq_init(srv->net->loop, &srv->_reqq,
+                            srv->request_timeout ? srv->request_timeout : 1, on_request_timeout);
     if (rc < 0)
         goto undo_timeouts;
-    rc = rp_timerq_init(srv->net->loop, &srv->_idleq, srv->idle_timeout ? srv->idle_timeout : 1, on_idle_timeout);
+    rc = rp_timerq_init(srv->net->loop, &srv->_idleq, srv->idle_timeout ? srv->idle_timeout : 1,
+                        on_idle_timeout);
     if (rc < 0)
         goto undo_reqq;
     srv->_timers = 1;
@@ -406,7 +407,8 @@ static void refuse(rp_http_conn_t *hc, int status)
                      status, rp_http_status_text(status), n);
     hc->_state = ST_CLOSED;
     /* The connection ends either way: a reply that cannot be queued only ends it sooner. */
-    if (rp_net_conn_write(hc->conn, head, (size_t)h) < 0 || rp_net_conn_write(hc->conn, body, (size_t)n) < 0)
+    if (rp_net_conn_write(hc->conn, head, (size_t)h) < 0 ||
+        rp_net_conn_write(hc->conn, body, (size_t)n) < 0)
         rp_net_conn_close(hc->conn);
     else
         rp_net_conn_close_after_flush(hc->conn);

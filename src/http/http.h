@@ -92,9 +92,9 @@ struct rp_http_conn {
     uint16_t _nhdr;
     int _last_was_value;
     int _state;
-    int _pending; /* counted in srv->npending */
+    int _pending;            /* counted in srv->npending */
     rp_timerq_node_t _timer; /* on srv->_reqq or srv->_idleq */
-    int _error_status; /* set by a parser callback to refuse the request */
+    int _error_status;       /* set by a parser callback to refuse the request */
     rp_http_request_t req;
     /* Set by a handler that holds the request: called once if the connection goes away
      * before the response is finished. */
@@ -151,8 +151,8 @@ void rp_http_server_stop(rp_http_server_t *srv);
 const char *rp_http_status_text(int status);
 
 /* Query strings: finds `key` in q[0..qlen) and percent-decodes its value into out (room for
- * outlen bytes incl. the NUL). Returns the value length, RP_ENOTFOUND if absent, RP_ETOOBIG if it does
- * not fit, RP_EPROTO for bad escapes. */
+ * outlen bytes incl. the NUL). Returns the value length, RP_ENOTFOUND if absent, RP_ETOOBIG if it
+ * does not fit, RP_EPROTO for bad escapes. */
 long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t outlen);
 
 /* The bearer credential of a request: `Authorization: Bearer T`, else `?token=T`. Copies it

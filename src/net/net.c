@@ -472,7 +472,8 @@ static void flush_conn(rp_net_conn_t *c)
         }
     }
     c->_wreq.data = c;
-    int rc = uv_write(&c->_wreq, (uv_stream_t *)&c->tcp, iov + skip, (unsigned)(n - skip), on_write);
+    int rc =
+        uv_write(&c->_wreq, (uv_stream_t *)&c->tcp, iov + skip, (unsigned)(n - skip), on_write);
     if (rc < 0) {
         rp_net_conn_close(c);
         return;
@@ -574,7 +575,8 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0) {
-        RP_LOG_INFO("net", "conn %llu: cannot read: %s", (unsigned long long)c->id, uv_strerror(rc));
+        RP_LOG_INFO("net", "conn %llu: cannot read: %s", (unsigned long long)c->id,
+                    uv_strerror(rc));
         rp_net_conn_close(c);
     }
 }

@@ -187,7 +187,8 @@ static int on_frame(rp_ws_reader_t *r, const rp_ws_frame_t *f, uint8_t *payload)
     if (!f->fin)
         return 0;
     r->_msg_opcode = 0;
-    rc = r->_on_message(r->_ud, opcode, (uint8_t *)r->_message.data, r->_message.len) ? RP_ESTATE : 0;
+    int stop = r->_on_message(r->_ud, opcode, (uint8_t *)r->_message.data, r->_message.len);
+    rc = stop ? RP_ESTATE : 0;
     if (rc == 0)
         rp_buf_deinit(&r->_message);
     return rc;

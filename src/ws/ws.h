@@ -73,8 +73,8 @@ void rp_ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], size_t pos);
 typedef int (*rp_ws_message_cb)(void *ud, unsigned opcode, uint8_t *data, size_t len);
 
 typedef struct rp_ws_reader {
-    rp_buf_t _partial;  /* bytes of an incomplete frame */
-    rp_buf_t _message;  /* payload of a fragmented message being assembled */
+    rp_buf_t _partial;    /* bytes of an incomplete frame */
+    rp_buf_t _message;    /* payload of a fragmented message being assembled */
     unsigned _msg_opcode; /* opcode of the message being assembled, 0 if none */
     rp_utf8_t _utf8;
     size_t _max_message;

@@ -1030,7 +1030,8 @@ static void cors_matches_allow_list(void **state)
     memcpy(longo, "http://", 7);
     memset(longo + 7, 'o', sizeof(longo) - 8);
     longo[sizeof(longo) - 1] = '\0';
-    assert_int_equal(rp_http_cors("*", request_with("Origin", longo), out, sizeof(out)), RP_EREFUSED);
+    assert_int_equal(rp_http_cors("*", request_with("Origin", longo), out, sizeof(out)),
+                     RP_EREFUSED);
     /* The output is truncated, never overrun. */
     char small[20];
     assert_int_equal(rp_http_cors("*", req, small, sizeof(small)), 1);

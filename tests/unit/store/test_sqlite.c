@@ -108,7 +108,8 @@ static void a_commit_after_the_file_went_is_not_durable(void **state)
     assert_int_equal(ops->begin(b), 0);
     assert_int_equal(ops->append(b, &ev), 0);
     assert_int_equal(rename(db, away), 0);
-    assert_int_equal(ops->commit(b), RP_EUNAVAIL); /* committed, but into a file a restart does not open */
+    /* Committed, but into a file a restart does not open. */
+    assert_int_equal(ops->commit(b), RP_EUNAVAIL);
     assert_moved(b);
     ops->free(b);
 }
@@ -183,10 +184,13 @@ static void rows_that_do_not_fit_fail_with_etoobig(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(refuses_every_write_once_the_file_is_deleted, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_commit_after_the_file_went_is_not_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_every_write_once_the_file_is_deleted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_commit_after_the_file_went_is_not_durable, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(the_file_put_back_is_used_again, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_file_that_is_not_a_database_is_named_with_sqlites_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_file_that_is_not_a_database_is_named_with_sqlites_reason,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(rows_that_do_not_fit_fail_with_etoobig, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
