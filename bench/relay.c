@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/opts.h"
+#include "cli/app.h"
 #include "util/json.h"
 
 /* Decodes the "room" member of the first argument into room (NUL-terminated). */
@@ -62,19 +62,12 @@ static void on_publish(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 
 int main(int argc, char **argv)
 {
-    rp_cli_opts_t o;
-    if (rp_cli_opts_init(&o, 8104) < 0)
-        return 2;
+    static rp_cli_opts_t o; /* the app borrows it until exit */
+    rp_cli_opts_init(&o, 8104);
     o.log_level = "warn";
-    for (int i = 1; i < argc; i++) {
-        int rc = rp_cli_opts_parse(&o, argc, argv, &i);
-        if (rc <= 0) {
-            if (rc == 0)
-                fprintf(stderr, "rp-bench-relay: unknown option '%s'\noptions:\n%s", argv[i],
-                        rp_cli_opts_usage);
-            return 2;
-        }
-    }
+    int rc = rp_cli_opts_parse_server(&o, "rp-bench-relay", argc, argv);
+    if (rc != 0)
+        return rc == RP_CLI_HELP ? 0 : 2;
     rp_app_t app;
     if (rp_app_init(&app, &o) < 0)
         return 1;

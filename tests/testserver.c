@@ -8,17 +8,20 @@
  * On every namespace: after CONNECT it emits "auth" with the client's auth object; "message"
  * is echoed as "message-back", "message-with-ack" is acked with its arguments, and the
  * helpers join, leave, broadcast, ask, disconnect-me and whoami exist for the integration
- * tests (tests/integration/README.md). Defaults are the suites': port 3000, pingInterval
- * 300, pingTimeout 200, connect timeout 1000. */
+ * tests (tests/integration/README.md); broadcast's "except" is a room or an array of rooms, and
+ * --cluster redis://HOST:PORT shares broadcasts with other nodes through Redis. Defaults are the
+ * suites': port 3000, pingInterval 300, pingTimeout 200, connect timeout 1000. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/opts.h"
+#include "cli/app.h"
+#include "cluster/redis.h"
 #include "util/json.h"
 #include "util/log.h"
 
-static int on_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err, void *ud)
+static int on_connect(rp_sio_socket_t *s, const char *auth, size_t auth_len, rp_buf_t *err,
+                      void *ud)
 {
     (void)ud;
     if (strcmp(s->nsp->name, "/private") != 0)
@@ -104,6 +107,34 @@ static int member_string(const char *obj, size_t len, const char *key, rp_buf_t 
     return 1;
 }
 
+/* "except": a room name, or an array of up to 256 of them; their names go into names,
+ * NUL-separated, and n counts them. Returns 0, or -1 when it is neither. */
+static int except_rooms(const char *obj, size_t len, rp_buf_t *names, size_t *offs, size_t *n)
+{
+    const char *v, *el;
+    size_t vl, elen;
+    *n = 0;
+    int rc = rp_json_object_get(obj, len, "except", &v, &vl);
+    if (rc != 1)
+        return rc < 0 ? -1 : 0;
+    rp_json_iter_t it;
+    int array = v[0] == '[';
+    if (array && rp_json_array_begin(&it, v, vl) < 0)
+        return -1;
+    while (array ? (rc = rp_json_array_next(&it, &el, &elen)) == 1 : *n == 0) {
+        if (!array) {
+            el = v;
+            elen = vl;
+        }
+        offs[*n] = names->len;
+        if (*n == 256 || el[0] != '"' || rp_json_string_decode(el, elen, names) < 0 ||
+            rp_buf_append_char(names, '\0') < 0)
+            return -1;
+        (*n)++;
+    }
+    return array && rc < 0 ? -1 : 0;
+}
+
 static void on_broadcast(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
 {
     (void)ud;
@@ -111,21 +142,24 @@ static void on_broadcast(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     size_t ol, dl;
     rp_buf_t room, except, event;
     rp_buf_init(&room, 1024);
-    rp_buf_init(&except, 1024);
+    rp_buf_init(&except, 65536);
     rp_buf_init(&event, 1024);
-    if (rp_sio_arg(ev, 0, &obj, &ol) == 1 && member_string(obj, ol, "event", &event) == 1) {
+    size_t offs[256], nexcept;
+    if (rp_sio_arg(ev, 0, &obj, &ol) == 1 && member_string(obj, ol, "event", &event) == 1 &&
+        except_rooms(obj, ol, &except, offs, &nexcept) == 0) {
         int has_room = member_string(obj, ol, "room", &room);
-        int has_except = member_string(obj, ol, "except", &except);
         if (rp_json_object_get(obj, ol, "data", &data, &dl) != 1) {
             data = "null";
             dl = 4;
         }
         const char *rooms[1] = {room.data};
-        const char *excepts[1] = {except.data};
+        const char *excepts[256];
+        for (size_t i = 0; i < nexcept; i++)
+            excepts[i] = except.data + offs[i];
         rp_sio_bcast_t opts = {.rooms = has_room == 1 ? rooms : NULL,
                                .nrooms = has_room == 1,
-                               .except = has_except == 1 ? excepts : NULL,
-                               .nexcept = has_except == 1};
+                               .except = nexcept ? excepts : NULL,
+                               .nexcept = nexcept};
         rp_sio_broadcast(s->nsp, &opts, event.data, data, dl, ev->att, ev->natt);
         ack_true(s, ev);
     }
@@ -195,21 +229,32 @@ static void on_raw_message(rp_eio_session_t *s, int binary, char *data, size_t l
 
 int main(int argc, char **argv)
 {
-    rp_cli_opts_t o;
-    if (rp_cli_opts_init(&o, 3000) < 0)
-        return 2;
+    static rp_cli_opts_t o; /* the app borrows it until exit */
+    rp_cli_opts_init(&o, 3000);
     o.eio.ping_interval = 300;
     o.eio.ping_timeout = 200;
     o.sio.connect_timeout = 1000;
-    for (int i = 1; i < argc; i++) {
-        int rc = rp_cli_opts_parse(&o, argc, argv, &i);
-        if (rc <= 0) {
-            if (rc == 0)
-                fprintf(stderr, "rp-testserver: unknown option '%s'\noptions:\n%s", argv[i],
-                        rp_cli_opts_usage);
-            return 2;
-        }
-    }
+    /* The server's options and --workers, plus --cluster (broadcasts shared through Redis). */
+    const char *cluster_url = NULL;
+    static const rp_cli_opt_t cluster_opt[] = {
+        {"--cluster", "redis://HOST:PORT", RP_CLI_STRING, 0, 0, 0, NULL,
+         "share broadcasts with the other nodes on that Redis", NULL, 0},
+    };
+    rp_cli_optset_t sets[] = {
+        {rp_cli_server_opts, rp_cli_server_nopts, &o, NULL},
+        {rp_cli_workers_opts, rp_cli_workers_nopts, &o, NULL},
+        {cluster_opt, RP_CLI_COUNT(cluster_opt), &cluster_url, NULL},
+    };
+    rp_cli_cmd_t cmd = {"rp-testserver",
+                        "usage: rp-testserver [OPTIONS]\n\noptions:\n",
+                        NULL,
+                        sets,
+                        RP_CLI_COUNT(sets),
+                        NULL,
+                        NULL};
+    int rc = rp_cli_parse(&cmd, argc, argv);
+    if (rc != 0)
+        return rc == RP_CLI_HELP ? 0 : 2;
     rp_app_t app;
     if (rp_app_init(&app, &o) < 0)
         return 1;
@@ -230,6 +275,15 @@ int main(int argc, char **argv)
             rp_sio_nsp_on(nsp, "whoami", on_whoami, NULL) < 0 ||
             rp_sio_nsp_on(nsp, "worker", on_worker, NULL) < 0)
             return 1;
+    }
+    if (cluster_url) {
+        char err[256];
+        app.cluster = rp_cluster_redis_new(app.loop, cluster_url, err, sizeof(err));
+        if (app.cluster == NULL) {
+            fprintf(stderr, "rp-testserver: --cluster: %s\n", err);
+            return 2;
+        }
+        rp_sio_server_set_cluster(app.sio, app.cluster);
     }
     rp_eio_config_t raw = o.eio;
     raw.path = "/engine.io/";

@@ -1,120 +1,87 @@
 /* SPDX-License-Identifier: MIT */
 /* `ragpulse emit TYPE --pipeline ID [...]`: report one pipeline event to a hub from a shell
- * script. Builds the event, POSTs it to the hub's /api/events with a small blocking HTTP/1.1
- * client (one request, Connection: close), and prints the id the hub assigned. Exit status:
+ * script. Builds the event, POSTs it to the hub's /api/events with the HTTP client
+ * (http/client.h) on a loop of its own, run once until the answer is in, and prints the id
+ * the hub assigned. Exit status:
  * 0 accepted, 1 refused (the hub's reason on stderr), 2 usage, 3 hub unreachable. */
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
 #include <jansson.h>
-#include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
+#include "http/client.h"
 #include "hub/event.h"
 #include "util/buf.h"
+#include "util/err.h"
+#include "util/url.h"
 
-static void usage(FILE *f)
+/* One POST through the HTTP client, on a loop of its own run until the answer is in. */
+typedef struct post {
+    rp_http_client_t http;
+    int rc;     /* the client's outcome: 0 or negative */
+    int status; /* the HTTP status when rc is 0 */
+    rp_buf_t *out;
+} post_t;
+
+static void on_posted(rp_http_client_t *c, int rc, const rp_http_answer_t *a, void *ud)
 {
-    fprintf(f,
-            "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n\n"
-            "TYPE is one of pipeline:online, pipeline:offline, file:processing, file:progress,\n"
-            "file:completed, file:failed, file:deleted, status:update, heartbeat.\n\noptions:\n"
-            "  --pipeline ID             pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the\n"
-            "                            pipeline type and this host's name: the same on every run)\n"
-            "  --type TYPE               pipeline type, e.g. local_files (env RAG_PIPELINE_TYPE; default custom)\n"
-            "  --hub URL                 hub address (env RAGPULSE_HUB; default http://127.0.0.1:8103)\n"
-            "  --token TOKEN             a producer token when the hub has auth on (env RAGPULSE_TOKEN)\n"
-            "  --file NAME               the file (file events); --file-id ID defaults to NAME\n"
-            "  --size BYTES --mime TYPE --progress 0..1 --stage NAME --chunks N --attempt N\n"
-            "  --error MESSAGE [--error-kind KIND] [--error-code CODE] [--retryable]   (file:failed)\n"
-            "  --status STATUS           online, offline, running, idle, error (status:update)\n"
-            "  --message TEXT --heartbeat-interval SECONDS --files-total N --files-pending N\n");
+    post_t *p = ud;
+    (void)c;
+    p->rc = rc;
+    p->status = a->status;
+    if (rc == 0 && rp_buf_append(p->out, a->body, a->body_len) < 0)
+        p->rc = RP_ETOOBIG;
 }
 
-/* Connects to host:port; returns a socket or -1. */
-static int dial(const char *host, const char *port)
+/* POSTs body to url's prefix + path; returns the HTTP status with the response body in out,
+ * or a negative code (*why then says what went wrong, for the user). */
+static int http_post(const char *url, const char *path, const char *body, const char *token, rp_buf_t *out,
+                     const char **why)
 {
-    struct addrinfo hints, *res;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, 0);
-        if (fd < 0)
-            continue;
-        struct timeval tv = {10, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            close(fd);
-            fd = -1;
-        }
+    rp_url_t u;
+    if (rp_url_parse(&u, url, why) < 0)
+        return RP_EINVAL;
+    if (token && (strpbrk(token, "\r\n") || strlen(token) > 8192)) {
+        *why = "the token is not a token";
+        return RP_EINVAL;
     }
-    freeaddrinfo(res);
-    return fd;
-}
-
-/* POSTs body to url + path; returns the HTTP status and the response body in out, or -1. */
-static int http_post(const char *url, const char *path, const char *body, const char *token, rp_buf_t *out)
-{
-    char host[256], port[8] = "80";
-    const char *p = url;
-    if (strncmp(p, "http://", 7) == 0)
-        p += 7;
-    else if (strstr(p, "://")) {
-        fprintf(stderr, "ragpulse emit: only http:// hub URLs are supported (put TLS in front)\n");
-        return -1;
+    char headers[8400];
+    snprintf(headers, sizeof(headers), "%s%s%sUser-Agent: ragpulse-emit/" RP_VERSION "\r\n",
+             token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    if (rc < 0) {
+        *why = uv_strerror(rc);
+        return rc;
     }
-    size_t hl = strcspn(p, ":/");
-    if (hl == 0 || hl >= sizeof(host))
-        return -1;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    if (p[hl] == ':')
-        snprintf(port, sizeof(port), "%.*s", (int)strcspn(p + hl + 1, "/"), p + hl + 1);
-    int fd = dial(host, port);
-    if (fd < 0)
-        return -1;
-    rp_buf_t req;
-    rp_buf_init(&req, 1 << 20);
-    rp_buf_printf(&req,
-                  "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n%s%s%s"
-                  "Content-Length: %zu\r\nConnection: close\r\nUser-Agent: ragpulse-emit/" RP_VERSION "\r\n\r\n%s",
-                  path, host, port, token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "",
-                  strlen(body), body);
-    size_t off = 0;
-    while (off < req.len) {
-        ssize_t w = write(fd, req.data + off, req.len - off);
-        if (w <= 0) {
-            rp_buf_deinit(&req);
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
+    post_t p = {.rc = 1, .out = out};
+    rc = rp_http_client_init(&p.http, &loop, &u, 1 << 20);
+    if (rc < 0) {
+        *why = uv_strerror(rc);
+        goto undo_loop;
     }
-    rp_buf_deinit(&req);
-    char chunk[4096];
-    ssize_t r;
-    while ((r = read(fd, chunk, sizeof(chunk))) > 0)
-        if (rp_buf_append(out, chunk, (size_t)r) < 0)
-            break;
-    close(fd);
-    if (out->len < 12 || strncmp(out->data, "HTTP/1.", 7) != 0)
-        return -1;
-    int status = atoi(out->data + 9);
-    char *bodystart = strstr(out->data, "\r\n\r\n");
-    if (bodystart)
-        rp_buf_consume(out, (size_t)(bodystart + 4 - out->data));
-    return status;
+    rc = rp_http_client_request(&p.http, "POST", path, headers, body, strlen(body), 10000, on_posted, &p);
+    if (rc == 0) {
+        (void)uv_run(&loop, UV_RUN_DEFAULT); /* returns once the request has called back */
+        rc = p.rc < 0 ? p.rc : p.status;
+    }
+    if (rc < 0)
+        *why = rc == UV_ETIMEDOUT ? "no answer in 10 s"
+               : rc == RP_EPROTO || rc == UV_EOF ? "bad response"
+               : rc == RP_ETOOBIG ? "the answer is too large"
+                                  : uv_strerror(rc);
+    rp_http_client_close(&p.http, NULL);
+    (void)uv_run(&loop, UV_RUN_DEFAULT); /* runs the close callbacks */
+undo_loop:
+    if (uv_loop_close(&loop) < 0 && rc >= 0)
+        rc = UV_EBUSY; /* a handle left open: our bug, not the hub's */
+    return rc;
 }
 
 static int set_num(json_t *obj, const char *key, const char *v, int integer)
@@ -151,91 +118,140 @@ static void default_pipeline_id(char *out, size_t outlen, const char *type)
             out[i] = '_';
 }
 
-/* An environment variable's value, or def when it is unset or empty. */
-static const char *env_or(const char *name, const char *def)
+/* What emit's command line gives: strings as typed (numbers are checked when the event is
+ * built, so the error names the option). */
+typedef struct emit_args {
+    const char *type;
+    const char *hub;
+    const char *token;
+    const char *pid;
+    const char *ptype;
+    const char *file_name;
+    const char *file_id;
+    const char *size, *mime, *progress, *stage, *chunks, *attempt;
+    const char *error, *error_kind, *error_code;
+    int retryable;
+    const char *status, *message, *heartbeat_interval, *files_total, *files_pending;
+} emit_args_t;
+
+#define EOFF(f) offsetof(emit_args_t, f)
+#define EMIT_STR(name, arg, field, env, help) \
+    {name, arg, RP_CLI_STRING, EOFF(field), 0, 0, env, help, NULL, 0}
+
+static const rp_cli_opt_t emit_opts[] = {
+    EMIT_STR("--pipeline", "ID", pid, "RAG_PIPELINE_ID",
+             "pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the\n"
+             "pipeline type and this host's name: the same on every run)"),
+    EMIT_STR("--type", "TYPE", ptype, "RAG_PIPELINE_TYPE",
+             "pipeline type, e.g. local_files (env RAG_PIPELINE_TYPE; default custom)"),
+    EMIT_STR("--hub", "URL", hub, "RAGPULSE_HUB",
+             "hub address (env RAGPULSE_HUB; default http://127.0.0.1:8103)"),
+    EMIT_STR("--token", "TOKEN", token, "RAGPULSE_TOKEN",
+             "a producer token when the hub has auth on (env RAGPULSE_TOKEN)"),
+    EMIT_STR("--file", "NAME", file_name, NULL, "the file (file events); --file-id defaults to it"),
+    EMIT_STR("--file-id", "ID", file_id, NULL, "the file's id (default: --file)"),
+    EMIT_STR("--size", "BYTES", size, NULL, "the file's size"),
+    EMIT_STR("--mime", "TYPE", mime, NULL, "the file's MIME type"),
+    EMIT_STR("--progress", "0..1", progress, NULL, "progress of file:progress"),
+    EMIT_STR("--stage", "NAME", stage, NULL, "the stage the file is in"),
+    EMIT_STR("--chunks", "N", chunks, NULL, "chunks made from the file"),
+    EMIT_STR("--attempt", "N", attempt, NULL, "which attempt this is"),
+    EMIT_STR("--error", "MESSAGE", error, NULL, "why the file failed (file:failed)"),
+    EMIT_STR("--error-kind", "KIND", error_kind, NULL, "the failure's kind"),
+    EMIT_STR("--error-code", "CODE", error_code, NULL, "the failure's code"),
+    {"--retryable", NULL, RP_CLI_FLAG, EOFF(retryable), 0, 0, NULL, "the failure may be retried",
+     NULL, 1},
+    EMIT_STR("--status", "STATUS", status, NULL,
+             "online, offline, running, idle, error (status:update)"),
+    EMIT_STR("--message", "TEXT", message, NULL, "a status message"),
+    EMIT_STR("--heartbeat-interval", "SECONDS", heartbeat_interval, NULL,
+             "how often the pipeline beats"),
+    EMIT_STR("--files-total", "N", files_total, NULL, "files the pipeline knows"),
+    EMIT_STR("--files-pending", "N", files_pending, NULL, "files waiting"),
+};
+
+static const char emit_usage[] =
+    "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n\n"
+    "TYPE is one of pipeline:online, pipeline:offline, file:processing, file:progress,\n"
+    "file:completed, file:failed, file:deleted, status:update, heartbeat.\n\noptions:\n";
+
+static int emit_type_arg(void *ud, const char *arg, const char *prefix)
 {
-    const char *v = getenv(name);
-    return v && *v ? v : def;
+    emit_args_t *ea = ud;
+    if (ea->type) {
+        fprintf(stderr, "%s: one event type only (got '%s' and '%s')\n", prefix, ea->type, arg);
+        return RP_EINVAL;
+    }
+    ea->type = arg;
+    return 0;
+}
+
+/* Fills ev, file and err from the arguments. Returns 0, or RP_EINVAL after printing which
+ * number is not one. */
+static int emit_build(const emit_args_t *ea, json_t *ev, json_t *file, json_t *err)
+{
+    const struct {
+        const char *opt, *v, *key;
+        json_t *obj;
+        int integer;
+    } nums[] = {
+        {"--size", ea->size, "size", file, 1},
+        {"--progress", ea->progress, "progress", file, 0},
+        {"--chunks", ea->chunks, "chunks", file, 1},
+        {"--attempt", ea->attempt, "attempt", file, 1},
+        {"--heartbeat-interval", ea->heartbeat_interval, "heartbeat_interval", ev, 0},
+        {"--files-total", ea->files_total, "files_total", ev, 1},
+        {"--files-pending", ea->files_pending, "files_pending", ev, 1},
+    };
+    const struct {
+        const char *v, *key;
+        json_t *obj;
+    } strs[] = {
+        {ea->mime, "mime_type", file},   {ea->stage, "stage", file},
+        {ea->error, "message", err},     {ea->error_kind, "kind", err},
+        {ea->error_code, "code", err},   {ea->status, "status", ev},
+        {ea->message, "message", ev},
+    };
+    json_object_set_new(ev, "type", json_string(ea->type));
+    for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
+        if (nums[k].v && set_num(nums[k].obj, nums[k].key, nums[k].v, nums[k].integer)) {
+            fprintf(stderr, "ragpulse emit: %s wants a number, got '%s'\n", nums[k].opt, nums[k].v);
+            return RP_EINVAL;
+        }
+    }
+    for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
+        if (strs[k].v)
+            json_object_set_new(strs[k].obj, strs[k].key, json_string(strs[k].v));
+    if (ea->retryable)
+        json_object_set_new(err, "retryable", json_true());
+    return 0;
 }
 
 int rp_cli_emit(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    emit_args_t ea = {0};
+    ea.hub = "http://127.0.0.1:8103";
+    ea.ptype = "custom";
+    rp_cli_optset_t sets[] = {{emit_opts, RP_CLI_COUNT(emit_opts), &ea, NULL}};
+    rp_cli_cmd_t cmd = {"ragpulse emit", emit_usage, NULL, sets, 1, emit_type_arg, &ea};
+    int prc = rp_cli_parse(&cmd, argc, argv);
+    if (prc != 0)
+        return prc == RP_CLI_HELP ? 0 : 2;
+    if (ea.type == NULL) {
+        rp_cli_help(&cmd, stderr);
+        return 2;
     }
-    const char *hub = env_or("RAGPULSE_HUB", "http://127.0.0.1:8103");
-    const char *token = env_or("RAGPULSE_TOKEN", NULL);
-    const char *pid = env_or("RAG_PIPELINE_ID", NULL);
-    const char *ptype = env_or("RAG_PIPELINE_TYPE", "custom");
-    const char *file_name = NULL, *file_id = NULL;
+    const char *hub = ea.hub;
+    const char *token = ea.token;
+    const char *pid = ea.pid;
+    const char *ptype = ea.ptype;
+    const char *file_name = ea.file_name, *file_id = ea.file_id;
     json_t *ev = json_object();
     json_t *file = json_object();
     json_t *err = json_object();
     int rc = 2;
-    json_object_set_new(ev, "type", json_string(argv[1]));
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--retryable") == 0) {
-            json_object_set_new(err, "retryable", json_true());
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ragpulse emit: %s needs a value\n", a);
-            goto out;
-        }
-        const char *v = argv[++i];
-        int bad = 0;
-        if (strcmp(a, "--pipeline") == 0)
-            pid = v;
-        else if (strcmp(a, "--type") == 0)
-            ptype = v;
-        else if (strcmp(a, "--hub") == 0)
-            hub = v;
-        else if (strcmp(a, "--token") == 0)
-            token = v;
-        else if (strcmp(a, "--file") == 0)
-            file_name = v;
-        else if (strcmp(a, "--file-id") == 0)
-            file_id = v;
-        else if (strcmp(a, "--size") == 0)
-            bad = set_num(file, "size", v, 1);
-        else if (strcmp(a, "--mime") == 0)
-            json_object_set_new(file, "mime_type", json_string(v));
-        else if (strcmp(a, "--progress") == 0)
-            bad = set_num(file, "progress", v, 0);
-        else if (strcmp(a, "--stage") == 0)
-            json_object_set_new(file, "stage", json_string(v));
-        else if (strcmp(a, "--chunks") == 0)
-            bad = set_num(file, "chunks", v, 1);
-        else if (strcmp(a, "--attempt") == 0)
-            bad = set_num(file, "attempt", v, 1);
-        else if (strcmp(a, "--error") == 0)
-            json_object_set_new(err, "message", json_string(v));
-        else if (strcmp(a, "--error-kind") == 0)
-            json_object_set_new(err, "kind", json_string(v));
-        else if (strcmp(a, "--error-code") == 0)
-            json_object_set_new(err, "code", json_string(v));
-        else if (strcmp(a, "--status") == 0)
-            json_object_set_new(ev, "status", json_string(v));
-        else if (strcmp(a, "--message") == 0)
-            json_object_set_new(ev, "message", json_string(v));
-        else if (strcmp(a, "--heartbeat-interval") == 0)
-            bad = set_num(ev, "heartbeat_interval", v, 0);
-        else if (strcmp(a, "--files-total") == 0)
-            bad = set_num(ev, "files_total", v, 1);
-        else if (strcmp(a, "--files-pending") == 0)
-            bad = set_num(ev, "files_pending", v, 1);
-        else {
-            fprintf(stderr, "ragpulse emit: unknown option '%s'\n", a);
-            usage(stderr);
-            goto out;
-        }
-        if (bad) {
-            fprintf(stderr, "ragpulse emit: %s wants a number, got '%s'\n", a, v);
-            goto out;
-        }
-    }
+    if (emit_build(&ea, ev, file, err) < 0)
+        goto out;
     char auto_id[160];
     if (pid == NULL) {
         default_pipeline_id(auto_id, sizeof(auto_id), ptype);
@@ -261,10 +277,11 @@ int rp_cli_emit(int argc, char **argv)
     char *body = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
     rp_buf_t resp;
     rp_buf_init(&resp, 1 << 20);
-    int status = body ? http_post(hub, "/api/events", body, token, &resp) : -1;
+    const char *why = "out of memory";
+    int status = body ? http_post(hub, "/api/events", body, token, &resp, &why) : UV_ENOMEM;
     free(body);
     if (status < 0) {
-        fprintf(stderr, "ragpulse emit: cannot reach the hub at %s: %s\n", hub, errno ? strerror(errno) : "bad response");
+        fprintf(stderr, "ragpulse emit: cannot reach the hub at %s: %s\n", hub, why);
         rc = 3;
     } else if (status == 200) {
         json_t *r = json_loadb(resp.data ? resp.data : "", resp.len, 0, NULL);

@@ -2,77 +2,87 @@
 #ifndef RP_CLI_OPTS_H
 #define RP_CLI_OPTS_H
 
-#include "eio/server.h"
-#include "sio/server.h"
+#include <stddef.h>
+#include <stdio.h>
 
-/* Options shared by `ragpulse serve` and the test and benchmark servers, and the small
- * application shell around them: loop, listener, HTTP routing, signals, clean shutdown. */
+/* Table-driven command-line options (redis config.c's `standardConfig static_configs[]`):
+ * every subcommand describes its options as an array of rp_cli_opt_t, and one parser turns
+ * the environment and argv into the fields of a struct, checks bounds, refuses unknown
+ * options and prints --help, all from the same table. */
 
-typedef struct rp_cli_opts {
-    char host[64];
-    int port;
-    rp_eio_config_t eio;
-    rp_sio_config_t sio;
-    int reuseport;
-    int workers; /* processes sharing the port; 1 = this process serves */
-    int insecure;
-    const char *log_level;
-    /* Origins allowed besides the server's own (eio.cors points here when there are any):
-     * SOCKET_IO_CORS_ORIGIN, replaced by the first --cors-origin, extended by later ones. */
-    char cors[4096];
-    int cors_cli;
-    /* Limits on what comes from outside (0: none); see docs/security.md. */
-    size_t max_conns;
-    size_t max_conns_per_ip;
-    size_t max_pending;
-    size_t max_header;
-    uint32_t request_timeout; /* ms */
-    uint32_t idle_timeout;    /* ms */
-} rp_cli_opts_t;
+typedef enum rp_cli_kind {
+    RP_CLI_HEADING,  /* not an option: `help` is printed as is between the options */
+    RP_CLI_FLAG,     /* int field set to `value`; takes no argument */
+    RP_CLI_INT,      /* int: a whole number in [min, max] */
+    RP_CLI_UNSIGNED, /* unsigned: a whole number in [min, max] */
+    RP_CLI_U32,      /* uint32_t: a whole number in [min, max] */
+    RP_CLI_SIZE,     /* size_t: a whole number in [min, max] */
+    RP_CLI_I64,      /* int64_t: a whole number in [min, max] */
+    RP_CLI_DOUBLE,   /* double in [min, max] */
+    RP_CLI_MS,       /* seconds (a decimal) in [min, max], stored as uint32_t milliseconds */
+    RP_CLI_STRING,   /* const char *, borrowed from argv or the environment (process life) */
+    RP_CLI_CUSTOM,   /* `parse` checks and stores the value */
+} rp_cli_kind_t;
 
-/* The limits `ragpulse serve` starts with (test and benchmark servers start with none). */
-void rp_cli_opts_product_limits(rp_cli_opts_t *o);
-/* Fills defaults (listen 127.0.0.1:default_port), then applies the environment:
- * SOCKET_IO_PORT, SOCKET_IO_TRANSPORTS, SOCKET_IO_CORS_ORIGIN, RAGPULSE_LOG_LEVEL. Returns 0,
- * or -1 after printing what is wrong. */
-int rp_cli_opts_init(rp_cli_opts_t *o, int default_port);
-/* Parses argv[*i] (and its value) if it is a shared option: returns 1 and advances *i, 0 if
- * it is not one of ours, -1 after printing an error. */
-int rp_cli_opts_parse(rp_cli_opts_t *o, int argc, char **argv, int *i);
-/* The usage lines of the shared options. */
-extern const char rp_cli_opts_usage[];
-/* True when host is a loopback address (127.0.0.0/8, ::1, localhost). */
-int rp_cli_host_is_loopback(const char *host);
+typedef struct rp_cli_opt rp_cli_opt_t;
 
-typedef struct rp_app rp_app_t;
-/* Extra routes: return 1 if the request was served. */
-typedef int (*rp_app_route_cb)(rp_app_t *app, rp_http_conn_t *hc, rp_http_request_t *req);
+/* A custom option's parser: stores `value` into `target` (the set's struct). `what` is how
+ * errors name the value (the option, or the environment variable it came from), prefix the
+ * command ("ragpulse serve"). Returns 0, or RP_EINVAL after printing what is wrong. */
+typedef int (*rp_cli_parse_cb)(void *target, const rp_cli_opt_t *opt, const char *value,
+                               const char *what, const char *prefix, int from_env);
 
-struct rp_app {
-    uv_loop_t *loop;
-    rp_net_t net;
-    rp_net_listener_t listener;
-    rp_http_server_t http;
-    rp_sio_server_t *sio;
-    rp_cluster_t *cluster; /* the workers adapter, in a worker of --workers N */
-    rp_eio_server_t *extra_eio; /* another Engine.IO endpoint (the conformance server's) */
-    rp_app_route_cb route;
-    void *hub;                    /* the application's, freed at shutdown with hub_free */
-    void (*hub_free)(void *hub);
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
-    uv_timer_t stop_timer;
-    const rp_cli_opts_t *opts;
-    void *data;
+struct rp_cli_opt {
+    const char *name; /* "--listen"; NULL: read from `env` only, not on the command line */
+    const char *arg;  /* the value's name in --help ("HOST:PORT"); NULL for a flag */
+    rp_cli_kind_t kind;
+    size_t off; /* offsetof the field in the set's struct */
+    double min, max;
+    const char *env;       /* environment variable read before argv (NULL: none) */
+    const char *help;      /* help text; lines after a '\n' are indented to the text column */
+    rp_cli_parse_cb parse; /* RP_CLI_CUSTOM */
+    int value;             /* RP_CLI_FLAG: what the field is set to */
 };
 
-/* Sets up loop, net, HTTP and the Socket.IO server from o. Returns 0 or -1 (printed). */
-int rp_app_init(rp_app_t *app, const rp_cli_opts_t *o);
-/* Listens, prints "listening on http://HOST:PORT" on stdout, runs until SIGINT/SIGTERM,
- * then closes everything. With --workers N the process becomes a supervisor: it forks N
- * workers that each run the loop on the same port (SO_REUSEPORT) and share broadcasts
- * through the workers cluster adapter, prints the line once all listen, forwards signals,
- * and ends the group if a worker dies. Returns the process exit status. */
-int rp_app_run(rp_app_t *app);
+/* One table and the struct it fills. The parser writes `given`: the last option of this set
+ * seen on the command line (serve refuses watch options without --watch). */
+typedef struct rp_cli_optset {
+    const rp_cli_opt_t *opts;
+    size_t n;
+    void *target;
+    const char *given;
+} rp_cli_optset_t;
+
+/* Takes a positional argument (a non-option word). Returns 0, or RP_EINVAL after printing
+ * what is wrong. */
+typedef int (*rp_cli_positional_cb)(void *ud, const char *arg, const char *prefix);
+
+typedef struct rp_cli_cmd {
+    const char *prefix; /* "ragpulse serve": starts every error line */
+    const char *usage;  /* printed before the options ("usage: ...\n\noptions:\n") */
+    const char *epilog; /* printed after them (NULL: nothing) */
+    rp_cli_optset_t *sets;
+    size_t nsets;
+    rp_cli_positional_cb positional; /* NULL: a positional argument is an error */
+    void *ud;
+} rp_cli_cmd_t;
+
+#define RP_CLI_HELP 1 /* rp_cli_parse printed --help on stdout: exit 0 */
+
+/* Applies each set's environment variables (set and non-empty), then argv[1..argc): options
+ * (`--name value`, `--name=value`, a flag alone), positional words to cmd->positional, "--"
+ * ends the options, -h and --help print the help. Returns 0, RP_CLI_HELP, or RP_EINVAL after
+ * printing the reason (an unknown option also gets the help) on stderr. */
+int rp_cli_parse(rp_cli_cmd_t *cmd, int argc, char **argv);
+
+/* Writes cmd's help (usage, every set's options, epilog) to f. */
+void rp_cli_help(const rp_cli_cmd_t *cmd, FILE *f);
+/* Writes one table's option lines to f. */
+void rp_cli_help_opts(const rp_cli_opt_t *opts, size_t n, FILE *f);
+
+/* Looks `name` up in the sets; NULL when no table has it. */
+const rp_cli_opt_t *rp_cli_find(const rp_cli_cmd_t *cmd, const char *name, size_t *set);
+
+#define RP_CLI_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

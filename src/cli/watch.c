@@ -1,171 +1,131 @@
 /* SPDX-License-Identifier: MIT */
 /* `ragpulse watch DIR`, `ragpulse search QUERY`, and the in-process side of `serve --watch`.
  * This file parses the local-files pipeline's options, picks its sink (the hub in this
- * process, or one over HTTP: watch_net.c), and runs the watcher (src/watch) until SIGINT or
+ * process, or one over HTTP: watch/sink.c), and runs the watcher (src/watch) until SIGINT or
  * SIGTERM, after which pipeline:offline is sent and what the sink still holds is delivered
  * or left in its on-disk queue. Exit status of watch: 0 clean stop, 1 runtime error, 2
  * usage. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/watch_cli.h"
 #include "hub/hub.h"
 #include "util/alloc.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "watch/index.h"
-
-const char rp_cli_watch_opts_usage[] =
-    "  --pipeline ID             pipeline id of the events (env RAG_PIPELINE_ID; default\n"
-    "                            local-files:<directory name>)\n"
-    "  --pipeline-type TYPE      pipeline type (env RAG_PIPELINE_TYPE; default local_files)\n"
-    "  --index PATH              SQLite file of the full-text index (default ./ragpulse.db)\n"
-    "  --settle S                a file is ingested once unchanged for S seconds (default 1)\n"
-    "  --heartbeat S             heartbeat interval (default 30)\n"
-    "  --chunk-size BYTES        chunk size (default 1000)\n"
-    "  --chunk-overlap BYTES     bytes shared by neighbouring chunks (default 200)\n"
-    "  --max-file-size BYTES     larger files fail as too_large (default 104857600)\n"
-    "  --pdf-timeout S           limit for pdftotext on one PDF (default 60)\n"
-    "  --exec CMD                hand each file to this shell command instead of indexing it:\n"
-    "                            CMD \"$FILE\" (its stdin is the file); stdout lines `progress 0.4\n"
-    "                            STAGE` and `chunks N` are reported, exit status 0 is success,\n"
-    "                            the stderr tail is the error text\n"
-    "  --exec-timeout S          limit for one --exec run (default 3600; 0: none)\n"
-    "  --jobs N                  files handed to --exec (or pdftotext) at the same time (default 1);\n"
-    "                            other files go on meanwhile, each file's events stay in order\n";
+#include "watch/sink.h"
 
 void rp_cli_watch_opts_init(rp_cli_watch_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
     rp_watch_config_defaults(&o->cfg);
-    const char *v = getenv("RAG_PIPELINE_ID");
-    if (v && *v)
-        snprintf(o->pipeline_id, sizeof(o->pipeline_id), "%s", v);
-    v = getenv("RAG_PIPELINE_TYPE");
-    if (v && *v)
-        o->cfg.pipeline_type = v;
     o->cfg.index_path = "ragpulse.db";
 }
 
-static int num(const char *prefix, const char *name, const char *v, double min, double max, double *out)
+static int parse_pipeline(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                          const char *prefix, int from_env)
 {
-    char *end;
-    errno = 0;
-    double d = v ? strtod(v, &end) : 0;
-    if (v == NULL || *v == '\0' || *end != '\0' || errno || !(d >= min && d <= max)) {
-        fprintf(stderr, "%s: %s wants a number from %g to %g, got '%s'\n", prefix, name, min, max, v ? v : "");
-        return -1;
+    (void)opt;
+    (void)from_env;
+    rp_cli_watch_opts_t *o = target;
+    size_t n = strlen(v);
+    if (n > 128 || n == 0 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != n) {
+        fprintf(stderr, "%s: %s wants 1 to 128 characters of A-Z a-z 0-9 . _ : -\n", prefix, what);
+        return RP_EINVAL;
     }
-    *out = d;
+    snprintf(o->pipeline_id, sizeof(o->pipeline_id), "%s", v);
     return 0;
 }
 
-int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *i, const char *prefix)
+static int parse_pipeline_type(void *target, const rp_cli_opt_t *opt, const char *v,
+                               const char *what, const char *prefix, int from_env)
 {
-    static const char *const names[] = {"--pipeline",
-                                        "--pipeline-type",
-                                        "--index",
-                                        "--settle",
-                                        "--heartbeat",
-                                        "--chunk-size",
-                                        "--chunk-overlap",
-                                        "--max-file-size",
-                                        "--pdf-timeout",
-                                        "--exec",
-                                        "--exec-timeout",
-                                        "--jobs",
-                                        NULL};
-    const char *a = argv[*i];
-    int k = -1;
-    for (int n = 0; names[n]; n++)
-        if (strcmp(a, names[n]) == 0)
-            k = n;
-    if (k < 0)
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "%s: %s needs a value\n", prefix, a);
-        return -1;
+    (void)opt;
+    (void)from_env;
+    rp_cli_watch_opts_t *o = target;
+    size_t n = strlen(v);
+    if (n > 64 || n == 0 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+        fprintf(stderr, "%s: %s wants 1 to 64 characters of a-z 0-9 _\n", prefix, what);
+        return RP_EINVAL;
     }
-    const char *v = argv[++*i];
-    double d;
-    o->given = names[k];
-    switch (k) {
-    case 0:
-        if (strlen(v) > 128 ||
-            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != strlen(v) || !*v) {
-            fprintf(stderr, "%s: --pipeline wants 1 to 128 characters of A-Z a-z 0-9 . _ : -\n", prefix);
-            return -1;
-        }
-        snprintf(o->pipeline_id, sizeof(o->pipeline_id), "%s", v);
-        return 1;
-    case 1:
-        if (strlen(v) > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(v) || !*v) {
-            fprintf(stderr, "%s: --pipeline-type wants 1 to 64 characters of a-z 0-9 _\n", prefix);
-            return -1;
-        }
-        o->cfg.pipeline_type = v;
-        return 1;
-    case 2:
-        o->cfg.index_path = v;
-        o->index_given = 1;
-        return 1;
-    case 3:
-        if (num(prefix, a, v, 0.01, 3600, &d) < 0)
-            return -1;
-        o->cfg.settle_s = d;
-        return 1;
-    case 4:
-        if (num(prefix, a, v, 0.05, 86400, &d) < 0)
-            return -1;
-        o->cfg.heartbeat_s = d;
-        return 1;
-    case 5:
-        if (num(prefix, a, v, 16, 1 << 24, &d) < 0)
-            return -1;
-        o->cfg.chunk_size = (size_t)d;
-        return 1;
-    case 6:
-        if (num(prefix, a, v, 0, 1 << 23, &d) < 0)
-            return -1;
-        o->cfg.chunk_overlap = (size_t)d;
-        return 1;
-    case 7:
-        if (num(prefix, a, v, 1, 4.0 * 1024 * 1024 * 1024, &d) < 0)
-            return -1;
-        o->cfg.max_file_size = (size_t)d;
-        return 1;
-    case 8:
-        if (num(prefix, a, v, 0.1, 86400, &d) < 0)
-            return -1;
-        o->cfg.pdf_timeout_s = d;
-        return 1;
-    case 9:
-        if (!*v) {
-            fprintf(stderr, "%s: --exec wants a command\n", prefix);
-            return -1;
-        }
-        o->cfg.exec_cmd = v;
-        return 1;
-    case 10:
-        if (num(prefix, a, v, 0, 864000, &d) < 0)
-            return -1;
-        o->cfg.exec_timeout_s = d;
-        return 1;
-    default:
-        if (num(prefix, a, v, 1, 64, &d) < 0)
-            return -1;
-        if (d != (double)(unsigned)d) {
-            fprintf(stderr, "%s: --jobs wants a whole number\n", prefix);
-            return -1;
-        }
-        o->cfg.jobs = (unsigned)d;
-        return 1;
-    }
+    o->cfg.pipeline_type = v;
+    return 0;
 }
+
+static int parse_index(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                       const char *prefix, int from_env)
+{
+    (void)opt;
+    (void)what;
+    (void)prefix;
+    (void)from_env;
+    rp_cli_watch_opts_t *o = target;
+    o->cfg.index_path = v;
+    o->index_given = 1;
+    return 0;
+}
+
+static int parse_exec(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                      const char *prefix, int from_env)
+{
+    (void)opt;
+    (void)from_env;
+    rp_cli_watch_opts_t *o = target;
+    if (*v == '\0') {
+        fprintf(stderr, "%s: %s wants a command\n", prefix, what);
+        return RP_EINVAL;
+    }
+    o->cfg.exec_cmd = v;
+    return 0;
+}
+
+#define WOFF(f) offsetof(rp_cli_watch_opts_t, f)
+
+const rp_cli_opt_t rp_cli_watch_opts[] = {
+    {"--pipeline", "ID", RP_CLI_CUSTOM, 0, 0, 0, "RAG_PIPELINE_ID",
+     "pipeline id of the events (env RAG_PIPELINE_ID; default\n"
+     "local-files:<directory name>)",
+     parse_pipeline, 0},
+    {"--pipeline-type", "TYPE", RP_CLI_CUSTOM, 0, 0, 0, "RAG_PIPELINE_TYPE",
+     "pipeline type (env RAG_PIPELINE_TYPE; default local_files)", parse_pipeline_type, 0},
+    {"--index", "PATH", RP_CLI_CUSTOM, 0, 0, 0, NULL,
+     "SQLite file of the full-text index (default ./ragpulse.db)", parse_index, 0},
+    {"--settle", "S", RP_CLI_DOUBLE, WOFF(cfg.settle_s), 0.01, 3600, NULL,
+     "a file is ingested once unchanged for S seconds (default 1)", NULL, 0},
+    {"--heartbeat", "S", RP_CLI_DOUBLE, WOFF(cfg.heartbeat_s), 0.05, 86400, NULL,
+     "heartbeat interval (default 30)", NULL, 0},
+    {"--chunk-size", "BYTES", RP_CLI_SIZE, WOFF(cfg.chunk_size), 16, 1 << 24, NULL,
+     "chunk size (default 1000)", NULL, 0},
+    {"--chunk-overlap", "BYTES", RP_CLI_SIZE, WOFF(cfg.chunk_overlap), 0, 1 << 23, NULL,
+     "bytes shared by neighbouring chunks (default 200)", NULL, 0},
+    {"--max-file-size", "BYTES", RP_CLI_SIZE, WOFF(cfg.max_file_size), 1,
+     4.0 * 1024 * 1024 * 1024, NULL, "larger files fail as too_large (default 104857600)", NULL,
+     0},
+    {"--pdf-timeout", "S", RP_CLI_DOUBLE, WOFF(cfg.pdf_timeout_s), 0.1, 86400, NULL,
+     "limit for pdftotext on one PDF (default 60)", NULL, 0},
+    {"--exec", "CMD", RP_CLI_CUSTOM, 0, 0, 0, NULL,
+     "hand each file to this shell command instead of indexing it:\n"
+     "CMD \"$FILE\" (its stdin is the file); stdout lines `progress 0.4\n"
+     "STAGE` and `chunks N` are reported, exit status 0 is success,\n"
+     "the stderr tail is the error text",
+     parse_exec, 0},
+    {"--exec-timeout", "S", RP_CLI_DOUBLE, WOFF(cfg.exec_timeout_s), 0, 864000, NULL,
+     "limit for one --exec run (default 3600; 0: none)", NULL, 0},
+    {"--jobs", "N", RP_CLI_UNSIGNED, WOFF(cfg.jobs), 1, 64, NULL,
+     "files handed to --exec (or pdftotext) at the same time (default 1);\n"
+     "other files go on meanwhile, each file's events stay in order",
+     NULL, 0},
+};
+const size_t rp_cli_watch_nopts = RP_CLI_COUNT(rp_cli_watch_opts);
 
 int rp_cli_watch_opts_finish(rp_cli_watch_opts_t *o, const char *prefix)
 {
@@ -270,22 +230,48 @@ void rp_cli_watch_serve_stop(void)
 
 /* ---- ragpulse watch ---- */
 
-static void watch_usage(FILE *f)
+/* `ragpulse watch`'s own options (the pipeline's are rp_cli_watch_opts). */
+typedef struct watch_args {
+    rp_cli_watch_opts_t *o;
+    const char *hub;
+    const char *token;
+    const char *queue;
+    const char *level;
+    size_t queue_max;
+} watch_args_t;
+
+static const rp_cli_opt_t watch_own_opts[] = {
+    {"--hub", "URL", RP_CLI_STRING, offsetof(watch_args_t, hub), 0, 0, "RAGPULSE_HUB",
+     "the hub (env RAGPULSE_HUB; default http://127.0.0.1:8103)", NULL, 0},
+    {"--token", "JWT", RP_CLI_STRING, offsetof(watch_args_t, token), 0, 0, "RAGPULSE_TOKEN",
+     "producer token when the hub has auth on (env RAGPULSE_TOKEN)", NULL, 0},
+    {"--queue", "PATH", RP_CLI_STRING, offsetof(watch_args_t, queue), 0, 0, NULL,
+     "on-disk queue of events not yet delivered (default\n"
+     "./ragpulse-watch.queue; its offsets in PATH.state)",
+     NULL, 0},
+    {"--queue-max", "BYTES", RP_CLI_SIZE, offsetof(watch_args_t, queue_max), 4096, 1e12, NULL,
+     "queue bound; events past it are dropped (default 67108864)", NULL, 0},
+    {"--log-level", "LEVEL", RP_CLI_STRING, offsetof(watch_args_t, level), 0, 0,
+     "RAGPULSE_LOG_LEVEL", "debug, info, warn, error (env RAGPULSE_LOG_LEVEL)", NULL, 0},
+};
+
+static const char watch_usage[] =
+    "usage: ragpulse watch DIR [OPTIONS]\n\n"
+    "Watches DIR (recursively), ingests every document that appears or changes (text,\n"
+    "Markdown, CSV, JSON, HTML, PDF: extract, chunk, SQLite FTS5 index) and reports each\n"
+    "step to a hub. `ragpulse search` queries the index. `ragpulse serve --watch DIR` runs\n"
+    "the same pipeline inside the hub. Symbolic links are never followed: nothing outside\n"
+    "DIR is read.\n\noptions:\n";
+
+static int watch_dir_arg(void *ud, const char *arg, const char *prefix)
 {
-    fprintf(f,
-            "usage: ragpulse watch DIR [OPTIONS]\n\n"
-            "Watches DIR (recursively), ingests every document that appears or changes (text,\n"
-            "Markdown, CSV, JSON, HTML, PDF: extract, chunk, SQLite FTS5 index) and reports each\n"
-            "step to a hub. `ragpulse search` queries the index. `ragpulse serve --watch DIR` runs\n"
-            "the same pipeline inside the hub. Symbolic links are never followed: nothing outside\n"
-            "DIR is read.\n\noptions:\n%s"
-            "  --hub URL                 the hub (env RAGPULSE_HUB; default http://127.0.0.1:8103)\n"
-            "  --token JWT               producer token when the hub has auth on (env RAGPULSE_TOKEN)\n"
-            "  --queue PATH              on-disk queue of events not yet delivered (default\n"
-            "                            ./ragpulse-watch.queue; its offsets in PATH.state)\n"
-            "  --queue-max BYTES         queue bound; events past it are dropped (default 67108864)\n"
-            "  --log-level LEVEL         debug, info, warn, error (env RAGPULSE_LOG_LEVEL)\n",
-            rp_cli_watch_opts_usage);
+    watch_args_t *wa = ud;
+    if (wa->o->dir) {
+        fprintf(stderr, "%s: one directory only (got '%s' and '%s')\n", prefix, wa->o->dir, arg);
+        return RP_EINVAL;
+    }
+    wa->o->dir = arg;
+    return 0;
 }
 
 typedef struct watch_run {
@@ -325,63 +311,25 @@ static void on_watch_signal(uv_signal_t *s, int signum)
     rp_watch_stop(r->w, on_watch_stopped, r);
 }
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : def;
-}
-
 int rp_cli_watch(int argc, char **argv)
 {
     rp_cli_watch_opts_t o;
     rp_cli_watch_opts_init(&o);
-    const char *hub = env_or("RAGPULSE_HUB", "http://127.0.0.1:8103");
-    const char *token = env_or("RAGPULSE_TOKEN", NULL);
-    const char *queue = "ragpulse-watch.queue";
-    const char *level = env_or("RAGPULSE_LOG_LEVEL", NULL);
-    double queue_max = 64.0 * 1024 * 1024;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            watch_usage(stdout);
-            return 0;
-        }
-        int rc = rp_cli_watch_opts_parse(&o, argc, argv, &i, "ragpulse watch");
-        if (rc < 0)
-            return 2;
-        if (rc > 0)
-            continue;
-        if (a[0] != '-') {
-            if (o.dir) {
-                fprintf(stderr, "ragpulse watch: one directory only (got '%s' and '%s')\n", o.dir, a);
-                return 2;
-            }
-            o.dir = a;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ragpulse watch: unknown option '%s' (or it needs a value)\n", a);
-            watch_usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--hub") == 0)
-            hub = v;
-        else if (strcmp(a, "--token") == 0)
-            token = v;
-        else if (strcmp(a, "--queue") == 0)
-            queue = v;
-        else if (strcmp(a, "--log-level") == 0)
-            level = v;
-        else if (strcmp(a, "--queue-max") == 0) {
-            if (num("ragpulse watch", a, v, 4096, 1e12, &queue_max) < 0)
-                return 2;
-        } else {
-            fprintf(stderr, "ragpulse watch: unknown option '%s'\n", a);
-            watch_usage(stderr);
-            return 2;
-        }
-    }
+    watch_args_t wa = {&o, "http://127.0.0.1:8103", NULL, "ragpulse-watch.queue", NULL,
+                       64u * 1024 * 1024};
+    rp_cli_optset_t sets[] = {
+        {rp_cli_watch_opts, rp_cli_watch_nopts, &o, NULL},
+        {watch_own_opts, RP_CLI_COUNT(watch_own_opts), &wa, NULL},
+    };
+    rp_cli_cmd_t cmd = {"ragpulse watch", watch_usage, NULL, sets, RP_CLI_COUNT(sets),
+                        watch_dir_arg, &wa};
+    int prc = rp_cli_parse(&cmd, argc, argv);
+    if (prc != 0)
+        return prc == RP_CLI_HELP ? 0 : 2;
+    const char *hub = wa.hub;
+    const char *token = wa.token;
+    const char *queue = wa.queue;
+    const char *level = wa.level;
     if (level) {
         int l = rp_log_level_parse(level);
         if (l < 0) {
@@ -392,7 +340,7 @@ int rp_cli_watch(int argc, char **argv)
     }
     if (o.dir == NULL) {
         fprintf(stderr, "ragpulse watch: which directory? (ragpulse watch DIR)\n");
-        watch_usage(stderr);
+        rp_cli_help(&cmd, stderr);
         return 2;
     }
     if (rp_cli_watch_opts_finish(&o, "ragpulse watch") < 0)
@@ -407,7 +355,8 @@ int rp_cli_watch(int argc, char **argv)
     watch_run_t r = {0};
     r.loop = uv_default_loop();
     char err[1400];
-    r.sink = rp_cli_net_sink_new(r.loop, hub, token, o.pipeline_id, queue, (size_t)queue_max, err, sizeof(err));
+    r.sink = rp_watch_net_sink_new(r.loop, hub, token, o.pipeline_id, queue, wa.queue_max,
+                                   "ragpulse-watch/" RP_VERSION, err, sizeof(err));
     if (r.sink == NULL) {
         fprintf(stderr, "ragpulse watch: %s\n", err);
         return 1;
@@ -417,7 +366,7 @@ int rp_cli_watch(int argc, char **argv)
     r.w = rp_watch_new(r.loop, &o.cfg, r.sink, err, sizeof(err));
     if (r.w == NULL) {
         fprintf(stderr, "ragpulse watch: %s\n", err);
-        rp_cli_net_sink_free(r.sink);
+        rp_watch_net_sink_free(r.sink);
         return 1;
     }
     uv_signal_init(r.loop, &r.sigint);
@@ -432,29 +381,59 @@ int rp_cli_watch(int argc, char **argv)
     printf("watching %s (pipeline %s) -> %s\n", real_dir, o.pipeline_id, hub);
     fflush(stdout);
     uv_run(r.loop, UV_RUN_DEFAULT);
-    rp_cli_net_sink_free(r.sink);
+    rp_watch_net_sink_free(r.sink);
     uv_loop_close(r.loop);
     return 0;
 }
 
 /* ---- ragpulse search ---- */
 
-static void search_usage(FILE *f)
+typedef struct search_args {
+    const char *query;
+    const char *index;
+    int limit;
+    int fts;
+    int json;
+} search_args_t;
+
+static const rp_cli_opt_t search_opts[] = {
+    {"--fts", NULL, RP_CLI_FLAG, offsetof(search_args_t, fts), 0, 0, NULL,
+     "QUERY in SQLite FTS5 syntax instead: \"an exact phrase\", prefix*,\n"
+     "a OR b, a NOT b, NEAR(a b, 5), parentheses",
+     NULL, 1},
+    /* The default since plain words are; kept for old scripts. */
+    {"--literal", NULL, RP_CLI_FLAG, offsetof(search_args_t, fts), 0, 0, NULL, NULL, NULL, 0},
+    {"--limit", "N", RP_CLI_INT, offsetof(search_args_t, limit), 1, 1000, NULL,
+     "at most N results (default 10)", NULL, 0},
+    {"--index", "PATH", RP_CLI_STRING, offsetof(search_args_t, index), 0, 0, NULL,
+     "the index (default ./ragpulse.db, or the sqlite: file of RAGPULSE_STORE)", NULL, 0},
+    {"--json", NULL, RP_CLI_FLAG, offsetof(search_args_t, json), 0, 0, NULL,
+     "one JSON object per result: path, chunk, start, end, score, snippet", NULL, 1},
+};
+
+static const char search_usage[] =
+    "usage: ragpulse search QUERY [--fts] [--limit N] [--index PATH] [--json]\n\n"
+    "Prints the chunks of the local-files index that best match QUERY (BM25), with the\n"
+    "file, the chunk's position and a snippet ([matches] in brackets).\n\n"
+    "QUERY is plain words, as typed: a chunk matches when it has every word (case and\n"
+    "accents aside); a word with punctuation inside, obsidian-lantern, matches as that\n"
+    "phrase. Nothing in QUERY is an operator.\n\n";
+
+static const char search_epilog[] =
+    "\nExit status: 0 found, 1 nothing found, 2 usage or (with --fts) query syntax error,\n"
+    "3 no index.\n";
+
+static int search_query_arg(void *ud, const char *arg, const char *prefix)
 {
-    fprintf(f, "usage: ragpulse search QUERY [--fts] [--limit N] [--index PATH] [--json]\n\n"
-               "Prints the chunks of the local-files index that best match QUERY (BM25), with the\n"
-               "file, the chunk's position and a snippet ([matches] in brackets).\n\n"
-               "QUERY is plain words, as typed: a chunk matches when it has every word (case and\n"
-               "accents aside); a word with punctuation inside, obsidian-lantern, matches as that\n"
-               "phrase. Nothing in QUERY is an operator.\n\n"
-               "  --fts          QUERY in SQLite FTS5 syntax instead: \"an exact phrase\", prefix*,\n"
-               "                 a OR b, a NOT b, NEAR(a b, 5), parentheses\n"
-               "  --limit N      at most N results (default 10)\n"
-               "  --index PATH   the index (default ./ragpulse.db, or the sqlite: file of RAGPULSE_STORE)\n"
-               "  --json         one JSON object per result: path, chunk, start, end, score, snippet\n\n"
-               "Exit status: 0 found, 1 nothing found, 2 usage or (with --fts) query syntax error,\n"
-               "3 no index.\n");
+    search_args_t *sa = ud;
+    if (sa->query) {
+        fprintf(stderr, "%s: one query only (quote it: ragpulse search \"two words\")\n", prefix);
+        return RP_EINVAL;
+    }
+    sa->query = arg;
+    return 0;
 }
+
 
 typedef struct search_out {
     int json;
@@ -487,50 +466,24 @@ static void on_hit(void *ud, const rp_watch_hit_t *h)
 
 int rp_cli_search(int argc, char **argv)
 {
-    const char *query = NULL;
-    const char *index = "ragpulse.db";
+    search_args_t sa = {NULL, "ragpulse.db", 10, 0, 0};
     const char *store = getenv("RAGPULSE_STORE");
     if (store && strncmp(store, "sqlite:", 7) == 0 && store[7])
-        index = store + 7;
-    double limit = 10;
-    rp_watch_query_syntax_t syntax = RP_WATCH_QUERY_WORDS;
-    search_out_t so = {0, 0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            search_usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--fts") == 0) {
-            syntax = RP_WATCH_QUERY_FTS5;
-        } else if (strcmp(a, "--literal") == 0) {
-            syntax = RP_WATCH_QUERY_WORDS; /* the default since plain words are; kept for old scripts */
-        } else if (strcmp(a, "--json") == 0) {
-            so.json = 1;
-        } else if (strcmp(a, "--limit") == 0 || strcmp(a, "--index") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "ragpulse search: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (strcmp(a, "--index") == 0)
-                index = v;
-            else if (num("ragpulse search", a, v, 1, 1000, &limit) < 0)
-                return 2;
-        } else if (a[0] == '-' && a[1] == '-' && query == NULL && a[2] != '\0') {
-            fprintf(stderr, "ragpulse search: unknown option '%s'\n", a);
-            search_usage(stderr);
-            return 2;
-        } else if (query == NULL) {
-            query = a;
-        } else {
-            fprintf(stderr, "ragpulse search: one query only (quote it: ragpulse search \"two words\")\n");
-            return 2;
-        }
-    }
+        sa.index = store + 7;
+    rp_cli_optset_t sets[] = {{search_opts, RP_CLI_COUNT(search_opts), &sa, NULL}};
+    rp_cli_cmd_t cmd = {"ragpulse search", search_usage, search_epilog, sets, 1, search_query_arg,
+                        &sa};
+    int prc = rp_cli_parse(&cmd, argc, argv);
+    if (prc != 0)
+        return prc == RP_CLI_HELP ? 0 : 2;
+    const char *query = sa.query;
+    const char *index = sa.index;
+    int limit = sa.limit;
+    rp_watch_query_syntax_t syntax = sa.fts ? RP_WATCH_QUERY_FTS5 : RP_WATCH_QUERY_WORDS;
+    search_out_t so = {sa.json, 0};
     if (query == NULL || strspn(query, " \t\r\n") == strlen(query)) {
         fprintf(stderr, "ragpulse search: what to search for? (ragpulse search \"QUERY\")\n");
-        search_usage(stderr);
+        rp_cli_help(&cmd, stderr);
         return 2;
     }
     char err[1400];

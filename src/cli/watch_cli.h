@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include "cli/opts.h"
 #include "watch/watch.h"
 
 /* The local-files pipeline's command-line side: the options `ragpulse watch` and `ragpulse
@@ -15,25 +16,18 @@ typedef struct rp_cli_watch_opts {
     const char *dir;
     char pipeline_id[129];
     int index_given;
-    const char *given;    /* the last watch option parsed (serve refuses them without --watch) */
     char index_abs[4096]; /* the index's absolute path: never ingested */
 } rp_cli_watch_opts_t;
 
-/* Defaults (RAG_PIPELINE_ID / RAG_PIPELINE_TYPE honoured). */
+/* Defaults; RAG_PIPELINE_ID / RAG_PIPELINE_TYPE are read with the table. */
 void rp_cli_watch_opts_init(rp_cli_watch_opts_t *o);
-/* Parses argv[*i] if it is a watch option (advancing *i past its value): 1, 0 if it is not
- * one, -1 after printing an error (prefix names the command). */
-int rp_cli_watch_opts_parse(rp_cli_watch_opts_t *o, int argc, char **argv, int *i, const char *prefix);
+/* The pipeline's options (`ragpulse watch` and `serve --watch`), filling an
+ * rp_cli_watch_opts_t; errors name the option or RAG_PIPELINE_ID / RAG_PIPELINE_TYPE. */
+extern const rp_cli_opt_t rp_cli_watch_opts[];
+extern const size_t rp_cli_watch_nopts;
 /* Fills what depends on the directory (the default pipeline id) and ignores the index file
  * (and its -wal, -shm) when it lies inside. 0 or -1 (printed). */
 int rp_cli_watch_opts_finish(rp_cli_watch_opts_t *o, const char *prefix);
-extern const char rp_cli_watch_opts_usage[];
-
-/* The network sink: POSTs batches to hub_url/api/events, through the append-only queue
- * file queue_path (bounded by max_bytes). NULL with err filled. */
-rp_watch_sink_t *rp_cli_net_sink_new(uv_loop_t *loop, const char *hub_url, const char *token, const char *pipeline_id,
-                                     const char *queue_path, size_t max_bytes, char *err, size_t errlen);
-void rp_cli_net_sink_free(rp_watch_sink_t *s);
 
 /* `serve --watch DIR`: starts a watcher reporting into hub (an rp_hub_t *) in-process.
  * Returns 0 or -1 (printed). */

@@ -38,8 +38,9 @@ typedef struct rp_eio_packet {
 /* Builds a text packet: type character then data[0..len). Returns 0 or UV_ENOMEM. */
 int rp_eio_packet_text(rp_eio_packet_t *p, char type, const char *data, size_t len);
 /* Builds a text packet from b, whose first RP_EIO_HEADROOM bytes are reserved and whose
- * next byte is the packet type. Takes b's memory (b is left empty). Returns 0 or UV_ENOMEM
- * (b is then still the caller's). */
+ * next byte is the packet type. Takes b's memory (b is left empty). Returns 0, RP_EPROTO when
+ * b holds nothing past the headroom (no type byte), or UV_ENOMEM; after an error b is still
+ * the caller's. */
 int rp_eio_packet_from_buf(rp_eio_packet_t *p, rp_buf_t *b);
 /* Builds a binary message packet. Returns 0 or UV_ENOMEM. */
 int rp_eio_packet_binary(rp_eio_packet_t *p, const void *data, size_t len);

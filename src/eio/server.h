@@ -20,7 +20,10 @@
  * detached, on_close runs once) and freed on the next loop tick, so a session pointer stays
  * readable until the callback chain that closed it returns. Loop thread only. */
 
-enum { RP_EIO_POLLING = 1, RP_EIO_WEBSOCKET = 2 };
+enum {
+    RP_EIO_POLLING = 1,
+    RP_EIO_WEBSOCKET = 2
+};
 
 typedef struct rp_eio_config {
     uint32_t ping_interval; /* ms, default 25000 */
@@ -51,7 +54,10 @@ typedef struct rp_eio_callbacks {
     void (*on_close)(rp_eio_session_t *s, const char *reason, void *ud);
 } rp_eio_callbacks_t;
 
-enum { RP_EIO_TRANSPORT_POLLING = 1, RP_EIO_TRANSPORT_WEBSOCKET = 2 };
+enum {
+    RP_EIO_TRANSPORT_POLLING = 1,
+    RP_EIO_TRANSPORT_WEBSOCKET = 2
+};
 
 /* The longest handshake credential kept (bytes). */
 #define RP_EIO_MAX_CREDENTIAL 8192
@@ -65,7 +71,7 @@ struct rp_eio_session {
     int state;
     unsigned upgrading : 1;
     unsigned hb_pong_wait : 1;
-    unsigned over_limit : 1; /* being closed for passing max_queued */
+    unsigned over_limit : 1;     /* being closed for passing max_queued */
     rp_http_conn_t *poll_get;    /* a held polling GET, or NULL */
     struct rp_eio_wsconn *ws;    /* the WebSocket, when transport is websocket */
     struct rp_eio_wsconn *probe; /* a WebSocket being probed for upgrade */
@@ -91,7 +97,8 @@ enum {
 };
 static inline const char *rp_eio_error_name(int e)
 {
-    static const char *const names[] = {"transport_error", "ping_timeout", "parse_error", "max_queued"};
+    static const char *const names[] = {"transport_error", "ping_timeout", "parse_error",
+                                        "max_queued"};
     return e >= 0 && e < RP_EIO_ERR_COUNT ? names[e] : "other";
 }
 
@@ -115,23 +122,24 @@ struct rp_eio_server {
     rp_eio_callbacks_t cb;
     void *ud;
     rp_map_t sessions;
-    rp_timerq_t pingq; /* sessions waiting to be pinged */
-    rp_timerq_t pongq; /* sessions waiting for a pong */
-    rp_timerq_t upgradeq; /* probe WebSockets waiting to finish the upgrade */
-    rp_list_node_t flush; /* polling sessions with output and a held GET */
+    rp_timerq_t pingq;     /* sessions waiting to be pinged */
+    rp_timerq_t pongq;     /* sessions waiting for a pong */
+    rp_timerq_t upgradeq;  /* probe WebSockets waiting to finish the upgrade */
+    rp_list_node_t flush;  /* polling sessions with output and a held GET */
     rp_list_node_t doomed; /* sessions to close at the next tick (over their output limit) */
-    rp_list_node_t dead;  /* closed sessions to free at the next tick */
+    rp_list_node_t dead;   /* closed sessions to free at the next tick */
     size_t path_len;
     int closing_timers;
+    void (*_close_cb)(rp_eio_server_t *srv);
     /* Counters for metrics. */
     unsigned long opened;
     unsigned long upgrades;
-    unsigned long drops; /* sessions closed for passing max_queued */
+    unsigned long drops;       /* sessions closed for passing max_queued */
     unsigned long ws_too_big;  /* WebSockets closed 1009: a frame or message over max_payload */
     unsigned long ws_protocol; /* WebSockets closed for broken framing or UTF-8 (1002, 1007) */
     unsigned long upgrade_timeouts; /* probes closed for not finishing the upgrade in time */
-    unsigned long ws_attempts;   /* requests for transport=websocket (upgrades and direct) */
-    unsigned long ws_handshakes; /* of those, answered 101 */
+    unsigned long ws_attempts;      /* requests for transport=websocket (upgrades and direct) */
+    unsigned long ws_handshakes;    /* of those, answered 101 */
     unsigned long ws_failures[RP_EIO_WSFAIL_COUNT];
     unsigned long session_errors[2][RP_EIO_ERR_COUNT]; /* [polling, websocket][RP_EIO_ERR_…] */
     size_t n_polling;
@@ -142,9 +150,10 @@ struct rp_eio_server {
  * on out-of-memory or when a libuv timer cannot start. */
 rp_eio_server_t *rp_eio_server_new(rp_net_t *net, const rp_eio_config_t *cfg,
                                    const rp_eio_callbacks_t *cb, void *ud);
-/* Closes every session ("server shutdown") and frees the server once its timers have closed
- * (run the loop afterwards). */
-void rp_eio_server_free(rp_eio_server_t *srv);
+/* Closes every session ("server shutdown") and closes the server: its memory stays valid until
+ * cb(srv) has run, from the loop once its timers have closed (run the loop afterwards); cb
+ * may be NULL. Call once. */
+void rp_eio_server_close(rp_eio_server_t *srv, void (*cb)(rp_eio_server_t *srv));
 
 /* Serves req if its path is under cfg.path: returns 1 (the request is answered, held or
  * upgraded), else 0 and leaves it alone. */

@@ -29,7 +29,7 @@ typedef struct rp_sio_packet {
     unsigned attachments;
     const char *nsp; /* "/" when absent */
     size_t nsp_len;
-    int64_t id; /* ack id, -1 when absent */
+    int64_t id;       /* ack id, -1 when absent */
     const char *data; /* raw JSON, data_len 0 when absent */
     size_t data_len;
 } rp_sio_packet_t;

@@ -37,6 +37,10 @@ typedef struct rp_sio_nsp rp_sio_nsp_t;
 typedef struct rp_sio_socket rp_sio_socket_t;
 typedef struct rp_sio_client rp_sio_client_t;
 
+/* Binary attachments one outgoing packet (emit, ack, broadcast) may carry: more is
+ * RP_ETOOBIG. Incoming packets are bounded by rp_sio_config_t.max_attachments instead. */
+#define RP_SIO_MAX_ATTACHMENTS 64
+
 typedef struct rp_sio_bin {
     const void *data;
     size_t len;
@@ -71,8 +75,8 @@ typedef void (*rp_sio_disconnect_cb)(rp_sio_socket_t *s, const char *reason, voi
 typedef void (*rp_sio_ack_cb)(rp_sio_socket_t *s, const rp_sio_event_t *ack, void *ud);
 /* Asked for an unknown namespace: return a namespace to create it on the fly, or NULL to
  * refuse ("Invalid namespace"). */
-typedef rp_sio_nsp_t *(*rp_sio_nsp_factory_cb)(rp_sio_server_t *srv, const char *name,
-                                               size_t len, void *ud);
+typedef rp_sio_nsp_t *(*rp_sio_nsp_factory_cb)(rp_sio_server_t *srv, const char *name, size_t len,
+                                               void *ud);
 
 /* Connection-state recovery (socket.io 4.6+): a namespace with recovery on gives each socket
  * a private id (pid) in its CONNECT reply and carries an offset as the last argument of every
@@ -104,9 +108,9 @@ typedef struct rp_sio_recovery {
 } rp_sio_recovery_t;
 
 typedef struct rp_sio_config {
-    uint32_t connect_timeout;     /* ms from Engine.IO open to the first CONNECT, default 45000 */
-    uint32_t recovery_window;     /* ms a dropped session can be recovered, default 120000 */
-    unsigned max_attachments;     /* per packet, default 16 */
+    uint32_t connect_timeout;      /* ms from Engine.IO open to the first CONNECT, default 45000 */
+    uint32_t recovery_window;      /* ms a dropped session can be recovered, default 120000 */
+    unsigned max_attachments;      /* per packet, default 16 */
     unsigned max_rooms_per_socket; /* default 256 */
     /* Client -> server packets per connection (a token bucket; 0: unlimited). A packet over
      * the rate is dropped (an event that wants an ack gets {"error":"rate limited",...});
@@ -123,7 +127,7 @@ struct rp_sio_nsp {
     char *name;           /* owned */
     size_t name_len;
     rp_sio_server_t *srv;
-    rp_map_t sockets;     /* by id */
+    rp_map_t sockets; /* by id */
     rp_list_node_t socket_list;
     size_t nsockets;
     rp_map_t rooms;
@@ -160,11 +164,11 @@ struct rp_sio_socket {
     int64_t next_ack_id;
     uint32_t mark; /* broadcast dedup */
     int connected;
-    int recovered;  /* this socket resumed an earlier session */
-    char pid[21];   /* private session id, when the namespace has recovery on */
+    int recovered;                /* this socket resumed an earlier session */
+    char pid[21];                 /* private session id, when the namespace has recovery on */
     struct rp_sio_replay *replay; /* a recovery being replayed in rounds, or NULL */
-    rp_map_entry_t pid_entry; /* in nsp->pids while connected */
-    void *data; /* the user's */
+    rp_map_entry_t pid_entry;     /* in nsp->pids while connected */
+    void *data;                   /* the user's */
 };
 
 struct rp_sio_client {
@@ -173,7 +177,7 @@ struct rp_sio_client {
     rp_list_node_t sockets;
     rp_timerq_node_t connect_timer;
     struct rp_sio_partial *partial; /* a binary packet waiting for its attachments */
-    double tokens; /* the rate bucket (see rp_sio_config_t.rate_limit) */
+    double tokens;                  /* the rate bucket (see rp_sio_config_t.rate_limit) */
     uint64_t tokens_ms;
     uint32_t over; /* drops not yet paid back by accepted packets */
 };
@@ -199,21 +203,30 @@ struct rp_sio_server {
     unsigned long packets_out;
     unsigned long broadcasts;
     unsigned long broadcast_recipients;
-    unsigned long rate_limited;     /* packets dropped over the rate */
-    unsigned long rate_disconnects; /* clients disconnected for going on */
-    unsigned long protocol_errors;  /* clients closed for breaking the protocol (or a limit) */
+    unsigned long rate_limited;      /* packets dropped over the rate */
+    unsigned long rate_disconnects;  /* clients disconnected for going on */
+    unsigned long protocol_errors;   /* clients closed for breaking the protocol (or a limit) */
     unsigned long takeovers_refused; /* a live socket's pid presented by someone the hook refused */
     /* Recoveries by outcome: resumed at once, resumed after a replay in rounds, fresh session
      * because the offset could not be served, fresh because the history overtook the replay. */
     unsigned long recovered, recovered_paced, recovery_refused, recovery_overtaken;
     size_t nclients;
+    /* Private to src/sio (the globals of old, now per server). */
+    rp_sio_socket_t **_graveyard; /* sockets that left, freed at the next tick */
+    size_t _graveyard_len, _graveyard_cap;
+    rp_list_node_t _lookups; /* cluster session lookups in flight (recovery.c) */
+    int _resuming;           /* a held CONNECT is being replayed: no second lookup */
+    void (*_close_cb)(rp_sio_server_t *srv);
 };
 
-/* Creates a Socket.IO server with its own Engine.IO server on net. Returns NULL on failure. */
+/* Creates a Socket.IO server with its own Engine.IO server on net. Returns NULL on
+ * out-of-memory or when a libuv timer cannot start. */
 rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg,
                                    const rp_sio_config_t *cfg);
-/* Disconnects every client ("server shutdown") and frees the server (run the loop after). */
-void rp_sio_server_free(rp_sio_server_t *srv);
+/* Disconnects every client ("server shutdown") and closes the server: its memory stays valid
+ * until cb(srv) has run, from the loop once every handle has closed (run the loop after);
+ * cb may be NULL. The Engine.IO server goes with it. Call once. */
+void rp_sio_server_close(rp_sio_server_t *srv, void (*cb)(rp_sio_server_t *srv));
 /* Serves an HTTP request under the Engine.IO path; returns 1 if it did, 0 if not ours. */
 int rp_sio_server_handle(rp_sio_server_t *srv, rp_http_conn_t *hc, rp_http_request_t *req);
 
@@ -224,10 +237,11 @@ void rp_sio_server_set_cluster(rp_sio_server_t *srv, rp_cluster_t *c);
 /* Cluster recovery sessions: a CONNECT that asks to resume a pid this node does not know is
  * held while the cluster adapter is asked for it (session_take); if found, the session is put
  * back here and the CONNECT goes on as a local resume. rp_sio_cluster_detach forgets the
- * lookups still in flight (the server is being freed; their answers are dropped). */
+ * lookups still in flight (the server is being closed; their answers are dropped). */
 void rp_sio_cluster_detach(rp_sio_server_t *srv);
 /* Calls fn for each room of nsp with its local size (socket-id rooms included). */
-void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp, void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud);
+void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp,
+                      void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud);
 
 /* Returns the namespace `name` ("/" or "/x"), creating it; NULL on out-of-memory. */
 rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name);
@@ -246,7 +260,8 @@ void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, vo
 /* When a session is recovered, each of its rooms is kept only if cb says 1 (the new
  * credentials may allow less than the old); missed events are looked up for those rooms. */
 void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
-                                int (*cb)(rp_sio_socket_t *s, const char *room, void *ud), void *ud);
+                                int (*cb)(rp_sio_socket_t *s, const char *room, void *ud),
+                                void *ud);
 /* A CONNECT that presents the pid of a socket still connected on another client (the client
  * moved before its old connection was seen to drop) ends that socket and resumes its session
  * only when cb(s, old) says 1; s has passed the connect hook (its data is set). Otherwise old
@@ -258,9 +273,10 @@ void rp_sio_nsp_on_take_over(rp_sio_nsp_t *nsp,
  * the connect hook accepted fails afterwards). */
 void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data));
 /* Recovery sessions kept elsewhere (a durable store): puts a session back so a client can
- * resume it within ttl_ms. Returns 0 or UV_ENOMEM. */
-int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid, const char *const *rooms,
-                        size_t nrooms, uint32_t ttl_ms);
+ * resume it within ttl_ms. Returns 0, RP_EINVAL when pid or sid is not 20 characters,
+ * RP_ESTATE when pid is already kept, or UV_ENOMEM. */
+int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid,
+                        const char *const *rooms, size_t nrooms, uint32_t ttl_ms);
 /* True for the disconnect reasons after which a session is kept for recovery. */
 int rp_sio_reason_recoverable(const char *reason);
 /* The connected socket of nsp with that id, or NULL (for completions that outlive a
@@ -273,15 +289,16 @@ int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, 
 
 /* Emits to one socket. args is JSON text without brackets ("" or NULL for none); att are
  * binary attachments referenced by placeholders in args. Returns 0, RP_ESTATE if s is gone,
- * RP_ETOOBIG if s's output is over its limit (its connection is then dropped), UV_ENOMEM. */
+ * RP_ETOOBIG if s's output is over its limit (its connection is then dropped) or natt is over
+ * RP_SIO_MAX_ATTACHMENTS, UV_ENOMEM. */
 int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
                 const rp_sio_bin_t *att, size_t natt);
 /* Emits and waits for the client's ack; cb runs once (with the ack, or NULL on timeout or
  * disconnect). timeout_ms 0 waits as long as the socket lives. Same returns; cb is not called
  * when this fails. */
-int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args,
-                         size_t args_len, const rp_sio_bin_t *att, size_t natt,
-                         uint32_t timeout_ms, rp_sio_ack_cb cb, void *ud);
+int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
+                         const rp_sio_bin_t *att, size_t natt, uint32_t timeout_ms,
+                         rp_sio_ack_cb cb, void *ud);
 /* Answers a client's ack request (ev->ack_id). Same returns. The answer may pass the
  * session's max_queued (rp_eio_session_allow): the caller bounds it; the hub's largest,
  * a subscribe ack, lists at most a quarter of max_queued of files (see hub.c snapshot()). */
@@ -295,14 +312,15 @@ typedef struct rp_sio_bcast {
     size_t nexcept;
     const rp_sio_socket_t *except_socket;
     const char *offset; /* with recovery on: appended as the last argument (a string) */
-    int local; /* this node's sockets only: not handed to the cluster adapter */
+    int local;          /* this node's sockets only: not handed to the cluster adapter */
 } rp_sio_bcast_t;
 
 /* Sends an event to every socket of nsp in any of opts->rooms (each once), minus exclusions,
  * on this node and (through the cluster adapter, for events without binary attachments) on
  * every other. A room name that is a socket id reaches that socket. Returns the number of
  * local recipients, or UV_ENOMEM. Recipients over their output limit are dropped at the next
- * tick. */
+ * tick; RP_ETOOBIG when natt is over RP_SIO_MAX_ATTACHMENTS. A broadcast the cluster adapter
+ * cannot take is counted in its errors (local delivery stands). */
 int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *event,
                      const char *args, size_t args_len, const rp_sio_bin_t *att, size_t natt);
 
@@ -311,8 +329,8 @@ int rp_sio_join(rp_sio_socket_t *s, const char *room, size_t len);
 int rp_sio_leave(rp_sio_socket_t *s, const char *room, size_t len);
 int rp_sio_in_room(const rp_sio_socket_t *s, const char *room, size_t len);
 /* Calls fn for each room s is in (its own id room excluded). */
-void rp_sio_socket_rooms(const rp_sio_socket_t *s, void (*fn)(const char *room, size_t len, void *ud),
-                         void *ud);
+void rp_sio_socket_rooms(const rp_sio_socket_t *s,
+                         void (*fn)(const char *room, size_t len, void *ud), void *ud);
 /* Number of sockets in a room of nsp (0 if none). */
 size_t rp_sio_room_size(rp_sio_nsp_t *nsp, const char *room, size_t len);
 

@@ -300,21 +300,28 @@ static int sq_prune(void *b, int64_t keep, int64_t older_than_ms, int64_t now_ms
     return exec(q, sql);
 }
 
-/* Runs a one-off query whose first column is a JSON text and appends them as an array. */
+/* Runs a one-off query whose first column is a JSON text and appends them as an array. An
+ * array that does not fit out's limit is a failure (RP_ETOOBIG in the message), never a
+ * truncated array returned as if whole. */
 static int json_rows(sq_t *q, sqlite3_stmt *st, rp_buf_t *out)
 {
-    int rc, n = 0;
-    rp_buf_append_char(out, '[');
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = SQLITE_DONE, n = 0;
+    int brc = rp_buf_append_char(out, '[');
+    while (brc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n++)
-            rp_buf_append_char(out, ',');
-        rp_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+            brc = rp_buf_append_char(out, ',');
+        if (brc == 0)
+            brc = rp_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
     }
-    rp_buf_append_char(out, ']');
+    if (brc == 0)
+        brc = rp_buf_append_char(out, ']');
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return fail(q);
-    return out->err; /* RP_ETOOBIG or UV_ENOMEM: the rows did not fit */
+    if (brc < 0) {
+        snprintf(q->err, sizeof(q->err), "sqlite %.1024s: the rows do not fit the answer (%s)", q->path,
+                 rp_err_name(brc));
+        return brc; /* RP_ETOOBIG or UV_ENOMEM: that read fails, the connection is fine */
+    }
+    return rc == SQLITE_DONE ? 0 : fail(q);
 }
 
 static int sq_history(void *b, const char *pipeline, const char *file, int64_t before, int limit, rp_buf_t *out)

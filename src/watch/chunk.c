@@ -56,7 +56,8 @@ static size_t best_cut(const char *t, size_t start, size_t end)
     return c > start ? c : end;
 }
 
-long rp_watch_chunk(const char *text, size_t len, const rp_watch_chunk_cfg_t *cfg, rp_watch_chunk_t **out)
+long rp_watch_chunk(const char *text, size_t len, const rp_watch_chunk_cfg_t *cfg,
+                    rp_watch_chunk_t **out)
 {
     *out = NULL;
     if (cfg->size < 16 || cfg->overlap >= cfg->size / 2)

@@ -23,6 +23,7 @@ typedef struct rp_watch_chunk_cfg {
  * for text that is only white space), or UV_EINVAL for a bad cfg, or UV_ENOMEM. Chunks are
  * in order, each start is greater than the previous one, and together they cover every
  * non-space byte of the text. */
-long rp_watch_chunk(const char *text, size_t len, const rp_watch_chunk_cfg_t *cfg, rp_watch_chunk_t **out);
+long rp_watch_chunk(const char *text, size_t len, const rp_watch_chunk_cfg_t *cfg,
+                    rp_watch_chunk_t **out);
 
 #endif

@@ -38,7 +38,8 @@ const char *rp_watch_kind_name(rp_watch_kind_t k);
  * Returns 0, or -1 with `why` set (binary content, invalid JSON, unsupported kind) or
  * RP_ETOOBIG / UV_ENOMEM from out (why set too). Paragraphs are separated by a blank line so
  * that chunking can split on them. */
-int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *out, char *why, size_t whylen);
+int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *out, char *why,
+                     size_t whylen);
 
 /* Decodes one HTML character reference at s[0..len), s[0] == '&': named (&amp; &eacute; ...;
  * the HTML5 names in common use, with or without the ';' for the Latin-1 legacy ones),

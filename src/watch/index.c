@@ -20,7 +20,8 @@ struct rp_watch_index {
     sqlite3 *db;
     char path[1024];
     char err[1400];
-    sqlite3_stmt *lookup, *touch, *ranges, *del_range, *del_doc, *ins_doc, *ins_chunk, *get_next, *put_next;
+    sqlite3_stmt *lookup, *touch, *ranges, *del_range, *del_doc, *ins_doc, *ins_chunk, *get_next,
+        *put_next;
 };
 
 static const char schema[] =
@@ -49,13 +50,16 @@ static int on_busy(void *ud, int count)
 
 static int fail(rp_watch_index_t *ix)
 {
-    snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", ix->path, ix->db ? sqlite3_errmsg(ix->db) : "not open");
+    snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", ix->path,
+             ix->db ? sqlite3_errmsg(ix->db) : "not open");
     return -1;
 }
 
 static int prepare(rp_watch_index_t *ix, const char *sql, sqlite3_stmt **st)
 {
-    return sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK ? 0 : fail(ix);
+    return sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK
+               ? 0
+               : fail(ix);
 }
 
 const char *rp_watch_index_error(const rp_watch_index_t *ix)
@@ -79,11 +83,14 @@ rp_watch_index_t *rp_watch_index_open(const char *path, int readonly, char *err,
     sqlite3_busy_handler(ix->db, on_busy, NULL);
     if (readonly) {
         sqlite3_stmt *st = NULL;
-        int ok = sqlite3_prepare_v2(ix->db, "SELECT 1 FROM watch_chunks LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+        int ok = sqlite3_prepare_v2(ix->db, "SELECT 1 FROM watch_chunks LIMIT 0", -1, &st, NULL) ==
+                 SQLITE_OK;
         sqlite3_finalize(st);
         if (!ok) {
             snprintf(ix->err, sizeof(ix->err),
-                     "%.1024s holds no index (run `ragpulse watch DIR` or `ragpulse serve --watch DIR` first)", path);
+                     "%.1024s holds no index (run `ragpulse watch DIR` or `ragpulse serve --watch "
+                     "DIR` first)",
+                     path);
             goto undo;
         }
         return ix;
@@ -95,23 +102,31 @@ rp_watch_index_t *rp_watch_index_open(const char *path, int readonly, char *err,
         goto undo;
     }
     sqlite3_exec(ix->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    static const char tree[] = " WHERE path = ?1 OR (?2 AND path >= ?1 || '/' AND path < ?1 || '0')";
+    static const char tree[] =
+        " WHERE path = ?1 OR (?2 AND path >= ?1 || '/' AND path < ?1 || '0')";
     char ranges[256], del_doc[256];
     snprintf(ranges, sizeof(ranges), "SELECT first_rowid, chunks FROM watch_documents%s", tree);
     snprintf(del_doc, sizeof(del_doc), "DELETE FROM watch_documents%s", tree);
-    if (prepare(ix, "SELECT hash, size, mtime, chunks FROM watch_documents WHERE path = ?1", &ix->lookup) < 0 ||
-        prepare(ix, "UPDATE watch_documents SET size = ?2, mtime = ?3 WHERE path = ?1", &ix->touch) < 0 ||
+    if (prepare(ix, "SELECT hash, size, mtime, chunks FROM watch_documents WHERE path = ?1",
+                &ix->lookup) < 0 ||
+        prepare(ix, "UPDATE watch_documents SET size = ?2, mtime = ?3 WHERE path = ?1",
+                &ix->touch) < 0 ||
         prepare(ix, ranges, &ix->ranges) < 0 ||
-        prepare(ix, "DELETE FROM watch_chunks WHERE rowid >= ?1 AND rowid < ?2", &ix->del_range) < 0 ||
+        prepare(ix, "DELETE FROM watch_chunks WHERE rowid >= ?1 AND rowid < ?2", &ix->del_range) <
+            0 ||
         prepare(ix, del_doc, &ix->del_doc) < 0 ||
         prepare(ix,
-                "INSERT INTO watch_documents (path, hash, size, mtime, chunks, first_rowid, kind, error, indexed_at)"
+                "INSERT INTO watch_documents (path, hash, size, mtime, chunks, first_rowid, kind, "
+                "error, indexed_at)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 &ix->ins_doc) < 0 ||
-        prepare(ix, "INSERT INTO watch_chunks (rowid, text, path, seq, start, len) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        prepare(ix,
+                "INSERT INTO watch_chunks (rowid, text, path, seq, start, len) VALUES (?1, ?2, ?3, "
+                "?4, ?5, ?6)",
                 &ix->ins_chunk) < 0 ||
         prepare(ix, "SELECT value FROM watch_meta WHERE key = 'next_rowid'", &ix->get_next) < 0 ||
-        prepare(ix, "INSERT OR REPLACE INTO watch_meta (key, value) VALUES ('next_rowid', ?1)", &ix->put_next) < 0)
+        prepare(ix, "INSERT OR REPLACE INTO watch_meta (key, value) VALUES ('next_rowid', ?1)",
+                &ix->put_next) < 0)
         goto undo;
     return ix;
 undo:
@@ -220,8 +235,9 @@ void rp_watch_index_rollback(rp_watch_index_t *ix)
     sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc, const char *kind,
-                           const char *error, const char *text, const rp_watch_chunk_t *chunks, size_t n)
+int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc,
+                           const char *kind, const char *error, const char *text,
+                           const rp_watch_chunk_t *chunks, size_t n)
 {
     /* Inside the caller's transaction (a batch), or in one of its own. */
     int own = sqlite3_get_autocommit(ix->db);
@@ -288,13 +304,15 @@ long rp_watch_index_remove(rp_watch_index_t *ix, const char *path, int tree)
     return n;
 }
 
-int rp_watch_index_each(rp_watch_index_t *ix, const char *dir, int (*cb)(void *ud, const char *path), void *ud)
+int rp_watch_index_each(rp_watch_index_t *ix, const char *dir,
+                        int (*cb)(void *ud, const char *path), void *ud)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(ix->db,
-                           "SELECT path FROM watch_documents WHERE path >= ?1 || '/' AND path < ?1 || '0'"
-                           " ORDER BY path",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            ix->db,
+            "SELECT path FROM watch_documents WHERE path >= ?1 || '/' AND path < ?1 || '0'"
+            " ORDER BY path",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(ix);
     sqlite3_bind_text(st, 1, dir, -1, SQLITE_STATIC);
     int rc;
@@ -342,15 +360,16 @@ static void syntax_error(rp_watch_index_t *ix, const char *msg)
     static const char col[] = "no such column: ";
     if (strncmp(msg, col, sizeof(col) - 1) == 0)
         snprintf(ix->err, sizeof(ix->err),
-                 "%.300s (FTS5 reads \"-%.200s\" and \"%.200s:\" as a filter on a column of that name, and the"
+                 "%.300s (FTS5 reads \"-%.200s\" and \"%.200s:\" as a filter on a column of that "
+                 "name, and the"
                  " index has none: put words with - or : in double quotes, \"obsidian-lantern\")",
                  msg, msg + sizeof(col) - 1, msg + sizeof(col) - 1);
     else
         snprintf(ix->err, sizeof(ix->err), "%s", msg);
 }
 
-long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_query_syntax_t syntax, int limit,
-                           void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud)
+long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_query_syntax_t syntax,
+                           int limit, void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud)
 {
     char *words = NULL;
     if (syntax == RP_WATCH_QUERY_WORDS) {
@@ -362,11 +381,12 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_que
         query = words;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(ix->db,
-                           "SELECT path, seq, start, len, snippet(watch_chunks, 0, '[', ']', '...', 24),"
-                           " bm25(watch_chunks) FROM watch_chunks WHERE watch_chunks MATCH ?1"
-                           " ORDER BY bm25(watch_chunks) LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            ix->db,
+            "SELECT path, seq, start, len, snippet(watch_chunks, 0, '[', ']', '...', 24),"
+            " bm25(watch_chunks) FROM watch_chunks WHERE watch_chunks MATCH ?1"
+            " ORDER BY bm25(watch_chunks) LIMIT ?2",
+            -1, &st, NULL) != SQLITE_OK) {
         rp_free(words);
         return fail(ix);
     }
@@ -395,7 +415,8 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_que
          * "syntax error near", "unterminated string", "no such column", ...); busy, I/O or
          * corruption errors have codes of their own. Plain words are always valid FTS5, so
          * for them any error is ours. */
-        int syntax_err = syntax == RP_WATCH_QUERY_FTS5 && (sqlite3_extended_errcode(ix->db) & 0xff) == SQLITE_ERROR;
+        int syntax_err = syntax == RP_WATCH_QUERY_FTS5 &&
+                         (sqlite3_extended_errcode(ix->db) & 0xff) == SQLITE_ERROR;
         if (syntax_err)
             syntax_error(ix, sqlite3_errmsg(ix->db));
         else
@@ -412,8 +433,10 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_que
 int rp_watch_index_counts(rp_watch_index_t *ix, int64_t *docs, int64_t *chunks)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(ix->db, "SELECT (SELECT count(*) FROM watch_documents), (SELECT count(*) FROM watch_chunks)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            ix->db,
+            "SELECT (SELECT count(*) FROM watch_documents), (SELECT count(*) FROM watch_chunks)",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(ix);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {

@@ -41,8 +41,9 @@ int rp_watch_index_touch(rp_watch_index_t *ix, const char *path, int64_t size, i
  * (chunks[i] are positions in text). doc->chunks is set to n. A file that failed is recorded
  * with its `error` and no chunks, so an unchanged failing file is not retried after a
  * restart. 0, or -1 (nothing changed). */
-int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc, const char *kind,
-                           const char *error, const char *text, const rp_watch_chunk_t *chunks, size_t n);
+int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc,
+                           const char *kind, const char *error, const char *text,
+                           const rp_watch_chunk_t *chunks, size_t n);
 /* A transaction around several replaces (one commit for a batch of files: the store's writer
  * shares the file, and each commit waits for its lock). 0 or -1; commit rolls back on error. */
 int rp_watch_index_begin(rp_watch_index_t *ix);
@@ -53,7 +54,8 @@ void rp_watch_index_rollback(rp_watch_index_t *ix);
 long rp_watch_index_remove(rp_watch_index_t *ix, const char *path, int tree);
 /* Calls cb for every registered path under dir/ (stop early by returning non-zero).
  * Returns 0 or -1. */
-int rp_watch_index_each(rp_watch_index_t *ix, const char *dir, int (*cb)(void *ud, const char *path), void *ud);
+int rp_watch_index_each(rp_watch_index_t *ix, const char *dir,
+                        int (*cb)(void *ud, const char *path), void *ud);
 
 typedef struct rp_watch_hit {
     const char *path;
@@ -76,8 +78,8 @@ typedef enum rp_watch_query_syntax {
  * valid during the call). Returns the number of hits, -1 on an error (rp_watch_index_error),
  * or -2 when an RP_WATCH_QUERY_FTS5 query is not valid FTS5 syntax (the error says why, in
  * words: a column filter the index does not have, an unterminated string, ...). */
-long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_query_syntax_t syntax, int limit,
-                           void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud);
+long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_query_syntax_t syntax,
+                           int limit, void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud);
 
 /* The FTS5 query that searches `words` as plain words: each run of non-space bytes as one
  * FTS5 string ("a-b" stays a phrase, '"' doubled). Returns a new string (rp_free), or NULL

@@ -66,8 +66,8 @@ typedef struct rp_watch_stats {
 
 /* Opens the index and checks the directory. Returns NULL with err filled. The sink is
  * borrowed and must outlive the watcher's last emit (rp_watch_stop's return). */
-rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch_sink_t *sink, char *err,
-                         size_t errlen);
+rp_watch_t *rp_watch_new(uv_loop_t *loop, const rp_watch_config_t *cfg, rp_watch_sink_t *sink,
+                         char *err, size_t errlen);
 /* Emits pipeline:online, starts the heartbeat, scans the tree and watches it. 0 or negative
  * (err filled; then call rp_watch_stop). */
 int rp_watch_start(rp_watch_t *w, char *err, size_t errlen);

@@ -8,7 +8,7 @@
 // marks a pipeline offline; a file without progress fails as stalled.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -103,35 +103,48 @@ async function pythonProducer(base) {
 
 function emptyModel() { return { version: 0, pipelines: new Map() }; }
 
+// The rules of src/hub/state.c; the golden vectors of tests/vectors/ check this reducer (the
+// "reducer against the golden vectors" suite below), as they check state.c and the TS model.
 function apply(model, ev) {
   model.version = ev.id;
+  const ts = Date.parse(ev.ts);
   let p = model.pipelines.get(ev.pipeline_id);
   if (!p) {
     p = {
       id: ev.pipeline_id, type: ev.pipeline_type, status: 'offline', heartbeat_interval: 30,
       processed: 0, failed: 0, chunks: 0, files: new Map(), files_total: null, files_pending: null,
       message: undefined, recent_completed: [], recent_failed: [], last_event_id: 0,
+      last_heartbeat: null, last_event_at: null,
     };
     model.pipelines.set(ev.pipeline_id, p);
   }
   p.type = ev.pipeline_type;
   p.last_event_id = ev.id;
+  p.last_event_at = ts;
   if (ev.heartbeat_interval !== undefined) p.heartbeat_interval = ev.heartbeat_interval;
   if (ev.files_total !== undefined) p.files_total = ev.files_total;
   if (ev.files_pending !== undefined) p.files_pending = ev.files_pending;
   if (ev.message !== undefined) p.message = ev.message;
   const f = ev.file;
+  const recent = (list, item) => { list.push(item); if (list.length > 20) list.shift(); };
   switch (ev.type) {
-    case 'pipeline:online': p.status = 'online'; break;
+    case 'pipeline:online': p.status = 'online'; p.last_heartbeat = ts; break;
     case 'pipeline:offline': p.status = 'offline'; break;
-    case 'status:update': p.status = ev.status; break;
-    case 'heartbeat': if (p.status === 'offline') p.status = p.files.size ? 'running' : 'online'; break;
+    case 'status:update': p.status = ev.status; p.last_heartbeat = ts; break;
+    case 'heartbeat':
+      p.last_heartbeat = ts;
+      if (p.status === 'offline') p.status = p.files.size ? 'running' : 'online';
+      break;
     case 'file:processing':
     case 'file:progress': {
       let cur = p.files.get(f.id);
       if (!cur) {
-        cur = { id: f.id, name: f.name, progress: 0, stage: undefined, attempt: 1, chunks: 0 };
+        cur = { id: f.id, name: f.name, progress: 0, stage: undefined, attempt: 1, chunks: 0, started_at: ts };
         p.files.set(f.id, cur);
+      } else if (ev.type === 'file:processing' && cur.started_at !== ts) {
+        cur.attempt += 1; // processing again: a new attempt
+        cur.started_at = ts;
+        cur.progress = 0;
       }
       cur.name = f.name;
       if (f.progress !== undefined) cur.progress = f.progress;
@@ -139,23 +152,37 @@ function apply(model, ev) {
       if (f.attempt !== undefined) cur.attempt = f.attempt;
       if (f.chunks !== undefined) cur.chunks = f.chunks;
       p.status = 'running';
+      p.last_heartbeat = ts;
       break;
     }
     case 'file:completed':
     case 'file:failed': {
       const cur = p.files.get(f.id);
+      const item = { file_id: f.id, name: f.name, event_id: ev.id, ts: ev.ts, duration_ms: ts - (cur ? cur.started_at : ts) };
       if (ev.type === 'file:completed') {
+        const chunks = f.chunks ?? cur?.chunks ?? 0;
         p.processed += 1;
-        p.chunks += f.chunks ?? cur?.chunks ?? 0;
-        p.recent_completed.push(f.id);
+        p.chunks += chunks;
+        recent(p.recent_completed, { ...item, chunks });
       } else {
         p.failed += 1;
-        p.recent_failed.push({ file_id: f.id, error: f.error });
+        recent(p.recent_failed, { ...item, error: f.error, attempt: cur?.attempt ?? 1, ...(cur?.stage ? { stage: cur.stage } : {}) });
       }
       p.files.delete(f.id);
+      // A stall is news of silence: no heartbeat, and an offline pipeline stays offline.
+      const stalled = ev.type === 'file:failed' && f.error?.kind === 'stalled';
+      if (!stalled) p.last_heartbeat = ts;
       if (p.status === 'running' && p.files.size === 0) p.status = 'idle';
+      else if (!stalled && p.status === 'offline') p.status = p.files.size ? 'running' : 'idle';
       break;
     }
+    case 'file:deleted':
+      p.files.delete(f.id);
+      p.recent_completed = p.recent_completed.filter((r) => r.file_id !== f.id);
+      p.recent_failed = p.recent_failed.filter((r) => r.file_id !== f.id);
+      p.last_heartbeat = ts;
+      if (p.status === 'running' && p.files.size === 0) p.status = 'idle';
+      break;
     default: break;
   }
 }
@@ -170,7 +197,8 @@ function projectModel(p) {
     id: p.id, type: p.type, status: p.status, heartbeat_interval: p.heartbeat_interval, last_event_id: p.last_event_id,
     counters: { processed: p.processed, failed: p.failed, in_flight: p.files.size, chunks: p.chunks },
     files_total: p.files_total, files_pending: p.files_pending, message: p.message, stages, files,
-    recent_completed: p.recent_completed.slice(-20), recent_failed: p.recent_failed.slice(-20),
+    recent_completed: p.recent_completed.map((r) => r.file_id),
+    recent_failed: p.recent_failed.map((r) => ({ file_id: r.file_id, error: r.error })),
   };
 }
 
@@ -206,6 +234,71 @@ function timeless(p) {
   const sum = (a) => a.reduce((x, y) => x + y, 0);
   return { ...rest, activity_totals: { completed: sum(activity.completed), failed: sum(activity.failed), chunks: sum(activity.chunks) } };
 }
+
+// ---- the reducer against the golden vectors ---------------------------------------------------
+// tests/vectors/*.json: producer events in, the hub's snapshot out (tests/vectors/README.md).
+// Each vector's events, numbered 1, 2, ... and stamped with its times, go through the reducer;
+// the pipelines, in the snapshot's shape, must match the vector's subset (null also matches a
+// missing key). Keys the reducer does not keep are skipped only where its output lacks them.
+
+const VECTORS = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'vectors');
+const VECTOR_T0 = Date.parse('2026-01-01T00:00:00.000Z');
+const REDUCER_NOT_MODELLED = new Set(['activity', 'heartbeat_age_ms', 'files_more', 'files_next', 'size', 'mime_type',
+  'hash', 'stage_started_at', 'last_progress_at', 'failure_groups']);
+
+function reducerAsSnapshot(p) {
+  const iso = (ms) => (ms === null ? null : new Date(ms).toISOString());
+  const stages = {};
+  for (const f of p.files.values()) stages[f.stage ?? 'queued'] = (stages[f.stage ?? 'queued'] ?? 0) + 1;
+  return {
+    id: p.id, type: p.type, status: p.status, heartbeat_interval: p.heartbeat_interval,
+    last_heartbeat: iso(p.last_heartbeat), last_event_id: p.last_event_id, last_event_at: iso(p.last_event_at),
+    counters: { processed: p.processed, failed: p.failed, in_flight: p.files.size, chunks: p.chunks },
+    files_total: p.files_total, files_pending: p.files_pending, message: p.message, stages,
+    files: [...p.files.values()].map((f) => ({
+      id: f.id, name: f.name, progress: f.progress, stage: f.stage, attempt: f.attempt,
+      ...(f.chunks ? { chunks: f.chunks } : {}), started_at: iso(f.started_at),
+    })),
+    recent_completed: p.recent_completed, recent_failed: p.recent_failed,
+  };
+}
+
+function vectorMismatch(got, want, at) {
+  if (want === null) return got === null || got === undefined ? null : `${at}: got ${JSON.stringify(got)}, want null`;
+  if (got === undefined) return `${at}: missing`;
+  if (Array.isArray(want)) {
+    if (!Array.isArray(got) || got.length !== want.length) return `${at}: want an array of ${want.length}, got ${JSON.stringify(got)}`;
+    for (let i = 0; i < want.length; i++) {
+      const d = vectorMismatch(got[i], want[i], `${at}[${i}]`);
+      if (d) return d;
+    }
+    return null;
+  }
+  if (typeof want === 'object') {
+    if (typeof got !== 'object' || got === null) return `${at}: not an object`;
+    for (const [k, v] of Object.entries(want)) {
+      if (!(k in got) && REDUCER_NOT_MODELLED.has(k)) continue;
+      const d = vectorMismatch(got[k], v, `${at}.${k}`);
+      if (d) return d;
+    }
+    return null;
+  }
+  return got === want ? null : `${at}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`;
+}
+
+describe('the reducer against the golden vectors (tests/vectors)', () => {
+  const names = readdirSync(VECTORS).filter((f) => f.endsWith('.json')).sort();
+  it('finds the vectors', () => assert.ok(names.length >= 10, `${VECTORS} holds ${names.length} vectors`));
+  for (const name of names) {
+    const v = JSON.parse(readFileSync(path.join(VECTORS, name), 'utf8'));
+    it(`${name}: ${v.rule}`, () => {
+      const model = buildModel(v.events.map((s, i) => ({ ...s.event, id: i + 1, ts: new Date(VECTOR_T0 + s.at).toISOString() })));
+      const got = { pipelines: [...model.pipelines.values()].map(reducerAsSnapshot) };
+      const d = vectorMismatch(got, v.expect, 'expect');
+      assert.equal(d, null, d ?? '');
+    });
+  }
+});
 
 // ---- the scripted run -------------------------------------------------------------------------
 

@@ -3,7 +3,10 @@
  * tab, newline and carriage return, other control characters and invalid UTF-8 are refused,
  * and every refusal names the field and the rule that actually failed (never a length rule
  * for a character, never a "required" for a wrong value). Strings jansson's decoder would
- * never produce (invalid UTF-8, NUL) are built with json_stringn_nocheck. */
+ * never produce (invalid UTF-8, NUL) are built with json_stringn_nocheck. Then each event kind:
+ * its smallest accepted form, what it requires and what it may not carry, the bounds of numbers
+ * and objects, unknown fields and the hub's own (id, ts), and the normalised form (the hub's
+ * fields first, known fields in schema order, a string error as {message}). */
 #include "unit.h"
 
 #include <jansson.h>
@@ -189,6 +192,160 @@ static void file_deleted_names_a_file_and_carries_no_error(void **state)
                    "file.error", "is only allowed on file:failed");
 }
 
+
+/* ---- each event kind: what it requires, what it may carry, what it may not ---- */
+
+static json_t *base(const char *type)
+{
+    return json_pack("{s:s,s:s,s:s}", "type", type, "pipeline_id", "docs-1", "pipeline_type", "local_files");
+}
+
+static json_t *with(json_t *ev, const char *key, json_t *v)
+{
+    json_object_set_new(ev, key, v);
+    return ev;
+}
+
+static json_t *with_file(const char *type, const char *file_json)
+{
+    return with(base(type), "file", parse(file_json));
+}
+
+static void every_kind_is_accepted_in_its_smallest_form(void **state)
+{
+    (void)state;
+    for (int t = 0; t < RP_EV_COUNT; t++) {
+        const char *name = rp_event_type_name((rp_event_type_t)t);
+        assert_int_equal(rp_event_type_parse(name, strlen(name)), t);
+        json_t *ev = base(name);
+        if (t == RP_EV_STATUS_UPDATE)
+            json_object_set_new(ev, "status", json_string("idle"));
+        if (rp_event_is_file((rp_event_type_t)t)) {
+            json_t *f = json_pack("{s:s,s:s}", "id", "f1", "name", "a.pdf");
+            if (t == RP_EV_FILE_PROGRESS)
+                json_object_set_new(f, "progress", json_real(0.5));
+            if (t == RP_EV_FILE_FAILED)
+                json_object_set_new(f, "error", json_string("boom"));
+            json_object_set_new(ev, "file", f);
+        }
+        expect_accepted(ev, t);
+    }
+    assert_int_equal(rp_event_type_parse("file:progres", 12), -1);
+    assert_int_equal(rp_event_type_parse("file:progress", 12), -1); /* a span, not a C string */
+    assert_string_equal(rp_event_type_name(RP_EV_COUNT), "?");
+}
+
+static void each_kind_refuses_what_it_lacks_or_may_not_carry(void **state)
+{
+    (void)state;
+    expect_refused(base("file:started"), "type", "is required: one of pipeline:online");
+    expect_refused(with(base("heartbeat"), "type", json_integer(1)), "type", "is required: one of");
+    expect_refused(base("file:processing"), "file", "is required for file events");
+    expect_refused(with(base("heartbeat"), "file", parse("{\"id\":\"f\",\"name\":\"n\"}")), "file",
+                   "is only allowed on file events");
+    expect_refused(with(base("file:processing"), "file", json_string("f1")), "file", "must be an object");
+    expect_refused(with_file("file:processing", "{\"name\":\"n\"}"), "file.id", "is required: 1 to 256");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\"}"), "file.name", "is required: 1 to 1024");
+    expect_refused(with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\"}"), "file.progress",
+                   "is required for file:progress");
+    expect_refused(with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\",\"progress\":1.5}"), "file.progress",
+                   "must be a number from 0 to 1");
+    expect_refused(with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\",\"progress\":\"half\"}"),
+                   "file.progress", "must be a number from 0 to 1");
+    expect_refused(with_file("file:failed", "{\"id\":\"f\",\"name\":\"n\"}"), "file.error",
+                   "is required for file:failed");
+    expect_refused(with_file("file:completed", "{\"id\":\"f\",\"name\":\"n\",\"error\":\"x\"}"), "file.error",
+                   "is only allowed on file:failed");
+    expect_refused(base("status:update"), "status", "is required for status:update");
+    expect_refused(with(base("status:update"), "status", json_string("busy")), "status",
+                   "is required for status:update");
+    expect_refused(with(base("heartbeat"), "status", json_string("idle")), "status",
+                   "is only allowed on status:update");
+}
+
+static void numbers_and_objects_keep_their_bounds(void **state)
+{
+    (void)state;
+    expect_refused(with(base("pipeline:online"), "heartbeat_interval", json_integer(0)), "heartbeat_interval",
+                   "must be a number of seconds above 0");
+    expect_refused(with(base("pipeline:online"), "heartbeat_interval", json_integer(86401)), "heartbeat_interval",
+                   "must be a number of seconds above 0, at most 86400");
+    expect_accepted(with(base("pipeline:online"), "heartbeat_interval", json_real(0.5)), RP_EV_PIPELINE_ONLINE);
+    expect_accepted(with(base("pipeline:online"), "heartbeat_interval", json_integer(86400)), RP_EV_PIPELINE_ONLINE);
+    expect_refused(with(base("heartbeat"), "files_total", json_integer(-1)), "files_total", "must be an integer >= 0");
+    expect_refused(with(base("heartbeat"), "files_pending", json_real(1.5)), "files_pending",
+                   "must be an integer >= 0");
+    expect_accepted(with(base("heartbeat"), "files_pending", json_integer(0)), RP_EV_HEARTBEAT);
+    expect_refused(with_file("file:completed", "{\"id\":\"f\",\"name\":\"n\",\"chunks\":-3}"), "file.chunks",
+                   "must be an integer >= 0");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"attempt\":0}"), "file.attempt",
+                   "must be an integer >= 1");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"size\":-1}"), "file.size",
+                   "must be an integer >= 0");
+    expect_refused(with(base("heartbeat"), "meta", json_string("x")), "meta", "must be an object");
+    char big[5000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    expect_refused(with(base("heartbeat"), "meta", json_pack("{s:s}", "k", big)), "meta",
+                   "must be at most 4096 bytes of JSON");
+    expect_accepted(with(base("heartbeat"), "meta", json_pack("{s:s}", "host", "ci")), RP_EV_HEARTBEAT);
+    expect_refused(failed_with(json_pack("{s:s,s:i}", "message", "m", "retryable", 1)), "file.error.retryable",
+                   "must be true or false");
+    expect_refused(failed_with(json_pack("{s:s}", "kind", "io")), "file.error.message", "is required");
+    expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "why", "x")), "file.error",
+                   "has an unknown field");
+}
+
+static void unknown_fields_and_the_hubs_own_are_refused(void **state)
+{
+    (void)state;
+    expect_refused(parse("[1]"), "", "an event must be a JSON object");
+    expect_refused(with(base("heartbeat"), "colour", json_string("red")), "colour",
+                   "is not a known field of an event");
+    expect_refused(with(base("heartbeat"), "id", json_integer(7)), "id", "is assigned by the hub; do not send it");
+    expect_refused(with(base("heartbeat"), "ts", json_string("2026-01-01T00:00:00Z")), "ts",
+                   "is assigned by the hub");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"owner\":\"me\"}"), "file.owner",
+                   "is not a known field of a file");
+}
+
+static void normalising_puts_the_hubs_fields_first_and_drops_nothing_known(void **state)
+{
+    (void)state;
+    json_t *in = parse("{\"meta\":{\"k\":1},\"file\":{\"error\":\"disk full\",\"name\":\"a.pdf\",\"id\":\"f1\","
+                       "\"chunks\":3},\"pipeline_type\":\"local_files\",\"message\":\"m\",\"pipeline_id\":\"docs-1\","
+                       "\"type\":\"file:failed\"}");
+    rp_event_error_t err;
+    assert_int_equal(rp_event_validate(in, &err), RP_EV_FILE_FAILED);
+    json_t *out = rp_event_normalize(in, 42, 1767225600123LL);
+    assert_non_null(out);
+    json_decref(in);
+    size_t len;
+    char *s = rp_json_dump(out, &len);
+    assert_non_null(s);
+    assert_span(s, len,
+                "{\"id\":42,\"ts\":\"2026-01-01T00:00:00.123Z\",\"type\":\"file:failed\",\"pipeline_id\":\"docs-1\","
+                "\"pipeline_type\":\"local_files\",\"message\":\"m\",\"file\":{\"id\":\"f1\",\"name\":\"a.pdf\","
+                "\"chunks\":3,\"error\":{\"message\":\"disk full\"}},\"meta\":{\"k\":1}}");
+    free(s);
+    json_decref(out);
+    char ts[32];
+    rp_event_format_ts(0, ts);
+    assert_string_equal(ts, "1970-01-01T00:00:00.000Z");
+    rp_event_format_ts(1767225599999LL, ts);
+    assert_string_equal(ts, "2025-12-31T23:59:59.999Z");
+}
+
+static void reals_dump_with_fifteen_digits(void **state)
+{
+    (void)state;
+    json_t *j = json_pack("{s:f,s:f}", "a", 0.4, "b", 1.0 / 3.0);
+    char *s = rp_json_dump(j, NULL);
+    assert_string_equal(s, "{\"a\":0.4,\"b\":0.333333333333333}");
+    free(s);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +355,12 @@ int main(void)
         cmocka_unit_test(refuses_invalid_utf8_with_its_own_reason),
         cmocka_unit_test(names_the_rule_that_failed_for_ids),
         cmocka_unit_test(file_deleted_names_a_file_and_carries_no_error),
+        cmocka_unit_test(every_kind_is_accepted_in_its_smallest_form),
+        cmocka_unit_test(each_kind_refuses_what_it_lacks_or_may_not_carry),
+        cmocka_unit_test(numbers_and_objects_keep_their_bounds),
+        cmocka_unit_test(unknown_fields_and_the_hubs_own_are_refused),
+        cmocka_unit_test(normalising_puts_the_hubs_fields_first_and_drops_nothing_known),
+        cmocka_unit_test(reals_dump_with_fifteen_digits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -212,6 +212,8 @@ export class RagPulseClient {
   private info: SocketInfo | null = null;
   private health: Health;
   private stopped = true;
+  /** Counts start() calls (see start). */
+  private startGen = 0;
   private machineStarted = false;
   private token: string | null;
 
@@ -284,8 +286,11 @@ export class RagPulseClient {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
+    // A stop() and start() while /api/socket/info is asked (React strict mode mounts, unmounts
+    // and mounts again at once) leave two of these awaiting: only the newest may go on.
+    const gen = ++this.startGen;
     await this.refreshSocketInfo();
-    if (this.stopped) return;
+    if (this.stopped || gen !== this.startGen) return;
     this.machineStarted = true;
     this.dispatch({ type: 'start' });
     this.pingTimer = setInterval(() => void this.measureRtt(), this.options.pingIntervalMs);

@@ -300,7 +300,8 @@ export class StatusModel {
       p = {
         id: ev.pipeline_id,
         type: ev.pipeline_type,
-        status: 'online',
+        // As the hub's state.c: a pipeline is offline until an event says otherwise.
+        status: 'offline',
         heartbeatInterval: 30,
         lastHeartbeat: null,
         lastEventAt: null,
@@ -447,8 +448,14 @@ export class StatusModel {
           p.unlisted--;
           this.inFlight--;
         }
-        p.lastHeartbeat = ts;
         const left = p.files.size + p.unlisted;
+        // A stall (the hub reporting a file without progress) is news of silence, not a sign
+        // of life: no heartbeat, and an offline pipeline stays offline (as state.c).
+        if (ev.type === 'file:failed' && jf.error?.kind === 'stalled') {
+          if (p.status === 'running' && left === 0) p.status = 'idle';
+          break;
+        }
+        p.lastHeartbeat = ts;
         if (p.status === 'running' && left === 0) p.status = 'idle';
         else if (p.status === 'offline') p.status = left ? 'running' : 'idle';
         break;

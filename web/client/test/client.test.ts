@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { RagEvent, Snapshot } from '../src/events.js';
 import { DEFAULT_FALLBACK } from '../src/fallback.js';
-import { fallbackConfigOf, optionsFromEnv } from '../src/client.js';
+import { RagPulseClient, fallbackConfigOf, optionsFromEnv } from '../src/client.js';
 import { LiveStatus } from '../src/live.js';
 
 const realFetch = globalThis.fetch;
@@ -180,5 +180,56 @@ test('the first /api/rag-status after a switch to HTTP says why (X-RagPulse-Fall
     assert.deepEqual(headers, ['socket_errors', null], 'reported once, on the request after the switch');
   } finally {
     live.stop();
+  }
+});
+
+test('start, stop, start before /api/socket/info answers (React strict mode) starts the client once', async () => {
+  // The first start() is still waiting for /api/socket/info when stop() and the second start()
+  // come: when the answers arrive, only the second may start the machine and its ping timer.
+  const infos: ((r: Response) => void)[] = [];
+  let answered = 0;
+  globalThis.fetch = (async (input: string | URL) => {
+    const u = new URL(String(input));
+    if (u.pathname === '/api/socket/info') return new Promise<Response>((resolve) => infos.push(resolve));
+    return new Promise<Response>(() => {}); // the HTTP path stays pending: only the start matters here
+  }) as typeof fetch;
+  // An answer whose body the test sees being read: after that and one macrotask, the start()
+  // that asked has run to its end (only microtasks are left between the read and the check).
+  const info = () =>
+    ({
+      ok: true,
+      status: 200,
+      json: async () => {
+        answered++;
+        return { mode: 'http', transports: ['polling'], path: '/socket.io/' };
+      },
+    }) as unknown as Response;
+  const realSetInterval = globalThis.setInterval;
+  const made: ReturnType<typeof setInterval>[] = [];
+  let intervals = 0;
+  globalThis.setInterval = ((...a: Parameters<typeof setInterval>) => {
+    intervals++;
+    const h = realSetInterval(...a);
+    made.push(h);
+    return h;
+  }) as typeof setInterval;
+  const c = new RagPulseClient({ url: 'http://hub.test', websocketEnabled: false });
+  const seen: string[] = [];
+  c.on('health', (h) => seen.push(h.mode));
+  try {
+    void c.start();
+    c.stop();
+    void c.start();
+    await until(() => infos.length === 2, 'both starts asked /api/socket/info');
+    infos[1]!(info()); // the live start() first
+    await until(() => seen.length > 0 && intervals === 1, 'the machine started');
+    infos[0]!(info()); // then the stale one's answer
+    await until(() => answered === 2, 'the stale start() read its answer');
+    await new Promise((r) => setTimeout(r, 0)); // one macrotask: its remaining microtasks ran
+    assert.equal(intervals, 1, 'one ping timer: the stale start() did not start the machine again');
+  } finally {
+    c.stop();
+    for (const h of made) clearInterval(h); // a second timer (the bug this guards against) would keep the process alive
+    globalThis.setInterval = realSetInterval;
   }
 });
