@@ -67,7 +67,8 @@ typedef struct rp_cluster_event {
 } rp_cluster_event_t;
 
 /* status 0: appended with id (it comes back through on_event); 1: a duplicate of an earlier
- * dedup key, dropped; negative: not appended (the log is unreachable). */
+ * dedup key, dropped; RP_EUNAVAIL: not appended (the log is unreachable or the adapter is
+ * closing). */
 typedef void (*rp_cluster_appended_cb)(void *ud, int status, int64_t id);
 typedef void (*rp_cluster_event_cb)(void *ud, const rp_cluster_event_t *e);
 
@@ -84,21 +85,24 @@ typedef struct rp_cluster_session {
 typedef void (*rp_cluster_session_cb)(void *ud, int found, const rp_cluster_session_t *s);
 
 typedef struct rp_cluster_ops {
-    /* Sends m to every other node. Returns 0, or a negative error (the local delivery has
-     * happened regardless; the broadcast is then missing on the other nodes). */
+    /* Sends m to every other node. Returns 0, or RP_EUNAVAIL (not connected), RP_EPROTO (not a
+     * plain event packet), RP_ETOOBIG or UV_ENOMEM (the local delivery has happened
+     * regardless; the broadcast is then missing on the other nodes). */
     int (*publish)(rp_cluster_t *c, const rp_cluster_msg_t *m);
-    /* Stops and frees the adapter. */
+    /* Stops the adapter; its memory is freed in close callbacks on a later loop turn, and
+     * nothing may use c after the call. */
     void (*close)(rp_cluster_t *c);
     /* The optional rest (NULL in adapters without a shared log, e.g. workers). */
-    /* Appends a hub event to the shared log; cb runs once, later. Returns 0, or a negative
-     * error right away (unreachable: cb is not called; the caller goes on alone). */
+    /* Appends a hub event to the shared log; cb runs once, later. Returns 0, or right away
+     * (cb is not called) RP_EUNAVAIL when the log is unreachable (the caller goes on alone),
+     * RP_ETOOBIG or UV_ENOMEM. */
     int (*append)(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appended_cb cb, void *ud);
     /* 1 while the shared log is reachable and this node is caught up with it. */
     int (*healthy)(rp_cluster_t *c);
     /* Keeps s for ttl_ms (replacing an earlier copy); best effort. */
     void (*session_put)(rp_cluster_t *c, const rp_cluster_session_t *s, uint32_t ttl_ms);
-    /* Takes (reads and deletes) the session pid; cb runs once, later. Returns 0 or negative
-     * (cb not called). */
+    /* Takes (reads and deletes) the session pid; cb runs once, later. Returns 0, or (cb not
+     * called) RP_EINVAL for a pid over 40 bytes, RP_EUNAVAIL, UV_ENOMEM. */
     int (*session_take)(rp_cluster_t *c, const char *pid, rp_cluster_session_cb cb, void *ud);
     /* This node's figures for the cluster-wide views (a JSON object, copied), published
      * periodically; and the latest figures of every live node as a JSON array (borrowed,
@@ -127,7 +131,7 @@ size_t rp_cluster_msg_size(const rp_cluster_msg_t *m);
 size_t rp_cluster_msg_encode(const rp_cluster_msg_t *m, uint8_t *out);
 /* Decodes buf[0..len) into m; room names are copied NUL-terminated into names (room for len
  * bytes) and pointed to from rooms/except (room for max_names entries in total). Returns 0 or
- * -1 for a malformed message. */
+ * RP_EPROTO for a malformed message (or more names than max_names). */
 int rp_cluster_msg_decode(const uint8_t *buf, size_t len, rp_cluster_msg_t *m, char *names,
                           const char **name_ptrs, size_t max_names);
 

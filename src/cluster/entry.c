@@ -208,7 +208,7 @@ static int mp_sane(const unsigned char *p, size_t n)
     size_t pending = 1, i = 0;
     while (pending > 0) {
         if (i >= n)
-            return -1;
+            return RP_EPROTO;
         unsigned char c = p[i++];
         size_t skip = 0, count = 0;
         pending--;
@@ -233,10 +233,10 @@ static int mp_sane(const unsigned char *p, size_t n)
             else if (c >= 0xc4 && c <= 0xd3 && fixed[c - 0xc4])
                 skip = fixed[c - 0xc4];
             else
-                return -1; /* ext types and the unused byte: not in a session */
+                return RP_EPROTO; /* ext types and the unused byte: not in a session */
             if (lenb) {
                 if (n - i < lenb)
-                    return -1;
+                    return RP_EPROTO;
                 size_t v = 0;
                 for (size_t k = 0; k < lenb; k++)
                     v = v << 8 | p[i + k];
@@ -248,7 +248,7 @@ static int mp_sane(const unsigned char *p, size_t n)
             }
         }
         if (skip > n - i || count > n - i || pending + count > n)
-            return -1;
+            return RP_EPROTO;
         i += skip;
         pending += count;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
+#include "util/err.h"
 
 static size_t names_size(const char *const *names, size_t n)
 {
@@ -56,7 +57,7 @@ size_t rp_cluster_msg_encode(const rp_cluster_msg_t *m, uint8_t *out)
 static int get16(const uint8_t **p, const uint8_t *end, size_t *v)
 {
     if (end - *p < 2)
-        return -1;
+        return RP_EPROTO;
     *v = (size_t)(*p)[0] << 8 | (*p)[1];
     *p += 2;
     return 0;
@@ -66,11 +67,11 @@ static int get_names(const uint8_t **p, const uint8_t *end, char **names, const 
                      size_t *used, size_t max, size_t *count)
 {
     if (get16(p, end, count) < 0 || *used + *count > max)
-        return -1;
+        return RP_EPROTO;
     for (size_t i = 0; i < *count; i++) {
         size_t l;
         if (get16(p, end, &l) < 0 || (size_t)(end - *p) < l)
-            return -1;
+            return RP_EPROTO;
         memcpy(*names, *p, l);
         (*names)[l] = '\0';
         ptrs[(*used)++] = *names;
@@ -86,19 +87,19 @@ int rp_cluster_msg_decode(const uint8_t *buf, size_t len, rp_cluster_msg_t *m, c
     const uint8_t *p = buf, *end = buf + len;
     size_t used = 0, nrooms, nexcept;
     if (get16(&p, end, &m->nsp_len) < 0 || (size_t)(end - p) < m->nsp_len)
-        return -1;
+        return RP_EPROTO;
     m->nsp = (const char *)p;
     p += m->nsp_len;
     if (get_names(&p, end, &names, name_ptrs, &used, max_names, &nrooms) < 0)
-        return -1;
+        return RP_EPROTO;
     m->rooms = nrooms ? name_ptrs : NULL;
     m->nrooms = nrooms;
     size_t mark = used;
     if (get_names(&p, end, &names, name_ptrs, &used, max_names, &nexcept) < 0)
-        return -1;
+        return RP_EPROTO;
     m->except = name_ptrs + mark;
     m->nexcept = nexcept;
     m->packet = (const char *)p;
     m->packet_len = (size_t)(end - p);
-    return m->packet_len ? 0 : -1;
+    return m->packet_len ? 0 : RP_EPROTO;
 }

@@ -134,20 +134,21 @@ static void sha1_hex(const char *s, char out[41])
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
+/* Splits a stream id "MS-SEQ"; returns 0 or RP_EPROTO. */
 static int parse_stream_id(const char *s, size_t n, uint64_t *ms, uint64_t *seq)
 {
     const char *dash = memchr(s, '-', n);
     if (dash == NULL || dash == s || dash == s + n - 1 || n > 41)
-        return -1;
+        return RP_EPROTO;
     uint64_t a = 0, b = 0;
     for (const char *p = s; p < dash; p++) {
         if (*p < '0' || *p > '9')
-            return -1;
+            return RP_EPROTO;
         a = a * 10 + (uint64_t)(*p - '0');
     }
     for (const char *p = dash + 1; p < s + n; p++) {
         if (*p < '0' || *p > '9')
-            return -1;
+            return RP_EPROTO;
         b = b * 10 + (uint64_t)(*p - '0');
     }
     *ms = a;
@@ -363,14 +364,18 @@ static redisAsyncContext *open_ctx(redis_t *r)
         redisAsyncFree(ac);
         return NULL;
     }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (r->db) {
         char db[16];
         snprintf(db, sizeof(db), "%d", r->db);
         const char *argv[] = {"SELECT", db};
-        redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, NULL);
+        if (redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, NULL) != REDIS_OK) {
+            /* Only out of memory: no callback is set yet, so the free calls none of ours. */
+            redisAsyncFree(ac);
+            return NULL;
+        }
     }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     return ac;
 }
 
@@ -379,13 +384,18 @@ static void connect_now(redis_t *r)
     if (r->cmd == NULL && (r->cmd = open_ctx(r)) != NULL) {
         const char *a1[] = {"SCRIPT", "LOAD", append_lua};
         const char *a2[] = {"SCRIPT", "LOAD", nodes_lua};
-        redisAsyncCommandArgv(r->cmd, NULL, NULL, 3, a1, NULL);
-        redisAsyncCommandArgv(r->cmd, NULL, NULL, 3, a2, NULL);
+        /* Best effort: EVALSHA of a script Redis lacks fails that one call, which is then
+         * counted; a failed queueing here means the context is already going away. */
+        (void)redisAsyncCommandArgv(r->cmd, NULL, NULL, 3, a1, NULL);
+        (void)redisAsyncCommandArgv(r->cmd, NULL, NULL, 3, a2, NULL);
     }
     if (r->rd == NULL && (r->rd = open_ctx(r)) != NULL) {
         if (!r->have_live_from) {
             const char *argv[] = {"XREVRANGE", STREAM, "+", "-", "COUNT", "1"};
-            redisAsyncCommandArgv(r->rd, on_live_from, r, 6, argv, NULL);
+            if (redisAsyncCommandArgv(r->rd, on_live_from, r, 6, argv, NULL) != REDIS_OK) {
+                r->base.errors++;
+                RP_LOG_ERROR("cluster", "redis: cannot queue the stream's first read");
+            }
         } else {
             read_next(r);
         }
@@ -533,7 +543,8 @@ static void on_tick(uv_timer_t *t)
     if (r->cmd && r->cmd_up && r->stats && now >= r->next_stats) {
         r->next_stats = now + STATS_EVERY_MS;
         const char *argv[] = {"EVALSHA", r->nodes_sha, "1", NODES_KEY, r->uid, r->stats, STATS_TTL_MS};
-        redisAsyncCommandArgv(r->cmd, on_nodes, r, 7, argv, NULL);
+        /* Best effort: the next round (STATS_EVERY_MS) publishes the figures again. */
+        (void)redisAsyncCommandArgv(r->cmd, on_nodes, r, 7, argv, NULL);
     }
 }
 
@@ -541,7 +552,7 @@ static int publish(rp_cluster_t *c, const rp_cluster_msg_t *m)
 {
     redis_t *r = (redis_t *)c;
     if (r->cmd == NULL || !r->cmd_up)
-        return RP_ESTATE;
+        return RP_EUNAVAIL;
     /* Packet text: type '2', then "/nsp," unless the namespace is "/", then the array. */
     const char *p = m->packet, *end = m->packet + m->packet_len;
     if (p == end || *p != '2')
@@ -567,7 +578,8 @@ static int publish(rp_cluster_t *c, const rp_cluster_msg_t *m)
         const char *argv[] = {"XADD", STREAM, "MAXLEN", "~", MAXLEN, "*", "uid", r->uid, "nsp", nsp, "type", "3",
                               "data", data.data};
         size_t lens[] = {4, strlen(STREAM), 6, 1, strlen(MAXLEN), 1, 3, 16, 3, nl, 4, 1, 4, data.len};
-        rc = redisAsyncCommandArgv(r->cmd, NULL, NULL, 14, argv, lens) == REDIS_OK ? 0 : RP_ESTATE;
+        rc =
+            redisAsyncCommandArgv(r->cmd, NULL, NULL, 14, argv, lens) == REDIS_OK ? 0 : RP_EUNAVAIL;
     }
     rp_buf_deinit(&data);
     if (rc == 0)
@@ -580,7 +592,7 @@ static void on_appended(redisAsyncContext *ac, void *reply, void *privdata)
     append_req_t *q = privdata;
     redisReply *rep = reply;
     (void)ac;
-    int status = RP_ESTATE;
+    int status = RP_EUNAVAIL;
     int64_t id = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER) {
         id = rep->element[0]->integer;
@@ -591,7 +603,7 @@ static void on_appended(redisAsyncContext *ac, void *reply, void *privdata)
     if (!q->r->closing)
         q->cb(q->ud, status, id);
     else
-        q->cb(q->ud, RP_ESTATE, 0);
+        q->cb(q->ud, RP_EUNAVAIL, 0);
     rp_free(q);
 }
 
@@ -599,7 +611,7 @@ static int append(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appe
 {
     redis_t *r = (redis_t *)c;
     if (r->cmd == NULL || !r->cmd_up)
-        return RP_ESTATE;
+        return RP_EUNAVAIL;
     append_req_t *q = rp_calloc(1, sizeof(*q));
     if (q == NULL)
         return UV_ENOMEM;
@@ -638,7 +650,9 @@ static int append(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appe
             lens[i] = strlen(argv[i]);
         lens[9] = head.len;
         lens[10] = tail.len;
-        rc = redisAsyncCommandArgv(r->cmd, on_appended, q, 15, argv, lens) == REDIS_OK ? 0 : RP_ESTATE;
+        rc = redisAsyncCommandArgv(r->cmd, on_appended, q, 15, argv, lens) == REDIS_OK
+                 ? 0
+                 : RP_EUNAVAIL;
     }
     rp_buf_deinit(&head);
     rp_buf_deinit(&tail);
@@ -669,7 +683,8 @@ static void session_put(rp_cluster_t *c, const rp_cluster_session_t *s, uint32_t
         snprintf(ttl, sizeof(ttl), "%u", ttl_ms ? ttl_ms : 1);
         const char *argv[] = {"SET", key, v.data, "PX", ttl};
         size_t lens[] = {3, strlen(key), v.len, 2, strlen(ttl)};
-        redisAsyncCommandArgv(r->cmd, NULL, NULL, 5, argv, lens);
+        /* Best effort (rp_cluster_ops_t.session_put): a lost copy makes a resume start fresh. */
+        (void)redisAsyncCommandArgv(r->cmd, NULL, NULL, 5, argv, lens);
     }
     rp_buf_deinit(&v);
 }
@@ -697,8 +712,10 @@ static void on_taken(redisAsyncContext *ac, void *reply, void *privdata)
 static int session_take(rp_cluster_t *c, const char *pid, rp_cluster_session_cb cb, void *ud)
 {
     redis_t *r = (redis_t *)c;
-    if (r->cmd == NULL || !r->cmd_up || strlen(pid) > 40)
-        return RP_ESTATE;
+    if (strlen(pid) > 40)
+        return RP_EINVAL;
+    if (r->cmd == NULL || !r->cmd_up)
+        return RP_EUNAVAIL;
     take_req_t *q = rp_calloc(1, sizeof(*q));
     if (q == NULL)
         return UV_ENOMEM;
@@ -708,7 +725,7 @@ static int session_take(rp_cluster_t *c, const char *pid, rp_cluster_session_cb 
     const char *argv[] = {"GETDEL", key};
     if (redisAsyncCommandArgv(r->cmd, on_taken, q, 2, argv, NULL) != REDIS_OK) {
         rp_free(q);
-        return RP_ESTATE;
+        return RP_EUNAVAIL;
     }
     return 0;
 }
@@ -768,7 +785,7 @@ static const rp_cluster_ops_t redis_ops = {
 int rp_cluster_redis_parse_url(const char *url, char *host, size_t hostcap, int *port, int *db)
 {
     if (strncmp(url, "redis://", 8) != 0)
-        return -1;
+        return RP_EINVAL;
     const char *h = url + 8, *end = h + strlen(h);
     const char *slash = strchr(h, '/');
     const char *hend = slash ? slash : end;
@@ -776,17 +793,17 @@ int rp_cluster_redis_parse_url(const char *url, char *host, size_t hostcap, int 
     if (*h == '[') {
         const char *rb = memchr(h, ']', (size_t)(hend - h));
         if (rb == NULL)
-            return -1;
+            return RP_EINVAL;
         colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
         if ((size_t)(rb - h - 1) >= hostcap || rb == h + 1)
-            return -1;
+            return RP_EINVAL;
         memcpy(host, h + 1, (size_t)(rb - h - 1));
         host[rb - h - 1] = '\0';
     } else {
         colon = memchr(h, ':', (size_t)(hend - h));
         const char *he = colon ? colon : hend;
         if (he == h || (size_t)(he - h) >= hostcap || memchr(h, '@', (size_t)(he - h)))
-            return -1;
+            return RP_EINVAL;
         memcpy(host, h, (size_t)(he - h));
         host[he - h] = '\0';
     }
@@ -796,14 +813,14 @@ int rp_cluster_redis_parse_url(const char *url, char *host, size_t hostcap, int 
         char *e;
         long p = strtol(colon + 1, &e, 10);
         if (e != hend || p < 1 || p > 65535)
-            return -1;
+            return RP_EINVAL;
         *port = (int)p;
     }
     if (slash && slash[1]) {
         char *e;
         long d = strtol(slash + 1, &e, 10);
         if (*e || d < 0 || d > 15)
-            return -1;
+            return RP_EINVAL;
         *db = (int)d;
     }
     return 0;
@@ -818,14 +835,12 @@ rp_cluster_t *rp_cluster_redis_new(uv_loop_t *loop, const char *url, char *err, 
     }
     if (rp_cluster_redis_parse_url(url, r->host, sizeof(r->host), &r->port, &r->db) < 0) {
         snprintf(err, errlen, "expected redis://HOST[:PORT][/DB], got '%s'", url);
-        rp_free(r);
-        return NULL;
+        goto undo_redis;
     }
     unsigned char raw[8];
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
         snprintf(err, errlen, "no randomness");
-        rp_free(r);
-        return NULL;
+        goto undo_redis;
     }
     /* A 16-hex-digit uid like the Node adapter's randomId(). */
     for (int i = 0; i < 8; i++)
@@ -839,9 +854,23 @@ rp_cluster_t *rp_cluster_redis_new(uv_loop_t *loop, const char *url, char *err, 
     rp_buf_init(&r->names, (size_t)1 << 20);
     rp_buf_init(&r->scratch, (size_t)64 << 20);
     r->holds = 1; /* the timer */
-    uv_timer_init(loop, &r->timer);
+    int rc = uv_timer_init(loop, &r->timer);
+    if (rc < 0) {
+        snprintf(err, errlen, "timer: %s", uv_strerror(rc));
+        goto undo_redis;
+    }
     r->timer.data = r;
-    uv_timer_start(&r->timer, on_tick, 0, 500);
+    rc = uv_timer_start(&r->timer, on_tick, 0, 500);
+    if (rc < 0) {
+        snprintf(err, errlen, "timer: %s", uv_strerror(rc));
+        goto undo_timer;
+    }
     uv_unref((uv_handle_t *)&r->timer);
     return &r->base;
+undo_timer:
+    uv_close((uv_handle_t *)&r->timer, on_timer_closed); /* frees r (holds is 1) */
+    return NULL;
+undo_redis:
+    rp_free(r); /* names and scratch hold no memory yet */
+    return NULL;
 }

@@ -13,11 +13,12 @@
  * nothing blocks the loop. When Redis is unreachable the adapter says so (healthy() 0),
  * keeps trying every second, and resumes reading where it stopped.
  *
- * url: redis://HOST[:PORT][/DB]. Returns NULL with err filled on a bad URL or out of memory
- * (Redis being down at start is not an error: the node starts degraded). Loop thread only. */
+ * url: redis://HOST[:PORT][/DB]. Returns NULL with err filled on a bad URL, out of memory or a
+ * timer libuv refuses (Redis being down at start is not an error: the node starts degraded).
+ * Loop thread only. */
 rp_cluster_t *rp_cluster_redis_new(uv_loop_t *loop, const char *url, char *err, size_t errlen);
 
-/* Parses url into host (room for hostcap), port and db. Returns 0 or -1. */
+/* Parses url into host (room for hostcap), port and db. Returns 0 or RP_EINVAL. */
 int rp_cluster_redis_parse_url(const char *url, char *host, size_t hostcap, int *port, int *db);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/err.h"
 #include "util/log.h"
 
 #define OUTBOX_LIMIT (64u << 20)
@@ -40,12 +41,19 @@ typedef struct workers {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+/* Watches p for events; a failure (the fd went bad) is logged and counted, and the link then
+ * carries nothing more: a lost link is what a dead sibling looks like too. */
 static void set_events(peer_t *p, int events)
 {
-    if (p->events != events) {
-        p->events = events;
-        uv_poll_start(&p->poll, events, on_poll);
+    if (p->events == events)
+        return;
+    int rc = uv_poll_start(&p->poll, events, on_poll);
+    if (rc < 0) {
+        p->w->base.errors++;
+        RP_LOG_ERROR("cluster", "worker peer link: %s", uv_strerror(rc));
+        return;
     }
+    p->events = events;
 }
 
 static void peer_write(peer_t *p, const uint8_t *data, size_t len)
@@ -76,14 +84,15 @@ static int publish(rp_cluster_t *c, const rp_cluster_msg_t *m)
     workers_t *w = (workers_t *)c;
     size_t size = rp_cluster_msg_size(m);
     if (size > FRAME_LIMIT)
-        return -1;
+        return RP_ETOOBIG;
     rp_buf_reset(&w->scratch);
-    if (rp_buf_reserve(&w->scratch, 4 + size) < 0)
-        return -1;
+    int rc = rp_buf_reserve(&w->scratch, 4 + size);
+    if (rc < 0)
+        return rc;
     uint8_t *p = (uint8_t *)w->scratch.data;
     size_t n = rp_cluster_msg_encode(m, p + 4);
     if (n == 0)
-        return -1;
+        return RP_ETOOBIG; /* a name over 65535 bytes */
     p[0] = (uint8_t)(n >> 24);
     p[1] = (uint8_t)(n >> 16);
     p[2] = (uint8_t)(n >> 8);
@@ -203,20 +212,20 @@ static const rp_cluster_ops_t workers_ops = {.publish = publish, .close = worker
 
 rp_cluster_t *rp_cluster_workers_new(uv_loop_t *loop, int self, int n, const int *peer_fds)
 {
+    int i = 0;
+    int rc;
     workers_t *w = rp_calloc(1, sizeof(*w));
     if (w == NULL)
-        return NULL;
+        goto undo_fds;
     w->peers = rp_calloc((size_t)n, sizeof(*w->peers));
-    if (w->peers == NULL) {
-        rp_free(w);
-        return NULL;
-    }
+    if (w->peers == NULL)
+        goto undo_workers;
     w->base.ops = &workers_ops;
     w->base.kind = "workers";
     w->self = self;
     w->n = n;
     rp_buf_init(&w->scratch, FRAME_LIMIT + 4);
-    for (int i = 0; i < n; i++) {
+    for (; i < n; i++) {
         peer_t *p = &w->peers[i];
         p->fd = i == self ? -1 : peer_fds[i];
         p->w = w;
@@ -224,11 +233,35 @@ rp_cluster_t *rp_cluster_workers_new(uv_loop_t *loop, int self, int n, const int
             continue;
         rp_buf_init(&p->inbox, FRAME_LIMIT + 65536 + 4);
         rp_buf_init(&p->outbox, OUTBOX_LIMIT);
-        uv_poll_init(loop, &p->poll, p->fd);
+        rc = uv_poll_init(loop, &p->poll, p->fd);
+        if (rc < 0)
+            goto undo_polls;
         p->poll.data = p;
-        set_events(p, UV_READABLE);
         /* The mesh must not keep a worker's loop alive on its own. */
         uv_unref((uv_handle_t *)&p->poll);
+        rc = uv_poll_start(&p->poll, UV_READABLE, on_poll);
+        if (rc < 0) {
+            i++; /* this peer's handle exists: workers_close closes it */
+            goto undo_polls;
+        }
+        p->events = UV_READABLE;
     }
     return &w->base;
+undo_polls:
+    RP_LOG_ERROR("cluster", "worker peer link: %s", uv_strerror(rc));
+    /* Peers from i on have no handle: their sockets close here, the others' in on_poll_closed. */
+    for (int k = i; k < n; k++) {
+        if (k != self && peer_fds[k] >= 0)
+            close(peer_fds[k]);
+        w->peers[k].fd = -1;
+    }
+    workers_close(&w->base); /* frees w once the handles have closed */
+    return NULL;
+undo_workers:
+    rp_free(w);
+undo_fds:
+    for (int k = 0; k < n; k++)
+        if (k != self && peer_fds[k] >= 0)
+            close(peer_fds[k]);
+    return NULL;
 }

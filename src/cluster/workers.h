@@ -11,8 +11,9 @@
  * supervisor before forking. Frames are a u32 length and an rp_cluster_msg. No outside
  * service is involved.
  *
- * peer_fds[i] is the socket to worker i (-1 at index self); the adapter takes them over.
- * Returns NULL on out-of-memory. Loop thread only. */
+ * peer_fds[i] is the socket to worker i (-1 at index self); the adapter takes them over, also
+ * when it fails. Returns NULL on out-of-memory or when a socket cannot be watched (logged; the
+ * sockets are then closed). Loop thread only. */
 rp_cluster_t *rp_cluster_workers_new(uv_loop_t *loop, int self, int n, const int *peer_fds);
 
 #endif

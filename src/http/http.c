@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* HTTP/1.1 connections. Received bytes are appended to hc->in and parsed from there, so a
+/* HTTP/1.1 connections. Received bytes are appended to hc->_in and parsed from there, so a
  * request that arrives while another is being answered simply waits in the buffer. The
  * parser is paused at each message end; it is resumed when the response is done. A handler
  * may respond, hold, or upgrade, from inside dispatch or later: `state` says which. When the
@@ -84,99 +84,100 @@ static void arm(rp_http_conn_t *hc, int idle);
 static int on_message_begin(http_parser *p)
 {
     rp_http_conn_t *hc = hc_of(p);
-    if (hc->srv->_timers && hc->timer.q != &hc->srv->_reqq)
+    if (hc->srv->_timers && hc->_timer.q != &hc->srv->_reqq)
         arm(hc, 0);
-    rp_buf_reset(&hc->head);
-    rp_buf_reset(&hc->body);
-    hc->url_len = 0;
-    hc->nhdr = 0;
-    hc->last_was_value = 0;
+    rp_buf_reset(&hc->_head);
+    rp_buf_reset(&hc->_body);
+    hc->_url_len = 0;
+    hc->_nhdr = 0;
+    hc->_last_was_value = 0;
     return 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     rp_http_conn_t *hc = hc_of(p);
-    if (rp_buf_append(&hc->head, at, len) < 0) {
-        hc->error_status = 431;
+    if (rp_buf_append(&hc->_head, at, len) < 0) {
+        hc->_error_status = 431;
         return 1;
     }
-    hc->url_len += (uint32_t)len;
+    hc->_url_len += (uint32_t)len;
     return 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     rp_http_conn_t *hc = hc_of(p);
-    if (hc->nhdr == 0 || hc->last_was_value) {
-        if (hc->nhdr >= RP_HTTP_MAX_HEADERS) {
-            hc->error_status = 431;
+    if (hc->_nhdr == 0 || hc->_last_was_value) {
+        if (hc->_nhdr >= RP_HTTP_MAX_HEADERS) {
+            hc->_error_status = 431;
             return 1;
         }
-        hc->hdr_off[hc->nhdr][0] = (uint16_t)hc->head.len;
-        hc->hdr_off[hc->nhdr][1] = 0;
-        hc->hdr_off[hc->nhdr][2] = (uint16_t)hc->head.len;
-        hc->hdr_off[hc->nhdr][3] = 0;
-        hc->nhdr++;
-        hc->last_was_value = 0;
+        hc->_hdr_off[hc->_nhdr][0] = (uint16_t)hc->_head.len;
+        hc->_hdr_off[hc->_nhdr][1] = 0;
+        hc->_hdr_off[hc->_nhdr][2] = (uint16_t)hc->_head.len;
+        hc->_hdr_off[hc->_nhdr][3] = 0;
+        hc->_nhdr++;
+        hc->_last_was_value = 0;
     }
-    if (rp_buf_append(&hc->head, at, len) < 0) {
-        hc->error_status = 431;
+    if (rp_buf_append(&hc->_head, at, len) < 0) {
+        hc->_error_status = 431;
         return 1;
     }
-    hc->hdr_off[hc->nhdr - 1][1] += (uint16_t)len;
+    hc->_hdr_off[hc->_nhdr - 1][1] += (uint16_t)len;
     return 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     rp_http_conn_t *hc = hc_of(p);
-    if (hc->nhdr == 0)
+    if (hc->_nhdr == 0)
         return 1;
-    if (!hc->last_was_value) {
-        hc->hdr_off[hc->nhdr - 1][2] = (uint16_t)hc->head.len;
-        hc->last_was_value = 1;
+    if (!hc->_last_was_value) {
+        hc->_hdr_off[hc->_nhdr - 1][2] = (uint16_t)hc->_head.len;
+        hc->_last_was_value = 1;
     }
-    if (rp_buf_append(&hc->head, at, len) < 0) {
-        hc->error_status = 431;
+    if (rp_buf_append(&hc->_head, at, len) < 0) {
+        hc->_error_status = 431;
         return 1;
     }
-    hc->hdr_off[hc->nhdr - 1][3] += (uint16_t)len;
+    hc->_hdr_off[hc->_nhdr - 1][3] += (uint16_t)len;
     return 0;
 }
 
-/* Points hc->req's path and query into hc->head (which no longer grows for this request). */
+/* Points hc->req's path and query into hc->_head (which no longer grows for this request). */
 static void resolve_headers(rp_http_conn_t *hc)
 {
     rp_http_request_t *req = &hc->req;
-    const char *url = hc->head.data ? hc->head.data : "";
-    const char *q = memchr(url, '?', hc->url_len);
+    const char *url = hc->_head.data ? hc->_head.data : "";
+    const char *q = memchr(url, '?', hc->_url_len);
     req->_hc = hc;
     req->path = url;
-    req->path_len = q ? (size_t)(q - url) : hc->url_len;
+    req->path_len = q ? (size_t)(q - url) : hc->_url_len;
     req->query = q ? q + 1 : "";
-    req->query_len = q ? hc->url_len - req->path_len - 1 : 0;
+    req->query_len = q ? hc->_url_len - req->path_len - 1 : 0;
 }
 
 static int on_headers_complete(http_parser *p)
 {
     rp_http_conn_t *hc = hc_of(p);
     if (p->content_length != ULLONG_MAX && p->content_length > hc->srv->max_body) {
-        hc->error_status = 413;
+        hc->_error_status = 413;
         return 1;
     }
     resolve_headers(hc);
+    /* Optional (RFC 9110 §10.1.1): a client that gets no 100 sends its body after a pause. */
     if (rp_http_header_has_token(&hc->req, "expect", "100-continue"))
-        rp_net_conn_write(hc->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        (void)rp_net_conn_write(hc->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     rp_http_conn_t *hc = hc_of(p);
-    int rc = rp_buf_append(&hc->body, at, len);
+    int rc = rp_buf_append(&hc->_body, at, len);
     if (rc < 0) {
-        hc->error_status = rc == RP_ETOOBIG ? 413 : 500;
+        hc->_error_status = rc == RP_ETOOBIG ? 413 : 500;
         return 1;
     }
     return 0;
@@ -202,21 +203,21 @@ static void refuse(rp_http_conn_t *hc, int status);
 
 static void not_pending(rp_http_conn_t *hc)
 {
-    if (hc->pending) {
-        hc->pending = 0;
+    if (hc->_pending) {
+        hc->_pending = 0;
         hc->srv->npending--;
     }
 }
 
 static void on_request_timeout(rp_timerq_node_t *n)
 {
-    rp_http_conn_t *hc = rp_container_of(n, rp_http_conn_t, timer);
-    if (hc->state == ST_CLOSED)
+    rp_http_conn_t *hc = rp_container_of(n, rp_http_conn_t, _timer);
+    if (hc->_state == ST_CLOSED)
         return;
     hc->srv->request_timeouts++;
     RP_LOG_INFO("http", "conn %llu: request not complete in %u ms", (unsigned long long)hc->conn->id,
                 hc->srv->request_timeout);
-    if (hc->in.len > 0 || hc->head.len > 0)
+    if (hc->_in.len > 0 || hc->_head.len > 0)
         refuse(hc, 408);
     else
         rp_http_close(hc);
@@ -224,8 +225,8 @@ static void on_request_timeout(rp_timerq_node_t *n)
 
 static void on_idle_timeout(rp_timerq_node_t *n)
 {
-    rp_http_conn_t *hc = rp_container_of(n, rp_http_conn_t, timer);
-    if (hc->state == ST_CLOSED)
+    rp_http_conn_t *hc = rp_container_of(n, rp_http_conn_t, _timer);
+    if (hc->_state == ST_CLOSED)
         return;
     hc->srv->idle_timeouts++;
     rp_http_close(hc);
@@ -236,16 +237,28 @@ static void timer_closed(uv_handle_t *h)
     (void)h;
 }
 
-/* Starts the timer queues the first time they are needed (the server has no init call). */
+/* Starts the timer queues the first time they are needed (the server has no init call).
+ * When libuv refuses a timer, the server goes on without deadlines (logged once): turning the
+ * timeouts off keeps a half-made queue from being started again. */
 static void start_timers(rp_http_server_t *srv)
 {
     if (srv->_timers)
         return;
+    int rc = rp_timerq_init(srv->net->loop, &srv->_reqq,
+                            srv->request_timeout ? srv->request_timeout : 1, on_request_timeout);
+    if (rc < 0)
+        goto undo_timeouts;
+    rc = rp_timerq_init(srv->net->loop, &srv->_idleq, srv->idle_timeout ? srv->idle_timeout : 1,
+                        on_idle_timeout);
+    if (rc < 0)
+        goto undo_reqq;
     srv->_timers = 1;
-    rp_timerq_init(srv->net->loop, &srv->_reqq, srv->request_timeout ? srv->request_timeout : 1, on_request_timeout);
-    rp_timerq_init(srv->net->loop, &srv->_idleq, srv->idle_timeout ? srv->idle_timeout : 1, on_idle_timeout);
-    uv_unref((uv_handle_t *)&srv->_reqq.timer);
-    uv_unref((uv_handle_t *)&srv->_idleq.timer);
+    return;
+undo_reqq:
+    rp_timerq_close(&srv->_reqq, timer_closed);
+undo_timeouts:
+    RP_LOG_ERROR("http", "request and idle deadlines off: %s", uv_strerror(rc));
+    srv->request_timeout = srv->idle_timeout = 0;
 }
 
 void rp_http_server_stop(rp_http_server_t *srv)
@@ -263,10 +276,10 @@ static void arm(rp_http_conn_t *hc, int idle)
     rp_http_server_t *srv = hc->srv;
     uint32_t t = idle ? srv->idle_timeout : srv->request_timeout;
     if (t == 0 || !srv->_timers) {
-        rp_timerq_remove(&hc->timer);
+        rp_timerq_remove(&hc->_timer);
         return;
     }
-    rp_timerq_push(idle ? &srv->_idleq : &srv->_reqq, &hc->timer);
+    rp_timerq_push(idle ? &srv->_idleq : &srv->_reqq, &hc->_timer);
 }
 
 int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
@@ -287,7 +300,7 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
             rp_net_conn_close(c);
             return RP_ETOOBIG;
         }
-        rp_http_close(rp_container_of(oldest, rp_http_conn_t, timer));
+        rp_http_close(rp_container_of(oldest, rp_http_conn_t, _timer));
     }
     rp_http_conn_t *hc = rp_calloc(1, sizeof(*hc));
     if (hc == NULL) {
@@ -296,19 +309,19 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
     }
     hc->conn = c;
     hc->srv = srv;
-    hc->pending = 1;
+    hc->_pending = 1;
     srv->npending++;
-    rp_timerq_node_init(&hc->timer);
+    rp_timerq_node_init(&hc->_timer);
     if (srv->request_timeout || srv->idle_timeout)
         start_timers(srv);
     arm(hc, 0);
-    http_parser_init(&hc->parser, HTTP_REQUEST);
-    hc->parser.data = hc;
-    rp_buf_init(&hc->in, srv->max_header + srv->max_body + 65536);
+    http_parser_init(&hc->_parser, HTTP_REQUEST);
+    hc->_parser.data = hc;
+    rp_buf_init(&hc->_in, srv->max_header + srv->max_body + 65536);
     /* Header offsets are 16-bit: the header block can never pass 64 KiB. */
-    rp_buf_init(&hc->head, srv->max_header < 65535 ? srv->max_header : 65535);
-    rp_buf_init(&hc->body, srv->max_body);
-    hc->state = ST_READING;
+    rp_buf_init(&hc->_head, srv->max_header < 65535 ? srv->max_header : 65535);
+    rp_buf_init(&hc->_body, srv->max_body);
+    hc->_state = ST_READING;
     c->ops = &http_ops;
     c->data = hc;
     return 0;
@@ -316,23 +329,23 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
 
 static void hc_free(rp_http_conn_t *hc)
 {
-    rp_timerq_remove(&hc->timer);
+    rp_timerq_remove(&hc->_timer);
     not_pending(hc);
-    rp_buf_deinit(&hc->in);
-    rp_buf_deinit(&hc->head);
-    rp_buf_deinit(&hc->body);
+    rp_buf_deinit(&hc->_in);
+    rp_buf_deinit(&hc->_head);
+    rp_buf_deinit(&hc->_body);
     rp_free(hc);
 }
 
 void rp_http_close(rp_http_conn_t *hc)
 {
-    if (hc->state == ST_HELD && hc->on_abort) {
+    if (hc->_state == ST_HELD && hc->on_abort) {
         void (*cb)(rp_http_conn_t *) = hc->on_abort;
         hc->on_abort = NULL;
         cb(hc);
     }
-    hc->state = ST_CLOSED;
-    rp_timerq_remove(&hc->timer);
+    hc->_state = ST_CLOSED;
+    rp_timerq_remove(&hc->_timer);
     not_pending(hc);
     rp_net_conn_close(hc->conn);
 }
@@ -341,27 +354,27 @@ static void dispatch(rp_http_conn_t *hc)
 {
     rp_http_request_t *req = &hc->req;
     resolve_headers(hc);
-    req->method = hc->parser.method;
-    req->body = hc->body.data ? hc->body.data : "";
-    req->body_len = hc->body.len;
-    req->upgrade = hc->parser.upgrade;
-    req->keep_alive = http_should_keep_alive(&hc->parser);
+    req->method = hc->_parser.method;
+    req->body = hc->_body.data ? hc->_body.data : "";
+    req->body_len = hc->_body.len;
+    req->upgrade = hc->_parser.upgrade;
+    req->keep_alive = http_should_keep_alive(&hc->_parser);
     hc->on_abort = NULL;
     hc->data = NULL;
     hc->srv->requests++;
-    rp_timerq_remove(&hc->timer); /* the handler's now */
+    rp_timerq_remove(&hc->_timer); /* the handler's now */
     not_pending(hc);
-    hc->state = ST_DISPATCHING;
+    hc->_state = ST_DISPATCHING;
     if (!refuse_origin(hc))
         hc->srv->on_request(hc, req, hc->srv->ud);
-    if (hc->state == ST_DISPATCHING)
-        hc->state = ST_HELD;
+    if (hc->_state == ST_DISPATCHING)
+        hc->_state = ST_HELD;
 }
 
 static void finish_upgrade(rp_http_conn_t *hc, size_t parsed)
 {
     rp_net_conn_t *c = hc->conn;
-    size_t rest = hc->in.len - parsed;
+    size_t rest = hc->_in.len - parsed;
     char *leftover = NULL;
     if (rest) {
         leftover = rp_malloc(rest);
@@ -369,10 +382,10 @@ static void finish_upgrade(rp_http_conn_t *hc, size_t parsed)
             rp_net_conn_close(c);
             return;
         }
-        memcpy(leftover, hc->in.data + parsed, rest);
+        memcpy(leftover, hc->_in.data + parsed, rest);
     }
-    c->ops = hc->up_ops;
-    c->data = hc->up_data;
+    c->ops = hc->_up_ops;
+    c->data = hc->_up_data;
     hc_free(hc);
     if (rest && !c->closing)
         c->ops->on_read(c, leftover, rest);
@@ -382,7 +395,7 @@ static void finish_upgrade(rp_http_conn_t *hc, size_t parsed)
 static void refuse(rp_http_conn_t *hc, int status)
 {
     hc->srv->bad_requests++;
-    rp_timerq_remove(&hc->timer);
+    rp_timerq_remove(&hc->_timer);
     char body[192];
     /* Engine.IO's error shape, plus the hub's "error" member: either kind of client reads it. */
     int n = snprintf(body, sizeof(body), "{\"code\":3,\"message\":\"%s\",\"error\":\"%s\"}",
@@ -392,31 +405,34 @@ static void refuse(rp_http_conn_t *hc, int status)
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                      "Connection: close\r\n\r\n",
                      status, rp_http_status_text(status), n);
-    rp_net_conn_write(hc->conn, head, (size_t)h);
-    rp_net_conn_write(hc->conn, body, (size_t)n);
-    hc->state = ST_CLOSED;
-    rp_net_conn_close_after_flush(hc->conn);
+    hc->_state = ST_CLOSED;
+    /* The connection ends either way: a reply that cannot be queued only ends it sooner. */
+    if (rp_net_conn_write(hc->conn, head, (size_t)h) < 0 ||
+        rp_net_conn_write(hc->conn, body, (size_t)n) < 0)
+        rp_net_conn_close(hc->conn);
+    else
+        rp_net_conn_close_after_flush(hc->conn);
 }
 
 /* Between requests (no deadline running, nothing dispatched) the idle deadline runs; a
  * request's first byte (on_message_begin) switches to the request deadline. */
 static void rearm(rp_http_conn_t *hc)
 {
-    if (hc->state == ST_READING && hc->timer.q == NULL)
+    if (hc->_state == ST_READING && hc->_timer.q == NULL)
         arm(hc, 1);
 }
 
-/* Parses what hc->in holds, dispatching each complete request, until input runs out or a
+/* Parses what hc->_in holds, dispatching each complete request, until input runs out or a
  * request is held. */
 static void drain(rp_http_conn_t *hc)
 {
-    while (hc->state == ST_READING && hc->in.len > 0) {
-        size_t n = http_parser_execute(&hc->parser, &settings, hc->in.data, hc->in.len);
-        enum http_errno err = HTTP_PARSER_ERRNO(&hc->parser);
-        if (hc->error_status) {
+    while (hc->_state == ST_READING && hc->_in.len > 0) {
+        size_t n = http_parser_execute(&hc->_parser, &settings, hc->_in.data, hc->_in.len);
+        enum http_errno err = HTTP_PARSER_ERRNO(&hc->_parser);
+        if (hc->_error_status) {
             RP_LOG_INFO("http", "conn %llu: request refused with %d",
-                        (unsigned long long)hc->conn->id, hc->error_status);
-            refuse(hc, hc->error_status);
+                        (unsigned long long)hc->conn->id, hc->_error_status);
+            refuse(hc, hc->_error_status);
             return;
         }
         if (err != HPE_OK && err != HPE_PAUSED) {
@@ -425,43 +441,43 @@ static void drain(rp_http_conn_t *hc)
             refuse(hc, 400);
             return;
         }
-        if (err == HPE_OK && !hc->parser.upgrade) {
+        if (err == HPE_OK && !hc->_parser.upgrade) {
             /* Everything consumed, no message end yet: wait for more. */
-            rp_buf_consume(&hc->in, n);
+            rp_buf_consume(&hc->_in, n);
             rearm(hc);
             return;
         }
         /* A message is complete (paused) or an upgrade request ended the stream. */
         dispatch(hc);
-        if (hc->state == ST_UPGRADED) {
+        if (hc->_state == ST_UPGRADED) {
             finish_upgrade(hc, n);
             return;
         }
-        if (hc->state == ST_CLOSED)
+        if (hc->_state == ST_CLOSED)
             return;
-        rp_buf_consume(&hc->in, n);
-        if (hc->parser.upgrade && hc->state != ST_HELD) {
+        rp_buf_consume(&hc->_in, n);
+        if (hc->_parser.upgrade && hc->_state != ST_HELD) {
             /* An Upgrade the handler did not accept: http-parser cannot go on after it. */
-            hc->state = ST_CLOSED;
+            hc->_state = ST_CLOSED;
             rp_net_conn_close_after_flush(hc->conn);
             return;
         }
-        if (hc->state == ST_RESPONDED) {
-            hc->state = ST_READING;
-            http_parser_pause(&hc->parser, 0);
+        if (hc->_state == ST_RESPONDED) {
+            hc->_state = ST_READING;
+            http_parser_pause(&hc->_parser, 0);
         }
     }
     rearm(hc);
-    if (hc->in.len == 0 && hc->state == ST_READING)
-        rp_buf_deinit(&hc->in);
+    if (hc->_in.len == 0 && hc->_state == ST_READING)
+        rp_buf_deinit(&hc->_in);
 }
 
 static void on_read(rp_net_conn_t *c, char *data, size_t len)
 {
     rp_http_conn_t *hc = c->data;
-    if (hc->state == ST_CLOSED)
+    if (hc->_state == ST_CLOSED)
         return;
-    if (rp_buf_append(&hc->in, data, len) < 0) {
+    if (rp_buf_append(&hc->_in, data, len) < 0) {
         rp_http_close(hc);
         return;
     }
@@ -480,7 +496,7 @@ static void on_close(rp_net_conn_t *c)
     rp_http_conn_t *hc = c->data;
     if (hc == NULL)
         return;
-    if (hc->on_abort && hc->state == ST_HELD) {
+    if (hc->on_abort && hc->_state == ST_HELD) {
         void (*cb)(rp_http_conn_t *) = hc->on_abort;
         hc->on_abort = NULL;
         cb(hc);
@@ -500,13 +516,13 @@ const char *rp_http_header(const rp_http_request_t *req, const char *name, size_
     const rp_http_conn_t *hc = req->_hc;
     size_t nl = strlen(name);
     *len = 0;
-    if (hc == NULL || hc->head.data == NULL)
+    if (hc == NULL || hc->_head.data == NULL)
         return NULL;
-    for (size_t i = 0; i < hc->nhdr; i++) {
-        const uint16_t *o = hc->hdr_off[i];
-        if (o[1] == nl && strncasecmp(hc->head.data + o[0], name, nl) == 0) {
+    for (size_t i = 0; i < hc->_nhdr; i++) {
+        const uint16_t *o = hc->_hdr_off[i];
+        if (o[1] == nl && strncasecmp(hc->_head.data + o[0], name, nl) == 0) {
             *len = o[3];
-            return hc->head.data + o[2];
+            return hc->_head.data + o[2];
         }
     }
     return NULL;
@@ -514,19 +530,19 @@ const char *rp_http_header(const rp_http_request_t *req, const char *name, size_
 
 size_t rp_http_header_count(const rp_http_request_t *req)
 {
-    return req->_hc && req->_hc->head.data ? req->_hc->nhdr : 0;
+    return req->_hc && req->_hc->_head.data ? req->_hc->_nhdr : 0;
 }
 
 int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name, size_t *name_len,
                       const char **value, size_t *value_len)
 {
     if (i >= rp_http_header_count(req))
-        return -1;
+        return RP_ENOTFOUND;
     const rp_http_conn_t *hc = req->_hc;
-    const uint16_t *o = hc->hdr_off[i];
-    *name = hc->head.data + o[0];
+    const uint16_t *o = hc->_hdr_off[i];
+    *name = hc->_head.data + o[0];
     *name_len = o[1];
-    *value = hc->head.data + o[2];
+    *value = hc->_head.data + o[2];
     *value_len = o[3];
     return 0;
 }
@@ -567,7 +583,7 @@ int rp_http_respond_head(rp_http_conn_t *hc, int status, const char *content_typ
                          const char *extra_headers, size_t content_length)
 {
     char head[2048]; /* status line, ~10 fixed headers, CORS (origin <= 512) and extras */
-    int keep = hc->req.keep_alive && !hc->parser.upgrade;
+    int keep = hc->req.keep_alive && !hc->_parser.upgrade;
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nConnection: %s\r\n%s\r\n",
                      status, rp_http_status_text(status), content_type ? "Content-Type: " : "",
@@ -588,22 +604,22 @@ int rp_http_respond_head(rp_http_conn_t *hc, int status, const char *content_typ
 
 void rp_http_respond_done(rp_http_conn_t *hc)
 {
-    int keep = hc->req.keep_alive && !hc->parser.upgrade;
+    int keep = hc->req.keep_alive && !hc->_parser.upgrade;
     hc->on_abort = NULL;
-    if (hc->state == ST_CLOSED)
+    if (hc->_state == ST_CLOSED)
         return;
     if (!keep) {
-        hc->state = ST_CLOSED;
+        hc->_state = ST_CLOSED;
         rp_net_conn_close_after_flush(hc->conn);
         return;
     }
-    if (hc->state == ST_DISPATCHING) {
-        hc->state = ST_RESPONDED; /* drain() resumes parsing after dispatch returns */
+    if (hc->_state == ST_DISPATCHING) {
+        hc->_state = ST_RESPONDED; /* drain() resumes parsing after dispatch returns */
         return;
     }
     /* Answering a held request later: resume parsing what waited meanwhile. */
-    hc->state = ST_READING;
-    http_parser_pause(&hc->parser, 0);
+    hc->_state = ST_READING;
+    http_parser_pause(&hc->_parser, 0);
     drain(hc);
 }
 
@@ -634,9 +650,9 @@ int rp_http_respond_error(rp_http_conn_t *hc, int status, int code, const char *
 
 void rp_http_upgrade(rp_http_conn_t *hc, const rp_net_conn_ops_t *ops, void *data)
 {
-    hc->up_ops = ops;
-    hc->up_data = data;
-    hc->state = ST_UPGRADED;
+    hc->_up_ops = ops;
+    hc->_up_data = data;
+    hc->_state = ST_UPGRADED;
 }
 
 /* ---- the Origin policy ---- */
@@ -656,14 +672,14 @@ static int host_char_ok(char ch)
            ch != '\\' && ch != ',' && ch != '"';
 }
 
-/* Splits s[0..len) into host and port. Returns 0, or -1 when it is not an authority. */
+/* Splits s[0..len) into host and port. Returns 0, or RP_EPROTO when it is not an authority. */
 static int split_hostport(const char *s, size_t len, struct hostport *hp)
 {
     size_t i = 0;
     if (len && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (close == NULL)
-            return -1;
+            return RP_EPROTO;
         i = (size_t)(close - s) + 1;
     } else {
         while (i < len && s[i] != ':')
@@ -671,24 +687,24 @@ static int split_hostport(const char *s, size_t len, struct hostport *hp)
     }
     for (size_t k = 0; k < i; k++)
         if (!host_char_ok(s[k]))
-            return -1;
+            return RP_EPROTO;
     hp->host = s;
     hp->host_len = i;
     hp->port = 0;
     if (i == 0)
-        return -1;
+        return RP_EPROTO;
     if (i == len)
         return 0;
     if (s[i] != ':' || i + 1 == len || len - i > 6)
-        return -1;
+        return RP_EPROTO;
     unsigned port = 0;
     for (size_t k = i + 1; k < len; k++) {
         if (s[k] < '0' || s[k] > '9')
-            return -1;
+            return RP_EPROTO;
         port = port * 10 + (unsigned)(s[k] - '0');
     }
     if (port == 0 || port > 65535)
-        return -1;
+        return RP_EPROTO;
     hp->port = port;
     return 0;
 }
@@ -700,16 +716,16 @@ static int scheme_char(char ch, int first)
     return alpha || (!first && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
 }
 
-/* Splits an Origin "scheme://host[:port]" (no path). Returns the scheme's length, or -1. */
+/* Splits an Origin "scheme://host[:port]" (no path). Returns the scheme's length, or RP_EPROTO. */
 static long split_origin(const char *s, size_t len, struct hostport *hp)
 {
     size_t i = 0;
     while (i < len && scheme_char(s[i], i == 0))
         i++;
     if (i == 0 || len - i < 3 || memcmp(s + i, "://", 3) != 0)
-        return -1;
+        return RP_EPROTO;
     if (split_hostport(s + i + 3, len - i - 3, hp) < 0)
-        return -1;
+        return RP_EPROTO;
     return (long)i;
 }
 
@@ -811,7 +827,7 @@ int rp_http_cors(const char *allow_list, const rp_http_request_t *req, char *out
     if (allow_list == NULL || origin == NULL)
         return 0;
     if (!listed(allow_list, origin, olen))
-        return -1;
+        return RP_EREFUSED;
     snprintf(out, outlen,
              "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: true\r\n"
              "Vary: Origin\r\n",

@@ -83,26 +83,26 @@ struct rp_http_server {
 struct rp_http_conn {
     rp_net_conn_t *conn; /* borrowed; owns hc until upgrade */
     rp_http_server_t *srv;
-    http_parser parser;
-    rp_buf_t in;   /* received, not yet parsed */
-    rp_buf_t head; /* url and header bytes of the current request */
-    rp_buf_t body;
-    uint32_t url_len;
-    uint16_t hdr_off[RP_HTTP_MAX_HEADERS][4]; /* name off/len, value off/len in head */
-    uint16_t nhdr;
-    int last_was_value;
-    int state;
-    int pending; /* counted in srv->npending */
-    rp_timerq_node_t timer; /* on srv->_reqq or srv->_idleq */
-    int error_status; /* set by a parser callback to refuse the request */
+    http_parser _parser;
+    rp_buf_t _in;   /* received, not yet parsed */
+    rp_buf_t _head; /* url and header bytes of the current request */
+    rp_buf_t _body;
+    uint32_t _url_len;
+    uint16_t _hdr_off[RP_HTTP_MAX_HEADERS][4]; /* name off/len, value off/len in head */
+    uint16_t _nhdr;
+    int _last_was_value;
+    int _state;
+    int _pending;            /* counted in srv->npending */
+    rp_timerq_node_t _timer; /* on srv->_reqq or srv->_idleq */
+    int _error_status;       /* set by a parser callback to refuse the request */
     rp_http_request_t req;
     /* Set by a handler that holds the request: called once if the connection goes away
      * before the response is finished. */
     void (*on_abort)(rp_http_conn_t *hc);
     void *data;
     /* Set by rp_http_upgrade. */
-    const rp_net_conn_ops_t *up_ops;
-    void *up_data;
+    const rp_net_conn_ops_t *_up_ops;
+    void *_up_data;
 };
 
 /* Starts serving HTTP on c (call from a listener's accept callback). Returns 0, UV_ENOMEM or
@@ -113,7 +113,7 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c);
  * or returns NULL. */
 const char *rp_http_header(const rp_http_request_t *req, const char *name, size_t *len);
 /* The number of headers, and header i (name and value, not NUL-terminated), in arrival
- * order. rp_http_header_at returns 0, or -1 when i is out of range. */
+ * order. rp_http_header_at returns 0, or RP_ENOTFOUND when i is out of range. */
 size_t rp_http_header_count(const rp_http_request_t *req);
 int rp_http_header_at(const rp_http_request_t *req, size_t i, const char **name, size_t *name_len,
                       const char **value, size_t *value_len);
@@ -151,13 +151,13 @@ void rp_http_server_stop(rp_http_server_t *srv);
 const char *rp_http_status_text(int status);
 
 /* Query strings: finds `key` in q[0..qlen) and percent-decodes its value into out (room for
- * outlen bytes incl. the NUL). Returns the value length, -1 if absent, RP_ETOOBIG if it does
- * not fit, RP_EPROTO for bad escapes. */
+ * outlen bytes incl. the NUL). Returns the value length, RP_ENOTFOUND if absent, RP_ETOOBIG if it
+ * does not fit, RP_EPROTO for bad escapes. */
 long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t outlen);
 
 /* The bearer credential of a request: `Authorization: Bearer T`, else `?token=T`. Copies it
- * into out (room for outlen bytes incl. the NUL) and returns its length; -1 when there is
- * none; RP_ETOOBIG when it does not fit; RP_EPROTO for a malformed header or escape. */
+ * into out (room for outlen bytes incl. the NUL) and returns its length; RP_ENOTFOUND when
+ * there is none; RP_ETOOBIG when it does not fit; RP_EPROTO for a malformed header or escape. */
 long rp_http_credential(const rp_http_request_t *req, char *out, size_t outlen);
 /* The same from raw parts: the Authorization header's value (NULL: none) and the query. */
 long rp_http_credential_from(const char *authz, size_t authz_len, const char *query,
@@ -175,7 +175,7 @@ int rp_http_origin_entry_valid(const char *s, size_t len);
 
 /* CORS against an allow-list (comma-separated origins, or "*" for any; NULL = CORS off).
  * Returns 1 and writes the response headers into out when the request's Origin is allowed,
- * 0 when the request has no Origin or CORS is off (nothing written), -1 when an Origin is
- * present and not allowed. */
+ * 0 when the request has no Origin or CORS is off (nothing written), RP_EREFUSED when an
+ * Origin is present and not allowed. */
 int rp_http_cors(const char *allow_list, const rp_http_request_t *req, char *out, size_t outlen);
 #endif

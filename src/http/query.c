@@ -7,6 +7,7 @@
 #include "http/http.h"
 #include "util/err.h"
 
+/* Returns the value of hex digit `c`, or -1 (a sentinel: not a hex digit). */
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -53,14 +54,14 @@ long rp_http_query_get(const char *q, size_t qlen, const char *key, char *out, s
         }
         i = end + 1;
     }
-    return -1;
+    return RP_ENOTFOUND;
 }
 
 long rp_http_credential_from(const char *authz, size_t authz_len, const char *query,
                              size_t query_len, char *out, size_t outlen)
 {
     if (authz == NULL)
-        return query ? rp_http_query_get(query, query_len, "token", out, outlen) : -1;
+        return query ? rp_http_query_get(query, query_len, "token", out, outlen) : RP_ENOTFOUND;
     while (authz_len && (*authz == ' ' || *authz == '\t')) {
         authz++;
         authz_len--;

@@ -72,7 +72,7 @@ int rp_hub_cluster_ingest(rp_hub_t *hub, rp_event_type_t t, const json_t *in, co
                           rp_hub_done_cb done, void *ud)
 {
     if (hub->cl.log == NULL)
-        return RP_ESTATE;
+        return RP_EUNAVAIL;
     int64_t ts = rp_hub_now_ms();
     json_t *ev = rp_event_normalize(in, 0, ts);
     size_t len = 0;
@@ -117,7 +117,7 @@ int rp_hub_cluster_ingest(rp_hub_t *hub, rp_event_type_t t, const json_t *in, co
         json_decref(copy);
         rp_free(cp);
     }
-    if (rc == RP_ESTATE)
+    if (rc == RP_EUNAVAIL)
         hub->cl.local++; /* the log is unreachable: this node goes on alone */
     return rc;
 }

@@ -56,7 +56,7 @@ static long long query_int(const rp_http_request_t *req, const char *key, long l
     char buf[32];
     long n = rp_http_query_get(req->query, req->query_len, key, buf, sizeof(buf));
     if (n < 0)
-        return n == -1 ? def : -2;
+        return n == RP_ENOTFOUND ? def : -2;
     char *end;
     long long v = strtoll(buf, &end, 10);
     return *end || n == 0 || v < 0 ? -2 : v;
@@ -515,9 +515,9 @@ static void get_files(rp_hub_t *hub, rp_http_conn_t *hc, rp_http_request_t *req)
     char after[520] = "";
     long long limit = query_int(req, "limit", 1000);
     long al = rp_http_query_get(req->query, req->query_len, "after", after, sizeof(after));
-    if (al == -1)
+    if (al == RP_ENOTFOUND)
         after[0] = '\0';
-    if (al < -1 || limit < 1 || limit > 1000) {
+    if ((al < 0 && al != RP_ENOTFOUND) || limit < 1 || limit > 1000) {
         rp_hub_respond_error(
             hub, hc, 400, "limit must be an integer from 1 to 1000 (after: a file_id)", NULL, -1);
         return;

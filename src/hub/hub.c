@@ -266,9 +266,9 @@ int rp_hub_ingest_as(rp_hub_t *hub, const json_t *in, rp_event_error_t *err, rp_
     if (arc < 0)
         return arc;
     if (!opts->local) {
-        /* RP_ESTATE: no shared log, or it is unreachable and this node goes on alone. */
+        /* RP_EUNAVAIL: no shared log, or it is unreachable and this node goes on alone. */
         int crc = rp_hub_cluster_ingest(hub, (rp_event_type_t)t, in, opts->dedup, done, ud);
-        if (crc != RP_ESTATE)
+        if (crc != RP_EUNAVAIL)
             return crc;
     }
     int64_t ts = rp_hub_now_ms();

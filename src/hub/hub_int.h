@@ -175,7 +175,7 @@ typedef struct rp_hub_ingest_opts {
 
 /* cluster.c */
 /* Appends a validated event to the shared log (numbered there, committed when it comes
- * back). Returns 0, RP_ESTATE when there is no shared log or it is unreachable (the caller
+ * back). Returns 0, RP_EUNAVAIL when there is no shared log or it is unreachable (the caller
  * numbers the event here; counted), or another error (nothing sent). */
 int rp_hub_cluster_ingest(rp_hub_t *hub, rp_event_type_t t, const json_t *in, const char *dedup,
                           rp_hub_done_cb done, void *ud);

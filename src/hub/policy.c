@@ -134,7 +134,7 @@ rp_principal_t *rp_hub_http_principal(rp_hub_t *hub, rp_http_conn_t *hc,
     char tok[RP_EIO_MAX_CREDENTIAL + 1], why[160];
     long n = rp_http_credential(req, tok, sizeof(tok));
     rp_principal_t *p = NULL;
-    if (n == -1)
+    if (n == RP_ENOTFOUND)
         snprintf(why, sizeof(why), "no token (Authorization: Bearer TOKEN, or ?token=)");
     else if (n < 0)
         snprintf(why, sizeof(why), "malformed Authorization header (want: Bearer TOKEN)");

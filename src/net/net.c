@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Connections and their write queues. The invariant: a conn is on net->dirty iff it has
+/* Connections and their write queues. The invariant: a conn is on net->_dirty iff it has
  * queued links that no uv_write owns and it is not closing; links at the head of c->out
- * that a uv_write owns number c->inflight and are released only by that write's callback
+ * that a uv_write owns number c->_inflight and are released only by that write's callback
  * (which libuv also calls, with UV_ECANCELED, when the handle closes under it). */
 #include "net/net.h"
 
@@ -84,48 +84,51 @@ int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued)
     memset(net, 0, sizeof(*net));
     net->loop = loop;
     net->default_max_queued = default_max_queued;
-    rp_list_init(&net->dirty);
-    rp_list_init(&net->conns);
-    rp_map_init(&net->peers);
-    int rc = uv_prepare_init(loop, &net->prepare);
+    rp_list_init(&net->_dirty);
+    rp_list_init(&net->_conns);
+    rp_map_init(&net->_peers);
+    int rc = uv_prepare_init(loop, &net->_prepare);
     if (rc < 0)
         return rc;
-    net->prepare.data = net;
-    rc = uv_prepare_start(&net->prepare, on_prepare);
+    net->_prepare.data = net;
+    rc = uv_prepare_start(&net->_prepare, on_prepare);
     if (rc < 0)
-        return rc;
+        goto undo_prepare;
     /* The prepare handle must not keep the loop alive by itself. */
-    uv_unref((uv_handle_t *)&net->prepare);
+    uv_unref((uv_handle_t *)&net->_prepare);
     return 0;
+undo_prepare:
+    uv_close((uv_handle_t *)&net->_prepare, NULL);
+    return rc;
 }
 
 void rp_net_deinit(rp_net_t *net)
 {
-    uv_prepare_stop(&net->prepare);
-    if (!uv_is_closing((uv_handle_t *)&net->prepare))
-        uv_close((uv_handle_t *)&net->prepare, NULL);
-    rp_map_deinit(&net->peers); /* empty once every conn has closed */
+    uv_prepare_stop(&net->_prepare);
+    if (!uv_is_closing((uv_handle_t *)&net->_prepare))
+        uv_close((uv_handle_t *)&net->_prepare, NULL);
+    rp_map_deinit(&net->_peers); /* empty once every conn has closed */
 }
 
 int rp_net_on_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud)
 {
-    if (net->ntick >= 8)
+    if (net->_ntick >= 8)
         return RP_ETOOBIG;
-    net->tick_cbs[net->ntick] = cb;
-    net->tick_uds[net->ntick] = ud;
-    net->ntick++;
+    net->_tick_cbs[net->_ntick] = cb;
+    net->_tick_uds[net->_ntick] = ud;
+    net->_ntick++;
     return 0;
 }
 
 void rp_net_off_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud)
 {
-    for (int i = 0; i < net->ntick; i++) {
-        if (net->tick_cbs[i] == cb && net->tick_uds[i] == ud) {
-            for (int j = i + 1; j < net->ntick; j++) {
-                net->tick_cbs[j - 1] = net->tick_cbs[j];
-                net->tick_uds[j - 1] = net->tick_uds[j];
+    for (int i = 0; i < net->_ntick; i++) {
+        if (net->_tick_cbs[i] == cb && net->_tick_uds[i] == ud) {
+            for (int j = i + 1; j < net->_ntick; j++) {
+                net->_tick_cbs[j - 1] = net->_tick_cbs[j];
+                net->_tick_uds[j - 1] = net->_tick_uds[j];
             }
-            net->ntick--;
+            net->_ntick--;
             return;
         }
     }
@@ -133,8 +136,8 @@ void rp_net_off_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud)
 
 static void mark_dirty(rp_net_conn_t *c)
 {
-    if (!rp_list_linked(&c->dirty_node) && !c->writing && !c->closing)
-        rp_list_push(&c->net->dirty, &c->dirty_node);
+    if (!rp_list_linked(&c->_dirty_node) && !c->_writing && !c->closing)
+        rp_list_push(&c->net->_dirty, &c->_dirty_node);
 }
 
 /* Live connections from one source address (the per-address limit). */
@@ -148,7 +151,7 @@ typedef struct rp_net_peer {
 static void peer_release(rp_net_t *net, peer_t *p)
 {
     if (p && --p->n == 0) {
-        rp_map_del(&net->peers, &p->entry);
+        rp_map_del(&net->_peers, &p->entry);
         rp_free(p);
     }
 }
@@ -170,7 +173,7 @@ static int peer_admit(rp_net_t *net, rp_net_conn_t *c)
         key = (const char *)&((struct sockaddr_in *)&ss)->sin_addr;
         klen = 4;
     }
-    rp_map_entry_t *e = rp_map_get(&net->peers, key, klen);
+    rp_map_entry_t *e = rp_map_get(&net->_peers, key, klen);
     peer_t *p = e ? rp_container_of(e, peer_t, entry) : NULL;
     if (p && p->n >= net->max_conns_per_ip)
         return RP_ETOOBIG;
@@ -181,10 +184,11 @@ static int peer_admit(rp_net_t *net, rp_net_conn_t *c)
         p->keylen = (uint8_t)klen;
         p->entry.key = p->key;
         p->entry.keylen = klen;
-        rp_map_put(&net->peers, &p->entry);
+        /* UV_ENOMEM here is harmless: the entry is linked anyway, the map only stays slower. */
+        (void)rp_map_put(&net->_peers, &p->entry);
     }
     p->n++;
-    c->peer = p;
+    c->_peer = p;
     return 0;
 }
 
@@ -192,32 +196,32 @@ static int peer_admit(rp_net_t *net, rp_net_conn_t *c)
 
 void rp_net_marks_begin(rp_net_t *net)
 {
-    net->marks = 0;
-    net->marks_armed = 0;
+    net->_marks = 0;
+    net->_marks_armed = 0;
 }
 
 int rp_net_marks_end(rp_net_t *net, void (*cb)(void *ud), void *ud)
 {
-    if (net->marks == 0)
+    if (net->_marks == 0)
         return 0;
-    net->marks_cb = cb;
-    net->marks_ud = ud;
-    net->marks_armed = 1;
+    net->_marks_cb = cb;
+    net->_marks_ud = ud;
+    net->_marks_armed = 1;
     return 1;
 }
 
 void rp_net_mark_hold(rp_net_t *net)
 {
-    net->marks++;
+    net->_marks++;
 }
 
 void rp_net_mark_release(rp_net_t *net)
 {
-    if (net->marks == 0)
+    if (net->_marks == 0)
         return;
-    if (--net->marks == 0 && net->marks_armed) {
-        net->marks_armed = 0;
-        net->marks_cb(net->marks_ud);
+    if (--net->_marks == 0 && net->_marks_armed) {
+        net->_marks_armed = 0;
+        net->_marks_cb(net->_marks_ud);
     }
 }
 
@@ -225,16 +229,16 @@ void rp_net_conn_mark(rp_net_conn_t *c)
 {
     if (c->closing)
         return;
-    if (c->mark == 0)
-        c->net->marks++;
-    c->mark = c->queued_total;
+    if (c->_mark == 0)
+        c->net->_marks++;
+    c->_mark = c->_queued_total;
 }
 
 /* Passes c's mark once the kernel has taken every byte up to it. */
 static void check_mark(rp_net_conn_t *c)
 {
-    if (c->mark && c->queued_total - c->out.bytes >= c->mark) {
-        c->mark = 0;
+    if (c->_mark && c->_queued_total - c->out.bytes >= c->_mark) {
+        c->_mark = 0;
         rp_net_mark_release(c->net);
     }
 }
@@ -243,15 +247,15 @@ static void on_closed(uv_handle_t *h)
 {
     rp_net_conn_t *c = h->data;
     rp_net_t *net = c->net;
-    if (c->mark) {
-        c->mark = 0;
+    if (c->_mark) {
+        c->_mark = 0;
         rp_net_mark_release(net);
     }
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c);
-    peer_release(net, c->peer);
+    peer_release(net, c->_peer);
     rp_net_queue_clear(net, &c->out);
-    rp_list_unlink(&c->all_node);
+    rp_list_unlink(&c->_all_node);
     net->nconns--;
     rp_free(c);
 }
@@ -261,16 +265,16 @@ void rp_net_conn_close(rp_net_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
-    rp_list_unlink(&c->dirty_node);
+    rp_list_unlink(&c->_dirty_node);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
 void rp_net_close_all(rp_net_t *net)
 {
     rp_list_node_t *it;
-    rp_list_foreach(it, &net->conns)
+    rp_list_foreach(it, &net->_conns)
     {
-        rp_net_conn_t *c = rp_container_of(it, rp_net_conn_t, all_node);
+        rp_net_conn_t *c = rp_container_of(it, rp_net_conn_t, _all_node);
         rp_net_conn_close(c);
     }
 }
@@ -283,24 +287,24 @@ void rp_net_conn_allow(rp_net_conn_t *c, size_t len)
 
 void rp_net_conn_close_after_flush(rp_net_conn_t *c)
 {
-    if (c->out.count == 0 && !c->writing) {
+    if (c->out.count == 0 && !c->_writing) {
         rp_net_conn_close(c);
         return;
     }
-    c->close_when_flushed = 1;
+    c->_close_when_flushed = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
 int rp_net_conn_queue(rp_net_conn_t *c, rp_sbuf_t *sb, uint32_t off, uint32_t len)
 {
-    if (c->closing || c->close_when_flushed)
+    if (c->closing || c->_close_when_flushed)
         return RP_ESTATE;
     if (c->out.bytes + len > c->max_queued)
         return RP_ETOOBIG;
     int rc = rp_net_queue_push(c->net, &c->out, sb, off, len);
     if (rc < 0)
         return rc;
-    c->queued_total += len;
+    c->_queued_total += len;
     mark_dirty(c);
     return 0;
 }
@@ -336,7 +340,7 @@ void rp_net_conn_splice(rp_net_conn_t *c, rp_net_queue_t *q)
         c->out.ring[(c->out.head + c->out.count) & (c->out.cap - 1)] = *src;
         c->out.count++;
         c->out.bytes += src->len;
-        c->queued_total += src->len;
+        c->_queued_total += src->len;
         q->bytes -= src->len;
         q->head = (q->head + 1) & (q->cap - 1);
         q->count--;
@@ -377,7 +381,7 @@ static void consume(rp_net_conn_t *c, size_t n)
 
 static void after_drain(rp_net_conn_t *c)
 {
-    if (c->close_when_flushed) {
+    if (c->_close_when_flushed) {
         rp_net_conn_close(c);
         return;
     }
@@ -388,10 +392,10 @@ static void after_drain(rp_net_conn_t *c)
 static void on_write(uv_write_t *req, int status)
 {
     rp_net_conn_t *c = req->data;
-    for (uint32_t i = 0; i < c->inflight && c->out.count; i++)
+    for (uint32_t i = 0; i < c->_inflight && c->out.count; i++)
         queue_pop(&c->out);
-    c->inflight = 0;
-    c->writing = 0;
+    c->_inflight = 0;
+    c->_writing = 0;
     if (status == 0)
         check_mark(c);
     if (c->closing)
@@ -467,26 +471,27 @@ static void flush_conn(rp_net_conn_t *c)
             break; /* the kernel is full: the rest waits for uv_write */
         }
     }
-    c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov + skip, (unsigned)(n - skip), on_write);
+    c->_wreq.data = c;
+    int rc =
+        uv_write(&c->_wreq, (uv_stream_t *)&c->tcp, iov + skip, (unsigned)(n - skip), on_write);
     if (rc < 0) {
         rp_net_conn_close(c);
         return;
     }
-    c->writing = 1;
-    c->inflight = (uint32_t)(n - skip);
+    c->_writing = 1;
+    c->_inflight = (uint32_t)(n - skip);
 }
 
 static void on_prepare(uv_prepare_t *h)
 {
     rp_net_t *net = h->data;
-    for (int i = 0; i < net->ntick; i++)
-        net->tick_cbs[i](net->tick_uds[i]);
-    while (!rp_list_empty(&net->dirty)) {
-        rp_list_node_t *node = net->dirty.next;
+    for (int i = 0; i < net->_ntick; i++)
+        net->_tick_cbs[i](net->_tick_uds[i]);
+    while (!rp_list_empty(&net->_dirty)) {
+        rp_list_node_t *node = net->_dirty.next;
         rp_list_unlink(node);
-        rp_net_conn_t *c = rp_container_of(node, rp_net_conn_t, dirty_node);
-        if (!c->closing && !c->writing)
+        rp_net_conn_t *c = rp_container_of(node, rp_net_conn_t, _dirty_node);
+        if (!c->closing && !c->_writing)
             flush_conn(c);
     }
 }
@@ -495,7 +500,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     rp_net_conn_t *c = h->data;
     (void)suggested;
-    *buf = uv_buf_init(c->net->rbuf, sizeof(c->net->rbuf));
+    *buf = uv_buf_init(c->net->_rbuf, sizeof(c->net->_rbuf));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -504,13 +509,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (nread > 0) {
         if (!c->closing)
-            c->ops->on_read(c, c->net->rbuf, (size_t)nread);
+            c->ops->on_read(c, c->net->_rbuf, (size_t)nread);
         return;
     }
     if (nread < 0) {
         uv_read_stop(s);
-        if (!c->closing && !c->eof_seen) {
-            c->eof_seen = 1;
+        if (!c->closing && !c->_eof_seen) {
+            c->_eof_seen = 1;
             c->ops->on_eof(c, (int)nread);
         }
     }
@@ -521,14 +526,17 @@ rp_net_conn_t *rp_net_conn_new(rp_net_t *net)
     rp_net_conn_t *c = rp_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    uv_tcp_init(net->loop, &c->tcp);
+    if (uv_tcp_init(net->loop, &c->tcp) < 0) {
+        rp_free(c); /* no handle was registered: a plain free */
+        return NULL;
+    }
     c->tcp.data = c;
     c->net = net;
     c->max_queued = net->default_max_queued;
-    c->id = ++net->next_conn_id;
-    rp_list_init(&c->dirty_node);
+    c->id = ++net->_next_conn_id;
+    rp_list_init(&c->_dirty_node);
     rp_net_queue_init(&c->out);
-    rp_list_push(&net->conns, &c->all_node);
+    rp_list_push(&net->_conns, &c->_all_node);
     net->nconns++;
     return c;
 }
@@ -560,10 +568,17 @@ static void on_connection(uv_stream_t *server, int status)
         rp_net_conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    /* Best effort: without TCP_NODELAY small frames only wait a little longer. */
+    (void)uv_tcp_nodelay(&c->tcp, 1);
     l->on_accept(l, c);
-    if (!c->closing)
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (c->closing)
+        return;
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        RP_LOG_INFO("net", "conn %llu: cannot read: %s", (unsigned long long)c->id,
+                    uv_strerror(rc));
+        rp_net_conn_close(c);
+    }
 }
 
 int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int port, int reuseport,
@@ -589,32 +604,38 @@ int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int por
         /* libuv 1.44 has no UV_TCP_REUSEPORT: make the socket ourselves. */
         int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int one = 1;
-        if (fd < 0)
-            return -errno;
+        if (fd < 0) {
+            rc = -errno;
+            goto undo_tcp;
+        }
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
             rc = -errno;
             close(fd);
-            return rc;
+            goto undo_tcp;
         }
         rc = uv_tcp_open(&l->tcp, fd);
         if (rc < 0) {
             close(fd);
-            return rc;
+            goto undo_tcp;
         }
     }
     rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
-    if (rc < 0) {
-        uv_close((uv_handle_t *)&l->tcp, NULL);
-        return rc;
-    }
+    if (rc < 0)
+        goto undo_tcp;
+    rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
+    if (rc < 0)
+        goto undo_tcp;
     int len = sizeof(ss);
-    uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+    rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+    if (rc < 0)
+        goto undo_tcp;
     l->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
     return 0;
+undo_tcp:
+    uv_close((uv_handle_t *)&l->tcp, NULL);
+    return rc;
 }
 
 void rp_net_listener_close(rp_net_listener_t *l)

@@ -61,19 +61,19 @@ struct rp_net_conn {
     const rp_net_conn_ops_t *ops;
     void *data; /* the protocol layer's */
     rp_net_queue_t out;
-    uint32_t inflight; /* links at the head of out owned by the uv_write in flight */
+    uint32_t _inflight; /* links at the head of out owned by the uv_write in flight */
     size_t max_queued;
-    rp_list_node_t dirty_node;
-    rp_list_node_t all_node; /* on net->conns */
+    rp_list_node_t _dirty_node;
+    rp_list_node_t _all_node; /* on net->_conns */
     uint64_t id;
-    struct rp_net_peer *peer; /* its source address's count, when per-address limits are on */
+    struct rp_net_peer *_peer; /* its source address's count, when per-address limits are on */
     unsigned closing : 1;
-    unsigned writing : 1;
-    unsigned close_when_flushed : 1;
-    unsigned eof_seen : 1;
-    uv_write_t wreq;
-    uint64_t queued_total; /* bytes ever put on out; written = queued_total - out.bytes */
-    uint64_t mark;         /* 0, or the queued_total the delivery sample waits for */
+    unsigned _writing : 1;
+    unsigned _close_when_flushed : 1;
+    unsigned _eof_seen : 1;
+    uv_write_t _wreq;
+    uint64_t _queued_total; /* bytes ever put on out; written = _queued_total - out.bytes */
+    uint64_t _mark;         /* 0, or the _queued_total the delivery sample waits for */
 };
 
 /* Called before each flush, for layers that batch their own output (polling responses). */
@@ -81,29 +81,29 @@ typedef void (*rp_net_tick_cb)(void *ud);
 
 struct rp_net {
     uv_loop_t *loop; /* borrowed */
-    uv_prepare_t prepare;
-    rp_list_node_t dirty;
-    rp_list_node_t conns;
-    uint64_t next_conn_id;
+    uv_prepare_t _prepare;
+    rp_list_node_t _dirty;
+    rp_list_node_t _conns;
+    uint64_t _next_conn_id;
     size_t nconns;
     size_t default_max_queued;
     /* Accept limits (0: none): connections in all, and from one source address. Past them a
      * new connection is closed at once and counted. */
     size_t max_conns;
     size_t max_conns_per_ip;
-    rp_map_t peers; /* source address -> live connections, while max_conns_per_ip is set */
+    rp_map_t _peers; /* source address -> live connections, while max_conns_per_ip is set */
     unsigned long refused_max_conns;
     unsigned long refused_per_ip;
     /* The delivery sample in flight (see rp_net_marks_begin): marks not yet passed, and the
      * callback to run once they all have. */
-    size_t marks;
-    int marks_armed;
-    void (*marks_cb)(void *ud);
-    void *marks_ud;
-    rp_net_tick_cb tick_cbs[8];
-    void *tick_uds[8];
-    int ntick;
-    char rbuf[65536];
+    size_t _marks;
+    int _marks_armed;
+    void (*_marks_cb)(void *ud);
+    void *_marks_ud;
+    rp_net_tick_cb _tick_cbs[8];
+    void *_tick_uds[8];
+    int _ntick;
+    char _rbuf[65536];
 };
 
 typedef void (*rp_net_accept_cb)(rp_net_listener_t *l, rp_net_conn_t *c);
@@ -117,7 +117,8 @@ struct rp_net_listener {
 };
 
 /* Initialises net on loop. default_max_queued bounds each conn's queued output bytes.
- * Returns 0 or a libuv error. */
+ * Returns 0 or a libuv error (the prepare handle is then closing: net stays valid until the
+ * loop has run once). */
 int rp_net_init(rp_net_t *net, uv_loop_t *loop, size_t default_max_queued);
 /* Stops the prepare handle; close every conn and listener first. */
 void rp_net_deinit(rp_net_t *net);
@@ -127,14 +128,16 @@ void rp_net_off_tick(rp_net_t *net, rp_net_tick_cb cb, void *ud);
 
 /* Binds host:port (IPv4 or IPv6 literal) and listens. With reuseport, SO_REUSEPORT is set so
  * several processes can share the port. on_accept must set c->ops (and c->data) and start
- * nothing else; reading starts after it returns. Returns 0 or a libuv error. */
+ * nothing else; reading starts after it returns. Returns 0 or a libuv error (l's handle is then
+ * closing: l stays valid until the loop has run once). */
 int rp_net_listen(rp_net_t *net, rp_net_listener_t *l, const char *host, int port, int reuseport,
                   rp_net_accept_cb on_accept, void *data);
 void rp_net_listener_close(rp_net_listener_t *l);
 
 /* Makes a connection object with an initialised but unconnected TCP handle (ops NULL): the
  * accept path uses it before uv_accept; unit tests and fuzz drivers use it as a sink whose
- * output stays in c->out because the loop never flushes it. NULL on out-of-memory. */
+ * output stays in c->out because the loop never flushes it. NULL on out-of-memory (of ours or
+ * of uv_tcp_init). */
 rp_net_conn_t *rp_net_conn_new(rp_net_t *net);
 
 /* Queues sb[off..off+len) on c and takes its own reference; the caller keeps theirs.
@@ -167,12 +170,12 @@ void rp_net_conn_peer(rp_net_conn_t *c, char *out, size_t outlen);
  * runs once, from the write path or a close, when the last is passed. Loop thread only. */
 static inline int rp_net_marks_busy(const rp_net_t *net)
 {
-    return net->marks_armed || net->marks != 0;
+    return net->_marks_armed || net->_marks != 0;
 }
 /* Drops the sample in flight's callback (its owner is going away); its marks still pass. */
 static inline void rp_net_marks_cancel(rp_net_t *net)
 {
-    net->marks_armed = 0;
+    net->_marks_armed = 0;
 }
 void rp_net_marks_begin(rp_net_t *net);
 int rp_net_marks_end(rp_net_t *net, void (*cb)(void *ud), void *ud);

@@ -17,7 +17,8 @@ static void arm(rp_timerq_t *q)
         return;
     uint64_t now = uv_now(q->timer.loop);
     q->armed_for = head->deadline;
-    uv_timer_start(&q->timer, on_timer, head->deadline > now ? head->deadline - now : 0, 0);
+    /* Cannot fail: the callback is set, and a closed queue has no nodes to arm for. */
+    (void)uv_timer_start(&q->timer, on_timer, head->deadline > now ? head->deadline - now : 0, 0);
 }
 
 static void on_timer(uv_timer_t *t)

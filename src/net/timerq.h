@@ -28,6 +28,8 @@ typedef struct rp_timerq {
     void *owner;        /* the user's */
 } rp_timerq_t;
 
+/* Initialises q's timer on loop (unreferenced: q never keeps the loop alive). Returns 0 or
+ * uv_timer_init's error. */
 int rp_timerq_init(uv_loop_t *loop, rp_timerq_t *q, uint64_t delay_ms, rp_timerq_cb on_expire);
 /* Stops q and closes its timer; on_closed (may be NULL) runs once libuv has let go of it, after
  * which q's memory may be freed. */

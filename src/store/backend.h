@@ -9,7 +9,7 @@
 
 /* What a database needs to provide for the store worker (store/worker.c): blocking calls, all
  * made from the worker thread except replay and sessions, which run at start before the
- * thread exists. Each returns 0 or -1 (after recording why in the backend). */
+ * thread exists. Each returns 0 or RP_EUNAVAIL (after recording why in the backend). */
 typedef struct rp_store_backend_ops {
     const char *kind;
     /* (Re)connects and creates the schema; 0 at once when still connected. A backend may
@@ -23,7 +23,8 @@ typedef struct rp_store_backend_ops {
     int (*session_put)(void *b, const rp_store_session_t *s);
     int (*session_del)(void *b, const char *pid);
     int (*prune)(void *b, int64_t keep_events, int64_t older_than_ms, int64_t now_ms);
-    /* Appends a JSON array to out. */
+    /* Appends a JSON array to out. Returns 0, RP_EUNAVAIL, or out's error (RP_ETOOBIG,
+     * UV_ENOMEM) when the rows do not fit (also files, since and snapshot_get). */
     int (*history)(void *b, const char *pipeline, const char *file, int64_t before, int limit,
                    rp_buf_t *out);
     /* At most limit rows of the pipeline's registry with file_id after `after` ("": from the
@@ -50,8 +51,8 @@ static inline const char *rp_store_file_status(const char *type)
                                                : "processing";
 }
 
-/* Wraps a connected backend in the threaded, group-committing store. Returns NULL on
- * out-of-memory (the backend is then freed). Loop thread. */
+/* Wraps a connected backend in the threaded, group-committing store. Returns NULL when memory,
+ * a mutex or the async handle cannot be had (the backend is then freed). Loop thread. */
 rp_store_t *rp_store_worker_new(uv_loop_t *loop, const rp_store_backend_ops_t *ops, void *backend);
 
 /* The two backends. `path` is a file name; `url` a libpq connection string. Each connects

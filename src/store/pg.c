@@ -10,6 +10,7 @@
 
 #include "store/backend.h"
 #include "util/alloc.h"
+#include "util/err.h"
 
 /* A row waiting for the batch's multi-row INSERT (the strings belong to the worker's job,
  * which lives until the batch is done). */
@@ -53,7 +54,7 @@ static int fail(pg_t *p, const PGresult *r)
     size_t n = strlen(p->err);
     while (n && (p->err[n - 1] == '\n' || p->err[n - 1] == ' '))
         p->err[--n] = '\0';
-    return -1;
+    return RP_EUNAVAIL;
 }
 
 /* Runs sql with text parameters; returns the result (caller clears) or NULL after fail(). */
@@ -76,7 +77,7 @@ static int run_ok(pg_t *p, const char *sql, int n, const char *const *params)
 {
     PGresult *r = run(p, sql, n, params, PGRES_COMMAND_OK);
     PQclear(r);
-    return r ? 0 : -1;
+    return r ? 0 : RP_EUNAVAIL;
 }
 
 static int pg_connect(void *b)
@@ -91,7 +92,7 @@ static int pg_connect(void *b)
         fail(p, NULL);
         PQfinish(p->conn);
         p->conn = NULL;
-        return -1;
+        return RP_EUNAVAIL;
     }
     PGresult *r = PQexec(p->conn, "SET client_min_messages = warning");
     PQclear(r);
@@ -114,7 +115,7 @@ static int pg_commit(void *b)
     pg_t *p = b;
     int rc = flush_rows(p);
     p->nrows = 0;
-    return rc < 0 ? -1 : run_ok(b, "COMMIT", 0, NULL);
+    return rc < 0 ? RP_EUNAVAIL : run_ok(b, "COMMIT", 0, NULL);
 }
 
 static void pg_rollback(void *b)
@@ -136,7 +137,7 @@ static int pg_append(void *b, const rp_store_event_t *ev)
         row_t *r = rp_realloc(p->rows, cap * sizeof(*r));
         if (r == NULL) {
             snprintf(p->err, sizeof(p->err), "out of memory");
-            return -1;
+            return RP_EUNAVAIL;
         }
         p->rows = r;
         p->caprows = cap;
@@ -167,7 +168,7 @@ static int insert_rows(pg_t *p, const char *prefix, const char *suffix, int cols
     else
         snprintf(p->err, sizeof(p->err), "out of memory");
     rp_buf_deinit(&sql);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? RP_EUNAVAIL : 0;
 }
 
 /* Writes the transaction's events and file registry rows, 1000 rows a statement. */
@@ -185,7 +186,7 @@ static int flush_rows(pg_t *p)
         }
         if (insert_rows(p, "INSERT INTO events (id, type, pipeline_id, pipeline_type, file_id, payload, ts)", "", 7,
                         params, n) < 0)
-            return -1;
+            return RP_EUNAVAIL;
         /* One registry row per file: the last event of the batch wins (an upsert may not touch
          * a row twice in one statement). */
         size_t k = 0;
@@ -219,7 +220,7 @@ static int flush_rows(pg_t *p)
                              " hash = COALESCE(EXCLUDED.hash, files.hash), status = EXCLUDED.status,"
                              " event_id = EXCLUDED.event_id, updated = EXCLUDED.updated",
                              7, params, k) < 0)
-            return -1;
+            return RP_EUNAVAIL;
     }
     return 0;
 }
@@ -252,12 +253,12 @@ static int pg_prune(void *b, int64_t keep, int64_t older_than_ms, int64_t now_ms
     if (keep > 0) {
         snprintf(v, sizeof(v), "%lld", (long long)keep);
         if (run_ok(b, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - $1::bigint", 1, params) < 0)
-            return -1;
+            return RP_EUNAVAIL;
     }
     if (older_than_ms > 0) {
         snprintf(v, sizeof(v), "%lld", (long long)older_than_ms);
         if (run_ok(b, "DELETE FROM events WHERE ts < $1::bigint", 1, params) < 0)
-            return -1;
+            return RP_EUNAVAIL;
     }
     snprintf(v, sizeof(v), "%lld", (long long)now_ms);
     return run_ok(b, "DELETE FROM sessions WHERE expires > 0 AND expires < $1::bigint", 1, params);
@@ -273,7 +274,7 @@ static int json_rows(PGresult *r, rp_buf_t *out)
     }
     rp_buf_append_char(out, ']');
     PQclear(r);
-    return 0;
+    return out->err; /* RP_ETOOBIG or UV_ENOMEM: the rows did not fit */
 }
 
 static int pg_history(void *b, const char *pipeline, const char *file, int64_t before, int limit, rp_buf_t *out)
@@ -288,7 +289,7 @@ static int pg_history(void *b, const char *pipeline, const char *file, int64_t b
                            : "SELECT payload FROM events WHERE pipeline_id = $1 AND $2::text IS NULL AND"
                              " id < $3::bigint ORDER BY id DESC LIMIT $4::int",
                       4, params, PGRES_TUPLES_OK);
-    return r ? json_rows(r, out) : -1;
+    return r ? json_rows(r, out) : RP_EUNAVAIL;
 }
 
 static int pg_since(void *b, int64_t after, int limit, rp_buf_t *out)
@@ -299,7 +300,7 @@ static int pg_since(void *b, int64_t after, int limit, rp_buf_t *out)
     const char *params[] = {a, lim};
     PGresult *r = run(b, "SELECT payload FROM events WHERE id > $1::bigint ORDER BY id LIMIT $2::int", 2, params,
                       PGRES_TUPLES_OK);
-    return r ? json_rows(r, out) : -1;
+    return r ? json_rows(r, out) : RP_EUNAVAIL;
 }
 
 static int pg_files(void *b, const char *pipeline, const char *after, int limit, rp_buf_t *out)
@@ -312,7 +313,7 @@ static int pg_files(void *b, const char *pipeline, const char *after, int limit,
                       " 'event_id', event_id, 'updated', updated)::text FROM files WHERE pipeline_id = $1"
                       " AND file_id > $2 ORDER BY file_id LIMIT $3::int",
                       3, params, PGRES_TUPLES_OK);
-    return r ? json_rows(r, out) : -1;
+    return r ? json_rows(r, out) : RP_EUNAVAIL;
 }
 
 static int pg_replay(void *b, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
@@ -325,7 +326,7 @@ static int pg_replay(void *b, int64_t after, void (*each)(void *, const rp_store
                       " WHERE id > $1::bigint ORDER BY id",
                       1, params, PGRES_TUPLES_OK);
     if (r == NULL)
-        return -1;
+        return RP_EUNAVAIL;
     for (int i = 0; i < PQntuples(r); i++) {
         rp_store_event_t ev = {
             .id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
@@ -351,7 +352,7 @@ static int pg_sessions(void *b, int64_t now, void (*each)(void *, const rp_store
     PGresult *r = run(b, "SELECT pid, nsp, sid, rooms, expires FROM sessions WHERE expires = 0 OR expires > $1::bigint",
                       1, params, PGRES_TUPLES_OK);
     if (r == NULL)
-        return -1;
+        return RP_EUNAVAIL;
     for (int i = 0; i < PQntuples(r); i++) {
         rp_store_session_t s = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
                                 PQgetvalue(r, i, 3), strtoll(PQgetvalue(r, i, 4), NULL, 10)};
@@ -376,13 +377,13 @@ static int pg_snapshot_get(void *b, int64_t *version, rp_buf_t *out)
     *version = 0;
     PGresult *r = run(b, "SELECT version, state FROM snapshot WHERE one = 1", 0, NULL, PGRES_TUPLES_OK);
     if (r == NULL)
-        return -1;
+        return RP_EUNAVAIL;
     if (PQntuples(r) == 1) {
         *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         rp_buf_append(out, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
     }
     PQclear(r);
-    return 0;
+    return out->err; /* the snapshot did not fit out */
 }
 
 static int pg_ping(void *b)
@@ -390,7 +391,7 @@ static int pg_ping(void *b)
     pg_t *p = b;
     PGresult *r = run(p, "SELECT 1", 0, NULL, PGRES_TUPLES_OK);
     PQclear(r);
-    return r ? 0 : -1;
+    return r ? 0 : RP_EUNAVAIL;
 }
 
 static const char *pg_error(void *b)
@@ -433,15 +434,24 @@ const rp_store_backend_ops_t rp_store_pg_ops = {
 void *rp_store_pg_open(const char *url, char *err, size_t errlen)
 {
     pg_t *p = rp_calloc(1, sizeof(*p));
-    if (p == NULL || (p->url = rp_strndup(url, strlen(url))) == NULL) {
-        rp_free(p);
+    if (p == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    p->url = rp_strndup(url, strlen(url));
+    if (p->url == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto undo_pg;
+    }
     if (pg_connect(p) < 0) {
         snprintf(err, errlen, "%s", p->err);
-        pg_free(p);
-        return NULL;
+        goto undo_connection;
     }
     return p;
+undo_connection:
+    pg_free(p); /* the half-open connection, the url and p */
+    return NULL;
+undo_pg:
+    rp_free(p);
+    return NULL;
 }

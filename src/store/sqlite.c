@@ -80,7 +80,7 @@ static int fail(sq_t *q)
     else
         snprintf(q->err, sizeof(q->err), "sqlite %.1024s: %.300s (%s, extended code %d)", q->path,
                  sqlite3_errmsg(q->db), code_name(rc), rc);
-    return -1;
+    return RP_EUNAVAIL;
 }
 
 static void remember_files(sq_t *q)
@@ -114,14 +114,14 @@ static int check_files(sq_t *q)
         if (rc < 0 && errno != ENOENT && errno != ENOTDIR) {
             q->fault = RP_STORE_FAULT_DOWN;
             snprintf(q->err, sizeof(q->err), "sqlite %.1024s: cannot check the file: %s", names[i], strerror(errno));
-            return -1;
+            return RP_EUNAVAIL;
         }
         q->fault = RP_STORE_FAULT_MOVED;
         snprintf(q->err, sizeof(q->err),
                  "sqlite %.1024s: %s was deleted or moved while open; writes are refused until it is back, as they"
                  " would go to a file nobody can open again (put it back, or restart to start a new store)",
                  q->path, i ? "its write-ahead log" : "the database file");
-        return -1;
+        return RP_EUNAVAIL;
     }
     return 0;
 }
@@ -156,7 +156,7 @@ static int sq_connect(void *b)
     sq_t *q = b;
     if (q->db) {
         if (check_files(q) < 0)
-            return -1;
+            return RP_EUNAVAIL;
         if (sqlite3_db_readonly(q->db, "main") != 1)
             return 0;
         close_db(q);
@@ -197,13 +197,13 @@ static int exec(sq_t *q, const char *sql)
 /* Nothing is written into a file that is gone. */
 static int sq_begin(void *b)
 {
-    return check_files(b) < 0 ? -1 : exec(b, "BEGIN IMMEDIATE");
+    return check_files(b) < 0 ? RP_EUNAVAIL : exec(b, "BEGIN IMMEDIATE");
 }
 
 /* Durable means durable in the file a restart opens: checked after the fsync, before the acks. */
 static int sq_commit(void *b)
 {
-    return exec(b, "COMMIT") < 0 ? -1 : check_files(b);
+    return exec(b, "COMMIT") < 0 ? RP_EUNAVAIL : check_files(b);
 }
 
 static void sq_rollback(void *b)
@@ -241,7 +241,7 @@ static int sq_append(void *b, const rp_store_event_t *ev)
     bind_text(st, 6, ev->file_id);
     sqlite3_bind_text(st, 7, ev->json, (int)ev->json_len, SQLITE_STATIC);
     if (step_done(q, st) < 0)
-        return -1;
+        return RP_EUNAVAIL;
     if (ev->file_id == NULL)
         return 0;
     st = q->ins_file;
@@ -289,12 +289,12 @@ static int sq_prune(void *b, int64_t keep, int64_t older_than_ms, int64_t now_ms
         snprintf(sql, sizeof(sql), "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - %lld",
                  (long long)keep);
         if (exec(q, sql) < 0)
-            return -1;
+            return RP_EUNAVAIL;
     }
     if (older_than_ms > 0) {
         snprintf(sql, sizeof(sql), "DELETE FROM events WHERE ts < %lld", (long long)older_than_ms);
         if (exec(q, sql) < 0)
-            return -1;
+            return RP_EUNAVAIL;
     }
     snprintf(sql, sizeof(sql), "DELETE FROM sessions WHERE expires > 0 AND expires < %lld", (long long)now_ms);
     return exec(q, sql);
@@ -319,7 +319,7 @@ static int json_rows(sq_t *q, sqlite3_stmt *st, rp_buf_t *out)
     if (brc < 0) {
         snprintf(q->err, sizeof(q->err), "sqlite %.1024s: the rows do not fit the answer (%s)", q->path,
                  rp_err_name(brc));
-        return -1;
+        return brc; /* RP_ETOOBIG or UV_ENOMEM: that read fails, the connection is fine */
     }
     return rc == SQLITE_DONE ? 0 : fail(q);
 }
@@ -446,20 +446,22 @@ static int sq_snapshot_get(void *b, int64_t *version, rp_buf_t *out)
         rc = SQLITE_DONE;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : fail(q);
+    if (rc != SQLITE_DONE)
+        return fail(q);
+    return out->err; /* the snapshot did not fit out */
 }
 
 static int sq_ping(void *b)
 {
     sq_t *q = b;
     if (q->db == NULL || check_files(q) < 0)
-        return -1;
+        return RP_EUNAVAIL;
     if (sqlite3_db_readonly(q->db, "main") == 1) {
         q->fault = RP_STORE_FAULT_READ_ONLY;
         snprintf(q->err, sizeof(q->err),
                  "sqlite %.1024s: the database was opened read-only (SQLITE_READONLY): the file, its"
                  " write-ahead log or its folder is not writable", q->path);
-        return -1;
+        return RP_EUNAVAIL;
     }
     return 0;
 }
@@ -515,8 +517,10 @@ void *rp_store_sqlite_open(const char *path, char *err, size_t errlen)
     snprintf(q->wal, sizeof(q->wal), "%s-wal", q->path);
     if (sq_connect(q) < 0) {
         snprintf(err, errlen, "%s", q->err);
-        sq_free(q);
-        return NULL;
+        goto undo_connection;
     }
     return q;
+undo_connection:
+    sq_free(q); /* what sq_connect opened, and q */
+    return NULL;
 }

@@ -71,12 +71,17 @@ typedef struct rp_store_session {
     int64_t expires_ms;
 } rp_store_session_t;
 
-/* Completion of a queued write, on the loop thread: status 0 once durable, or negative. */
+/* Completion of a queued write, on the loop thread: status 0 once durable, or RP_EUNAVAIL. */
 typedef void (*rp_store_done_cb)(void *ud, int status);
 /* History query result, on the loop thread: a JSON array of events, newest first (owned by
- * the store; valid during the call), or status < 0. */
+ * the store; valid during the call), or status RP_EUNAVAIL (the database failed), RP_ETOOBIG
+ * or UV_ENOMEM (the answer did not fit). */
 typedef void (*rp_store_rows_cb)(void *ud, int status, const char *json, size_t len);
 
+/* The queueing calls (append, session_put, session_del, prune, history, since, files,
+ * snapshot_put, ping) return 0, UV_ENOMEM, or the errno code of a worker thread that could not
+ * start; their callback then never runs. The start-only calls (replay, sessions, snapshot_get)
+ * return 0, RP_EUNAVAIL (error() says why), RP_ESTATE once the worker runs, or out's error. */
 typedef struct rp_store_ops {
     /* Queues ev (copied) for the next group commit. Events commit in append order. */
     int (*append)(rp_store_t *st, const rp_store_event_t *ev, rp_store_done_cb done, void *ud);
@@ -124,7 +129,9 @@ typedef struct rp_store_ops {
     const char *(*error)(rp_store_t *st);
     /* "sqlite" or "postgres". */
     const char *(*kind)(rp_store_t *st);
-    /* Finishes queued work, stops the thread, closes the database. Blocking. */
+    /* Finishes queued work, stops the thread, closes the database. Blocking; the completions
+     * of queued work run before it returns, and st's memory is freed in a close callback on the
+     * next loop turn (nothing may use st after the call). */
     void (*close)(rp_store_t *st);
 } rp_store_ops_t;
 

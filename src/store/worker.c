@@ -16,6 +16,7 @@
 
 #include "store/backend.h"
 #include "util/alloc.h"
+#include "util/err.h"
 #include "util/log.h"
 
 enum { J_APPEND, J_SESSION_PUT, J_SESSION_DEL, J_SNAPSHOT, J_PRUNE, J_HISTORY, J_FILES, J_SINCE, J_PING };
@@ -101,7 +102,7 @@ static void run_batch(worker_t *w, job_t *list)
 {
     if (!w->connected && w->ops->connect(w->backend) == 0)
         w->connected = 1;
-    int rc = w->connected ? 0 : -1;
+    int rc = w->connected ? 0 : RP_EUNAVAIL;
     int any_write = 0;
     for (job_t *j = list; j; j = j->next)
         any_write |= is_write(j);
@@ -136,10 +137,10 @@ static void run_batch(worker_t *w, job_t *list)
     int write_rc = rc;
     for (job_t *j = list; j; j = j->next) {
         if (is_write(j)) {
-            j->status = write_rc < 0 ? -1 : 0;
+            j->status = write_rc < 0 ? RP_EUNAVAIL : 0;
             continue;
         }
-        rc = w->connected ? 0 : -1;
+        rc = w->connected ? 0 : RP_EUNAVAIL;
         if (rc == 0 && j->kind == J_HISTORY)
             rc = w->ops->history(w->backend, j->s1, j->s2, j->a, (int)j->b, &j->out);
         else if (rc == 0 && j->kind == J_FILES)
@@ -148,8 +149,10 @@ static void run_batch(worker_t *w, job_t *list)
             rc = w->ops->since(w->backend, j->a, (int)j->b, &j->out);
         else if (rc == 0)
             rc = w->ops->ping(w->backend);
-        j->status = rc < 0 ? -1 : 0;
-        if (rc < 0)
+        /* An answer that outgrew its buffer (RP_ETOOBIG, UV_ENOMEM) fails that read alone;
+         * RP_EUNAVAIL is the database failing, and the connection is retried. */
+        j->status = rc < 0 ? rc : 0;
+        if (rc == RP_EUNAVAIL)
             write_rc = rc;
     }
     /* Reconnect before the next batch: a dropped server looks like this. */
@@ -183,7 +186,8 @@ static void *thread_main(void *arg)
             list = next;
         }
         pthread_mutex_unlock(&w->mu);
-        uv_async_send(&w->async);
+        /* Cannot fail: the handle is closed only after this thread is joined (w_close). */
+        (void)uv_async_send(&w->async);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -225,10 +229,11 @@ static int enqueue(worker_t *w, job_t *j)
 {
     pthread_mutex_lock(&w->mu);
     if (!w->started) {
-        if (pthread_create(&w->thread, NULL, thread_main, w) != 0) {
+        int rc = pthread_create(&w->thread, NULL, thread_main, w);
+        if (rc != 0) {
             pthread_mutex_unlock(&w->mu);
             rp_free(j);
-            return -1;
+            return -rc; /* an errno value: libuv's code for it on Unix (UV_EAGAIN...) */
         }
         w->started = 1;
     }
@@ -385,7 +390,7 @@ static int w_snapshot_get(rp_store_t *st, int64_t *version, rp_buf_t *out)
 {
     worker_t *w = (worker_t *)st;
     if (w->started)
-        return -1;
+        return RP_ESTATE; /* start only: the thread owns the connection from then on */
     return w->ops->snapshot_get(w->backend, version, out);
 }
 
@@ -420,7 +425,7 @@ static int w_replay(rp_store_t *st, int64_t after, void (*each)(void *, const rp
 {
     worker_t *w = (worker_t *)st;
     if (w->started)
-        return -1; /* start only: the thread owns the connection from then on */
+        return RP_ESTATE; /* start only: the thread owns the connection from then on */
     return w->ops->replay(w->backend, after, each, ud);
 }
 
@@ -428,7 +433,7 @@ static int w_sessions(rp_store_t *st, int64_t now, void (*each)(void *, const rp
 {
     worker_t *w = (worker_t *)st;
     if (w->started)
-        return -1;
+        return RP_ESTATE; /* start only */
     return w->ops->sessions(w->backend, now, each, ud);
 }
 
@@ -500,26 +505,36 @@ static const rp_store_ops_t worker_ops = {
 rp_store_t *rp_store_worker_new(uv_loop_t *loop, const rp_store_backend_ops_t *ops, void *backend)
 {
     worker_t *w = rp_calloc(1, sizeof(*w));
-    if (w == NULL) {
-        ops->free(backend);
-        return NULL;
-    }
+    if (w == NULL)
+        goto undo_backend;
     w->base.ops = &worker_ops;
     w->ops = ops;
     w->backend = backend;
     w->connected = 1; /* the backend's open connected it */
     atomic_init(&w->fault, RP_STORE_FAULT_NONE);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        goto undo_worker;
+    if (pthread_cond_init(&w->cv, NULL) != 0)
+        goto undo_mutex;
+    if (uv_async_init(loop, &w->async, on_async) < 0)
+        goto undo_cond;
+    w->async.data = w;
+    uv_unref((uv_handle_t *)&w->async);
     /* A store that opened but cannot take a write (a read-only file) is degraded from the start. */
     int rc = ops->ping(backend);
     w->connected = rc == 0;
     set_fault(w, rc);
     memcpy(w->base.faults, w->entered, sizeof(w->entered));
-    uv_async_init(loop, &w->async, on_async);
-    w->async.data = w;
-    uv_unref((uv_handle_t *)&w->async);
     return &w->base;
+undo_cond:
+    pthread_cond_destroy(&w->cv);
+undo_mutex:
+    pthread_mutex_destroy(&w->mu);
+undo_worker:
+    rp_free(w);
+undo_backend:
+    ops->free(backend);
+    return NULL;
 }
 
 rp_store_t *rp_store_open(uv_loop_t *loop, const char *spec, char *err, size_t errlen)

@@ -27,6 +27,8 @@ size_t rp_base64_encode(const unsigned char *in, size_t n, char *out)
     return (size_t)(o - out);
 }
 
+/* Returns the 6-bit value of `c`, or -1 (a sentinel, not an error code) when c is not in the
+ * alphabet. */
 static int value_of(char c)
 {
     if (c >= 'A' && c <= 'Z')

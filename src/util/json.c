@@ -15,6 +15,7 @@ static size_t skip_ws(const char *s, size_t n, size_t i)
     return i;
 }
 
+/* Returns the value of hex digit `c`, or -1 (a sentinel: not a hex digit). */
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

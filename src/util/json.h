@@ -16,7 +16,8 @@
 /* Scans one value at s[0..n) after optional whitespace. Returns the bytes consumed (leading
  * whitespace and the value, not trailing whitespace), or RP_EPROTO. */
 long rp_json_scan(const char *s, size_t n);
-/* Returns 0 if s[0..n) is exactly one JSON value with optional surrounding whitespace. */
+/* Returns 0 if s[0..n) is exactly one JSON value with optional surrounding whitespace, else
+ * RP_EPROTO. */
 int rp_json_validate(const char *s, size_t n);
 
 /* Iterates the elements of a JSON array given as text. rp_json_array_begin returns 0, or
@@ -38,7 +39,7 @@ int rp_json_object_get(const char *s, size_t n, const char *key, const char **va
 /* Decodes the JSON string literal s[0..n) (with its quotes) into out, appending. Returns 0,
  * RP_EPROTO (not a string, bad escape) or an rp_buf error. \u0000 is refused. */
 int rp_json_string_decode(const char *s, size_t n, rp_buf_t *out);
-/* Appends s[0..n) to out as a JSON string literal with quotes. */
+/* Appends s[0..n) to out as a JSON string literal with quotes. Returns 0 or an rp_buf error. */
 int rp_json_string_encode(rp_buf_t *out, const char *s, size_t n);
 
 #endif

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/err.h"
+
 int rp_log_level = RP_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
@@ -19,7 +21,7 @@ int rp_log_level_parse(const char *name)
     for (int i = 0; i <= RP_LOG_OFF; i++)
         if (strcmp(name, level_names[i]) == 0)
             return i;
-    return -1;
+    return RP_EINVAL;
 }
 
 void rp_log_write(int level, const char *mod, const char *fmt, ...)

@@ -9,7 +9,7 @@ enum rp_log_level { RP_LOG_DEBUG, RP_LOG_INFO, RP_LOG_WARN, RP_LOG_ERROR, RP_LOG
 
 extern int rp_log_level;
 
-/* Parses "debug", "info", "warn", "error", "off"; returns the level or -1. */
+/* Parses "debug", "info", "warn", "error", "off"; returns the level or RP_EINVAL. */
 int rp_log_level_parse(const char *name);
 void rp_log_write(int level, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* WebSocket frames and the message reader. The reader's invariant: r->partial holds the
+/* WebSocket frames and the message reader. The reader's invariant: r->_partial holds the
  * start of at most one incomplete frame; everything before it has been handed up. A frame
  * that arrives whole is unmasked and handed up where it lies; only a message split into
- * fragments is assembled in r->message. */
+ * fragments is assembled in r->_message. */
 #include <string.h>
 #include <uv.h>
 
@@ -122,20 +122,20 @@ void rp_ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], size_t pos)
 
 void rp_ws_reader_init(rp_ws_reader_t *r, size_t max_message, rp_ws_message_cb cb, void *ud)
 {
-    rp_buf_init(&r->partial, max_message + 14 + 65536); /* one frame plus one read */
-    rp_buf_init(&r->message, max_message);
-    r->msg_opcode = 0;
-    rp_utf8_init(&r->utf8);
-    r->max_message = max_message;
-    r->on_message = cb;
-    r->ud = ud;
+    rp_buf_init(&r->_partial, max_message + 14 + 65536); /* one frame plus one read */
+    rp_buf_init(&r->_message, max_message);
+    r->_msg_opcode = 0;
+    rp_utf8_init(&r->_utf8);
+    r->_max_message = max_message;
+    r->_on_message = cb;
+    r->_ud = ud;
     r->close_code = 0;
 }
 
 void rp_ws_reader_deinit(rp_ws_reader_t *r)
 {
-    rp_buf_deinit(&r->partial);
-    rp_buf_deinit(&r->message);
+    rp_buf_deinit(&r->_partial);
+    rp_buf_deinit(&r->_message);
 }
 
 static int fail(rp_ws_reader_t *r, int code, int err)
@@ -160,36 +160,37 @@ static int on_frame(rp_ws_reader_t *r, const rp_ws_frame_t *f, uint8_t *payload)
             if (len > 2 && (rp_utf8_feed(&u, payload + 2, len - 2) < 0 || !rp_utf8_complete(&u)))
                 return fail(r, RP_WS_CLOSE_BAD_DATA, RP_EPROTO);
         }
-        return r->on_message(r->ud, f->opcode, payload, len) ? RP_ESTATE : 0;
+        return r->_on_message(r->_ud, f->opcode, payload, len) ? RP_ESTATE : 0;
     }
     if (f->opcode == RP_WS_OP_CONT) {
-        if (r->msg_opcode == 0)
+        if (r->_msg_opcode == 0)
             return fail(r, RP_WS_CLOSE_PROTOCOL, RP_EPROTO);
     } else {
-        if (r->msg_opcode != 0)
+        if (r->_msg_opcode != 0)
             return fail(r, RP_WS_CLOSE_PROTOCOL, RP_EPROTO);
-        r->msg_opcode = f->opcode;
-        rp_utf8_init(&r->utf8);
+        r->_msg_opcode = f->opcode;
+        rp_utf8_init(&r->_utf8);
     }
-    if (r->msg_opcode == RP_WS_OP_TEXT) {
-        if (rp_utf8_feed(&r->utf8, payload, len) < 0 || (f->fin && !rp_utf8_complete(&r->utf8)))
+    if (r->_msg_opcode == RP_WS_OP_TEXT) {
+        if (rp_utf8_feed(&r->_utf8, payload, len) < 0 || (f->fin && !rp_utf8_complete(&r->_utf8)))
             return fail(r, RP_WS_CLOSE_BAD_DATA, RP_EPROTO);
     }
-    unsigned opcode = r->msg_opcode;
+    unsigned opcode = r->_msg_opcode;
     if (f->fin && f->opcode != RP_WS_OP_CONT) {
         /* The common case: a whole message in one frame, handed up where it lies. */
-        r->msg_opcode = 0;
-        return r->on_message(r->ud, opcode, payload, len) ? RP_ESTATE : 0;
+        r->_msg_opcode = 0;
+        return r->_on_message(r->_ud, opcode, payload, len) ? RP_ESTATE : 0;
     }
-    int rc = rp_buf_append(&r->message, payload, len);
+    int rc = rp_buf_append(&r->_message, payload, len);
     if (rc < 0)
         return fail(r, rc == RP_ETOOBIG ? RP_WS_CLOSE_TOO_BIG : RP_WS_CLOSE_GOING_AWAY, rc);
     if (!f->fin)
         return 0;
-    r->msg_opcode = 0;
-    rc = r->on_message(r->ud, opcode, (uint8_t *)r->message.data, r->message.len) ? RP_ESTATE : 0;
+    r->_msg_opcode = 0;
+    int stop = r->_on_message(r->_ud, opcode, (uint8_t *)r->_message.data, r->_message.len);
+    rc = stop ? RP_ESTATE : 0;
     if (rc == 0)
-        rp_buf_deinit(&r->message);
+        rp_buf_deinit(&r->_message);
     return rc;
 }
 
@@ -207,8 +208,8 @@ static long parse(rp_ws_reader_t *r, uint8_t *p, size_t n)
         if (!f.masked)
             return fail(r, RP_WS_CLOSE_PROTOCOL, RP_EPROTO);
         /* Control frames (<= 125 bytes) never count toward the message being assembled. */
-        if (f.len > r->max_message ||
-            (f.opcode < RP_WS_OP_CLOSE && r->message.len + f.len > r->max_message))
+        if (f.len > r->_max_message ||
+            (f.opcode < RP_WS_OP_CLOSE && r->_message.len + f.len > r->_max_message))
             return fail(r, RP_WS_CLOSE_TOO_BIG, RP_ETOOBIG);
         if (n - off - (size_t)h < f.len)
             break;
@@ -224,26 +225,26 @@ static long parse(rp_ws_reader_t *r, uint8_t *p, size_t n)
 
 int rp_ws_reader_feed(rp_ws_reader_t *r, uint8_t *data, size_t len)
 {
-    if (r->partial.len == 0) {
+    if (r->_partial.len == 0) {
         long used = parse(r, data, len);
         if (used < 0)
             return (int)used;
         if ((size_t)used < len) {
-            int rc = rp_buf_append(&r->partial, data + used, len - (size_t)used);
+            int rc = rp_buf_append(&r->_partial, data + used, len - (size_t)used);
             if (rc < 0)
                 return fail(r, RP_WS_CLOSE_TOO_BIG, rc);
         }
         return 0;
     }
-    int rc = rp_buf_append(&r->partial, data, len);
+    int rc = rp_buf_append(&r->_partial, data, len);
     if (rc < 0)
         return fail(r, RP_WS_CLOSE_TOO_BIG, rc);
-    long used = parse(r, (uint8_t *)r->partial.data, r->partial.len);
+    long used = parse(r, (uint8_t *)r->_partial.data, r->_partial.len);
     if (used < 0)
         return (int)used;
-    if ((size_t)used == r->partial.len)
-        rp_buf_deinit(&r->partial);
+    if ((size_t)used == r->_partial.len)
+        rp_buf_deinit(&r->_partial);
     else
-        rp_buf_consume(&r->partial, (size_t)used);
+        rp_buf_consume(&r->_partial, (size_t)used);
     return 0;
 }

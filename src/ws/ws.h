@@ -73,13 +73,13 @@ void rp_ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], size_t pos);
 typedef int (*rp_ws_message_cb)(void *ud, unsigned opcode, uint8_t *data, size_t len);
 
 typedef struct rp_ws_reader {
-    rp_buf_t partial;  /* bytes of an incomplete frame */
-    rp_buf_t message;  /* payload of a fragmented message being assembled */
-    unsigned msg_opcode; /* opcode of the message being assembled, 0 if none */
-    rp_utf8_t utf8;
-    size_t max_message;
-    rp_ws_message_cb on_message;
-    void *ud;
+    rp_buf_t _partial;    /* bytes of an incomplete frame */
+    rp_buf_t _message;    /* payload of a fragmented message being assembled */
+    unsigned _msg_opcode; /* opcode of the message being assembled, 0 if none */
+    rp_utf8_t _utf8;
+    size_t _max_message;
+    rp_ws_message_cb _on_message;
+    void *_ud;
     int close_code; /* set when feed fails: the code to close with */
 } rp_ws_reader_t;
 

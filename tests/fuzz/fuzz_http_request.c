@@ -158,8 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rp_http_respond(hc, 200, "text/plain", "", "ok", 2);
     }
     /* The peer goes away; then the conn is closed and freed. */
-    if (!c->closing && !c->eof_seen) {
-        c->eof_seen = 1;
+    if (!c->closing && !c->_eof_seen) {
+        c->_eof_seen = 1;
         c->ops->on_eof(c, UV_EOF);
     }
     rp_net_conn_close(c);

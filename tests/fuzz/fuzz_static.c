@@ -217,8 +217,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (n)
         conn->ops->on_read(conn, req, n);
-    if (!conn->closing && !conn->eof_seen) {
-        conn->eof_seen = 1;
+    if (!conn->closing && !conn->_eof_seen) {
+        conn->_eof_seen = 1;
         conn->ops->on_eof(conn, UV_EOF);
     }
     rp_net_conn_close(conn);

@@ -249,7 +249,7 @@ static void parses_get_path_query_and_headers(void **state)
                        "Connection: keep-alive\r\n\r\n"
                        "GET /socket.io/?EIO=4&transport=polling&t=N8hyd6w 0";
     assert_span(out, n, want);
-    assert_false(f->c->close_when_flushed);
+    assert_false(f->c->_close_when_flushed);
     assert_int_equal(f->srv.requests, 1);
     fx_close_conn(f);
     fx_free(f);
@@ -319,7 +319,7 @@ static void header_lookup_is_case_insensitive(void **state)
     assert_int_equal(rp_http_header_at(req, 2, &name, &name_len, &value, &value_len), 0);
     assert_span(name, name_len, "content-type");
     assert_span(value, value_len, "text/plain");
-    assert_int_equal(rp_http_header_at(req, 3, &name, &name_len, &value, &value_len), -1);
+    assert_int_equal(rp_http_header_at(req, 3, &name, &name_len, &value, &value_len), RP_ENOTFOUND);
     /* A request with no headers at all. */
     req = request_with(NULL, NULL);
     assert_int_equal(rp_http_header_count(req), 0);
@@ -431,7 +431,7 @@ static void run_chunks(struct fx *f, int mode, const char *in, size_t n, const s
     memcpy(o->reqs, f->reqs, sizeof(o->reqs));
     o->out_len = fx_output(f, o->out, sizeof(o->out));
     o->closing = f->c->closing;
-    o->close_when_flushed = f->c->close_when_flushed;
+    o->close_when_flushed = f->c->_close_when_flushed;
     memcpy(o->up_in, f->up_in, f->up_len);
     o->up_len = f->up_len;
     fx_close_conn(f);
@@ -732,7 +732,7 @@ static void connection_close_is_honoured(void **state)
         fx_output(f, out, sizeof(out));
         assert_non_null(
             strstr(out, cases[i].keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n"));
-        assert_int_equal(f->c->close_when_flushed, !cases[i].keep);
+        assert_int_equal(f->c->_close_when_flushed, !cases[i].keep);
         fx_close_conn(f);
     }
     /* A request after a closing one is never parsed. */
@@ -843,7 +843,7 @@ static void refused_upgrade_closes_after_response(void **state)
     fx_output(f, out, sizeof(out));
     assert_true(starts_with(out, "HTTP/1.1 400 Bad Request\r\n"));
     assert_non_null(strstr(out, "Connection: close\r\n"));
-    assert_true(f->c->close_when_flushed || f->c->closing);
+    assert_true(f->c->_close_when_flushed || f->c->closing);
     fx_close_conn(f);
     fx_free(f);
 }
@@ -1015,7 +1015,7 @@ static void cors_matches_allow_list(void **state)
     };
     for (size_t i = 0; i < ARRAY_LEN(deny); i++) {
         out[0] = '#';
-        if (rp_http_cors(deny[i], req, out, sizeof(out)) != -1) {
+        if (rp_http_cors(deny[i], req, out, sizeof(out)) != RP_EREFUSED) {
             print_error("allowed by \"%s\"\n", deny[i]);
             fail();
         }
@@ -1024,13 +1024,14 @@ static void cors_matches_allow_list(void **state)
     /* A prefix of an allowed origin is not allowed. */
     assert_int_equal(
         rp_http_cors("http://b.example", request_with("Origin", "http://b.ex"), out, sizeof(out)),
-        -1);
+        RP_EREFUSED);
     /* Overlong origins are refused even with "*". */
     char longo[600];
     memcpy(longo, "http://", 7);
     memset(longo + 7, 'o', sizeof(longo) - 8);
     longo[sizeof(longo) - 1] = '\0';
-    assert_int_equal(rp_http_cors("*", request_with("Origin", longo), out, sizeof(out)), -1);
+    assert_int_equal(rp_http_cors("*", request_with("Origin", longo), out, sizeof(out)),
+                     RP_EREFUSED);
     /* The output is truncated, never overrun. */
     char small[20];
     assert_int_equal(rp_http_cors("*", req, small, sizeof(small)), 1);
@@ -1153,7 +1154,7 @@ static void refused_origin_gets_403_before_the_handler(void **state)
     fx_output(f, out, sizeof(out));
     assert_true(starts_with(out, "HTTP/1.1 403 Forbidden\r\n"));
     assert_non_null(strstr(out, "Connection: close\r\n"));
-    assert_true(f->c->close_when_flushed);
+    assert_true(f->c->_close_when_flushed);
     assert_int_equal(f->srv.refused_origin[1], 1);
     fx_close_conn(f);
     /* Our own origin, a listed one and none reach the handler. */

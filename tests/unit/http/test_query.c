@@ -34,13 +34,13 @@ static void reports_absent_keys(void **state)
 {
     (void)state;
     char out[64];
-    assert_int_equal(get("", "EIO", out, sizeof(out)), -1);
-    assert_int_equal(get("EIO=4", "sid", out, sizeof(out)), -1);
-    assert_int_equal(get("EIO=4", "EI", out, sizeof(out)), -1);      /* prefix of a key */
-    assert_int_equal(get("EIO=4", "EIOX", out, sizeof(out)), -1);    /* key is a prefix */
-    assert_int_equal(get("a=EIO&b=1", "EIO", out, sizeof(out)), -1); /* only as a value */
-    assert_int_equal(get("eio=4", "EIO", out, sizeof(out)), -1);     /* case-sensitive */
-    assert_int_equal(get("&&&", "EIO", out, sizeof(out)), -1);
+    assert_int_equal(get("", "EIO", out, sizeof(out)), RP_ENOTFOUND);
+    assert_int_equal(get("EIO=4", "sid", out, sizeof(out)), RP_ENOTFOUND);
+    assert_int_equal(get("EIO=4", "EI", out, sizeof(out)), RP_ENOTFOUND);      /* prefix of a key */
+    assert_int_equal(get("EIO=4", "EIOX", out, sizeof(out)), RP_ENOTFOUND);    /* key is a prefix */
+    assert_int_equal(get("a=EIO&b=1", "EIO", out, sizeof(out)), RP_ENOTFOUND); /* only as a value */
+    assert_int_equal(get("eio=4", "EIO", out, sizeof(out)), RP_ENOTFOUND);     /* case-sensitive */
+    assert_int_equal(get("&&&", "EIO", out, sizeof(out)), RP_ENOTFOUND);
 }
 
 static void handles_empty_and_repeated_values(void **state)

@@ -274,8 +274,8 @@ static void finds_the_bearer_credential(void **state)
     assert_int_equal(rp_http_credential_from("Bearer ", 7, NULL, 0, out, sizeof(out)), RP_EPROTO);
     assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4&token=a%2Eb", 17, out, sizeof(out)), 3);
     assert_string_equal(out, "a.b");
-    assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4", 5, out, sizeof(out)), -1);
-    assert_int_equal(rp_http_credential_from(NULL, 0, NULL, 0, out, sizeof(out)), -1);
+    assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4", 5, out, sizeof(out)), RP_ENOTFOUND);
+    assert_int_equal(rp_http_credential_from(NULL, 0, NULL, 0, out, sizeof(out)), RP_ENOTFOUND);
     char big[64];
     memset(big, 'x', sizeof(big));
     memcpy(big, "Bearer ", 7);

@@ -227,7 +227,7 @@ static void drain_runs_when_the_ring_empties_and_splice_keeps_order(void **state
     run_until(&f, &f.drained);
     assert_int_equal(f.c->out.count, 0);
     assert_int_equal(f.c->out.bytes, 0);
-    assert_int_equal(f.c->queued_total, sizeof(chunk) + 22);
+    assert_int_equal(f.c->_queued_total, sizeof(chunk) + 22);
     /* Queued again after the drain: drained once more, in order. */
     f.drained = 0;
     assert_int_equal(rp_net_conn_write(f.c, "tail", 4), 0);

@@ -234,7 +234,7 @@ static void test_close_during_pending_write(void **state)
     setup(&f, 4096, 1, 0);
     size_t total;
     char *want = queue_links(&f, 64, sizes, 2, &total);
-    while (!f.c->writing)
+    while (!f.c->_writing)
         uv_run(&f.loop, UV_RUN_NOWAIT);
     assert_true(f.c->out.count > 0);
     rp_net_conn_close(f.c);
@@ -253,7 +253,7 @@ static void test_peer_gone_during_pending_write(void **state)
     setup(&f, 4096, 1, 0);
     size_t total;
     char *want = queue_links(&f, 32, sizes, 1, &total);
-    while (!f.c->writing)
+    while (!f.c->_writing)
         uv_run(&f.loop, UV_RUN_NOWAIT);
     close(f.peer_fd);
     f.peer_fd = -1;
@@ -273,7 +273,7 @@ static void on_sample(void *ud)
     (void)ud;
     samples++;
     if (sampled_conn) /* NULL once the conn is gone */
-        written_at_sample = sampled_conn->queued_total - sampled_conn->out.bytes;
+        written_at_sample = sampled_conn->_queued_total - sampled_conn->out.bytes;
 }
 
 static void test_mark_passes_when_written(void **state)
@@ -290,12 +290,12 @@ static void test_mark_passes_when_written(void **state)
     char *want = queue_links(&f, 16, sizes, 1, &total);
     rp_net_marks_begin(&f.net);
     rp_net_conn_mark(f.c);
-    uint64_t mark = f.c->queued_total;
+    uint64_t mark = f.c->_queued_total;
     assert_int_equal(rp_net_marks_end(&f.net, on_sample, NULL), 1);
     assert_true(rp_net_marks_busy(&f.net));
     size_t more;
     char *after = queue_links(&f, 16, sizes, 1, &more); /* queued after the mark */
-    while (!f.c->writing)
+    while (!f.c->_writing)
         uv_run(&f.loop, UV_RUN_NOWAIT);
     assert_int_equal(samples, 0); /* the peer reads nothing: the mark is not passed */
     assert_int_equal(pthread_create(&f.th, NULL, read_all, &f.rd), 0);
@@ -323,7 +323,7 @@ static void test_mark_passes_on_close(void **state)
     rp_net_conn_mark(f.c);
     rp_net_mark_hold(&f.net); /* a mark parked above net (a polling queue) */
     assert_int_equal(rp_net_marks_end(&f.net, on_sample, NULL), 1);
-    while (!f.c->writing)
+    while (!f.c->_writing)
         uv_run(&f.loop, UV_RUN_NOWAIT);
     rp_net_conn_close(f.c);
     sampled_conn = NULL;

@@ -8,13 +8,15 @@
  * events read back in order (since, history of a pipeline and of a file, replay), the file
  * registry keeps each file's last outcome and known hash, retention keeps the newest events and
  * the recent ones and drops expired sessions, a refused batch (an id taken) loses nothing
- * committed and commits nothing of itself, and a read larger than its buffer fails. */
+ * committed and commits nothing of itself, and a read larger than its buffer fails (RP_ETOOBIG, not a cut-off
+ * array) and leaves the database usable. */
 #include "unit.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/backend.h"
+#include "util/err.h"
 
 static char dir[64];
 static char db[96], wal[100], shm[100], away[100];
@@ -93,11 +95,11 @@ static void refuses_every_write_once_the_file_is_deleted(void **state)
     assert_int_equal(unlink(db), 0);
     assert_int_equal(unlink(wal), 0);
     unlink(shm);
-    assert_int_equal(write_one(b, 2), -1);
+    assert_int_equal(write_one(b, 2), RP_EUNAVAIL);
     assert_moved(b);
-    assert_int_equal(ops->ping(b), -1);
+    assert_int_equal(ops->ping(b), RP_EUNAVAIL);
     assert_moved(b);
-    assert_int_equal(ops->connect(b), -1);
+    assert_int_equal(ops->connect(b), RP_EUNAVAIL);
     assert_false(exists(db)); /* never a new, empty store under the old name */
     ops->free(b);
 }
@@ -110,7 +112,8 @@ static void a_commit_after_the_file_went_is_not_durable(void **state)
     assert_int_equal(ops->begin(b), 0);
     assert_int_equal(ops->append(b, &ev), 0);
     assert_int_equal(rename(db, away), 0);
-    assert_int_equal(ops->commit(b), -1); /* committed, but into a file a restart does not open */
+    /* Committed, but into a file a restart does not open. */
+    assert_int_equal(ops->commit(b), RP_EUNAVAIL);
     assert_moved(b);
     ops->free(b);
 }
@@ -123,7 +126,7 @@ static void the_file_put_back_is_used_again(void **state)
     const char *names[] = {db, wal};
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(rename(names[i], away), 0);
-        assert_int_equal(write_one(b, 2 + (int64_t)i), -1);
+        assert_int_equal(write_one(b, 2 + (int64_t)i), RP_EUNAVAIL);
         assert_moved(b);
         assert_int_equal(rename(away, names[i]), 0);
         assert_int_equal(ops->connect(b), 0);
@@ -159,6 +162,28 @@ static void a_file_that_is_not_a_database_is_named_with_sqlites_reason(void **st
     assert_string_equal(err, want);
 }
 
+/* A read whose rows outgrow the caller's buffer fails with the buffer's error instead of
+ * handing back a cut-off JSON array, and the database stays usable (the worker does not take
+ * RP_ETOOBIG for a broken connection). */
+static void rows_that_do_not_fit_fail_with_etoobig(void **state)
+{
+    (void)state;
+    void *b = open_db();
+    for (int64_t id = 1; id <= 3; id++)
+        assert_int_equal(write_one(b, id), 0);
+    rp_buf_t small;
+    rp_buf_init(&small, 6); /* "[{},{},{}]" is 10 bytes */
+    assert_int_equal(ops->since(b, 0, 10, &small), RP_ETOOBIG);
+    assert_int_equal(ops->history(b, "p", NULL, 0, 10, &small), RP_ETOOBIG);
+    rp_buf_deinit(&small);
+    assert_int_equal(ops->ping(b), 0);
+    rp_buf_t out;
+    rp_buf_init(&out, 1 << 16);
+    assert_int_equal(ops->since(b, 0, 10, &out), 0);
+    assert_string_equal(out.data, "[{},{},{}]");
+    rp_buf_deinit(&out);
+    ops->free(b);
+}
 
 /* ---- the backend on :memory: (no file, so no moved-file checks): what store.h promises ---- */
 
@@ -407,10 +432,13 @@ static void a_read_past_the_buffers_limit_fails_rather_than_cut_short(void **sta
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(refuses_every_write_once_the_file_is_deleted, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_commit_after_the_file_went_is_not_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_every_write_once_the_file_is_deleted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_commit_after_the_file_went_is_not_durable, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(the_file_put_back_is_used_again, setup, teardown),
         cmocka_unit_test_setup_teardown(a_file_that_is_not_a_database_is_named_with_sqlites_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(rows_that_do_not_fit_fail_with_etoobig, setup, teardown),
         cmocka_unit_test(appended_events_read_back_in_order),
         cmocka_unit_test(the_file_registry_keeps_each_files_last_outcome),
         cmocka_unit_test(retention_keeps_the_newest_and_the_recent),

@@ -568,7 +568,7 @@ static void ping_inside_fragmented_message_does_not_count_toward_max_message(voi
 {
     (void)state;
     /* Regression (BUG found by this test, fixed in e36a78b): src/ws/frame.c parse(), the check
-     *     if (f.len > r->max_message || r->message.len + f.len > r->max_message)
+     *     if (f.len > r->_max_message || r->_message.len + f.len > r->_max_message)
      * adds a control frame's length to the fragmented message being assembled. A ping
      * between fragments is not part of the message (RFC 6455 §5.4, §5.5), so a 10-byte
      * message with max_message 10 is refused with 1009 when a 5-byte ping arrives after
