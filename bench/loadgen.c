@@ -49,9 +49,9 @@ static struct {
     char server_pids[256];
     const char *nsp_room;
     double drain;
-    int hub;       /* target is `ragpulse serve`: /pipeline, subscribe {pipeline_id}, file:progress */
-    int http;      /* hub mode: the producer POSTs to /api/events instead of emitting */
-    int batch;     /* events per POST */
+    int hub;   /* target is `ragpulse serve`: /pipeline, subscribe {pipeline_id}, file:progress */
+    int http;  /* hub mode: the producer POSTs to /api/events instead of emitting */
+    int batch; /* events per POST */
 } opt = {"127.0.0.1", 8104, 100, 0, 0, 64, 5, 64, 1, 0, 0, "", "bench", 3, 0, 0, 1};
 
 /* The wire strings of the two targets (relay on "/", hub on "/pipeline"). */
@@ -63,9 +63,11 @@ static void init_wire(void)
     snprintf(pkt_connect, sizeof(pkt_connect), "40%s", nsp);
     snprintf(pfx_connected, sizeof(pfx_connected), "40%s", nsp);
     if (opt.hub)
-        snprintf(pkt_subscribe, sizeof(pkt_subscribe), "42%s1[\"subscribe\",{\"pipeline_id\":\"%s\"}]", nsp, opt.nsp_room);
+        snprintf(pkt_subscribe, sizeof(pkt_subscribe),
+                 "42%s1[\"subscribe\",{\"pipeline_id\":\"%s\"}]", nsp, opt.nsp_room);
     else
-        snprintf(pkt_subscribe, sizeof(pkt_subscribe), "421[\"subscribe\",{\"room\":\"%s\"}]", opt.nsp_room);
+        snprintf(pkt_subscribe, sizeof(pkt_subscribe), "421[\"subscribe\",{\"room\":\"%s\"}]",
+                 opt.nsp_room);
     snprintf(pfx_sub_ack, sizeof(pfx_sub_ack), "43%s1", nsp);
     snprintf(pfx_event, sizeof(pfx_event), "42%s", nsp);
 }
@@ -137,9 +139,9 @@ static double hist_quantile(const hist_t *h, double q)
 typedef struct {
     uint64_t connected;
     uint64_t failed;
-    uint64_t fail_connect;   /* connect() or its asynchronous result failed */
-    uint64_t fail_closed;    /* the server closed or reset before the subscriber was ready */
-    uint64_t fail_dropped;   /* closed after it was ready */
+    uint64_t fail_connect; /* connect() or its asynchronous result failed */
+    uint64_t fail_closed;  /* the server closed or reset before the subscriber was ready */
+    uint64_t fail_dropped; /* closed after it was ready */
     int last_errno;
     uint64_t received; /* unique events received, over all subscribers */
     uint64_t dups;
@@ -152,7 +154,14 @@ typedef struct {
 
 /* ---- connections ---- */
 
-enum { C_CONNECTING, C_HANDSHAKE, C_OPEN_WAIT, C_CONNECT_WAIT, C_SUB_WAIT, C_READY };
+enum {
+    C_CONNECTING,
+    C_HANDSHAKE,
+    C_OPEN_WAIT,
+    C_CONNECT_WAIT,
+    C_SUB_WAIT,
+    C_READY
+};
 
 typedef struct conn {
     int fd;
@@ -278,11 +287,12 @@ static int ws_send(int fd, const char *text, size_t len)
 static void ws_handshake(conn_t *c)
 {
     char req[512];
-    int n = snprintf(req, sizeof(req),
-                     "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s:%d\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     opt.host, opt.port);
+    int n =
+        snprintf(req, sizeof(req),
+                 "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s:%d\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 opt.host, opt.port);
     write_all(c->fd, req, (size_t)n);
     c->state = C_HANDSHAKE;
 }
@@ -560,7 +570,6 @@ static int read_conn(conn_t *c, uint64_t t_recv)
     }
 }
 
-
 static void open_conns(int first, int count)
 {
     conns = calloc((size_t)count, sizeof(conn_t));
@@ -709,7 +718,8 @@ static void expand_pids(char *out, size_t cap)
     snprintf(pids, sizeof(pids), "%s", opt.server_pids);
     size_t n = 0;
     out[0] = '\0';
-    for (char *save = NULL, *tok = strtok_r(pids, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(pids, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", tok);
         char path[96], kids[1024];
         snprintf(path, sizeof(path), "/proc/%s/task/%s/children", tok, tok);
@@ -719,7 +729,8 @@ static void expand_pids(char *out, size_t cap)
         size_t r = fread(kids, 1, sizeof(kids) - 1, f);
         fclose(f);
         kids[r] = '\0';
-        for (char *s2 = NULL, *k = strtok_r(kids, " \n", &s2); k && n < cap - 16; k = strtok_r(NULL, " \n", &s2))
+        for (char *s2 = NULL, *k = strtok_r(kids, " \n", &s2); k && n < cap - 16;
+             k = strtok_r(NULL, " \n", &s2))
             n += (size_t)snprintf(out + n, cap - n, ",%s", k);
     }
 }
@@ -730,7 +741,8 @@ static proc_sample_t sample_servers(void)
     char pids[2048];
     expand_pids(pids, sizeof(pids));
     long tick = sysconf(_SC_CLK_TCK);
-    for (char *save = NULL, *tok = strtok_r(pids, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(pids, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         char path[64], buf[2048];
         snprintf(path, sizeof(path), "/proc/%s/stat", tok);
         FILE *f = fopen(path, "r");
@@ -738,7 +750,8 @@ static proc_sample_t sample_servers(void)
             if (fgets(buf, sizeof(buf), f)) {
                 char *p = strrchr(buf, ')');
                 unsigned long ut = 0, stt = 0;
-                if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) == 2)
+                if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                                &stt) == 2)
                     s.cpu_s += (double)(ut + stt) / (double)tick;
             }
             fclose(f);
@@ -829,12 +842,15 @@ static int producer_open(conn_t *c)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: rp-loadgen [--host 127.0.0.1] --port P [--subscribers N] [--procs K]\n"
-            "                  [--rate EV_PER_S | --rate 0 --window W] [--duration S] [--payload B]\n"
-            "                  [--sources K] [--polling] [--idle S] [--server-pids P1,P2] [--drain S]\n"
-            "                  [--hub [--http [--batch N]]]   (target: ragpulse serve, see bench/README)\n"
-            "                  [--sub-ports P2,P3]   (subscribers on these ports, round-robin: cluster nodes)\n");
+    fprintf(
+        stderr,
+        "usage: rp-loadgen [--host 127.0.0.1] --port P [--subscribers N] [--procs K]\n"
+        "                  [--rate EV_PER_S | --rate 0 --window W] [--duration S] [--payload B]\n"
+        "                  [--sources K] [--polling] [--idle S] [--server-pids P1,P2] [--drain S]\n"
+        "                  [--hub [--http [--batch N]]]   (target: ragpulse serve, see "
+        "bench/README)\n"
+        "                  [--sub-ports P2,P3]   (subscribers on these ports, round-robin: cluster "
+        "nodes)\n");
     exit(2);
 }
 
@@ -871,7 +887,8 @@ int main(int argc, char **argv)
         else if (ARG("--batch"))
             opt.batch = atoi(v);
         else if (ARG("--sub-ports"))
-            for (char *save = NULL, *t = strtok_r((char *)v, ",", &save); t && nsub_ports < 16; t = strtok_r(NULL, ",", &save))
+            for (char *save = NULL, *t = strtok_r((char *)v, ",", &save); t && nsub_ports < 16;
+                 t = strtok_r(NULL, ",", &save))
                 sub_ports[nsub_ports++] = atoi(t);
         else if (strcmp(a, "--polling") == 0)
             opt.polling = 1;
@@ -957,7 +974,8 @@ int main(int argc, char **argv)
     uint64_t t0 = 0, t_end_send = 0;
     if (opt.idle > 0) {
         /* Idle connections: hold, sample, no traffic beyond heartbeats. */
-        struct timespec ts = {(time_t)opt.idle, (long)((opt.idle - (double)(time_t)opt.idle) * 1e9)};
+        struct timespec ts = {(time_t)opt.idle,
+                              (long)((opt.idle - (double)(time_t)opt.idle) * 1e9)};
         nanosleep(&ts, NULL);
     } else {
         prod.is_producer = 1;
@@ -1007,17 +1025,20 @@ int main(int argc, char **argv)
                     body[bl++] = opt.batch > 1 ? '[' : ' ';
                     for (int k = 0; k < opt.batch; k++) {
                         sent++;
-                        bl += (size_t)snprintf(body + bl, body_cap - bl,
-                                               "%s{\"type\":\"file:progress\",\"pipeline_id\":\"%s\",\"pipeline_type\":\"local_files\","
-                                               "\"file\":{\"id\":\"f\",\"name\":\"f\",\"progress\":0.5},"
-                                               "\"meta\":{\"seq\":%" PRIu64 ",\"t0\":%" PRIu64 ",\"pad\":\"%s\"}}",
-                                               k ? "," : "", opt.nsp_room, sent, now_ns(), pad);
+                        bl += (size_t)snprintf(
+                            body + bl, body_cap - bl,
+                            "%s{\"type\":\"file:progress\",\"pipeline_id\":\"%s\",\"pipeline_"
+                            "type\":\"local_files\","
+                            "\"file\":{\"id\":\"f\",\"name\":\"f\",\"progress\":0.5},"
+                            "\"meta\":{\"seq\":%" PRIu64 ",\"t0\":%" PRIu64 ",\"pad\":\"%s\"}}",
+                            k ? "," : "", opt.nsp_room, sent, now_ns(), pad);
                     }
                     body[bl++] = opt.batch > 1 ? ']' : ' ';
-                    n = snprintf(msg, msg_cap,
-                                 "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                 "Content-Length: %zu\r\n\r\n",
-                                 bl);
+                    n = snprintf(
+                        msg, msg_cap,
+                        "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n\r\n",
+                        bl);
                     write_all(http_prod.fd, msg, (size_t)n);
                     write_all(http_prod.fd, body, bl);
                     burst += opt.batch;
@@ -1026,14 +1047,17 @@ int main(int argc, char **argv)
                 sent++;
                 if (opt.hub)
                     n = snprintf(msg, msg_cap,
-                                 "42/pipeline,[\"file:progress\",{\"pipeline_id\":\"%s\",\"pipeline_type\":\"local_files\","
+                                 "42/"
+                                 "pipeline,[\"file:progress\",{\"pipeline_id\":\"%s\",\"pipeline_"
+                                 "type\":\"local_files\","
                                  "\"file\":{\"id\":\"f\",\"name\":\"f\",\"progress\":0.5},"
-                                 "\"meta\":{\"seq\":%" PRIu64 ",\"t0\":%" PRIu64 ",\"pad\":\"%s\"}}]",
+                                 "\"meta\":{\"seq\":%" PRIu64 ",\"t0\":%" PRIu64
+                                 ",\"pad\":\"%s\"}}]",
                                  opt.nsp_room, sent, now_ns(), pad);
                 else
                     n = snprintf(msg, msg_cap,
-                                 "42[\"publish\",{\"room\":\"%s\",\"seq\":%" PRIu64 ",\"t0\":%" PRIu64
-                                 ",\"pad\":\"%s\"}]",
+                                 "42[\"publish\",{\"room\":\"%s\",\"seq\":%" PRIu64
+                                 ",\"t0\":%" PRIu64 ",\"pad\":\"%s\"}]",
                                  opt.nsp_room, sent, now_ns(), pad);
                 ws_send(producer_fd, msg, (size_t)n);
                 burst++;
@@ -1055,7 +1079,8 @@ int main(int argc, char **argv)
         if (opt.http) {
             http_acked += http_read_responses(&http_prod) * (uint64_t)opt.batch;
             if (http_refused)
-                fprintf(stderr, "rp-loadgen: the hub refused %llu POSTs\n", (unsigned long long)http_refused);
+                fprintf(stderr, "rp-loadgen: the hub refused %llu POSTs\n",
+                        (unsigned long long)http_refused);
             close(http_prod.fd);
         }
         free(pad);
@@ -1104,7 +1129,8 @@ int main(int argc, char **argv)
             waitpid(kids[k], NULL, 0);
 
     if (total.failed)
-        fprintf(stderr, "rp-loadgen: %" PRIu64 " failed: %" PRIu64 " at connect (last: %s), %" PRIu64
+        fprintf(stderr,
+                "rp-loadgen: %" PRIu64 " failed: %" PRIu64 " at connect (last: %s), %" PRIu64
                 " closed during setup, %" PRIu64 " dropped after subscribing\n",
                 total.failed, total.fail_connect, strerror(total.last_errno), total.fail_closed,
                 total.fail_dropped);
@@ -1113,23 +1139,31 @@ int main(int argc, char **argv)
     uint64_t expected = sent * (uint64_t)ready;
     double server_cpu = s_after.cpu_s - s_ready.cpu_s;
     long conns_total = ready;
-    printf("{\"target\":\"%s\",\"transport\":\"%s\",\"subscribers\":%d,\"ready\":%d,\"failed\":%" PRIu64
-           ",\"rate\":%g,\"window\":%d,\"payload\":%d,\"duration_s\":%.3f,\"sent\":%" PRIu64
-           ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"delivered_per_s\":%.0f"
-           ",\"lost\":%" PRIu64 ",\"loss_pct\":%.4f,\"dups\":%" PRIu64 ",\"reorders\":%" PRIu64
-           ",\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_p999_ms\":%.3f,\"lat_max_ms\":%.3f"
-           ",\"server_cpu_pct\":%.1f,\"server_rss_kb_before\":%ld,\"server_rss_kb\":%ld"
-           ",\"server_rss_per_conn_kb\":%.2f,\"loadgen_cpu_pct\":%.1f,\"loadgen_reads\":%" PRIu64 "}\n",
-           opt.http ? (opt.batch > 1 ? "hub-http-batch" : "hub-http") : opt.hub ? "hub-socketio" : "relay",
-           opt.polling ? "polling" : "websocket", opt.subscribers, ready, total.failed, opt.rate,
-           opt.window, opt.payload, elapsed, sent, expected, total.received,
-           elapsed > 0 ? (double)total.received / elapsed : 0.0,
-           expected > total.received ? expected - total.received : 0,
-           expected ? 100.0 * (double)(expected - (total.received < expected ? total.received : expected)) / (double)expected : 0.0,
-           total.dups, total.reorders, hist_quantile(&total.hist, 0.5), hist_quantile(&total.hist, 0.99),
-           hist_quantile(&total.hist, 0.999), hist_quantile(&total.hist, 1.0),
-           wall > 0 ? 100.0 * server_cpu / wall : 0.0, s_before.rss_kb, s_after.rss_kb,
-           conns_total ? (double)(s_ready.rss_kb - s_before.rss_kb) / (double)conns_total : 0.0,
-           wall > 0 ? 100.0 * (kids_cpu + lg_cpu_parent) / wall : 0.0, total.reads);
+    printf(
+        "{\"target\":\"%s\",\"transport\":\"%s\",\"subscribers\":%d,\"ready\":%d,\"failed\":"
+        "%" PRIu64 ",\"rate\":%g,\"window\":%d,\"payload\":%d,\"duration_s\":%.3f,\"sent\":%" PRIu64
+        ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"delivered_per_s\":%.0f"
+        ",\"lost\":%" PRIu64 ",\"loss_pct\":%.4f,\"dups\":%" PRIu64 ",\"reorders\":%" PRIu64
+        ",\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_p999_ms\":%.3f,\"lat_max_ms\":%.3f"
+        ",\"server_cpu_pct\":%.1f,\"server_rss_kb_before\":%ld,\"server_rss_kb\":%ld"
+        ",\"server_rss_per_conn_kb\":%.2f,\"loadgen_cpu_pct\":%.1f,\"loadgen_reads\":%" PRIu64
+        "}\n",
+        opt.http  ? (opt.batch > 1 ? "hub-http-batch" : "hub-http")
+        : opt.hub ? "hub-socketio"
+                  : "relay",
+        opt.polling ? "polling" : "websocket", opt.subscribers, ready, total.failed, opt.rate,
+        opt.window, opt.payload, elapsed, sent, expected, total.received,
+        elapsed > 0 ? (double)total.received / elapsed : 0.0,
+        expected > total.received ? expected - total.received : 0,
+        expected
+            ? 100.0 * (double)(expected - (total.received < expected ? total.received : expected)) /
+                  (double)expected
+            : 0.0,
+        total.dups, total.reorders, hist_quantile(&total.hist, 0.5),
+        hist_quantile(&total.hist, 0.99), hist_quantile(&total.hist, 0.999),
+        hist_quantile(&total.hist, 1.0), wall > 0 ? 100.0 * server_cpu / wall : 0.0,
+        s_before.rss_kb, s_after.rss_kb,
+        conns_total ? (double)(s_ready.rss_kb - s_before.rss_kb) / (double)conns_total : 0.0,
+        wall > 0 ? 100.0 * (kids_cpu + lg_cpu_parent) / wall : 0.0, total.reads);
     return 0;
 }

@@ -17,8 +17,8 @@ static int room_of(const rp_sio_event_t *ev, const char **obj, size_t *olen, cha
 {
     const char *v;
     size_t vl;
-    if (rp_sio_arg(ev, 0, obj, olen) != 1 || rp_json_object_get(*obj, *olen, "room", &v, &vl) != 1 ||
-        v[0] != '"')
+    if (rp_sio_arg(ev, 0, obj, olen) != 1 ||
+        rp_json_object_get(*obj, *olen, "room", &v, &vl) != 1 || v[0] != '"')
         return -1;
     if (vl - 2 < cap && !memchr(v, '\\', vl)) {
         memcpy(room, v + 1, vl - 2);
@@ -40,8 +40,8 @@ static void on_subscribe(rp_sio_socket_t *s, const rp_sio_event_t *ev, void *ud)
     const char *obj;
     size_t ol;
     char room[256];
-    if (room_of(ev, &obj, &ol, room, sizeof(room)) == 0 && rp_sio_join(s, room, strlen(room)) == 0 &&
-        ev->ack_id >= 0)
+    if (room_of(ev, &obj, &ol, room, sizeof(room)) == 0 &&
+        rp_sio_join(s, room, strlen(room)) == 0 && ev->ack_id >= 0)
         rp_sio_ack(s, ev->ack_id, "true", 4, NULL, 0);
 }
 

@@ -39,21 +39,22 @@ enum kind {
     K_POLL,       /* polling handshake, then abandoned */
     K_COUNT
 };
-static const char *const kind_names[K_COUNT] = {"silent", "slow_loris", "garbage", "big_header", "ws_huge_frame",
-                                               "ws_invalid_utf8", "ws_unmasked", "ws_long_control",
-                                               "ws_endless_fragments", "event_flood", "abandoned_polling"};
+static const char *const kind_names[K_COUNT] = {
+    "silent",           "slow_loris",  "garbage",         "big_header",           "ws_huge_frame",
+    "ws_invalid_utf8",  "ws_unmasked", "ws_long_control", "ws_endless_fragments", "event_flood",
+    "abandoned_polling"};
 
 typedef struct conn {
     int fd;
     enum kind kind;
     int connected;
-    int closed;     /* by the server */
-    int answered;   /* got any byte */
-    int status;     /* HTTP status seen, 0 if none */
-    int ws_close;   /* close code seen, 0 if none */
-    char in[512];   /* first bytes received */
+    int closed;   /* by the server */
+    int answered; /* got any byte */
+    int status;   /* HTTP status seen, 0 if none */
+    int ws_close; /* close code seen, 0 if none */
+    char in[512]; /* first bytes received */
     size_t inlen;
-    char *out;      /* what is still to send (owned) */
+    char *out; /* what is still to send (owned) */
     size_t outlen, outoff, outcap;
     size_t sent_events;
 } conn_t;
@@ -131,9 +132,10 @@ static void ws_frame(conn_t *c, int fin_op, const void *payload, size_t len, int
 
 static void script(conn_t *c, unsigned seed)
 {
-    static const char ws_req[] = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
-                                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    static const char ws_req[] =
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     char buf[4096];
     switch (c->kind) {
     case K_SILENT:
@@ -186,7 +188,9 @@ static void script(conn_t *c, unsigned seed)
         ws_frame(c, 0x81, "40/pipeline,", 12, 1);
         for (int i = 0; i < 20000; i++) {
             int n = snprintf(buf, sizeof(buf),
-                             i % 2 ? "42/pipeline,[\"heartbeat\",{\"type\":\"heartbeat\",\"pipeline_id\":\"hostile-%u\","
+                             i % 2 ? "42/"
+                                     "pipeline,[\"heartbeat\",{\"type\":\"heartbeat\",\"pipeline_"
+                                     "id\":\"hostile-%u\","
                                      "\"pipeline_type\":\"t\"}]"
                                    : "42/pipeline,[\"heartbeat\",{\"pipeline_id\":%u}]",
                              seed % 7);
@@ -276,8 +280,9 @@ static void try_send(conn_t *c)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: rp-hostile --port P [--host 127.0.0.1] [--server-pid PID] [--seconds 10]\n"
-                    "                  [--sources 8] [--KIND N ...]   (KIND: ");
+    fprintf(stderr,
+            "usage: rp-hostile --port P [--host 127.0.0.1] [--server-pid PID] [--seconds 10]\n"
+            "                  [--sources 8] [--KIND N ...]   (KIND: ");
     for (int k = 0; k < K_COUNT; k++)
         fprintf(stderr, "%s%s", kind_names[k], k + 1 < K_COUNT ? ", " : ")\n");
 }
@@ -315,9 +320,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (opt.port <= 0 || strncmp(opt.host, "127.", 4) != 0 || opt.seconds <= 0 || opt.seconds > 600 ||
-        opt.sources < 1 || opt.sources > 200) {
-        fprintf(stderr, "rp-hostile: loopback targets only (127.0.0.0/8), 1..600 s, 1..200 sources\n");
+    if (opt.port <= 0 || strncmp(opt.host, "127.", 4) != 0 || opt.seconds <= 0 ||
+        opt.seconds > 600 || opt.sources < 1 || opt.sources > 200) {
+        fprintf(stderr,
+                "rp-hostile: loopback targets only (127.0.0.0/8), 1..600 s, 1..200 sources\n");
         usage();
         return 2;
     }
@@ -359,7 +365,8 @@ int main(int argc, char **argv)
                 continue;
             }
             script(c, (unsigned)n * 2654435761u);
-            struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.u32 = (uint32_t)n};
+            struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+                                    .data.u32 = (uint32_t)n};
             epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e);
             n++;
         }
@@ -378,7 +385,8 @@ int main(int argc, char **argv)
                 c->connected = 1;
                 try_send(c);
                 if (c->outoff == c->outlen) {
-                    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = evs[i].data.u32};
+                    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP,
+                                            .data.u32 = evs[i].data.u32};
                     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
                 }
             }
@@ -406,7 +414,8 @@ int main(int argc, char **argv)
     }
     long rss_after = opt.server_pid ? rss_kb(opt.server_pid) : -1;
     /* Report: per kind, how the server dealt with it. */
-    printf("{\"seconds\":%g,\"attempted\":%d,\"failed_to_dial\":%d,\"peak_open\":%zu,\"server_rss_kb_before\":%ld,"
+    printf("{\"seconds\":%g,\"attempted\":%d,\"failed_to_dial\":%d,\"peak_open\":%zu,\"server_rss_"
+           "kb_before\":%ld,"
            "\"server_rss_kb_after\":%ld,\"kinds\":{",
            opt.seconds, n, failed_dial, peak_open, rss_before, rss_after);
     size_t total_open = 0;
@@ -423,17 +432,31 @@ int main(int argc, char **argv)
             silent_close += c->closed && !c->answered;
             open += !c->closed;
             int s = c->status;
-            statuses[s == 101 ? 0 : s == 200 ? 1 : s == 400 ? 2 : s == 408 ? 3 : s == 431 ? 4 : s ? 5 : 5] += s != 0;
+            statuses[s == 101   ? 0
+                     : s == 200 ? 1
+                     : s == 400 ? 2
+                     : s == 408 ? 3
+                     : s == 431 ? 4
+                     : s        ? 5
+                                : 5] += s != 0;
             int w = c->ws_close;
             if (w)
-                codes[w == 1000 ? 0 : w == 1002 ? 1 : w == 1007 ? 2 : w == 1009 ? 3 : w == 1011 ? 4 : 5]++;
+                codes[w == 1000   ? 0
+                      : w == 1002 ? 1
+                      : w == 1007 ? 2
+                      : w == 1009 ? 3
+                      : w == 1011 ? 4
+                                  : 5]++;
         }
         total_open += (size_t)open;
-        printf("%s\"%s\":{\"attempted\":%d,\"closed_by_server\":%d,\"closed_without_answer\":%d,\"still_open\":%d,"
+        printf("%s\"%s\":{\"attempted\":%d,\"closed_by_server\":%d,\"closed_without_answer\":%d,"
+               "\"still_open\":%d,"
                "\"http\":{\"101\":%d,\"200\":%d,\"400\":%d,\"408\":%d,\"431\":%d,\"other\":%d},"
-               "\"ws_close\":{\"1000\":%d,\"1002\":%d,\"1007\":%d,\"1009\":%d,\"1011\":%d,\"other\":%d}}",
-               k ? "," : "", kind_names[k], att, closed, silent_close, open, statuses[0], statuses[1], statuses[2],
-               statuses[3], statuses[4], statuses[5], codes[0], codes[1], codes[2], codes[3], codes[4], codes[5]);
+               "\"ws_close\":{\"1000\":%d,\"1002\":%d,\"1007\":%d,\"1009\":%d,\"1011\":%d,"
+               "\"other\":%d}}",
+               k ? "," : "", kind_names[k], att, closed, silent_close, open, statuses[0],
+               statuses[1], statuses[2], statuses[3], statuses[4], statuses[5], codes[0], codes[1],
+               codes[2], codes[3], codes[4], codes[5]);
     }
     printf("},\"still_open\":%zu}\n", total_open);
     for (int i = 0; i < n; i++) {

@@ -41,8 +41,8 @@ static void on_posted(rp_http_client_t *c, int rc, const rp_http_answer_t *a, vo
 
 /* POSTs body to url's prefix + path; returns the HTTP status with the response body in out,
  * or a negative code (*why then says what went wrong, for the user). */
-static int http_post(const char *url, const char *path, const char *body, const char *token, rp_buf_t *out,
-                     const char **why)
+static int http_post(const char *url, const char *path, const char *body, const char *token,
+                     rp_buf_t *out, const char **why)
 {
     rp_url_t u;
     if (rp_url_parse(&u, url, why) < 0)
@@ -66,16 +66,17 @@ static int http_post(const char *url, const char *path, const char *body, const 
         *why = uv_strerror(rc);
         goto undo_loop;
     }
-    rc = rp_http_client_request(&p.http, "POST", path, headers, body, strlen(body), 10000, on_posted, &p);
+    rc = rp_http_client_request(&p.http, "POST", path, headers, body, strlen(body), 10000,
+                                on_posted, &p);
     if (rc == 0) {
         (void)uv_run(&loop, UV_RUN_DEFAULT); /* returns once the request has called back */
         rc = p.rc < 0 ? p.rc : p.status;
     }
     if (rc < 0)
-        *why = rc == UV_ETIMEDOUT ? "no answer in 10 s"
+        *why = rc == UV_ETIMEDOUT                ? "no answer in 10 s"
                : rc == RP_EPROTO || rc == UV_EOF ? "bad response"
-               : rc == RP_ETOOBIG ? "the answer is too large"
-                                  : uv_strerror(rc);
+               : rc == RP_ETOOBIG                ? "the answer is too large"
+                                                 : uv_strerror(rc);
     rp_http_client_close(&p.http, NULL);
     (void)uv_run(&loop, UV_RUN_DEFAULT); /* runs the close callbacks */
 undo_loop:
@@ -135,8 +136,10 @@ typedef struct emit_args {
 } emit_args_t;
 
 #define EOFF(f) offsetof(emit_args_t, f)
-#define EMIT_STR(name, arg, field, env, help) \
-    {name, arg, RP_CLI_STRING, EOFF(field), 0, 0, env, help, NULL, 0}
+#define EMIT_STR(name, arg, field, env, help)                                                      \
+    {                                                                                              \
+        name, arg, RP_CLI_STRING, EOFF(field), 0, 0, env, help, NULL, 0                            \
+    }
 
 static const rp_cli_opt_t emit_opts[] = {
     EMIT_STR("--pipeline", "ID", pid, "RAG_PIPELINE_ID",
@@ -207,9 +210,8 @@ static int emit_build(const emit_args_t *ea, json_t *ev, json_t *file, json_t *e
         const char *v, *key;
         json_t *obj;
     } strs[] = {
-        {ea->mime, "mime_type", file},   {ea->stage, "stage", file},
-        {ea->error, "message", err},     {ea->error_kind, "kind", err},
-        {ea->error_code, "code", err},   {ea->status, "status", ev},
+        {ea->mime, "mime_type", file}, {ea->stage, "stage", file},    {ea->error, "message", err},
+        {ea->error_kind, "kind", err}, {ea->error_code, "code", err}, {ea->status, "status", ev},
         {ea->message, "message", ev},
     };
     json_object_set_new(ev, "type", json_string(ea->type));
@@ -270,7 +272,8 @@ int rp_cli_emit(int argc, char **argv)
     /* Check locally first: the same rules as the hub, with the same words. */
     rp_event_error_t verr;
     if (rp_event_validate(ev, &verr) < 0) {
-        fprintf(stderr, "ragpulse emit: invalid event: %s%s%s\n", verr.field, verr.field[0] ? " " : "", verr.rule);
+        fprintf(stderr, "ragpulse emit: invalid event: %s%s%s\n", verr.field,
+                verr.field[0] ? " " : "", verr.rule);
         rc = 1;
         goto out;
     }
@@ -289,8 +292,8 @@ int rp_cli_emit(int argc, char **argv)
         json_decref(r);
         rc = 0;
     } else {
-        fprintf(stderr, "ragpulse emit: the hub refused the event (HTTP %d): %.*s\n", status, (int)resp.len,
-                resp.data ? resp.data : "");
+        fprintf(stderr, "ragpulse emit: the hub refused the event (HTTP %d): %.*s\n", status,
+                (int)resp.len, resp.data ? resp.data : "");
         rc = 1;
     }
     rp_buf_deinit(&resp);

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "cli/app.h"
+#include "cli/cli.h"
+#include "cli/watch_cli.h"
 #include "cli/web_assets.h"
 #include "cluster/redis.h"
-#include "cli/watch_cli.h"
 #include "hub/hub.h"
 #include "store/backend.h"
 #include "util/err.h"
@@ -57,7 +57,10 @@ static char *read_small_file(const char *what, const char *path)
     int big = buf && n == 65536 && fgetc(f) != EOF;
     fclose(f);
     if (buf == NULL || big || n == 0) {
-        fprintf(stderr, "ragpulse: %s %s is %s\n", what, path, buf == NULL ? "too big for memory" : big ? "over 64 KiB" : "empty");
+        fprintf(stderr, "ragpulse: %s %s is %s\n", what, path,
+                buf == NULL ? "too big for memory"
+                : big       ? "over 64 KiB"
+                            : "empty");
         free(buf);
         return NULL;
     }
@@ -75,9 +78,9 @@ typedef struct serve_opts {
     rp_cli_watch_opts_t watch; /* serve --watch DIR */
     const char *store_spec;
     const char *cluster_url;
-    const char *secret;   /* borrowed from argv/environ, or secret_buf */
-    char *secret_buf;     /* owned: read from --jwt-secret-file */
-    char *public_key;     /* owned */
+    const char *secret; /* borrowed from argv/environ, or secret_buf */
+    char *secret_buf;   /* owned: read from --jwt-secret-file */
+    char *public_key;   /* owned */
     const char *issuer;
     const char *audience;
     double leeway;
@@ -87,8 +90,8 @@ typedef struct serve_opts {
 
 static serve_opts_t so;
 
-static int parse_namespaces(void *target, const rp_cli_opt_t *opt, const char *v,
-                            const char *what, const char *prefix, int from_env)
+static int parse_namespaces(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                            const char *prefix, int from_env)
 {
     (void)opt;
     (void)from_env;
@@ -108,8 +111,8 @@ static int parse_namespaces(void *target, const rp_cli_opt_t *opt, const char *v
     return 0;
 }
 
-static int parse_secret_file(void *target, const rp_cli_opt_t *opt, const char *v,
-                             const char *what, const char *prefix, int from_env)
+static int parse_secret_file(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                             const char *prefix, int from_env)
 {
     (void)opt;
     (void)what;
@@ -121,8 +124,8 @@ static int parse_secret_file(void *target, const rp_cli_opt_t *opt, const char *
     return s->secret_buf ? 0 : RP_EINVAL;
 }
 
-static int parse_public_key(void *target, const rp_cli_opt_t *opt, const char *v,
-                            const char *what, const char *prefix, int from_env)
+static int parse_public_key(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                            const char *prefix, int from_env)
 {
     (void)opt;
     (void)what;
@@ -182,8 +185,8 @@ static const rp_cli_opt_t serve_opts[] = {
      "\njoin the nodes sharing that Redis (the @socket.io/redis-streams-adapter\n"
      "wire: Node socket.io servers can join too); env RAGPULSE_CLUSTER",
      NULL, 0},
-    {NULL, NULL, RP_CLI_HEADING, 0, 0, 0, NULL,
-     "\nauthentication (JWT; see docs/security.md):\n", NULL, 0},
+    {NULL, NULL, RP_CLI_HEADING, 0, 0, 0, NULL, "\nauthentication (JWT; see docs/security.md):\n",
+     NULL, 0},
     {"--jwt-secret", "SECRET", RP_CLI_STRING, OFF(secret), 0, 0, "RAGPULSE_JWT_SECRET",
      "HS256 secret: turns auth on (env RAGPULSE_JWT_SECRET; prefer the env\n"
      "or --jwt-secret-file, a command line is visible to other users)",
@@ -194,8 +197,8 @@ static const rp_cli_opt_t serve_opts[] = {
      "PEM public key for RS256 (RSA) or ES256 (EC P-256) tokens\n"
      "(env RAGPULSE_JWT_PUBLIC_KEY)",
      parse_public_key, 0},
-    {"--jwt-issuer", "ISS", RP_CLI_STRING, OFF(issuer), 0, 0, NULL,
-     "tokens must carry this iss", NULL, 0},
+    {"--jwt-issuer", "ISS", RP_CLI_STRING, OFF(issuer), 0, 0, NULL, "tokens must carry this iss",
+     NULL, 0},
     {"--jwt-audience", "AUD", RP_CLI_STRING, OFF(audience), 0, 0, NULL,
      "tokens must carry this aud", NULL, 0},
     {"--jwt-leeway", "S", RP_CLI_DOUBLE, OFF(leeway), 0, 86400, NULL,
@@ -242,8 +245,13 @@ static int serve_parse(int argc, char **argv)
         {serve_opts, RP_CLI_COUNT(serve_opts), &so, NULL},
         {rp_cli_watch_opts, rp_cli_watch_nopts, &so.watch, NULL},
     };
-    rp_cli_cmd_t cmd = {"ragpulse serve", "usage: ragpulse serve [OPTIONS]\n\noptions:\n", NULL,
-                        sets, RP_CLI_COUNT(sets), NULL, NULL};
+    rp_cli_cmd_t cmd = {"ragpulse serve",
+                        "usage: ragpulse serve [OPTIONS]\n\noptions:\n",
+                        NULL,
+                        sets,
+                        RP_CLI_COUNT(sets),
+                        NULL,
+                        NULL};
     int rc = rp_cli_parse(&cmd, argc, argv);
     if (rc != 0)
         return rc;
@@ -268,27 +276,32 @@ int rp_cli_serve(int argc, char **argv)
     static rp_auth_t *auth;
     if (so.secret || so.public_key) {
         char why[256];
-        rp_auth_config_t ac = {so.secret, so.public_key, so.issuer, so.audience, (uint32_t)so.leeway};
+        rp_auth_config_t ac = {so.secret, so.public_key, so.issuer, so.audience,
+                               (uint32_t)so.leeway};
         if ((auth = rp_auth_new(&ac, why, sizeof(why))) == NULL) {
-            fprintf(stderr, "ragpulse serve: cannot use the JWT %s: %s\n", so.secret ? "secret" : "public key", why);
+            fprintf(stderr, "ragpulse serve: cannot use the JWT %s: %s\n",
+                    so.secret ? "secret" : "public key", why);
             return 2;
         }
         hc->auth = auth;
     }
     if (!rp_cli_host_is_loopback(o->host) && !o->insecure && auth == NULL) {
-        fprintf(stderr,
-                "ragpulse serve: refusing to listen on %s without authentication.\n"
-                "  Anyone who can reach that address could read every pipeline's status and send\n"
-                "  events as any pipeline. Either turn authentication on (--jwt-secret-file FILE or\n"
-                "  RAGPULSE_JWT_SECRET; `ragpulse token` makes tokens), or listen on 127.0.0.1 (the\n"
-                "  default) behind a proxy that authenticates, or pass --insecure to accept\n"
-                "  unauthenticated clients on %s anyway.\n",
-                o->host, o->host);
+        fprintf(
+            stderr,
+            "ragpulse serve: refusing to listen on %s without authentication.\n"
+            "  Anyone who can reach that address could read every pipeline's status and send\n"
+            "  events as any pipeline. Either turn authentication on (--jwt-secret-file FILE or\n"
+            "  RAGPULSE_JWT_SECRET; `ragpulse token` makes tokens), or listen on 127.0.0.1 (the\n"
+            "  default) behind a proxy that authenticates, or pass --insecure to accept\n"
+            "  unauthenticated clients on %s anyway.\n",
+            o->host, o->host);
         return 2;
     }
     if (o->insecure && !rp_cli_host_is_loopback(o->host) && auth == NULL) {
-        fprintf(stderr, "ragpulse serve: WARNING: --insecure: anyone who reaches %s may read and send"
-                        " everything (no authentication)\n", o->host);
+        fprintf(stderr,
+                "ragpulse serve: WARNING: --insecure: anyone who reaches %s may read and send"
+                " everything (no authentication)\n",
+                o->host);
         RP_LOG_WARN("cli", "--insecure: serving %s without authentication", o->host);
     }
     rp_app_t app;

@@ -24,10 +24,10 @@ static long long parse_ttl(const char *v)
     if (end == v || n < 0 || errno)
         return -1;
     long long mul = *end == '\0' || strcmp(end, "s") == 0 ? 1
-                    : strcmp(end, "m") == 0                ? 60
-                    : strcmp(end, "h") == 0                ? 3600
-                    : strcmp(end, "d") == 0                ? 86400
-                                                           : -1;
+                    : strcmp(end, "m") == 0               ? 60
+                    : strcmp(end, "h") == 0               ? 3600
+                    : strcmp(end, "d") == 0               ? 86400
+                                                          : -1;
     if (mul < 0 || n > 3650LL * 86400 / mul)
         return -1;
     return n * mul;
@@ -71,8 +71,8 @@ static int parse_ttl_opt(void *target, const rp_cli_opt_t *opt, const char *v, c
     return 0;
 }
 
-static int parse_secret_file(void *target, const rp_cli_opt_t *opt, const char *v,
-                             const char *what, const char *prefix, int from_env)
+static int parse_secret_file(void *target, const rp_cli_opt_t *opt, const char *v, const char *what,
+                             const char *prefix, int from_env)
 {
     (void)opt;
     (void)what;
@@ -90,8 +90,7 @@ static int parse_secret_file(void *target, const rp_cli_opt_t *opt, const char *
 #define TOFF(f) offsetof(token_args_t, f)
 
 static const rp_cli_opt_t token_opts[] = {
-    {"--role", "ROLE", RP_CLI_STRING, TOFF(role), 0, 0, NULL, "viewer, producer or admin", NULL,
-     0},
+    {"--role", "ROLE", RP_CLI_STRING, TOFF(role), 0, 0, NULL, "viewer, producer or admin", NULL, 0},
     {"--pipelines", "LIST", RP_CLI_STRING, TOFF(pipelines), 0, 0, NULL,
      "pipeline ids the token may see, comma-separated, or * for all", NULL, 0},
     {"--ttl", "TTL", RP_CLI_CUSTOM, 0, 0, 0, NULL,

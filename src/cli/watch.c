@@ -107,9 +107,8 @@ const rp_cli_opt_t rp_cli_watch_opts[] = {
      "chunk size (default 1000)", NULL, 0},
     {"--chunk-overlap", "BYTES", RP_CLI_SIZE, WOFF(cfg.chunk_overlap), 0, 1 << 23, NULL,
      "bytes shared by neighbouring chunks (default 200)", NULL, 0},
-    {"--max-file-size", "BYTES", RP_CLI_SIZE, WOFF(cfg.max_file_size), 1,
-     4.0 * 1024 * 1024 * 1024, NULL, "larger files fail as too_large (default 104857600)", NULL,
-     0},
+    {"--max-file-size", "BYTES", RP_CLI_SIZE, WOFF(cfg.max_file_size), 1, 4.0 * 1024 * 1024 * 1024,
+     NULL, "larger files fail as too_large (default 104857600)", NULL, 0},
     {"--pdf-timeout", "S", RP_CLI_DOUBLE, WOFF(cfg.pdf_timeout_s), 0.1, 86400, NULL,
      "limit for pdftotext on one PDF (default 60)", NULL, 0},
     {"--exec", "CMD", RP_CLI_CUSTOM, 0, 0, 0, NULL,
@@ -130,8 +129,8 @@ const size_t rp_cli_watch_nopts = RP_CLI_COUNT(rp_cli_watch_opts);
 int rp_cli_watch_opts_finish(rp_cli_watch_opts_t *o, const char *prefix)
 {
     if (o->cfg.chunk_overlap >= o->cfg.chunk_size / 2) {
-        fprintf(stderr, "%s: --chunk-overlap (%zu) must be less than half of --chunk-size (%zu)\n", prefix,
-                o->cfg.chunk_overlap, o->cfg.chunk_size);
+        fprintf(stderr, "%s: --chunk-overlap (%zu) must be less than half of --chunk-size (%zu)\n",
+                prefix, o->cfg.chunk_overlap, o->cfg.chunk_size);
         return -1;
     }
     o->cfg.dir = o->dir;
@@ -155,7 +154,8 @@ int rp_cli_watch_opts_finish(rp_cli_watch_opts_t *o, const char *prefix)
         snprintf(real, sizeof(real), "/");
     else if (realpath(slash ? (*slash = '\0', dir) : ".", real) == NULL)
         snprintf(real, sizeof(real), ".");
-    snprintf(o->index_abs, sizeof(o->index_abs), "%.3000s/%.1000s", strcmp(real, "/") ? real : "", name);
+    snprintf(o->index_abs, sizeof(o->index_abs), "%.3000s/%.1000s", strcmp(real, "/") ? real : "",
+             name);
     o->cfg.ignore[3] = o->index_abs;
     return 0;
 }
@@ -171,7 +171,8 @@ static void on_hub_done(void *ud, int status, int64_t id)
 {
     (void)ud;
     if (status < 0)
-        RP_LOG_ERROR("watch", "the hub could not store event %lld: %s", (long long)id, uv_strerror(status));
+        RP_LOG_ERROR("watch", "the hub could not store event %lld: %s", (long long)id,
+                     uv_strerror(status));
 }
 
 static int hub_sink_emit(rp_watch_sink_t *s, json_t *ev)
@@ -180,8 +181,8 @@ static int hub_sink_emit(rp_watch_sink_t *s, json_t *ev)
     rp_event_error_t err;
     int rc = rp_hub_ingest(hs->hub, ev, &err, on_hub_done, NULL);
     if (rc == RP_EINVAL)
-        RP_LOG_ERROR("watch", "the hub refused a %s event: %s %s", json_string_value(json_object_get(ev, "type")),
-                     err.field, err.rule);
+        RP_LOG_ERROR("watch", "the hub refused a %s event: %s %s",
+                     json_string_value(json_object_get(ev, "type")), err.field, err.rule);
     else if (rc < 0)
         RP_LOG_ERROR("watch", "the hub could not take an event: %s", uv_strerror(rc));
     json_decref(ev);
@@ -315,14 +316,14 @@ int rp_cli_watch(int argc, char **argv)
 {
     rp_cli_watch_opts_t o;
     rp_cli_watch_opts_init(&o);
-    watch_args_t wa = {&o, "http://127.0.0.1:8103", NULL, "ragpulse-watch.queue", NULL,
-                       64u * 1024 * 1024};
+    watch_args_t wa = {&o,   "http://127.0.0.1:8103", NULL, "ragpulse-watch.queue",
+                       NULL, 64u * 1024 * 1024};
     rp_cli_optset_t sets[] = {
         {rp_cli_watch_opts, rp_cli_watch_nopts, &o, NULL},
         {watch_own_opts, RP_CLI_COUNT(watch_own_opts), &wa, NULL},
     };
-    rp_cli_cmd_t cmd = {"ragpulse watch", watch_usage, NULL, sets, RP_CLI_COUNT(sets),
-                        watch_dir_arg, &wa};
+    rp_cli_cmd_t cmd = {"ragpulse watch",   watch_usage,   NULL, sets,
+                        RP_CLI_COUNT(sets), watch_dir_arg, &wa};
     int prc = rp_cli_parse(&cmd, argc, argv);
     if (prc != 0)
         return prc == RP_CLI_HELP ? 0 : 2;
@@ -442,7 +443,6 @@ static int search_query_arg(void *ud, const char *arg, const char *prefix)
     return 0;
 }
 
-
 typedef struct search_out {
     int json;
     int n;
@@ -453,9 +453,10 @@ static void on_hit(void *ud, const rp_watch_hit_t *h)
     search_out_t *so = ud;
     so->n++;
     if (so->json) {
-        json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:f,s:s}", "path", h->path, "chunk", (json_int_t)h->seq, "start",
-                              (json_int_t)h->start, "end", (json_int_t)(h->start + h->len), "score", -h->score,
-                              "snippet", h->snippet);
+        json_t *j =
+            json_pack("{s:s,s:I,s:I,s:I,s:f,s:s}", "path", h->path, "chunk", (json_int_t)h->seq,
+                      "start", (json_int_t)h->start, "end", (json_int_t)(h->start + h->len),
+                      "score", -h->score, "snippet", h->snippet);
         char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
         if (s)
             printf("%s\n", s);
@@ -479,8 +480,8 @@ int rp_cli_search(int argc, char **argv)
     if (store && strncmp(store, "sqlite:", 7) == 0 && store[7])
         sa.index = store + 7;
     rp_cli_optset_t sets[] = {{search_opts, RP_CLI_COUNT(search_opts), &sa, NULL}};
-    rp_cli_cmd_t cmd = {"ragpulse search", search_usage, search_epilog, sets, 1, search_query_arg,
-                        &sa};
+    rp_cli_cmd_t cmd = {"ragpulse search", search_usage, search_epilog, sets, 1,
+                        search_query_arg,  &sa};
     int prc = rp_cli_parse(&cmd, argc, argv);
     if (prc != 0)
         return prc == RP_CLI_HELP ? 0 : 2;
@@ -498,7 +499,8 @@ int rp_cli_search(int argc, char **argv)
     FILE *probe = fopen(index, "rb");
     if (probe == NULL) {
         fprintf(stderr,
-                "ragpulse search: no index at %s (run `ragpulse watch DIR` or `ragpulse serve --watch DIR`"
+                "ragpulse search: no index at %s (run `ragpulse watch DIR` or `ragpulse serve "
+                "--watch DIR`"
                 " first, or pass --index PATH)\n",
                 index);
         return 3;
@@ -512,11 +514,13 @@ int rp_cli_search(int argc, char **argv)
     long n = rp_watch_index_search(ix, query, syntax, (int)limit, on_hit, &so);
     int rc = n > 0 ? 0 : 1;
     if (n == -2) {
-        fprintf(stderr,
-                "ragpulse search: with --fts, the query is FTS5 syntax, and this one is not valid: %s\n"
-                "  (FTS5: words, \"exact phrase\", prefix*, OR, NOT, NEAR(a b); without --fts the words are\n"
-                "  searched as typed)\n",
-                rp_watch_index_error(ix));
+        fprintf(
+            stderr,
+            "ragpulse search: with --fts, the query is FTS5 syntax, and this one is not valid: %s\n"
+            "  (FTS5: words, \"exact phrase\", prefix*, OR, NOT, NEAR(a b); without --fts the "
+            "words are\n"
+            "  searched as typed)\n",
+            rp_watch_index_error(ix));
         rc = 2;
     } else if (n < 0) {
         fprintf(stderr, "ragpulse search: %s\n", rp_watch_index_error(ix));

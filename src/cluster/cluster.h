@@ -40,7 +40,7 @@ typedef void (*rp_cluster_deliver_cb)(void *ud, const rp_cluster_msg_t *m);
  * applies and broadcasts it to its own sockets. So every node's state and history are the
  * same and an offset means the same on every node. */
 typedef struct rp_cluster_append {
-    const char *nsp; /* the namespace other Socket.IO servers see the broadcast on */
+    const char *nsp;  /* the namespace other Socket.IO servers see the broadcast on */
     const char *name; /* the event name */
     const char *head; /* the event's JSON text before its id ("{\"id\":") */
     size_t head_len;
@@ -62,7 +62,7 @@ typedef struct rp_cluster_event {
     size_t name_len;
     const char *json; /* the event with its id */
     size_t json_len;
-    int mine;         /* appended by this node; ticket is then its ticket */
+    int mine; /* appended by this node; ticket is then its ticket */
     uint64_t ticket;
 } rp_cluster_event_t;
 
@@ -96,7 +96,8 @@ typedef struct rp_cluster_ops {
     /* Appends a hub event to the shared log; cb runs once, later. Returns 0, or right away
      * (cb is not called) RP_EUNAVAIL when the log is unreachable (the caller goes on alone),
      * RP_ETOOBIG or UV_ENOMEM. */
-    int (*append)(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appended_cb cb, void *ud);
+    int (*append)(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appended_cb cb,
+                  void *ud);
     /* 1 while the shared log is reachable and this node is caught up with it. */
     int (*healthy)(rp_cluster_t *c);
     /* Keeps s for ttl_ms (replacing an earlier copy); best effort. */

@@ -7,9 +7,9 @@
 #include "cluster/entry.h"
 
 #include <msgpack.h>
-#include <uv.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "util/base64.h"
 #include "util/err.h"
@@ -35,7 +35,8 @@ static int parse_u64(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
-int rp_redis_entry_decode(const char *const *fields, const size_t *lens, size_t n, rp_redis_entry_t *e)
+int rp_redis_entry_decode(const char *const *fields, const size_t *lens, size_t n,
+                          rp_redis_entry_t *e)
 {
     memset(e, 0, sizeof(*e));
     e->type = -1;
@@ -90,21 +91,23 @@ static int decode_names(const char *s, size_t n, rp_buf_t *names, size_t *offs, 
         if (*count == RP_REDIS_MAX_ROOMS || el[0] != '"')
             return RP_EPROTO;
         offs[(*count)++] = names->len;
-        if ((rc = rp_json_string_decode(el, elen, names)) < 0 || (rc = rp_buf_append_char(names, '\0')) < 0)
+        if ((rc = rp_json_string_decode(el, elen, names)) < 0 ||
+            (rc = rp_buf_append_char(names, '\0')) < 0)
             return rc;
         rc = 0;
     }
     return rc < 0 ? rc : 0;
 }
 
-int rp_redis_bcast_decode(const char *data, size_t len, const char *nsp, size_t nsp_len, rp_buf_t *names,
-                          rp_redis_bcast_t *b)
+int rp_redis_bcast_decode(const char *data, size_t len, const char *nsp, size_t nsp_len,
+                          rp_buf_t *names, rp_redis_bcast_t *b)
 {
     const char *packet, *opts, *v;
     size_t plen, olen, vlen;
     memset(b, 0, sizeof(*b));
     rp_buf_reset(names);
-    if (rp_json_validate(data, len) < 0 || rp_json_object_get(data, len, "packet", &packet, &plen) != 1 ||
+    if (rp_json_validate(data, len) < 0 ||
+        rp_json_object_get(data, len, "packet", &packet, &plen) != 1 ||
         rp_json_object_get(data, len, "opts", &opts, &olen) != 1)
         return RP_EPROTO;
     b->with_ack = rp_json_object_get(data, len, "requestId", &v, &vlen) == 1 ||
@@ -128,11 +131,12 @@ int rp_redis_bcast_decode(const char *data, size_t len, const char *nsp, size_t 
     rp_json_iter_t it;
     const char *el;
     size_t elen;
-    if (rp_json_array_begin(&it, b->args, b->args_len) < 0 || rp_json_array_next(&it, &el, &elen) != 1 ||
-        el[0] != '"')
+    if (rp_json_array_begin(&it, b->args, b->args_len) < 0 ||
+        rp_json_array_next(&it, &el, &elen) != 1 || el[0] != '"')
         return RP_EPROTO;
     size_t name_off = 0;
-    if ((rc = rp_json_string_decode(el, elen, names)) < 0 || (rc = rp_buf_append_char(names, '\0')) < 0)
+    if ((rc = rp_json_string_decode(el, elen, names)) < 0 ||
+        (rc = rp_buf_append_char(names, '\0')) < 0)
         return rc;
     rc = rp_json_array_next(&it, &el, &elen);
     if (rc < 0)
@@ -168,8 +172,9 @@ static int append_names(rp_buf_t *out, const char *const *names, size_t n)
     return rc ? rc : rp_buf_append_char(out, ']');
 }
 
-int rp_redis_bcast_encode(rp_buf_t *out, const char *nsp, size_t nsp_len, const char *args, size_t args_len,
-                          const char *const *rooms, size_t nrooms, const char *const *except, size_t nexcept)
+int rp_redis_bcast_encode(rp_buf_t *out, const char *nsp, size_t nsp_len, const char *args,
+                          size_t args_len, const char *const *rooms, size_t nrooms,
+                          const char *const *except, size_t nexcept)
 {
     int rc = rp_buf_append_str(out, "{\"packet\":{\"type\":2,\"data\":");
     rc = rc ? rc : rp_buf_append(out, args, args_len);
@@ -199,7 +204,6 @@ static int put_str(rp_buf_t *names, const msgpack_object *o, size_t *off)
     return rc ? rc : rp_buf_append_char(names, '\0');
 }
 
-
 /* msgpack-c allocates a container's slots from its declared count before reading them: a
  * few bytes declaring 2^31 entries would ask for gigabytes. This walk checks every count
  * against the bytes left (each element takes at least one) before msgpack-c sees the data. */
@@ -219,10 +223,10 @@ static int mp_sane(const unsigned char *p, size_t n)
         } else if ((c & 0xf0) == 0x90 || (c & 0xf0) == 0x80) {
             count = (size_t)(c & 0x0f) * ((c & 0xf0) == 0x80 ? 2 : 1);
         } else {
-            static const unsigned char fixed[] = {[0xcc - 0xc4] = 1, [0xcd - 0xc4] = 2, [0xce - 0xc4] = 4,
-                                                  [0xcf - 0xc4] = 8, [0xd0 - 0xc4] = 1, [0xd1 - 0xc4] = 2,
-                                                  [0xd2 - 0xc4] = 4, [0xd3 - 0xc4] = 8, [0xca - 0xc4] = 4,
-                                                  [0xcb - 0xc4] = 8};
+            static const unsigned char fixed[] = {
+                [0xcc - 0xc4] = 1, [0xcd - 0xc4] = 2, [0xce - 0xc4] = 4, [0xcf - 0xc4] = 8,
+                [0xd0 - 0xc4] = 1, [0xd1 - 0xc4] = 2, [0xd2 - 0xc4] = 4, [0xd3 - 0xc4] = 8,
+                [0xca - 0xc4] = 4, [0xcb - 0xc4] = 8};
             size_t lenb = 0;
             if (c == 0xc4 || c == 0xd9)
                 lenb = 1;

@@ -31,7 +31,7 @@ typedef struct rp_redis_entry {
     int type;         /* -1 when absent or not a number */
     const char *data; /* NULL when absent */
     size_t data_len;
-    int64_t rpid;     /* 0 when absent: not a hub event */
+    int64_t rpid; /* 0 when absent: not a hub event */
     int64_t rpts;
     uint64_t ticket;
 } rp_redis_entry_t;
@@ -39,13 +39,14 @@ typedef struct rp_redis_entry {
 /* Reads an entry's fields (f[0], v[0], f[1], ...: n pairs as spans). Unknown fields are
  * ignored. Returns 0, or RP_EPROTO when uid, nsp or type is missing or rpid/rpts/rpt is not a
  * decimal number. */
-int rp_redis_entry_decode(const char *const *fields, const size_t *lens, size_t n, rp_redis_entry_t *e);
+int rp_redis_entry_decode(const char *const *fields, const size_t *lens, size_t n,
+                          rp_redis_entry_t *e);
 
 /* A BROADCAST's data, decoded. rooms/except point into `names` (NUL-terminated strings). */
 typedef struct rp_redis_bcast {
     const char *args; /* the packet's data array text, "[...]" */
     size_t args_len;
-    const char *name; /* the event name (decoded, in names) */
+    const char *name;  /* the event name (decoded, in names) */
     const char *first; /* the first argument after the name (its JSON span), NULL if none */
     size_t first_len;
     const char *rooms[RP_REDIS_MAX_ROOMS];
@@ -58,12 +59,13 @@ typedef struct rp_redis_bcast {
 /* Decodes a JSON BROADCAST data of namespace nsp. names is reset and holds the decoded
  * strings. Returns 0, RP_EPROTO (not a broadcast of a plain event packet of nsp), or an
  * rp_buf error. */
-int rp_redis_bcast_decode(const char *data, size_t len, const char *nsp, size_t nsp_len, rp_buf_t *names,
-                          rp_redis_bcast_t *b);
+int rp_redis_bcast_decode(const char *data, size_t len, const char *nsp, size_t nsp_len,
+                          rp_buf_t *names, rp_redis_bcast_t *b);
 
 /* Appends the JSON data of a BROADCAST of event `args` ("[name, ...]") on nsp to out. */
-int rp_redis_bcast_encode(rp_buf_t *out, const char *nsp, size_t nsp_len, const char *args, size_t args_len,
-                          const char *const *rooms, size_t nrooms, const char *const *except, size_t nexcept);
+int rp_redis_bcast_encode(rp_buf_t *out, const char *nsp, size_t nsp_len, const char *args,
+                          size_t args_len, const char *const *rooms, size_t nrooms,
+                          const char *const *except, size_t nexcept);
 
 /* A recovery session as stored under sio:session:<pid>. Strings point into names. */
 typedef struct rp_redis_session {

@@ -25,19 +25,19 @@
 #include "util/log.h"
 #include <sys/random.h>
 
-#define STREAM "socket.io"
-#define MAXLEN "10000"
-#define READ_COUNT 100
-#define BLOCK_MS 2000
+#define STREAM           "socket.io"
+#define MAXLEN           "10000"
+#define READ_COUNT       100
+#define BLOCK_MS         2000
 #define PING_DEADLINE_MS 3000
 /* Connections open but the node not healthy for this long: drop both and start over. */
-#define STUCK_MS 6000
-#define STATS_EVERY_MS 2000
-#define STATS_TTL_MS "10000"
-#define DEDUP_TTL_MS "600000"
-#define SESSION_PREFIX "sio:session:"
-#define COUNTER_KEY "ragpulse:event-id"
-#define NODES_KEY "ragpulse:nodes"
+#define STUCK_MS         6000
+#define STATS_EVERY_MS   2000
+#define STATS_TTL_MS     "10000"
+#define DEDUP_TTL_MS     "600000"
+#define SESSION_PREFIX   "sio:session:"
+#define COUNTER_KEY      "ragpulse:event-id"
+#define NODES_KEY        "ragpulse:nodes"
 
 /* Numbers the event, appends it, and drops a duplicate of a dedup key (KEYS: stream,
  * counter, dedup key or ""). The id is above every node's floor, so a Redis that restarted
@@ -50,8 +50,10 @@ static const char append_lua[] =
     "local floor = tonumber(ARGV[6])\n"
     "if id <= floor then id = floor + 1; redis.call('SET', KEYS[2], string.format('%d', id)) end\n"
     "local ids = string.format('%d', id)\n"
-    "local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3],\n"
-    "  'type', '3', 'data', ARGV[4] .. ids .. ARGV[5], 'rpid', ids, 'rpts', ARGV[7], 'rpt', ARGV[8])\n"
+    "local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', "
+    "ARGV[3],\n"
+    "  'type', '3', 'data', ARGV[4] .. ids .. ARGV[5], 'rpid', ids, 'rpts', ARGV[7], 'rpt', "
+    "ARGV[8])\n"
     "return {id, sid}\n";
 
 /* Publishes this node's figures and returns every live node's (KEYS: the node set). */
@@ -83,8 +85,8 @@ typedef struct redis {
     redisAsyncContext *rd;
     int cmd_up, rd_up;
     int caught_up;
-    int reading;      /* an XREAD is outstanding */
-    int64_t rd_sent;  /* when it was sent */
+    int reading;     /* an XREAD is outstanding */
+    int64_t rd_sent; /* when it was sent */
     int have_live_from;
     uint64_t live_ms, live_seq; /* entries up to here predate this node: hub events only */
     uint64_t last_ms, last_seq; /* the last entry read */
@@ -165,7 +167,8 @@ static void log_health(redis_t *r)
     if (up)
         RP_LOG_INFO("cluster", "redis %s:%d: joined (node %s)", r->host, r->port, r->uid);
     else
-        RP_LOG_WARN("cluster", "redis %s:%d: unreachable; serving this node's clients alone until it is back",
+        RP_LOG_WARN("cluster",
+                    "redis %s:%d: unreachable; serving this node's clients alone until it is back",
                     r->host, r->port);
 }
 
@@ -200,14 +203,16 @@ static void handle_entry(redis_t *r, const redisReply *id, const redisReply *fie
     if (e.type != 3 || e.data == NULL || e.data_len == 0 || e.data[0] != '{')
         return; /* not a JSON broadcast: other message types, or msgpack (binary) payloads */
     rp_redis_bcast_t b;
-    if (rp_redis_bcast_decode(e.data, e.data_len, e.nsp, e.nsp_len, &r->names, &b) < 0 || b.with_ack) {
+    if (rp_redis_bcast_decode(e.data, e.data_len, e.nsp, e.nsp_len, &r->names, &b) < 0 ||
+        b.with_ack) {
         r->base.errors++;
         return;
     }
     if (e.rpid > 0) {
         if (b.first == NULL || r->base.on_event == NULL)
             return;
-        rp_cluster_event_t ev = {e.rpid, e.rpts, b.name, strlen(b.name), b.first, b.first_len, mine, e.ticket};
+        rp_cluster_event_t ev = {e.rpid,  e.rpts,      b.name, strlen(b.name),
+                                 b.first, b.first_len, mine,   e.ticket};
         r->base.delivered++;
         r->base.on_event(r->base.on_event_ud, &ev);
         return;
@@ -225,7 +230,8 @@ static void handle_entry(redis_t *r, const redisReply *id, const redisReply *fie
     rc = rc ? rc : rp_buf_append(pk, b.args, b.args_len);
     if (rc < 0)
         return;
-    rp_cluster_msg_t m = {e.nsp, e.nsp_len, b.nrooms ? b.rooms : NULL, b.nrooms, b.except, b.nexcept,
+    rp_cluster_msg_t m = {e.nsp,    e.nsp_len, b.nrooms ? b.rooms : NULL,
+                          b.nrooms, b.except,  b.nexcept,
                           pk->data, pk->len};
     r->base.delivered++;
     r->base.deliver(r->base.deliver_ud, &m);
@@ -246,7 +252,8 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *privdata)
     size_t n = 0;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
         redisReply *s = rep->element[0];
-        if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 && s->element[1]->type == REDIS_REPLY_ARRAY) {
+        if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 &&
+            s->element[1]->type == REDIS_REPLY_ARRAY) {
             redisReply *entries = s->element[1];
             n = entries->elements;
             for (size_t i = 0; i < entries->elements && !r->closing; i++) {
@@ -271,7 +278,8 @@ static void read_next(redis_t *r)
     char block[16], count[16], last[48];
     snprintf(block, sizeof(block), "%d", BLOCK_MS);
     snprintf(count, sizeof(count), "%d", READ_COUNT);
-    snprintf(last, sizeof(last), "%llu-%llu", (unsigned long long)r->last_ms, (unsigned long long)r->last_seq);
+    snprintf(last, sizeof(last), "%llu-%llu", (unsigned long long)r->last_ms,
+             (unsigned long long)r->last_seq);
     /* Until caught up, no BLOCK: an empty answer right away means there is nothing to catch. */
     const char *blocking[] = {"XREAD", "BLOCK", block, "COUNT", count, "STREAMS", STREAM, last};
     const char *at_once[] = {"XREAD", "COUNT", count, "STREAMS", STREAM, last};
@@ -293,7 +301,8 @@ static void on_live_from(redisAsyncContext *ac, void *reply, void *privdata)
     if (rep == NULL || r->closing)
         return;
     if (rep->type == REDIS_REPLY_ARRAY) {
-        if (rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2) {
+        if (rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
+            rep->element[0]->elements == 2) {
             redisReply *id = rep->element[0]->element[0];
             if (id->type == REDIS_REPLY_STRING)
                 parse_stream_id(id->str, id->len, &r->live_ms, &r->live_seq);
@@ -463,7 +472,8 @@ static void on_nodes(redisAsyncContext *ac, void *reply, void *privdata)
     for (size_t i = 0; i < rep->elements && rc == 0; i++) {
         redisReply *e = rep->element[i];
         /* Written by any node: only well-formed objects get into our answer. */
-        if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->str[0] != '{' || rp_json_validate(e->str, e->len) < 0)
+        if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->str[0] != '{' ||
+            rp_json_validate(e->str, e->len) < 0)
             continue;
         if (n++)
             rc = rp_buf_append_char(&b, ',');
@@ -542,7 +552,8 @@ static void on_tick(uv_timer_t *t)
         read_next(r);
     if (r->cmd && r->cmd_up && r->stats && now >= r->next_stats) {
         r->next_stats = now + STATS_EVERY_MS;
-        const char *argv[] = {"EVALSHA", r->nodes_sha, "1", NODES_KEY, r->uid, r->stats, STATS_TTL_MS};
+        const char *argv[] = {"EVALSHA", r->nodes_sha, "1",         NODES_KEY,
+                              r->uid,    r->stats,     STATS_TTL_MS};
         /* Best effort: the next round (STATS_EVERY_MS) publishes the figures again. */
         (void)redisAsyncCommandArgv(r->cmd, on_nodes, r, 7, argv, NULL);
     }
@@ -568,16 +579,17 @@ static int publish(rp_cluster_t *c, const rp_cluster_msg_t *m)
         return RP_EPROTO;
     rp_buf_t data;
     rp_buf_init(&data, (size_t)64 << 20);
-    int rc = rp_redis_bcast_encode(&data, m->nsp, m->nsp_len, p, (size_t)(end - p), m->rooms, m->nrooms, m->except,
-                                   m->nexcept);
+    int rc = rp_redis_bcast_encode(&data, m->nsp, m->nsp_len, p, (size_t)(end - p), m->rooms,
+                                   m->nrooms, m->except, m->nexcept);
     if (rc == 0) {
         char nsp[256];
         size_t nl = m->nsp_len < sizeof(nsp) - 1 ? m->nsp_len : sizeof(nsp) - 1;
         memcpy(nsp, m->nsp, nl);
         nsp[nl] = '\0';
-        const char *argv[] = {"XADD", STREAM, "MAXLEN", "~", MAXLEN, "*", "uid", r->uid, "nsp", nsp, "type", "3",
-                              "data", data.data};
-        size_t lens[] = {4, strlen(STREAM), 6, 1, strlen(MAXLEN), 1, 3, 16, 3, nl, 4, 1, 4, data.len};
+        const char *argv[] = {"XADD", STREAM, "MAXLEN", "~",    MAXLEN, "*",    "uid",
+                              r->uid, "nsp",  nsp,      "type", "3",    "data", data.data};
+        size_t lens[] = {4, strlen(STREAM), 6, 1, strlen(MAXLEN), 1, 3, 16, 3, nl, 4, 1,
+                         4, data.len};
         rc =
             redisAsyncCommandArgv(r->cmd, NULL, NULL, 14, argv, lens) == REDIS_OK ? 0 : RP_EUNAVAIL;
     }
@@ -594,7 +606,8 @@ static void on_appended(redisAsyncContext *ac, void *reply, void *privdata)
     (void)ac;
     int status = RP_EUNAVAIL;
     int64_t id = 0;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER) {
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER) {
         id = rep->element[0]->integer;
         status = id > 0 ? 0 : 1;
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
@@ -607,7 +620,8 @@ static void on_appended(redisAsyncContext *ac, void *reply, void *privdata)
     rp_free(q);
 }
 
-static int append(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appended_cb cb, void *ud)
+static int append(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appended_cb cb,
+                  void *ud)
 {
     redis_t *r = (redis_t *)c;
     if (r->cmd == NULL || !r->cmd_up)
@@ -643,8 +657,9 @@ static int append(rp_cluster_t *c, const rp_cluster_append_t *a, rp_cluster_appe
             snprintf(dedup, sizeof(dedup), "ragpulse:once:%s", a->dedup);
         else
             dedup[0] = '\0';
-        const char *argv[] = {"EVALSHA", r->append_sha, "3", STREAM, COUNTER_KEY, dedup, MAXLEN, r->uid, a->nsp,
-                              head.data, tail.data, floor, ts, ticket, DEDUP_TTL_MS};
+        const char *argv[] = {"EVALSHA", r->append_sha, "3",    STREAM, COUNTER_KEY,
+                              dedup,     MAXLEN,        r->uid, a->nsp, head.data,
+                              tail.data, floor,         ts,     ticket, DEDUP_TTL_MS};
         size_t lens[15];
         for (int i = 0; i < 15; i++)
             lens[i] = strlen(argv[i]);

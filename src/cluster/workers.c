@@ -17,7 +17,7 @@
 #include "util/log.h"
 
 #define OUTBOX_LIMIT (64u << 20)
-#define FRAME_LIMIT (16u << 20)
+#define FRAME_LIMIT  (16u << 20)
 
 typedef struct peer {
     uv_poll_t poll;

@@ -215,8 +215,8 @@ static void on_request_timeout(rp_timerq_node_t *n)
     if (hc->_state == ST_CLOSED)
         return;
     hc->srv->request_timeouts++;
-    RP_LOG_INFO("http", "conn %llu: request not complete in %u ms", (unsigned long long)hc->conn->id,
-                hc->srv->request_timeout);
+    RP_LOG_INFO("http", "conn %llu: request not complete in %u ms",
+                (unsigned long long)hc->conn->id, hc->srv->request_timeout);
     if (hc->_in.len > 0 || hc->_head.len > 0)
         refuse(hc, 408);
     else
@@ -290,9 +290,10 @@ int rp_http_conn_start(rp_http_server_t *srv, rp_net_conn_t *c)
          * the same delay), so a slow-loris crowd cannot lock new clients out; without
          * deadlines, refuse the newcomer instead. */
         srv->refused_pending++;
-        rp_timerq_node_t *oldest = srv->_timers && !rp_list_empty(&srv->_reqq.list)
-                                       ? rp_container_of(srv->_reqq.list.next, rp_timerq_node_t, node)
-                                       : NULL;
+        rp_timerq_node_t *oldest =
+            srv->_timers && !rp_list_empty(&srv->_reqq.list)
+                ? rp_container_of(srv->_reqq.list.next, rp_timerq_node_t, node)
+                : NULL;
         /* Only one that has had a fair chance (a second): a burst of connections accepted in
          * one loop turn must not evict each other before any was read. */
         uint64_t started = oldest ? oldest->deadline - srv->_reqq.delay : 0;
@@ -784,7 +785,8 @@ static void sanitize(const char *v, size_t len, char *out, size_t outlen)
 /* True for a GET or HEAD of one of srv's open_paths. */
 static int open_path(const rp_http_server_t *srv, const rp_http_request_t *req)
 {
-    if (srv->open_paths == NULL || (req->method != HTTP_GET && req->method != HTTP_HEAD) || req->upgrade)
+    if (srv->open_paths == NULL || (req->method != HTTP_GET && req->method != HTTP_HEAD) ||
+        req->upgrade)
         return 0;
     for (const char *const *p = srv->open_paths; *p; p++)
         if (req->path_len == strlen(*p) && memcmp(req->path, *p, req->path_len) == 0)
@@ -808,14 +810,16 @@ static int refuse_origin(rp_http_conn_t *hc)
     char o[201], h[201], body[1024];
     sanitize(origin, olen, o, sizeof(o));
     sanitize(host, hlen, h, sizeof(h));
-    RP_LOG_INFO("http", "conn %llu: %s from Origin %s refused (Host %s); to allow it: --cors-origin %s",
+    RP_LOG_INFO("http",
+                "conn %llu: %s from Origin %s refused (Host %s); to allow it: --cors-origin %s",
                 (unsigned long long)hc->conn->id, req->upgrade ? "upgrade" : "request", o, h, o);
-    int n = snprintf(body, sizeof(body),
-                     "{\"code\":4,\"message\":\"Forbidden\",\"error\":\"cross-origin request refused: "
-                     "Origin %s is not this server's own (Host %s) and not in its allowed origins; "
-                     "to allow this page, start the server with --cors-origin %s (or "
-                     "SOCKET_IO_CORS_ORIGIN=%s)\"}",
-                     o, h, o, o);
+    int n =
+        snprintf(body, sizeof(body),
+                 "{\"code\":4,\"message\":\"Forbidden\",\"error\":\"cross-origin request refused: "
+                 "Origin %s is not this server's own (Host %s) and not in its allowed origins; "
+                 "to allow this page, start the server with --cors-origin %s (or "
+                 "SOCKET_IO_CORS_ORIGIN=%s)\"}",
+                 o, h, o, o);
     rp_http_respond(hc, 403, "application/json", "Cache-Control: no-store\r\n", body, (size_t)n);
     return 1;
 }

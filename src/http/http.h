@@ -19,7 +19,7 @@
  * (rp_http_upgrade, for WebSocket). Loop thread only. */
 
 #define RP_HTTP_MAX_HEADERS 32
-#define RP_HTTP_EVICT_AGE 1000 /* ms */
+#define RP_HTTP_EVICT_AGE   1000 /* ms */
 
 typedef struct rp_http_conn rp_http_conn_t;
 typedef struct rp_http_server rp_http_server_t;
@@ -35,17 +35,17 @@ typedef struct rp_http_request {
     size_t query_len;
     const char *body; /* NUL-terminated */
     size_t body_len;
-    int upgrade;    /* an Upgrade header asked to switch protocols */
-    int keep_alive; /* the connection may serve another request */
+    int upgrade;                    /* an Upgrade header asked to switch protocols */
+    int keep_alive;                 /* the connection may serve another request */
     const struct rp_http_conn *_hc; /* where the headers are */
 } rp_http_request_t;
 
 typedef void (*rp_http_handler_t)(rp_http_conn_t *hc, rp_http_request_t *req, void *ud);
 
 struct rp_http_server {
-    rp_net_t *net;         /* borrowed */
-    size_t max_header;     /* bytes of request line + headers (at most 65535); past it: 431 */
-    size_t max_body;       /* past it: 413 */
+    rp_net_t *net;     /* borrowed */
+    size_t max_header; /* bytes of request line + headers (at most 65535); past it: 431 */
+    size_t max_body;   /* past it: 413 */
     rp_http_handler_t on_request;
     void *ud;
     /* Time limits (ms, 0: none). A request, from its first byte (or from accept, for a new

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-const rp_http_asset_t *rp_http_static_find(const rp_http_assets_t *assets, const char *path, size_t len)
+const rp_http_asset_t *rp_http_static_find(const rp_http_assets_t *assets, const char *path,
+                                           size_t len)
 {
     if (assets == NULL)
         return NULL;
@@ -52,20 +53,22 @@ static int host_ok(const char *h, size_t len)
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = h[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '-' || c == ':' || c == '[' || c == ']'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
             return 0;
     }
     return 1;
 }
 
-int rp_http_static_serve(const rp_http_assets_t *assets, rp_http_conn_t *hc, const rp_http_request_t *req)
+int rp_http_static_serve(const rp_http_assets_t *assets, rp_http_conn_t *hc,
+                         const rp_http_request_t *req)
 {
     const rp_http_asset_t *a = rp_http_static_find(assets, req->path, req->path_len);
     if (a == NULL)
         return 0;
     if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
-        rp_http_respond(hc, 405, "application/json", "Allow: GET, HEAD\r\n", "{\"error\":\"use GET\"}", 19);
+        rp_http_respond(hc, 405, "application/json", "Allow: GET, HEAD\r\n",
+                        "{\"error\":\"use GET\"}", 19);
         return 1;
     }
     size_t hl;

@@ -33,9 +33,11 @@ typedef struct rp_http_assets {
 /* Answers req from the table if its path names an asset: 200 (GET/HEAD), 304, or 405 for
  * other methods. Returns 1 when it answered, 0 when the path is not in the table (the caller
  * routes it elsewhere). */
-int rp_http_static_serve(const rp_http_assets_t *assets, rp_http_conn_t *hc, const rp_http_request_t *req);
+int rp_http_static_serve(const rp_http_assets_t *assets, rp_http_conn_t *hc,
+                         const rp_http_request_t *req);
 
 /* The asset for path[0..len), or NULL. */
-const rp_http_asset_t *rp_http_static_find(const rp_http_assets_t *assets, const char *path, size_t len);
+const rp_http_asset_t *rp_http_static_find(const rp_http_assets_t *assets, const char *path,
+                                           size_t len);
 
 #endif

@@ -48,7 +48,8 @@ static int pem_alg(const char *pem, char *err, size_t errlen)
     EVP_PKEY *k = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     if (k == NULL) {
-        snprintf(err, errlen, "the public key is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
+        snprintf(err, errlen,
+                 "the public key is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
         return RP_EINVAL;
     }
     int alg = RP_EINVAL;
@@ -61,7 +62,8 @@ static int pem_alg(const char *pem, char *err, size_t errlen)
             strcmp(curve, "prime256v1") == 0)
             alg = JWT_ALG_ES256;
         else
-            snprintf(err, errlen, "an EC public key must be on P-256 (ES256), not %s", curve[0] ? curve : "this curve");
+            snprintf(err, errlen, "an EC public key must be on P-256 (ES256), not %s",
+                     curve[0] ? curve : "this curve");
     } else {
         snprintf(err, errlen, "the public key must be RSA (RS256) or EC P-256 (ES256)");
     }
@@ -76,7 +78,8 @@ rp_auth_t *rp_auth_new(const rp_auth_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     if (cfg->secret && strlen(cfg->secret) < 16) {
-        snprintf(err, errlen, "the secret is too short: use at least 16 characters (32 random bytes is better)");
+        snprintf(err, errlen,
+                 "the secret is too short: use at least 16 characters (32 random bytes is better)");
         return NULL;
     }
     int alg = cfg->secret ? (int)JWT_ALG_HS256 : pem_alg(cfg->public_key, err, errlen);
@@ -272,7 +275,8 @@ static rp_principal_t *principal_from(const rp_auth_t *a, const json_t *claims, 
         bad = 1;
     }
     if (bad) {
-        snprintf(why, whylen, bad == 2 ? "out of memory" : "pipelines must be a list of pipeline ids");
+        snprintf(why, whylen,
+                 bad == 2 ? "out of memory" : "pipelines must be a list of pipeline ids");
         rp_principal_free(p);
         return NULL;
     }
@@ -335,7 +339,8 @@ rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len
     char buf[MAX_TOKEN + 1];
     memcpy(buf, token, len);
     buf[len] = '\0';
-    if (strlen(buf) != len || strspn(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=") != len) {
+    if (strlen(buf) != len ||
+        strspn(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=") != len) {
         snprintf(why, whylen, "malformed token");
         return NULL;
     }
@@ -345,8 +350,8 @@ rp_principal_t *rp_auth_verify(const rp_auth_t *a, const char *token, size_t len
         return NULL;
     }
     if (jwt_get_alg(jwt) != a->alg) {
-        snprintf(why, whylen, "token algorithm %s not accepted (%s expected)", jwt_alg_str(jwt_get_alg(jwt)),
-                 jwt_alg_str(a->alg));
+        snprintf(why, whylen, "token algorithm %s not accepted (%s expected)",
+                 jwt_alg_str(jwt_get_alg(jwt)), jwt_alg_str(a->alg));
         jwt_free(jwt);
         return NULL;
     }

@@ -17,7 +17,11 @@
  * HS256, a PEM public key only RS256 (RSA) or ES256 (EC P-256), so a token signed with "none"
  * or with the public key used as an HMAC secret is refused. Any thread. */
 
-typedef enum rp_role { RP_ROLE_VIEWER = 1, RP_ROLE_PRODUCER = 2, RP_ROLE_ADMIN = 3 } rp_role_t;
+typedef enum rp_role {
+    RP_ROLE_VIEWER = 1,
+    RP_ROLE_PRODUCER = 2,
+    RP_ROLE_ADMIN = 3
+} rp_role_t;
 
 typedef struct rp_auth rp_auth_t;
 

@@ -152,7 +152,8 @@ static int validate_error(const json_t *e, rp_event_error_t *err)
     json_object_foreach((json_t *)e, key, v)
     {
         if (!known(key, keys))
-            return fail(err, "file.error", "has an unknown field (allowed: message, kind, code, retryable)");
+            return fail(err, "file.error",
+                        "has an unknown field (allowed: message, kind, code, retryable)");
     }
     if (check_required(err, "file.error.message", json_object_get(e, "message"), &error_rule,
                        "is required: 1 to 8192 characters") < 0)
@@ -186,16 +187,18 @@ static int check_keys(const json_t *obj, const char *const *keys, const char *pr
         snprintf(field, sizeof(field), "%s%.50s", prefix, key);
         if (!*prefix && (strcmp(key, "id") == 0 || strcmp(key, "ts") == 0))
             return fail(err, field, "is assigned by the hub; do not send it");
-        return fail(err, field, *prefix ? "is not a known field of a file" : "is not a known field of an event");
+        return fail(err, field,
+                    *prefix ? "is not a known field of a file"
+                            : "is not a known field of an event");
     }
     return 0;
 }
 
 static int validate_file(const json_t *f, rp_event_type_t t, rp_event_error_t *err)
 {
-    static const char *const keys[] = {"id",     "name",  "size",    "mime_type", "progress",
-                                       "stage",  "chunks", "attempt", "hash",      "error",
-                                       NULL};
+    static const char *const keys[] = {"id",       "name",  "size",   "mime_type",
+                                       "progress", "stage", "chunks", "attempt",
+                                       "hash",     "error", NULL};
     if (!json_is_object(f))
         return fail(err, "file", "must be an object");
     if (check_keys(f, keys, "file.", err) < 0)
@@ -230,27 +233,30 @@ static int validate_file(const json_t *f, rp_event_type_t t, rp_event_error_t *e
         return t == RP_EV_FILE_FAILED ? validate_error(v, err)
                                       : fail(err, "file.error", "is only allowed on file:failed");
     if (t == RP_EV_FILE_FAILED)
-        return fail(err, "file.error", "is required for file:failed: a message or {message, kind, code, retryable}");
+        return fail(err, "file.error",
+                    "is required for file:failed: a message or {message, kind, code, retryable}");
     return 0;
 }
 
 int rp_event_validate(const json_t *in, rp_event_error_t *err)
 {
-    static const char *const keys[] = {"type",      "pipeline_id",        "pipeline_type",
-                                       "file",      "message",            "status",
-                                       "heartbeat_interval", "files_total", "files_pending",
-                                       "meta",      NULL};
+    static const char *const keys[] = {
+        "type",   "pipeline_id",        "pipeline_type", "file",          "message",
+        "status", "heartbeat_interval", "files_total",   "files_pending", "meta",
+        NULL};
     if (!json_is_object(in))
         return fail(err, "", "an event must be a JSON object");
     if (check_keys(in, keys, "", err) < 0)
         return RP_EINVAL;
     json_t *v;
     v = json_object_get(in, "type");
-    int t = json_is_string(v) ? rp_event_type_parse(json_string_value(v), json_string_length(v)) : RP_ENOTFOUND;
+    int t = json_is_string(v) ? rp_event_type_parse(json_string_value(v), json_string_length(v))
+                              : RP_ENOTFOUND;
     if (t < 0)
-        return fail(err, "type",
-                    "is required: one of pipeline:online, pipeline:offline, file:processing, "
-                    "file:progress, file:completed, file:failed, file:deleted, status:update, heartbeat");
+        return fail(
+            err, "type",
+            "is required: one of pipeline:online, pipeline:offline, file:processing, "
+            "file:progress, file:completed, file:failed, file:deleted, status:update, heartbeat");
     if (check_required(err, "pipeline_id", json_object_get(in, "pipeline_id"), &id_rule,
                        "is required: 1 to 128 characters of A-Z a-z 0-9 . _ : -") < 0)
         return RP_EINVAL;
@@ -274,13 +280,16 @@ int rp_event_validate(const json_t *in, rp_event_error_t *err)
         for (size_t i = 0; v && json_is_string(v) && i < sizeof(statuses) / sizeof(*statuses); i++)
             ok |= strcmp(json_string_value(v), statuses[i]) == 0;
         if (!ok)
-            return fail(err, "status", "is required for status:update: one of online, offline, running, idle, error");
+            return fail(
+                err, "status",
+                "is required for status:update: one of online, offline, running, idle, error");
     } else if (v) {
         return fail(err, "status", "is only allowed on status:update");
     }
     v = json_object_get(in, "heartbeat_interval");
     if (v && (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 86400))
-        return fail(err, "heartbeat_interval", "must be a number of seconds above 0, at most 86400");
+        return fail(err, "heartbeat_interval",
+                    "must be a number of seconds above 0, at most 86400");
     if ((v = json_object_get(in, "files_total")) && check_uint(v, 0) < 0)
         return fail(err, "files_total", "must be an integer >= 0");
     if ((v = json_object_get(in, "files_pending")) && check_uint(v, 0) < 0)
@@ -313,9 +322,9 @@ json_t *rp_event_normalize(const json_t *in, int64_t id, int64_t ts_ms)
     int rc = out ? 0 : -1;
     rc |= json_object_set_new(out, "id", json_integer(id));
     rc |= json_object_set_new(out, "ts", json_string(ts));
-    static const char *const top[] = {"type",        "pipeline_id",        "pipeline_type",
-                                      "status",      "message",            "heartbeat_interval",
-                                      "files_total", "files_pending",      NULL};
+    static const char *const top[] = {"type",        "pipeline_id",   "pipeline_type",
+                                      "status",      "message",       "heartbeat_interval",
+                                      "files_total", "files_pending", NULL};
     for (const char *const *k = top; *k && rc == 0; k++)
         rc |= copy(out, in, *k);
     const json_t *f = json_object_get(in, "file");

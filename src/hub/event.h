@@ -18,7 +18,8 @@ typedef enum rp_event_type {
     RP_EV_FILE_PROGRESS,
     RP_EV_FILE_COMPLETED,
     RP_EV_FILE_FAILED,
-    RP_EV_FILE_DELETED, /* the file is gone from the source: its chunks went, it is no longer there */
+    RP_EV_FILE_DELETED, /* the file is gone from the source: its chunks went, it is no longer there
+                         */
     RP_EV_STATUS_UPDATE,
     RP_EV_HEARTBEAT,
     RP_EV_COUNT

@@ -35,8 +35,7 @@ static int ring_grow(rp_net_queue_t *q)
     return 0;
 }
 
-int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off,
-                      uint32_t len)
+int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off, uint32_t len)
 {
     (void)net;
     if (q->count == q->cap && ring_grow(q) < 0)

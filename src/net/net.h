@@ -197,8 +197,7 @@ static inline rp_net_link_t *rp_net_queue_at(const rp_net_queue_t *q, uint32_t i
     return &q->ring[(q->head + i) & (q->cap - 1)];
 }
 /* Appends a link to sb[off..off+len), taking a reference. Returns 0 or UV_ENOMEM. */
-int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off,
-                      uint32_t len);
+int rp_net_queue_push(rp_net_t *net, rp_net_queue_t *q, rp_sbuf_t *sb, uint32_t off, uint32_t len);
 /* Drops every link (and its reference) and frees the ring. */
 void rp_net_queue_clear(rp_net_t *net, rp_net_queue_t *q);
 

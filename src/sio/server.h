@@ -100,8 +100,8 @@ typedef int (*rp_sio_missed_emit_cb)(void *ctx, const char *event, const char *a
                                      size_t args_len, const char *offset);
 typedef struct rp_sio_recovery {
     /* Calls emit, in order, for every event after `offset` that a socket of nsp in `rooms`
-     * would have received. Returns 0 when all were sent, 1 when emit said to stop, or RP_ENOTFOUND when
-     * it cannot (offset unknown, in the future, or older than what is kept): the client then
+     * would have received. Returns 0 when all were sent, 1 when emit said to stop, or RP_ENOTFOUND
+     * when it cannot (offset unknown, in the future, or older than what is kept): the client then
      * gets a fresh session. */
     int (*missed)(void *ud, rp_sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
                   const char *offset, rp_sio_missed_emit_cb emit, void *ctx);

@@ -31,15 +31,17 @@ typedef struct rp_store_backend_ops {
      * first), in file_id order. */
     int (*files)(void *b, const char *pipeline, const char *after, int limit, rp_buf_t *out);
     int (*since)(void *b, int64_t after, int limit, rp_buf_t *out);
-    int (*replay)(void *b, int64_t after, void (*each)(void *ud, const rp_store_event_t *ev), void *ud);
-    int (*sessions)(void *b, int64_t now_ms, void (*each)(void *ud, const rp_store_session_t *s), void *ud);
+    int (*replay)(void *b, int64_t after, void (*each)(void *ud, const rp_store_event_t *ev),
+                  void *ud);
+    int (*sessions)(void *b, int64_t now_ms, void (*each)(void *ud, const rp_store_session_t *s),
+                    void *ud);
     int (*snapshot_put)(void *b, int64_t version, const char *json);
     int (*snapshot_get)(void *b, int64_t *version, rp_buf_t *out);
-    int (*ping)(void *b); /* a cheap check that a write could work now */
+    int (*ping)(void *b);          /* a cheap check that a write could work now */
     const char *(*error)(void *b); /* the last failure, for logs */
     /* What kind of failure the last one was; NULL: always RP_STORE_FAULT_DOWN. */
     rp_store_fault_t (*fault)(void *b);
-    void (*free)(void *b);         /* disconnects */
+    void (*free)(void *b); /* disconnects */
 } rp_store_backend_ops_t;
 
 /* The file registry's status after a file event of this type. */

@@ -31,7 +31,8 @@ typedef struct pg {
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS events ("
     "  id BIGINT PRIMARY KEY, ts BIGINT NOT NULL, type TEXT NOT NULL,"
-    "  pipeline_id TEXT NOT NULL, pipeline_type TEXT NOT NULL, file_id TEXT, payload TEXT NOT NULL);"
+    "  pipeline_id TEXT NOT NULL, pipeline_type TEXT NOT NULL, file_id TEXT, payload TEXT NOT "
+    "NULL);"
     "CREATE INDEX IF NOT EXISTS events_pipeline ON events(pipeline_id, id);"
     "CREATE INDEX IF NOT EXISTS events_file ON events(pipeline_id, file_id, id);"
     "CREATE INDEX IF NOT EXISTS events_ts ON events(ts);"
@@ -58,13 +59,15 @@ static int fail(pg_t *p, const PGresult *r)
 }
 
 /* Runs sql with text parameters; returns the result (caller clears) or NULL after fail(). */
-static PGresult *run(pg_t *p, const char *sql, int n, const char *const *params, ExecStatusType want)
+static PGresult *run(pg_t *p, const char *sql, int n, const char *const *params,
+                     ExecStatusType want)
 {
     if (p->conn == NULL) {
         fail(p, NULL);
         return NULL;
     }
-    PGresult *r = n ? PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(p->conn, sql);
+    PGresult *r =
+        n ? PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(p->conn, sql);
     if (r == NULL || PQresultStatus(r) != want) {
         fail(p, r);
         PQclear(r);
@@ -107,7 +110,6 @@ static int pg_begin(void *b)
     return run_ok(p, "BEGIN", 0, NULL);
 }
 
-
 static int flush_rows(pg_t *p);
 
 static int pg_commit(void *b)
@@ -127,7 +129,6 @@ static void pg_rollback(void *b)
         PQclear(r);
     }
 }
-
 
 static int pg_append(void *b, const rp_store_event_t *ev)
 {
@@ -150,8 +151,8 @@ static int pg_append(void *b, const rp_store_event_t *ev)
 }
 
 /* Runs "prefix VALUES (...),(...)" for rows[from..to) with `cols` parameters each. */
-static int insert_rows(pg_t *p, const char *prefix, const char *suffix, int cols, const char **params,
-                       size_t nrows)
+static int insert_rows(pg_t *p, const char *prefix, const char *suffix, int cols,
+                       const char **params, size_t nrows)
 {
     rp_buf_t sql;
     rp_buf_init(&sql, (size_t)1 << 24);
@@ -174,18 +175,23 @@ static int insert_rows(pg_t *p, const char *prefix, const char *suffix, int cols
 /* Writes the transaction's events and file registry rows, 1000 rows a statement. */
 static int flush_rows(pg_t *p)
 {
-    enum { CHUNK = 1000 };
+    enum {
+        CHUNK = 1000
+    };
     static const char *params[CHUNK * 7];
     for (size_t from = 0; from < p->nrows; from += CHUNK) {
         size_t n = p->nrows - from < CHUNK ? p->nrows - from : CHUNK;
         for (size_t i = 0; i < n; i++) {
             const row_t *r = &p->rows[from + i];
-            const char *v[] = {r->id, r->ev->type, r->ev->pipeline_id, r->ev->pipeline_type,
-                               r->ev->file_id, r->ev->json, r->ts};
+            const char *v[] = {
+                r->id,       r->ev->type, r->ev->pipeline_id, r->ev->pipeline_type, r->ev->file_id,
+                r->ev->json, r->ts};
             memcpy(&params[i * 7], v, sizeof(v));
         }
-        if (insert_rows(p, "INSERT INTO events (id, type, pipeline_id, pipeline_type, file_id, payload, ts)", "", 7,
-                        params, n) < 0)
+        if (insert_rows(
+                p,
+                "INSERT INTO events (id, type, pipeline_id, pipeline_type, file_id, payload, ts)",
+                "", 7, params, n) < 0)
             return RP_EUNAVAIL;
         /* One registry row per file: the last event of the batch wins (an upsert may not touch
          * a row twice in one statement). */
@@ -210,16 +216,24 @@ static int flush_rows(pg_t *p)
                     strcmp(e->pipeline_id, r->ev->pipeline_id) == 0)
                     hash = e->file_hash;
             }
-            const char *v[] = {r->ev->pipeline_id, r->ev->file_id, r->ev->file_name, hash,
-                               rp_store_file_status(r->ev->type), r->id, r->ts};
+            const char *v[] = {r->ev->pipeline_id,
+                               r->ev->file_id,
+                               r->ev->file_name,
+                               hash,
+                               rp_store_file_status(r->ev->type),
+                               r->id,
+                               r->ts};
             memcpy(&params[k * 7], v, sizeof(v));
             k++;
         }
-        if (k && insert_rows(p, "INSERT INTO files (pipeline_id, file_id, name, hash, status, event_id, updated)",
-                             " ON CONFLICT (pipeline_id, file_id) DO UPDATE SET name = EXCLUDED.name,"
-                             " hash = COALESCE(EXCLUDED.hash, files.hash), status = EXCLUDED.status,"
-                             " event_id = EXCLUDED.event_id, updated = EXCLUDED.updated",
-                             7, params, k) < 0)
+        if (k &&
+            insert_rows(
+                p,
+                "INSERT INTO files (pipeline_id, file_id, name, hash, status, event_id, updated)",
+                " ON CONFLICT (pipeline_id, file_id) DO UPDATE SET name = EXCLUDED.name,"
+                " hash = COALESCE(EXCLUDED.hash, files.hash), status = EXCLUDED.status,"
+                " event_id = EXCLUDED.event_id, updated = EXCLUDED.updated",
+                7, params, k) < 0)
             return RP_EUNAVAIL;
     }
     return 0;
@@ -234,9 +248,10 @@ static int pg_session_put(void *b, const rp_store_session_t *s)
         return run_ok(b, "UPDATE sessions SET expires = $1::bigint WHERE pid = $2", 2, up);
     }
     const char *params[] = {s->pid, s->nsp, s->sid, s->rooms, exp};
-    return run_ok(b, "INSERT INTO sessions (pid, nsp, sid, rooms, expires) VALUES ($1,$2,$3,$4,$5)"
-                     " ON CONFLICT (pid) DO UPDATE SET nsp = EXCLUDED.nsp, sid = EXCLUDED.sid,"
-                     " rooms = EXCLUDED.rooms, expires = EXCLUDED.expires",
+    return run_ok(b,
+                  "INSERT INTO sessions (pid, nsp, sid, rooms, expires) VALUES ($1,$2,$3,$4,$5)"
+                  " ON CONFLICT (pid) DO UPDATE SET nsp = EXCLUDED.nsp, sid = EXCLUDED.sid,"
+                  " rooms = EXCLUDED.rooms, expires = EXCLUDED.expires",
                   5, params);
 }
 
@@ -252,7 +267,8 @@ static int pg_prune(void *b, int64_t keep, int64_t older_than_ms, int64_t now_ms
     const char *params[] = {v};
     if (keep > 0) {
         snprintf(v, sizeof(v), "%lld", (long long)keep);
-        if (run_ok(b, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - $1::bigint", 1, params) < 0)
+        if (run_ok(b, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - $1::bigint", 1,
+                   params) < 0)
             return RP_EUNAVAIL;
     }
     if (older_than_ms > 0) {
@@ -277,18 +293,21 @@ static int json_rows(PGresult *r, rp_buf_t *out)
     return out->err; /* RP_ETOOBIG or UV_ENOMEM: the rows did not fit */
 }
 
-static int pg_history(void *b, const char *pipeline, const char *file, int64_t before, int limit, rp_buf_t *out)
+static int pg_history(void *b, const char *pipeline, const char *file, int64_t before, int limit,
+                      rp_buf_t *out)
 {
     char bf[24], lim[16];
     snprintf(bf, sizeof(bf), "%lld", (long long)(before > 0 ? before : INT64_MAX));
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *params[] = {pipeline, file, bf, lim};
-    PGresult *r = run(b,
-                      file ? "SELECT payload FROM events WHERE pipeline_id = $1 AND file_id = $2 AND id < $3::bigint"
-                             " ORDER BY id DESC LIMIT $4::int"
-                           : "SELECT payload FROM events WHERE pipeline_id = $1 AND $2::text IS NULL AND"
-                             " id < $3::bigint ORDER BY id DESC LIMIT $4::int",
-                      4, params, PGRES_TUPLES_OK);
+    PGresult *r =
+        run(b,
+            file ? "SELECT payload FROM events WHERE pipeline_id = $1 AND file_id = $2 AND id < "
+                   "$3::bigint"
+                   " ORDER BY id DESC LIMIT $4::int"
+                 : "SELECT payload FROM events WHERE pipeline_id = $1 AND $2::text IS NULL AND"
+                   " id < $3::bigint ORDER BY id DESC LIMIT $4::int",
+            4, params, PGRES_TUPLES_OK);
     return r ? json_rows(r, out) : RP_EUNAVAIL;
 }
 
@@ -298,8 +317,9 @@ static int pg_since(void *b, int64_t after, int limit, rp_buf_t *out)
     snprintf(a, sizeof(a), "%lld", (long long)after);
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *params[] = {a, lim};
-    PGresult *r = run(b, "SELECT payload FROM events WHERE id > $1::bigint ORDER BY id LIMIT $2::int", 2, params,
-                      PGRES_TUPLES_OK);
+    PGresult *r =
+        run(b, "SELECT payload FROM events WHERE id > $1::bigint ORDER BY id LIMIT $2::int", 2,
+            params, PGRES_TUPLES_OK);
     return r ? json_rows(r, out) : RP_EUNAVAIL;
 }
 
@@ -308,23 +328,26 @@ static int pg_files(void *b, const char *pipeline, const char *after, int limit,
     char l[16];
     snprintf(l, sizeof(l), "%d", limit);
     const char *params[] = {pipeline, after, l};
-    PGresult *r = run(b,
-                      "SELECT json_build_object('file_id', file_id, 'name', name, 'hash', hash, 'status', status,"
-                      " 'event_id', event_id, 'updated', updated)::text FROM files WHERE pipeline_id = $1"
-                      " AND file_id > $2 ORDER BY file_id LIMIT $3::int",
-                      3, params, PGRES_TUPLES_OK);
+    PGresult *r = run(
+        b,
+        "SELECT json_build_object('file_id', file_id, 'name', name, 'hash', hash, 'status', status,"
+        " 'event_id', event_id, 'updated', updated)::text FROM files WHERE pipeline_id = $1"
+        " AND file_id > $2 ORDER BY file_id LIMIT $3::int",
+        3, params, PGRES_TUPLES_OK);
     return r ? json_rows(r, out) : RP_EUNAVAIL;
 }
 
-static int pg_replay(void *b, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
+static int pg_replay(void *b, int64_t after, void (*each)(void *, const rp_store_event_t *),
+                     void *ud)
 {
     char a[24];
     snprintf(a, sizeof(a), "%lld", (long long)after);
     const char *params[] = {a};
-    PGresult *r = run(b,
-                      "SELECT id, ts, type, pipeline_id, pipeline_type, file_id, payload FROM events"
-                      " WHERE id > $1::bigint ORDER BY id",
-                      1, params, PGRES_TUPLES_OK);
+    PGresult *r =
+        run(b,
+            "SELECT id, ts, type, pipeline_id, pipeline_type, file_id, payload FROM events"
+            " WHERE id > $1::bigint ORDER BY id",
+            1, params, PGRES_TUPLES_OK);
     if (r == NULL)
         return RP_EUNAVAIL;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -344,12 +367,15 @@ static int pg_replay(void *b, int64_t after, void (*each)(void *, const rp_store
     return 0;
 }
 
-static int pg_sessions(void *b, int64_t now, void (*each)(void *, const rp_store_session_t *), void *ud)
+static int pg_sessions(void *b, int64_t now, void (*each)(void *, const rp_store_session_t *),
+                       void *ud)
 {
     char n[24];
     snprintf(n, sizeof(n), "%lld", (long long)now);
     const char *params[] = {n};
-    PGresult *r = run(b, "SELECT pid, nsp, sid, rooms, expires FROM sessions WHERE expires = 0 OR expires > $1::bigint",
+    PGresult *r = run(b,
+                      "SELECT pid, nsp, sid, rooms, expires FROM sessions WHERE expires = 0 OR "
+                      "expires > $1::bigint",
                       1, params, PGRES_TUPLES_OK);
     if (r == NULL)
         return RP_EUNAVAIL;
@@ -367,15 +393,18 @@ static int pg_snapshot_put(void *b, int64_t version, const char *json)
     char v[24];
     snprintf(v, sizeof(v), "%lld", (long long)version);
     const char *params[] = {v, json};
-    return run_ok(b, "INSERT INTO snapshot (one, version, state) VALUES (1, $1::bigint, $2) ON CONFLICT (one)"
-                     " DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state",
-                  2, params);
+    return run_ok(
+        b,
+        "INSERT INTO snapshot (one, version, state) VALUES (1, $1::bigint, $2) ON CONFLICT (one)"
+        " DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state",
+        2, params);
 }
 
 static int pg_snapshot_get(void *b, int64_t *version, rp_buf_t *out)
 {
     *version = 0;
-    PGresult *r = run(b, "SELECT version, state FROM snapshot WHERE one = 1", 0, NULL, PGRES_TUPLES_OK);
+    PGresult *r =
+        run(b, "SELECT version, state FROM snapshot WHERE one = 1", 0, NULL, PGRES_TUPLES_OK);
     if (r == NULL)
         return RP_EUNAVAIL;
     if (PQntuples(r) == 1) {

@@ -27,7 +27,7 @@ typedef struct file_id {
 typedef struct sq {
     sqlite3 *db;
     char path[1024];
-    char wal[1030]; /* path + "-wal" */
+    char wal[1030];   /* path + "-wal" */
     file_id_t ids[2]; /* the database file and its write-ahead log, as opened */
     int opened;       /* the file was opened once: a reopen never creates it */
     rp_store_fault_t fault;
@@ -40,7 +40,8 @@ static const char schema[] =
     "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS events ("
     "  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type TEXT NOT NULL,"
-    "  pipeline_id TEXT NOT NULL, pipeline_type TEXT NOT NULL, file_id TEXT, payload TEXT NOT NULL);"
+    "  pipeline_id TEXT NOT NULL, pipeline_type TEXT NOT NULL, file_id TEXT, payload TEXT NOT "
+    "NULL);"
     "CREATE INDEX IF NOT EXISTS events_pipeline ON events(pipeline_id, id);"
     "CREATE INDEX IF NOT EXISTS events_file ON events(pipeline_id, file_id, id);"
     "CREATE INDEX IF NOT EXISTS events_ts ON events(ts);"
@@ -58,15 +59,18 @@ static const char schema[] =
 static const char *code_name(int rc)
 {
     static const char *const names[] = {
-        "SQLITE_OK",       "SQLITE_ERROR",    "SQLITE_INTERNAL", "SQLITE_PERM",     "SQLITE_ABORT",
-        "SQLITE_BUSY",     "SQLITE_LOCKED",   "SQLITE_NOMEM",    "SQLITE_READONLY", "SQLITE_INTERRUPT",
-        "SQLITE_IOERR",    "SQLITE_CORRUPT",  "SQLITE_NOTFOUND", "SQLITE_FULL",     "SQLITE_CANTOPEN",
-        "SQLITE_PROTOCOL", "SQLITE_EMPTY",    "SQLITE_SCHEMA",   "SQLITE_TOOBIG",   "SQLITE_CONSTRAINT",
-        "SQLITE_MISMATCH", "SQLITE_MISUSE",   "SQLITE_NOLFS",    "SQLITE_AUTH",     "SQLITE_FORMAT",
-        "SQLITE_RANGE",    "SQLITE_NOTADB",   "SQLITE_NOTICE",   "SQLITE_WARNING",
+        "SQLITE_OK",       "SQLITE_ERROR",     "SQLITE_INTERNAL", "SQLITE_PERM",
+        "SQLITE_ABORT",    "SQLITE_BUSY",      "SQLITE_LOCKED",   "SQLITE_NOMEM",
+        "SQLITE_READONLY", "SQLITE_INTERRUPT", "SQLITE_IOERR",    "SQLITE_CORRUPT",
+        "SQLITE_NOTFOUND", "SQLITE_FULL",      "SQLITE_CANTOPEN", "SQLITE_PROTOCOL",
+        "SQLITE_EMPTY",    "SQLITE_SCHEMA",    "SQLITE_TOOBIG",   "SQLITE_CONSTRAINT",
+        "SQLITE_MISMATCH", "SQLITE_MISUSE",    "SQLITE_NOLFS",    "SQLITE_AUTH",
+        "SQLITE_FORMAT",   "SQLITE_RANGE",     "SQLITE_NOTADB",   "SQLITE_NOTICE",
+        "SQLITE_WARNING",
     };
     int primary = rc & 0xff;
-    return primary >= 0 && (size_t)primary < sizeof(names) / sizeof(*names) ? names[primary] : "SQLITE_?";
+    return primary >= 0 && (size_t)primary < sizeof(names) / sizeof(*names) ? names[primary]
+                                                                            : "SQLITE_?";
 }
 
 /* Records the connection's last error: the path, SQLite's message and its code's name. */
@@ -113,13 +117,16 @@ static int check_files(sq_t *q)
             continue;
         if (rc < 0 && errno != ENOENT && errno != ENOTDIR) {
             q->fault = RP_STORE_FAULT_DOWN;
-            snprintf(q->err, sizeof(q->err), "sqlite %.1024s: cannot check the file: %s", names[i], strerror(errno));
+            snprintf(q->err, sizeof(q->err), "sqlite %.1024s: cannot check the file: %s", names[i],
+                     strerror(errno));
             return RP_EUNAVAIL;
         }
         q->fault = RP_STORE_FAULT_MOVED;
         snprintf(q->err, sizeof(q->err),
-                 "sqlite %.1024s: %s was deleted or moved while open; writes are refused until it is back, as they"
-                 " would go to a file nobody can open again (put it back, or restart to start a new store)",
+                 "sqlite %.1024s: %s was deleted or moved while open; writes are refused until it "
+                 "is back, as they"
+                 " would go to a file nobody can open again (put it back, or restart to start a "
+                 "new store)",
                  q->path, i ? "its write-ahead log" : "the database file");
         return RP_EUNAVAIL;
     }
@@ -128,7 +135,9 @@ static int check_files(sq_t *q)
 
 static int prepare(sq_t *q, const char *sql, sqlite3_stmt **st)
 {
-    return sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK ? 0 : fail(q);
+    return sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK
+               ? 0
+               : fail(q);
 }
 
 static void finalize_all(sq_t *q)
@@ -169,15 +178,20 @@ static int sq_connect(void *b)
     }
     sqlite3_busy_timeout(q->db, 5000);
     if (sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-        prepare(q, "INSERT INTO events (id, ts, type, pipeline_id, pipeline_type, file_id, payload)"
-                   " VALUES (?,?,?,?,?,?,?)", &q->ins_event) < 0 ||
-        prepare(q, "INSERT INTO files (pipeline_id, file_id, name, hash, status, event_id, updated)"
-                   " VALUES (?,?,?,?,?,?,?) ON CONFLICT (pipeline_id, file_id) DO UPDATE SET"
-                   " name = excluded.name, hash = COALESCE(excluded.hash, files.hash),"
-                   " status = excluded.status, event_id = excluded.event_id, updated = excluded.updated",
-                &q->ins_file) < 0 ||
-        prepare(q, "INSERT OR REPLACE INTO sessions (pid, nsp, sid, rooms, expires) VALUES (?,?,?,?,?)",
-                &q->put_session) < 0 ||
+        prepare(q,
+                "INSERT INTO events (id, ts, type, pipeline_id, pipeline_type, file_id, payload)"
+                " VALUES (?,?,?,?,?,?,?)",
+                &q->ins_event) < 0 ||
+        prepare(
+            q,
+            "INSERT INTO files (pipeline_id, file_id, name, hash, status, event_id, updated)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT (pipeline_id, file_id) DO UPDATE SET"
+            " name = excluded.name, hash = COALESCE(excluded.hash, files.hash),"
+            " status = excluded.status, event_id = excluded.event_id, updated = excluded.updated",
+            &q->ins_file) < 0 ||
+        prepare(
+            q, "INSERT OR REPLACE INTO sessions (pid, nsp, sid, rooms, expires) VALUES (?,?,?,?,?)",
+            &q->put_session) < 0 ||
         prepare(q, "DELETE FROM sessions WHERE pid = ?", &q->del_session) < 0) {
         int rc = fail(q);
         close_db(q);
@@ -228,7 +242,6 @@ static int step_done(sq_t *q, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : fail(q);
 }
 
-
 static int sq_append(void *b, const rp_store_event_t *ev)
 {
     sq_t *q = b;
@@ -260,9 +273,12 @@ static int sq_session_put(void *b, const rp_store_session_t *s)
     sq_t *q = b;
     if (s->rooms == NULL) {
         char sql[160];
-        if (strlen(s->pid) != 20 || strspn(s->pid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 20)
+        if (strlen(s->pid) != 20 ||
+            strspn(s->pid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+                20)
             return 0;
-        snprintf(sql, sizeof(sql), "UPDATE sessions SET expires = %lld WHERE pid = '%s'", (long long)s->expires_ms, s->pid);
+        snprintf(sql, sizeof(sql), "UPDATE sessions SET expires = %lld WHERE pid = '%s'",
+                 (long long)s->expires_ms, s->pid);
         return exec(q, sql);
     }
     sqlite3_stmt *st = q->put_session;
@@ -286,7 +302,8 @@ static int sq_prune(void *b, int64_t keep, int64_t older_than_ms, int64_t now_ms
     sq_t *q = b;
     char sql[256];
     if (keep > 0) {
-        snprintf(sql, sizeof(sql), "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - %lld",
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - %lld",
                  (long long)keep);
         if (exec(q, sql) < 0)
             return RP_EUNAVAIL;
@@ -296,7 +313,8 @@ static int sq_prune(void *b, int64_t keep, int64_t older_than_ms, int64_t now_ms
         if (exec(q, sql) < 0)
             return RP_EUNAVAIL;
     }
-    snprintf(sql, sizeof(sql), "DELETE FROM sessions WHERE expires > 0 AND expires < %lld", (long long)now_ms);
+    snprintf(sql, sizeof(sql), "DELETE FROM sessions WHERE expires > 0 AND expires < %lld",
+             (long long)now_ms);
     return exec(q, sql);
 }
 
@@ -311,27 +329,30 @@ static int json_rows(sq_t *q, sqlite3_stmt *st, rp_buf_t *out)
         if (n++)
             brc = rp_buf_append_char(out, ',');
         if (brc == 0)
-            brc = rp_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+            brc =
+                rp_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
     }
     if (brc == 0)
         brc = rp_buf_append_char(out, ']');
     sqlite3_finalize(st);
     if (brc < 0) {
-        snprintf(q->err, sizeof(q->err), "sqlite %.1024s: the rows do not fit the answer (%s)", q->path,
-                 rp_err_name(brc));
+        snprintf(q->err, sizeof(q->err), "sqlite %.1024s: the rows do not fit the answer (%s)",
+                 q->path, rp_err_name(brc));
         return brc; /* RP_ETOOBIG or UV_ENOMEM: that read fails, the connection is fine */
     }
     return rc == SQLITE_DONE ? 0 : fail(q);
 }
 
-static int sq_history(void *b, const char *pipeline, const char *file, int64_t before, int limit, rp_buf_t *out)
+static int sq_history(void *b, const char *pipeline, const char *file, int64_t before, int limit,
+                      rp_buf_t *out)
 {
     sq_t *q = b;
     sqlite3_stmt *st;
-    const char *sql = file ? "SELECT payload FROM events WHERE pipeline_id = ? AND file_id = ? AND id < ?"
-                             " ORDER BY id DESC LIMIT ?"
-                           : "SELECT payload FROM events WHERE pipeline_id = ? AND ? IS NULL AND id < ?"
-                             " ORDER BY id DESC LIMIT ?";
+    const char *sql =
+        file ? "SELECT payload FROM events WHERE pipeline_id = ? AND file_id = ? AND id < ?"
+               " ORDER BY id DESC LIMIT ?"
+             : "SELECT payload FROM events WHERE pipeline_id = ? AND ? IS NULL AND id < ?"
+               " ORDER BY id DESC LIMIT ?";
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
         return fail(q);
     bind_text(st, 1, pipeline);
@@ -345,8 +366,8 @@ static int sq_since(void *b, int64_t after, int limit, rp_buf_t *out)
 {
     sq_t *q = b;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db, "SELECT payload FROM events WHERE id > ? ORDER BY id LIMIT ?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(q->db, "SELECT payload FROM events WHERE id > ? ORDER BY id LIMIT ?", -1,
+                           &st, NULL) != SQLITE_OK)
         return fail(q);
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int(st, 2, limit);
@@ -357,11 +378,12 @@ static int sq_files(void *b, const char *pipeline, const char *after, int limit,
 {
     sq_t *q = b;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT json_object('file_id', file_id, 'name', name, 'hash', hash, 'status', status,"
-                           " 'event_id', event_id, 'updated', updated) FROM files WHERE pipeline_id = ?"
-                           " AND file_id > ? ORDER BY file_id LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT json_object('file_id', file_id, 'name', name, 'hash', hash, 'status', status,"
+            " 'event_id', event_id, 'updated', updated) FROM files WHERE pipeline_id = ?"
+            " AND file_id > ? ORDER BY file_id LIMIT ?",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(q);
     bind_text(st, 1, pipeline);
     bind_text(st, 2, after);
@@ -369,14 +391,16 @@ static int sq_files(void *b, const char *pipeline, const char *after, int limit,
     return json_rows(q, st, out);
 }
 
-static int sq_replay(void *b, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
+static int sq_replay(void *b, int64_t after, void (*each)(void *, const rp_store_event_t *),
+                     void *ud)
 {
     sq_t *q = b;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT id, ts, type, pipeline_id, pipeline_type, file_id, payload FROM events"
-                           " WHERE id > ? ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT id, ts, type, pipeline_id, pipeline_type, file_id, payload FROM events"
+            " WHERE id > ? ORDER BY id",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(q);
     sqlite3_bind_int64(st, 1, after);
     int rc;
@@ -397,19 +421,24 @@ static int sq_replay(void *b, int64_t after, void (*each)(void *, const rp_store
     return rc == SQLITE_DONE ? 0 : fail(q);
 }
 
-static int sq_sessions(void *b, int64_t now, void (*each)(void *, const rp_store_session_t *), void *ud)
+static int sq_sessions(void *b, int64_t now, void (*each)(void *, const rp_store_session_t *),
+                       void *ud)
 {
     sq_t *q = b;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db, "SELECT pid, nsp, sid, rooms, expires FROM sessions WHERE expires = 0 OR expires > ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT pid, nsp, sid, rooms, expires FROM sessions WHERE expires = 0 OR expires > ?",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(q);
     sqlite3_bind_int64(st, 1, now);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         rp_store_session_t s = {
-            (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-            (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+            (const char *)sqlite3_column_text(st, 0),
+            (const char *)sqlite3_column_text(st, 1),
+            (const char *)sqlite3_column_text(st, 2),
+            (const char *)sqlite3_column_text(st, 3),
             sqlite3_column_int64(st, 4),
         };
         each(ud, &s);
@@ -422,8 +451,9 @@ static int sq_snapshot_put(void *b, int64_t version, const char *json)
 {
     sq_t *q = b;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO snapshot (one, version, state) VALUES (1, ?, ?)", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT OR REPLACE INTO snapshot (one, version, state) VALUES (1, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
         return fail(q);
     sqlite3_bind_int64(st, 1, version);
     sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
@@ -437,7 +467,8 @@ static int sq_snapshot_get(void *b, int64_t *version, rp_buf_t *out)
     sq_t *q = b;
     sqlite3_stmt *st;
     *version = 0;
-    if (sqlite3_prepare_v2(q->db, "SELECT version, state FROM snapshot WHERE one = 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(q->db, "SELECT version, state FROM snapshot WHERE one = 1", -1, &st,
+                           NULL) != SQLITE_OK)
         return fail(q);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -458,9 +489,11 @@ static int sq_ping(void *b)
         return RP_EUNAVAIL;
     if (sqlite3_db_readonly(q->db, "main") == 1) {
         q->fault = RP_STORE_FAULT_READ_ONLY;
-        snprintf(q->err, sizeof(q->err),
-                 "sqlite %.1024s: the database was opened read-only (SQLITE_READONLY): the file, its"
-                 " write-ahead log or its folder is not writable", q->path);
+        snprintf(
+            q->err, sizeof(q->err),
+            "sqlite %.1024s: the database was opened read-only (SQLITE_READONLY): the file, its"
+            " write-ahead log or its folder is not writable",
+            q->path);
         return RP_EUNAVAIL;
     }
     return 0;

@@ -43,7 +43,8 @@ static inline const char *rp_store_fault_reason(rp_store_fault_t f)
     case RP_STORE_FAULT_READ_ONLY:
         return "the database is read-only: nothing can be stored until it is writable again";
     case RP_STORE_FAULT_MOVED:
-        return "the database file was deleted or moved while the hub had it open: nothing more can be "
+        return "the database file was deleted or moved while the hub had it open: nothing more can "
+               "be "
                "stored (put the file back, or restart the hub to start a new one)";
     default:
         return NULL;
@@ -102,16 +103,16 @@ typedef struct rp_store_ops {
      * fallback's `since` when it reaches back beyond the in-memory history). */
     int (*since)(rp_store_t *st, int64_t after, int limit, rp_store_rows_cb done, void *ud);
     /* At start only, blocking: calls each for every event with id > after in id order. */
-    int (*replay)(rp_store_t *st, int64_t after,
-                  void (*each)(void *ud, const rp_store_event_t *ev), void *ud);
+    int (*replay)(rp_store_t *st, int64_t after, void (*each)(void *ud, const rp_store_event_t *ev),
+                  void *ud);
     /* At start only, blocking: every unexpired session (expires_ms 0: it was connected). */
     int (*sessions)(rp_store_t *st, int64_t now_ms,
                     void (*each)(void *ud, const rp_store_session_t *s), void *ud);
     /* Queues a read of one page of the file registry of one pipeline: a JSON array of at most
      * limit {file_id, name, hash, status, event_id, updated}, in file_id order, after the file
      * `after` ("": from the first), so a restarted producer can ask what it already did. */
-    int (*files)(rp_store_t *st, const char *pipeline, const char *after, int limit, rp_store_rows_cb done,
-                 void *ud);
+    int (*files)(rp_store_t *st, const char *pipeline, const char *after, int limit,
+                 rp_store_rows_cb done, void *ud);
     /* Queues a snapshot of the hub's state as of event `version` (replaces the previous one),
      * written in the same commit as the writes queued before it. */
     int (*snapshot_put)(rp_store_t *st, int64_t version, const char *json);
@@ -141,8 +142,9 @@ struct rp_store {
     unsigned long commits;
     unsigned long events_written;
     unsigned long errors;
-    unsigned long checks;                        /* liveness checks (ping) finished */
-    unsigned long faults[RP_STORE_FAULT_COUNT]; /* times the store entered each fault (logged once) */
+    unsigned long checks; /* liveness checks (ping) finished */
+    unsigned long
+        faults[RP_STORE_FAULT_COUNT]; /* times the store entered each fault (logged once) */
 };
 
 #endif

@@ -8,8 +8,8 @@
  * The store's fault (none, down, read-only, moved) changes only at the end of a batch and is
  * logged once per change: a store that stays broken while idle does not fill the log. */
 #include <pthread.h>
-#include <stdio.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,7 +19,17 @@
 #include "util/err.h"
 #include "util/log.h"
 
-enum { J_APPEND, J_SESSION_PUT, J_SESSION_DEL, J_SNAPSHOT, J_PRUNE, J_HISTORY, J_FILES, J_SINCE, J_PING };
+enum {
+    J_APPEND,
+    J_SESSION_PUT,
+    J_SESSION_DEL,
+    J_SNAPSHOT,
+    J_PRUNE,
+    J_HISTORY,
+    J_FILES,
+    J_SINCE,
+    J_PING
+};
 
 typedef struct job {
     struct job *next;
@@ -215,7 +225,8 @@ static void on_async(uv_async_t *h)
             if (j->done)
                 j->done(j->ud, j->status);
         } else if (j->rows) {
-            j->rows(j->ud, j->status, j->out.data ? j->out.data : "[]", j->out.data ? j->out.len : 2);
+            j->rows(j->ud, j->status, j->out.data ? j->out.data : "[]",
+                    j->out.data ? j->out.len : 2);
         } else if (j->kind == J_PING) {
             w->base.checks++;
         }
@@ -273,8 +284,8 @@ static size_t len0(const char *s)
 static int w_append(rp_store_t *st, const rp_store_event_t *ev, rp_store_done_cb done, void *ud)
 {
     worker_t *w = (worker_t *)st;
-    size_t n = len0(ev->type) + len0(ev->pipeline_id) + len0(ev->pipeline_type) + len0(ev->file_id) +
-               len0(ev->file_name) + len0(ev->file_hash) + ev->json_len + 1;
+    size_t n = len0(ev->type) + len0(ev->pipeline_id) + len0(ev->pipeline_type) +
+               len0(ev->file_id) + len0(ev->file_name) + len0(ev->file_hash) + ev->json_len + 1;
     job_t *j = job_new(J_APPEND, n);
     if (j == NULL)
         return UV_ENOMEM;
@@ -348,8 +359,8 @@ static int w_history(rp_store_t *st, const char *pipeline, const char *file, int
     return enqueue(w, j);
 }
 
-static int w_files(rp_store_t *st, const char *pipeline, const char *after, int limit, rp_store_rows_cb done,
-                   void *ud)
+static int w_files(rp_store_t *st, const char *pipeline, const char *after, int limit,
+                   rp_store_rows_cb done, void *ud)
 {
     worker_t *w = (worker_t *)st;
     job_t *j = job_new(J_FILES, len0(pipeline) + len0(after));
@@ -421,7 +432,8 @@ static int w_since(rp_store_t *st, int64_t after, int limit, rp_store_rows_cb do
     return enqueue(w, j);
 }
 
-static int w_replay(rp_store_t *st, int64_t after, void (*each)(void *, const rp_store_event_t *), void *ud)
+static int w_replay(rp_store_t *st, int64_t after, void (*each)(void *, const rp_store_event_t *),
+                    void *ud)
 {
     worker_t *w = (worker_t *)st;
     if (w->started)
@@ -429,7 +441,8 @@ static int w_replay(rp_store_t *st, int64_t after, void (*each)(void *, const rp
     return w->ops->replay(w->backend, after, each, ud);
 }
 
-static int w_sessions(rp_store_t *st, int64_t now, void (*each)(void *, const rp_store_session_t *), void *ud)
+static int w_sessions(rp_store_t *st, int64_t now, void (*each)(void *, const rp_store_session_t *),
+                      void *ud)
 {
     worker_t *w = (worker_t *)st;
     if (w->started)

@@ -19,7 +19,8 @@ static inline void rp_bucket_init(rp_bucket_t *b, double burst, uint64_t now_ms)
 
 /* Takes n tokens at now_ms. Returns 0 when they were there; otherwise takes nothing and
  * returns how many milliseconds until they will be (at least 1). */
-static inline uint64_t rp_bucket_take(rp_bucket_t *b, double n, double rate, double burst, uint64_t now_ms)
+static inline uint64_t rp_bucket_take(rp_bucket_t *b, double n, double rate, double burst,
+                                      uint64_t now_ms)
 {
     if (rate <= 0)
         return 0;

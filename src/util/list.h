@@ -54,7 +54,7 @@ static inline void rp_list_unlink(rp_list_node_t *node)
 
 #define rp_list_foreach(it, head) for ((it) = (head)->next; (it) != (head); (it) = (it)->next)
 /* Safe against unlinking `it` inside the loop. */
-#define rp_list_foreach_safe(it, tmp, head)                                                    \
+#define rp_list_foreach_safe(it, tmp, head)                                                        \
     for ((it) = (head)->next, (tmp) = (it)->next; (it) != (head); (it) = (tmp), (tmp) = (it)->next)
 
 #endif

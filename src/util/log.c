@@ -38,7 +38,8 @@ void rp_log_write(int level, const char *mod, const char *fmt, ...)
     gmtime_r(&tv.tv_sec, &tm);
     char line[2560];
     size_t n = strftime(line, sizeof(line), "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ\",\"level\":\"%s\",\"mod\":\"%s\",\"msg\":\"",
+    n += (size_t)snprintf(line + n, sizeof(line) - n,
+                          ".%03dZ\",\"level\":\"%s\",\"mod\":\"%s\",\"msg\":\"",
                           (int)(tv.tv_usec / 1000), level_names[level], mod);
     for (const char *p = msg; *p && n < sizeof(line) - 8; p++) {
         unsigned char c = (unsigned char)*p;

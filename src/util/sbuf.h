@@ -16,7 +16,10 @@ typedef struct rp_sbuf {
 } rp_sbuf_t;
 
 /* A static block over a string literal: `static rp_sbuf_t x = RP_SBUF_STATIC("\x1e");` */
-#define RP_SBUF_STATIC(lit) {0, sizeof(lit) - 1, sizeof(lit) - 1, (char *)(lit)}
+#define RP_SBUF_STATIC(lit)                                                                        \
+    {                                                                                              \
+        0, sizeof(lit) - 1, sizeof(lit) - 1, (char *)(lit)                                         \
+    }
 
 /* Returns a new block with room for `cap` bytes, len 0 and one reference, or NULL. */
 rp_sbuf_t *rp_sbuf_new(size_t cap);

@@ -7,7 +7,7 @@
 /* Incremental UTF-8 validation (RFC 3629: no overlongs, no surrogates, <= U+10FFFF), so a
  * fragmented WebSocket text message can be checked frame by frame. */
 typedef struct rp_utf8 {
-    unsigned need;  /* continuation bytes still expected */
+    unsigned need;   /* continuation bytes still expected */
     unsigned lo, hi; /* allowed range of the next continuation byte */
 } rp_utf8_t;
 

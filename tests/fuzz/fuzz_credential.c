@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t qlen = nl ? size - alen - 1 : 0;
     char out[256];
     memset(out, 'x', sizeof(out));
-    long n = rp_http_credential_from(alen && s[0] != '?' ? s : NULL, alen, q, qlen, out, sizeof(out));
+    long n =
+        rp_http_credential_from(alen && s[0] != '?' ? s : NULL, alen, q, qlen, out, sizeof(out));
     if (n >= 0) {
         if ((size_t)n >= sizeof(out) || out[n] != '\0')
             abort();

@@ -5,8 +5,8 @@
  * (respond at once, hold and respond after the input, or take the connection over as an
  * upgrade); bytes 1 and 2 place the cuts. Small limits (1 KiB of headers, 1 KiB of body)
  * let short inputs reach the 431 and 413 paths. The handler also runs the request helpers
- * (header lookup, token lists, query decoding, CORS, the Origin policy) on whatever was parsed. Each input
- * ends with the conn closed and the loop run, so LeakSanitizer sees everything freed. */
+ * (header lookup, token lists, query decoding, CORS, the Origin policy) on whatever was parsed.
+ * Each input ends with the conn closed and the loop run, so LeakSanitizer sees everything freed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum { MODE_RESPOND, MODE_HOLD, MODE_UPGRADE };
+enum {
+    MODE_RESPOND,
+    MODE_HOLD,
+    MODE_UPGRADE
+};
 
 static uv_loop_t loop;
 static rp_net_t net;
@@ -41,7 +45,10 @@ static void sink_on_eof(rp_net_conn_t *c, int err)
     rp_net_conn_close(c);
 }
 
-static void sink_on_close(rp_net_conn_t *c) { (void)c; }
+static void sink_on_close(rp_net_conn_t *c)
+{
+    (void)c;
+}
 
 static const rp_net_conn_ops_t sink_ops = {
     .on_read = sink_on_read,

@@ -24,8 +24,8 @@ static void fuzz_bcast(const char *d, size_t n, const char *nsp, size_t nsp_len)
     if (rp_redis_bcast_decode(d, n, nsp, nsp_len, &names, &b) == 0) {
         if (rp_json_validate(b.args, b.args_len) != 0 || b.name == NULL)
             abort();
-        if (rp_redis_bcast_encode(&out, nsp, nsp_len, b.args, b.args_len, b.rooms, b.nrooms, b.except,
-                                  b.nexcept) == 0) {
+        if (rp_redis_bcast_encode(&out, nsp, nsp_len, b.args, b.args_len, b.rooms, b.nrooms,
+                                  b.except, b.nexcept) == 0) {
             if (rp_json_validate(out.data, out.len) != 0)
                 abort();
             if (rp_redis_bcast_decode(out.data, out.len, nsp, nsp_len, &names2, &b2) != 0 ||
@@ -51,8 +51,9 @@ static void fuzz_session(const char *d, size_t n)
     rp_redis_session_t s, s2;
     if (rp_redis_session_decode(d, n, &names, &s) == 0) {
         if (rp_redis_session_encode(&out, s.pid, s.sid, s.nsp, s.rooms, s.nrooms) != 0 ||
-            rp_redis_session_decode(out.data, out.len, &names2, &s2) != 0 || strcmp(s.sid, s2.sid) != 0 ||
-            strcmp(s.pid, s2.pid) != 0 || strcmp(s.nsp, s2.nsp) != 0 || s.nrooms != s2.nrooms)
+            rp_redis_session_decode(out.data, out.len, &names2, &s2) != 0 ||
+            strcmp(s.sid, s2.sid) != 0 || strcmp(s.pid, s2.pid) != 0 ||
+            strcmp(s.nsp, s2.nsp) != 0 || s.nrooms != s2.nrooms)
             abort();
         for (size_t i = 0; i < s.nrooms; i++)
             if (strcmp(s.rooms[i], s2.rooms[i]) != 0)

@@ -26,8 +26,8 @@ static const unsigned char index_gz[] = "\x1f\x8b not really gzip, only bytes of
 static const unsigned char app_js[] = "console.log(1)";
 
 static const rp_http_asset_t items[] = {
-    {"/", "text/html; charset=utf-8", index_html, sizeof(index_html) - 1, index_gz, sizeof(index_gz) - 1,
-     "\"0123456789abcdef\"", 0},
+    {"/", "text/html; charset=utf-8", index_html, sizeof(index_html) - 1, index_gz,
+     sizeof(index_gz) - 1, "\"0123456789abcdef\"", 0},
     {"/assets/app-X1.js", "text/javascript; charset=utf-8", app_js, sizeof(app_js) - 1, NULL, 0,
      "\"fedcba9876543210\"", 1},
 };
@@ -61,7 +61,8 @@ static int contains(const char *hay, size_t hl, const char *needle)
     return 0;
 }
 
-static void check_answer(const rp_http_request_t *req, const rp_http_asset_t *a, const char *r, size_t n)
+static void check_answer(const rp_http_request_t *req, const rp_http_asset_t *a, const char *r,
+                         size_t n)
 {
     /* The head: printable bytes in CRLF-ended lines, up to an empty line. */
     size_t i = 0, line = 0, head_end = 0;
@@ -95,11 +96,13 @@ static void check_answer(const rp_http_request_t *req, const rp_http_asset_t *a,
     const char *inm = rp_http_header(req, "if-none-match", &inm_len);
     size_t el = strlen(a->etag);
     /* 304 only when If-None-Match has * or the tag itself; the tag alone always gets 304. */
-    if (status == 304 && (inm == NULL || (!contains(inm, inm_len, "*") && !contains(inm, inm_len, a->etag))))
+    if (status == 304 &&
+        (inm == NULL || (!contains(inm, inm_len, "*") && !contains(inm, inm_len, a->etag))))
         abort();
     if (inm && inm_len == el && memcmp(inm, a->etag, el) == 0 && status != 304)
         abort();
-    if (!contains(r, head_end, a->etag) || !contains(r, head_end, "Content-Security-Policy: default-src 'none'"))
+    if (!contains(r, head_end, a->etag) ||
+        !contains(r, head_end, "Content-Security-Policy: default-src 'none'"))
         abort();
     int gz = contains(r, head_end, "Content-Encoding: gzip");
     if (gz && (a->gz == NULL || !rp_http_header_has_token(req, "accept-encoding", "gzip")))
@@ -150,7 +153,8 @@ static void setup(void)
 }
 
 /* Appends "Name: value\r\n" with value's CR and LF dropped (they would end the header). */
-static size_t add_header(char *req, size_t n, size_t cap, const char *name, const uint8_t *v, size_t vl)
+static size_t add_header(char *req, size_t n, size_t cap, const char *name, const uint8_t *v,
+                         size_t vl)
 {
     size_t nl = strlen(name);
     if (n + nl + vl + 4 > cap)

@@ -28,8 +28,9 @@ static int decode_pairs(const char *const *kv, size_t n, rp_redis_entry_t *e)
 static void entry_reads_known_fields_and_ignores_others(void **state)
 {
     (void)state;
-    const char *kv[] = {"uid", "0123456789abcdef", "nsp", "/pipeline", "type", "3", "data", "{\"packet\":1}",
-                        "extra", "ignored", "rpid", "42", "rpts", "1767225600000", "rpt", "18446744073"};
+    const char *kv[] = {"uid",  "0123456789abcdef", "nsp",   "/pipeline",  "type", "3",
+                        "data", "{\"packet\":1}",   "extra", "ignored",    "rpid", "42",
+                        "rpts", "1767225600000",    "rpt",   "18446744073"};
     rp_redis_entry_t e;
     assert_int_equal(decode_pairs(kv, 8, &e), 0);
     assert_span(e.uid, e.uid_len, "0123456789abcdef");
@@ -50,17 +51,17 @@ static void entry_refuses_what_it_cannot_trust(void **state)
 {
     (void)state;
     static const char *const bad[][8] = {
-        {"nsp", "/", "type", "3", "x", "y", "x", "y"},             /* no uid */
-        {"uid", "u", "type", "3", "x", "y", "x", "y"},             /* no nsp */
-        {"uid", "u", "nsp", "/", "x", "y", "x", "y"},              /* no type */
-        {"uid", "u", "nsp", "/", "type", "three", "x", "y"},       /* type not a number */
-        {"uid", "u", "nsp", "/", "type", "1001", "x", "y"},        /* type out of range */
-        {"uid", "u", "nsp", "/", "type", "", "x", "y"},            /* type empty */
-        {"uid", "u", "nsp", "pipeline", "type", "3", "x", "y"},    /* nsp without its slash */
-        {"uid", "u", "nsp", "", "type", "3", "x", "y"},            /* nsp empty */
-        {"uid", "u", "nsp", "/\xff", "type", "3", "x", "y"},       /* nsp not UTF-8 */
-        {"uid", "u", "nsp", "/", "type", "3", "rpid", "-1"},       /* rpid not decimal */
-        {"uid", "u", "nsp", "/", "type", "3", "rpts", "1e3"},      /* rpts not decimal */
+        {"nsp", "/", "type", "3", "x", "y", "x", "y"},          /* no uid */
+        {"uid", "u", "type", "3", "x", "y", "x", "y"},          /* no nsp */
+        {"uid", "u", "nsp", "/", "x", "y", "x", "y"},           /* no type */
+        {"uid", "u", "nsp", "/", "type", "three", "x", "y"},    /* type not a number */
+        {"uid", "u", "nsp", "/", "type", "1001", "x", "y"},     /* type out of range */
+        {"uid", "u", "nsp", "/", "type", "", "x", "y"},         /* type empty */
+        {"uid", "u", "nsp", "pipeline", "type", "3", "x", "y"}, /* nsp without its slash */
+        {"uid", "u", "nsp", "", "type", "3", "x", "y"},         /* nsp empty */
+        {"uid", "u", "nsp", "/\xff", "type", "3", "x", "y"},    /* nsp not UTF-8 */
+        {"uid", "u", "nsp", "/", "type", "3", "rpid", "-1"},    /* rpid not decimal */
+        {"uid", "u", "nsp", "/", "type", "3", "rpts", "1e3"},   /* rpts not decimal */
         {"uid", "u", "nsp", "/", "type", "3", "rpt", "12345678901234567890"}, /* 20 digits */
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -83,7 +84,8 @@ static void broadcast_round_trips_event_rooms_and_except(void **state)
     const char *args = "[\"rag:event\",{\"id\":7,\"text\":\"caf\\u00e9 \\\"q\\\"\"},2]";
     const char *rooms[] = {"pipeline:docs-1", "quote\"back\\slash", "caf\xc3\xa9"};
     const char *except[] = {"socket:abc"};
-    assert_int_equal(rp_redis_bcast_encode(&out, "/pipeline", 9, args, strlen(args), rooms, 3, except, 1), 0);
+    assert_int_equal(
+        rp_redis_bcast_encode(&out, "/pipeline", 9, args, strlen(args), rooms, 3, except, 1), 0);
     char *data = dup_exact(out.data, out.len);
     rp_redis_bcast_t b;
     assert_int_equal(rp_redis_bcast_decode(data, out.len, "/pipeline", 9, &names, &b), 0);
@@ -124,12 +126,15 @@ static void broadcast_keeps_256_rooms_and_refuses_257(void **state)
         rooms[i] = storage[i];
     }
     rp_redis_bcast_t b;
-    assert_int_equal(rp_redis_bcast_encode(&out, "/", 1, "[\"e\"]", 5, NULL, 0, rooms, RP_REDIS_MAX_ROOMS), 0);
+    assert_int_equal(
+        rp_redis_bcast_encode(&out, "/", 1, "[\"e\"]", 5, NULL, 0, rooms, RP_REDIS_MAX_ROOMS), 0);
     assert_int_equal(rp_redis_bcast_decode(out.data, out.len, "/", 1, &names, &b), 0);
     assert_int_equal(b.nexcept, RP_REDIS_MAX_ROOMS);
     assert_string_equal(b.except[RP_REDIS_MAX_ROOMS - 1], "room-255");
     rp_buf_reset(&out);
-    assert_int_equal(rp_redis_bcast_encode(&out, "/", 1, "[\"e\"]", 5, rooms, RP_REDIS_MAX_ROOMS + 1, NULL, 0), 0);
+    assert_int_equal(
+        rp_redis_bcast_encode(&out, "/", 1, "[\"e\"]", 5, rooms, RP_REDIS_MAX_ROOMS + 1, NULL, 0),
+        0);
     assert_int_equal(rp_redis_bcast_decode(out.data, out.len, "/", 1, &names, &b), RP_EPROTO);
     rp_buf_deinit(&out);
     rp_buf_deinit(&names);
@@ -141,8 +146,9 @@ static void broadcast_decodes_a_node_servers_data(void **state)
     rp_buf_t names;
     rp_buf_init(&names, 4096);
     /* As the Node adapter writes it: no nsp in the packet, flags set, rooms only. */
-    const char *node = "{\"uid\":\"x\",\"type\":3,\"packet\":{\"type\":2,\"data\":[\"chat\",\"hi\"]},"
-                       "\"opts\":{\"rooms\":[\"r1\"],\"flags\":{\"volatile\":true}}}";
+    const char *node =
+        "{\"uid\":\"x\",\"type\":3,\"packet\":{\"type\":2,\"data\":[\"chat\",\"hi\"]},"
+        "\"opts\":{\"rooms\":[\"r1\"],\"flags\":{\"volatile\":true}}}";
     rp_redis_bcast_t b;
     assert_int_equal(rp_redis_bcast_decode(node, strlen(node), "/chat", 5, &names, &b), 0);
     assert_string_equal(b.name, "chat");
@@ -165,17 +171,18 @@ static void broadcast_refuses_anything_but_a_plain_event(void **state)
     static const char *const bad[] = {
         "",
         "not json",
-        "{\"packet\":{\"type\":2,\"data\":[\"e\"]}}",                          /* no opts */
-        "{\"opts\":{}}",                                                      /* no packet */
-        "{\"packet\":{\"type\":3,\"data\":[\"e\"]},\"opts\":{}}",             /* an ack packet */
-        "{\"packet\":{\"type\":22,\"data\":[\"e\"]},\"opts\":{}}",            /* type 22 */
+        "{\"packet\":{\"type\":2,\"data\":[\"e\"]}}",                            /* no opts */
+        "{\"opts\":{}}",                                                         /* no packet */
+        "{\"packet\":{\"type\":3,\"data\":[\"e\"]},\"opts\":{}}",                /* an ack packet */
+        "{\"packet\":{\"type\":22,\"data\":[\"e\"]},\"opts\":{}}",               /* type 22 */
         "{\"packet\":{\"type\":2,\"data\":[\"e\"],\"nsp\":\"/x\"},\"opts\":{}}", /* another nsp */
-        "{\"packet\":{\"type\":2,\"data\":[\"e\"],\"nsp\":1},\"opts\":{}}",   /* nsp not a string */
-        "{\"packet\":{\"type\":2,\"data\":{}},\"opts\":{}}",                  /* data not an array */
-        "{\"packet\":{\"type\":2,\"data\":[]},\"opts\":{}}",                  /* no event name */
-        "{\"packet\":{\"type\":2,\"data\":[1]},\"opts\":{}}",                 /* name not a string */
-        "{\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{\"rooms\":[1]}}", /* room not a string */
-        "{\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{}",              /* truncated */
+        "{\"packet\":{\"type\":2,\"data\":[\"e\"],\"nsp\":1},\"opts\":{}}", /* nsp not a string */
+        "{\"packet\":{\"type\":2,\"data\":{}},\"opts\":{}}",                /* data not an array */
+        "{\"packet\":{\"type\":2,\"data\":[]},\"opts\":{}}",                /* no event name */
+        "{\"packet\":{\"type\":2,\"data\":[1]},\"opts\":{}}",               /* name not a string */
+        "{\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{\"rooms\":[1]}}", /* room not a string
+                                                                                */
+        "{\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{}",               /* truncated */
     };
     rp_buf_t names;
     rp_buf_init(&names, 4096);

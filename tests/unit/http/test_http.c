@@ -15,7 +15,12 @@
 #include "util/err.h"
 #include "util/log.h"
 
-enum { MODE_RESPOND, MODE_HOLD, MODE_UPGRADE, MODE_RESPOND_CLOSE };
+enum {
+    MODE_RESPOND,
+    MODE_HOLD,
+    MODE_UPGRADE,
+    MODE_RESPOND_CLOSE
+};
 
 #define MAX_REQS 8
 
@@ -560,7 +565,9 @@ static void garbage_gets_400_and_no_dispatch(void **state)
             fail();
         }
         assert_non_null(strstr(whole->out, "Connection: close\r\n"));
-        assert_non_null(strstr(whole->out, "\r\n\r\n{\"code\":3,\"message\":\"Bad Request\",\"error\":\"Bad Request\"}"));
+        assert_non_null(
+            strstr(whole->out,
+                   "\r\n\r\n{\"code\":3,\"message\":\"Bad Request\",\"error\":\"Bad Request\"}"));
         assert_true(whole->close_when_flushed);
         free(whole);
     }
@@ -1108,9 +1115,16 @@ static void origin_entries_must_be_origins(void **state)
     (void)state;
     static const char *const good[] = {"*", "http://localhost:3000", "https://dash.example",
                                        "http://[::1]:8103", "chrome-extension://abc"};
-    static const char *const bad[] = {"", "**", "localhost:3000", "http://localhost:3000/",
-                                      "http://", "http://a:0", "http://a:65536", "http://a b",
-                                      "http://a/path", "://a"};
+    static const char *const bad[] = {"",
+                                      "**",
+                                      "localhost:3000",
+                                      "http://localhost:3000/",
+                                      "http://",
+                                      "http://a:0",
+                                      "http://a:65536",
+                                      "http://a b",
+                                      "http://a/path",
+                                      "://a"};
     for (size_t i = 0; i < ARRAY_LEN(good); i++)
         if (!rp_http_origin_entry_valid(good[i], strlen(good[i]))) {
             print_error("refused \"%s\"\n", good[i]);

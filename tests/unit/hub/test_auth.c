@@ -14,7 +14,7 @@
 #include "util/err.h"
 
 #define SECRET "unit-test-secret-0123456789"
-#define NOW 1795300000LL
+#define NOW    1795300000LL
 
 static rp_auth_t *verifier(const char *iss, const char *aud, uint32_t leeway)
 {
@@ -31,7 +31,8 @@ static char *token_with(const char *claims, const char *key)
     jwt_t *jwt = NULL;
     assert_int_equal(jwt_new(&jwt), 0);
     assert_int_equal(jwt_add_grants_json(jwt, claims), 0);
-    assert_int_equal(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key)), 0);
+    assert_int_equal(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key)),
+                     0);
     char *t = jwt_encode_str(jwt);
     jwt_free(jwt);
     assert_non_null(t);
@@ -47,7 +48,8 @@ static void signs_and_verifies_a_viewer_token(void **state)
 {
     (void)state;
     char err[128], why[160];
-    char *t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b", NOW, 60, "ops", NULL, NULL, err, sizeof(err));
+    char *t =
+        rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b", NOW, 60, "ops", NULL, NULL, err, sizeof(err));
     assert_non_null(t);
     rp_auth_t *a = verifier(NULL, NULL, 0);
     rp_principal_t *p = verify(a, t, why);
@@ -74,10 +76,12 @@ static void roles_and_star(void **state)
     (void)state;
     char err[128], why[160];
     rp_auth_t *a = verifier(NULL, NULL, 0);
-    char *t = rp_auth_sign(SECRET, RP_ROLE_PRODUCER, "*", NOW, 0, NULL, NULL, NULL, err, sizeof(err));
+    char *t =
+        rp_auth_sign(SECRET, RP_ROLE_PRODUCER, "*", NOW, 0, NULL, NULL, NULL, err, sizeof(err));
     rp_principal_t *p = verify(a, t, why);
     assert_non_null(p);
-    assert_true(p->all_pipelines && rp_principal_produces(p, "anything") && rp_principal_sees_all(p));
+    assert_true(p->all_pipelines && rp_principal_produces(p, "anything") &&
+                rp_principal_sees_all(p));
     assert_int_equal(p->exp, 0);
     assert_memory_equal(p->id, "tok:", 4); /* no sub: named by a hash of the token */
     rp_principal_free(p);
@@ -88,7 +92,8 @@ static void roles_and_star(void **state)
     assert_true(rp_principal_produces(p, "x") && rp_principal_sees_all(p));
     rp_principal_free(p);
     free(t);
-    t = token_with("{\"role\":\"viewer\",\"pipelines\":\"a,,b\"}", SECRET); /* operators' string form */
+    t = token_with("{\"role\":\"viewer\",\"pipelines\":\"a,,b\"}",
+                   SECRET); /* operators' string form */
     p = verify(a, t, why);
     assert_non_null(p);
     assert_int_equal(p->npipelines, 2);
@@ -105,14 +110,19 @@ static void refuses_what_it_must(void **state)
     static const struct {
         const char *claims, *key, *why;
     } cases[] = {
-        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\"}", "another-secret-0123456789", "bad token"},
-        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"exp\":1795299969}", SECRET, "token expired"},
-        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"nbf\":1795300031}", SECRET, "not valid yet"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\"}", "another-secret-0123456789",
+         "bad token"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"exp\":1795299969}", SECRET,
+         "token expired"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"nbf\":1795300031}", SECRET,
+         "not valid yet"},
         {"{\"role\":\"viewer\",\"iss\":\"dev\",\"aud\":\"ragpulse\"}", SECRET, "wrong issuer"},
         {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":[\"x\",\"y\"]}", SECRET, "wrong audience"},
         {"{\"role\":\"root\",\"iss\":\"ops\",\"aud\":\"ragpulse\"}", SECRET, "role must be"},
-        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"pipelines\":[1]}", SECRET, "pipelines must"},
-        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"exp\":\"soon\"}", SECRET, "must be numbers"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"pipelines\":[1]}", SECRET,
+         "pipelines must"},
+        {"{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":\"ragpulse\",\"exp\":\"soon\"}", SECRET,
+         "must be numbers"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         char *t = token_with(cases[i].claims, cases[i].key);
@@ -123,13 +133,16 @@ static void refuses_what_it_must(void **state)
         free(t);
     }
     /* Within the leeway: expired 29 s ago, valid from 29 s on. */
-    char *t = token_with("{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":[\"x\",\"ragpulse\"],\"exp\":1795299971,\"nbf\":1795300029}", SECRET);
+    char *t = token_with("{\"role\":\"viewer\",\"iss\":\"ops\",\"aud\":[\"x\",\"ragpulse\"],"
+                         "\"exp\":1795299971,\"nbf\":1795300029}",
+                         SECRET);
     rp_principal_t *p = verify(a, t, why);
     assert_non_null(p);
     rp_principal_free(p);
     free(t);
     /* alg none, garbage, an empty and an oversized token. */
-    const char *none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoiYWRtaW4iLCJwaXBlbGluZXMiOlsiKiJdfQ.";
+    const char *none =
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoiYWRtaW4iLCJwaXBlbGluZXMiOlsiKiJdfQ.";
     assert_null(verify(a, none, why));
     assert_null(verify(a, "a.b.c", why));
     assert_null(rp_auth_verify(a, "", 0, NOW, why, sizeof(why)));
@@ -270,16 +283,19 @@ static void finds_the_bearer_credential(void **state)
     assert_string_equal(out, "abc.def");
     assert_int_equal(rp_http_credential_from("  bearer   x  ", 14, NULL, 0, out, sizeof(out)), 1);
     assert_string_equal(out, "x");
-    assert_int_equal(rp_http_credential_from("Basic dXNlcg==", 14, "token=t", 7, out, sizeof(out)), RP_EPROTO);
+    assert_int_equal(rp_http_credential_from("Basic dXNlcg==", 14, "token=t", 7, out, sizeof(out)),
+                     RP_EPROTO);
     assert_int_equal(rp_http_credential_from("Bearer ", 7, NULL, 0, out, sizeof(out)), RP_EPROTO);
-    assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4&token=a%2Eb", 17, out, sizeof(out)), 3);
+    assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4&token=a%2Eb", 17, out, sizeof(out)),
+                     3);
     assert_string_equal(out, "a.b");
     assert_int_equal(rp_http_credential_from(NULL, 0, "EIO=4", 5, out, sizeof(out)), RP_ENOTFOUND);
     assert_int_equal(rp_http_credential_from(NULL, 0, NULL, 0, out, sizeof(out)), RP_ENOTFOUND);
     char big[64];
     memset(big, 'x', sizeof(big));
     memcpy(big, "Bearer ", 7);
-    assert_int_equal(rp_http_credential_from(big, sizeof(big), NULL, 0, out, sizeof(out)), RP_ETOOBIG);
+    assert_int_equal(rp_http_credential_from(big, sizeof(big), NULL, 0, out, sizeof(out)),
+                     RP_ETOOBIG);
 }
 
 static void out_of_memory_at_every_step_fails_cleanly(void **state)
@@ -287,7 +303,8 @@ static void out_of_memory_at_every_step_fails_cleanly(void **state)
     (void)state;
     char err[128], why[160];
     rp_auth_t *a = verifier(NULL, NULL, 0);
-    char *t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b,c", NOW, 60, NULL, NULL, NULL, err, sizeof(err));
+    char *t =
+        rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b,c", NOW, 60, NULL, NULL, NULL, err, sizeof(err));
     for (unsigned long n = 1;; n++) {
         rp_alloc_fail_at(n);
         rp_principal_t *p = verify(a, t, why);
@@ -305,7 +322,8 @@ static void out_of_memory_at_every_step_fails_cleanly(void **state)
     }
     for (unsigned long n = 1;; n++) {
         rp_alloc_fail_at(n);
-        rp_auth_t *b = rp_auth_new(&(rp_auth_config_t){SECRET, NULL, "i", "a", 0}, err, sizeof(err));
+        rp_auth_t *b =
+            rp_auth_new(&(rp_auth_config_t){SECRET, NULL, "i", "a", 0}, err, sizeof(err));
         int failed = rp_alloc_failed();
         rp_alloc_fail_at(0);
         if (!failed) {

@@ -181,24 +181,26 @@ static void names_the_rule_that_failed_for_ids(void **state)
 static void file_deleted_names_a_file_and_carries_no_error(void **state)
 {
     (void)state;
-    expect_accepted(parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
-                          "\"file\":{\"id\":\"f1\",\"name\":\"a.txt\"}}"),
-                    RP_EV_FILE_DELETED);
+    expect_accepted(
+        parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
+              "\"file\":{\"id\":\"f1\",\"name\":\"a.txt\"}}"),
+        RP_EV_FILE_DELETED);
     assert_true(rp_event_is_file(RP_EV_FILE_DELETED));
     assert_string_equal(rp_event_type_name(RP_EV_FILE_DELETED), "file:deleted");
-    expect_refused(parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\"}"), "file",
-                   "is required");
+    expect_refused(
+        parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\"}"), "file",
+        "is required");
     expect_refused(parse("{\"type\":\"file:deleted\",\"pipeline_id\":\"p\",\"pipeline_type\":\"t\","
                          "\"file\":{\"id\":\"f1\",\"name\":\"a.txt\",\"error\":\"x\"}}"),
                    "file.error", "is only allowed on file:failed");
 }
 
-
 /* ---- each event kind: what it requires, what it may carry, what it may not ---- */
 
 static json_t *base(const char *type)
 {
-    return json_pack("{s:s,s:s,s:s}", "type", type, "pipeline_id", "docs-1", "pipeline_type", "local_files");
+    return json_pack("{s:s,s:s,s:s}", "type", type, "pipeline_id", "docs-1", "pipeline_type",
+                     "local_files");
 }
 
 static json_t *with(json_t *ev, const char *key, json_t *v)
@@ -232,7 +234,8 @@ static void every_kind_is_accepted_in_its_smallest_form(void **state)
         expect_accepted(ev, t);
     }
     assert_int_equal(rp_event_type_parse("file:progres", 12), RP_ENOTFOUND);
-    assert_int_equal(rp_event_type_parse("file:progress", 12), RP_ENOTFOUND); /* a span, not a C string */
+    assert_int_equal(rp_event_type_parse("file:progress", 12),
+                     RP_ENOTFOUND); /* a span, not a C string */
     assert_string_equal(rp_event_type_name(RP_EV_COUNT), "?");
 }
 
@@ -244,19 +247,23 @@ static void each_kind_refuses_what_it_lacks_or_may_not_carry(void **state)
     expect_refused(base("file:processing"), "file", "is required for file events");
     expect_refused(with(base("heartbeat"), "file", parse("{\"id\":\"f\",\"name\":\"n\"}")), "file",
                    "is only allowed on file events");
-    expect_refused(with(base("file:processing"), "file", json_string("f1")), "file", "must be an object");
-    expect_refused(with_file("file:processing", "{\"name\":\"n\"}"), "file.id", "is required: 1 to 256");
-    expect_refused(with_file("file:processing", "{\"id\":\"f\"}"), "file.name", "is required: 1 to 1024");
+    expect_refused(with(base("file:processing"), "file", json_string("f1")), "file",
+                   "must be an object");
+    expect_refused(with_file("file:processing", "{\"name\":\"n\"}"), "file.id",
+                   "is required: 1 to 256");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\"}"), "file.name",
+                   "is required: 1 to 1024");
     expect_refused(with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\"}"), "file.progress",
                    "is required for file:progress");
-    expect_refused(with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\",\"progress\":1.5}"), "file.progress",
-                   "must be a number from 0 to 1");
-    expect_refused(with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\",\"progress\":\"half\"}"),
+    expect_refused(with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\",\"progress\":1.5}"),
                    "file.progress", "must be a number from 0 to 1");
+    expect_refused(
+        with_file("file:progress", "{\"id\":\"f\",\"name\":\"n\",\"progress\":\"half\"}"),
+        "file.progress", "must be a number from 0 to 1");
     expect_refused(with_file("file:failed", "{\"id\":\"f\",\"name\":\"n\"}"), "file.error",
                    "is required for file:failed");
-    expect_refused(with_file("file:completed", "{\"id\":\"f\",\"name\":\"n\",\"error\":\"x\"}"), "file.error",
-                   "is only allowed on file:failed");
+    expect_refused(with_file("file:completed", "{\"id\":\"f\",\"name\":\"n\",\"error\":\"x\"}"),
+                   "file.error", "is only allowed on file:failed");
     expect_refused(base("status:update"), "status", "is required for status:update");
     expect_refused(with(base("status:update"), "status", json_string("busy")), "status",
                    "is required for status:update");
@@ -267,32 +274,37 @@ static void each_kind_refuses_what_it_lacks_or_may_not_carry(void **state)
 static void numbers_and_objects_keep_their_bounds(void **state)
 {
     (void)state;
-    expect_refused(with(base("pipeline:online"), "heartbeat_interval", json_integer(0)), "heartbeat_interval",
-                   "must be a number of seconds above 0");
-    expect_refused(with(base("pipeline:online"), "heartbeat_interval", json_integer(86401)), "heartbeat_interval",
-                   "must be a number of seconds above 0, at most 86400");
-    expect_accepted(with(base("pipeline:online"), "heartbeat_interval", json_real(0.5)), RP_EV_PIPELINE_ONLINE);
-    expect_accepted(with(base("pipeline:online"), "heartbeat_interval", json_integer(86400)), RP_EV_PIPELINE_ONLINE);
-    expect_refused(with(base("heartbeat"), "files_total", json_integer(-1)), "files_total", "must be an integer >= 0");
+    expect_refused(with(base("pipeline:online"), "heartbeat_interval", json_integer(0)),
+                   "heartbeat_interval", "must be a number of seconds above 0");
+    expect_refused(with(base("pipeline:online"), "heartbeat_interval", json_integer(86401)),
+                   "heartbeat_interval", "must be a number of seconds above 0, at most 86400");
+    expect_accepted(with(base("pipeline:online"), "heartbeat_interval", json_real(0.5)),
+                    RP_EV_PIPELINE_ONLINE);
+    expect_accepted(with(base("pipeline:online"), "heartbeat_interval", json_integer(86400)),
+                    RP_EV_PIPELINE_ONLINE);
+    expect_refused(with(base("heartbeat"), "files_total", json_integer(-1)), "files_total",
+                   "must be an integer >= 0");
     expect_refused(with(base("heartbeat"), "files_pending", json_real(1.5)), "files_pending",
                    "must be an integer >= 0");
     expect_accepted(with(base("heartbeat"), "files_pending", json_integer(0)), RP_EV_HEARTBEAT);
-    expect_refused(with_file("file:completed", "{\"id\":\"f\",\"name\":\"n\",\"chunks\":-3}"), "file.chunks",
-                   "must be an integer >= 0");
-    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"attempt\":0}"), "file.attempt",
-                   "must be an integer >= 1");
-    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"size\":-1}"), "file.size",
-                   "must be an integer >= 0");
+    expect_refused(with_file("file:completed", "{\"id\":\"f\",\"name\":\"n\",\"chunks\":-3}"),
+                   "file.chunks", "must be an integer >= 0");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"attempt\":0}"),
+                   "file.attempt", "must be an integer >= 1");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"size\":-1}"),
+                   "file.size", "must be an integer >= 0");
     expect_refused(with(base("heartbeat"), "meta", json_string("x")), "meta", "must be an object");
     char big[5000];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     expect_refused(with(base("heartbeat"), "meta", json_pack("{s:s}", "k", big)), "meta",
                    "must be at most 4096 bytes of JSON");
-    expect_accepted(with(base("heartbeat"), "meta", json_pack("{s:s}", "host", "ci")), RP_EV_HEARTBEAT);
-    expect_refused(failed_with(json_pack("{s:s,s:i}", "message", "m", "retryable", 1)), "file.error.retryable",
-                   "must be true or false");
-    expect_refused(failed_with(json_pack("{s:s}", "kind", "io")), "file.error.message", "is required");
+    expect_accepted(with(base("heartbeat"), "meta", json_pack("{s:s}", "host", "ci")),
+                    RP_EV_HEARTBEAT);
+    expect_refused(failed_with(json_pack("{s:s,s:i}", "message", "m", "retryable", 1)),
+                   "file.error.retryable", "must be true or false");
+    expect_refused(failed_with(json_pack("{s:s}", "kind", "io")), "file.error.message",
+                   "is required");
     expect_refused(failed_with(json_pack("{s:s,s:s}", "message", "m", "why", "x")), "file.error",
                    "has an unknown field");
 }
@@ -303,19 +315,22 @@ static void unknown_fields_and_the_hubs_own_are_refused(void **state)
     expect_refused(parse("[1]"), "", "an event must be a JSON object");
     expect_refused(with(base("heartbeat"), "colour", json_string("red")), "colour",
                    "is not a known field of an event");
-    expect_refused(with(base("heartbeat"), "id", json_integer(7)), "id", "is assigned by the hub; do not send it");
+    expect_refused(with(base("heartbeat"), "id", json_integer(7)), "id",
+                   "is assigned by the hub; do not send it");
     expect_refused(with(base("heartbeat"), "ts", json_string("2026-01-01T00:00:00Z")), "ts",
                    "is assigned by the hub");
-    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"owner\":\"me\"}"), "file.owner",
-                   "is not a known field of a file");
+    expect_refused(with_file("file:processing", "{\"id\":\"f\",\"name\":\"n\",\"owner\":\"me\"}"),
+                   "file.owner", "is not a known field of a file");
 }
 
 static void normalising_puts_the_hubs_fields_first_and_drops_nothing_known(void **state)
 {
     (void)state;
-    json_t *in = parse("{\"meta\":{\"k\":1},\"file\":{\"error\":\"disk full\",\"name\":\"a.pdf\",\"id\":\"f1\","
-                       "\"chunks\":3},\"pipeline_type\":\"local_files\",\"message\":\"m\",\"pipeline_id\":\"docs-1\","
-                       "\"type\":\"file:failed\"}");
+    json_t *in = parse(
+        "{\"meta\":{\"k\":1},\"file\":{\"error\":\"disk full\",\"name\":\"a.pdf\",\"id\":\"f1\","
+        "\"chunks\":3},\"pipeline_type\":\"local_files\",\"message\":\"m\",\"pipeline_id\":\"docs-"
+        "1\","
+        "\"type\":\"file:failed\"}");
     rp_event_error_t err;
     assert_int_equal(rp_event_validate(in, &err), RP_EV_FILE_FAILED);
     json_t *out = rp_event_normalize(in, 42, 1767225600123LL);
@@ -325,8 +340,10 @@ static void normalising_puts_the_hubs_fields_first_and_drops_nothing_known(void 
     char *s = rp_json_dump(out, &len);
     assert_non_null(s);
     assert_span(s, len,
-                "{\"id\":42,\"ts\":\"2026-01-01T00:00:00.123Z\",\"type\":\"file:failed\",\"pipeline_id\":\"docs-1\","
-                "\"pipeline_type\":\"local_files\",\"message\":\"m\",\"file\":{\"id\":\"f1\",\"name\":\"a.pdf\","
+                "{\"id\":42,\"ts\":\"2026-01-01T00:00:00.123Z\",\"type\":\"file:failed\","
+                "\"pipeline_id\":\"docs-1\","
+                "\"pipeline_type\":\"local_files\",\"message\":\"m\",\"file\":{\"id\":\"f1\","
+                "\"name\":\"a.pdf\","
                 "\"chunks\":3,\"error\":{\"message\":\"disk full\"}},\"meta\":{\"k\":1}}");
     free(s);
     json_decref(out);

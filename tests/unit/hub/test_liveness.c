@@ -35,7 +35,7 @@ static int status_of(rp_hub_state_t *st, const char *id)
     return p->status;
 }
 
-#define P "\"pipeline_id\":\"p1\",\"pipeline_type\":\"local_files\""
+#define P      "\"pipeline_id\":\"p1\",\"pipeline_type\":\"local_files\""
 #define FILE_A "\"file\":{\"id\":\"a\",\"name\":\"a.pdf\"}"
 
 static void silent_pipeline_stays_offline_through_a_stall(void **unused)
@@ -48,10 +48,13 @@ static void silent_pipeline_stays_offline_through_a_stall(void **unused)
     assert_int_equal(status_of(&st, "p1"), RP_PIPE_RUNNING);
     int64_t beat = rp_hub_state_find(&st, "p1")->last_heartbeat;
     /* Silence: the hub says offline after 3 intervals, then the file's stall. */
-    apply(&st, "{\"type\":\"pipeline:offline\"," P ",\"message\":\"no heartbeat for 3.1 s\"}", 3, 4200);
+    apply(&st, "{\"type\":\"pipeline:offline\"," P ",\"message\":\"no heartbeat for 3.1 s\"}", 3,
+          4200);
     assert_int_equal(status_of(&st, "p1"), RP_PIPE_OFFLINE);
-    apply(&st, "{\"type\":\"file:failed\"," P ",\"file\":{\"id\":\"a\",\"name\":\"a.pdf\",\"error\":"
-               "{\"message\":\"stalled: no progress for 600 s\",\"kind\":\"stalled\",\"retryable\":true}}}",
+    apply(&st,
+          "{\"type\":\"file:failed\"," P ",\"file\":{\"id\":\"a\",\"name\":\"a.pdf\",\"error\":"
+          "{\"message\":\"stalled: no progress for 600 "
+          "s\",\"kind\":\"stalled\",\"retryable\":true}}}",
           4, 601100);
     assert_int_equal(status_of(&st, "p1"), RP_PIPE_OFFLINE);
     assert_int_equal(rp_hub_state_find(&st, "p1")->last_heartbeat, beat);
@@ -70,8 +73,9 @@ static void a_stall_of_a_live_pipeline_leaves_it_idle(void **unused)
     rp_hub_state_t st;
     rp_hub_state_init(&st);
     apply(&st, "{\"type\":\"file:processing\"," P "," FILE_A "}", 1, 1000);
-    apply(&st, "{\"type\":\"file:failed\"," P ",\"file\":{\"id\":\"a\",\"name\":\"a.pdf\",\"error\":"
-               "{\"message\":\"stalled\",\"kind\":\"stalled\"}}}",
+    apply(&st,
+          "{\"type\":\"file:failed\"," P ",\"file\":{\"id\":\"a\",\"name\":\"a.pdf\",\"error\":"
+          "{\"message\":\"stalled\",\"kind\":\"stalled\"}}}",
           2, 700000);
     assert_int_equal(status_of(&st, "p1"), RP_PIPE_IDLE);
     rp_hub_state_deinit(&st);
@@ -84,8 +88,9 @@ static void the_pipelines_own_file_events_bring_it_back(void **unused)
     rp_hub_state_init(&st);
     apply(&st, "{\"type\":\"file:processing\"," P "," FILE_A "}", 1, 1000);
     apply(&st, "{\"type\":\"pipeline:offline\"," P "}", 2, 5000);
-    apply(&st, "{\"type\":\"file:failed\"," P ",\"file\":{\"id\":\"a\",\"name\":\"a.pdf\",\"error\":"
-               "{\"message\":\"HTTP 503\",\"kind\":\"upstream\"}}}",
+    apply(&st,
+          "{\"type\":\"file:failed\"," P ",\"file\":{\"id\":\"a\",\"name\":\"a.pdf\",\"error\":"
+          "{\"message\":\"HTTP 503\",\"kind\":\"upstream\"}}}",
           3, 6000);
     assert_int_equal(status_of(&st, "p1"), RP_PIPE_IDLE);
     assert_int_equal(rp_hub_state_find(&st, "p1")->last_heartbeat, 6000);

@@ -13,8 +13,8 @@
 
 static json_t *file_ev(const char *type, const char *pid, const char *fid)
 {
-    return json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "type", type, "pipeline_id", pid, "pipeline_type", "t", "file", "id",
-                     fid, "name", fid);
+    return json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "type", type, "pipeline_id", pid, "pipeline_type",
+                     "t", "file", "id", fid, "name", fid);
 }
 
 static int type_of(const char *type)
@@ -23,11 +23,13 @@ static int type_of(const char *type)
 }
 
 /* Admits and applies one file event; returns what rp_hub_state_admit said. */
-static int feed(rp_hub_state_t *st, const char *type, const char *pid, const char *fid, size_t per, size_t total)
+static int feed(rp_hub_state_t *st, const char *type, const char *pid, const char *fid, size_t per,
+                size_t total)
 {
     json_t *ev = file_ev(type, pid, fid);
     char why[160];
-    int rc = rp_hub_state_admit(st, (rp_event_type_t)type_of(type), ev, per, total, NULL, why, sizeof(why));
+    int rc = rp_hub_state_admit(st, (rp_event_type_t)type_of(type), ev, per, total, NULL, why,
+                                sizeof(why));
     if (rc == 0)
         assert_int_equal(rp_hub_state_apply(st, (rp_event_type_t)type_of(type), ev, 1000), 0);
     json_decref(ev);
@@ -43,9 +45,11 @@ static void refuses_a_new_file_past_each_bound_and_names_it(void **state)
     assert_int_equal(feed(&st, "file:processing", "docs-1", "b", 2, 3), 0);
     json_t *ev = file_ev("file:processing", "docs-1", "c");
     char why[160];
-    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, ev, 2, 3, NULL, why, sizeof(why)),
-                     RP_HUB_LIMIT_FILES_IN_FLIGHT);
-    assert_string_equal(why, "pipeline docs-1 has 2 files in flight (at most 2: --max-files-in-flight)");
+    assert_int_equal(
+        rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, ev, 2, 3, NULL, why, sizeof(why)),
+        RP_HUB_LIMIT_FILES_IN_FLIGHT);
+    assert_string_equal(why,
+                        "pipeline docs-1 has 2 files in flight (at most 2: --max-files-in-flight)");
     json_decref(ev);
     /* Files in flight always pass: progress, processing again, completed, failed. */
     assert_int_equal(feed(&st, "file:progress", "docs-1", "a", 2, 3), 0);
@@ -53,9 +57,11 @@ static void refuses_a_new_file_past_each_bound_and_names_it(void **state)
     assert_int_equal(feed(&st, "file:progress", "docs-1", "c", 2, 3), RP_HUB_LIMIT_FILES_IN_FLIGHT);
     assert_int_equal(feed(&st, "file:processing", "docs-2", "a", 2, 3), 0);
     ev = file_ev("file:processing", "docs-3", "a");
-    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, ev, 2, 3, NULL, why, sizeof(why)),
-                     RP_HUB_LIMIT_FILES_TOTAL);
-    assert_string_equal(why, "3 files are in flight in all pipelines (at most 3: --max-files-total)");
+    assert_int_equal(
+        rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, ev, 2, 3, NULL, why, sizeof(why)),
+        RP_HUB_LIMIT_FILES_TOTAL);
+    assert_string_equal(why,
+                        "3 files are in flight in all pipelines (at most 3: --max-files-total)");
     json_decref(ev);
     assert_null(rp_hub_state_find(&st, "docs-3"));
     assert_int_equal(feed(&st, "file:completed", "docs-1", "a", 2, 3), 0);
@@ -79,10 +85,12 @@ static void reservations_count_admitted_events_not_applied_yet(void **state)
     json_t *b = file_ev("file:processing", "p", "b");
     char why[160];
     int r;
-    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, a, 1, 0, &r, why, sizeof(why)), 0);
+    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, a, 1, 0, &r, why, sizeof(why)),
+                     0);
     assert_int_equal(r, 1);
     /* Another event for the reserved file passes without a second reservation... */
-    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROGRESS, a2, 1, 0, &r, why, sizeof(why)), 0);
+    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROGRESS, a2, 1, 0, &r, why, sizeof(why)),
+                     0);
     assert_int_equal(r, 0);
     /* ... a new one is counted with it. */
     assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)),
@@ -92,10 +100,12 @@ static void reservations_count_admitted_events_not_applied_yet(void **state)
     assert_int_equal(rp_hub_state_apply(&st, RP_EV_FILE_PROCESSING, a, 1000), 0);
     assert_int_equal(st._nreserved, 0);
     assert_int_equal(feed(&st, "file:completed", "p", "a", 1, 0), 0);
-    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)), 0);
+    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)),
+                     0);
     rp_hub_state_unreserve(&st, b);
     assert_int_equal(st._nreserved, 0);
-    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)), 0);
+    assert_int_equal(rp_hub_state_admit(&st, RP_EV_FILE_PROCESSING, b, 1, 0, &r, why, sizeof(why)),
+                     0);
     rp_hub_state_unreserve_all(&st);
     assert_int_equal(st._nreserved, 0);
     json_decref(a);
@@ -121,8 +131,10 @@ static void snapshots_list_a_fair_page_and_pages_give_every_file_once(void **sta
     assert_int_equal(json_array_size(json_object_get(big, "files")), 99);
     assert_true(json_is_true(json_object_get(big, "files_more")));
     assert_string_equal(json_string_value(json_object_get(big, "files_next")), "f098");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(big, "counters"), "in_flight")), 500);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(big, "stages"), "queued")), 500);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(big, "counters"), "in_flight")), 500);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(big, "stages"), "queued")),
+                     500);
     assert_true(json_is_false(json_object_get(small, "files_more")));
     assert_null(json_object_get(small, "files_next"));
     json_decref(snap);
@@ -164,8 +176,9 @@ static void stage_counts_follow_files_and_cap_the_names(void **state)
     for (int i = 0; i < 40; i++) {
         snprintf(fid, sizeof(fid), "f%d", i);
         snprintf(stage, sizeof(stage), "s%d", i);
-        json_t *ev = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "type", "file:processing", "pipeline_id", "p",
-                               "pipeline_type", "t", "file", "id", fid, "name", fid, "stage", stage);
+        json_t *ev =
+            json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "type", "file:processing", "pipeline_id",
+                      "p", "pipeline_type", "t", "file", "id", fid, "name", fid, "stage", stage);
         assert_int_equal(rp_hub_state_apply(&st, RP_EV_FILE_PROCESSING, ev, 1000), 0);
         json_decref(ev);
     }

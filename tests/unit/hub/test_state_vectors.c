@@ -28,7 +28,8 @@ static int match(const json_t *got, const json_t *want, const char *path, char *
 {
     char sub[256];
     if (json_is_null(want))
-        return got == NULL || json_is_null(got) ? 0 : (snprintf(why, whylen, "%s: want null", path), 1);
+        return got == NULL || json_is_null(got) ? 0
+                                                : (snprintf(why, whylen, "%s: want null", path), 1);
     if (got == NULL) {
         snprintf(why, whylen, "%s: missing", path);
         return 1;
@@ -107,7 +108,8 @@ static void vector_holds(void **state)
         json_decref(ev);
     }
     int64_t now = T0_MS + (int64_t)json_integer_value(json_object_get(vec, "now"));
-    json_t *got = json_pack("{s:o,s:o}", "pipelines", rp_hub_state_json(&st, NULL, NULL, now, 1000, 10, SIZE_MAX),
+    json_t *got = json_pack("{s:o,s:o}", "pipelines",
+                            rp_hub_state_json(&st, NULL, NULL, now, 1000, 10, SIZE_MAX),
                             "failure_groups", rp_hub_failures_json(&st, NULL));
     assert_non_null(got);
     if (getenv("RP_VECTORS_DUMP"))

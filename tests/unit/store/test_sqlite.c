@@ -8,8 +8,8 @@
  * events read back in order (since, history of a pipeline and of a file, replay), the file
  * registry keeps each file's last outcome and known hash, retention keeps the newest events and
  * the recent ones and drops expired sessions, a refused batch (an id taken) loses nothing
- * committed and commits nothing of itself, and a read larger than its buffer fails (RP_ETOOBIG, not a cut-off
- * array) and leaves the database usable. */
+ * committed and commits nothing of itself, and a read larger than its buffer fails (RP_ETOOBIG, not
+ * a cut-off array) and leaves the database usable. */
 #include "unit.h"
 
 #include <sys/stat.h>
@@ -63,7 +63,8 @@ static void *open_db(void)
 static rp_store_event_t event(int64_t id)
 {
     static const char json[] = "{}";
-    return (rp_store_event_t){id, 1000 + id, "pipeline:online", "p", "local_files", NULL, NULL, NULL, json, 2};
+    return (rp_store_event_t){
+        id, 1000 + id, "pipeline:online", "p", "local_files", NULL, NULL, NULL, json, 2};
 }
 
 /* One batch of one event, as the worker runs it: begin, append, commit (rollback on failure). */
@@ -198,8 +199,8 @@ static void *open_memory(void)
 
 /* An event of pipeline pid about file fid (NULL: a pipeline event), payload {"id":id}. */
 static char payloads[64][32];
-static rp_store_event_t file_event(int64_t id, int64_t ts, const char *type, const char *pid, const char *fid,
-                                   const char *hash)
+static rp_store_event_t file_event(int64_t id, int64_t ts, const char *type, const char *pid,
+                                   const char *fid, const char *hash)
 {
     char *json = payloads[id % 64];
     snprintf(json, sizeof(payloads[0]), "{\"id\":%lld}", (long long)id);
@@ -227,21 +228,23 @@ static void ids_of(const rp_buf_t *out, char *ids, size_t idslen)
     ids[0] = '\0';
     assert_true(out->len >= 2 && out->data[0] == '[' && out->data[out->len - 1] == ']');
     for (const char *p = out->data; (p = strstr(p, "\"id\":")) != NULL; p += 5)
-        o += (size_t)snprintf(ids + o, idslen - o, "%s%lld", o ? "," : "", strtoll(p + 5, NULL, 10));
+        o +=
+            (size_t)snprintf(ids + o, idslen - o, "%s%lld", o ? "," : "", strtoll(p + 5, NULL, 10));
 }
 
 static void read_query(void *b, int which, int64_t arg, int limit, const char *want)
 {
     rp_buf_t out;
     rp_buf_init(&out, 1 << 16);
-    int rc = which == 0 ? ops->since(b, arg, limit, &out)
+    int rc = which == 0   ? ops->since(b, arg, limit, &out)
              : which == 1 ? ops->history(b, "p", NULL, arg, limit, &out)
                           : ops->history(b, "p", "f1", arg, limit, &out);
     assert_int_equal(rc, 0);
     char ids[256];
     ids_of(&out, ids, sizeof(ids));
     if (strcmp(ids, want) != 0)
-        fail_msg("query %d(%lld, %d): got [%s], want [%s]", which, (long long)arg, limit, ids, want);
+        fail_msg("query %d(%lld, %d): got [%s], want [%s]", which, (long long)arg, limit, ids,
+                 want);
     rp_buf_deinit(&out);
 }
 
@@ -291,7 +294,7 @@ static void appended_events_read_back_in_order(void **state)
     read_query(b, 1, 0, 100, "5,4,2,1"); /* history of p: newest first */
     read_query(b, 1, 4, 100, "2,1");     /* before 4 */
     read_query(b, 1, 0, 1, "5");
-    read_query(b, 2, 0, 100, "5,2");     /* one file of p */
+    read_query(b, 2, 0, 100, "5,2"); /* one file of p */
     /* replay: every event after `after`, in id order, with its columns. */
     struct seen seen = {{0}, 0};
     assert_int_equal(ops->replay(b, 1, each, &seen), 0);
@@ -319,10 +322,13 @@ static void the_file_registry_keeps_each_files_last_outcome(void **state)
     rp_buf_init(&out, 1 << 16);
     assert_int_equal(ops->files(b, "p", "", 10, &out), 0);
     assert_span(out.data, out.len,
-                "[{\"file_id\":\"a\",\"name\":\"a\",\"hash\":null,\"status\":\"failed\",\"event_id\":4,\"updated\":1003},"
-                "{\"file_id\":\"b\",\"name\":\"b\",\"hash\":\"sha256:bb\",\"status\":\"completed\",\"event_id\":3,"
+                "[{\"file_id\":\"a\",\"name\":\"a\",\"hash\":null,\"status\":\"failed\",\"event_"
+                "id\":4,\"updated\":1003},"
+                "{\"file_id\":\"b\",\"name\":\"b\",\"hash\":\"sha256:bb\",\"status\":\"completed\","
+                "\"event_id\":3,"
                 "\"updated\":1002},"
-                "{\"file_id\":\"c\",\"name\":\"c\",\"hash\":null,\"status\":\"deleted\",\"event_id\":6,\"updated\":1005}]");
+                "{\"file_id\":\"c\",\"name\":\"c\",\"hash\":null,\"status\":\"deleted\",\"event_"
+                "id\":6,\"updated\":1005}]");
     /* Pages: after a file id, at most limit. */
     rp_buf_reset(&out);
     assert_int_equal(ops->files(b, "p", "a", 1, &out), 0);
@@ -437,7 +443,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_commit_after_the_file_went_is_not_durable, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(the_file_put_back_is_used_again, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_file_that_is_not_a_database_is_named_with_sqlites_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_file_that_is_not_a_database_is_named_with_sqlites_reason,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(rows_that_do_not_fit_fail_with_etoobig, setup, teardown),
         cmocka_unit_test(appended_events_read_back_in_order),
         cmocka_unit_test(the_file_registry_keeps_each_files_last_outcome),

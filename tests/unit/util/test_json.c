@@ -27,7 +27,10 @@ static int validate_n(const char *s, size_t n)
     return r;
 }
 
-static int validate(const char *s) { return validate_n(s, strlen(s)); }
+static int validate(const char *s)
+{
+    return validate_n(s, strlen(s));
+}
 
 static void accepts_rfc8259_values(void **state)
 {

@@ -91,7 +91,9 @@ static void keys_are_byte_strings(void **state)
 static void grows_and_keeps_every_entry(void **state)
 {
     (void)state;
-    enum { N = 5000 };
+    enum {
+        N = 5000
+    };
     struct item *items = calloc(N, sizeof(*items));
     assert_non_null(items);
     rp_map_t m;
@@ -135,7 +137,9 @@ static void grows_and_keeps_every_entry(void **state)
 static void iteration_visits_each_entry_once(void **state)
 {
     (void)state;
-    enum { N = 300 };
+    enum {
+        N = 300
+    };
     struct item *items = calloc(N, sizeof(*items));
     assert_non_null(items);
     rp_map_t m;
@@ -186,7 +190,9 @@ static void growth_failure_still_links_entry(void **state)
     (void)state;
     /* Fail allocation 1, 2, ... while putting 200 entries: each failure is a grow that keeps
      * the old buckets, so the entry is linked anyway and every entry stays reachable. */
-    enum { N = 200 };
+    enum {
+        N = 200
+    };
     struct item items[N];
     for (unsigned long n = 1;; n++) {
         rp_map_t m;

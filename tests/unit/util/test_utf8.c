@@ -7,7 +7,11 @@
 #include "util/err.h"
 #include "util/utf8.h"
 
-enum { VALID, INVALID, TRUNCATED };
+enum {
+    VALID,
+    INVALID,
+    TRUNCATED
+};
 
 static const struct {
     const char *name;

@@ -138,7 +138,8 @@ static void refuses_dot_dot(void **state)
     tree_t *t = *state;
     struct stat st;
     assert_int_equal(rp_watch_open_beneath(t->root_fd, "../outside/secret.txt", O_RDONLY), -EXDEV);
-    assert_int_equal(rp_watch_open_beneath(t->root_fd, "sub/../../outside/secret.txt", O_RDONLY), -EXDEV);
+    assert_int_equal(rp_watch_open_beneath(t->root_fd, "sub/../../outside/secret.txt", O_RDONLY),
+                     -EXDEV);
     assert_int_equal(rp_watch_stat_beneath(t->root_fd, "sub/..", &st), -EXDEV);
     char longname[NAME_MAX + 8];
     memset(longname, 'a', sizeof(longname) - 1);
@@ -167,10 +168,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(opens_a_file_of_the_tree, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_link_as_the_last_component_is_not_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_link_as_the_last_component_is_not_followed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_link_on_the_way_ends_the_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_dot_dot, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_folder_swapped_for_a_link_after_a_check_is_not_walked, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_folder_swapped_for_a_link_after_a_check_is_not_walked,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,7 +40,8 @@ static void prefers_paragraphs_then_sentences(void **state)
     (void)state;
     rp_watch_chunk_t *c;
     /* A paragraph break inside the second half of the window wins over a later sentence end. */
-    const char *t = "First paragraph has words. More words here.\n\nSecond paragraph. It goes on and on.";
+    const char *t =
+        "First paragraph has words. More words here.\n\nSecond paragraph. It goes on and on.";
     long n = chunk(t, 60, 0, &c);
     assert_int_equal(n, 2);
     assert_chunk(t, &c[0], "First paragraph has words. More words here.");
@@ -188,9 +189,12 @@ static void survives_allocation_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(short_text_is_one_trimmed_chunk), cmocka_unit_test(prefers_paragraphs_then_sentences),
-        cmocka_unit_test(overlap_starts_at_a_word),        cmocka_unit_test(never_splits_a_character),
-        cmocka_unit_test(refuses_bad_configuration),       cmocka_unit_test(invariants_hold_on_random_texts),
+        cmocka_unit_test(short_text_is_one_trimmed_chunk),
+        cmocka_unit_test(prefers_paragraphs_then_sentences),
+        cmocka_unit_test(overlap_starts_at_a_word),
+        cmocka_unit_test(never_splits_a_character),
+        cmocka_unit_test(refuses_bad_configuration),
+        cmocka_unit_test(invariants_hold_on_random_texts),
         cmocka_unit_test(survives_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

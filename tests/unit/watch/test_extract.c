@@ -29,14 +29,14 @@ static char *extract(rp_watch_kind_t k, const char *in, size_t n, char *why)
     return r;
 }
 
-#define EXPECT_TEXT(k, in, want)                                                                                       \
-    do {                                                                                                               \
-        char why_[256];                                                                                                \
-        char *got_ = extract((k), (in), sizeof(in) - 1, why_);                                                         \
-        if (got_ == NULL)                                                                                              \
-            fail_msg("extract failed: %s", why_);                                                                      \
-        assert_string_equal(got_, (want));                                                                             \
-        free(got_);                                                                                                    \
+#define EXPECT_TEXT(k, in, want)                                                                   \
+    do {                                                                                           \
+        char why_[256];                                                                            \
+        char *got_ = extract((k), (in), sizeof(in) - 1, why_);                                     \
+        if (got_ == NULL)                                                                          \
+            fail_msg("extract failed: %s", why_);                                                  \
+        assert_string_equal(got_, (want));                                                         \
+        free(got_);                                                                                \
     } while (0)
 
 static void entity(const char *in, const char *want, size_t want_used)
@@ -86,7 +86,7 @@ static void decodes_numeric_references(void **state)
     entity("&#xD800;", "\xef\xbf\xbd", 8);
     entity("&#x110000;", "\xef\xbf\xbd", 10);
     entity("&#99999999999999999999;", "\xef\xbf\xbd", 23); /* no overflow */
-    entity("&#128;", "\xe2\x82\xac", 6);                   /* 0x80 is the euro sign in Windows-1252 */
+    entity("&#128;", "\xe2\x82\xac", 6); /* 0x80 is the euro sign in Windows-1252 */
     entity("&#x93;", "\xe2\x80\x9c", 6);
     entity("&#;", "", 0);
     entity("&#x;", "", 0);
@@ -96,21 +96,25 @@ static void decodes_numeric_references(void **state)
 static void html_text_drops_markup_scripts_and_comments(void **state)
 {
     (void)state;
-    EXPECT_TEXT(RP_WATCH_HTML,
-                "<!DOCTYPE html><html><head><title>T&amp;C</title><style>p { color: red }</style>"
-                "<script type=\"text/javascript\">if (a < b) alert(\"</p>\");</script></head>"
-                "<body><h1>Head</h1><p>One <b>bold</b>  word&nbsp;here.</p><!-- not <p>this</p> -->"
-                "<p title=\"a > b\">Caf&eacute; &#x2603;</p><ul><li>x</li><li>y</li></ul>a<br>b 1 < 2</body></html>",
-                "T&C\n\nHead\n\nOne bold word here.\n\nCaf\xc3\xa9 \xe2\x98\x83\n\nx\ny\n\na\nb 1 < 2");
+    EXPECT_TEXT(
+        RP_WATCH_HTML,
+        "<!DOCTYPE html><html><head><title>T&amp;C</title><style>p { color: red }</style>"
+        "<script type=\"text/javascript\">if (a < b) alert(\"</p>\");</script></head>"
+        "<body><h1>Head</h1><p>One <b>bold</b>  word&nbsp;here.</p><!-- not <p>this</p> -->"
+        "<p title=\"a > b\">Caf&eacute; &#x2603;</p><ul><li>x</li><li>y</li></ul>a<br>b 1 < "
+        "2</body></html>",
+        "T&C\n\nHead\n\nOne bold word here.\n\nCaf\xc3\xa9 \xe2\x98\x83\n\nx\ny\n\na\nb 1 < 2");
     /* An unterminated script or comment swallows the rest, never more. */
     EXPECT_TEXT(RP_WATCH_HTML, "before<script>never", "before");
     EXPECT_TEXT(RP_WATCH_HTML, "before<!-- never", "before");
     EXPECT_TEXT(RP_WATCH_HTML, "a<", "a<");
     EXPECT_TEXT(RP_WATCH_HTML, "<table><tr><td>a</td><td>b</td></tr></table>", "a | b");
     /* A page that says Latin-1 / Windows-1252 and is not UTF-8: its bytes are decoded as such. */
-    EXPECT_TEXT(RP_WATCH_HTML, "<meta charset=\"iso-8859-1\"><p>Caf\xe9 \x80 5</p>", "Caf\xc3\xa9 \xe2\x82\xac 5");
+    EXPECT_TEXT(RP_WATCH_HTML, "<meta charset=\"iso-8859-1\"><p>Caf\xe9 \x80 5</p>",
+                "Caf\xc3\xa9 \xe2\x82\xac 5");
     EXPECT_TEXT(RP_WATCH_HTML,
-                "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1252\"><p>\x93q\x94</p>",
+                "<meta http-equiv=\"Content-Type\" content=\"text/html; "
+                "charset=windows-1252\"><p>\x93q\x94</p>",
                 "\xe2\x80\x9cq\xe2\x80\x9d");
     /* ... but a page that says so and is valid UTF-8 is read as UTF-8, and no claim means UTF-8. */
     EXPECT_TEXT(RP_WATCH_HTML, "<meta charset=latin1><p>Caf\xc3\xa9</p>", "Caf\xc3\xa9");
@@ -120,10 +124,11 @@ static void html_text_drops_markup_scripts_and_comments(void **state)
 static void markdown_keeps_words_not_marks(void **state)
 {
     (void)state;
-    EXPECT_TEXT(RP_WATCH_MARKDOWN,
-                "# Title #\n\nSome **bold** and `code` and [a link](http://x.y/z) and ![alt](i.png).\n"
-                "> quoted\n- item one\n1. first\n\n---\n```c\nint x;\n```\n",
-                "Title\n\nSome bold and code and a link and alt.\nquoted\nitem one\nfirst\n\nint x;");
+    EXPECT_TEXT(
+        RP_WATCH_MARKDOWN,
+        "# Title #\n\nSome **bold** and `code` and [a link](http://x.y/z) and ![alt](i.png).\n"
+        "> quoted\n- item one\n1. first\n\n---\n```c\nint x;\n```\n",
+        "Title\n\nSome bold and code and a link and alt.\nquoted\nitem one\nfirst\n\nint x;");
 }
 
 static void csv_fields_and_quotes(void **state)
@@ -138,7 +143,8 @@ static void csv_fields_and_quotes(void **state)
 static void json_keys_and_values(void **state)
 {
     (void)state;
-    EXPECT_TEXT(RP_WATCH_JSON, "{\"title\":\"Zebra\",\"n\":3,\"ok\":true,\"none\":null,\"tags\":[\"a\",\"b\"]}",
+    EXPECT_TEXT(RP_WATCH_JSON,
+                "{\"title\":\"Zebra\",\"n\":3,\"ok\":true,\"none\":null,\"tags\":[\"a\",\"b\"]}",
                 "title: Zebra\nn: 3\nok: true\ntags:\na\nb\n");
     char why[256];
     assert_null(extract(RP_WATCH_JSON, "{\"a\":", 5, why));
@@ -157,11 +163,13 @@ static void text_refuses_binary_and_repairs_utf8(void **state)
     assert_null(extract(RP_WATCH_UNSUPPORTED, "\x89PNG\r\n\x1a\n\0\0", 10, why));
     assert_string_equal(why, "unsupported file type: a PNG image");
     assert_null(extract(RP_WATCH_UNSUPPORTED, "PK\x03\x04\x14\0\x06\0", 8, why));
-    assert_string_equal(why, "unsupported file type: a ZIP archive (.docx, .xlsx, .pptx, .odt, .epub, .zip)");
+    assert_string_equal(
+        why, "unsupported file type: a ZIP archive (.docx, .xlsx, .pptx, .odt, .epub, .zip)");
     assert_null(extract(RP_WATCH_UNSUPPORTED, "\x01\x02\x03\0", 4, why));
     assert_string_equal(why, "binary content (a NUL byte at offset 3)");
     /* A BOM goes, CRLF becomes LF, a stray Latin-1 byte becomes U+FFFD. */
-    EXPECT_TEXT(RP_WATCH_TEXT, "\xef\xbb\xbfHello\r\nWorld caf\xe9!\r", "Hello\nWorld caf\xef\xbf\xbd!\n");
+    EXPECT_TEXT(RP_WATCH_TEXT, "\xef\xbb\xbfHello\r\nWorld caf\xe9!\r",
+                "Hello\nWorld caf\xef\xbf\xbd!\n");
     EXPECT_TEXT(RP_WATCH_TEXT, "", "");
 }
 
@@ -185,7 +193,9 @@ static void limit_is_a_clear_failure(void **state)
     rp_buf_t out;
     rp_buf_init(&out, 8);
     char why[256];
-    assert_int_equal(rp_watch_extract(RP_WATCH_TEXT, "more than eight bytes", 21, &out, why, sizeof(why)), RP_ETOOBIG);
+    assert_int_equal(
+        rp_watch_extract(RP_WATCH_TEXT, "more than eight bytes", 21, &out, why, sizeof(why)),
+        RP_ETOOBIG);
     assert_non_null(strstr(why, "larger than the limit"));
     rp_buf_deinit(&out);
 }

@@ -179,7 +179,8 @@ static void a_batch_commits_together_or_not_at_all(void **state)
     /* A failure is recorded with its reason and no chunks. */
     rp_watch_doc_t bad = {.size = 3, .mtime_ns = 1};
     snprintf(bad.hash, sizeof(bad.hash), "h9");
-    assert_int_equal(rp_watch_index_replace(ix, "/d/1.txt", &bad, "pdf", "corrupt", "", NULL, 0), 0);
+    assert_int_equal(rp_watch_index_replace(ix, "/d/1.txt", &bad, "pdf", "corrupt", "", NULL, 0),
+                     0);
     assert_int_equal(find(ix, "kiwi", &h), 0);
     assert_int_equal(rp_watch_index_lookup(ix, "/d/1.txt", &doc), 1);
     assert_int_equal(doc.chunks, 0);
@@ -190,7 +191,8 @@ static void tells_query_errors_apart(void **state)
     rp_watch_index_t *ix = *state;
     put(ix, "/d/a.txt", "words", "h");
     hits_t h;
-    static const char *const bad[] = {"\"open", "AND", "a OR", "(", "nosuchcolumn: x", "NEAR(a b, x)", "*"};
+    static const char *const bad[] = {"\"open",          "AND",          "a OR", "(",
+                                      "nosuchcolumn: x", "NEAR(a b, x)", "*"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         if (find(ix, bad[i], &h) != -2)
             fail_msg("query %s: not a syntax error (%s)", bad[i], rp_watch_index_error(ix));
