@@ -1,19 +1,21 @@
 # ragpulse: the two commands of the README, and a few more.
 #   make run    set up what running needs, build the binary only, and start
 #               `ragpulse serve --watch ./inbox` on 127.0.0.1:8103
-#   make test   set up everything, build all (release + ASan/UBSan), and run every test
+#   make test   set up everything, build all (release + ASan/UBSan + TSan), and run every test
 # scripts/bootstrap installs the packages (idempotent): `bootstrap run` what building and
 # running need, `bootstrap test` (the default) that and what the tests need.
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
+BUILD_TSAN ?= build-tsan
 FUZZ_SECONDS ?= 600
 CI_FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
+FUZZ_JOBS  ?= $(JOBS)
 
-.PHONY: all setup setup-run build build-asan run test test-unit fuzz fuzz-long conformance bench clean \
-        format format-check tidy
+.PHONY: all setup setup-run build build-asan build-tsan run test test-unit test-tsan fuzz fuzz-long \
+        conformance bench clean format format-check tidy
 
 all: build
 
@@ -29,6 +31,9 @@ $(BUILD)/build.ninja:
 $(BUILD_ASAN)/build.ninja:
 	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRP_SANITIZE=ON
 
+$(BUILD_TSAN)/build.ninja:
+	cmake -S . -B $(BUILD_TSAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_TSAN=ON
+
 $(BUILD_FUZZ)/build.ninja:
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRP_FUZZ=ON
 
@@ -39,6 +44,10 @@ build: setup $(BUILD)/build.ninja
 
 build-asan: setup $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
+
+# ThreadSanitizer (no ASan: the two exclude each other), for the tests labelled `tsan`.
+build-tsan: setup $(BUILD_TSAN)/build.ninja
+	ninja -C $(BUILD_TSAN)
 
 # The hub and the local-files pipeline in one process: drop files into ./inbox and watch them
 # go through in the dashboard; `build/ragpulse search "words"` finds them afterwards. Only
@@ -51,13 +60,15 @@ run: setup-run
 	mkdir -p inbox
 	$(BUILD)/ragpulse serve --watch ./inbox
 
-# Every test runs against the sanitizer build: unit, fuzz-corpus replay, integration.
-# The release build is built too (warnings are errors in both). Then each fuzz target runs
-# for a short, bounded time.
-test: build build-asan
+# Every test runs against the sanitizer build: unit, fuzz-corpus replay, integration, one
+# CTest entry per file, JOBS at a time (labels and locks in tests/CMakeLists.txt). The release
+# build is built too (warnings are errors in all three). Then the `tsan` tests run again under
+# ThreadSanitizer, and each fuzz target runs for a short, bounded time, FUZZ_JOBS at a time.
+test: build build-asan build-tsan
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j 1
+	  ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 # Layout belongs to clang-format (.clang-format, STYLE.md §1): `make format` applies it,
@@ -73,21 +84,35 @@ tidy: build
 	@bash scripts/tidy $(BUILD)
 
 test-unit: build-asan
-	cd $(BUILD_ASAN) && ctest --output-on-failure -R '^(util|net|http|ws|eio|sio|hub|fuzz)\.'
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -L unit
+
+# The store worker and libuv's thread pool under ThreadSanitizer. Every process a test starts
+# (servers, watchers) writes its reports to one directory instead of a stderr the test may
+# never print, and any report there fails the run. tests/tsan.supp names the uninstrumented
+# Debian libraries TSan cannot see into, each with its reason.
+TSAN_REPORTS = $(CURDIR)/$(BUILD_TSAN)/tsan-reports
+test-tsan: build-tsan
+	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	cd $(BUILD_TSAN) && \
+	  TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:second_deadlock_stack=1:log_path=$(TSAN_REPORTS)/tsan \
+	  ctest --output-on-failure -j $(JOBS) -L tsan
+	@if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
+	  cat $(TSAN_REPORTS)/*; echo "ThreadSanitizer reports above (in $(TSAN_REPORTS))"; exit 1; fi
 
 # Each libFuzzer target for FUZZ_SECONDS (default 10 minutes; `make test` gives each 20 s) on a
 # scratch copy of its corpus (the committed corpus in tests/fuzz/corpus/ stays small and
-# curated). A crash stops the run with the reproducer's path: add it to the corpus and fix.
+# curated), FUZZ_JOBS targets at a time (each is one process on one core, so each still gets
+# its FUZZ_SECONDS). A crash fails the run with the reproducer's path: add it to the corpus
+# and fix.
 fuzz: setup $(BUILD_FUZZ)/build.ninja
 	ninja -C $(BUILD_FUZZ)
-	@set -e; for f in $(BUILD_FUZZ)/tests/fuzz/fuzz_*; do \
-	  [ -x "$$f" ] || continue; t=$$(basename $$f); \
-	  work=$$(mktemp -d); cp tests/fuzz/corpus/$${t#fuzz_}/* $$work/ 2>/dev/null || true; \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$work >$$work.log 2>&1 || \
-	    { tail -50 $$work.log; exit 1; }; \
-	  rm -rf $$work $$work.log; \
-	done
+	@for f in $(BUILD_FUZZ)/tests/fuzz/fuzz_*; do [ -x "$$f" ] && echo "$$f"; done | \
+	  xargs -P $(FUZZ_JOBS) -I{} sh -c 'f=$$1; t=$$(basename $$f); \
+	    work=$$(mktemp -d); cp tests/fuzz/corpus/$${t#fuzz_}/* $$work/ 2>/dev/null || true; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$work >$$work.log 2>&1 || \
+	      { echo "fuzz: $$t failed:"; tail -50 $$work.log; exit 1; }; \
+	    rm -rf $$work $$work.log' sh {}
 
 fuzz-long: fuzz
 
@@ -97,4 +122,4 @@ conformance: build
 	bash scripts/run-conformance $(SOCKETIO_REPO)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_TSAN)
