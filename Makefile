@@ -65,6 +65,7 @@ run: setup-run
 # build is built too (warnings are errors in all three). Then the `tsan` tests run again under
 # ThreadSanitizer, and each fuzz target runs for a short, bounded time, FUZZ_JOBS at a time.
 test: build build-asan build-tsan
+	$(MAKE) --no-print-directory format-check tidy
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
