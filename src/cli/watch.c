@@ -513,7 +513,7 @@ int rp_cli_search(int argc, char **argv)
     }
     long n = rp_watch_index_search(ix, query, syntax, (int)limit, on_hit, &so);
     int rc = n > 0 ? 0 : 1;
-    if (n == -2) {
+    if (n == RP_EINVAL) {
         fprintf(
             stderr,
             "ragpulse search: with --fts, the query is FTS5 syntax, and this one is not valid: %s\n"

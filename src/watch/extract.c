@@ -20,7 +20,7 @@ static int why_set(char *why, size_t whylen, const char *msg)
 {
     if (why && whylen)
         snprintf(why, whylen, "%s", msg);
-    return -1;
+    return RP_EINVAL;
 }
 
 /* ---- UTF-8 ---- */
@@ -489,7 +489,7 @@ static int extract_json(const char *data, size_t len, rp_buf_t *out, char *why, 
         if (why && whylen)
             snprintf(why, whylen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
                      jerr.text);
-        return -1;
+        return RP_EINVAL;
     }
     int rc = json_text(out, j, NULL, 0);
     json_decref(j);
@@ -527,15 +527,15 @@ int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *
             if (len >= formats[i].len && memcmp(data, formats[i].magic, formats[i].len) == 0) {
                 if (why && whylen)
                     snprintf(why, whylen, "unsupported file type: %s", formats[i].what);
-                return -1;
+                return RP_EINVAL;
             }
         }
         if (!looks_binary(data, len, why, whylen))
             why_set(why, whylen, "unsupported file type");
-        return -1;
+        return RP_EINVAL;
     }
     if (k != RP_WATCH_JSON && looks_binary(data, len, why, whylen))
-        return -1;
+        return RP_EINVAL;
     int rc;
     switch (k) {
     case RP_WATCH_MARKDOWN:
@@ -546,8 +546,8 @@ int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *
         break;
     case RP_WATCH_JSON:
         rc = extract_json(data, len, out, why, whylen);
-        if (rc == -1)
-            return -1;
+        if (rc == RP_EINVAL)
+            return RP_EINVAL;
         break;
     case RP_WATCH_HTML:
         rc = rp_watch_extract_html(data, len, out);

@@ -35,7 +35,7 @@ const char *rp_watch_kind_name(rp_watch_kind_t k);
 
 /* Appends the text of data[0..len) (a file of kind k, not PDF) to out as UTF-8 without NUL
  * bytes: a UTF-8 BOM is dropped, invalid UTF-8 becomes U+FFFD, Windows line ends become \n.
- * Returns 0, or -1 with `why` set (binary content, invalid JSON, unsupported kind) or
+ * Returns 0, or RP_EINVAL with `why` set (binary content, invalid JSON, unsupported kind) or
  * RP_ETOOBIG / UV_ENOMEM from out (why set too). Paragraphs are separated by a blank line so
  * that chunking can split on them. */
 int rp_watch_extract(rp_watch_kind_t k, const char *data, size_t len, rp_buf_t *out, char *why,

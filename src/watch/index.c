@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <uv.h>
 
 #include "util/alloc.h"
+#include "util/err.h"
 
 struct rp_watch_index {
     sqlite3 *db;
@@ -52,7 +54,7 @@ static int fail(rp_watch_index_t *ix)
 {
     snprintf(ix->err, sizeof(ix->err), "index %.1024s: %.300s", ix->path,
              ix->db ? sqlite3_errmsg(ix->db) : "not open");
-    return -1;
+    return RP_EUNAVAIL;
 }
 
 static int prepare(rp_watch_index_t *ix, const char *sql, sqlite3_stmt **st)
@@ -204,7 +206,7 @@ static int delete_path(rp_watch_index_t *ix, const char *path, int tree)
         sqlite3_bind_int64(ix->del_range, 2, first + n);
         if (run(ix, ix->del_range) < 0) {
             sqlite3_reset(st);
-            return -1;
+            return RP_EUNAVAIL;
         }
     }
     sqlite3_reset(st);
@@ -213,7 +215,7 @@ static int delete_path(rp_watch_index_t *ix, const char *path, int tree)
     sqlite3_bind_text(ix->del_doc, 1, path, -1, SQLITE_STATIC);
     sqlite3_bind_int(ix->del_doc, 2, tree);
     if (run(ix, ix->del_doc) < 0)
-        return -1;
+        return RP_EUNAVAIL;
     return sqlite3_changes(ix->db);
 }
 
@@ -227,7 +229,7 @@ int rp_watch_index_commit(rp_watch_index_t *ix)
     if (exec(ix, "COMMIT") == 0)
         return 0;
     sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    return RP_EUNAVAIL;
 }
 
 void rp_watch_index_rollback(rp_watch_index_t *ix)
@@ -242,7 +244,7 @@ int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_
     /* Inside the caller's transaction (a batch), or in one of its own. */
     int own = sqlite3_get_autocommit(ix->db);
     if (own && exec(ix, "BEGIN IMMEDIATE") < 0)
-        return -1;
+        return RP_EUNAVAIL;
     if (delete_path(ix, path, 0) < 0)
         goto undo;
     /* This document's chunks get the rowids [first, first + n). */
@@ -289,17 +291,17 @@ int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_
 undo:
     if (own)
         sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    return RP_EUNAVAIL;
 }
 
 long rp_watch_index_remove(rp_watch_index_t *ix, const char *path, int tree)
 {
     if (exec(ix, "BEGIN IMMEDIATE") < 0)
-        return -1;
+        return RP_EUNAVAIL;
     int n = delete_path(ix, path, tree);
     if (n < 0 || exec(ix, "COMMIT") < 0) {
         sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-        return -1;
+        return RP_EUNAVAIL;
     }
     return n;
 }
@@ -376,7 +378,7 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_que
         words = rp_watch_query_from_words(query);
         if (words == NULL) {
             snprintf(ix->err, sizeof(ix->err), "out of memory");
-            return -1;
+            return UV_ENOMEM;
         }
         query = words;
     }
@@ -423,7 +425,7 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_que
             fail(ix);
         sqlite3_finalize(st);
         rp_free(words);
-        return syntax_err ? -2 : -1;
+        return syntax_err ? RP_EINVAL : RP_EUNAVAIL;
     }
     sqlite3_finalize(st);
     rp_free(words);

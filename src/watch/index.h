@@ -33,27 +33,29 @@ void rp_watch_index_close(rp_watch_index_t *ix);
 /* The last error's text. */
 const char *rp_watch_index_error(const rp_watch_index_t *ix);
 
-/* Looks path up in the registry: 1 (doc filled), 0 (unknown), -1 (error). */
+/* Looks path up in the registry: 1 (doc filled), 0 (unknown), or
+ * RP_EUNAVAIL (the database failed; rp_watch_index_error says why). */
 int rp_watch_index_lookup(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc);
-/* Records a new size and mtime for a known path whose content did not change. 0 or -1. */
+/* Records a new size and mtime for a known path whose content did not change. 0 or RP_EUNAVAIL. */
 int rp_watch_index_touch(rp_watch_index_t *ix, const char *path, int64_t size, int64_t mtime_ns);
 /* Replaces path's chunks and registry row in one transaction: the old chunks go, these come
  * (chunks[i] are positions in text). doc->chunks is set to n. A file that failed is recorded
  * with its `error` and no chunks, so an unchanged failing file is not retried after a
- * restart. 0, or -1 (nothing changed). */
+ * restart. 0, or RP_EUNAVAIL (nothing changed). */
 int rp_watch_index_replace(rp_watch_index_t *ix, const char *path, rp_watch_doc_t *doc,
                            const char *kind, const char *error, const char *text,
                            const rp_watch_chunk_t *chunks, size_t n);
 /* A transaction around several replaces (one commit for a batch of files: the store's writer
- * shares the file, and each commit waits for its lock). 0 or -1; commit rolls back on error. */
+ * shares the file, and each commit waits for its lock). 0 or RP_EUNAVAIL; commit rolls back on
+ * error. */
 int rp_watch_index_begin(rp_watch_index_t *ix);
 int rp_watch_index_commit(rp_watch_index_t *ix);
 void rp_watch_index_rollback(rp_watch_index_t *ix);
 /* Removes path (and, when `tree`, everything under path/) from the registry and the index,
- * in one transaction. Returns the number of documents removed, or -1. */
+ * in one transaction. Returns the number of documents removed, or RP_EUNAVAIL. */
 long rp_watch_index_remove(rp_watch_index_t *ix, const char *path, int tree);
 /* Calls cb for every registered path under dir/ (stop early by returning non-zero).
- * Returns 0 or -1. */
+ * Returns 0 or RP_EUNAVAIL. */
 int rp_watch_index_each(rp_watch_index_t *ix, const char *dir,
                         int (*cb)(void *ud, const char *path), void *ud);
 
@@ -75,9 +77,10 @@ typedef enum rp_watch_query_syntax {
 } rp_watch_query_syntax_t;
 
 /* Full-text search, best first (bm25), at most limit hits, each given to cb (its strings are
- * valid during the call). Returns the number of hits, -1 on an error (rp_watch_index_error),
- * or -2 when an RP_WATCH_QUERY_FTS5 query is not valid FTS5 syntax (the error says why, in
- * words: a column filter the index does not have, an unterminated string, ...). */
+ * valid during the call). Returns the number of hits, RP_EUNAVAIL on an error
+ * (rp_watch_index_error), UV_ENOMEM, or RP_EINVAL when an RP_WATCH_QUERY_FTS5 query is not valid
+ * FTS5 syntax (the error says why, in words: a column filter the index does not have, an
+ * unterminated string, ...). */
 long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_query_syntax_t syntax,
                            int limit, void (*cb)(void *ud, const rp_watch_hit_t *hit), void *ud);
 
@@ -86,7 +89,7 @@ long rp_watch_index_search(rp_watch_index_t *ix, const char *query, rp_watch_que
  * for out-of-memory. */
 char *rp_watch_query_from_words(const char *words);
 
-/* Counts registered documents and chunks (for logs and tests). 0 or -1. */
+/* Counts registered documents and chunks (for logs and tests). 0 or RP_EUNAVAIL. */
 int rp_watch_index_counts(rp_watch_index_t *ix, int64_t *docs, int64_t *chunks);
 
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/rand.h"
 #include "watch/watch_int.h"
@@ -26,14 +27,14 @@ int rp_watch_outbox_save(net_sink_t *s)
     snprintf(tmp, sizeof(tmp), "%s.tmp", s->spath);
     FILE *f = fopen(tmp, "w");
     if (f == NULL)
-        return -1;
+        return UV_EIO;
     fprintf(f, "RPQ1 %s %llu %llu %llu\n", s->key, (unsigned long long)s->roff,
             (unsigned long long)s->roff_seq, (unsigned long long)s->next_seq);
     int bad = fflush(f) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, s->spath) < 0) {
         RP_LOG_ERROR("watch", "cannot save the queue state %s: %s", s->spath, strerror(errno));
-        return -1;
+        return UV_EIO;
     }
     return 0;
 }
@@ -54,14 +55,14 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
     s->qfd = open(s->qpath, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (s->qfd < 0) {
         snprintf(err, errlen, "cannot open the queue %s: %s", s->qpath, strerror(errno));
-        return -1;
+        return UV_EIO;
     }
     /* One writer per queue: two watchers appending and sending the same file would interleave. */
     if (flock(s->qfd, LOCK_EX | LOCK_NB) < 0) {
         snprintf(err, errlen,
                  "the queue %s is in use by another `ragpulse watch` (give this one --queue PATH)",
                  s->qpath);
-        return -1;
+        return RP_EREFUSED;
     }
     struct stat st;
     fstat(s->qfd, &st);
@@ -77,7 +78,7 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
     if (key[0] == '\0') {
         if (rp_rand_id(s->key, 16) < 0) {
             snprintf(err, errlen, "no randomness for the queue key");
-            return -1;
+            return UV_EIO;
         }
         roff = rseq = nseq = 0;
     } else {
@@ -95,7 +96,7 @@ int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen)
         char *buf = rp_malloc(WIN + 1);
         if (buf == NULL) {
             snprintf(err, errlen, "out of memory");
-            return -1;
+            return UV_ENOMEM;
         }
         uint64_t tail_off = s->qsize - s->roff > WIN ? s->qsize - WIN : s->roff;
         ssize_t got = pread(s->qfd, buf, (size_t)(s->qsize - tail_off), (off_t)tail_off);

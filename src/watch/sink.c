@@ -239,11 +239,11 @@ static int post_batch(net_sink_t *s)
         want = SINK_BATCH_BYTES;
     char *buf = rp_malloc(want + 1);
     if (buf == NULL)
-        return -1;
+        return UV_ENOMEM;
     ssize_t r = pread(s->qfd, buf, want, (off_t)s->roff);
     if (r <= 0) {
         rp_free(buf);
-        return -1;
+        return UV_EIO;
     }
     size_t n = (size_t)r, i = 0, count = 0;
     rp_buf_t *body = &s->req;

@@ -229,7 +229,7 @@ static void step_gone(job_t *j)
         json_array_clear(j->deleted); /* nothing went */
 }
 
-/* Adds path (takes ownership) to the scan's list. 0, or -1 (out of memory: path freed). */
+/* Adds path (takes ownership) to the scan's list. 0, or UV_ENOMEM (path freed). */
 static int scan_add(job_t *j, char *path, int is_dir, const struct stat *st)
 {
     if (j->nents == j->cap) {
@@ -237,7 +237,7 @@ static int scan_add(job_t *j, char *path, int is_dir, const struct stat *st)
         scan_ent_t *ne = rp_realloc(j->ents, nc * sizeof(*ne));
         if (ne == NULL) {
             rp_free(path);
-            return -1;
+            return UV_ENOMEM;
         }
         j->ents = ne;
         j->cap = nc;

@@ -332,10 +332,10 @@ typedef struct net_sink {
     int handles;
 } net_sink_t;
 
-/* Writes the state file (temporary file, then rename). 0 or -1 (logged). */
+/* Writes the state file (temporary file, then rename). 0 or UV_EIO (logged). */
 int rp_watch_outbox_save(net_sink_t *s);
 /* Reads the state file and checks the queue: drops a torn last line, finds the seqs. 0, or
- * -1 with err filled. */
+ * UV_EIO, RP_EREFUSED (another watcher holds the queue) or UV_ENOMEM with err filled. */
 int rp_watch_outbox_open(net_sink_t *s, char *err, size_t errlen);
 /* Drops everything before roff from the file (when all of it is delivered, or when the
  * delivered part is large): the file stays bounded by what is pending. */

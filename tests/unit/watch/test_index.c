@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/err.h"
 #include "watch/index.h"
 
 typedef struct hits {
@@ -194,7 +195,7 @@ static void tells_query_errors_apart(void **state)
     static const char *const bad[] = {"\"open",          "AND",          "a OR", "(",
                                       "nosuchcolumn: x", "NEAR(a b, x)", "*"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
-        if (find(ix, bad[i], &h) != -2)
+        if (find(ix, bad[i], &h) != RP_EINVAL)
             fail_msg("query %s: not a syntax error (%s)", bad[i], rp_watch_index_error(ix));
         assert_true(strlen(rp_watch_index_error(ix)) > 0);
     }
@@ -209,7 +210,7 @@ static void plain_words_read_no_operators(void **state)
     put(ix, "/d/ops.txt", "AND OR NOT NEAR are words here: (really) \"quoted\"", "h3");
     hits_t h;
     /* The issue's query: FTS5 reads it as a column filter; as words it is that phrase. */
-    assert_int_equal(find(ix, "obsidian-lantern", &h), -2);
+    assert_int_equal(find(ix, "obsidian-lantern", &h), RP_EINVAL);
     assert_int_equal(find_words(ix, "obsidian-lantern", &h), 1);
     assert_string_equal(h.path[0], "/d/lamp.txt");
     assert_string_equal(h.snippet[0], "the [obsidian-lantern] glows at night");
@@ -244,12 +245,12 @@ static void fts5_errors_say_why(void **state)
     rp_watch_index_t *ix = *state;
     put(ix, "/d/a.txt", "words", "h");
     hits_t h;
-    assert_int_equal(find(ix, "obsidian-lantern", &h), -2);
+    assert_int_equal(find(ix, "obsidian-lantern", &h), RP_EINVAL);
     const char *e = rp_watch_index_error(ix);
     assert_non_null(strstr(e, "no such column: lantern"));
     assert_non_null(strstr(e, "in double quotes"));
     assert_int_equal(find(ix, "\"obsidian-lantern\"", &h), 0); /* quoted: valid, no match */
-    assert_int_equal(find(ix, "\"open", &h), -2);
+    assert_int_equal(find(ix, "\"open", &h), RP_EINVAL);
     assert_non_null(strstr(rp_watch_index_error(ix), "unterminated string"));
 }
 
