@@ -66,7 +66,7 @@ struct rp_app {
     rp_cluster_t *cluster;      /* the workers adapter, in a worker of --workers N */
     rp_eio_server_t *extra_eio; /* another Engine.IO endpoint (the conformance server's) */
     rp_app_route_cb _route;
-    void *_hub; /* the application's, freed at shutdown with hub_free */
+    void *_hub; /* the application's, freed at shutdown with _hub_free */
     void (*_hub_free)(void *hub);
     uv_signal_t _sigint;
     uv_signal_t _sigterm;

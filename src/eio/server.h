@@ -81,7 +81,7 @@ struct rp_eio_session {
     rp_timerq_node_t _hb;
     char *credential;  /* owned: the handshake's bearer token (rp_http_credential), or NULL */
     size_t _allowance; /* output allowed past max_queued (see rp_eio_session_allow) */
-    rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->dead */
+    rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->_dead */
     const char *_close_reason;
 };
 

@@ -2,7 +2,7 @@
 /* Connection-state recovery: sessions saved when a socket drops without meaning to, the
  * takeover of a pid still live on another connection, the paced replay of what a resumed
  * socket missed, and lookups of sessions another node saved (through the cluster adapter).
- * All state lives in the server object: saved sessions in srv->saved, in-flight lookups on
+ * All state lives in the server object: saved sessions in srv->_saved, in-flight lookups on
  * srv->_lookups (a lookup outlives a closed server, then answers into nothing). */
 #include "sio/sio_int.h"
 

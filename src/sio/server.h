@@ -123,7 +123,7 @@ typedef struct rp_sio_config {
 void rp_sio_config_defaults(rp_sio_config_t *cfg);
 
 struct rp_sio_nsp {
-    rp_map_entry_t _entry; /* in srv->nsps */
+    rp_map_entry_t _entry; /* in srv->_nsps */
     char *name;            /* owned */
     size_t _name_len;
     rp_sio_server_t *_srv;
@@ -152,7 +152,7 @@ struct rp_sio_nsp {
 };
 
 struct rp_sio_socket {
-    rp_map_entry_t _entry; /* in nsp->sockets */
+    rp_map_entry_t _entry; /* in nsp->_sockets */
     char id[21];
     rp_sio_nsp_t *nsp;
     rp_sio_client_t *client;
@@ -167,7 +167,7 @@ struct rp_sio_socket {
     int recovered;                 /* this socket resumed an earlier session */
     char pid[21];                  /* private session id, when the namespace has recovery on */
     struct rp_sio_replay *_replay; /* a recovery being replayed in rounds, or NULL */
-    rp_map_entry_t _pid_entry;     /* in nsp->pids while connected */
+    rp_map_entry_t _pid_entry;     /* in nsp->_pids while connected */
     void *data;                    /* the user's */
 };
 
