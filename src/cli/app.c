@@ -251,7 +251,7 @@ int rp_cli_host_is_loopback(const char *host)
 static void on_request(rp_http_conn_t *hc, rp_http_request_t *req, void *ud)
 {
     rp_app_t *app = ud;
-    if (app->route && app->route(app, hc, req))
+    if (app->_route && app->_route(app, hc, req))
         return;
     if (app->extra_eio && rp_eio_server_handle(app->extra_eio, hc, req))
         return;
@@ -264,13 +264,13 @@ static void on_accept(rp_net_listener_t *l, rp_net_conn_t *c)
 {
     rp_app_t *app = l->data;
     /* On failure c is closed by rp_http_conn_start and counted there: nothing left to undo. */
-    (void)rp_http_conn_start(&app->http, c);
+    (void)rp_http_conn_start(&app->_http, c);
 }
 
 int rp_app_init(rp_app_t *app, const rp_cli_opts_t *o)
 {
     memset(app, 0, sizeof(*app));
-    app->opts = o;
+    app->_opts = o;
     if (o->log_level)
         rp_log_level = rp_log_level_parse(o->log_level);
     app->loop = uv_default_loop();
@@ -281,18 +281,18 @@ int rp_app_init(rp_app_t *app, const rp_cli_opts_t *o)
     }
     app->net.max_conns = o->max_conns;
     app->net.max_conns_per_ip = o->max_conns_per_ip;
-    app->http.net = &app->net;
-    app->http.max_header = o->max_header;
-    app->http.max_body = o->eio.max_payload;
-    app->http.max_pending = o->max_pending;
-    app->http.request_timeout = o->request_timeout;
-    app->http.idle_timeout = o->idle_timeout;
-    app->http.on_request = on_request;
-    app->http.ud = app;
+    app->_http.net = &app->net;
+    app->_http.max_header = o->max_header;
+    app->_http.max_body = o->eio.max_payload;
+    app->_http.max_pending = o->max_pending;
+    app->_http.request_timeout = o->request_timeout;
+    app->_http.idle_timeout = o->idle_timeout;
+    app->_http.on_request = on_request;
+    app->_http.ud = app;
     /* One Origin policy for every transport: a browser page from another origin cannot use
      * this server unless --cors-origin lists it. */
-    app->http.origin_check = 1;
-    app->http.origins = o->eio.cors;
+    app->_http.origin_check = 1;
+    app->_http.origins = o->eio.cors;
     if (cors_any(o->eio.cors))
         RP_LOG_WARN("cli", "--cors-origin *: any web page can read and write this server");
     app->sio = rp_sio_server_new(&app->net, &o->eio, &o->sio);
@@ -312,13 +312,13 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
     rp_app_t *app = sig->data;
     RP_LOG_INFO("cli", "signal %d: shutting down", signum);
-    uv_signal_stop(&app->sigint);
-    uv_signal_stop(&app->sigterm);
-    rp_net_listener_close(&app->listener);
-    rp_http_server_stop(&app->http);
-    if (app->hub && app->hub_free)
-        app->hub_free(app->hub);
-    app->hub = NULL;
+    uv_signal_stop(&app->_sigint);
+    uv_signal_stop(&app->_sigterm);
+    rp_net_listener_close(&app->_listener);
+    rp_http_server_stop(&app->_http);
+    if (app->_hub && app->_hub_free)
+        app->_hub_free(app->_hub);
+    app->_hub = NULL;
     if (app->sio)
         rp_sio_server_close(app->sio, NULL);
     app->sio = NULL;
@@ -331,11 +331,11 @@ static void on_signal(uv_signal_t *sig, int signum)
     rp_net_close_all(&app->net);
     /* Everything is closing; give libuv a moment to finish, then stop regardless. Without
      * the timer the loop still ends once the closes are done. */
-    if (uv_timer_init(app->loop, &app->stop_timer) < 0)
+    if (uv_timer_init(app->loop, &app->_stop_timer) < 0)
         return;
-    if (uv_timer_start(&app->stop_timer, on_stop_timer, 2000, 0) < 0)
+    if (uv_timer_start(&app->_stop_timer, on_stop_timer, 2000, 0) < 0)
         return;
-    uv_unref((uv_handle_t *)&app->stop_timer);
+    uv_unref((uv_handle_t *)&app->_stop_timer);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -347,23 +347,23 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static int start_signals(rp_app_t *app)
 {
-    int rc = uv_signal_init(app->loop, &app->sigint);
+    int rc = uv_signal_init(app->loop, &app->_sigint);
     if (rc < 0)
         return rc;
-    rc = uv_signal_init(app->loop, &app->sigterm);
+    rc = uv_signal_init(app->loop, &app->_sigterm);
     if (rc < 0)
         return rc;
-    app->sigint.data = app->sigterm.data = app;
-    rc = uv_signal_start(&app->sigint, on_signal, SIGINT);
+    app->_sigint.data = app->_sigterm.data = app;
+    rc = uv_signal_start(&app->_sigint, on_signal, SIGINT);
     if (rc < 0)
         return rc;
-    return uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    return uv_signal_start(&app->_sigterm, on_signal, SIGTERM);
 }
 
 int rp_app_serve(rp_app_t *app, int port, int reuseport, int ready_fd, int print)
 {
-    const rp_cli_opts_t *o = app->opts;
-    int rc = rp_net_listen(&app->net, &app->listener, o->host, port, reuseport, on_accept, app);
+    const rp_cli_opts_t *o = app->_opts;
+    int rc = rp_net_listen(&app->net, &app->_listener, o->host, port, reuseport, on_accept, app);
     if (rc < 0) {
         fprintf(stderr, "ragpulse: cannot listen on %s:%d: %s\n", o->host, port, uv_strerror(rc));
         return 1;
@@ -376,7 +376,7 @@ int rp_app_serve(rp_app_t *app, int port, int reuseport, int ready_fd, int print
     if (print) {
         int v6 = strchr(o->host, ':') != NULL;
         printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
-               app->listener.port);
+               app->_listener.port);
         fflush(stdout);
     }
     if (ready_fd >= 0) {
@@ -384,7 +384,7 @@ int rp_app_serve(rp_app_t *app, int port, int reuseport, int ready_fd, int print
             return 1;
         close(ready_fd);
     }
-    RP_LOG_INFO("cli", "listening on %s:%d", o->host, app->listener.port);
+    RP_LOG_INFO("cli", "listening on %s:%d", o->host, app->_listener.port);
     uv_run(app->loop, UV_RUN_DEFAULT);
     /* Close whatever is left (signal handles, stragglers) and let the closes finish. */
     uv_walk(app->loop, close_walk, NULL);
@@ -397,7 +397,7 @@ int rp_app_serve(rp_app_t *app, int port, int reuseport, int ready_fd, int print
 
 int rp_app_run(rp_app_t *app)
 {
-    const rp_cli_opts_t *o = app->opts;
+    const rp_cli_opts_t *o = app->_opts;
     if (o->workers > 1)
         return rp_supervisor_run(app);
     return rp_app_serve(app, o->port, o->reuseport, -1, 1);

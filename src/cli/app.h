@@ -60,19 +60,19 @@ typedef int (*rp_app_route_cb)(rp_app_t *app, rp_http_conn_t *hc, rp_http_reques
 struct rp_app {
     uv_loop_t *loop;
     rp_net_t net;
-    rp_net_listener_t listener;
-    rp_http_server_t http;
+    rp_net_listener_t _listener;
+    rp_http_server_t _http;
     rp_sio_server_t *sio;
     rp_cluster_t *cluster;      /* the workers adapter, in a worker of --workers N */
     rp_eio_server_t *extra_eio; /* another Engine.IO endpoint (the conformance server's) */
-    rp_app_route_cb route;
-    void *hub; /* the application's, freed at shutdown with hub_free */
-    void (*hub_free)(void *hub);
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
-    uv_timer_t stop_timer;
-    const rp_cli_opts_t *opts; /* borrowed, outlives app */
-    void *data;
+    rp_app_route_cb _route;
+    void *_hub; /* the application's, freed at shutdown with _hub_free */
+    void (*_hub_free)(void *hub);
+    uv_signal_t _sigint;
+    uv_signal_t _sigterm;
+    uv_timer_t _stop_timer;
+    const rp_cli_opts_t *_opts; /* borrowed, outlives app */
+    void *_data;
 };
 
 /* Sets up loop, net, HTTP and the Socket.IO server from o. Returns 0, or UV_ENOMEM or a

@@ -325,22 +325,23 @@ int rp_cli_serve(int argc, char **argv)
         rp_sio_server_set_cluster(app.sio, app.cluster);
     }
     hc->recovery_window_ms = o->sio.recovery_window;
-    hc->http = &app.http;
-    app.http.open_paths = rp_hub_open_paths; /* readable from any page: what a client needs first */
+    hc->http = &app._http;
+    app._http.open_paths =
+        rp_hub_open_paths; /* readable from any page: what a client needs first */
     the_hub = rp_hub_new(app.sio, &app.net, hc, store, err, sizeof(err));
     if (the_hub == NULL) {
         fprintf(stderr, "ragpulse serve: cannot start the hub: %s\n", err);
         return 1;
     }
-    app.route = route;
-    app.hub_free = hub_close;
-    app.hub = the_hub;
+    app._route = route;
+    app._hub_free = hub_close;
+    app._hub = the_hub;
     if (so.watch.dir) {
         if (!so.watch.index_given && strncmp(so.store_spec, "sqlite:", 7) == 0)
             so.watch.cfg.index_path = so.store_spec + 7; /* one file: the log and the index */
         if (rp_cli_watch_serve_start(app.loop, the_hub, &so.watch) < 0)
             return 1;
-        app.hub_free = hub_free_with_watch;
+        app._hub_free = hub_free_with_watch;
     }
     return rp_app_run(&app);
 }

@@ -104,7 +104,7 @@ static int wait_workers(int n, int status)
 
 int rp_supervisor_run(rp_app_t *app)
 {
-    const rp_cli_opts_t *o = app->opts;
+    const rp_cli_opts_t *o = app->_opts;
     int n = o->workers;
     int port = o->port;
     int hold = -1;

@@ -6,7 +6,7 @@
 
 #define RP_SUPERVISOR_MAX_WORKERS 64
 
-/* Forks app->opts->workers workers that each run rp_app_serve on the same port
+/* Forks app->_opts->workers workers that each run rp_app_serve on the same port
  * (SO_REUSEPORT; port 0 is picked once, before the fork) and share broadcasts through the
  * workers cluster adapter over a mesh of Unix sockets. The supervisor prints the listening
  * line once every worker listens, forwards SIGINT/SIGTERM, and ends the group when a worker

@@ -28,7 +28,7 @@ typedef struct rp_eio_wsconn {
     rp_eio_server_t *srv;
     rp_ws_reader_t reader;
     int probe;
-    rp_timerq_node_t upgrade_timer; /* on srv->upgradeq while probing */
+    rp_timerq_node_t upgrade_timer; /* on srv->_upgradeq while probing */
 } wsconn_t;
 
 /* ---- server.c: sessions, queue, heartbeat, lifecycle ---- */
@@ -71,7 +71,7 @@ void rp_eio_respond_queue(rp_eio_session_t *s, rp_http_conn_t *hc);
 
 /* ---- websocket.c: the WebSocket transport and the upgrade ---- */
 
-/* srv->upgradeq's expiry: a probe that did not finish the upgrade in time is closed. */
+/* srv->_upgradeq's expiry: a probe that did not finish the upgrade in time is closed. */
 void rp_eio_on_upgrade_timeout(rp_timerq_node_t *n);
 /* Answers the upgrade request (101) and hands the connection to a new wsconn; NULL after
  * refusing it (hc answered or closed). */

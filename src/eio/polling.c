@@ -41,8 +41,8 @@ void rp_eio_respond_error(rp_eio_server_t *srv, rp_http_conn_t *hc, int status, 
 /* Takes the held GET off s, for answering. */
 rp_http_conn_t *rp_eio_take_get(rp_eio_session_t *s)
 {
-    rp_http_conn_t *hc = s->poll_get;
-    s->poll_get = NULL;
+    rp_http_conn_t *hc = s->_poll_get;
+    s->_poll_get = NULL;
     if (hc) {
         hc->on_abort = NULL;
         hc->data = NULL;
@@ -71,8 +71,8 @@ void rp_eio_respond_queue(rp_eio_session_t *s, rp_http_conn_t *hc)
                                    (uint32_t)rp_eio_pkt_poll_len(&q->pkt));
         s->qhead = q->next;
         if (s->qhead == NULL)
-            s->qtail = NULL;
-        s->qbytes -= rp_eio_pkt_poll_len(&q->pkt);
+            s->_qtail = NULL;
+        s->_qbytes -= rp_eio_pkt_poll_len(&q->pkt);
         rp_eio_packet_release(&q->pkt);
         rp_free(q);
         taken++;
@@ -98,9 +98,9 @@ static void on_poll_abort(rp_http_conn_t *hc)
 {
     rp_eio_session_t *s = hc->data;
     hc->data = NULL;
-    if (s == NULL || s->poll_get != hc)
+    if (s == NULL || s->_poll_get != hc)
         return;
-    s->poll_get = NULL;
+    s->_poll_get = NULL;
     rp_eio_session_end(s, "transport close", NULL, 0);
 }
 
@@ -139,14 +139,14 @@ static void handle_get(rp_eio_server_t *srv, rp_eio_session_t *s, rp_http_conn_t
         rp_eio_linger_get(s, hc);
         return;
     }
-    if (s->poll_get) {
+    if (s->_poll_get) {
         /* Two GETs at once: the reference server ends the session. */
         RP_LOG_INFO("eio", "session %s: overlapping polling requests", s->sid);
         rp_eio_session_end(s, "transport error", "1", 0);
         rp_eio_respond_error(srv, hc, 400, 3, "Bad request");
         return;
     }
-    if (s->upgrading) {
+    if (s->_upgrading) {
         rp_eio_respond_text(srv, hc, "6");
         return;
     }
@@ -154,7 +154,7 @@ static void handle_get(rp_eio_server_t *srv, rp_eio_session_t *s, rp_http_conn_t
         rp_eio_respond_queue(s, hc);
         return;
     }
-    s->poll_get = hc;
+    s->_poll_get = hc;
     hc->data = s;
     hc->on_abort = on_poll_abort;
 }
@@ -162,7 +162,7 @@ static void handle_get(rp_eio_server_t *srv, rp_eio_session_t *s, rp_http_conn_t
 int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_request_t *req)
 {
     const char *path = srv->cfg.path;
-    size_t plen = srv->path_len;
+    size_t plen = srv->_path_len;
     int match = (req->path_len >= plen && memcmp(req->path, path, plen) == 0) ||
                 (req->path_len == plen - 1 && memcmp(req->path, path, plen - 1) == 0);
     if (!match)
@@ -217,7 +217,7 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
     if (sl > 0) {
         rp_map_entry_t *e = rp_map_get(&srv->sessions, sid, (size_t)sl);
         s = e ? rp_container_of(e, rp_eio_session_t, entry) : NULL;
-        if (s && s->state == S_OPEN && s->hb_pong_wait && rp_timerq_expired(&s->hb)) {
+        if (s && s->state == S_OPEN && s->_hb_pong_wait && rp_timerq_expired(&s->_hb)) {
             rp_eio_session_end(s, "ping timeout", NULL, 0);
             s = NULL;
         }
@@ -239,7 +239,7 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             return 1;
         }
         int refused =
-            s && (s->state != S_OPEN || s->transport != RP_EIO_TRANSPORT_POLLING || s->probe);
+            s && (s->state != S_OPEN || s->transport != RP_EIO_TRANSPORT_POLLING || s->_probe);
         wsconn_t *w = rp_eio_accept_websocket(srv, hc, req);
         if (w == NULL)
             return 1;
@@ -254,9 +254,9 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
         if (s) {
             w->s = s;
             w->probe = 1;
-            s->probe = w;
+            s->_probe = w;
             if (srv->cfg.upgrade_timeout)
-                rp_timerq_push(&srv->upgradeq, &w->upgrade_timer);
+                rp_timerq_push(&srv->_upgradeq, &w->upgrade_timer);
             return 1;
         }
         s = rp_eio_session_new(srv, RP_EIO_TRANSPORT_WEBSOCKET);
@@ -269,15 +269,15 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
         }
         rp_eio_keep_credential(s, req);
         w->s = s;
-        s->ws = w;
+        s->_ws = w;
         int rc = rp_eio_session_send(s, &open);
         rp_eio_packet_release(&open);
         if (rc < 0) {
             rp_eio_session_end(s, "server error", NULL, 0); /* closes the WebSocket too */
             return 1;
         }
-        if (srv->cb.on_open)
-            srv->cb.on_open(s, srv->ud);
+        if (srv->_cb.on_open)
+            srv->_cb.on_open(s, srv->ud);
         return 1;
     }
 
@@ -307,8 +307,8 @@ int rp_eio_server_handle(rp_eio_server_t *srv, rp_http_conn_t *hc, rp_http_reque
             return 1;
         }
         rp_eio_respond_queue(s, hc);
-        if (srv->cb.on_open && s->state == S_OPEN)
-            srv->cb.on_open(s, srv->ud);
+        if (srv->_cb.on_open && s->state == S_OPEN)
+            srv->_cb.on_open(s, srv->ud);
         return 1;
     }
     if (s->transport != RP_EIO_TRANSPORT_POLLING) {

@@ -61,8 +61,8 @@ void rp_eio_queue_clear(rp_eio_session_t *s)
         rp_eio_packet_release(&q->pkt);
         rp_free(q);
     }
-    s->qtail = NULL;
-    s->qbytes = 0;
+    s->_qtail = NULL;
+    s->_qbytes = 0;
 }
 
 int rp_eio_queue_push(rp_eio_session_t *s, const rp_eio_packet_t *p)
@@ -73,19 +73,19 @@ int rp_eio_queue_push(rp_eio_session_t *s, const rp_eio_packet_t *p)
     q->next = NULL;
     q->sampled = 0;
     rp_eio_packet_ref(&q->pkt, p);
-    if (s->qtail)
-        s->qtail->next = q;
+    if (s->_qtail)
+        s->_qtail->next = q;
     else
         s->qhead = q;
-    s->qtail = q;
-    s->qbytes += rp_eio_pkt_poll_len(p);
+    s->_qtail = q;
+    s->_qbytes += rp_eio_pkt_poll_len(p);
     return 0;
 }
 
 static void hb_wait_ping(rp_eio_session_t *s)
 {
-    s->hb_pong_wait = 0;
-    rp_timerq_push(&s->srv->pingq, &s->hb);
+    s->_hb_pong_wait = 0;
+    rp_timerq_push(&s->srv->_pingq, &s->_hb);
 }
 
 /* Keeps the handshake request's bearer credential (header or ?token=) for the layers above,
@@ -112,7 +112,7 @@ rp_eio_session_t *rp_eio_session_new(rp_eio_server_t *srv, int transport)
     s->state = S_OPEN;
     s->entry.key = s->sid;
     s->entry.keylen = 20;
-    rp_timerq_node_init(&s->hb);
+    rp_timerq_node_init(&s->_hb);
     rp_list_init(&s->tick_node);
     if (rp_map_put(&srv->sessions, &s->entry) < 0 &&
         rp_map_get(&srv->sessions, s->sid, 20) != &s->entry) {
@@ -123,7 +123,7 @@ rp_eio_session_t *rp_eio_session_new(rp_eio_server_t *srv, int transport)
         srv->n_polling++;
     else
         srv->n_websocket++;
-    srv->opened++;
+    srv->_opened++;
     hb_wait_ping(s);
     return s;
 }
@@ -158,16 +158,16 @@ static void session_dispose(rp_eio_session_t *s)
 {
     rp_eio_server_t *srv = s->srv;
     s->state = S_CLOSED;
-    rp_timerq_remove(&s->hb);
+    rp_timerq_remove(&s->_hb);
     rp_list_unlink(&s->tick_node);
     rp_eio_queue_clear(s);
-    rp_list_push(&srv->dead, &s->tick_node);
+    rp_list_push(&srv->_dead, &s->tick_node);
 }
 
 /* Counts s's end in srv->session_errors when reason is an error. */
 static void count_error(rp_eio_session_t *s, const char *reason)
 {
-    int e = s->over_limit                            ? RP_EIO_ERR_MAX_QUEUED
+    int e = s->_over_limit                           ? RP_EIO_ERR_MAX_QUEUED
             : strcmp(reason, "transport error") == 0 ? RP_EIO_ERR_TRANSPORT
             : strcmp(reason, "ping timeout") == 0    ? RP_EIO_ERR_PING_TIMEOUT
             : strcmp(reason, "parse error") == 0     ? RP_EIO_ERR_PARSE
@@ -187,7 +187,7 @@ void rp_eio_session_end(rp_eio_session_t *s, const char *reason, const char *get
         return;
     int was_open = s->state == S_OPEN;
     s->state = S_CLOSED;
-    s->close_reason = reason;
+    s->_close_reason = reason;
     count_error(s, reason);
     rp_map_del(&srv->sessions, &s->entry);
     if (s->transport == RP_EIO_TRANSPORT_POLLING)
@@ -195,8 +195,8 @@ void rp_eio_session_end(rp_eio_session_t *s, const char *reason, const char *get
     else
         srv->n_websocket--;
     RP_LOG_DEBUG("eio", "session %s closed: %s", s->sid, reason);
-    if (was_open && srv->cb.on_close)
-        srv->cb.on_close(s, reason, srv->ud);
+    if (was_open && srv->_cb.on_close)
+        srv->_cb.on_close(s, reason, srv->ud);
     rp_http_conn_t *hc = rp_eio_take_get(s);
     if (hc) {
         if (get_reply)
@@ -204,11 +204,11 @@ void rp_eio_session_end(rp_eio_session_t *s, const char *reason, const char *get
         else
             rp_http_close(hc);
     }
-    if (s->ws)
-        rp_eio_wsconn_detach_close(s->ws, graceful, RP_WS_CLOSE_NORMAL);
-    if (s->probe)
-        rp_eio_wsconn_detach_close(s->probe, 0, 0);
-    s->ws = s->probe = NULL;
+    if (s->_ws)
+        rp_eio_wsconn_detach_close(s->_ws, graceful, RP_WS_CLOSE_NORMAL);
+    if (s->_probe)
+        rp_eio_wsconn_detach_close(s->_probe, 0, 0);
+    s->_ws = s->_probe = NULL;
     session_dispose(s);
 }
 
@@ -228,19 +228,19 @@ void rp_eio_session_close(rp_eio_session_t *s)
     rp_eio_server_t *srv = s->srv;
     if (s->state != S_OPEN)
         return;
-    if (s->ws) {
+    if (s->_ws) {
         rp_eio_session_end(s, "server close", NULL, 1);
         return;
     }
     /* Polling: what is queued and then the close packet go out with the client's GETs; the
      * session lingers until they have (or for a ping timeout's worth of time). */
     s->state = S_LINGER;
-    if (srv->cb.on_close)
-        srv->cb.on_close(s, "server close", srv->ud);
+    if (srv->_cb.on_close)
+        srv->_cb.on_close(s, "server close", srv->ud);
     if (rp_eio_queue_push(s, &pkt_close) < 0) /* out of memory: the client sees a ping timeout */
         RP_LOG_INFO("eio", "session %s: the close packet could not be queued", s->sid);
-    s->hb_pong_wait = 1;
-    rp_timerq_push(&srv->pongq, &s->hb);
+    s->_hb_pong_wait = 1;
+    rp_timerq_push(&srv->_pongq, &s->_hb);
     rp_http_conn_t *hc = rp_eio_take_get(s);
     if (hc)
         rp_eio_linger_get(s, hc);
@@ -249,27 +249,27 @@ void rp_eio_session_close(rp_eio_session_t *s)
 static void doom(rp_eio_session_t *s)
 {
     rp_list_unlink(&s->tick_node);
-    rp_list_push(&s->srv->doomed, &s->tick_node);
+    rp_list_push(&s->srv->_doomed, &s->tick_node);
 }
 
 int rp_eio_session_send(rp_eio_session_t *s, const rp_eio_packet_t *p)
 {
     if (s->state != S_OPEN)
         return RP_ESTATE;
-    if (s->ws) {
-        int rc = rp_net_conn_queue(s->ws->c, p->ws, p->ws_off, (uint32_t)rp_eio_pkt_ws_len(p));
+    if (s->_ws) {
+        int rc = rp_net_conn_queue(s->_ws->c, p->ws, p->ws_off, (uint32_t)rp_eio_pkt_ws_len(p));
         if (rc == RP_ETOOBIG)
             doom(s);
         return rc;
     }
-    if (s->qbytes + rp_eio_pkt_poll_len(p) > s->srv->cfg.max_queued + s->allowance) {
+    if (s->_qbytes + rp_eio_pkt_poll_len(p) > s->srv->cfg.max_queued + s->_allowance) {
         doom(s);
         return RP_ETOOBIG;
     }
     int rc = rp_eio_queue_push(s, p);
     if (rc < 0)
         return rc;
-    if (s->poll_get && !s->upgrading && !rp_list_linked(&s->tick_node))
+    if (s->_poll_get && !s->_upgrading && !rp_list_linked(&s->tick_node))
         rp_list_push(&s->srv->flush, &s->tick_node);
     return 0;
 }
@@ -278,21 +278,21 @@ void rp_eio_session_mark(rp_eio_session_t *s)
 {
     if (s->state != S_OPEN)
         return;
-    if (s->ws) {
-        rp_net_conn_mark(s->ws->c);
-    } else if (s->qtail && !s->qtail->sampled) {
-        s->qtail->sampled = 1;
+    if (s->_ws) {
+        rp_net_conn_mark(s->_ws->c);
+    } else if (s->_qtail && !s->_qtail->sampled) {
+        s->_qtail->sampled = 1;
         rp_net_mark_hold(s->srv->net);
     }
 }
 
 void rp_eio_session_allow(rp_eio_session_t *s, size_t len)
 {
-    if (len > s->allowance)
-        s->allowance = len;
-    size_t bound = s->srv->cfg.max_queued + s->allowance;
-    if (s->ws && s->ws->c->max_queued < bound)
-        s->ws->c->max_queued = bound;
+    if (len > s->_allowance)
+        s->_allowance = len;
+    size_t bound = s->srv->cfg.max_queued + s->_allowance;
+    if (s->_ws && s->_ws->c->max_queued < bound)
+        s->_ws->c->max_queued = bound;
 }
 
 int rp_eio_session_send_message(rp_eio_session_t *s, const char *data, size_t len)
@@ -308,16 +308,16 @@ int rp_eio_session_send_message(rp_eio_session_t *s, const char *data, size_t le
 
 size_t rp_eio_session_queued(const rp_eio_session_t *s)
 {
-    return s->ws ? s->ws->c->out.bytes : s->qbytes;
+    return s->_ws ? s->_ws->c->out.bytes : s->_qbytes;
 }
 
 static void on_ping_due(rp_timerq_node_t *n)
 {
-    rp_eio_session_t *s = rp_container_of(n, rp_eio_session_t, hb);
+    rp_eio_session_t *s = rp_container_of(n, rp_eio_session_t, _hb);
     if (s->state != S_OPEN)
         return;
-    s->hb_pong_wait = 1;
-    rp_timerq_push(&s->srv->pongq, &s->hb);
+    s->_hb_pong_wait = 1;
+    rp_timerq_push(&s->srv->_pongq, &s->_hb);
     /* Not sent (over max_queued: closed at the next tick; out of memory): the pong deadline
      * just queued ends the session. */
     (void)rp_eio_session_send(s, &pkt_ping);
@@ -325,7 +325,7 @@ static void on_ping_due(rp_timerq_node_t *n)
 
 static void on_pong_due(rp_timerq_node_t *n)
 {
-    rp_eio_session_t *s = rp_container_of(n, rp_eio_session_t, hb);
+    rp_eio_session_t *s = rp_container_of(n, rp_eio_session_t, _hb);
     if (s->state == S_LINGER) {
         session_dispose(s);
         rp_map_del(&s->srv->sessions, &s->entry);
@@ -342,11 +342,11 @@ int rp_eio_handle_packet(rp_eio_session_t *s, const rp_eio_in_t *pkt)
     rp_eio_server_t *srv = s->srv;
     switch (pkt->type) {
     case RP_EIO_MESSAGE:
-        if (srv->cb.on_message)
-            srv->cb.on_message(s, pkt->binary, pkt->data, pkt->len, srv->ud);
+        if (srv->_cb.on_message)
+            srv->_cb.on_message(s, pkt->binary, pkt->data, pkt->len, srv->ud);
         return 0;
     case RP_EIO_PONG:
-        if (s->hb_pong_wait)
+        if (s->_hb_pong_wait)
             hb_wait_ping(s);
         return 0;
     case RP_EIO_PING: {
@@ -368,11 +368,11 @@ int rp_eio_handle_packet(rp_eio_session_t *s, const rp_eio_in_t *pkt)
 static void on_tick(void *ud)
 {
     rp_eio_server_t *srv = ud;
-    while (!rp_list_empty(&srv->doomed)) {
-        rp_eio_session_t *s = rp_container_of(srv->doomed.next, rp_eio_session_t, tick_node);
+    while (!rp_list_empty(&srv->_doomed)) {
+        rp_eio_session_t *s = rp_container_of(srv->_doomed.next, rp_eio_session_t, tick_node);
         rp_list_unlink(&s->tick_node);
         srv->drops++;
-        s->over_limit = 1;
+        s->_over_limit = 1;
         RP_LOG_INFO("eio", "session %s: output queue over %zu bytes, closing", s->sid,
                     srv->cfg.max_queued);
         rp_eio_session_end(s, "transport error", "1", 0);
@@ -380,11 +380,11 @@ static void on_tick(void *ud)
     while (!rp_list_empty(&srv->flush)) {
         rp_eio_session_t *s = rp_container_of(srv->flush.next, rp_eio_session_t, tick_node);
         rp_list_unlink(&s->tick_node);
-        if (s->state == S_OPEN && s->poll_get && s->qhead && !s->upgrading)
+        if (s->state == S_OPEN && s->_poll_get && s->qhead && !s->_upgrading)
             rp_eio_respond_queue(s, rp_eio_take_get(s));
     }
-    while (!rp_list_empty(&srv->dead)) {
-        rp_eio_session_t *s = rp_container_of(srv->dead.next, rp_eio_session_t, tick_node);
+    while (!rp_list_empty(&srv->_dead)) {
+        rp_eio_session_t *s = rp_container_of(srv->_dead.next, rp_eio_session_t, tick_node);
         rp_free(s->credential);
         rp_list_unlink(&s->tick_node);
         rp_free(s);
@@ -395,7 +395,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     rp_timerq_t *q = h->data;
     rp_eio_server_t *srv = q->owner;
-    if (--srv->closing_timers > 0)
+    if (--srv->_closing_timers > 0)
         return;
     if (srv->_close_cb)
         srv->_close_cb(srv);
@@ -410,21 +410,21 @@ rp_eio_server_t *rp_eio_server_new(rp_net_t *net, const rp_eio_config_t *cfg,
         return NULL;
     srv->net = net;
     srv->cfg = *cfg;
-    srv->cb = *cb;
+    srv->_cb = *cb;
     srv->ud = ud;
-    srv->path_len = strlen(cfg->path);
+    srv->_path_len = strlen(cfg->path);
     rp_map_init(&srv->sessions);
     rp_list_init(&srv->flush);
-    rp_list_init(&srv->doomed);
-    rp_list_init(&srv->dead);
-    srv->pingq.owner = srv;
-    srv->pongq.owner = srv;
-    srv->upgradeq.owner = srv;
-    if (rp_timerq_init(net->loop, &srv->pingq, cfg->ping_interval, on_ping_due) < 0)
+    rp_list_init(&srv->_doomed);
+    rp_list_init(&srv->_dead);
+    srv->_pingq.owner = srv;
+    srv->_pongq.owner = srv;
+    srv->_upgradeq.owner = srv;
+    if (rp_timerq_init(net->loop, &srv->_pingq, cfg->ping_interval, on_ping_due) < 0)
         goto undo_srv;
-    if (rp_timerq_init(net->loop, &srv->pongq, cfg->ping_timeout, on_pong_due) < 0)
+    if (rp_timerq_init(net->loop, &srv->_pongq, cfg->ping_timeout, on_pong_due) < 0)
         goto undo_pingq;
-    if (rp_timerq_init(net->loop, &srv->upgradeq, cfg->upgrade_timeout ? cfg->upgrade_timeout : 1,
+    if (rp_timerq_init(net->loop, &srv->_upgradeq, cfg->upgrade_timeout ? cfg->upgrade_timeout : 1,
                        rp_eio_on_upgrade_timeout) < 0)
         goto undo_pongq;
     if (rp_net_on_tick(net, on_tick, srv) < 0)
@@ -432,14 +432,14 @@ rp_eio_server_t *rp_eio_server_new(rp_net_t *net, const rp_eio_config_t *cfg,
     return srv;
     /* Timers close asynchronously: srv is freed by the last one (on_timer_closed). */
 undo_upgradeq:
-    srv->closing_timers++;
-    rp_timerq_close(&srv->upgradeq, on_timer_closed);
+    srv->_closing_timers++;
+    rp_timerq_close(&srv->_upgradeq, on_timer_closed);
 undo_pongq:
-    srv->closing_timers++;
-    rp_timerq_close(&srv->pongq, on_timer_closed);
+    srv->_closing_timers++;
+    rp_timerq_close(&srv->_pongq, on_timer_closed);
 undo_pingq:
-    srv->closing_timers++;
-    rp_timerq_close(&srv->pingq, on_timer_closed);
+    srv->_closing_timers++;
+    rp_timerq_close(&srv->_pingq, on_timer_closed);
     return NULL;
 undo_srv:
     rp_free(srv);
@@ -463,8 +463,8 @@ void rp_eio_server_close(rp_eio_server_t *srv, void (*cb)(rp_eio_server_t *srv))
     on_tick(srv);
     rp_net_off_tick(srv->net, on_tick, srv);
     rp_map_deinit(&srv->sessions);
-    srv->closing_timers = 3;
-    rp_timerq_close(&srv->pingq, on_timer_closed);
-    rp_timerq_close(&srv->pongq, on_timer_closed);
-    rp_timerq_close(&srv->upgradeq, on_timer_closed);
+    srv->_closing_timers = 3;
+    rp_timerq_close(&srv->_pingq, on_timer_closed);
+    rp_timerq_close(&srv->_pongq, on_timer_closed);
+    rp_timerq_close(&srv->_upgradeq, on_timer_closed);
 }

@@ -69,20 +69,20 @@ struct rp_eio_session {
     void *data; /* the upper layer's */
     int transport;
     int state;
-    unsigned upgrading : 1;
-    unsigned hb_pong_wait : 1;
-    unsigned over_limit : 1;     /* being closed for passing max_queued */
-    rp_http_conn_t *poll_get;    /* a held polling GET, or NULL */
-    struct rp_eio_wsconn *ws;    /* the WebSocket, when transport is websocket */
-    struct rp_eio_wsconn *probe; /* a WebSocket being probed for upgrade */
-    struct rp_eio_qpkt *qhead;   /* packets waiting for a polling GET (or the upgrade) */
-    struct rp_eio_qpkt *qtail;
-    size_t qbytes;
-    rp_timerq_node_t hb;
-    char *credential; /* owned: the handshake's bearer token (rp_http_credential), or NULL */
-    size_t allowance; /* output allowed past max_queued (see rp_eio_session_allow) */
-    rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->dead */
-    const char *close_reason;
+    unsigned _upgrading : 1;
+    unsigned _hb_pong_wait : 1;
+    unsigned _over_limit : 1;     /* being closed for passing max_queued */
+    rp_http_conn_t *_poll_get;    /* a held polling GET, or NULL */
+    struct rp_eio_wsconn *_ws;    /* the WebSocket, when transport is websocket */
+    struct rp_eio_wsconn *_probe; /* a WebSocket being probed for upgrade */
+    struct rp_eio_qpkt *qhead;    /* packets waiting for a polling GET (or the upgrade) */
+    struct rp_eio_qpkt *_qtail;
+    size_t _qbytes;
+    rp_timerq_node_t _hb;
+    char *credential;  /* owned: the handshake's bearer token (rp_http_credential), or NULL */
+    size_t _allowance; /* output allowed past max_queued (see rp_eio_session_allow) */
+    rp_list_node_t tick_node; /* on srv->flush (polling output ready) or srv->_dead */
+    const char *_close_reason;
 };
 
 /* Why sessions ended in error, for ragpulse_session_errors_total: "transport error" (a
@@ -119,21 +119,21 @@ enum {
 struct rp_eio_server {
     rp_net_t *net; /* borrowed */
     rp_eio_config_t cfg;
-    rp_eio_callbacks_t cb;
+    rp_eio_callbacks_t _cb;
     void *ud;
     rp_map_t sessions;
-    rp_timerq_t pingq;     /* sessions waiting to be pinged */
-    rp_timerq_t pongq;     /* sessions waiting for a pong */
-    rp_timerq_t upgradeq;  /* probe WebSockets waiting to finish the upgrade */
-    rp_list_node_t flush;  /* polling sessions with output and a held GET */
-    rp_list_node_t doomed; /* sessions to close at the next tick (over their output limit) */
-    rp_list_node_t dead;   /* closed sessions to free at the next tick */
-    size_t path_len;
-    int closing_timers;
+    rp_timerq_t _pingq;     /* sessions waiting to be pinged */
+    rp_timerq_t _pongq;     /* sessions waiting for a pong */
+    rp_timerq_t _upgradeq;  /* probe WebSockets waiting to finish the upgrade */
+    rp_list_node_t flush;   /* polling sessions with output and a held GET */
+    rp_list_node_t _doomed; /* sessions to close at the next tick (over their output limit) */
+    rp_list_node_t _dead;   /* closed sessions to free at the next tick */
+    size_t _path_len;
+    int _closing_timers;
     void (*_close_cb)(rp_eio_server_t *srv);
     /* Counters for metrics. */
-    unsigned long opened;
-    unsigned long upgrades;
+    unsigned long _opened;
+    unsigned long _upgrades;
     unsigned long drops;       /* sessions closed for passing max_queued */
     unsigned long ws_too_big;  /* WebSockets closed 1009: a frame or message over max_payload */
     unsigned long ws_protocol; /* WebSockets closed for broken framing or UTF-8 (1002, 1007) */

@@ -24,9 +24,9 @@ void rp_eio_on_upgrade_timeout(rp_timerq_node_t *n)
     wsconn_t *w = rp_container_of(n, wsconn_t, upgrade_timer);
     rp_eio_session_t *s = w->s;
     w->srv->upgrade_timeouts++;
-    if (s && s->probe == w) {
-        s->probe = NULL;
-        s->upgrading = 0;
+    if (s && s->_probe == w) {
+        s->_probe = NULL;
+        s->_upgrading = 0;
         RP_LOG_INFO("eio", "session %s: upgrade not finished in %u ms; staying on polling", s->sid,
                     w->srv->cfg.upgrade_timeout);
     }
@@ -37,14 +37,14 @@ static void upgrade_complete(rp_eio_session_t *s, wsconn_t *w)
 {
     rp_eio_server_t *srv = s->srv;
     rp_timerq_remove(&w->upgrade_timer);
-    s->probe = NULL;
-    s->ws = w;
+    s->_probe = NULL;
+    s->_ws = w;
     w->probe = 0;
     s->transport = RP_EIO_TRANSPORT_WEBSOCKET;
-    s->upgrading = 0;
+    s->_upgrading = 0;
     srv->n_polling--;
     srv->n_websocket++;
-    srv->upgrades++;
+    srv->_upgrades++;
     rp_list_unlink(&s->tick_node);
     rp_http_conn_t *hc = rp_eio_take_get(s);
     if (hc)
@@ -69,13 +69,13 @@ static int on_ws_message(void *ud, unsigned opcode, uint8_t *data, size_t len)
     case RP_WS_OP_CLOSE: {
         /* Answered with a close frame (the reader has refused invalid codes with 1002), so
          * the session must let go of w first: rp_eio_session_end would close it bare. */
-        if (s && s->ws == w) {
-            s->ws = NULL;
+        if (s && s->_ws == w) {
+            s->_ws = NULL;
             rp_eio_session_end(s, "transport close", NULL, 0);
         }
-        if (s && s->probe == w) {
-            s->probe = NULL;
-            s->upgrading = 0;
+        if (s && s->_probe == w) {
+            s->_probe = NULL;
+            s->_upgrading = 0;
         }
         w->s = NULL;
         uint8_t frame[4];
@@ -111,22 +111,22 @@ static int on_ws_message(void *ud, unsigned opcode, uint8_t *data, size_t len)
     if (w->probe) {
         if (opcode == RP_WS_OP_TEXT && len == 6 && memcmp(data, "2probe", 6) == 0 &&
             rp_net_conn_queue(w->c, &sb_probe, 0, sb_probe.len) == 0) {
-            s->upgrading = 1;
+            s->_upgrading = 1;
             rp_list_unlink(&s->tick_node);
             rp_http_conn_t *hc = rp_eio_take_get(s);
             if (hc)
                 rp_eio_respond_text(s->srv, hc, "6");
             return 0;
         }
-        if (opcode == RP_WS_OP_TEXT && len == 1 && data[0] == RP_EIO_UPGRADE && s->upgrading) {
+        if (opcode == RP_WS_OP_TEXT && len == 1 && data[0] == RP_EIO_UPGRADE && s->_upgrading) {
             upgrade_complete(s, w);
             return 0;
         }
         /* Anything else fails the probe; the session goes on over polling. */
         s->srv->ws_failures[RP_EIO_WSFAIL_PROBE_FAILED]++;
         rp_timerq_remove(&w->upgrade_timer);
-        s->probe = NULL;
-        s->upgrading = 0;
+        s->_probe = NULL;
+        s->_upgrading = 0;
         rp_eio_wsconn_detach_close(w, 0, 0);
         return 1;
     }
@@ -160,12 +160,12 @@ static void ws_on_read(rp_net_conn_t *c, char *data, size_t len)
             w->srv->ws_too_big++;
         else
             w->srv->ws_protocol++;
-        if (s && s->ws == w) {
-            s->ws = NULL;
+        if (s && s->_ws == w) {
+            s->_ws = NULL;
             rp_eio_session_end(s, "transport error", NULL, 0);
-        } else if (s && s->probe == w) {
-            s->probe = NULL;
-            s->upgrading = 0;
+        } else if (s && s->_probe == w) {
+            s->_probe = NULL;
+            s->_upgrading = 0;
         }
         w->s = NULL;
         uint8_t frame[4];
@@ -186,12 +186,12 @@ static void ws_on_close(rp_net_conn_t *c)
     wsconn_t *w = c->data;
     rp_eio_session_t *s = w->s;
     rp_timerq_remove(&w->upgrade_timer);
-    if (s && s->ws == w) {
-        s->ws = NULL;
+    if (s && s->_ws == w) {
+        s->_ws = NULL;
         rp_eio_session_end(s, "transport close", NULL, 0);
-    } else if (s && s->probe == w) {
-        s->probe = NULL;
-        s->upgrading = 0;
+    } else if (s && s->_probe == w) {
+        s->_probe = NULL;
+        s->_upgrading = 0;
     }
     rp_ws_reader_deinit(&w->reader);
     rp_free(w);

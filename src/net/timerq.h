@@ -20,12 +20,12 @@ typedef struct rp_timerq_node {
 typedef void (*rp_timerq_cb)(rp_timerq_node_t *n);
 
 typedef struct rp_timerq {
-    uv_timer_t timer;
+    uv_timer_t _timer;
     rp_list_node_t list;
     uint64_t delay;
-    rp_timerq_cb on_expire;
-    uint64_t armed_for; /* deadline the timer is set for, 0 if idle */
-    void *owner;        /* the user's */
+    rp_timerq_cb _on_expire;
+    uint64_t _armed_for; /* deadline the timer is set for, 0 if idle */
+    void *owner;         /* the user's */
 } rp_timerq_t;
 
 /* Initialises q's timer on loop (unreferenced: q never keeps the loop alive). Returns 0 or

@@ -28,7 +28,7 @@ void rp_sio_ack_free(struct rp_sio_pending_ack *a)
 int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
                        const char *offset)
 {
-    if (!s->connected)
+    if (!s->_connected)
         return RP_ESTATE;
     rp_buf_t b;
     int rc = rp_sio_encode_event_offset(&b, s->nsp, event, args ? args : "", args ? args_len : 0, 0,
@@ -43,7 +43,7 @@ int rp_sio_emit_offset(rp_sio_socket_t *s, const char *event, const char *args, 
 int rp_sio_emit(rp_sio_socket_t *s, const char *event, const char *args, size_t args_len,
                 const rp_sio_bin_t *att, size_t natt)
 {
-    if (!s->connected)
+    if (!s->_connected)
         return RP_ESTATE;
     rp_buf_t b;
     int rc =
@@ -59,7 +59,7 @@ static void on_ack_timeout(uv_timer_t *t)
 {
     struct rp_sio_pending_ack *a = t->data;
     rp_sio_socket_t *s = a->s;
-    struct rp_sio_pending_ack **pp = &s->acks;
+    struct rp_sio_pending_ack **pp = &s->_acks;
     while (*pp && *pp != a)
         pp = &(*pp)->next;
     if (*pp)
@@ -74,7 +74,7 @@ int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args
                          const rp_sio_bin_t *att, size_t natt, uint32_t timeout_ms,
                          rp_sio_ack_cb cb, void *ud)
 {
-    if (!s->connected)
+    if (!s->_connected)
         return RP_ESTATE;
     struct rp_sio_pending_ack *a = rp_calloc(1, sizeof(*a));
     if (a == NULL)
@@ -94,7 +94,7 @@ int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args
         if (rc < 0)
             goto undo_ack;
     }
-    int64_t id = s->next_ack_id++;
+    int64_t id = s->_next_ack_id++;
     rp_buf_t b;
     rc = rp_sio_encode_event(&b, s->nsp, id, event, args ? args : "", args ? args_len : 0, natt);
     if (rc < 0) {
@@ -108,8 +108,8 @@ int rp_sio_emit_with_ack(rp_sio_socket_t *s, const char *event, const char *args
     a->cb = cb;
     a->ud = ud;
     a->s = s;
-    a->next = s->acks;
-    s->acks = a;
+    a->next = s->_acks;
+    s->_acks = a;
     return 0;
 undo_ack:
     rp_sio_ack_free(a); /* closes its timer first, if it has one */
@@ -119,11 +119,11 @@ undo_ack:
 int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args_len,
                const rp_sio_bin_t *att, size_t natt)
 {
-    if (!s->connected)
+    if (!s->_connected)
         return RP_ESTATE;
     rp_buf_t b;
     int rc = rp_sio_encode_begin(&b, natt ? RP_SIO_BINARY_ACK : RP_SIO_ACK, (unsigned)natt,
-                                 s->nsp->name, s->nsp->name_len, ack_id);
+                                 s->nsp->name, s->nsp->_name_len, ack_id);
     if (rc == 0)
         rc = rp_buf_append_char(&b, '[');
     if (rc == 0 && args && args_len)
@@ -145,7 +145,7 @@ int rp_sio_ack(rp_sio_socket_t *s, int64_t ack_id, const char *args, size_t args
 void rp_sio_handle_ack(rp_sio_socket_t *s, const rp_sio_packet_t *p, const rp_sio_bin_t *att,
                        size_t natt)
 {
-    struct rp_sio_pending_ack **pp = &s->acks;
+    struct rp_sio_pending_ack **pp = &s->_acks;
     while (*pp && (*pp)->id != p->id)
         pp = &(*pp)->next;
     struct rp_sio_pending_ack *a = *pp;

@@ -18,7 +18,7 @@
 
 static void bury(rp_sio_socket_t *s)
 {
-    rp_sio_server_t *srv = s->nsp->srv;
+    rp_sio_server_t *srv = s->nsp->_srv;
     if (srv->_graveyard_len == srv->_graveyard_cap) {
         size_t cap = srv->_graveyard_cap ? srv->_graveyard_cap * 2 : 64;
         rp_sio_socket_t **g = rp_realloc(srv->_graveyard, cap * sizeof(*g));
@@ -37,41 +37,41 @@ static void bury(rp_sio_socket_t *s)
 void rp_sio_socket_remove(rp_sio_socket_t *s, const char *reason)
 {
     rp_sio_nsp_t *nsp = s->nsp;
-    if (!s->connected)
+    if (!s->_connected)
         return;
     if (nsp->recovery && s->pid[0] && rp_sio_reason_recoverable(reason))
         rp_sio_keep_session(s);
-    rp_sio_replay_free(s->replay);
-    s->connected = 0;
-    rp_list_unlink(&s->client_node);
+    rp_sio_replay_free(s->_replay);
+    s->_connected = 0;
+    rp_list_unlink(&s->_client_node);
     rp_list_unlink(&s->nsp_node);
-    rp_map_del(&nsp->sockets, &s->entry);
-    if (s->pid_entry.key)
-        rp_map_del(&nsp->pids, &s->pid_entry);
-    s->pid_entry.key = NULL;
+    rp_map_del(&nsp->_sockets, &s->_entry);
+    if (s->_pid_entry.key)
+        rp_map_del(&nsp->_pids, &s->_pid_entry);
+    s->_pid_entry.key = NULL;
     nsp->nsockets--;
-    while (!rp_list_empty(&s->rooms))
-        rp_sio_membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
-    while (s->acks) {
-        struct rp_sio_pending_ack *a = s->acks;
-        s->acks = a->next;
+    while (!rp_list_empty(&s->_rooms))
+        rp_sio_membership_drop(nsp, rp_container_of(s->_rooms.next, member_t, sock_node));
+    while (s->_acks) {
+        struct rp_sio_pending_ack *a = s->_acks;
+        s->_acks = a->next;
         rp_sio_ack_cb cb = a->cb;
         void *ud = a->ud;
         rp_sio_ack_free(a);
         cb(NULL, NULL, ud);
     }
-    if (nsp->on_disconnect)
-        nsp->on_disconnect(s, reason, nsp->on_disconnect_ud);
+    if (nsp->_on_disconnect)
+        nsp->_on_disconnect(s, reason, nsp->_on_disconnect_ud);
     bury(s);
 }
 
 static rp_sio_socket_t *client_socket(rp_sio_client_t *c, const char *nsp, size_t len)
 {
     rp_list_node_t *it;
-    rp_list_foreach(it, &c->sockets)
+    rp_list_foreach(it, &c->_sockets)
     {
-        rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, client_node);
-        if (s->nsp->name_len == len && memcmp(s->nsp->name, nsp, len) == 0)
+        rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, _client_node);
+        if (s->nsp->_name_len == len && memcmp(s->nsp->name, nsp, len) == 0)
             return s;
     }
     return NULL;
@@ -79,11 +79,11 @@ static rp_sio_socket_t *client_socket(rp_sio_client_t *c, const char *nsp, size_
 
 void rp_sio_disconnect(rp_sio_socket_t *s, int close_transport)
 {
-    if (!s->connected)
+    if (!s->_connected)
         return;
     rp_sio_client_t *c = s->client;
     /* A client that cannot be told it left the namespace loses the whole connection. */
-    if (rp_sio_send_raw(c, RP_SIO_DISCONNECT, s->nsp->name, s->nsp->name_len, NULL, 0) < 0)
+    if (rp_sio_send_raw(c, RP_SIO_DISCONNECT, s->nsp->name, s->nsp->_name_len, NULL, 0) < 0)
         close_transport = 1;
     rp_sio_socket_remove(s, "server namespace disconnect");
     if (close_transport)
@@ -92,17 +92,17 @@ void rp_sio_disconnect(rp_sio_socket_t *s, int close_transport)
 
 void rp_sio_client_fail(rp_sio_client_t *c, const char *why)
 {
-    c->srv->protocol_errors++;
+    c->_srv->protocol_errors++;
     RP_LOG_INFO("sio", "session %s: %s, closing", c->eio->sid, why);
     rp_eio_session_close(c->eio);
 }
 
 void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
 {
-    rp_sio_server_t *srv = c->srv;
+    rp_sio_server_t *srv = c->_srv;
     rp_sio_nsp_t *nsp = rp_sio_server_find(srv, p->nsp, p->nsp_len);
-    if (nsp == NULL && srv->nsp_factory)
-        nsp = srv->nsp_factory(srv, p->nsp, p->nsp_len, srv->nsp_factory_ud);
+    if (nsp == NULL && srv->_nsp_factory)
+        nsp = srv->_nsp_factory(srv, p->nsp, p->nsp_len, srv->_nsp_factory_ud);
     if (nsp == NULL) {
         static const char msg[] = "{\"message\":\"Invalid namespace\"}";
         if (rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, p->nsp, p->nsp_len, msg, sizeof(msg) - 1) < 0)
@@ -121,9 +121,9 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     }
     s->nsp = nsp;
     s->client = c;
-    rp_list_init(&s->rooms);
+    rp_list_init(&s->_rooms);
     rp_list_init(&s->nsp_node);
-    rp_list_init(&s->client_node);
+    rp_list_init(&s->_client_node);
     const char *auth = p->data ? p->data : "";
     size_t auth_len = p->data_len;
     saved_t *sv = NULL;
@@ -137,14 +137,14 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
         }
         sv = rp_sio_adopt_saved(s, sv);
     }
-    if (nsp->on_connect) {
+    if (nsp->_on_connect) {
         rp_buf_t err;
         rp_buf_init(&err, 4096);
-        int rc = nsp->on_connect(s, auth, auth_len, &err, nsp->on_connect_ud);
+        int rc = nsp->_on_connect(s, auth, auth_len, &err, nsp->_on_connect_ud);
         if (rc < 0) {
             static const char dflt[] = "{\"message\":\"Not authorized\"}";
             int custom = err.len > 0 && rp_json_validate(err.data, err.len) == 0;
-            rc = rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, nsp->name, nsp->name_len,
+            rc = rp_sio_send_raw(c, RP_SIO_CONNECT_ERROR, nsp->name, nsp->_name_len,
                                  custom ? err.data : dflt, custom ? err.len : sizeof(dflt) - 1);
             if (rc < 0)
                 rp_sio_client_fail(c, "cannot refuse a CONNECT");
@@ -158,25 +158,25 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
     if (nsp->recovery && sv == NULL && rp_sio_take_over(c, s, nsp, auth, auth_len))
         sv = rp_sio_adopt_saved(
             s, rp_sio_find_saved(srv, nsp, auth, auth_len, offset, sizeof(offset)));
-    s->entry.key = s->id;
-    s->entry.keylen = 20;
-    if (rp_map_put(&nsp->sockets, &s->entry) < 0 && rp_sio_socket_find(nsp, s->id, 20) != s) {
+    s->_entry.key = s->id;
+    s->_entry.keylen = 20;
+    if (rp_map_put(&nsp->_sockets, &s->_entry) < 0 && rp_sio_socket_find(nsp, s->id, 20) != s) {
         rp_sio_socket_free(s);
         rp_sio_client_fail(c, "out of memory");
         return;
     }
-    s->connected = 1;
+    s->_connected = 1;
     rp_list_push(&nsp->socket_list, &s->nsp_node);
-    rp_list_push(&c->sockets, &s->client_node);
+    rp_list_push(&c->_sockets, &s->_client_node);
     nsp->nsockets++;
-    rp_timerq_remove(&c->connect_timer);
+    rp_timerq_remove(&c->_connect_timer);
     if (sv) {
         /* Rooms back, then what was missed, then the CONNECT reply (the client buffers
          * events until it is connected). If the provider cannot serve the offset, the
          * socket becomes a fresh session instead. */
         int rc = 0;
         for (size_t i = 0; i < sv->nrooms && rc == 0; i++) {
-            if (nsp->room_allowed && !nsp->room_allowed(s, sv->rooms[i], nsp->room_allowed_ud))
+            if (nsp->_room_allowed && !nsp->_room_allowed(s, sv->rooms[i], nsp->_room_allowed_ud))
                 continue;
             /* A room that cannot be restored would be a silent gap: fresh session instead. */
             rc = rp_sio_join(s, sv->rooms[i], strlen(sv->rooms[i]));
@@ -194,21 +194,21 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
          * presented it gets a fresh session and nothing of this one). */
         if (rc >= 0)
             rp_sio_saved_free(srv, sv);
-        if (rc > 0 && s->connected && (r->auth = rp_malloc(auth_len + 1)) != NULL) {
+        if (rc > 0 && s->_connected && (r->auth = rp_malloc(auth_len + 1)) != NULL) {
             /* More than may be queued at once: the next rounds run from replayq, and the
              * last one finishes the CONNECT. */
             memcpy(r->auth, auth, auth_len);
             r->auth_len = auth_len;
-            s->replay = r;
+            s->_replay = r;
             s->recovered = 1;
-            rp_timerq_push(&srv->replayq, &r->timer);
+            rp_timerq_push(&srv->_replayq, &r->timer);
             return;
         }
         rp_free(r);
-        if (rc == 0 && s->connected) {
+        if (rc == 0 && s->_connected) {
             s->recovered = 1;
             srv->recovered++;
-        } else if (s->connected) {
+        } else if (s->_connected) {
             srv->recovery_refused++;
             if (rp_sio_socket_renew(s) < 0) {
                 rp_sio_client_fail(c, "no fresh session id");
@@ -216,7 +216,7 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p)
             }
         }
     }
-    if (s->connected)
+    if (s->_connected)
         rp_sio_connect_finish(s, auth, auth_len);
 }
 
@@ -226,11 +226,11 @@ void rp_sio_connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len
     rp_sio_nsp_t *nsp = s->nsp;
     rp_sio_client_t *c = s->client;
     if (nsp->recovery) {
-        s->pid_entry.key = s->pid;
-        s->pid_entry.keylen = 20;
-        if (rp_map_put(&nsp->pids, &s->pid_entry) < 0 &&
-            rp_map_get(&nsp->pids, s->pid, 20) != &s->pid_entry)
-            s->pid_entry.key = NULL; /* out of memory: this socket cannot be taken over */
+        s->_pid_entry.key = s->pid;
+        s->_pid_entry.keylen = 20;
+        if (rp_map_put(&nsp->_pids, &s->_pid_entry) < 0 &&
+            rp_map_get(&nsp->_pids, s->pid, 20) != &s->_pid_entry)
+            s->_pid_entry.key = NULL; /* out of memory: this socket cannot be taken over */
     }
     char reply[80];
     size_t rlen;
@@ -243,9 +243,9 @@ void rp_sio_connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len
         memcpy(reply + 28, "\"}", 2);
         rlen = 30;
     }
-    int rc = rp_sio_send_raw(c, RP_SIO_CONNECT, nsp->name, nsp->name_len, reply, rlen);
-    if (nsp->on_connection)
-        nsp->on_connection(s, auth, auth_len, nsp->on_connection_ud);
+    int rc = rp_sio_send_raw(c, RP_SIO_CONNECT, nsp->name, nsp->_name_len, reply, rlen);
+    if (nsp->_on_connection)
+        nsp->_on_connection(s, auth, auth_len, nsp->_on_connection_ud);
     /* Told after on_connection, so the namespace hears of the socket before it leaves. */
     if (rc < 0)
         rp_sio_client_fail(c, "cannot send the CONNECT reply");
@@ -282,20 +282,20 @@ static void handle_event(rp_sio_socket_t *s, const rp_sio_packet_t *p, const rp_
     if (name == small)
         small[nlen] = '\0';
     rp_sio_event_t ev = {name, nlen, args, args_len, att, natt, p->id};
-    struct rp_sio_handler *h = nsp->handlers;
+    struct rp_sio_handler *h = nsp->_handlers;
     while (h && !(h->len == nlen && memcmp(h->name, name, nlen) == 0))
         h = h->next;
     if (h)
         h->cb(s, &ev, h->ud);
-    else if (nsp->on_any)
-        nsp->on_any(s, &ev, nsp->on_any_ud);
+    else if (nsp->_on_any)
+        nsp->_on_any(s, &ev, nsp->_on_any_ud);
     rp_buf_deinit(&big);
 }
 
 static void dispatch(rp_sio_client_t *c, const rp_sio_packet_t *p, const rp_sio_bin_t *att,
                      size_t natt)
 {
-    c->srv->packets_in++;
+    c->_srv->packets_in++;
     if (p->type == RP_SIO_CONNECT) {
         rp_sio_handle_connect(c, p);
         return;
@@ -324,22 +324,22 @@ static void dispatch(rp_sio_client_t *c, const rp_sio_packet_t *p, const rp_sio_
  * RP_EREFUSED when the client was disconnected for going on. */
 static int rate_refuse(rp_sio_client_t *c, const rp_sio_packet_t *p)
 {
-    rp_sio_server_t *srv = c->srv;
+    rp_sio_server_t *srv = c->_srv;
     const rp_sio_config_t *cfg = &srv->cfg;
     if (cfg->rate_limit <= 0)
         return 0;
     uint64_t now = uv_now(srv->eio->net->loop);
-    rp_bucket_t b = {c->tokens, c->tokens_ms};
+    rp_bucket_t b = {c->_tokens, c->_tokens_ms};
     uint64_t wait = rp_bucket_take(&b, 1.0 + p->attachments, cfg->rate_limit, cfg->rate_burst, now);
-    c->tokens = b.tokens;
-    c->tokens_ms = b.last_ms;
+    c->_tokens = b.tokens;
+    c->_tokens_ms = b.last_ms;
     if (wait == 0) {
-        if (c->over)
-            c->over--;
+        if (c->_over)
+            c->_over--;
         return 0;
     }
     srv->rate_limited++;
-    if (++c->over > (cfg->rate_burst > 1 ? cfg->rate_burst : 1)) {
+    if (++c->_over > (cfg->rate_burst > 1 ? cfg->rate_burst : 1)) {
         srv->rate_disconnects++;
         RP_LOG_INFO("sio", "session %s: disconnected for going on over the rate limit",
                     c->eio->sid);
@@ -361,7 +361,7 @@ static int rate_refuse(rp_sio_client_t *c, const rp_sio_packet_t *p)
 
 static void partial_free(rp_sio_client_t *c)
 {
-    struct rp_sio_partial *pa = c->partial;
+    struct rp_sio_partial *pa = c->_partial;
     if (pa == NULL)
         return;
     for (size_t i = 0; i < pa->natt; i++)
@@ -369,7 +369,7 @@ static void partial_free(rp_sio_client_t *c)
     rp_free(pa->att);
     rp_free(pa->text);
     rp_free(pa);
-    c->partial = NULL;
+    c->_partial = NULL;
 }
 
 static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t len, void *ud)
@@ -379,7 +379,7 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
     if (c == NULL)
         return;
     if (binary) {
-        struct rp_sio_partial *pa = c->partial;
+        struct rp_sio_partial *pa = c->_partial;
         if (pa == NULL) {
             rp_sio_client_fail(c, "binary data without a packet announcing it");
             return;
@@ -393,20 +393,20 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
         pa->att[pa->natt].data = copy;
         pa->att[pa->natt].len = len;
         if (++pa->natt == pa->pkt.attachments) {
-            c->partial = NULL;
+            c->_partial = NULL;
             if (!pa->discard)
                 dispatch(c, &pa->pkt, pa->att, pa->natt);
-            c->partial = pa;
+            c->_partial = pa;
             partial_free(c);
         }
         return;
     }
-    if (c->partial) {
+    if (c->_partial) {
         rp_sio_client_fail(c, "text packet while binary attachments were expected");
         return;
     }
     rp_sio_packet_t p;
-    if (rp_sio_packet_decode(data, len, c->srv->cfg.max_attachments, &p) < 0) {
+    if (rp_sio_packet_decode(data, len, c->_srv->cfg.max_attachments, &p) < 0) {
         rp_sio_client_fail(c, "invalid Socket.IO packet");
         return;
     }
@@ -435,7 +435,7 @@ static void on_eio_message(rp_eio_session_t *es, int binary, char *data, size_t 
     pa->text = text;
     pa->att = att;
     pa->discard = over;
-    c->partial = pa;
+    c->_partial = pa;
 }
 
 static void on_eio_open(rp_eio_session_t *es, void *ud)
@@ -447,14 +447,14 @@ static void on_eio_open(rp_eio_session_t *es, void *ud)
         return;
     }
     c->eio = es;
-    c->srv = srv;
-    rp_list_init(&c->sockets);
-    rp_timerq_node_init(&c->connect_timer);
-    rp_timerq_push(&srv->connectq, &c->connect_timer);
-    c->tokens = srv->cfg.rate_burst;
-    c->tokens_ms = uv_now(srv->eio->net->loop);
+    c->_srv = srv;
+    rp_list_init(&c->_sockets);
+    rp_timerq_node_init(&c->_connect_timer);
+    rp_timerq_push(&srv->_connectq, &c->_connect_timer);
+    c->_tokens = srv->cfg.rate_burst;
+    c->_tokens_ms = uv_now(srv->eio->net->loop);
     es->data = c;
-    srv->nclients++;
+    srv->_nclients++;
 }
 
 static void on_eio_close(rp_eio_session_t *es, const char *reason, void *ud)
@@ -464,19 +464,19 @@ static void on_eio_close(rp_eio_session_t *es, const char *reason, void *ud)
     if (c == NULL)
         return;
     es->data = NULL;
-    while (!rp_list_empty(&c->sockets))
-        rp_sio_socket_remove(rp_container_of(c->sockets.next, rp_sio_socket_t, client_node),
+    while (!rp_list_empty(&c->_sockets))
+        rp_sio_socket_remove(rp_container_of(c->_sockets.next, rp_sio_socket_t, _client_node),
                              reason);
-    rp_timerq_remove(&c->connect_timer);
+    rp_timerq_remove(&c->_connect_timer);
     partial_free(c);
     rp_free(c);
-    srv->nclients--;
+    srv->_nclients--;
 }
 
 void rp_sio_on_connect_timeout(rp_timerq_node_t *n)
 {
-    rp_sio_client_t *c = rp_container_of(n, rp_sio_client_t, connect_timer);
-    if (rp_list_empty(&c->sockets))
+    rp_sio_client_t *c = rp_container_of(n, rp_sio_client_t, _connect_timer);
+    if (rp_list_empty(&c->_sockets))
         rp_sio_client_fail(c, "no CONNECT within the connect timeout");
 }
 

@@ -36,7 +36,7 @@ int rp_sio_encode_event(rp_buf_t *b, const rp_sio_nsp_t *nsp, int64_t id, const 
                         const char *args, size_t args_len, size_t natt)
 {
     int rc = rp_sio_encode_begin(b, natt ? RP_SIO_BINARY_EVENT : RP_SIO_EVENT, (unsigned)natt,
-                                 nsp->name, nsp->name_len, id);
+                                 nsp->name, nsp->_name_len, id);
     if (rc == 0)
         rc = rp_buf_append_char(b, '[');
     if (rc == 0)
@@ -99,7 +99,7 @@ int rp_sio_send_to(rp_sio_socket_t *s, const rp_eio_packet_t *pkts, size_t n)
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = rp_eio_session_send(s->client->eio, &pkts[i]);
     if (rc == 0)
-        s->client->srv->packets_out++;
+        s->client->_srv->packets_out++;
     return rc;
 }
 

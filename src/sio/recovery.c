@@ -2,7 +2,7 @@
 /* Connection-state recovery: sessions saved when a socket drops without meaning to, the
  * takeover of a pid still live on another connection, the paced replay of what a resumed
  * socket missed, and lookups of sessions another node saved (through the cluster adapter).
- * All state lives in the server object: saved sessions in srv->saved, in-flight lookups on
+ * All state lives in the server object: saved sessions in srv->_saved, in-flight lookups on
  * srv->_lookups (a lookup outlives a closed server, then answers into nothing). */
 #include "sio/sio_int.h"
 
@@ -17,7 +17,7 @@
 
 void rp_sio_saved_free(rp_sio_server_t *srv, saved_t *sv)
 {
-    rp_map_del(&srv->saved, &sv->entry);
+    rp_map_del(&srv->_saved, &sv->entry);
     rp_timerq_remove(&sv->expiry);
     for (size_t i = 0; i < sv->nrooms; i++)
         rp_free(sv->rooms[i]);
@@ -28,7 +28,7 @@ void rp_sio_saved_free(rp_sio_server_t *srv, saved_t *sv)
 void rp_sio_on_saved_expired(rp_timerq_node_t *n)
 {
     saved_t *sv = rp_container_of(n, saved_t, expiry);
-    rp_sio_saved_free(sv->nsp->srv, sv);
+    rp_sio_saved_free(sv->nsp->_srv, sv);
 }
 
 int rp_sio_reason_recoverable(const char *reason)
@@ -44,10 +44,10 @@ int rp_sio_reason_recoverable(const char *reason)
 int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid,
                         const char *const *rooms, size_t nrooms, uint32_t ttl_ms)
 {
-    rp_sio_server_t *srv = nsp->srv;
+    rp_sio_server_t *srv = nsp->_srv;
     if (strlen(pid) != 20 || strlen(sid) != 20)
         return RP_EINVAL;
-    if (rp_map_get(&srv->saved, pid, 20))
+    if (rp_map_get(&srv->_saved, pid, 20))
         return RP_ESTATE;
     saved_t *sv = rp_calloc(1, sizeof(*sv));
     if (sv == NULL)
@@ -67,9 +67,9 @@ int rp_sio_save_session(rp_sio_nsp_t *nsp, const char *pid, const char *sid,
     sv->entry.key = sv->pid;
     sv->entry.keylen = 20;
     rp_timerq_node_init(&sv->expiry);
-    (void)rp_map_put(&srv->saved, &sv->entry); /* UV_ENOMEM links it anyway (only slower) */
+    (void)rp_map_put(&srv->_saved, &sv->entry); /* UV_ENOMEM links it anyway (only slower) */
     /* The queue expires it after the configured window; a shorter ttl is checked at use. */
-    rp_timerq_push(&srv->recoveryq, &sv->expiry);
+    rp_timerq_push(&srv->_recoveryq, &sv->expiry);
     sv->expires = uv_now(srv->eio->net->loop) +
                   (ttl_ms < srv->cfg.recovery_window ? ttl_ms : srv->cfg.recovery_window);
     return 0;
@@ -88,7 +88,7 @@ void rp_sio_keep_session(rp_sio_socket_t *s)
     size_t n;
     const char **names = rp_sio_socket_room_names(s, &n);
     int rc = names ? rp_sio_save_session(s->nsp, s->pid, s->id, names, n,
-                                         s->nsp->srv->cfg.recovery_window)
+                                         s->nsp->_srv->cfg.recovery_window)
                    : UV_ENOMEM;
     if (rc < 0)
         RP_LOG_ERROR("sio", "socket %s: its session is not kept for recovery: %s", s->id,
@@ -119,18 +119,18 @@ int rp_sio_take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, 
         pid[0] != '"' || rp_json_object_get(auth, len, "offset", &off, &ol) != 1 || off[0] != '"' ||
         ol < 3 || ol - 2 >= sizeof(offset) || memchr(off, '\\', ol))
         return 0;
-    rp_map_entry_t *e = rp_map_get(&nsp->pids, pid + 1, 20);
-    rp_sio_socket_t *old = e ? rp_container_of(e, rp_sio_socket_t, pid_entry) : NULL;
+    rp_map_entry_t *e = rp_map_get(&nsp->_pids, pid + 1, 20);
+    rp_sio_socket_t *old = e ? rp_container_of(e, rp_sio_socket_t, _pid_entry) : NULL;
     if (old == NULL || old->client == c)
         return 0;
     /* Only for an offset the provider can serve: a pid with a junk offset ends nothing. */
     memcpy(offset, off + 1, ol - 2);
     offset[ol - 2] = '\0';
-    if (nsp->recovery->missed(nsp->recovery_ud, nsp, NULL, 0, offset, no_emit, NULL) != 0)
+    if (nsp->recovery->missed(nsp->_recovery_ud, nsp, NULL, 0, offset, no_emit, NULL) != 0)
         return 0;
     rp_sio_client_t *oc = old->client;
-    if (nsp->take_over_allowed && !nsp->take_over_allowed(s, old, nsp->take_over_allowed_ud)) {
-        c->srv->takeovers_refused++;
+    if (nsp->_take_over_allowed && !nsp->_take_over_allowed(s, old, nsp->_take_over_allowed_ud)) {
+        c->_srv->takeovers_refused++;
         RP_LOG_INFO("sio",
                     "session %s presented the pid of live session %s with credentials that do not "
                     "cover it; the live one stays, the newcomer gets a fresh session",
@@ -140,7 +140,7 @@ int rp_sio_take_over(rp_sio_client_t *c, rp_sio_socket_t *s, rp_sio_nsp_t *nsp, 
     RP_LOG_INFO("sio", "session %s: its pid came back on session %s; resuming it there",
                 oc->eio->sid, c->eio->sid);
     rp_sio_socket_remove(old, "transport close");
-    if (rp_list_empty(&oc->sockets))
+    if (rp_list_empty(&oc->_sockets))
         rp_eio_session_close(oc->eio);
     return 1;
 }
@@ -156,7 +156,7 @@ saved_t *rp_sio_find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *
         rp_json_object_get(auth, len, "offset", &off, &ol) != 1 || pid[0] != '"' || off[0] != '"' ||
         pl != 22 || ol < 3 || ol - 2 >= offset_cap || memchr(off, '\\', ol))
         return NULL;
-    rp_map_entry_t *e = rp_map_get(&srv->saved, pid + 1, 20);
+    rp_map_entry_t *e = rp_map_get(&srv->_saved, pid + 1, 20);
     saved_t *sv = e ? rp_container_of(e, saved_t, entry) : NULL;
     if (sv == NULL || sv->nsp != nsp || uv_now(srv->eio->net->loop) > sv->expires)
         return NULL;
@@ -168,7 +168,7 @@ saved_t *rp_sio_find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *
 /* Output a round fills up to; the next round waits until less than half of it is queued. */
 static size_t replay_budget(const rp_sio_socket_t *s)
 {
-    return s->nsp->srv->eio->cfg.max_queued / 2;
+    return s->nsp->_srv->eio->cfg.max_queued / 2;
 }
 
 /* Sends one missed event to the socket being restored, offset as last argument, unless this
@@ -192,7 +192,7 @@ void rp_sio_replay_free(rp_sio_replay_t *r)
     if (r == NULL)
         return;
     rp_timerq_remove(&r->timer);
-    r->s->replay = NULL;
+    r->s->_replay = NULL;
     rp_free(r->auth);
     rp_free(r);
 }
@@ -208,7 +208,7 @@ int rp_sio_replay_round(rp_sio_replay_t *r)
         return UV_ENOMEM;
     r->sent = 0;
     int rc =
-        s->nsp->recovery->missed(s->nsp->recovery_ud, s->nsp, rooms, n, r->offset, replay_emit, r);
+        s->nsp->recovery->missed(s->nsp->_recovery_ud, s->nsp, rooms, n, r->offset, replay_emit, r);
     rp_free(rooms);
     return rc < 0 ? RP_EUNAVAIL : rc > 0;
 }
@@ -218,16 +218,16 @@ void rp_sio_on_replay_timer(rp_timerq_node_t *n)
 {
     rp_sio_replay_t *r = rp_container_of(n, rp_sio_replay_t, timer);
     rp_sio_socket_t *s = r->s;
-    rp_sio_server_t *srv = s->nsp->srv;
+    rp_sio_server_t *srv = s->nsp->_srv;
     if (rp_eio_session_queued(s->client->eio) >= replay_budget(s) / 2) {
-        rp_timerq_push(&srv->replayq, &r->timer);
+        rp_timerq_push(&srv->_replayq, &r->timer);
         return;
     }
     int rc = rp_sio_replay_round(r);
-    if (!s->connected || s->replay != r)
+    if (!s->_connected || s->_replay != r)
         return; /* the socket went while sending (rp_sio_replay_free ran) */
     if (rc > 0) {
-        rp_timerq_push(&srv->replayq, &r->timer);
+        rp_timerq_push(&srv->_replayq, &r->timer);
         return;
     }
     char *auth = r->auth;
@@ -292,14 +292,14 @@ static void on_session_found(void *ud, int found, const rp_cluster_session_t *cs
  * CONNECT is now held, 0 to handle it now. */
 int rp_sio_lookup_elsewhere(rp_sio_client_t *c, rp_sio_nsp_t *nsp, const rp_sio_packet_t *p)
 {
-    rp_sio_server_t *srv = c->srv;
+    rp_sio_server_t *srv = c->_srv;
     rp_cluster_t *cl = srv->cluster;
     const char *pid;
     size_t pl;
     if (srv->_resuming || nsp->recovery == NULL || cl == NULL || cl->ops->session_take == NULL ||
         p->data_len == 0 || rp_json_object_get(p->data, p->data_len, "pid", &pid, &pl) != 1 ||
         pl != 22 || pid[0] != '"' || memchr(pid + 1, '\\', 20) || memchr(pid + 1, '"', 20) ||
-        rp_map_get(&srv->saved, pid + 1, 20))
+        rp_map_get(&srv->_saved, pid + 1, 20))
         return 0;
     lookup_t *lk = rp_calloc(1, sizeof(*lk));
     if (lk == NULL)
@@ -349,14 +349,14 @@ saved_t *rp_sio_adopt_saved(rp_sio_socket_t *s, saved_t *sv)
 int rp_sio_socket_renew(rp_sio_socket_t *s)
 {
     rp_sio_nsp_t *nsp = s->nsp;
-    while (!rp_list_empty(&s->rooms))
-        rp_sio_membership_drop(nsp, rp_container_of(s->rooms.next, member_t, sock_node));
-    rp_map_del(&nsp->sockets, &s->entry);
+    while (!rp_list_empty(&s->_rooms))
+        rp_sio_membership_drop(nsp, rp_container_of(s->_rooms.next, member_t, sock_node));
+    rp_map_del(&nsp->_sockets, &s->_entry);
     int rc = rp_rand_id(s->id, 20);
     if (rc == 0)
         rc = rp_rand_id(s->pid, 20);
     /* Back under its id (new or old): the socket stays consistent for its removal. */
-    (void)rp_map_put(&nsp->sockets, &s->entry); /* UV_ENOMEM links it anyway (only slower) */
+    (void)rp_map_put(&nsp->_sockets, &s->_entry); /* UV_ENOMEM links it anyway (only slower) */
     s->recovered = 0;
     return rc;
 }

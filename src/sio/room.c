@@ -14,20 +14,20 @@
 
 room_t *rp_sio_room_find(rp_sio_nsp_t *nsp, const char *name, size_t len)
 {
-    rp_map_entry_t *e = rp_map_get(&nsp->rooms, name, len);
+    rp_map_entry_t *e = rp_map_get(&nsp->_rooms, name, len);
     return e ? rp_container_of(e, room_t, entry) : NULL;
 }
 
 rp_sio_socket_t *rp_sio_socket_find(rp_sio_nsp_t *nsp, const char *id, size_t len)
 {
-    rp_map_entry_t *e = rp_map_get(&nsp->sockets, id, len);
-    return e ? rp_container_of(e, rp_sio_socket_t, entry) : NULL;
+    rp_map_entry_t *e = rp_map_get(&nsp->_sockets, id, len);
+    return e ? rp_container_of(e, rp_sio_socket_t, _entry) : NULL;
 }
 
 static member_t *membership_find(const rp_sio_socket_t *s, const char *room, size_t len)
 {
     rp_list_node_t *it;
-    rp_list_foreach(it, &s->rooms)
+    rp_list_foreach(it, &s->_rooms)
     {
         member_t *m = rp_container_of(it, member_t, sock_node);
         if (m->room->name_len == len && memcmp(m->room->name, room, len) == 0)
@@ -44,11 +44,11 @@ int rp_sio_in_room(const rp_sio_socket_t *s, const char *room, size_t len)
 int rp_sio_join(rp_sio_socket_t *s, const char *room, size_t len)
 {
     rp_sio_nsp_t *nsp = s->nsp;
-    if (!s->connected)
+    if (!s->_connected)
         return RP_ESTATE;
     if (membership_find(s, room, len))
         return 0;
-    if (s->nrooms >= nsp->srv->cfg.max_rooms_per_socket)
+    if (s->nrooms >= nsp->_srv->cfg.max_rooms_per_socket)
         return RP_ETOOBIG;
     member_t *m = rp_malloc(sizeof(*m));
     if (m == NULL)
@@ -67,7 +67,7 @@ int rp_sio_join(rp_sio_socket_t *s, const char *room, size_t len)
         rp_list_init(&r->members);
         r->entry.key = r->name;
         r->entry.keylen = len;
-        if (rp_map_put(&nsp->rooms, &r->entry) < 0 && rp_sio_room_find(nsp, room, len) != r) {
+        if (rp_map_put(&nsp->_rooms, &r->entry) < 0 && rp_sio_room_find(nsp, room, len) != r) {
             rp_free(r);
             rp_free(m);
             return UV_ENOMEM;
@@ -76,7 +76,7 @@ int rp_sio_join(rp_sio_socket_t *s, const char *room, size_t len)
     m->room = r;
     m->sock = s;
     rp_list_push(&r->members, &m->room_node);
-    rp_list_push(&s->rooms, &m->sock_node);
+    rp_list_push(&s->_rooms, &m->sock_node);
     r->count++;
     s->nrooms++;
     return 0;
@@ -89,7 +89,7 @@ void rp_sio_membership_drop(rp_sio_nsp_t *nsp, member_t *m)
     rp_list_unlink(&m->sock_node);
     m->sock->nrooms--;
     if (--r->count == 0) {
-        rp_map_del(&nsp->rooms, &r->entry);
+        rp_map_del(&nsp->_rooms, &r->entry);
         rp_free(r);
     }
     rp_free(m);
@@ -107,7 +107,7 @@ void rp_sio_socket_rooms(const rp_sio_socket_t *s, void (*fn)(const char *, size
                          void *ud)
 {
     rp_list_node_t *it;
-    rp_list_foreach(it, &s->rooms)
+    rp_list_foreach(it, &s->_rooms)
     {
         member_t *m = rp_container_of(it, member_t, sock_node);
         fn(m->room->name, m->room->name_len, ud);
@@ -131,7 +131,7 @@ const char **rp_sio_socket_room_names(rp_sio_socket_t *s, size_t *n)
     if (names == NULL)
         return NULL;
     rp_list_node_t *it;
-    rp_list_foreach(it, &s->rooms) names[(*n)++] =
+    rp_list_foreach(it, &s->_rooms) names[(*n)++] =
         rp_container_of(it, member_t, sock_node)->room->name;
     return names;
 }
@@ -140,8 +140,8 @@ void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp,
                       void (*fn)(const char *room, size_t len, size_t size, void *ud), void *ud)
 {
     size_t b;
-    for (rp_map_entry_t *e = rp_map_first(&nsp->rooms, &b); e;
-         e = rp_map_next(&nsp->rooms, e, &b)) {
+    for (rp_map_entry_t *e = rp_map_first(&nsp->_rooms, &b); e;
+         e = rp_map_next(&nsp->_rooms, e, &b)) {
         room_t *r = rp_container_of(e, room_t, entry);
         fn(r->name, r->name_len, r->count, ud);
     }
@@ -151,10 +151,10 @@ void rp_sio_nsp_rooms(rp_sio_nsp_t *nsp,
  * is left out of a delivery sample). */
 static int bcast_to(rp_sio_socket_t *s, const rp_eio_packet_t *pkts, size_t n)
 {
-    if (s->replay)
+    if (s->_replay)
         return RP_ESTATE;
     int rc = rp_sio_send_to(s, pkts, n);
-    if (rc == 0 && s->client->srv->mark_recipients)
+    if (rc == 0 && s->client->_srv->mark_recipients)
         rp_eio_session_mark(s->client->eio);
     return rc;
 }
@@ -170,17 +170,17 @@ static void room_visit(rp_sio_nsp_t *nsp, const char *name, uint32_t gen, int se
         rp_list_foreach_safe(it, tmp, &r->members)
         {
             rp_sio_socket_t *s = rp_container_of(it, member_t, room_node)->sock;
-            if (s->mark == gen)
+            if (s->_mark == gen)
                 continue;
-            s->mark = gen;
+            s->_mark = gen;
             if (send && bcast_to(s, pkts, npkts) == 0)
                 (*count)++;
         }
         return;
     }
     rp_sio_socket_t *s = rp_sio_socket_find(nsp, name, len);
-    if (s && s->mark != gen) {
-        s->mark = gen;
+    if (s && s->_mark != gen) {
+        s->_mark = gen;
         if (send && bcast_to(s, pkts, npkts) == 0)
             (*count)++;
     }
@@ -190,21 +190,21 @@ static void room_visit(rp_sio_nsp_t *nsp, const char *name, uint32_t gen, int se
 static int deliver_local(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const rp_eio_packet_t *pkts,
                          size_t npkts)
 {
-    rp_sio_server_t *srv = nsp->srv;
-    uint32_t gen = ++srv->bcast_gen;
+    rp_sio_server_t *srv = nsp->_srv;
+    uint32_t gen = ++srv->_bcast_gen;
     if (gen == 0)
-        gen = ++srv->bcast_gen;
+        gen = ++srv->_bcast_gen;
     int count = 0;
     for (size_t i = 0; i < opts->nexcept; i++)
         room_visit(nsp, opts->except[i], gen, 0, NULL, 0, &count);
     if (opts->except_socket)
-        ((rp_sio_socket_t *)opts->except_socket)->mark = gen;
+        ((rp_sio_socket_t *)opts->except_socket)->_mark = gen;
     if (opts->rooms == NULL) {
         rp_list_node_t *it, *tmp;
         rp_list_foreach_safe(it, tmp, &nsp->socket_list)
         {
             rp_sio_socket_t *s = rp_container_of(it, rp_sio_socket_t, nsp_node);
-            if (s->mark != gen && bcast_to(s, pkts, npkts) == 0)
+            if (s->_mark != gen && bcast_to(s, pkts, npkts) == 0)
                 count++;
         }
     } else {
@@ -222,7 +222,7 @@ static int deliver_local(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const rp
 static int publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
                               const rp_eio_packet_t *pkt)
 {
-    rp_cluster_t *c = nsp->srv->cluster;
+    rp_cluster_t *c = nsp->_srv->cluster;
     const char *small[16];
     const char **except = small;
     size_t nexcept = opts->nexcept;
@@ -240,7 +240,7 @@ static int publish_to_cluster(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts,
         except[nexcept++] = opts->except_socket->id;
     rp_cluster_msg_t m = {
         nsp->name,
-        nsp->name_len,
+        nsp->_name_len,
         opts->rooms,
         opts->nrooms,
         except,
@@ -277,7 +277,7 @@ int rp_sio_broadcast(rp_sio_nsp_t *nsp, const rp_sio_bcast_t *opts, const char *
         return rc;
     int count = deliver_local(nsp, opts, pkts, 1 + natt);
     /* Binary broadcasts stay on this node: the cluster carries packet text only. */
-    if (nsp->srv->cluster && natt == 0 && !opts->local)
+    if (nsp->_srv->cluster && natt == 0 && !opts->local)
         (void)publish_to_cluster(nsp, opts, &pkts[0]); /* counted there; local delivery stands */
     rp_sio_release_packets(pkts, 1 + natt);
     return count;

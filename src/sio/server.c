@@ -25,8 +25,8 @@ void rp_sio_config_defaults(rp_sio_config_t *cfg)
 
 rp_sio_nsp_t *rp_sio_server_find(rp_sio_server_t *srv, const char *name, size_t len)
 {
-    rp_map_entry_t *e = rp_map_get(&srv->nsps, name, len);
-    return e ? rp_container_of(e, rp_sio_nsp_t, entry) : NULL;
+    rp_map_entry_t *e = rp_map_get(&srv->_nsps, name, len);
+    return e ? rp_container_of(e, rp_sio_nsp_t, _entry) : NULL;
 }
 
 rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name)
@@ -43,15 +43,15 @@ rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name)
         rp_free(nsp);
         return NULL;
     }
-    nsp->name_len = len;
-    nsp->srv = srv;
-    rp_map_init(&nsp->sockets);
-    rp_map_init(&nsp->rooms);
-    rp_map_init(&nsp->pids);
+    nsp->_name_len = len;
+    nsp->_srv = srv;
+    rp_map_init(&nsp->_sockets);
+    rp_map_init(&nsp->_rooms);
+    rp_map_init(&nsp->_pids);
     rp_list_init(&nsp->socket_list);
-    nsp->entry.key = nsp->name;
-    nsp->entry.keylen = len;
-    if (rp_map_put(&srv->nsps, &nsp->entry) < 0 && rp_sio_server_find(srv, name, len) != nsp) {
+    nsp->_entry.key = nsp->name;
+    nsp->_entry.keylen = len;
+    if (rp_map_put(&srv->_nsps, &nsp->_entry) < 0 && rp_sio_server_find(srv, name, len) != nsp) {
         rp_free(nsp->name);
         rp_free(nsp);
         return NULL;
@@ -61,14 +61,14 @@ rp_sio_nsp_t *rp_sio_server_of(rp_sio_server_t *srv, const char *name)
 
 void rp_sio_server_set_nsp_factory(rp_sio_server_t *srv, rp_sio_nsp_factory_cb cb, void *ud)
 {
-    srv->nsp_factory = cb;
-    srv->nsp_factory_ud = ud;
+    srv->_nsp_factory = cb;
+    srv->_nsp_factory_ud = ud;
 }
 
 int rp_sio_nsp_on(rp_sio_nsp_t *nsp, const char *event, rp_sio_event_cb cb, void *ud)
 {
     size_t len = strlen(event);
-    for (struct rp_sio_handler *h = nsp->handlers; h; h = h->next) {
+    for (struct rp_sio_handler *h = nsp->_handlers; h; h = h->next) {
         if (h->len == len && memcmp(h->name, event, len) == 0) {
             h->cb = cb;
             h->ud = ud;
@@ -82,72 +82,72 @@ int rp_sio_nsp_on(rp_sio_nsp_t *nsp, const char *event, rp_sio_event_cb cb, void
     h->len = len;
     h->cb = cb;
     h->ud = ud;
-    h->next = nsp->handlers;
-    nsp->handlers = h;
+    h->next = nsp->_handlers;
+    nsp->_handlers = h;
     return 0;
 }
 
 void rp_sio_nsp_on_any(rp_sio_nsp_t *nsp, rp_sio_event_cb cb, void *ud)
 {
-    nsp->on_any = cb;
-    nsp->on_any_ud = ud;
+    nsp->_on_any = cb;
+    nsp->_on_any_ud = ud;
 }
 
 void rp_sio_nsp_on_connect(rp_sio_nsp_t *nsp, rp_sio_connect_cb cb, void *ud)
 {
-    nsp->on_connect = cb;
-    nsp->on_connect_ud = ud;
+    nsp->_on_connect = cb;
+    nsp->_on_connect_ud = ud;
 }
 
 void rp_sio_nsp_on_connection(rp_sio_nsp_t *nsp, rp_sio_connection_cb cb, void *ud)
 {
-    nsp->on_connection = cb;
-    nsp->on_connection_ud = ud;
+    nsp->_on_connection = cb;
+    nsp->_on_connection_ud = ud;
 }
 
 void rp_sio_nsp_on_disconnect(rp_sio_nsp_t *nsp, rp_sio_disconnect_cb cb, void *ud)
 {
-    nsp->on_disconnect = cb;
-    nsp->on_disconnect_ud = ud;
+    nsp->_on_disconnect = cb;
+    nsp->_on_disconnect_ud = ud;
 }
 
 void rp_sio_nsp_on_restore_room(rp_sio_nsp_t *nsp,
                                 int (*cb)(rp_sio_socket_t *s, const char *room, void *ud), void *ud)
 {
-    nsp->room_allowed = cb;
-    nsp->room_allowed_ud = ud;
+    nsp->_room_allowed = cb;
+    nsp->_room_allowed_ud = ud;
 }
 
 void rp_sio_nsp_on_take_over(rp_sio_nsp_t *nsp,
                              int (*cb)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud),
                              void *ud)
 {
-    nsp->take_over_allowed = cb;
-    nsp->take_over_allowed_ud = ud;
+    nsp->_take_over_allowed = cb;
+    nsp->_take_over_allowed_ud = ud;
 }
 
 void rp_sio_nsp_set_socket_data_free(rp_sio_nsp_t *nsp, void (*fn)(void *data))
 {
-    nsp->free_socket_data = fn;
+    nsp->_free_socket_data = fn;
 }
 
 void rp_sio_nsp_set_recovery(rp_sio_nsp_t *nsp, const rp_sio_recovery_t *rec, void *ud)
 {
     nsp->recovery = rec;
-    nsp->recovery_ud = ud;
+    nsp->_recovery_ud = ud;
 }
 
 void rp_sio_socket_free(rp_sio_socket_t *s)
 {
-    if (s->data && s->nsp->free_socket_data)
-        s->nsp->free_socket_data(s->data);
+    if (s->data && s->nsp->_free_socket_data)
+        s->nsp->_free_socket_data(s->data);
     rp_free(s);
 }
 
 rp_sio_socket_t *rp_sio_nsp_socket(rp_sio_nsp_t *nsp, const char *id)
 {
     rp_sio_socket_t *s = rp_sio_socket_find(nsp, id, strlen(id));
-    return s && s->connected ? s : NULL;
+    return s && s->_connected ? s : NULL;
 }
 
 static void on_tick(void *ud)
@@ -162,7 +162,7 @@ static void on_tick(void *ud)
  * Engine.IO server); the last frees the server after telling the caller. */
 static void on_part_closed(rp_sio_server_t *srv)
 {
-    if (--srv->closing_timer > 0)
+    if (--srv->_closing_timer > 0)
         return;
     if (srv->_close_cb)
         srv->_close_cb(srv);
@@ -187,38 +187,38 @@ rp_sio_server_t *rp_sio_server_new(rp_net_t *net, const rp_eio_config_t *eio_cfg
     if (srv == NULL)
         return NULL;
     srv->cfg = *cfg;
-    rp_map_init(&srv->nsps);
-    rp_map_init(&srv->saved);
+    rp_map_init(&srv->_nsps);
+    rp_map_init(&srv->_saved);
     rp_list_init(&srv->_lookups);
     srv->eio = rp_eio_server_new(net, eio_cfg, &rp_sio_eio_callbacks, srv);
     if (srv->eio == NULL)
         goto undo_srv;
-    srv->connectq.owner = srv;
-    srv->recoveryq.owner = srv;
-    srv->replayq.owner = srv;
-    if (rp_timerq_init(net->loop, &srv->connectq, cfg->connect_timeout, rp_sio_on_connect_timeout) <
-        0)
+    srv->_connectq.owner = srv;
+    srv->_recoveryq.owner = srv;
+    srv->_replayq.owner = srv;
+    if (rp_timerq_init(net->loop, &srv->_connectq, cfg->connect_timeout,
+                       rp_sio_on_connect_timeout) < 0)
         goto undo_eio;
-    if (rp_timerq_init(net->loop, &srv->recoveryq, cfg->recovery_window, rp_sio_on_saved_expired) <
+    if (rp_timerq_init(net->loop, &srv->_recoveryq, cfg->recovery_window, rp_sio_on_saved_expired) <
         0)
         goto undo_connectq;
-    if (rp_timerq_init(net->loop, &srv->replayq, 2, rp_sio_on_replay_timer) < 0)
+    if (rp_timerq_init(net->loop, &srv->_replayq, 2, rp_sio_on_replay_timer) < 0)
         goto undo_recoveryq;
     if (rp_net_on_tick(net, on_tick, srv) < 0)
         goto undo_replayq;
     return srv;
     /* Past the Engine.IO server, undoing is asynchronous: srv is freed once its parts closed. */
 undo_replayq:
-    srv->closing_timer++;
-    rp_timerq_close(&srv->replayq, on_timerq_closed);
+    srv->_closing_timer++;
+    rp_timerq_close(&srv->_replayq, on_timerq_closed);
 undo_recoveryq:
-    srv->closing_timer++;
-    rp_timerq_close(&srv->recoveryq, on_timerq_closed);
+    srv->_closing_timer++;
+    rp_timerq_close(&srv->_recoveryq, on_timerq_closed);
 undo_connectq:
-    srv->closing_timer++;
-    rp_timerq_close(&srv->connectq, on_timerq_closed);
+    srv->_closing_timer++;
+    rp_timerq_close(&srv->_connectq, on_timerq_closed);
 undo_eio:
-    srv->closing_timer++;
+    srv->_closing_timer++;
     rp_eio_server_close(srv->eio, on_eio_closed);
     return NULL;
 undo_srv:
@@ -236,7 +236,7 @@ void rp_sio_server_close(rp_sio_server_t *srv, void (*cb)(rp_sio_server_t *srv))
     rp_net_t *net = srv->eio->net;
     srv->_close_cb = cb;
     rp_sio_cluster_detach(srv);
-    srv->closing_timer = 4;
+    srv->_closing_timer = 4;
     /* Ends every session now (clients and sockets go with them); frees it later. */
     rp_eio_server_close(srv->eio, on_eio_closed);
     /* The sockets that left are freed while their namespaces (and free_socket_data) exist. */
@@ -247,27 +247,27 @@ void rp_sio_server_close(rp_sio_server_t *srv, void (*cb)(rp_sio_server_t *srv))
     rp_net_off_tick(net, on_tick, srv);
     size_t b;
     rp_map_entry_t *e;
-    while ((e = rp_map_first(&srv->saved, &b)) != NULL)
+    while ((e = rp_map_first(&srv->_saved, &b)) != NULL)
         rp_sio_saved_free(srv, rp_container_of(e, saved_t, entry));
-    rp_map_deinit(&srv->saved);
-    while ((e = rp_map_first(&srv->nsps, &b)) != NULL) {
-        rp_sio_nsp_t *nsp = rp_container_of(e, rp_sio_nsp_t, entry);
-        rp_map_del(&srv->nsps, e);
-        while (nsp->handlers) {
-            struct rp_sio_handler *h = nsp->handlers;
-            nsp->handlers = h->next;
+    rp_map_deinit(&srv->_saved);
+    while ((e = rp_map_first(&srv->_nsps, &b)) != NULL) {
+        rp_sio_nsp_t *nsp = rp_container_of(e, rp_sio_nsp_t, _entry);
+        rp_map_del(&srv->_nsps, e);
+        while (nsp->_handlers) {
+            struct rp_sio_handler *h = nsp->_handlers;
+            nsp->_handlers = h->next;
             rp_free(h);
         }
-        rp_map_deinit(&nsp->sockets);
-        rp_map_deinit(&nsp->rooms);
-        rp_map_deinit(&nsp->pids);
+        rp_map_deinit(&nsp->_sockets);
+        rp_map_deinit(&nsp->_rooms);
+        rp_map_deinit(&nsp->_pids);
         rp_free(nsp->name);
         rp_free(nsp);
     }
-    rp_map_deinit(&srv->nsps);
-    rp_timerq_close(&srv->connectq, on_timerq_closed);
-    rp_timerq_close(&srv->recoveryq, on_timerq_closed);
-    rp_timerq_close(&srv->replayq, on_timerq_closed);
+    rp_map_deinit(&srv->_nsps);
+    rp_timerq_close(&srv->_connectq, on_timerq_closed);
+    rp_timerq_close(&srv->_recoveryq, on_timerq_closed);
+    rp_timerq_close(&srv->_replayq, on_timerq_closed);
 }
 
 static int is_space(char c)

@@ -123,77 +123,77 @@ typedef struct rp_sio_config {
 void rp_sio_config_defaults(rp_sio_config_t *cfg);
 
 struct rp_sio_nsp {
-    rp_map_entry_t entry; /* in srv->nsps */
-    char *name;           /* owned */
-    size_t name_len;
-    rp_sio_server_t *srv;
-    rp_map_t sockets; /* by id */
+    rp_map_entry_t _entry; /* in srv->_nsps */
+    char *name;            /* owned */
+    size_t _name_len;
+    rp_sio_server_t *_srv;
+    rp_map_t _sockets; /* by id */
     rp_list_node_t socket_list;
     size_t nsockets;
-    rp_map_t rooms;
-    rp_map_t pids; /* connected sockets by private id (recovery on) */
-    struct rp_sio_handler *handlers;
-    rp_sio_event_cb on_any;
-    void *on_any_ud;
-    rp_sio_connect_cb on_connect;
-    void *on_connect_ud;
-    rp_sio_connection_cb on_connection;
-    void *on_connection_ud;
-    rp_sio_disconnect_cb on_disconnect;
-    void *on_disconnect_ud;
+    rp_map_t _rooms;
+    rp_map_t _pids; /* connected sockets by private id (recovery on) */
+    struct rp_sio_handler *_handlers;
+    rp_sio_event_cb _on_any;
+    void *_on_any_ud;
+    rp_sio_connect_cb _on_connect;
+    void *_on_connect_ud;
+    rp_sio_connection_cb _on_connection;
+    void *_on_connection_ud;
+    rp_sio_disconnect_cb _on_disconnect;
+    void *_on_disconnect_ud;
     const rp_sio_recovery_t *recovery; /* NULL: recovery off */
-    void *recovery_ud;
-    int (*room_allowed)(rp_sio_socket_t *s, const char *room, void *ud);
-    void *room_allowed_ud;
-    int (*take_over_allowed)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud);
-    void *take_over_allowed_ud;
-    void (*free_socket_data)(void *data);
-    void *data; /* the user's */
+    void *_recovery_ud;
+    int (*_room_allowed)(rp_sio_socket_t *s, const char *room, void *ud);
+    void *_room_allowed_ud;
+    int (*_take_over_allowed)(rp_sio_socket_t *s, rp_sio_socket_t *old, void *ud);
+    void *_take_over_allowed_ud;
+    void (*_free_socket_data)(void *data);
+    void *_data; /* the user's */
 };
 
 struct rp_sio_socket {
-    rp_map_entry_t entry; /* in nsp->sockets */
+    rp_map_entry_t _entry; /* in nsp->_sockets */
     char id[21];
     rp_sio_nsp_t *nsp;
     rp_sio_client_t *client;
     rp_list_node_t nsp_node;
-    rp_list_node_t client_node;
-    rp_list_node_t rooms; /* memberships */
+    rp_list_node_t _client_node;
+    rp_list_node_t _rooms; /* memberships */
     size_t nrooms;
-    struct rp_sio_pending_ack *acks;
-    int64_t next_ack_id;
-    uint32_t mark; /* broadcast dedup */
-    int connected;
-    int recovered;                /* this socket resumed an earlier session */
-    char pid[21];                 /* private session id, when the namespace has recovery on */
-    struct rp_sio_replay *replay; /* a recovery being replayed in rounds, or NULL */
-    rp_map_entry_t pid_entry;     /* in nsp->pids while connected */
-    void *data;                   /* the user's */
+    struct rp_sio_pending_ack *_acks;
+    int64_t _next_ack_id;
+    uint32_t _mark; /* broadcast dedup */
+    int _connected;
+    int recovered;                 /* this socket resumed an earlier session */
+    char pid[21];                  /* private session id, when the namespace has recovery on */
+    struct rp_sio_replay *_replay; /* a recovery being replayed in rounds, or NULL */
+    rp_map_entry_t _pid_entry;     /* in nsp->_pids while connected */
+    void *data;                    /* the user's */
 };
 
 struct rp_sio_client {
     rp_eio_session_t *eio;
-    rp_sio_server_t *srv;
-    rp_list_node_t sockets;
-    rp_timerq_node_t connect_timer;
-    struct rp_sio_partial *partial; /* a binary packet waiting for its attachments */
-    double tokens;                  /* the rate bucket (see rp_sio_config_t.rate_limit) */
-    uint64_t tokens_ms;
-    uint32_t over; /* drops not yet paid back by accepted packets */
+    rp_sio_server_t *_srv;
+    rp_list_node_t _sockets;
+    rp_timerq_node_t _connect_timer;
+    struct rp_sio_partial *_partial; /* a binary packet waiting for its attachments */
+    double _tokens;                  /* the rate bucket (see rp_sio_config_t.rate_limit) */
+    uint64_t _tokens_ms;
+    uint32_t _over; /* drops not yet paid back by accepted packets */
 };
 
 struct rp_sio_server {
     rp_eio_server_t *eio; /* owned */
     rp_sio_config_t cfg;
-    rp_map_t nsps;
-    rp_sio_nsp_factory_cb nsp_factory;
-    void *nsp_factory_ud;
-    rp_timerq_t connectq;
-    rp_timerq_t recoveryq; /* saved sessions, by expiry */
-    rp_timerq_t replayq;   /* recoveries replayed in rounds, checked every few ms */
-    rp_map_t saved;        /* pid -> saved session */
-    uint32_t bcast_gen;
-    int closing_timer;
+    rp_map_t _nsps;
+    rp_sio_nsp_factory_cb _nsp_factory;
+    void *_nsp_factory_ud;
+    rp_timerq_t _connectq;
+    rp_timerq_t _recoveryq; /* saved sessions, by expiry */
+    rp_timerq_t _replayq;   /* recoveries replayed in rounds, checked every few ms */
+    rp_map_t _saved;        /* pid -> saved session */
+    uint32_t _bcast_gen;
+    int _closing_timer;
     rp_cluster_t *cluster; /* borrowed; NULL on a single node */
     /* Set by the caller around the broadcasts of a sampled event: each recipient's packet is
      * marked for the delivery sample (rp_eio_session_mark, rp_net_marks_begin). */
@@ -210,7 +210,7 @@ struct rp_sio_server {
     /* Recoveries by outcome: resumed at once, resumed after a replay in rounds, fresh session
      * because the offset could not be served, fresh because the history overtook the replay. */
     unsigned long recovered, recovered_paced, recovery_refused, recovery_overtaken;
-    size_t nclients;
+    size_t _nclients;
     /* Private to src/sio (the globals of old, now per server). */
     rp_sio_socket_t **_graveyard; /* sockets that left, freed at the next tick */
     size_t _graveyard_len, _graveyard_cap;

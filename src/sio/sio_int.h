@@ -51,7 +51,7 @@ typedef struct membership {
 
 /* A dropped socket's session, kept for the recovery window. */
 typedef struct saved_session {
-    rp_map_entry_t entry; /* in srv->saved, by pid */
+    rp_map_entry_t entry; /* in srv->_saved, by pid */
     rp_timerq_node_t expiry;
     char pid[21];
     char sid[21];
@@ -63,7 +63,7 @@ typedef struct saved_session {
 
 /* A recovery being replayed in rounds (see rp_sio_recovery_t). */
 typedef struct rp_sio_replay {
-    rp_timerq_node_t timer; /* on srv->replayq while rounds remain */
+    rp_timerq_node_t timer; /* on srv->_replayq while rounds remain */
     rp_sio_socket_t *s;
     char offset[64]; /* the last offset sent */
     size_t sent;     /* events sent in this round */
@@ -137,7 +137,7 @@ void rp_sio_handle_ack(rp_sio_socket_t *s, const rp_sio_packet_t *p, const rp_si
 
 /* Forgets a saved session (map, expiry queue, rooms). */
 void rp_sio_saved_free(rp_sio_server_t *srv, saved_t *sv);
-/* srv->recoveryq's expiry: the session's window has passed. */
+/* srv->_recoveryq's expiry: the session's window has passed. */
 void rp_sio_on_saved_expired(rp_timerq_node_t *n);
 /* Saves s's session for the recovery window (an error is logged: the session is then lost). */
 void rp_sio_keep_session(rp_sio_socket_t *s);
@@ -151,7 +151,7 @@ saved_t *rp_sio_find_saved(rp_sio_server_t *srv, rp_sio_nsp_t *nsp, const char *
 /* Ends a replay in rounds (r may be NULL). */
 void rp_sio_replay_free(rp_sio_replay_t *r);
 int rp_sio_replay_round(rp_sio_replay_t *r);
-/* srv->replayq's timer: the next round once the peer has read most of the last one. */
+/* srv->_replayq's timer: the next round once the peer has read most of the last one. */
 void rp_sio_on_replay_timer(rp_timerq_node_t *n);
 /* Holds a CONNECT that asks for a pid unknown here while the cluster is asked for it:
  * returns 1 when held, 0 to handle it now. */
@@ -173,7 +173,7 @@ void rp_sio_handle_connect(rp_sio_client_t *c, const rp_sio_packet_t *p);
 void rp_sio_client_fail(rp_sio_client_t *c, const char *why);
 /* The end of a CONNECT: the pid is registered, the reply sent, on_connection run. */
 void rp_sio_connect_finish(rp_sio_socket_t *s, const char *auth, size_t auth_len);
-/* srv->connectq's expiry: a client that sent no CONNECT in time is closed. */
+/* srv->_connectq's expiry: a client that sent no CONNECT in time is closed. */
 void rp_sio_on_connect_timeout(rp_timerq_node_t *n);
 /* What the Engine.IO server calls (ud is the rp_sio_server_t). */
 extern const rp_eio_callbacks_t rp_sio_eio_callbacks;

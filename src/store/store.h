@@ -139,7 +139,7 @@ typedef struct rp_store_ops {
 struct rp_store {
     const rp_store_ops_t *ops;
     /* Counters for metrics (loop thread). */
-    unsigned long commits;
+    unsigned long _commits;
     unsigned long events_written;
     unsigned long errors;
     unsigned long checks; /* liveness checks (ping) finished */

@@ -233,7 +233,7 @@ static void on_async(uv_async_t *h)
         rp_buf_deinit(&j->out);
         rp_free(j);
     }
-    w->base.commits++;
+    w->base._commits++;
 }
 
 static int enqueue(worker_t *w, job_t *j)

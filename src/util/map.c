@@ -39,9 +39,9 @@ static int grow(rp_map_t *m)
     for (size_t i = 0; i < m->nbuckets; i++) {
         rp_map_entry_t *e = m->buckets[i];
         while (e) {
-            rp_map_entry_t *next = e->next;
-            size_t j = e->hash & (n - 1);
-            e->next = b[j];
+            rp_map_entry_t *next = e->_next;
+            size_t j = e->_hash & (n - 1);
+            e->_next = b[j];
             b[j] = e;
             e = next;
         }
@@ -60,9 +60,9 @@ int rp_map_put(rp_map_t *m, rp_map_entry_t *e)
         if (rc < 0 && m->nbuckets == 0)
             return rc;
     }
-    e->hash = rp_map_hash(e->key, e->keylen);
-    size_t i = e->hash & (m->nbuckets - 1);
-    e->next = m->buckets[i];
+    e->_hash = rp_map_hash(e->key, e->keylen);
+    size_t i = e->_hash & (m->nbuckets - 1);
+    e->_next = m->buckets[i];
     m->buckets[i] = e;
     m->count++;
     return rc;
@@ -73,19 +73,19 @@ rp_map_entry_t *rp_map_get(const rp_map_t *m, const char *key, size_t keylen)
     if (m->nbuckets == 0)
         return NULL;
     uint64_t h = rp_map_hash(key, keylen);
-    for (rp_map_entry_t *e = m->buckets[h & (m->nbuckets - 1)]; e; e = e->next)
-        if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0)
+    for (rp_map_entry_t *e = m->buckets[h & (m->nbuckets - 1)]; e; e = e->_next)
+        if (e->_hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0)
             return e;
     return NULL;
 }
 
 void rp_map_del(rp_map_t *m, rp_map_entry_t *e)
 {
-    rp_map_entry_t **pp = &m->buckets[e->hash & (m->nbuckets - 1)];
+    rp_map_entry_t **pp = &m->buckets[e->_hash & (m->nbuckets - 1)];
     while (*pp && *pp != e)
-        pp = &(*pp)->next;
+        pp = &(*pp)->_next;
     if (*pp) {
-        *pp = e->next;
+        *pp = e->_next;
         m->count--;
     }
 }
@@ -102,8 +102,8 @@ rp_map_entry_t *rp_map_first(const rp_map_t *m, size_t *bucket)
 
 rp_map_entry_t *rp_map_next(const rp_map_t *m, rp_map_entry_t *e, size_t *bucket)
 {
-    if (e->next)
-        return e->next;
+    if (e->_next)
+        return e->_next;
     for (size_t i = *bucket + 1; i < m->nbuckets; i++)
         if (m->buckets[i]) {
             *bucket = i;

@@ -9,10 +9,10 @@
  * grows at load 1). The entry embeds an rp_map_entry_t and owns its key bytes; the map never
  * allocates entries, only its bucket array. */
 typedef struct rp_map_entry {
-    struct rp_map_entry *next;
+    struct rp_map_entry *_next;
     const char *key; /* borrowed from the entry's owner */
     size_t keylen;
-    uint64_t hash;
+    uint64_t _hash;
 } rp_map_entry_t;
 
 typedef struct rp_map {

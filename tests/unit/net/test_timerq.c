@@ -72,7 +72,7 @@ static void run_until_fired(struct fixture *f, size_t want)
 
 static void on_closed(uv_handle_t *h)
 {
-    struct fixture *f = rp_container_of((uv_timer_t *)h, struct fixture, q.timer);
+    struct fixture *f = rp_container_of((uv_timer_t *)h, struct fixture, q._timer);
     f->closed = 1;
 }
 
@@ -110,11 +110,11 @@ static void nodes_expire_in_the_order_they_were_pushed(void **state)
     assert_true(a.n.deadline < b.n.deadline && b.n.deadline < c.n.deadline);
     assert_ptr_equal(a.n.q, &f.q);
     /* One timer, armed for the head. */
-    assert_int_equal(f.q.armed_for, a.n.deadline);
+    assert_int_equal(f.q._armed_for, a.n.deadline);
     run_until_fired(&f, 3);
     assert_string_equal(fired, "abc");
     assert_null(c.n.q);
-    assert_int_equal(f.q.armed_for, 0); /* nothing left: the timer is idle */
+    assert_int_equal(f.q._armed_for, 0); /* nothing left: the timer is idle */
     teardown(&f);
 }
 

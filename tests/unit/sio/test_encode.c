@@ -18,7 +18,7 @@ static rp_sio_nsp_t nsp_of(const char *name)
     rp_sio_nsp_t nsp;
     memset(&nsp, 0, sizeof(nsp));
     nsp.name = (char *)name;
-    nsp.name_len = strlen(name);
+    nsp._name_len = strlen(name);
     return nsp;
 }
 

@@ -32,7 +32,7 @@ static int setup(void **state)
     rp_list_init(&f->eio.flush);
     f->srv.eio = &f->eio;
     f->srv.cfg.max_rooms_per_socket = 3;
-    rp_map_init(&f->srv.nsps);
+    rp_map_init(&f->srv._nsps);
     f->nsp = rp_sio_server_of(&f->srv, "/");
     assert_non_null(f->nsp);
     for (int i = 0; i < NSOCK; i++) {
@@ -42,17 +42,17 @@ static int setup(void **state)
         es->srv = &f->eio;
         rp_list_init(&es->tick_node);
         f->client[i].eio = es;
-        f->client[i].srv = &f->srv;
+        f->client[i]._srv = &f->srv;
         rp_sio_socket_t *s = calloc(1, sizeof(*s));
         assert_non_null(s);
         snprintf(s->id, sizeof(s->id), "socket%014d", i);
         s->nsp = f->nsp;
         s->client = &f->client[i];
-        s->connected = 1;
-        rp_list_init(&s->rooms);
-        s->entry.key = s->id;
-        s->entry.keylen = 20;
-        assert_int_equal(rp_map_put(&f->nsp->sockets, &s->entry), 0);
+        s->_connected = 1;
+        rp_list_init(&s->_rooms);
+        s->_entry.key = s->id;
+        s->_entry.keylen = 20;
+        assert_int_equal(rp_map_put(&f->nsp->_sockets, &s->_entry), 0);
         rp_list_push(&f->nsp->socket_list, &s->nsp_node);
         f->s[i] = s;
     }
@@ -65,20 +65,20 @@ static int teardown(void **state)
     fixture_t *f = *state;
     for (int i = 0; i < NSOCK; i++) {
         rp_sio_socket_t *s = f->s[i];
-        while (!rp_list_empty(&s->rooms))
-            rp_sio_membership_drop(f->nsp, rp_container_of(s->rooms.next, member_t, sock_node));
-        rp_map_del(&f->nsp->sockets, &s->entry);
+        while (!rp_list_empty(&s->_rooms))
+            rp_sio_membership_drop(f->nsp, rp_container_of(s->_rooms.next, member_t, sock_node));
+        rp_map_del(&f->nsp->_sockets, &s->_entry);
         free(s);
         rp_eio_queue_clear(&f->session[i]);
     }
-    assert_int_equal(f->nsp->rooms.count, 0); /* every room went with its last member */
-    rp_map_del(&f->srv.nsps, &f->nsp->entry);
-    rp_map_deinit(&f->nsp->sockets);
-    rp_map_deinit(&f->nsp->rooms);
-    rp_map_deinit(&f->nsp->pids);
+    assert_int_equal(f->nsp->_rooms.count, 0); /* every room went with its last member */
+    rp_map_del(&f->srv._nsps, &f->nsp->_entry);
+    rp_map_deinit(&f->nsp->_sockets);
+    rp_map_deinit(&f->nsp->_rooms);
+    rp_map_deinit(&f->nsp->_pids);
     rp_free(f->nsp->name);
     rp_free(f->nsp);
-    rp_map_deinit(&f->srv.nsps);
+    rp_map_deinit(&f->srv._nsps);
     free(f);
     return 0;
 }
@@ -117,7 +117,7 @@ static void joining_twice_is_one_membership_and_rooms_go_with_their_last_member(
     assert_int_equal(rp_sio_room_size(f->nsp, "a", 1), 1);
     assert_int_equal(rp_sio_leave(f->s[1], "a", 1), 0);
     assert_int_equal(rp_sio_room_size(f->nsp, "a", 1), 0);
-    assert_int_equal(f->nsp->rooms.count, 0);
+    assert_int_equal(f->nsp->_rooms.count, 0);
     assert_int_equal(rp_sio_leave(f->s[1], "a", 1), 0); /* leaving a room one is not in: no-op */
 }
 
@@ -130,9 +130,9 @@ static void join_refuses_past_the_room_limit_and_on_a_socket_that_left(void **st
     assert_int_equal(rp_sio_join(f->s[0], "r4", 2), RP_ETOOBIG);
     assert_false(rp_sio_in_room(f->s[0], "r4", 2));
     join(f, 0, "r3"); /* already in: still fine at the limit */
-    f->s[1]->connected = 0;
+    f->s[1]->_connected = 0;
     assert_int_equal(rp_sio_join(f->s[1], "r1", 2), RP_ESTATE);
-    f->s[1]->connected = 1;
+    f->s[1]->_connected = 1;
 }
 
 static void broadcast_to_rooms_reaches_each_member_once(void **state)
