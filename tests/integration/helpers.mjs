@@ -257,8 +257,11 @@ export async function tcpProxy(targetPort) {
   let refuseUntil = 0;
   const cutAll = () => { for (const c of conns) c.destroy(); conns.clear(); };
   // Server-to-client bytes allowed before the proxy stops reading from the server (stall()).
+  // `wasStalled` stays set until unstall(): the stalled connection may close (a polling
+  // client's next request opens another) before a test looks.
   let budget = Infinity;
   const stalled = new Set();
+  let wasStalled = false;
   const server = net.createServer((c) => {
     if (Date.now() < refuseUntil) { c.destroy(); return; }
     const up = net.connect(target, '127.0.0.1');
@@ -269,7 +272,7 @@ export async function tcpProxy(targetPort) {
     up.on('data', (chunk) => {
       c.write(chunk);
       budget -= chunk.length;
-      if (budget <= 0) { up.pause(); stalled.add(up); }
+      if (budget <= 0) { up.pause(); stalled.add(up); wasStalled = true; }
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -282,8 +285,8 @@ export async function tcpProxy(targetPort) {
     release() { refuseUntil = 0; },
     /** After `bytes` more from the server, stops reading from it (the client gets nothing more) until unstall(). */
     stallAfter(bytes) { budget = bytes; },
-    stalled() { return stalled.size > 0; },
-    unstall() { budget = Infinity; for (const up of stalled) up.resume(); stalled.clear(); },
+    stalled() { return wasStalled; },
+    unstall() { budget = Infinity; wasStalled = false; for (const up of stalled) up.resume(); stalled.clear(); },
     close() { cutAll(); server.close(); },
   });
 }
