@@ -256,23 +256,36 @@ export async function tcpProxy(targetPort) {
   let target = targetPort;
   let refuseUntil = 0;
   const cutAll = () => { for (const c of conns) c.destroy(); conns.clear(); };
-  // Server-to-client bytes allowed before the proxy stops reading from the server (stall()).
-  // `wasStalled` stays set until unstall(): the stalled connection may close (a polling
-  // client's next request opens another) before a test looks.
+  // Server-to-client bytes allowed (over all connections) before the proxy stalls the
+  // connection whose bytes cross the budget (stallAfter()): from the byte past it, what the
+  // server sends on that connection waits in `held`, and so does its close (a polling server
+  // closes after each response), until unstall() delivers both in order. The response cannot
+  // complete, so the stall holds; other connections flow. `stalled` stays set until unstall().
   let budget = Infinity;
-  const stalled = new Set();
-  let wasStalled = false;
+  let stalled = false;
+  let held = []; // [client socket, chunk | null for the server's close]
+  const paused = new Set();
   const server = net.createServer((c) => {
     if (Date.now() < refuseUntil) { c.destroy(); return; }
     const up = net.connect(target, '127.0.0.1');
     conns.add(c); conns.add(up);
-    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); stalled.delete(up); };
-    c.on('error', gone); up.on('error', gone); c.on('close', gone); up.on('close', gone);
+    const gone = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); paused.delete(up); };
+    c.on('error', gone); c.on('close', gone);
+    up.on('error', gone);
+    up.on('close', () => { if (paused.has(up)) held.push([c, null]); else gone(); });
     c.pipe(up);
     up.on('data', (chunk) => {
-      c.write(chunk);
-      budget -= chunk.length;
-      if (budget <= 0) { up.pause(); stalled.add(up); wasStalled = true; }
+      if (paused.has(up)) { held.push([c, chunk]); return; }
+      if (stalled || chunk.length < budget) {
+        c.write(chunk);
+        if (!stalled) budget -= chunk.length;
+        return;
+      }
+      c.write(chunk.subarray(0, budget - 1)); // at least its last byte waits
+      held.push([c, chunk.subarray(budget - 1)]);
+      stalled = true;
+      paused.add(up);
+      up.pause();
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -283,10 +296,23 @@ export async function tcpProxy(targetPort) {
     /** Cuts every connection and refuses new ones until release(). */
     hold() { refuseUntil = Infinity; cutAll(); },
     release() { refuseUntil = 0; },
-    /** After `bytes` more from the server, stops reading from it (the client gets nothing more) until unstall(). */
+    /** After `bytes` more from the server, the connection that crosses them stalls until unstall(). */
     stallAfter(bytes) { budget = bytes; },
-    stalled() { return wasStalled; },
-    unstall() { budget = Infinity; wasStalled = false; for (const up of stalled) up.resume(); stalled.clear(); },
+    /** True once a connection stalled, until unstall(). */
+    stalled() { return stalled; },
+    unstall() {
+      budget = Infinity;
+      stalled = false;
+      const pending = held;
+      held = [];
+      for (const [c, chunk] of pending) {
+        if (c.destroyed) continue;
+        if (chunk === null) c.end(); else c.write(chunk);
+      }
+      const ups = [...paused];
+      paused.clear();
+      for (const up of ups) { if (up.destroyed) conns.delete(up); else up.resume(); }
+    },
     close() { cutAll(); server.close(); },
   });
 }
