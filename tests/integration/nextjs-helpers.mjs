@@ -69,6 +69,7 @@ export function runBin(dir, bin, args, { env = {}, timeoutMs = 240000 } = {}) {
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { out += d; });
+    // A deadline, not a wait: the exit event ends the wait; this only bounds a hung build.
     const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`${bin} ${args.join(' ')}: no exit after ${timeoutMs} ms\n${out}`)); }, timeoutMs);
     p.on('exit', (code) => { clearTimeout(t); resolve({ code, out }); });
   });

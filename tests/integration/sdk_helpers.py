@@ -40,7 +40,8 @@ def wait_for(cond, what, timeout=T):
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError(f'timeout waiting for {what}')
-        time.sleep(0.02)  # the poll interval of this condition wait (the deadline bounds it)
+        # Not a fixed wait: the poll interval of this condition wait, bounded by its deadline.
+        time.sleep(0.02)  # poll interval of the condition wait above
 
 
 def free_port():

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(USE_REF, reason='the hub exists only in ragpulse
 
 def test_async_block_and_track(hub, tmp_path):
     async def ingest(n):
-        await asyncio.sleep(0)  # an await point (work that yields to the loop), not a wait
+        # Not a wait: sleep(0) only yields to the event loop (an await point, zero time).
+        await asyncio.sleep(0)  # yield to the loop, zero time
         if n % 10 == 3:
             raise RuntimeError(f'item {n}')
         return n

@@ -89,7 +89,7 @@ static void teardown(struct fixture *f)
 static void pass_time(struct fixture *f, unsigned ms)
 {
     struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL); /* time is the test: a deadline must pass for real */
     uv_update_time(&f->loop);
 }
 
