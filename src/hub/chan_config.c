@@ -28,12 +28,12 @@
 /* The namespaces a config may not claim: the pipeline hub's and the generic channels' one.
  * The pipeline type namespaces are `serve --namespaces`' (the defaults are listed here; serve
  * checks its own list again when it differs). */
-static const char *const reserved_nsps[] = {"/", "/pipeline", "/channels", "/google_drive",
-                                             "/local_files", NULL};
+static const char *const reserved_nsps[] = {
+    "/", "/pipeline", "/channels", "/google_drive", "/local_files", NULL};
 /* Socket.IO's own event names: a rule naming one would never see or would break them. */
-static const char *const reserved_events[] = {"connect",       "connect_error", "disconnect",
-                                              "disconnecting", "newListener",   "removeListener",
-                                              NULL};
+static const char *const reserved_events[] = {
+    "connect",     "connect_error",  "disconnect", "disconnecting",
+    "newListener", "removeListener", NULL};
 
 struct ctx {
     const char *name; /* the file's name, for messages */
@@ -293,10 +293,10 @@ void rp_chan_config_free(rp_chan_config_t *cfg)
 static size_t push_key(struct ctx *c, const char *key)
 {
     size_t mark = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "",
-                     key);
+    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", key);
     if (n > 0)
-        c->plen += (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - 1 - c->plen;
+        c->plen +=
+            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - 1 - c->plen;
     return mark;
 }
 
@@ -305,7 +305,8 @@ static size_t push_index(struct ctx *c, size_t i)
     size_t mark = c->plen;
     int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
     if (n > 0)
-        c->plen += (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - 1 - c->plen;
+        c->plen +=
+            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - 1 - c->plen;
     return mark;
 }
 
@@ -346,7 +347,8 @@ static int check_object(struct ctx *c, const json_t *v, const char *const *allow
         return fail(c, "must be an object");
     const char *k;
     json_t *x;
-    json_object_foreach((json_t *)v, k, x) {
+    json_object_foreach((json_t *)v, k, x)
+    {
         size_t i = 0;
         while (allowed[i] != NULL && strcmp(allowed[i], k) != 0)
             i++;
@@ -366,15 +368,21 @@ static int get_int(struct ctx *c, const json_t *obj, const char *key, json_int_t
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
         char rule[96];
-        snprintf(rule, sizeof(rule), "must be an integer in %" JSON_INTEGER_FORMAT
-                                     "..%" JSON_INTEGER_FORMAT, lo, hi);
+        snprintf(rule, sizeof(rule),
+                 "must be an integer in %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT, lo, hi);
         return fail_at(c, key, rule);
     }
     *out = json_integer_value(v);
     return 0;
 }
 
-enum str_kind { STR_EVENT, STR_FIELD, STR_PATTERN, STR_TEMPLATE, STR_URL };
+enum str_kind {
+    STR_EVENT,
+    STR_FIELD,
+    STR_PATTERN,
+    STR_TEMPLATE,
+    STR_URL
+};
 
 static const char *str_check(enum str_kind kind, const char *s, size_t len)
 {
@@ -450,9 +458,9 @@ static int get_array(struct ctx *c, const json_t *obj, const char *key, size_t m
 
 static int parse_limits(struct ctx *c, const json_t *root)
 {
-    static const char *const keys[] = {"max_channels", "max_entries",  "max_message_bytes",
-                                       "max_history",  "publish_rate", "publish_burst",
-                                       NULL};
+    static const char *const keys[] = {
+        "max_channels",  "max_entries", "max_message_bytes", "max_history", "publish_rate",
+        "publish_burst", NULL};
     const json_t *l = json_object_get(root, "limits");
     rp_chan_config_t *cfg = c->cfg;
     json_int_t v;
@@ -481,8 +489,7 @@ static int parse_limits(struct ctx *c, const json_t *root)
         const json_t *r = json_object_get(l, rates[i]);
         if (r == NULL)
             continue;
-        if (!json_is_number(r) || !(json_number_value(r) >= 0) ||
-            !isfinite(json_number_value(r)))
+        if (!json_is_number(r) || !(json_number_value(r) >= 0) || !isfinite(json_number_value(r)))
             rc = fail_at(c, rates[i], "must be a number >= 0");
         else if (i == 0)
             cfg->publish_rate = json_number_value(r);
@@ -573,7 +580,7 @@ static int parse_retain(struct ctx *c, const json_t *r, rp_chan_pattern_t *p)
 
 static int parse_pattern(struct ctx *c, const json_t *e, rp_chan_pattern_t *p)
 {
-    static const char *const keys[] = {"pattern", "ttl_ms", "kind",  "terminal",
+    static const char *const keys[] = {"pattern",     "ttl_ms", "kind", "terminal",
                                        "max_entries", "retain", NULL};
     static const char *const state_only[] = {"terminal", "ttl_ms", "max_entries"};
     int rc = check_object(c, e, keys);
@@ -698,8 +705,8 @@ static int parse_join_view(struct ctx *c, const json_t *d, const char *key, char
 
 static int parse_deliver(struct ctx *c, const json_t *ns, rp_chan_nsp_config_t *out)
 {
-    static const char *const keys[] = {"channel", "event", "delete_event", "history", "snapshot",
-                                       NULL};
+    static const char *const keys[] = {"channel", "event",    "delete_event",
+                                       "history", "snapshot", NULL};
     const json_t *arr;
     size_t n;
     int rc = get_array(c, ns, "deliver", 0, MAX_RULES, &arr, &n);
@@ -804,7 +811,8 @@ static int parse_namespaces(struct ctx *c, const json_t *root)
     const char *k;
     json_t *v;
     size_t i = 0;
-    json_object_foreach((json_t *)nss, k, v) {
+    json_object_foreach((json_t *)nss, k, v)
+    {
         if (rc < 0)
             break;
         size_t m = push_key(c, k);

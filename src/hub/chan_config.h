@@ -20,30 +20,30 @@ typedef struct rp_chan_pattern {
     char *pattern; /* owned; may contain '*' */
     rp_chan_kind_t kind;
     /* state */
-    char *terminal_field;     /* owned, NULL: no terminal rule */
-    char **terminal_values;   /* owned, each owned */
+    char *terminal_field;   /* owned, NULL: no terminal rule */
+    char **terminal_values; /* owned, each owned */
     size_t nterminal_values;
     uint32_t terminal_delay_ms;
-    uint32_t ttl_ms;          /* default entry TTL, 0: none */
+    uint32_t ttl_ms; /* default entry TTL, 0: none */
     size_t max_entries;
     /* stream */
     size_t retain_count;
-    uint32_t retain_age_s;    /* 0: no age bound */
+    uint32_t retain_age_s; /* 0: no age bound */
 } rp_chan_pattern_t;
 
 /* {event, channel template} of join, leave and forward rules. */
 typedef struct rp_chan_rule {
-    char *event;    /* owned */
-    char *channel;  /* owned: a template with {field} placeholders */
-    char *url;      /* forward only, owned */
+    char *event;         /* owned */
+    char *channel;       /* owned: a template with {field} placeholders */
+    char *url;           /* forward only, owned */
     uint32_t timeout_ms; /* forward only; 0: the forward section's */
 } rp_chan_rule_t;
 
 /* One entry of "deliver". */
 typedef struct rp_chan_deliver {
-    char *channel;      /* owned pattern */
-    char *event;        /* owned: live set/patch/append */
-    char *delete_event; /* owned, NULL: deletes are not sent */
+    char *channel;       /* owned pattern */
+    char *event;         /* owned: live set/patch/append */
+    char *delete_event;  /* owned, NULL: deletes are not sent */
     char *history_event; /* owned, NULL: no history on join (streams) */
     char *history_field; /* owned */
     size_t history_last;

@@ -168,7 +168,7 @@ struct bad {
     const char *want;
 };
 
-#define CH "\"channels\":[{\"pattern\":\"c:*\",\"kind\":\"state\"}]"
+#define CH       "\"channels\":[{\"pattern\":\"c:*\",\"kind\":\"state\"}]"
 #define NS(body) "{" CH ",\"namespaces\":{\"/n\":" body "}}"
 
 static const struct bad bad_files[] = {
@@ -331,12 +331,12 @@ static void deliver_patterns_overlap_checks(void **state)
 static void templates_fill_from_strings_and_numbers(void **state)
 {
     (void)state;
-    json_t *p = json_pack("{s:s,s:i,s:f,s:b,s:s}", "progress_id", "demo-crawl", "n", 42, "r",
-                          1.5, "flag", 1, "bad", "a b");
+    json_t *p = json_pack("{s:s,s:i,s:f,s:b,s:s}", "progress_id", "demo-crawl", "n", 42, "r", 1.5,
+                          "flag", 1, "bad", "a b");
     char out[129], missing[32];
-    assert_int_equal(rp_chan_template_fill("crawl:{progress_id}", p, out, sizeof(out), missing,
-                                           sizeof(missing)),
-                     0);
+    assert_int_equal(
+        rp_chan_template_fill("crawl:{progress_id}", p, out, sizeof(out), missing, sizeof(missing)),
+        0);
     assert_string_equal(out, "crawl:demo-crawl");
     assert_int_equal(rp_chan_template_fill("t:{n}.{r}", p, out, sizeof(out), missing, 32), 0);
     assert_string_equal(out, "t:42.1.5");
@@ -349,8 +349,7 @@ static void templates_fill_from_strings_and_numbers(void **state)
     assert_int_equal(rp_chan_template_fill("c:{flag}", p, out, sizeof(out), missing, 32),
                      RP_ENOTFOUND);
     assert_string_equal(missing, "flag");
-    assert_int_equal(rp_chan_template_fill("c:{bad}", p, out, sizeof(out), missing, 32),
-                     RP_EINVAL);
+    assert_int_equal(rp_chan_template_fill("c:{bad}", p, out, sizeof(out), missing, 32), RP_EINVAL);
     assert_int_equal(rp_chan_template_fill("c:{n}", NULL, out, sizeof(out), missing, 32),
                      RP_ENOTFOUND);
     char small[4];
