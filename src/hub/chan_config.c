@@ -290,23 +290,15 @@ void rp_chan_config_free(rp_chan_config_t *cfg)
 
 /* ---- the checker's plumbing: paths, messages, typed fields ---- */
 
-static size_t push_key(struct ctx *c, const char *key)
+/* Appends ".key" (or "key" at the top) or "[i]" to the path; returns the mark pop() undoes. */
+static size_t push(struct ctx *c, const char *key, size_t i)
 {
     size_t mark = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", key);
+    size_t room = sizeof(c->path) - c->plen;
+    int n = key ? snprintf(c->path + c->plen, room, "%s%s", c->plen ? "." : "", key)
+                : snprintf(c->path + c->plen, room, "[%zu]", i);
     if (n > 0)
-        c->plen +=
-            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - 1 - c->plen;
-    return mark;
-}
-
-static size_t push_index(struct ctx *c, size_t i)
-{
-    size_t mark = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
-    if (n > 0)
-        c->plen +=
-            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - 1 - c->plen;
+        c->plen += (size_t)n < room ? (size_t)n : room - 1;
     return mark;
 }
 
@@ -328,7 +320,7 @@ static int fail(struct ctx *c, const char *rule)
 
 static int fail_at(struct ctx *c, const char *key, const char *rule)
 {
-    size_t mark = push_key(c, key);
+    size_t mark = push(c, key, 0);
     int rc = fail(c, rule);
     pop(c, mark);
     return rc;
@@ -466,7 +458,7 @@ static int parse_limits(struct ctx *c, const json_t *root)
     json_int_t v;
     if (l == NULL)
         return 0;
-    size_t mark = push_key(c, "limits");
+    size_t mark = push(c, "limits", 0);
     int rc = check_object(c, l, keys);
     if (rc == 0)
         rc = get_int(c, l, "max_channels", 1, 10000000, 10000, &v);
@@ -507,7 +499,7 @@ static int parse_forward_section(struct ctx *c, const json_t *root)
     json_int_t v;
     if (f == NULL)
         return 0;
-    size_t mark = push_key(c, "forward");
+    size_t mark = push(c, "forward", 0);
     int rc = check_object(c, f, keys);
     if (rc == 0)
         rc = get_int(c, f, "concurrency", 1, 1024, 16, &v);
@@ -527,7 +519,7 @@ static int parse_terminal(struct ctx *c, const json_t *t, rp_chan_pattern_t *p)
     const json_t *vals;
     size_t n;
     json_int_t delay;
-    size_t mark = push_key(c, "terminal");
+    size_t mark = push(c, "terminal", 0);
     int rc = check_object(c, t, keys);
     if (rc == 0)
         rc = get_str(c, t, "field", 1, STR_FIELD, &p->terminal_field);
@@ -544,8 +536,8 @@ static int parse_terminal(struct ctx *c, const json_t *t, rp_chan_pattern_t *p)
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *v = json_array_get(vals, i);
         if (!json_is_string(v)) {
-            size_t m = push_key(c, "values");
-            push_index(c, i);
+            size_t m = push(c, "values", 0);
+            push(c, NULL, i);
             rc = fail(c, "must be a string");
             pop(c, m);
             break;
@@ -564,7 +556,7 @@ static int parse_retain(struct ctx *c, const json_t *r, rp_chan_pattern_t *p)
 {
     static const char *const keys[] = {"count", "age_s", NULL};
     json_int_t v;
-    size_t mark = push_key(c, "retain");
+    size_t mark = push(c, "retain", 0);
     int rc = check_object(c, r, keys);
     if (rc == 0)
         rc = get_int(c, r, "count", 1, 10000000, 1000, &v);
@@ -632,9 +624,9 @@ static int parse_channels(struct ctx *c, const json_t *root)
     if (c->cfg->patterns == NULL)
         return nomem(c);
     c->cfg->npatterns = n;
-    size_t mark = push_key(c, "channels");
+    size_t mark = push(c, "channels", 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        size_t m = push_index(c, i);
+        size_t m = push(c, NULL, i);
         rc = parse_pattern(c, json_array_get(arr, i), &c->cfg->patterns[i]);
         pop(c, m);
     }
@@ -657,11 +649,11 @@ static int parse_rules(struct ctx *c, const json_t *ns, const char *key, int for
     if (*out == NULL)
         return nomem(c);
     *nout = n;
-    size_t mark = push_key(c, key);
+    size_t mark = push(c, key, 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *e = json_array_get(arr, i);
         rp_chan_rule_t *r = &(*out)[i];
-        size_t m = push_index(c, i);
+        size_t m = push(c, NULL, i);
         rc = check_object(c, e, forward ? fkeys : keys);
         if (rc == 0)
             rc = get_str(c, e, "event", 1, STR_EVENT, &r->event);
@@ -688,7 +680,7 @@ static int parse_join_view(struct ctx *c, const json_t *d, const char *key, char
     const json_t *v = json_object_get(d, key);
     if (v == NULL)
         return 0;
-    size_t mark = push_key(c, key);
+    size_t mark = push(c, key, 0);
     int rc = check_object(c, v, last ? hkeys : skeys);
     if (rc == 0)
         rc = get_str(c, v, "event", 1, STR_EVENT, event);
@@ -716,11 +708,11 @@ static int parse_deliver(struct ctx *c, const json_t *ns, rp_chan_nsp_config_t *
     if (out->deliver == NULL)
         return nomem(c);
     out->ndeliver = n;
-    size_t mark = push_key(c, "deliver");
+    size_t mark = push(c, "deliver", 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *e = json_array_get(arr, i);
         rp_chan_deliver_t *d = &out->deliver[i];
-        size_t m = push_index(c, i);
+        size_t m = push(c, NULL, i);
         rc = check_object(c, e, keys);
         if (rc == 0)
             rc = get_str(c, e, "channel", 1, STR_PATTERN, &d->channel);
@@ -793,7 +785,7 @@ static int parse_namespaces(struct ctx *c, const json_t *root)
     const json_t *nss = json_object_get(root, "namespaces");
     if (nss == NULL)
         return 0;
-    size_t mark = push_key(c, "namespaces");
+    size_t mark = push(c, "namespaces", 0);
     if (!json_is_object(nss) || json_object_size(nss) > MAX_RULES) {
         int rc = fail(c, "must be an object of at most 256 namespaces");
         pop(c, mark);
@@ -815,7 +807,7 @@ static int parse_namespaces(struct ctx *c, const json_t *root)
     {
         if (rc < 0)
             break;
-        size_t m = push_key(c, k);
+        size_t m = push(c, k, 0);
         rc = parse_nsp(c, k, v, &c->cfg->nsps[i++]);
         pop(c, m);
     }
