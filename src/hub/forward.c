@@ -282,8 +282,8 @@ rp_fwd_t *rp_fwd_new(uv_loop_t *loop, unsigned concurrency, size_t max_queue)
     return f;
 }
 
-int rp_fwd_post(rp_fwd_t *f, const char *url, const char *body, size_t len,
-                uint32_t timeout_ms, rp_fwd_cb cb, void *ud)
+int rp_fwd_post(rp_fwd_t *f, const char *url, const char *body, size_t len, uint32_t timeout_ms,
+                rp_fwd_cb cb, void *ud)
 {
     if (f->closing)
         return RP_ESTATE;

@@ -48,8 +48,8 @@ rp_fwd_t *rp_fwd_new(uv_loop_t *loop, unsigned concurrency, size_t max_queue);
  * `concurrency` in flight; the rest wait in FIFO order. A request whose connection was
  * refused before anything was sent is retried once (within the same timeout); never after it
  * was sent. */
-int rp_fwd_post(rp_fwd_t *f, const char *url, const char *body, size_t len,
-                uint32_t timeout_ms, rp_fwd_cb cb, void *ud);
+int rp_fwd_post(rp_fwd_t *f, const char *url, const char *body, size_t len, uint32_t timeout_ms,
+                rp_fwd_cb cb, void *ud);
 
 /* Counters by result (RP_FWD_BUSY included), and the requests in flight / waiting, for
  * /metrics. */

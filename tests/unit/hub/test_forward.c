@@ -11,7 +11,14 @@
 
 #include "hub/forward.c"
 
-enum { M_ECHO, M_GARBAGE, M_FAIL500, M_NEVER, M_SLAM, M_HOLD };
+enum {
+    M_ECHO,
+    M_GARBAGE,
+    M_FAIL500,
+    M_NEVER,
+    M_SLAM,
+    M_HOLD
+};
 
 #define MAX_PEERS 64
 
@@ -292,7 +299,8 @@ static void finish(uv_loop_t *loop, rp_fwd_t *f, srv_t *s)
     assert_int_equal(uv_loop_close(loop), 0);
 }
 
-static void one_case(int mode, uint32_t timeout_ms, int want, int want_status, const char *want_body)
+static void one_case(int mode, uint32_t timeout_ms, int want, int want_status,
+                     const char *want_body)
 {
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
