@@ -35,6 +35,7 @@ struct fwd_req {
 
 struct fwd_client {
     rp_http_client_t http;
+    rp_url_t url;        /* the address http was made for */
     rp_list_node_t node; /* in f->free or f->busy */
     rp_fwd_t *f;
     struct fwd_req *req; /* in flight, or NULL */
@@ -148,7 +149,7 @@ static int take_client(rp_fwd_t *f, const rp_url_t *url, struct fwd_client **out
     rp_list_foreach(it, &f->free)
     {
         struct fwd_client *cl = rp_container_of(it, struct fwd_client, node);
-        if (same_address(&cl->http._url, url)) {
+        if (same_address(&cl->url, url)) {
             rp_list_unlink(&cl->node);
             f->n_free--;
             *out = cl;
@@ -164,6 +165,7 @@ static int take_client(rp_fwd_t *f, const rp_url_t *url, struct fwd_client **out
         return rc;
     }
     cl->f = f;
+    cl->url = *url;
     rp_list_init(&cl->node);
     f->clients++;
     *out = cl;

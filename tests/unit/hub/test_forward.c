@@ -410,6 +410,7 @@ static void concurrency_is_bounded_and_starts_are_fifo(void **state)
     }
     assert_int_equal(s.max_open, 2);
     assert_int_equal(s.accepted, 7);
+    assert_int_equal(f->clients, 2);
     for (int i = 0; i < 7; i++)
         assert_int_equal(g.results[i], RP_FWD_OK);
     assert_int_equal(rp_fwd_count(f, RP_FWD_OK), 7);
@@ -442,6 +443,7 @@ static void requests_run_in_fifo_order(void **state)
         assert_string_equal(g.body[i], body);
     }
     assert_int_equal(s.max_open, 1);
+    assert_int_equal(f->clients, 1); /* one client, reused from the free list */
     finish(&loop, f, &s);
 }
 
