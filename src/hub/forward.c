@@ -259,7 +259,10 @@ static void on_answer(rp_http_client_t *c, int rc, const rp_http_answer_t *a, vo
     rp_list_unlink(&cl->node);
     f->n_in_flight--;
     /* The body belongs to cl until this returns: cl goes back to the free list after cb. */
-    deliver(f, r, result, rc == 0 ? a->status : 0, a->body, a->body_len);
+    if (rc == 0)
+        deliver(f, r, result, a->status, a->body, a->body_len);
+    else
+        deliver(f, r, result, 0, "", 0); /* a partial body is no answer */
     release(f, cl);
     pump(f);
 }

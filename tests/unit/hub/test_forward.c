@@ -17,8 +17,12 @@ enum {
     M_FAIL500,
     M_NEVER,
     M_SLAM,
-    M_HOLD
+    M_HOLD,
+    M_BIG
 };
+
+#define BIG ((1u << 20) + 1) /* a valid JSON number one byte over the answer limit */
+static char big[BIG];
 
 #define MAX_PEERS 64
 
@@ -153,6 +157,16 @@ static void on_peer_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     case M_FAIL500:
         answer(p, 500, "{\"oops\":1}");
         break;
+    case M_BIG: {
+        int n = snprintf(p->answer, sizeof(p->answer),
+                         "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nConnection: close\r\n\r\n", BIG);
+        memset(big, '1', sizeof(big));
+        uv_buf_t bufs[2] = {uv_buf_init(p->answer, (unsigned)n), uv_buf_init(big, BIG)};
+        p->wr.data = p;
+        p->answered = 1;
+        assert_int_equal(uv_write(&p->wr, st, bufs, 2, on_peer_written), 0);
+        break;
+    }
     case M_HOLD:
         assert_true(s->n_held < MAX_PEERS);
         p->held = 1;
@@ -351,6 +365,52 @@ static void close_at_once_is_unavailable_without_retry(void **state)
     one_case(M_SLAM, 5000, RP_FWD_UNAVAILABLE, 0, "");
 }
 
+static void answer_over_1_mib_is_garbage(void **state)
+{
+    (void)state;
+    one_case(M_BIG, 5000, RP_FWD_GARBAGE, 0, "");
+}
+
+typedef struct closer {
+    got_t g;
+    rp_fwd_t *f;
+} closer_t;
+
+static void on_result_close(void *ud, int result, int status, const char *body, size_t len)
+{
+    closer_t *c = ud;
+    on_result(&c->g, result, status, body, len);
+    if (c->g.n == 1)
+        rp_fwd_close(c->f, on_fwd_closed);
+}
+
+/* The lead closes the forwarder from anywhere, a result's callback included. */
+static void close_from_a_callback_cancels_the_rest(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    srv_t s;
+    srv_start(&s, &loop, M_ECHO);
+    closer_t c = {0};
+    c.f = rp_fwd_new(&loop, 1, 4);
+    assert_non_null(c.f);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/forward/send", s.port);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rp_fwd_post(c.f, url, "{\"n\":0}", 7, 5000, on_result_close, &c), 0);
+    closed = 0;
+    run_until(&loop, &closed, 1);
+    assert_int_equal(c.g.n, 3);
+    assert_int_equal(c.g.results[0], RP_FWD_OK);
+    assert_int_equal(c.g.results[1], RP_FWD_CANCELLED);
+    assert_int_equal(c.g.results[2], RP_FWD_CANCELLED);
+    uv_close((uv_handle_t *)&s.listener, NULL);
+    drain(&loop);
+    assert_int_equal(s.open, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void refused_port_is_retried_once_then_unavailable(void **state)
 {
     (void)state;
@@ -542,6 +602,8 @@ int main(void)
         cmocka_unit_test(status_500_is_error_with_status_and_body),
         cmocka_unit_test(no_answer_times_out),
         cmocka_unit_test(close_at_once_is_unavailable_without_retry),
+        cmocka_unit_test(answer_over_1_mib_is_garbage),
+        cmocka_unit_test(close_from_a_callback_cancels_the_rest),
         cmocka_unit_test(refused_port_is_retried_once_then_unavailable),
         cmocka_unit_test(concurrency_is_bounded_and_starts_are_fifo),
         cmocka_unit_test(requests_run_in_fifo_order),
