@@ -2,11 +2,14 @@
 /* `ragpulse emit TYPE --pipeline ID [...]`: report one pipeline event to a hub from a shell
  * script. Builds the event, POSTs it to the hub's /api/events with the HTTP client
  * (http/client.h) on a loop of its own, run once until the answer is in, and prints the id
- * the hub assigned. Exit status:
+ * the hub assigned. `ragpulse emit --channel NAME [--op OP] [--key K] [--ttl-ms N] VALUE`
+ * publishes one channel message instead (POST /api/channels/NAME, the value from the
+ * argument or stdin) and prints the hub's JSON answer. Exit status:
  * 0 accepted, 1 refused (the hub's reason on stderr), 2 usage, 3 hub unreachable. */
 #include <ctype.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +125,11 @@ static void default_pipeline_id(char *out, size_t outlen, const char *type)
 /* What emit's command line gives: strings as typed (numbers are checked when the event is
  * built, so the error names the option). */
 typedef struct emit_args {
-    const char *type;
+    const char *type; /* the positional argument: the event TYPE, or with --channel the value */
+    const char *channel;
+    const char *op;
+    const char *key;
+    int64_t ttl_ms; /* -1: not given */
     const char *hub;
     const char *token;
     const char *pid;
@@ -142,6 +149,14 @@ typedef struct emit_args {
     }
 
 static const rp_cli_opt_t emit_opts[] = {
+    EMIT_STR("--channel", "NAME", channel, NULL,
+             "publish VALUE_JSON (or stdin) to channel NAME instead of an event"),
+    EMIT_STR("--op", "OP", op, NULL,
+             "with --channel: set, patch, delete or append (default: the\n"
+             "channel's, append on a stream, set on a state channel)"),
+    EMIT_STR("--key", "K", key, NULL, "with --channel: the entry's key (state channels)"),
+    {"--ttl-ms", "N", RP_CLI_I64, EOFF(ttl_ms), 0, 9007199254740991.0, NULL,
+     "with --channel: remove the entry N ms after its last change", NULL, 0},
     EMIT_STR("--pipeline", "ID", pid, "RAG_PIPELINE_ID",
              "pipeline id (env RAG_PIPELINE_ID; default TYPE:HOSTNAME, the\n"
              "pipeline type and this host's name: the same on every run)"),
@@ -174,15 +189,19 @@ static const rp_cli_opt_t emit_opts[] = {
 };
 
 static const char emit_usage[] =
-    "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n\n"
+    "usage: ragpulse emit TYPE [--pipeline ID] [OPTIONS]\n"
+    "       ragpulse emit --channel NAME [--op set|patch|delete|append] [--key K]\n"
+    "                     [--ttl-ms N] [VALUE_JSON]\n\n"
     "TYPE is one of pipeline:online, pipeline:offline, file:processing, file:progress,\n"
-    "file:completed, file:failed, file:deleted, status:update, heartbeat.\n\noptions:\n";
+    "file:completed, file:failed, file:deleted, status:update, heartbeat.\n"
+    "With --channel, VALUE_JSON (read from stdin when not given, except for delete) is\n"
+    "published to the channel and the hub's answer printed.\n\noptions:\n";
 
 static int emit_type_arg(void *ud, const char *arg, const char *prefix)
 {
     emit_args_t *ea = ud;
     if (ea->type) {
-        fprintf(stderr, "%s: one event type only (got '%s' and '%s')\n", prefix, ea->type, arg);
+        fprintf(stderr, "%s: one argument only (got '%s' and '%s')\n", prefix, ea->type, arg);
         return RP_EINVAL;
     }
     ea->type = arg;
@@ -229,16 +248,143 @@ static int emit_build(const emit_args_t *ea, json_t *ev, json_t *file, json_t *e
     return 0;
 }
 
+/* ---- --channel: one channel message ---- */
+
+#define MAX_VALUE (16u << 20) /* the hub's largest max_message_bytes */
+
+/* 1 when name is a channel name: 1..128 of [A-Za-z0-9_.:@-] (the contract's rule, checked
+ * here too so a bad name never becomes a request path). */
+static int channel_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 1 && n <= 128 &&
+           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@-") == n;
+}
+
+/* Reads stdin to its end into out (at most MAX_VALUE bytes). Returns 0, RP_ETOOBIG, or
+ * UV_EIO. */
+static int read_stdin(rp_buf_t *out)
+{
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+        if (rp_buf_append(out, chunk, n) < 0)
+            return RP_ETOOBIG;
+    return ferror(stdin) ? UV_EIO : 0;
+}
+
+/* The message body from the arguments, or NULL after printing why (the caller exits 2). */
+static json_t *channel_message(const emit_args_t *ea)
+{
+    static const char *const ops[] = {"set", "patch", "delete", "append"};
+    int op_ok = ea->op == NULL;
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && !op_ok; i++)
+        op_ok = strcmp(ea->op, ops[i]) == 0;
+    if (!channel_name_valid(ea->channel)) {
+        fprintf(stderr, "ragpulse emit: invalid channel name '%.140s' (1..128 of A-Za-z0-9_.:@-)\n",
+                ea->channel);
+        return NULL;
+    }
+    if (!op_ok) {
+        fprintf(stderr, "ragpulse emit: --op must be set, patch, delete or append, got '%s'\n",
+                ea->op);
+        return NULL;
+    }
+    int is_delete = ea->op && strcmp(ea->op, "delete") == 0;
+    json_t *value = NULL;
+    json_error_t jerr;
+    if (ea->type) {
+        value = json_loads(ea->type, JSON_DECODE_ANY, &jerr);
+    } else if (!is_delete) {
+        rp_buf_t in;
+        rp_buf_init(&in, MAX_VALUE);
+        int rc = read_stdin(&in);
+        if (rc < 0)
+            fprintf(stderr, "ragpulse emit: cannot read the value from stdin: %s\n",
+                    rc == RP_ETOOBIG ? "over 16 MiB" : "read error");
+        else
+            value = json_loadb(in.data ? in.data : "", in.len, JSON_DECODE_ANY, &jerr);
+        rp_buf_deinit(&in);
+        if (rc < 0)
+            return NULL;
+    }
+    if (value == NULL && !is_delete) {
+        fprintf(stderr, "ragpulse emit: the value is not JSON (%s at %d:%d)\n", jerr.text,
+                jerr.line, jerr.column);
+        return NULL;
+    }
+    json_t *m = json_object();
+    if (m == NULL) {
+        json_decref(value);
+        fprintf(stderr, "ragpulse emit: out of memory\n");
+        return NULL;
+    }
+    int rc = 0;
+    if (ea->op)
+        rc |= json_object_set_new(m, "op", json_string(ea->op));
+    if (ea->key)
+        rc |= json_object_set_new(m, "key", json_string(ea->key));
+    if (value)
+        rc |= json_object_set_new(m, "value", value);
+    if (ea->ttl_ms >= 0)
+        rc |= json_object_set_new(m, "ttl_ms", json_integer((json_int_t)ea->ttl_ms));
+    if (rc != 0) {
+        int bad_key = ea->key && !json_is_string(json_object_get(m, "key"));
+        json_decref(m);
+        fprintf(stderr, "ragpulse emit: %s\n", bad_key ? "--key is not UTF-8" : "out of memory");
+        return NULL;
+    }
+    return m;
+}
+
+/* `emit --channel`: posts the message, prints the answer. Returns the exit status. */
+static int emit_channel(const emit_args_t *ea)
+{
+    json_t *m = channel_message(ea);
+    if (m == NULL)
+        return 2;
+    char *body = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    json_decref(m);
+    char path[160];
+    snprintf(path, sizeof(path), "/api/channels/%s", ea->channel);
+    rp_buf_t resp;
+    rp_buf_init(&resp, 1 << 20);
+    const char *why = "out of memory";
+    int status = body ? http_post(ea->hub, path, body, ea->token, &resp, &why) : UV_ENOMEM;
+    free(body);
+    int rc;
+    if (status < 0) {
+        fprintf(stderr, "ragpulse emit: cannot reach the hub at %s: %s\n", ea->hub, why);
+        rc = 3;
+    } else if (status == 200) {
+        printf("%.*s\n", (int)resp.len, resp.data ? resp.data : "");
+        rc = 0;
+    } else {
+        fprintf(stderr, "ragpulse emit: the hub refused the message (HTTP %d): %.*s\n", status,
+                (int)resp.len, resp.data ? resp.data : "");
+        rc = 1;
+    }
+    rp_buf_deinit(&resp);
+    return rc;
+}
+
 int rp_cli_emit(int argc, char **argv)
 {
     emit_args_t ea = {0};
     ea.hub = "http://127.0.0.1:8103";
     ea.ptype = "custom";
+    ea.ttl_ms = -1;
     rp_cli_optset_t sets[] = {{emit_opts, RP_CLI_COUNT(emit_opts), &ea, NULL}};
     rp_cli_cmd_t cmd = {"ragpulse emit", emit_usage, NULL, sets, 1, emit_type_arg, &ea};
     int prc = rp_cli_parse(&cmd, argc, argv);
     if (prc != 0)
         return prc == RP_CLI_HELP ? 0 : 2;
+    if (ea.channel)
+        return emit_channel(&ea);
+    if (ea.op || ea.key || ea.ttl_ms >= 0) {
+        fprintf(stderr, "ragpulse emit: --op, --key and --ttl-ms go with --channel\n");
+        return 2;
+    }
     if (ea.type == NULL) {
         rp_cli_help(&cmd, stderr);
         return 2;

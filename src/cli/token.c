@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* `ragpulse token --role ROLE --pipelines a,b --ttl 1h`: prints a JWT signed with the hub's
- * HS256 secret, for operators handing out access. The secret comes from the same places
- * `serve` reads it (--jwt-secret, --jwt-secret-file, RAGPULSE_JWT_SECRET). Exit status: 0,
- * 2 for usage. */
+/* `ragpulse token --role ROLE --pipelines a,b --channels 'chat:*=subscribe' --ttl 1h`: prints
+ * a JWT signed with the hub's HS256 secret, for operators handing out access. The secret comes from
+ * the same places `serve` reads it (--jwt-secret, --jwt-secret-file, RAGPULSE_JWT_SECRET). Exit
+ * status: 0, 2 for usage. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -49,6 +49,7 @@ static char *read_secret_file(const char *path)
 typedef struct token_args {
     const char *role;
     const char *pipelines;
+    const char *channels; /* the CLI spec, NULL for no channels claim */
     const char *sub;
     const char *iss;
     const char *aud;
@@ -93,6 +94,10 @@ static const rp_cli_opt_t token_opts[] = {
     {"--role", "ROLE", RP_CLI_STRING, TOFF(role), 0, 0, NULL, "viewer, producer or admin", NULL, 0},
     {"--pipelines", "LIST", RP_CLI_STRING, TOFF(pipelines), 0, 0, NULL,
      "pipeline ids the token may see, comma-separated, or * for all", NULL, 0},
+    {"--channels", "SPEC", RP_CLI_STRING, TOFF(channels), 0, 0, NULL,
+     "channel rights: PATTERN=RIGHT+RIGHT entries split by , or ;\n"
+     "(rights subscribe, publish, send; * in a pattern: any run)",
+     NULL, 0},
     {"--ttl", "TTL", RP_CLI_CUSTOM, 0, 0, 0, NULL,
      "lifetime: seconds or 30s, 15m, 1h, 7d; 0: no expiry (default 1h)", parse_ttl_opt, 0},
     {"--sub", "NAME", RP_CLI_STRING, TOFF(sub), 0, 0, NULL, "the token's subject", NULL, 0},
@@ -106,11 +111,13 @@ static const rp_cli_opt_t token_opts[] = {
 
 static const char token_usage[] =
     "usage: ragpulse token --role viewer|producer|admin [--pipelines ID,ID|*] [--ttl 1h]\n"
+    "                      [--channels 'chat:s1=subscribe+send,crawl:*=subscribe']\n"
     "                      [--sub NAME] [--issuer ISS] [--audience AUD]\n\n"
     "Prints a token signed with the hub's secret (--jwt-secret S, --jwt-secret-file FILE,\n"
     "or env RAGPULSE_JWT_SECRET). --ttl takes seconds or 30s, 15m, 1h, 7d; 0 means no\n"
     "expiry. Viewers see their pipelines, producers also send events for them, admins\n"
-    "may do everything.\n\noptions:\n";
+    "may do everything. On channels, anyone but an admin may do exactly what --channels\n"
+    "grants.\n\noptions:\n";
 
 /* The token from the parsed arguments; 0, 1 signing failed, 2 usage. */
 static int token_make(const token_args_t *t)
@@ -128,9 +135,13 @@ static int token_make(const token_args_t *t)
     if (r != RP_ROLE_ADMIN && *t->pipelines == '\0')
         fprintf(stderr, "ragpulse token: warning: no --pipelines: this token sees no pipeline "
                         "(use * for all)\n");
-    char err[128];
+    char err[256];
+    if (t->channels && rp_auth_channels_check(t->channels, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ragpulse token: %s\n", err);
+        return 2;
+    }
     char *tok = rp_auth_sign(t->secret, (rp_role_t)r, t->pipelines, (int64_t)time(NULL), t->ttl,
-                             t->sub, t->iss, t->aud, err, sizeof(err));
+                             t->sub, t->iss, t->aud, t->channels, err, sizeof(err));
     if (tok == NULL) {
         fprintf(stderr, "ragpulse token: %s\n", err);
         return 1;
@@ -142,7 +153,7 @@ static int token_make(const token_args_t *t)
 
 int rp_cli_token(int argc, char **argv)
 {
-    token_args_t t = {NULL, "", NULL, NULL, NULL, 3600, NULL, NULL};
+    token_args_t t = {NULL, "", NULL, NULL, NULL, NULL, 3600, NULL, NULL};
     rp_cli_optset_t sets[] = {{token_opts, RP_CLI_COUNT(token_opts), &t, NULL}};
     rp_cli_cmd_t cmd = {"ragpulse token", token_usage, NULL, sets, 1, NULL, NULL};
     int rc = rp_cli_parse(&cmd, argc, argv);

@@ -2,8 +2,9 @@
 /* JWT verification and signing over libjwt, and the principal a token grants. libjwt checks
  * the signature; everything else is checked here from the header and claims as JSON: the
  * algorithm against the key's kind (never the token's word for it), critical header
- * extensions (none is supported, so `crit` refuses), exp/nbf with leeway, iss, aud, role and
- * pipelines. Reasons given back are short and safe to show a client: they never
+ * extensions (none is supported, so `crit` refuses), exp/nbf with leeway, iss, aud, role,
+ * pipelines and the channels claim (a malformed one refuses the token rather than granting
+ * less than it says). Reasons given back are short and safe to show a client: they never
  * echo the token. */
 #include "hub/auth.h"
 
@@ -118,10 +119,14 @@ void rp_principal_free(rp_principal_t *p)
     for (size_t i = 0; i < p->npipelines; i++)
         rp_free(p->pipelines[i]);
     rp_free(p->pipelines);
+    for (size_t i = 0; i < p->nchannels; i++)
+        rp_free(p->channels[i].pattern);
+    rp_free(p->channels);
     rp_free(p);
 }
 
 static int add_pipeline(rp_principal_t *p, const char *id, size_t len);
+static int add_channel(rp_principal_t *p, const char *pattern, size_t len, int rights);
 
 rp_principal_t *rp_principal_dup(const rp_principal_t *p)
 {
@@ -131,8 +136,17 @@ rp_principal_t *rp_principal_dup(const rp_principal_t *p)
     *d = *p;
     d->pipelines = NULL;
     d->npipelines = 0;
+    d->channels = NULL;
+    d->nchannels = 0;
     for (size_t i = 0; i < p->npipelines; i++) {
         if (add_pipeline(d, p->pipelines[i], strlen(p->pipelines[i])) < 0) {
+            rp_principal_free(d);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < p->nchannels; i++) {
+        const rp_principal_channel_t *c = &p->channels[i];
+        if (add_channel(d, c->pattern, strlen(c->pattern), c->rights) < 0) {
             rp_principal_free(d);
             return NULL;
         }
@@ -175,6 +189,144 @@ static int add_pipeline(rp_principal_t *p, const char *id, size_t len)
     memcpy(copy, id, len);
     copy[len] = '\0';
     p->pipelines[p->npipelines++] = copy;
+    return 0;
+}
+
+/* ---- channels: the claim's patterns and rights ---- */
+
+static const struct {
+    const char *name;
+    int bit;
+} chan_rights[] = {
+    {"subscribe", RP_CHAN_SUBSCRIBE},
+    {"publish", RP_CHAN_PUBLISH},
+    {"send", RP_CHAN_SEND},
+};
+
+/* The RP_CHAN_* bit of a right's name s[0..len), or RP_EINVAL. */
+static int right_parse(const char *s, size_t len)
+{
+    for (size_t i = 0; i < sizeof(chan_rights) / sizeof(chan_rights[0]); i++)
+        if (strlen(chan_rights[i].name) == len && memcmp(chan_rights[i].name, s, len) == 0)
+            return chan_rights[i].bit;
+    return RP_EINVAL;
+}
+
+/* 1 when s[0..len) is a channel pattern: 1..128 of [A-Za-z0-9_.:@-] and '*'. */
+static int pattern_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > 128)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.' || c == ':' || c == '@' || c == '-' || c == '*';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 when name matches pat, '*' matching any run of characters (none included). Greedy with
+ * one backtrack point, the last star: linear in practice, O(len(pat) * len(name)) at worst. */
+static int glob_match(const char *pat, const char *name)
+{
+    const char *star = NULL;
+    const char *resume = NULL;
+    while (*name) {
+        if (*pat == '*') {
+            star = pat++;
+            resume = name;
+        } else if (*pat == *name) {
+            pat++;
+            name++;
+        } else if (star) {
+            pat = star + 1;
+            name = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pat == '*')
+        pat++;
+    return *pat == '\0';
+}
+
+/* Grants rights on pattern[0..len) to p, merged into an entry of the same pattern. Returns 0
+ * or UV_ENOMEM (p unchanged). */
+static int add_channel(rp_principal_t *p, const char *pattern, size_t len, int rights)
+{
+    for (size_t i = 0; i < p->nchannels; i++) {
+        if (strlen(p->channels[i].pattern) == len &&
+            memcmp(p->channels[i].pattern, pattern, len) == 0) {
+            p->channels[i].rights |= rights;
+            return 0;
+        }
+    }
+    char *copy = rp_malloc(len + 1);
+    if (copy == NULL)
+        return UV_ENOMEM;
+    memcpy(copy, pattern, len);
+    copy[len] = '\0';
+    rp_principal_channel_t *grown = rp_realloc(p->channels, (p->nchannels + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        rp_free(copy);
+        return UV_ENOMEM;
+    }
+    p->channels = grown;
+    p->channels[p->nchannels].pattern = copy;
+    p->channels[p->nchannels].rights = rights;
+    p->nchannels++;
+    return 0;
+}
+
+/* Reads the `channels` claim into p. Returns 0, or RP_EINVAL / UV_ENOMEM with why filled. */
+static int channels_from(rp_principal_t *p, json_t *claim, char *why, size_t whylen)
+{
+    if (!json_is_object(claim)) {
+        snprintf(why, whylen, "channels must be an object {\"PATTERN\": [rights]}");
+        return RP_EINVAL;
+    }
+    for (void *it = json_object_iter(claim); it; it = json_object_iter_next(claim, it)) {
+        const char *pattern = json_object_iter_key(it);
+        size_t plen = json_object_iter_key_len(it);
+        json_t *list = json_object_iter_value(it);
+        if (!pattern_valid(pattern, plen)) {
+            snprintf(why, whylen, "channels: a pattern must be 1..128 of A-Za-z0-9_.:@- and *");
+            return RP_EINVAL;
+        }
+        if (!json_is_array(list)) {
+            snprintf(why, whylen, "channels: each pattern's rights must be a list");
+            return RP_EINVAL;
+        }
+        int rights = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v)
+        {
+            int bit = json_is_string(v) ? right_parse(json_string_value(v), json_string_length(v))
+                                        : RP_EINVAL;
+            if (bit < 0) {
+                snprintf(why, whylen, "channels: a right must be subscribe, publish or send");
+                return RP_EINVAL;
+            }
+            rights |= bit;
+        }
+        if (add_channel(p, pattern, plen, rights) < 0) {
+            snprintf(why, whylen, "out of memory");
+            return UV_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int rp_principal_channel_allows(const rp_principal_t *p, const char *name, int right)
+{
+    if (p->role == RP_ROLE_ADMIN)
+        return 1;
+    for (size_t i = 0; i < p->nchannels; i++)
+        if ((p->channels[i].rights & right) && glob_match(p->channels[i].pattern, name))
+            return 1;
     return 0;
 }
 
@@ -277,6 +429,11 @@ static rp_principal_t *principal_from(const rp_auth_t *a, const json_t *claims, 
     if (bad) {
         snprintf(why, whylen,
                  bad == 2 ? "out of memory" : "pipelines must be a list of pipeline ids");
+        rp_principal_free(p);
+        return NULL;
+    }
+    json_t *ch = json_object_get(claims, "channels");
+    if (ch != NULL && channels_from(p, ch, why, whylen) < 0) {
         rp_principal_free(p);
         return NULL;
     }
@@ -420,9 +577,88 @@ int rp_principal_covers(const rp_principal_t *p, const rp_principal_t *q)
     return 1;
 }
 
+/* Adds one "PATTERN=RIGHT+RIGHT" entry e[0..n) of a channels spec to obj (the claim).
+ * Returns 0, RP_EINVAL with err naming the entry, or UV_ENOMEM. */
+static int spec_entry(json_t *obj, const char *e, size_t n, char *err, size_t errlen)
+{
+    const char *eq = memchr(e, '=', n);
+    size_t plen = eq ? (size_t)(eq - e) : n;
+    int shown = n > 60 ? 60 : (int)n;
+    if (eq == NULL || !pattern_valid(e, plen)) {
+        snprintf(err, errlen,
+                 "--channels entry '%.*s': want PATTERN=RIGHT+RIGHT, a pattern of 1..128 of "
+                 "A-Za-z0-9_.:@- and *",
+                 shown, e);
+        return RP_EINVAL;
+    }
+    char pattern[129];
+    memcpy(pattern, e, plen);
+    pattern[plen] = '\0';
+    json_t *list = json_object_get(obj, pattern);
+    if (list == NULL) {
+        list = json_array();
+        if (list == NULL || json_object_set_new(obj, pattern, list) < 0)
+            return UV_ENOMEM;
+    }
+    const char *end = e + n;
+    const char *r = eq + 1;
+    do {
+        const char *plus = memchr(r, '+', (size_t)(end - r));
+        size_t rl = plus ? (size_t)(plus - r) : (size_t)(end - r);
+        int bit = right_parse(r, rl);
+        if (bit < 0) {
+            snprintf(err, errlen,
+                     "--channels entry '%.*s': a right must be subscribe, publish or send, got "
+                     "'%.*s'",
+                     shown, e, rl > 20 ? 20 : (int)rl, r);
+            return RP_EINVAL;
+        }
+        int seen = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v)
+        {
+            seen |= right_parse(json_string_value(v), json_string_length(v)) == bit;
+        }
+        if (!seen && json_array_append_new(list, json_stringn(r, rl)) < 0)
+            return UV_ENOMEM;
+        r += rl + 1;
+    } while (r <= end);
+    return 0;
+}
+
+/* The channels claim from the CLI spec (entries split by ',' or ';') in *out (a new
+ * reference). Returns 0, or RP_EINVAL / UV_ENOMEM with err filled. */
+static int spec_claim(const char *spec, json_t **out, char *err, size_t errlen)
+{
+    json_t *obj = json_object();
+    int rc = obj ? 0 : UV_ENOMEM;
+    for (const char *s = spec; *s && rc == 0;) {
+        size_t n = strcspn(s, ",;");
+        rc = n ? spec_entry(obj, s, n, err, errlen) : 0;
+        s += n + (s[n] != '\0');
+    }
+    if (rc == UV_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    if (rc < 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
+int rp_auth_channels_check(const char *spec, char *err, size_t errlen)
+{
+    json_t *claim = NULL;
+    int rc = spec_claim(spec, &claim, err, errlen);
+    json_decref(claim);
+    return rc;
+}
+
 char *rp_auth_sign(const char *secret, rp_role_t role, const char *pipelines, int64_t now_s,
-                   int64_t ttl_s, const char *sub, const char *iss, const char *aud, char *err,
-                   size_t errlen)
+                   int64_t ttl_s, const char *sub, const char *iss, const char *aud,
+                   const char *channels, char *err, size_t errlen)
 {
     json_t *claims = json_pack("{s:s,s:I}", "role", rp_role_name(role), "iat", (json_int_t)now_s);
     json_t *list = json_array();
@@ -439,6 +675,16 @@ char *rp_auth_sign(const char *secret, rp_role_t role, const char *pipelines, in
         s += n + (s[n] == ',');
     }
     json_object_set_new(claims, "pipelines", list);
+    if (channels && *channels) {
+        json_t *ch = NULL;
+        if (spec_claim(channels, &ch, err, errlen) < 0 ||
+            json_object_set_new(claims, "channels", ch) < 0) {
+            if (ch != NULL) /* set_new failed (and freed ch) */
+                snprintf(err, errlen, "out of memory");
+            json_decref(claims);
+            return NULL;
+        }
+    }
     if (ttl_s > 0)
         json_object_set_new(claims, "exp", json_integer((json_int_t)(now_s + ttl_s)));
     if (sub && *sub)

@@ -9,9 +9,11 @@
 
 /* Who may do what: JSON Web Tokens (libjwt) verified against one configured key, and the
  * principal they carry. A token's claims are `role` ("viewer", "producer" or "admin") and
- * `pipelines` (an array of pipeline ids, "*" for all), plus the registered `exp`, `nbf`,
- * `iss`, `aud` and `sub`. Viewers see their pipelines; producers also send events for them;
- * admins may do everything (pipelines ignored).
+ * `pipelines` (an array of pipeline ids, "*" for all), the optional `channels` (an object
+ * {"PATTERN": ["subscribe", "publish", "send"]}, '*' in a pattern matching any run of
+ * characters), plus the registered `exp`, `nbf`, `iss`, `aud` and `sub`. Viewers see their
+ * pipelines; producers also send events for them; admins may do everything (pipelines and
+ * channels ignored). On channels, anyone else may do exactly what the claim grants.
  *
  * The algorithm is fixed by the key, never taken from the token: an HMAC secret accepts only
  * HS256, a PEM public key only RS256 (RSA) or ES256 (EC P-256), so a token signed with "none"
@@ -33,12 +35,27 @@ typedef struct rp_auth_config {
     uint32_t leeway_s;      /* clock skew allowed on exp/nbf */
 } rp_auth_config_t;
 
+/* Rights on channels, as bits of rp_principal_channel_t.rights. */
+enum {
+    RP_CHAN_SUBSCRIBE = 1,
+    RP_CHAN_PUBLISH = 2,
+    RP_CHAN_SEND = 4
+};
+
+/* One entry of the `channels` claim. */
+typedef struct rp_principal_channel {
+    char *pattern; /* owned: 1..128 of [A-Za-z0-9_.:@-*] */
+    int rights;    /* RP_CHAN_* bits */
+} rp_principal_channel_t;
+
 /* A verified token's grant. */
 typedef struct rp_principal {
     rp_role_t role;
     int all_pipelines;
     char **pipelines; /* owned, each owned */
     size_t npipelines;
+    rp_principal_channel_t *channels; /* owned, each pattern owned; NULL when no claim */
+    size_t nchannels;
     char sub[128];
     char id[80]; /* who, for per-producer limits: "sub:<sub>", or "tok:<hash of the token>" */
     int64_t exp; /* seconds since the epoch, 0 when the token has none */
@@ -74,16 +91,25 @@ int rp_principal_produces(const rp_principal_t *p, const char *pipeline_id);
  * admin (so a socket of q's may be handed over to p without p gaining or q losing a view).
  * Producing is not seeing: a viewer of "a" covers a producer of "a". */
 int rp_principal_covers(const rp_principal_t *p, const rp_principal_t *q);
+/* 1 when p may do `right` (one RP_CHAN_* bit) on channel name: admins always; others when a
+ * pattern of their channels claim matching name grants it (no claim: never). */
+int rp_principal_channel_allows(const rp_principal_t *p, const char *name, int right);
 /* "viewer", "producer", "admin". */
 const char *rp_role_name(rp_role_t r);
 /* Parses a role name; returns the role or RP_EINVAL. */
 int rp_role_parse(const char *name);
 
 /* Signs a token (HS256 with secret) for role and pipelines (a comma-separated list, "*" for
- * all), valid from now_s for ttl_s seconds, with optional sub/iss/aud. Returns a malloc'd
- * token (free()), or NULL with err filled. */
+ * all), valid from now_s for ttl_s seconds, with optional sub/iss/aud and channels (the CLI
+ * form "chat:s1=subscribe+send,crawl:*=subscribe": entries split by ',' or ';', rights by
+ * '+'; NULL or "" for no claim). Returns a malloc'd token (free()), or NULL with err filled
+ * (a malformed channels spec says which entry and why). */
 char *rp_auth_sign(const char *secret, rp_role_t role, const char *pipelines, int64_t now_s,
-                   int64_t ttl_s, const char *sub, const char *iss, const char *aud, char *err,
-                   size_t errlen);
+                   int64_t ttl_s, const char *sub, const char *iss, const char *aud,
+                   const char *channels, char *err, size_t errlen);
+
+/* Checks a channels spec as rp_auth_sign reads it. Returns 0, or RP_EINVAL with err naming
+ * the entry and what is wrong (UV_ENOMEM: out of memory). */
+int rp_auth_channels_check(const char *spec, char *err, size_t errlen);
 
 #endif

@@ -347,4 +347,22 @@ describe('safe defaults and the token command', () => {
     const badrole = await run(['token', '--role', 'root'], { RAGPULSE_JWT_SECRET: SECRET });
     assert.equal(badrole.code, 2);
   });
+
+  test('ragpulse token --channels: the channels claim as the spec says, a clear error for a bad one', async () => {
+    const t = await token('viewer', 'a', ['--channels', 'chat:s1=subscribe+send,crawl:*=subscribe;tasks:*=publish']);
+    const claims = JSON.parse(Buffer.from(t.split('.')[1], 'base64url').toString());
+    assert.deepEqual(claims.channels, { 'chat:s1': ['subscribe', 'send'], 'crawl:*': ['subscribe'], 'tasks:*': ['publish'] });
+    assert.deepEqual(claims.pipelines, ['a']);
+    const none = JSON.parse(Buffer.from((await token('viewer', 'a')).split('.')[1], 'base64url').toString());
+    assert.equal(none.channels, undefined, 'no --channels, no claim');
+    for (const [spec, why] of [['chat:s1=read', /a right must be subscribe, publish or send, got 'read'/],
+      ['chat:s1', /want PATTERN=RIGHT\+RIGHT/], ['chat s1=send', /want PATTERN=RIGHT\+RIGHT/]]) {
+      const bad = await run(['token', '--role', 'viewer', '--channels', spec], { RAGPULSE_JWT_SECRET: SECRET });
+      assert.equal(bad.code, 2, spec);
+      assert.match(bad.stderr, why);
+      assert.equal(bad.stdout, '', 'no token printed');
+    }
+    const help = await run(['token', '--help']);
+    assert.match(help.stdout, /--channels SPEC/);
+  });
 });

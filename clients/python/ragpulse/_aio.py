@@ -65,6 +65,15 @@ class AsyncPipeline:
     def file(self, file_id: str, name: str | None = None, **kw: Any) -> AsyncFile:
         return AsyncFile(self.sync.file(file_id, name, **kw))
 
+    async def publish(self, channel: str, value: Any = None, **kw: Any) -> list[int]:
+        """Pipeline.publish in the default executor (it waits for the hub)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self.sync.publish(channel, value, **kw))
+
+    async def publish_batch(self, channel: str, messages: list[dict[str, Any]]) -> list[int]:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self.sync.publish_batch, channel, messages)
+
     async def flush(self, timeout: float | None = None) -> bool:
         return await asyncio.get_running_loop().run_in_executor(None, self.sync.flush, timeout)
 

@@ -25,3 +25,21 @@ class EventRefused(RagpulseError):
 
 class QueueLocked(RagpulseError):
     """Another process holds this on-disk queue (one producer per queue file)."""
+
+
+class PublishError(RagpulseError):
+    """A channel message (or batch) the hub did not take: refused (`status` 400, 401, 403,
+    404, 413...; `error`, and for a bad message `field` and `rule`, from the hub's answer), or
+    not delivered before the retry budget ran out (`status` None, or the last 5xx/429).
+    `body` is the hub's JSON answer ({} when none)."""
+
+    def __init__(self, status: int | None, error: str, field: str = "", rule: str = "",
+                 body: dict[str, object] | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.field = field
+        self.rule = rule
+        self.body = body or {}
+        where = f" ({field}: {rule})" if field else (f" ({rule})" if rule else "")
+        code = f"HTTP {status}: " if status is not None else ""
+        super().__init__(f"publish failed: {code}{error}{where}")

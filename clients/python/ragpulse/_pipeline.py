@@ -14,6 +14,7 @@ import uuid
 from types import TracebackType
 from typing import Any, Callable, Iterable, Iterator, Literal, TypeVar
 
+from ._channels import Publisher, message
 from ._check import check_event
 from ._errors import EventRefused
 from ._queue import DiskQueue, default_queue_path
@@ -159,6 +160,7 @@ class Pipeline:
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self._open_track: File | None = None
+        self._publisher: Publisher | None = None
 
     # ---- events ----
 
@@ -230,6 +232,33 @@ class Pipeline:
     def status(self, status: str, **fields: Any) -> None:
         """status:update (online, offline, running, idle, error)."""
         self.emit("status:update", status=status, **fields)
+
+    # ---- channels ----
+
+    def publish(self, channel: str, value: Any = None, op: str | None = None,
+                key: str | None = None, ttl_ms: int | None = None,
+                idempotency_key: str | None = None) -> list[int]:
+        """Publishes one message to a channel (POST /api/channels/NAME) and returns its offsets
+        (a list of one). op defaults to the channel's (append on a stream, set on a state
+        channel); key names a state entry; value is left out for a delete. Sent at once,
+        without the pipeline being open; retried on connection errors, 5xx and 429 for at most
+        flush_timeout s, with an idempotency key (made when not given) so nothing is published
+        twice. Raises ValueError for a bad name or message, PublishError when the hub refuses
+        it or cannot be reached in time."""
+        return self._channel_publisher().publish(
+            channel, [message(value, op, key, ttl_ms, idempotency_key)], batch=False)
+
+    def publish_batch(self, channel: str, messages: list[dict[str, Any]]) -> list[int]:
+        """Publishes 1..1000 messages ({"op", "key", "value", "ttl_ms", "id"}, as the hub reads
+        them) all or nothing, and returns their offsets in order. As publish() otherwise."""
+        return self._channel_publisher().publish(channel, list(messages), batch=True)
+
+    def _channel_publisher(self) -> Publisher:
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = Publisher(HttpTransport(self.hub, self.token, self.timeout),
+                                            self.flush_timeout)
+            return self._publisher
 
     # ---- files ----
 

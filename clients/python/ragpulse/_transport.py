@@ -1,6 +1,7 @@
-"""POST /api/events over urllib (the standard library only), and the sender thread that drains
-the on-disk queue in order: batches, retried with backoff on connection errors, 5xx and 429
-(Retry-After honoured); a 400 drops the refused event and keeps the error for the caller."""
+"""POST /api/events (and other JSON posts to the hub) over urllib (the standard library only),
+and the sender thread that drains the on-disk queue in order: batches, retried with backoff on
+connection errors, 5xx and 429 (Retry-After honoured); a 400 drops the refused event and keeps
+the error for the caller."""
 from __future__ import annotations
 
 import json
@@ -16,18 +17,24 @@ from ._queue import DiskQueue
 
 
 class HttpTransport:
-    """One request per batch: POST `hub`/api/events with a JSON array."""
+    """One request per batch: POST `hub`/api/events with a JSON array (post), or any JSON body
+    to another path of the hub (post_json: channel messages)."""
 
     def __init__(self, hub: str, token: str | None, timeout: float = 10.0) -> None:
-        self.url = hub.rstrip("/") + "/api/events"
+        self.base = hub.rstrip("/")
+        self.url = self.base + "/api/events"
         self.token = token
         self.timeout = timeout
 
     def post(self, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any], float | None]:
         """Returns (status, JSON body, Retry-After seconds or None). Raises OSError when the
         hub cannot be reached or the connection broke before an answer."""
-        body = json.dumps(events, separators=(",", ":"), ensure_ascii=False).encode()
-        req = urllib.request.Request(self.url, data=body, method="POST",
+        return self.post_json("/api/events", events)
+
+    def post_json(self, path: str, payload: Any) -> tuple[int, dict[str, Any], float | None]:
+        """POSTs payload as JSON to the hub's `path`; returns and raises as post() does."""
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        req = urllib.request.Request(self.base + path, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)

@@ -48,8 +48,8 @@ static void signs_and_verifies_a_viewer_token(void **state)
 {
     (void)state;
     char err[128], why[160];
-    char *t =
-        rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b", NOW, 60, "ops", NULL, NULL, err, sizeof(err));
+    char *t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b", NOW, 60, "ops", NULL, NULL, NULL, err,
+                           sizeof(err));
     assert_non_null(t);
     rp_auth_t *a = verifier(NULL, NULL, 0);
     rp_principal_t *p = verify(a, t, why);
@@ -76,8 +76,8 @@ static void roles_and_star(void **state)
     (void)state;
     char err[128], why[160];
     rp_auth_t *a = verifier(NULL, NULL, 0);
-    char *t =
-        rp_auth_sign(SECRET, RP_ROLE_PRODUCER, "*", NOW, 0, NULL, NULL, NULL, err, sizeof(err));
+    char *t = rp_auth_sign(SECRET, RP_ROLE_PRODUCER, "*", NOW, 0, NULL, NULL, NULL, NULL, err,
+                           sizeof(err));
     rp_principal_t *p = verify(a, t, why);
     assert_non_null(p);
     assert_true(p->all_pipelines && rp_principal_produces(p, "anything") &&
@@ -298,13 +298,219 @@ static void finds_the_bearer_credential(void **state)
                      RP_ETOOBIG);
 }
 
+/* ---- the channels claim ---- */
+
+static void parses_the_channels_claim_and_allows_per_right_and_pattern(void **state)
+{
+    (void)state;
+    char why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    char *t = token_with("{\"role\":\"viewer\",\"channels\":{\"chat:s1\":[\"subscribe\",\"send\"],"
+                         "\"crawl:*\":[\"subscribe\"],\"logs:*:err\":[\"publish\"],\"x\":[]}}",
+                         SECRET);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    assert_int_equal(p->nchannels, 4);
+    assert_true(rp_principal_channel_allows(p, "chat:s1", RP_CHAN_SUBSCRIBE));
+    assert_true(rp_principal_channel_allows(p, "chat:s1", RP_CHAN_SEND));
+    assert_false(rp_principal_channel_allows(p, "chat:s1", RP_CHAN_PUBLISH));
+    assert_false(rp_principal_channel_allows(p, "chat:s2", RP_CHAN_SUBSCRIBE)); /* literal */
+    assert_false(rp_principal_channel_allows(p, "chat:s10", RP_CHAN_SUBSCRIBE));
+    assert_true(rp_principal_channel_allows(p, "crawl:abc", RP_CHAN_SUBSCRIBE));
+    assert_true(rp_principal_channel_allows(p, "crawl:", RP_CHAN_SUBSCRIBE)); /* '*': none too */
+    assert_false(rp_principal_channel_allows(p, "crawl:abc", RP_CHAN_SEND));
+    assert_false(rp_principal_channel_allows(p, "crawlx", RP_CHAN_SUBSCRIBE));
+    assert_true(rp_principal_channel_allows(p, "logs:mcp-1:err", RP_CHAN_PUBLISH));
+    assert_true(rp_principal_channel_allows(p, "logs::err", RP_CHAN_PUBLISH));
+    assert_false(rp_principal_channel_allows(p, "logs:mcp-1:errs", RP_CHAN_PUBLISH));
+    assert_false(rp_principal_channel_allows(p, "logs:mcp-1", RP_CHAN_PUBLISH));
+    assert_false(rp_principal_channel_allows(p, "x", RP_CHAN_SUBSCRIBE)); /* listed, no right */
+    rp_principal_free(p);
+    free(t);
+    rp_auth_free(a);
+}
+
+static void matches_stars_anywhere(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pat, *name;
+        int want;
+    } cases[] = {
+        {"*", "anything", 1},     {"*", "", 1},
+        {"a*b*c", "aXbYc", 1},    {"a*b*c", "abc", 1},
+        {"a*b*c", "abcb", 0},     {"a*b*c", "abbbcbc", 1},
+        {"*:end", "x:y:end", 1},  {"*:end", "x:end:", 0},
+        {"**", "x", 1},           {"chat:s1", "chat:s1", 1},
+        {"chat:s1", "chat:s", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rp_principal_channel_t grant = {(char *)cases[i].pat, RP_CHAN_SEND};
+        rp_principal_t p = {.role = RP_ROLE_VIEWER, .channels = &grant, .nchannels = 1};
+        if (rp_principal_channel_allows(&p, cases[i].name, RP_CHAN_SEND) != cases[i].want)
+            fail_msg("'%s' against '%s': want %d", cases[i].pat, cases[i].name, cases[i].want);
+    }
+}
+
+static void admins_may_do_all_and_no_claim_grants_nothing(void **state)
+{
+    (void)state;
+    char why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    char *t = token_with("{\"role\":\"admin\"}", SECRET);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    assert_int_equal(p->nchannels, 0);
+    assert_true(rp_principal_channel_allows(p, "chat:s1", RP_CHAN_PUBLISH));
+    assert_true(rp_principal_channel_allows(p, "anything", RP_CHAN_SEND));
+    rp_principal_free(p);
+    free(t);
+    /* A producer of every pipeline without a channels claim: nothing on channels. */
+    t = token_with("{\"role\":\"producer\",\"pipelines\":[\"*\"]}", SECRET);
+    p = verify(a, t, why);
+    assert_non_null(p);
+    assert_null(p->channels);
+    for (int right = RP_CHAN_SUBSCRIBE; right <= RP_CHAN_SEND; right <<= 1)
+        assert_false(rp_principal_channel_allows(p, "chat:s1", right));
+    rp_principal_free(p);
+    free(t);
+    rp_auth_free(a);
+}
+
+static void refuses_a_malformed_channels_claim(void **state)
+{
+    (void)state;
+    char why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    static const struct {
+        const char *claims, *why;
+    } cases[] = {
+        {"{\"role\":\"viewer\",\"channels\":[\"chat:*\"]}", "channels must be an object"},
+        {"{\"role\":\"viewer\",\"channels\":\"chat:*=subscribe\"}", "channels must be an object"},
+        {"{\"role\":\"viewer\",\"channels\":null}", "channels must be an object"},
+        {"{\"role\":\"viewer\",\"channels\":{\"chat:*\":[\"read\"]}}", "a right must be"},
+        {"{\"role\":\"viewer\",\"channels\":{\"chat:*\":[\"subscribe\",1]}}", "a right must be"},
+        {"{\"role\":\"viewer\",\"channels\":{\"chat:*\":\"subscribe\"}}", "must be a list"},
+        {"{\"role\":\"viewer\",\"channels\":{\"chat s1\":[\"subscribe\"]}}", "a pattern must be"},
+        {"{\"role\":\"viewer\",\"channels\":{\"\":[\"subscribe\"]}}", "a pattern must be"},
+        {"{\"role\":\"viewer\",\"channels\":{\"chat/x\":[\"subscribe\"]}}", "a pattern must be"},
+        {"{\"role\":\"viewer\",\"channels\":{\"chat:\\u00e4\":[\"subscribe\"]}}",
+         "a pattern must be"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *t = token_with(cases[i].claims, SECRET);
+        why[0] = '\0';
+        rp_principal_t *p = verify(a, t, why);
+        if (p != NULL || strstr(why, cases[i].why) == NULL)
+            fail_msg("case %zu: want refusal '%s', got %s '%s'", i, cases[i].why,
+                     p ? "a principal" : "refusal", why);
+        free(t);
+    }
+    /* A 129-byte pattern is one too long. */
+    char claims[300];
+    char longpat[130];
+    memset(longpat, 'a', 129);
+    longpat[129] = '\0';
+    snprintf(claims, sizeof(claims), "{\"role\":\"viewer\",\"channels\":{\"%s\":[\"send\"]}}",
+             longpat);
+    char *t = token_with(claims, SECRET);
+    assert_null(verify(a, t, why));
+    free(t);
+    longpat[128] = '\0';
+    snprintf(claims, sizeof(claims), "{\"role\":\"viewer\",\"channels\":{\"%s\":[\"send\"]}}",
+             longpat);
+    t = token_with(claims, SECRET);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    assert_true(rp_principal_channel_allows(p, longpat, RP_CHAN_SEND));
+    rp_principal_free(p);
+    free(t);
+    rp_auth_free(a);
+}
+
+static void dup_copies_the_channels(void **state)
+{
+    (void)state;
+    char err[256], why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    char *t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a", NOW, 60, NULL, NULL, NULL,
+                           "chat:s1=subscribe+send;crawl:*=subscribe", err, sizeof(err));
+    assert_non_null(t);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    rp_principal_t *d = rp_principal_dup(p);
+    assert_non_null(d);
+    assert_int_equal(d->nchannels, 2);
+    assert_ptr_not_equal(d->channels, p->channels);
+    assert_ptr_not_equal(d->channels[0].pattern, p->channels[0].pattern);
+    rp_principal_free(p); /* the copy owns its own strings: ASan says so if not */
+    assert_true(rp_principal_channel_allows(d, "chat:s1", RP_CHAN_SEND));
+    assert_true(rp_principal_channel_allows(d, "crawl:c-9", RP_CHAN_SUBSCRIBE));
+    assert_false(rp_principal_channel_allows(d, "crawl:c-9", RP_CHAN_PUBLISH));
+    assert_true(rp_principal_sees(d, "a"));
+    rp_principal_free(d);
+    free(t);
+    rp_auth_free(a);
+}
+
+static void signs_the_cli_channels_spec(void **state)
+{
+    (void)state;
+    char err[256], why[160];
+    rp_auth_t *a = verifier(NULL, NULL, 0);
+    /* ',' and ';' between entries, '+' between rights; a repeated pattern merges. */
+    char *t =
+        rp_auth_sign(SECRET, RP_ROLE_PRODUCER, "", NOW, 60, NULL, NULL, NULL,
+                     "tasks:*=publish,chat:s1=send;tasks:*=subscribe+publish", err, sizeof(err));
+    assert_non_null(t);
+    rp_principal_t *p = verify(a, t, why);
+    assert_non_null(p);
+    assert_int_equal(p->nchannels, 2);
+    assert_true(rp_principal_channel_allows(p, "tasks:proj-7", RP_CHAN_PUBLISH));
+    assert_true(rp_principal_channel_allows(p, "tasks:proj-7", RP_CHAN_SUBSCRIBE));
+    assert_false(rp_principal_channel_allows(p, "tasks:proj-7", RP_CHAN_SEND));
+    assert_true(rp_principal_channel_allows(p, "chat:s1", RP_CHAN_SEND));
+    rp_principal_free(p);
+    free(t);
+    /* No spec: no claim at all. */
+    t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a", NOW, 60, NULL, NULL, NULL, "", err, sizeof(err));
+    p = verify(a, t, why);
+    assert_non_null(p);
+    assert_int_equal(p->nchannels, 0);
+    rp_principal_free(p);
+    free(t);
+    static const struct {
+        const char *spec, *err;
+    } bad[] = {
+        {"chat:s1", "want PATTERN=RIGHT"},
+        {"=subscribe", "want PATTERN=RIGHT"},
+        {"chat s1=subscribe", "want PATTERN=RIGHT"},
+        {"chat:s1=read", "got 'read'"},
+        {"chat:s1=", "got ''"},
+        {"chat:s1=subscribe+", "got ''"},
+        {"ok=send,chat:s1=subscribe++send", "entry 'chat:s1=subscribe++send'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a", NOW, 60, NULL, NULL, NULL, bad[i].spec, err,
+                         sizeof(err));
+        if (t != NULL || strstr(err, bad[i].err) == NULL)
+            fail_msg("spec '%s': want '%s', got '%s'", bad[i].spec, bad[i].err, err);
+        err[0] = '\0';
+        assert_int_equal(rp_auth_channels_check(bad[i].spec, err, sizeof(err)), RP_EINVAL);
+        assert_non_null(strstr(err, bad[i].err));
+    }
+    assert_int_equal(rp_auth_channels_check("a=send;b:*=publish", err, sizeof(err)), 0);
+    rp_auth_free(a);
+}
+
 static void out_of_memory_at_every_step_fails_cleanly(void **state)
 {
     (void)state;
     char err[128], why[160];
     rp_auth_t *a = verifier(NULL, NULL, 0);
-    char *t =
-        rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b,c", NOW, 60, NULL, NULL, NULL, err, sizeof(err));
+    char *t = rp_auth_sign(SECRET, RP_ROLE_VIEWER, "a,b,c", NOW, 60, NULL, NULL, NULL,
+                           "chat:*=subscribe,tasks:*=publish", err, sizeof(err));
     for (unsigned long n = 1;; n++) {
         rp_alloc_fail_at(n);
         rp_principal_t *p = verify(a, t, why);
@@ -313,6 +519,22 @@ static void out_of_memory_at_every_step_fails_cleanly(void **state)
         if (!failed) {
             assert_non_null(p);
             assert_int_equal(p->npipelines, 3);
+            assert_int_equal(p->nchannels, 2);
+            /* and its copy, failing at every allocation too */
+            for (unsigned long m = 1;; m++) {
+                rp_alloc_fail_at(m);
+                rp_principal_t *d = rp_principal_dup(p);
+                int dfailed = rp_alloc_failed();
+                rp_alloc_fail_at(0);
+                if (!dfailed) {
+                    assert_non_null(d);
+                    assert_int_equal(d->nchannels, 2);
+                    rp_principal_free(d);
+                    break;
+                }
+                assert_null(d);
+                assert_true(m < 100);
+            }
             rp_principal_free(p);
             break;
         }
@@ -347,6 +569,12 @@ int main(void)
         cmocka_unit_test(refuses_critical_header_extensions),
         cmocka_unit_test(covers_only_what_it_sees),
         cmocka_unit_test(finds_the_bearer_credential),
+        cmocka_unit_test(parses_the_channels_claim_and_allows_per_right_and_pattern),
+        cmocka_unit_test(matches_stars_anywhere),
+        cmocka_unit_test(admins_may_do_all_and_no_claim_grants_nothing),
+        cmocka_unit_test(refuses_a_malformed_channels_claim),
+        cmocka_unit_test(dup_copies_the_channels),
+        cmocka_unit_test(signs_the_cli_channels_spec),
         cmocka_unit_test(out_of_memory_at_every_step_fails_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
